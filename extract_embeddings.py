@@ -1,0 +1,42 @@
+#!/usr/bin/env python3
+"""Find the face in every photo of dataset/<person>/ and store its embedding for recognize_video.py."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from facerec.cli import add_detector_arguments, add_embedder_arguments, detector_from_args, embedder_from_args, parser_for
+from facerec.enrolment import enrol, models_identity
+from facerec.errors import FacerecError, main_guard
+from facerec.store import save_store
+
+
+@main_guard
+def main(argv: list[str] | None = None) -> int:
+    parser = parser_for(__doc__, "python extract_embeddings.py --dataset dataset --embeddings output/embeddings.pickle")
+    parser.add_argument("--dataset", type=Path, default=Path("dataset"),
+                        help="folder with one sub-folder of photos per person (default: dataset)")
+    parser.add_argument("--embeddings", type=Path, default=Path("output/embeddings.pickle"),
+                        help="the embeddings file to write (default: output/embeddings.pickle)")
+    add_detector_arguments(parser)
+    add_embedder_arguments(parser)
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+
+    detector = detector_from_args(args)
+    embedder = embedder_from_args(args)
+    store, report = enrol(args.dataset, args.embeddings, detector, embedder,
+                          models_identity(args.model, detector, embedder), progress=not args.quiet)
+    for line in report.lines():
+        print(line)
+    if not len(store):
+        raise FacerecError(f"no usable face in {args.dataset}: nothing written to {args.embeddings}")
+    save_store(store, args.embeddings)
+    print(f"wrote {len(store)} embeddings of {len(store.people)} people to {args.embeddings}")
+    print(f"next: python recognize_video.py --embeddings {args.embeddings}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

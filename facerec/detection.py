@@ -1,0 +1,121 @@
+"""Face detection: one small interface, one dataclass for a found face, one class per backend.
+
+A backend class is registered under the `backend` name its catalogue row
+uses; `load_detector` builds it from the row and the resolved file paths.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import cv2
+import numpy as np
+
+from .catalogue import Network
+from .errors import FacerecError
+
+MIN_FACE_SIZE = 20  # pixels a side; smaller boxes are noise or too small to recognise
+DEFAULT_CONFIDENCE = 0.5
+
+
+@dataclass(frozen=True)
+class DetectedFace:
+    """A face in an image: box (x1, y1, x2, y2) in pixels inside the image, confidence, optional landmarks."""
+
+    box: tuple[int, int, int, int]
+    confidence: float
+    landmarks: np.ndarray | None = None  # (5, 2): right eye, left eye, nose, mouth corners (YuNet)
+
+    @property
+    def width(self) -> int:
+        return self.box[2] - self.box[0]
+
+    @property
+    def height(self) -> int:
+        return self.box[3] - self.box[1]
+
+
+class Detector(ABC):
+    """Finds faces in a BGR image."""
+
+    def __init__(self, network: Network, paths: Sequence[Path], confidence: float) -> None:
+        self.network = network
+        self.paths = list(paths)
+        self.confidence = confidence
+
+    def detect(self, image: np.ndarray, min_size: int = MIN_FACE_SIZE) -> list[DetectedFace]:
+        """Faces above the confidence, clipped to the image, at least `min_size` px a side, most confident first."""
+        faces = [face for face in self._detect(image) if min(face.width, face.height) >= max(min_size, 1)]
+        return sorted(faces, key=lambda face: face.confidence, reverse=True)
+
+    @abstractmethod
+    def _detect(self, image: np.ndarray) -> list[DetectedFace]:
+        """Faces above the confidence with boxes already clipped to the image."""
+
+
+DETECTOR_BACKENDS: dict[str, type[Detector]] = {}
+
+
+def detector_backend(name: str) -> Callable[[type[Detector]], type[Detector]]:
+    """Class decorator: make a Detector available to catalogue rows with `backend=name`."""
+
+    def register(cls: type[Detector]) -> type[Detector]:
+        DETECTOR_BACKENDS[name] = cls
+        return cls
+
+    return register
+
+
+def clip_box(x1: float, y1: float, x2: float, y2: float, width: int, height: int) -> tuple[int, int, int, int]:
+    """Round a box to whole pixels and keep it inside a width x height image."""
+    return (
+        int(np.clip(round(x1), 0, width)),
+        int(np.clip(round(y1), 0, height)),
+        int(np.clip(round(x2), 0, width)),
+        int(np.clip(round(y2), 0, height)),
+    )
+
+
+def read_network(paths: Sequence[Path]) -> cv2.dnn.Net:
+    """Load a network from its files with cv2.dnn.readNet; a file OpenCV cannot parse is a FacerecError."""
+    try:
+        # the catalogue lists (graph, weights); readNet takes (weights, graph)
+        return cv2.dnn.readNet(*(str(path) for path in reversed(paths)))
+    except cv2.error as error:
+        names = ", ".join(str(path) for path in paths)
+        raise FacerecError(f"OpenCV cannot load the network from {names}: {error.err or error}") from None
+
+
+@detector_backend("ssd")
+class SsdDetector(Detector):
+    """OpenCV's res10 SSD (Caffe or TensorFlow files): output blob [1, 1, N, 7] with boxes in [0, 1]."""
+
+    def __init__(self, network: Network, paths: Sequence[Path], confidence: float) -> None:
+        super().__init__(network, paths, confidence)
+        self.net = read_network(paths)
+
+    def _detect(self, image: np.ndarray) -> list[DetectedFace]:
+        height, width = image.shape[:2]
+        blob = cv2.dnn.blobFromImage(
+            cv2.resize(image, self.network.input_size),
+            self.network.scale,
+            self.network.input_size,
+            self.network.mean,
+            swapRB=self.network.swap_rb,
+        )
+        self.net.setInput(blob)
+        rows = self.net.forward().reshape(-1, 7)
+        rows = rows[rows[:, 2] > self.confidence]
+        scale = np.array([width, height, width, height])
+        return [
+            DetectedFace(clip_box(*(row[3:7] * scale), width, height), float(row[2]))
+            for row in rows
+        ]
+
+
+def load_detector(network: Network, paths: Sequence[Path], confidence: float = DEFAULT_CONFIDENCE) -> Detector:
+    """Build the detector backend that the catalogue row names."""
+    return DETECTOR_BACKENDS[network.backend](network, paths, confidence)

@@ -1,0 +1,83 @@
+"""Face embedding: turn each detected face into a unit-length vector, one class per backend.
+
+All faces of an image go through the network in one call. Vectors are
+L2-normalised, so distances between them lie in [0, 2] whatever the model.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Callable, Sequence
+
+import cv2
+import numpy as np
+
+from .catalogue import Network
+from .detection import DetectedFace, read_network
+
+
+class Embedder(ABC):
+    """Maps the faces found in a BGR image to an (n_faces, dimension) float32 array of unit vectors."""
+
+    def __init__(self, network: Network, path: Path) -> None:
+        self.network = network
+        self.paths = [path]
+        self.dimension: int = network.dimension or 0
+
+    def embed(self, image: np.ndarray, faces: Sequence[DetectedFace]) -> np.ndarray:
+        """One unit-length row per face, in the order of `faces`."""
+        if not faces:
+            return np.zeros((0, self.dimension), np.float32)
+        vectors = np.asarray(self._embed(image, faces), dtype=np.float32).reshape(len(faces), -1)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.where(norms == 0, 1.0, norms)
+
+    @abstractmethod
+    def _embed(self, image: np.ndarray, faces: Sequence[DetectedFace]) -> np.ndarray:
+        """The network's raw output for the faces, one row each."""
+
+
+EMBEDDER_BACKENDS: dict[str, type[Embedder]] = {}
+
+
+def embedder_backend(name: str) -> Callable[[type[Embedder]], type[Embedder]]:
+    """Class decorator: make an Embedder available to catalogue rows with `backend=name`."""
+
+    def register(cls: type[Embedder]) -> type[Embedder]:
+        EMBEDDER_BACKENDS[name] = cls
+        return cls
+
+    return register
+
+
+def crop(image: np.ndarray, face: DetectedFace) -> np.ndarray:
+    """The face's box cut out of the image (a view, not a copy)."""
+    x1, y1, x2, y2 = face.box
+    return image[y1:y2, x1:x2]
+
+
+@embedder_backend("openface")
+class OpenFaceEmbedder(Embedder):
+    """OpenFace nn4.small2.v1 through cv2.dnn.readNetFromTorch: 96x96 RGB crops scaled to [0, 1]."""
+
+    def __init__(self, network: Network, path: Path) -> None:
+        super().__init__(network, path)
+        self.net = read_network([path])
+
+    def _embed(self, image: np.ndarray, faces: Sequence[DetectedFace]) -> np.ndarray:
+        blob = cv2.dnn.blobFromImages(
+            [crop(image, face) for face in faces],
+            self.network.scale,
+            self.network.input_size,
+            self.network.mean,
+            swapRB=self.network.swap_rb,
+            crop=False,
+        )
+        self.net.setInput(blob)
+        return self.net.forward()
+
+
+def load_embedder(network: Network, path: Path) -> Embedder:
+    """Build the embedder backend that the catalogue row names."""
+    return EMBEDDER_BACKENDS[network.backend](network, path)

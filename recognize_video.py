@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""Recognise the faces of a webcam, video file or stream against the stored embeddings."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from facerec.cli import (add_detector_arguments, add_embedder_arguments, detector_from_args, embedder_from_args,
+                         non_negative_float, parser_for, profile_from_args)
+from facerec.display import Window
+from facerec.errors import FacerecError, main_guard
+from facerec.matching import MATCHERS, make_matcher
+from facerec.recognition import Recogniser, run_recognition
+from facerec.store import load_store
+from facerec.video import VideoOutput, open_source
+
+
+@main_guard
+def main(argv: list[str] | None = None) -> int:
+    parser = parser_for(__doc__, "python recognize_video.py --source 0   # webcam 0; q or ESC quits\n"
+                                 "  python recognize_video.py --source clip.mp4 --no-display --json --output annotated.mp4")
+    parser.add_argument("--embeddings", type=Path, default=Path("output/embeddings.pickle"),
+                        help="embeddings file from extract_embeddings.py (default: output/embeddings.pickle)")
+    parser.add_argument("--source", default="0", help="webcam index, video file or stream URL (default: 0)")
+    parser.add_argument("--threshold", type=non_negative_float, default=None,
+                        help="L2 distance at or above which a face is Unknown (default: the profile's, 0.55 for openface)")
+    parser.add_argument("--match", choices=sorted(MATCHERS), default="nearest",
+                        help="nearest stored vector (default), nearest person centroid, or a vote of the 5 nearest")
+    parser.add_argument("--output", type=Path, default=None, help="also write the annotated video to this file (.mp4 or .avi)")
+    parser.add_argument("--no-display", action="store_true", help="run without a window")
+    parser.add_argument("--json", action="store_true", help="print one JSON line per frame on standard output")
+    add_detector_arguments(parser)
+    add_embedder_arguments(parser)
+    args = parser.parse_args(argv)
+
+    profile = profile_from_args(args)
+    store = load_store(args.embeddings)
+    if store.profile != profile.name:
+        raise FacerecError(f"{args.embeddings} was made with the {store.profile!r} profile: "
+                           f"recognise with --model {store.profile}, or re-run extract_embeddings.py --model {profile.name}")
+    threshold = profile.threshold if args.threshold is None else args.threshold
+    embedder = embedder_from_args(args)
+    if len(store) and store.vectors.shape[1] != embedder.dimension:
+        raise FacerecError(f"{args.embeddings} holds {store.vectors.shape[1]}-d vectors but the embedder makes "
+                           f"{embedder.dimension}-d ones: re-run extract_embeddings.py")
+    recogniser = Recogniser(detector_from_args(args), embedder,
+                            make_matcher(args.match, store.vectors, store.names, threshold))
+    if not len(store):
+        print(f"warning: {args.embeddings} holds no faces: everyone is Unknown", file=sys.stderr)
+
+    with open_source(args.source) as source:
+        output = VideoOutput(args.output, source.fps, source.frame_size) if args.output else None
+        window = None if args.no_display else Window("facerec - q or ESC quits")
+        try:
+            summary = run_recognition(source, recogniser, window, output, sys.stdout if args.json else None)
+        finally:
+            if output is not None:
+                output.close()
+            if window is not None:
+                window.close()
+    if summary.ended_by == "end of video":
+        summary.ended_by = source.ended_by
+    print(summary.report(), file=sys.stderr)
+    if output is not None:
+        print(f"annotated video: {args.output} ({output.frames} frames)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

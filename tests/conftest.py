@@ -1,0 +1,53 @@
+"""Shared fixtures: real assets from ../shared (or $FACEREC_SHARED), found in place, never copied.
+
+A missing asset skips the test with a reason, or fails it when
+FACEREC_REQUIRE_ASSETS=1 (as .ci/run sets), so CI cannot pass by skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("FACEREC_SHARED", PROJECT_ROOT.parent / "shared"))
+REQUIRE_ASSETS = os.environ.get("FACEREC_REQUIRE_ASSETS") == "1"
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip the calling test with `reason` unless assets are required, in which case fail it."""
+    if condition:
+        return
+    if REQUIRE_ASSETS:
+        pytest.fail(f"{reason} (FACEREC_REQUIRE_ASSETS=1)")
+    pytest.skip(reason)
+
+
+def shared_path(relative: str) -> Path:
+    """The path of an asset under the shared folder; skips (or fails) the test when it is missing."""
+    path = SHARED / relative
+    require(path.exists(), f"test asset {path} is missing")
+    return path
+
+
+@pytest.fixture
+def shared():
+    """Call shared("faces/known") to get a real asset's path."""
+    return shared_path
+
+
+def run_script(script: str, *args: str, cwd: Path | None = None, timeout: float = 600,
+               env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run one of the project's scripts as a user would, capturing its output as text."""
+    return subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / script), *args],
+        cwd=cwd or PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
