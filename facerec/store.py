@@ -70,11 +70,15 @@ class EmbeddingStore:
         return list(dict.fromkeys(self.names))
 
 
+class _ForbiddenGlobal(pickle.UnpicklingError):
+    """The pickle names something outside the embeddings format (a way to run code)."""
+
+
 class _RestrictedUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in _ALLOWED_GLOBALS:
             return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"it refers to {module}.{name}, which an embeddings file never contains")
+        raise _ForbiddenGlobal(f"it refers to {module}.{name}, which an embeddings file never contains")
 
 
 def _restricted_loads(data: bytes) -> Any:
@@ -94,10 +98,10 @@ def load_store(path: str | os.PathLike) -> EmbeddingStore:
         raise FacerecError(f"embeddings file {path} is empty")
     try:
         content = _restricted_loads(data)
-    except pickle.UnpicklingError as error:
+    except _ForbiddenGlobal as error:
         raise FacerecError(f"embeddings file {path} was refused: {error}") from None
     except Exception as error:  # truncated or garbage bytes raise many different types
-        raise FacerecError(f"embeddings file {path} is not a readable embeddings pickle ({type(error).__name__})") from None
+        raise FacerecError(f"embeddings file {path} is not a readable embeddings pickle ({error or type(error).__name__})") from None
     try:
         return _store_from_dict(content)
     except ValueError as error:

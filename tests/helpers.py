@@ -1,0 +1,48 @@
+"""Small builders shared by the tests: model folders, stand-in networks, frames of the clip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from torch7 import write_openface_like_network
+
+CLIP = "video/short_hamilton_clip.mp4"
+CLIP_FRAMES = 275
+CLIP_SIZE = (640, 360)
+
+
+def stand_in_openface(folder: Path, seed: int = 0) -> Path:
+    """A Torch7 network with OpenFace's contract (1x3x96x96 in, 1x128 unit vector out) at folder/stand_in.t7."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"stand_in_{seed}.t7"
+    write_openface_like_network(path, seed=seed)
+    return path
+
+
+def clip_frame(clip: Path, index: int) -> np.ndarray:
+    """Frame `index` of a video, decoded as recognize_video.py decodes it."""
+    capture = cv2.VideoCapture(str(clip))
+    try:
+        for _ in range(index + 1):
+            ok, frame = capture.read()
+            assert ok, f"{clip} has fewer than {index + 1} frames"
+        return frame
+    finally:
+        capture.release()
+
+
+def count_frames(path: Path) -> tuple[int, tuple[int, int]]:
+    """(number of decodable frames, (width, height)) of a video file."""
+    capture = cv2.VideoCapture(str(path))
+    frames, size = 0, (0, 0)
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames += 1
+        size = (frame.shape[1], frame.shape[0])
+    capture.release()
+    return frames, size

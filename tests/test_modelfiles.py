@@ -1,0 +1,150 @@
+"""Model files: downloads from a real HTTP server on 127.0.0.1, checksums, and user folders left alone."""
+
+import functools
+import hashlib
+import http.server
+import socket
+import threading
+
+import pytest
+
+from conftest import run_script
+from facerec.catalogue import PROFILES, RES10_CAFFE, ModelFile
+from facerec.errors import FacerecError
+from facerec.modelfiles import download_model_file, model_path, network_files, verify_model_file
+
+PROTOTXT = RES10_CAFFE.files[0]
+
+
+@pytest.fixture
+def http_folder(tmp_path):
+    """A real HTTP server on 127.0.0.1 serving tmp_path/served; yields (folder, base URL)."""
+    served = tmp_path / "served"
+    served.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield served, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def closed_port():
+    """A loopback port with nothing listening on it."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def model_file_for(content: bytes, name="weights.bin", **overrides) -> ModelFile:
+    fields = dict(filename=name, url="https://example.invalid/" + name, size=len(content),
+                  sha256=hashlib.sha256(content).hexdigest())
+    fields.update(overrides)
+    return ModelFile(**fields)
+
+
+def test_good_download_is_accepted_and_complete(http_folder, tmp_path, monkeypatch):
+    served, base = http_folder
+    content = bytes(range(256)) * 5000
+    (served / "weights.bin").write_bytes(content)
+    monkeypatch.setenv("FACEREC_MODEL_MIRROR", base)
+    destination = tmp_path / "models" / "weights.bin"
+    download_model_file(model_file_for(content), destination, quiet=True)
+    assert destination.read_bytes() == content
+    assert [p.name for p in destination.parent.iterdir()] == ["weights.bin"]
+
+
+def test_real_catalogue_file_downloads_into_the_default_folder(http_folder, shared, tmp_path, monkeypatch):
+    served, base = http_folder
+    (served / PROTOTXT.filename).write_bytes(shared("models/deploy.prototxt").read_bytes())
+    monkeypatch.setenv("FACEREC_MODEL_MIRROR", base)
+    monkeypatch.setenv("FACEREC_MODELS_DIR", str(tmp_path / "models"))
+    path = model_path(PROTOTXT, None)
+    assert path == tmp_path / "models" / PROTOTXT.filename
+    verify_model_file(path, PROTOTXT)
+
+
+def test_wrong_checksum_is_rejected_and_nothing_is_left(http_folder, tmp_path, monkeypatch):
+    served, base = http_folder
+    (served / "weights.bin").write_bytes(b"tampered content!")
+    monkeypatch.setenv("FACEREC_MODEL_MIRROR", base)
+    expected = model_file_for(b"original content!")  # same size, other sha256
+    models = tmp_path / "models"
+    with pytest.raises(FacerecError) as caught:
+        download_model_file(expected, models / "weights.bin", quiet=True)
+    message = str(caught.value)
+    assert "weights.bin" in message and f"{base}/weights.bin" in message and "sha256" in message
+    assert str(models / "weights.bin") in message  # where to put it by hand
+    assert list(models.iterdir()) == []
+
+
+def test_truncated_download_is_rejected_by_size(http_folder, tmp_path, monkeypatch):
+    served, base = http_folder
+    (served / "weights.bin").write_bytes(b"half")
+    monkeypatch.setenv("FACEREC_MODEL_MIRROR", base)
+    with pytest.raises(FacerecError, match="4 bytes where 8 are expected"):
+        download_model_file(model_file_for(b"complete"), tmp_path / "weights.bin", quiet=True)
+    assert list(tmp_path.iterdir()) == [tmp_path / "served"]
+
+
+def test_http_error_names_the_status(http_folder, tmp_path, monkeypatch):
+    _, base = http_folder
+    monkeypatch.setenv("FACEREC_MODEL_MIRROR", base)
+    with pytest.raises(FacerecError, match="HTTP 404"):
+        download_model_file(model_file_for(b"x"), tmp_path / "models" / "weights.bin", quiet=True)
+    assert not (tmp_path / "models" / "weights.bin").exists()
+
+
+def test_server_down_gives_one_clear_line_and_exit_2(tmp_path, closed_port):
+    models = tmp_path / "models"
+    result = run_script(
+        "extract_embeddings.py", "--dataset", str(tmp_path), "--embeddings", str(tmp_path / "e.pickle"),
+        env={"FACEREC_MODELS_DIR": str(models), "FACEREC_MODEL_MIRROR": f"http://127.0.0.1:{closed_port}"},
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1
+    line = error_lines[0]
+    assert f"cannot download {PROTOTXT.filename} from http://127.0.0.1:{closed_port}/{PROTOTXT.filename}" in line
+    assert f"save it as {models / PROTOTXT.filename}" in line
+    assert not models.exists() or not any(models.iterdir())
+
+
+def test_user_folder_missing_files_lists_what_was_expected_and_is_not_written(tmp_path, monkeypatch, closed_port):
+    monkeypatch.setenv("FACEREC_MODEL_MIRROR", f"http://127.0.0.1:{closed_port}")  # a download would fail loudly
+    (tmp_path / "deploy.prototxt").write_text("half of a pair")
+    with pytest.raises(FacerecError) as caught:
+        network_files(PROFILES["openface"].detectors, tmp_path)
+    message = str(caught.value)
+    for network in PROFILES["openface"].detectors:
+        for model_file in network.files:
+            assert model_file.filename in message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["deploy.prototxt"]
+
+
+def test_user_embedding_path_missing_is_an_error_not_a_download(tmp_path):
+    with pytest.raises(FacerecError, match="does not exist"):
+        model_path(PROFILES["openface"].embedder.files[0], tmp_path / "mine.t7")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_damaged_catalogued_file_is_caught_before_opencv_reads_it(tmp_path, shared):
+    # a half-finished download of deploy.prototxt beside a (fake) weights file in a user folder
+    (tmp_path / "deploy.prototxt").write_bytes(shared("models/deploy.prototxt").read_bytes()[:1000])
+    (tmp_path / "res10_300x300_ssd_iter_140000.caffemodel").write_bytes(b"\0" * 100)
+    with pytest.raises(FacerecError) as caught:
+        network_files(PROFILES["openface"].detectors, tmp_path)
+    message = str(caught.value)
+    assert str(tmp_path / "deploy.prototxt") in message
+    assert "1,000 bytes where 28,092 are expected" in message
+    assert PROTOTXT.url in message
+
+
+def test_shared_tensorflow_twin_is_found_and_verified(shared):
+    network, paths = network_files(PROFILES["openface"].detectors, shared("models"))
+    assert network.name.startswith("res10 SSD (TensorFlow")
+    assert [p.name for p in paths] == ["opencv_face_detector.pbtxt", "opencv_face_detector_uint8.pb"]
