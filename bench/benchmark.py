@@ -1,0 +1,274 @@
+#!/usr/bin/env python3
+"""Benchmarks (not tests): how fast the pipeline is on this machine, measured in one run.
+
+Stages, each in a fresh process so its peak memory is its own:
+  decode     reading the clip alone
+  detect     decoding + the profile's detector
+  bare       decoding + detection + embedding every face: the bare network work
+  full       recognize_video.py's own main(), headless (--no-display), per profile
+  extract    extract_embeddings.py on ~150 photos, cold and again unchanged
+  match      nearest-match latency for galleries of 10^3 .. 10^6 random unit vectors
+
+Example:
+  python bench/benchmark.py --json bench/results.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import multiprocessing
+import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the stand-in OpenFace network when the real one is absent
+
+import numpy as np  # noqa: E402
+
+SHARED = Path(os.environ.get("FACEREC_SHARED", ROOT.parent / "shared"))
+CLIP = SHARED / "video" / "short_hamilton_clip.mp4"
+
+
+def peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024.0
+
+
+def model_paths(profile_name: str, workdir: Path) -> tuple[Path, Path, str]:
+    """(detector folder, embedder file, note): files from models/ if present, else ../shared/models."""
+    from facerec.catalogue import PROFILES
+    from facerec.modelfiles import default_models_dir
+
+    profile = PROFILES[profile_name]
+    embedder_name = profile.embedder.files[0].filename
+    for folder in (default_models_dir(), SHARED / "models"):
+        if (folder / embedder_name).is_file():
+            return folder, folder / embedder_name, ""
+    from torch7 import write_openface_like_network  # OpenFace's weights are not to be had here
+
+    stand_in = workdir / "stand_in_openface.t7"
+    write_openface_like_network(stand_in)
+    return SHARED / "models", stand_in, "stand-in embedder (OpenFace weights absent)"
+
+
+def load_models(profile_name: str, workdir: Path):
+    from facerec.catalogue import PROFILES
+    from facerec.detection import load_detector
+    from facerec.embedding import load_embedder
+    from facerec.modelfiles import model_path, network_files
+
+    profile = PROFILES[profile_name]
+    folder, embedder_file, note = model_paths(profile_name, workdir)
+    network, paths = network_files(profile.detectors, folder)
+    detector = load_detector(network, paths)
+    embedder = load_embedder(profile.embedder, model_path(profile.embedder.files[0], embedder_file))
+    return detector, embedder, folder, embedder_file, note
+
+
+def plain_frames():
+    """Decode the clip in this thread, no reader thread: the baseline loops."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(CLIP))
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        yield frame
+    capture.release()
+
+
+def stage_decode(_: dict) -> dict:
+    start = time.perf_counter()
+    frames = sum(1 for _ in plain_frames())
+    seconds = time.perf_counter() - start
+    return {"frames": frames, "fps": frames / seconds}
+
+
+def stage_loop(args: dict) -> dict:
+    """detect (args['embed'] False) or the bare network loop (True)."""
+    with tempfile.TemporaryDirectory() as workdir:
+        detector, embedder, *_ , note = load_models(args["profile"], Path(workdir))
+        frames = faces = 0
+        start = time.perf_counter()
+        for frame in plain_frames():
+            found = detector.detect(frame)
+            if args["embed"] and found:
+                embedder.embed(frame, found)
+            frames += 1
+            faces += len(found)
+        seconds = time.perf_counter() - start
+    return {"frames": frames, "fps": frames / seconds, "faces_per_frame": faces / frames, "note": note}
+
+
+def stage_full(args: dict) -> dict:
+    """recognize_video.py's main() in this process, headless, against a gallery of faces/known."""
+    import extract_embeddings
+    import recognize_video
+
+    with tempfile.TemporaryDirectory() as workdir:
+        workdir = Path(workdir)
+        folder, embedder_file, note = model_paths(args["profile"], workdir)
+        models = ["--model", args["profile"], "--detector", str(folder), "--embedding-model", str(embedder_file)]
+        embeddings = workdir / "e.pickle"
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            extract_embeddings.main(["--dataset", str(SHARED / "faces" / "known"), "--embeddings", str(embeddings),
+                                     "--quiet", *models])
+        errors = io.StringIO()
+        start = time.perf_counter()
+        with contextlib.redirect_stderr(errors):
+            code = recognize_video.main(["--embeddings", str(embeddings), "--source", str(CLIP), "--no-display",
+                                         *args.get("extra", []), *models])
+        seconds = time.perf_counter() - start
+    summary = errors.getvalue()
+    match = re.search(r"(\d+) frames, (\d+) faces .*?, ([\d.]+) frames/s", summary)
+    if code != 0 or not match:
+        raise RuntimeError(f"recognize_video.py failed: {summary}")
+    frames, faces, loop_fps = int(match[1]), int(match[2]), float(match[3])
+    named = sum(int(n) for name, n in re.findall(r"(\w[\w-]*) (\d+)(?=[,)])", summary.split("(", 1)[1].split(")")[0])
+                if name != "Unknown")
+    return {"frames": frames, "fps": loop_fps, "fps_with_startup": frames / seconds,
+            "faces_per_frame": faces / frames, "faces_named": named, "note": note}
+
+
+def make_noisy_dataset(target: Path, copies: int) -> int:
+    """Each photo of faces/known `copies` times with faint, different noise: distinct files, same faces."""
+    import cv2
+
+    rng = np.random.default_rng(0)
+    count = 0
+    for photo in sorted((SHARED / "faces" / "known").glob("*/*")):
+        image = cv2.imread(str(photo))
+        person = target / photo.parent.name
+        person.mkdir(parents=True, exist_ok=True)
+        for copy in range(copies):
+            noisy = np.clip(image + rng.normal(0, 2, image.shape), 0, 255).astype(np.uint8)
+            cv2.imwrite(str(person / f"{photo.stem}_{copy:02d}.jpg"), noisy)
+            count += 1
+    return count
+
+
+def stage_extract(args: dict) -> dict:
+    with tempfile.TemporaryDirectory() as workdir:
+        workdir = Path(workdir)
+        photos = make_noisy_dataset(workdir / "dataset", args["copies"])
+        folder, embedder_file, note = model_paths(args["profile"], workdir)
+        command = [sys.executable, str(ROOT / "extract_embeddings.py"), "--dataset", str(workdir / "dataset"),
+                   "--embeddings", str(workdir / "e.pickle"), "--quiet", "--model", args["profile"],
+                   "--detector", str(folder), "--embedding-model", str(embedder_file)]
+        timings = []
+        for _ in ("cold", "unchanged"):
+            start = time.perf_counter()
+            subprocess.run(command, check=True, capture_output=True)
+            timings.append(time.perf_counter() - start)
+    return {"photos": photos, "cold_s": timings[0], "unchanged_s": timings[1],
+            "peak_mb_children": peak_rss_mb(resource.RUSAGE_CHILDREN), "note": note}
+
+
+def stage_match(args: dict) -> dict:
+    from facerec.matching import make_matcher
+
+    size, queries = args["size"], 5
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(size, 128)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    names = [f"p{i % 1000}" for i in range(size)]
+    start = time.perf_counter()
+    matcher = make_matcher("nearest", vectors, names, 0.55)
+    build_s = time.perf_counter() - start
+    probe = vectors[rng.integers(0, size, queries)] + rng.normal(0, 0.01, (queries, 128)).astype(np.float32)
+    repeats, times = 5, []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        matcher.match(probe)
+        times.append(time.perf_counter() - start)
+    return {"gallery": size, "faces_per_query": queries, "build_ms": build_s * 1000,
+            "latency_ms": float(np.median(times)) * 1000, "gallery_mb": vectors.nbytes / 2**20}
+
+
+def run_stage(function, args: dict) -> dict:
+    """Run one stage in a fresh process; add its peak memory."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(_with_peak, function, args).result()
+
+
+def _with_peak(function, args: dict) -> dict:
+    result = function(args)
+    result.setdefault("peak_mb", peak_rss_mb())
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    parser.add_argument("--profiles", nargs="+", default=None, help="profiles to measure (default: all)")
+    parser.add_argument("--stages", nargs="+", default=["decode", "detect", "bare", "full", "extract", "match"])
+    parser.add_argument("--copies", type=int, default=17, help="noisy copies of each of the 9 known photos (default 17: 153)")
+    parser.add_argument("--gallery-sizes", type=int, nargs="+", default=[10**3, 10**4, 10**5, 10**6])
+    args = parser.parse_args(argv)
+    from facerec.catalogue import PROFILES
+
+    profiles = args.profiles or list(PROFILES)
+    results: dict = {"machine": {"cores": os.cpu_count()}, "clip": str(CLIP.name)}
+    if "decode" in args.stages:
+        results["decode"] = run_stage(stage_decode, {})
+    for profile in profiles:
+        row = results.setdefault("profiles", {}).setdefault(profile, {})
+        if "detect" in args.stages:
+            row["detect"] = run_stage(stage_loop, {"profile": profile, "embed": False})
+        if "bare" in args.stages:
+            row["bare"] = run_stage(stage_loop, {"profile": profile, "embed": True})
+        if "full" in args.stages:
+            row["full"] = run_stage(stage_full, {"profile": profile})
+        if "bare" in row and "full" in row:
+            row["full_over_bare"] = row["full"]["fps"] / row["bare"]["fps"]
+        if "extract" in args.stages:
+            row["extract"] = run_stage(stage_extract, {"profile": profile, "copies": args.copies})
+    if "match" in args.stages:
+        results["match"] = [run_stage(stage_match, {"size": size}) for size in args.gallery_sizes]
+    print_table(results)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+def print_table(results: dict) -> None:
+    if "decode" in results:
+        d = results["decode"]
+        print(f"decode alone: {d['fps']:.1f} frames/s ({d['frames']} frames), peak {d['peak_mb']:.0f} MB")
+    for profile, row in results.get("profiles", {}).items():
+        if not row:
+            continue
+        print(f"\nprofile {profile}")
+        print(f"  {'stage':<10} {'frames/s':>9} {'faces/frame':>12} {'peak MB':>8}  note")
+        for stage in ("detect", "bare", "full"):
+            if stage in row:
+                r = row[stage]
+                print(f"  {stage:<10} {r['fps']:>9.1f} {r['faces_per_frame']:>12.2f} {r['peak_mb']:>8.0f}  {r.get('note', '')}")
+        if "full" in row:
+            print(f"  full path: {row['full']['faces_named']} faces named; "
+                  f"{row['full']['fps_with_startup']:.1f} frames/s counting start-up")
+        if "full_over_bare" in row:
+            print(f"  full / bare network loop: {row['full_over_bare']:.0%}")
+        if "extract" in row:
+            e = row["extract"]
+            print(f"  extract_embeddings.py on {e['photos']} photos: cold {e['cold_s']:.1f} s, "
+                  f"unchanged {e['unchanged_s']:.2f} s, peak {e['peak_mb_children']:.0f} MB")
+    if "match" in results:
+        print(f"\n  {'gallery':>9} {'latency ms':>11} {'build ms':>9} {'gallery MB':>11} {'peak MB':>8}  (5 faces per query)")
+        for r in results["match"]:
+            print(f"  {r['gallery']:>9} {r['latency_ms']:>11.2f} {r['build_ms']:>9.1f} {r['gallery_mb']:>11.0f} {r['peak_mb']:>8.0f}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
