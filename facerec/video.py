@@ -8,6 +8,7 @@ slow consumer sees the present, not a growing backlog.
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import threading
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from .errors import FacerecError
 FILE_QUEUE_FRAMES = 16
 DEFAULT_FPS = 30.0
 # A live source silent for this long is treated as gone (unplugged camera, dead stream).
-STALL_SECONDS = 10.0
+STALL_SECONDS = float(os.environ.get("FACEREC_STALL_SECONDS", "10"))
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,14 @@ class VideoSource:
         self.ended_by: str = "end of video"
         if self.spec.camera_index is None and not self.spec.is_url and not Path(self.spec.text).is_file():
             raise FacerecError(f"video source {self.spec.text!r} is neither a camera index, an existing file nor a URL")
-        self.capture = cv2.VideoCapture(self.spec.camera_index if self.spec.camera_index is not None else self.spec.text)
+        if self.spec.camera_index is not None:
+            self.capture = cv2.VideoCapture(self.spec.camera_index)
+        elif self.spec.is_url:  # a dead server must not hang the open or a read forever
+            timeout_ms = int(STALL_SECONDS * 1000)
+            self.capture = cv2.VideoCapture(self.spec.text, cv2.CAP_ANY, [
+                cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, timeout_ms])
+        else:
+            self.capture = cv2.VideoCapture(self.spec.text)
         if not self.capture.isOpened():
             what = "camera" if self.spec.camera_index is not None else "video source"
             raise FacerecError(f"cannot open {what} {self.spec.text!r}")
@@ -114,7 +122,9 @@ class VideoSource:
         """Stop the reader thread and release the device or file."""
         self._stop.set()
         self._thread.join(timeout=2.0)
-        self.capture.release()
+        # a reader stuck inside read() on a stalled stream must not have its capture freed under it
+        if not self._thread.is_alive():
+            self.capture.release()
 
     def __enter__(self) -> "VideoSource":
         return self
