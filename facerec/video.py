@@ -94,13 +94,13 @@ class VideoSource:
     def _put(self, item: np.ndarray | None) -> None:
         while not self._stop.is_set():
             try:
-                if self.spec.is_live:
+                if self.spec.is_live and item is not None:
                     self._frames.put_nowait(item)
                 else:
                     self._frames.put(item, timeout=0.1)  # wake up now and then to see a stop request
                 return
             except queue.Full:
-                if self.spec.is_live:  # drop the stale frame the consumer has not taken yet
+                if self.spec.is_live and item is not None:  # drop the stale frame not taken yet
                     with contextlib.suppress(queue.Empty):
                         self._frames.get_nowait()
 

@@ -1,0 +1,58 @@
+"""Video sources read in a background thread: files lose no frame, live streams keep only the newest."""
+
+import functools
+import http.server
+import threading
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from facerec.video import open_source
+
+FRAMES = 60
+
+
+@pytest.fixture
+def numbered_video(tmp_path):
+    """An MJPG video whose frame i is a flat grey of level 4*i, so each frame read tells its index."""
+    path = tmp_path / "numbered.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (160, 120))
+    for index in range(FRAMES):
+        writer.write(np.full((120, 160, 3), 4 * index, np.uint8))
+    writer.release()
+    return path
+
+
+def frame_index(frame):
+    return int(round(frame.mean() / 4))
+
+
+def test_a_slow_consumer_of_a_file_still_gets_every_frame_in_order(numbered_video):
+    with open_source(str(numbered_video)) as source:
+        seen = []
+        for frame in source:
+            seen.append(frame_index(frame))
+            time.sleep(0.01)
+    assert seen == list(range(FRAMES))
+
+
+def test_a_slow_consumer_of_a_live_stream_gets_the_newest_frames(numbered_video):
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(numbered_video.parent))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with open_source(f"http://127.0.0.1:{server.server_address[1]}/{numbered_video.name}") as source:
+            assert source.spec.is_live
+            seen = []
+            for frame in source:
+                seen.append(frame_index(frame))
+                time.sleep(0.05)  # slower than decoding: stale frames must be dropped, not queued
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert seen == sorted(seen)
+    assert len(seen) < FRAMES // 2
+    assert seen[-1] == FRAMES - 1  # the newest frame is the one kept
