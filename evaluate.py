@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""Measure how well a threshold and a matching strategy separate the people of a set of embeddings.
+
+Prints, for all same-person and different-person pairs, the true-match and
+false-match rates at the given threshold(s), at the threshold giving the
+target false-match rate and at the one with the best balanced accuracy; then
+leave-one-out identification (each vector named against all the others) for
+each matching strategy. A pair or a face matches when its L2 distance is
+below the threshold.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from facerec.cli import bounded_number, non_negative_float, parser_for
+from facerec.errors import FacerecError, main_guard
+from facerec.evaluation import (best_accuracy_threshold, identification_table, leave_one_out, load_labelled_vectors,
+                                pair_distances, pair_table, plot_distances, plot_roc, rates_at, threshold_for_far)
+from facerec.matching import MATCHERS
+from facerec.store import load_store
+
+
+@main_guard
+def main(argv: list[str] | None = None) -> int:
+    parser = parser_for(__doc__, "python evaluate.py --embeddings output/embeddings.pickle --plots plots\n"
+                                 "  python evaluate.py --vectors reps.csv --labels labels.csv --threshold 0.55 0.8 1.0")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--embeddings", type=Path, metavar="FILE", help="embeddings file from extract_embeddings.py")
+    source.add_argument("--vectors", type=Path, metavar="CSV",
+                        help="CSV of vectors, one a row, no header (OpenFace's reps.csv); needs --labels")
+    parser.add_argument("--labels", type=Path, metavar="CSV",
+                        help="CSV of 'index,path' rows, one per vector row; the person is the path's folder")
+    parser.add_argument("--threshold", type=non_negative_float, nargs="+", default=[0.55], metavar="T",
+                        help="threshold(s) to report, L2 distance (default: 0.55)")
+    parser.add_argument("--target-far", type=bounded_number(float, 0.0, 1.0), default=0.001, metavar="RATE",
+                        help="false-match rate to find a threshold for, as a fraction below 1 (default: 0.001 = 0.1%%)")
+    parser.add_argument("--match", choices=[*MATCHERS, "all"], default="all",
+                        help="matching strategy for leave-one-out identification (default: all, to compare them)")
+    parser.add_argument("--plots", type=Path, metavar="DIR",
+                        help="write the distance histograms and the ROC curve as PNG files in DIR")
+    parser.add_argument("--plot-prefix", default="", metavar="TEXT",
+                        help="start of the plot file names (default: none: distances.png, roc.png)")
+    args = parser.parse_args(argv)
+    if args.vectors is not None and args.labels is None:
+        parser.error("--vectors needs --labels")
+    if args.embeddings is not None and args.labels is not None:
+        parser.error("--labels goes with --vectors, not --embeddings")
+    if args.target_far >= 1.0:
+        parser.error("--target-far must be below 1")
+
+    if args.embeddings is not None:
+        store = load_store(args.embeddings)
+        vectors, names = store.vectors, store.names
+    else:
+        vectors, names = load_labelled_vectors(args.vectors, args.labels)
+    people = len(set(names))
+    if len(names) < 2 or people < 2:
+        raise FacerecError(f"only {people} person(s) in {len(names)} vector(s): evaluation needs at least two people")
+    norms = np.linalg.norm(vectors, axis=1)
+    if np.any(np.abs(norms - 1.0) > 1e-3):
+        print(f"warning: vector lengths range from {norms.min():.3g} to {norms.max():.3g}: the pipeline stores "
+              "unit vectors, so these distances may not match its thresholds", file=sys.stderr)
+    pairs = pair_distances(vectors, names)
+    if len(pairs.same) == 0:
+        raise FacerecError("every person has a single vector: evaluation needs someone with two or more")
+
+    print(f"{len(names):,} vectors of {people:,} people, {vectors.shape[1]} dimensions: "
+          f"{len(pairs.same):,} same-person pairs, {len(pairs.different):,} different-person pairs")
+    marks = [("--threshold", threshold) for threshold in args.threshold]
+    marks.append((f"false-match rate <= {args.target_far * 100:g}%", threshold_for_far(pairs, args.target_far)))
+    marks.append(("best balanced accuracy", best_accuracy_threshold(pairs)))
+    print("\npairs below the threshold (L2 distance < t):")
+    print(pair_table([(label, rates_at(pairs, threshold)) for label, threshold in marks]))
+
+    strategies = list(MATCHERS) if args.match == "all" else [args.match]
+    print("\nleave-one-out identification (each vector named against all the others):")
+    print(identification_table([leave_one_out(vectors, names, strategy, threshold)
+                                for threshold in args.threshold for strategy in strategies]))
+
+    if args.plots is not None:
+        written = [args.plots / f"{args.plot_prefix}distances.png", args.plots / f"{args.plot_prefix}roc.png"]
+        try:
+            plot_distances(pairs, marks, written[0])
+            plot_roc(pairs, marks, written[1])
+        except OSError as error:
+            raise FacerecError(f"cannot write the plots in {args.plots}: {error.strerror or error}") from None
+        print(f"\nplots: {written[0]}, {written[1]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
