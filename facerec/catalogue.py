@@ -38,6 +38,9 @@ class Network:
     scale: float = 1.0
     swap_rb: bool = False
     dimension: int | None = None  # length of an embedder's output vector
+    # A detector that takes any input size (YuNet): larger frames are scaled down so their long side is at most this.
+    max_side: int | None = None
+    nms_threshold: float | None = None  # a detector's own non-maximum suppression IoU, if it has one
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,62 @@ OPENFACE = Network(
     dimension=128,
 )
 
+_OPENCV_ZOO = "https://github.com/opencv/opencv_zoo/raw/main/models/"
+
+# YuNet (2023mar), block-quantised to int8: any input size, 5 landmarks per face. The fp32 file,
+# face_detection_yunet_2023mar.onnx (232,589 bytes), is the second choice when it is the one in the folder.
+YUNET = Network(
+    name="YuNet 2023mar (ONNX, int8 block-quantised)",
+    backend="yunet",
+    files=(
+        ModelFile(
+            "face_detection_yunet_2023mar_int8bq.onnx",
+            _OPENCV_ZOO + "face_detection_yunet/face_detection_yunet_2023mar_int8bq.onnx",
+            122_489,
+            sha256="49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10",
+            licence="MIT (OpenCV Zoo, YuNet)",
+        ),
+    ),
+    input_size=(640, 640),  # the size it is created with; every frame then sets its own
+    max_side=640,  # YuNet is trained on faces of about 10 to 300 px: a face of 1000 px is missed or split
+    nms_threshold=0.3,
+)
+
+YUNET_FP32 = Network(
+    name="YuNet 2023mar (ONNX, fp32)",
+    backend="yunet",
+    files=(
+        ModelFile(
+            "face_detection_yunet_2023mar.onnx",
+            _OPENCV_ZOO + "face_detection_yunet/face_detection_yunet_2023mar.onnx",
+            232_589,
+            sha256="8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4",
+            licence="MIT (OpenCV Zoo, YuNet)",
+        ),
+    ),
+    input_size=YUNET.input_size,
+    max_side=YUNET.max_side,
+    nms_threshold=YUNET.nms_threshold,
+)
+
+# SFace, block-quantised to int8: a 112x112 face aligned on its 5 landmarks in, 128 floats out.
+SFACE = Network(
+    name="SFace 2021dec (ONNX, int8 block-quantised)",
+    backend="sface",
+    files=(
+        ModelFile(
+            "face_recognition_sface_2021dec_int8bq.onnx",
+            _OPENCV_ZOO + "face_recognition_sface/face_recognition_sface_2021dec_int8bq.onnx",
+            10_667_852,
+            sha256="fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee",
+            licence="Apache-2.0 (OpenCV Zoo, SFace)",
+        ),
+    ),
+    input_size=(112, 112),
+    swap_rb=True,
+    dimension=128,
+)
+
 PROFILES: dict[str, Profile] = {
     "openface": Profile(
         name="openface",
@@ -127,6 +186,16 @@ PROFILES: dict[str, Profile] = {
         embedder=OPENFACE,
         threshold=0.55,
         description="res10 SSD detector + OpenFace nn4.small2.v1 embedder (the classic tutorial's pair)",
+    ),
+    "sface": Profile(
+        name="sface",
+        detectors=(YUNET, YUNET_FP32),
+        embedder=SFACE,
+        # The SFace authors' cosine 0.363, kept after measurement (bench/sface_threshold.py, docs/profiles.md):
+        # on ../shared it accepts every same-person pair of the photos (largest 0.94) and no different-person
+        # pair of the photos (smallest 1.20) or the clip (smallest 1.17); 1.12 to 1.14 name the same faces.
+        threshold=1.128,
+        description="YuNet detector + SFace embedder on faces aligned by their landmarks (OpenCV Zoo; more accurate)",
     ),
 }
 

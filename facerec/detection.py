@@ -116,6 +116,41 @@ class SsdDetector(Detector):
         ]
 
 
+@detector_backend("yunet")
+class YuNetDetector(Detector):
+    """OpenCV Zoo's YuNet through cv2.FaceDetectorYN: boxes and 5 landmarks, on the frame scaled to max_side."""
+
+    NMS_THRESHOLD = 0.3  # OpenCV Zoo's defaults, unless the catalogue row says otherwise
+    TOP_K = 5000
+
+    def __init__(self, network: Network, paths: Sequence[Path], confidence: float) -> None:
+        super().__init__(network, paths, confidence)
+        try:
+            self.yunet = cv2.FaceDetectorYN.create(str(paths[0]), "", network.input_size, confidence,
+                                                   network.nms_threshold or self.NMS_THRESHOLD, self.TOP_K)
+        except cv2.error as error:
+            raise FacerecError(f"OpenCV cannot load the YuNet detector from {paths[0]}: {error.err or error}") from None
+
+    def _detect(self, image: np.ndarray) -> list[DetectedFace]:
+        height, width = image.shape[:2]
+        scale = min(1.0, (self.network.max_side or max(height, width)) / max(height, width))
+        if scale < 1.0:
+            image = cv2.resize(image, (max(1, round(width * scale)), max(1, round(height * scale))),
+                               interpolation=cv2.INTER_AREA)
+        self.yunet.setInputSize((image.shape[1], image.shape[0]))
+        _, rows = self.yunet.detect(image)  # rows: x, y, w, h, 5 landmarks (x, y), score
+        if rows is None:
+            return []
+        rows = rows.astype(np.float32)
+        rows[:, :14] /= scale  # back to the caller's pixels
+        faces = []
+        for row in rows:
+            x, y, w, h = row[:4]
+            faces.append(DetectedFace(clip_box(x, y, x + w, y + h, width, height), float(row[14]),
+                                      row[4:14].reshape(5, 2).copy()))
+        return faces
+
+
 def load_detector(network: Network, paths: Sequence[Path], confidence: float = DEFAULT_CONFIDENCE) -> Detector:
     """Build the detector backend that the catalogue row names."""
     return DETECTOR_BACKENDS[network.backend](network, paths, confidence)

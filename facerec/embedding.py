@@ -15,6 +15,7 @@ import numpy as np
 
 from .catalogue import Network
 from .detection import DetectedFace, read_network
+from .errors import FacerecError
 
 
 class Embedder(ABC):
@@ -76,6 +77,33 @@ class OpenFaceEmbedder(Embedder):
         )
         self.net.setInput(blob)
         return self.net.forward()
+
+
+@embedder_backend("sface")
+class SFaceEmbedder(Embedder):
+    """OpenCV Zoo's SFace through cv2.FaceRecognizerSF: each face aligned on its 5 landmarks (alignCrop), then embedded.
+
+    One network call per face, not per image: the int8 block-quantised model run on a
+    batch of faces (cv2.dnn, OpenCV 4.x) returns wrong features for all but the first face.
+    """
+
+    def __init__(self, network: Network, path: Path) -> None:
+        super().__init__(network, path)
+        try:
+            self.sface = cv2.FaceRecognizerSF.create(str(path), "")
+        except cv2.error as error:
+            raise FacerecError(f"OpenCV cannot load the SFace embedder from {path}: {error.err or error}") from None
+
+    def _embed(self, image: np.ndarray, faces: Sequence[DetectedFace]) -> np.ndarray:
+        return np.vstack([self.sface.feature(self.align(image, face)).reshape(1, -1) for face in faces])
+
+    def align(self, image: np.ndarray, face: DetectedFace) -> np.ndarray:
+        """The 112x112 crop with the face's eyes, nose and mouth corners where SFace expects them."""
+        if face.landmarks is None:
+            raise FacerecError("SFace needs the 5 landmarks of each face, and this detector gives none: use YuNet")
+        x1, y1, x2, y2 = face.box
+        row = np.array([x1, y1, x2 - x1, y2 - y1, *np.asarray(face.landmarks).ravel(), face.confidence], np.float32)
+        return self.sface.alignCrop(image, row.reshape(1, 15))
 
 
 def load_embedder(network: Network, path: Path) -> Embedder:

@@ -1,0 +1,57 @@
+"""Who is who in ../shared: the probe photos as ../shared/README.md describes them, and the clip as checked by eye.
+
+Used by tests/test_sface.py and bench/sface_threshold.py. Faces of a photo are
+named left to right (by the centre of their box).
+"""
+
+from __future__ import annotations
+
+KNOWN_PEOPLE = ("alex_lacamoire", "biden", "kit_harington", "obama", "rose_leslie")
+
+# Each probe photo's faces, left to right. "lin" (Lin-Manuel Miranda) and "child" are in no photo of faces/known.
+PROBE_FACES: dict[str, tuple[str, ...]] = {
+    "alex_lacamoire1.jpg": ("alex_lacamoire",),
+    "alex-lacamoire.png": ("alex_lacamoire",),
+    "obama1.jpg": ("obama",),
+    "obama3.jpg": ("obama",),
+    "obama_small.jpg": ("obama",),
+    "johnsnow_test1.jpg": ("kit_harington",),
+    "two_people.jpg": ("obama", "biden"),
+    "obama_and_biden.jpg": ("biden", "obama", "child"),  # the child is low at the right edge
+    "kit_with_rose.jpg": ("rose_leslie", "kit_harington"),
+    "lin-manuel-miranda.png": ("lin",),
+}
+
+# Probe photos cut from a photo of faces/known: the same picture, so no evidence of identity.
+SAME_PICTURE_AS_KNOWN: dict[str, str] = {
+    "obama-240p.jpg": "obama/obama.jpg",
+    "obama_partial_face.jpg": "obama/obama.jpg",
+    "obama_partial_face2.jpg": "obama/obama.jpg",
+    "32bit.png": "obama/obama2.jpg",
+}
+SAME_PICTURE_FACES = {("two_people.jpg", 1): "biden/biden.jpg"}  # biden's face in two_people.jpg
+
+# The clip (short_hamilton_clip.mp4) is the 2009 White House poetry jam, checked frame by frame by eye:
+# frames 211-274 are one shot of the audience, with Barack Obama (seated, in profile, laughing) between
+# two women; Lin-Manuel Miranda and Alex Lacamoire are on stage, not in that shot.
+AUDIENCE_SHOT = range(211, 275)
+OBAMA_SEAT_X = (330, 380)  # the centre of Obama's face box in the audience shot, in pixels
+# frames 20-46: Alex Lacamoire's head in close-up profile, the one face wider than 140 px.
+ALEX_CLOSE_UP = range(20, 47)
+ALEX_CLOSE_UP_MIN_WIDTH = 140
+NOT_IN_CLIP = ("biden", "kit_harington", "rose_leslie")
+
+
+def left_to_right(boxes):
+    """Indices of the boxes (x1, y1, x2, y2) from left to right."""
+    return sorted(range(len(boxes)), key=lambda i: boxes[i][0] + boxes[i][2])
+
+
+def clip_face_identity(frame: int, box) -> str | None:
+    """Who a face of the clip is, where that was checked by eye: 'obama', 'alex_lacamoire', 'audience', or None."""
+    x1, _, x2, _ = box
+    if frame in AUDIENCE_SHOT:
+        return "obama" if OBAMA_SEAT_X[0] <= (x1 + x2) / 2 <= OBAMA_SEAT_X[1] else "audience"
+    if frame in ALEX_CLOSE_UP and x2 - x1 >= ALEX_CLOSE_UP_MIN_WIDTH:
+        return "alex_lacamoire"
+    return None
