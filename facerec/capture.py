@@ -1,0 +1,211 @@
+"""Capturing a person's photos: a safe folder name, numbered files that never overwrite, the capture loop.
+
+A photo is saved only when the frame holds exactly one face, so that every
+file of dataset/<person>/ can be enrolled. Files are numbered 0001, 0002, ...
+after the highest number already in the folder, and created exclusively: a
+second session, or another process writing at the same moment, never
+replaces an earlier photo.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import sys
+import time
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Protocol, TextIO
+
+import cv2
+import numpy as np
+
+from .detection import DetectedFace, Detector
+from .display import KEY_SPACE, QUIT_KEYS
+from .drawing import KNOWN_COLOUR, UNKNOWN_COLOUR, draw_face, draw_label, draw_status
+from .errors import FacerecError
+
+PHOTO_FORMATS = {"jpg": [cv2.IMWRITE_JPEG_QUALITY, 95], "png": [cv2.IMWRITE_PNG_COMPRESSION, 3]}
+NUMBER_DIGITS = 4
+NUMBERED_PHOTO = re.compile(r"(\d+)\.[A-Za-z0-9]+")
+MESSAGE_SECONDS = 1.5
+MAX_NAME_BYTES = 255  # the longest file name most file systems take
+
+
+def check_person_name(name: str) -> str:
+    """Return `name` if it is a plain folder name inside the dataset, else raise FacerecError saying why.
+
+    Refused: empty, `.` and `..` (or any name starting with a dot, which enrolment would ignore as
+    hidden), path separators, control characters, spaces at either end, and names too long for a file name.
+    """
+    problem = None
+    if not name:
+        problem = "it is empty"
+    elif name.startswith("."):
+        problem = "it starts with a dot (., .. and hidden folders are not people)"
+    elif any(separator in name for separator in ("/", "\\", os.sep, os.altsep) if separator):
+        problem = "it contains a path separator (/ or \\)"
+    elif any(unicodedata.category(char) == "Cc" for char in name):
+        problem = "it contains a control character"
+    elif name != name.strip():
+        problem = "it starts or ends with a space"
+    elif len(name.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
+        problem = f"it is longer than {MAX_NAME_BYTES} bytes"
+    if problem:
+        raise FacerecError(f"person name {name!r} cannot be a folder name: {problem}; "
+                           "use a plain name such as 'alice' or 'Bob Smith'")
+    return name
+
+
+def person_folder(dataset: Path, name: str) -> Path:
+    """dataset/<name> for a checked name; refused if the dataset or the person's path exists but is not a folder."""
+    folder = Path(dataset) / check_person_name(name)
+    for path in (Path(dataset), folder):
+        if path.exists() and not path.is_dir():
+            raise FacerecError(f"{path} exists but is not a folder: choose another --dataset or --name")
+    return folder
+
+
+def next_photo_number(folder: Path) -> int:
+    """One more than the highest number naming a photo in `folder` (1 for a new or empty folder)."""
+    if not folder.is_dir():
+        return 1
+    numbers = [int(match[1]) for path in folder.iterdir() if (match := NUMBERED_PHOTO.fullmatch(path.name))]
+    return max(numbers, default=0) + 1
+
+
+def encode_photo(image: np.ndarray, photo_format: str = "jpg") -> bytes:
+    """The file content of `image` as a JPEG (quality 95) or PNG."""
+    ok, encoded = cv2.imencode(f".{photo_format}", image, PHOTO_FORMATS[photo_format])
+    if not ok:
+        raise FacerecError(f"OpenCV could not encode the frame as {photo_format}")
+    return encoded.tobytes()
+
+
+def save_photo(folder: Path, data: bytes, photo_format: str = "jpg") -> Path:
+    """Write encoded `data` to the next free `NNNN.<format>` of `folder` (created if needed) and return its path.
+
+    The file is created exclusively, so it never replaces one that exists, even
+    one another process made a moment ago: the number is then moved on.
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        number = next_photo_number(folder)
+        while True:
+            path = folder / f"{number:0{NUMBER_DIGITS}d}.{photo_format}"
+            try:
+                handle = open(path, "xb")
+            except FileExistsError:
+                number += 1
+                continue
+            try:
+                with handle:
+                    handle.write(data)
+            except BaseException:
+                path.unlink(missing_ok=True)  # a half-written photo would be enrolled as garbage
+                raise
+            return path
+    except OSError as error:
+        raise FacerecError(f"cannot save a photo in {folder}: {error.strerror or error}") from None
+
+
+def refusal(faces: list[DetectedFace]) -> str | None:
+    """Why a frame with these faces must not be saved, or None if it can be."""
+    if not faces:
+        return "no face found"
+    if len(faces) > 1:
+        return f"{len(faces)} faces found: only the person should be in view"
+    return None
+
+
+def photos(count: int) -> str:
+    """`1 photo`, `2 photos`."""
+    return f"{count} photo{'' if count == 1 else 's'}"
+
+
+class Screen(Protocol):
+    """What the capture loop needs of a window (facerec.display.Window fits)."""
+
+    closed: bool
+
+    def show(self, frame: np.ndarray, wait_ms: int = 1) -> int | None: ...
+
+
+@dataclass
+class CaptureSummary:
+    """What a capture session did."""
+
+    folder: Path
+    saved: list[Path] = field(default_factory=list)
+    refused: int = 0
+    ended_by: str = "end of video"
+
+    def lines(self, dataset: Path) -> list[str]:
+        """The closing report: how many saved, where, and what to run next."""
+        out = [f"saved {photos(len(self.saved))} in {self.folder} ({self.refused} refused; stopped: {self.ended_by})"]
+        if self.saved:
+            out.append(f"next: python extract_embeddings.py --dataset {shlex.quote(str(dataset))}")
+        return out
+
+
+@dataclass
+class _Message:
+    """A line shown on the frame until a deadline."""
+
+    text: str = ""
+    colour: tuple[int, int, int] = KNOWN_COLOUR
+    until: float = 0.0
+
+
+def run_capture(frames: Iterable[np.ndarray], detector: Detector, screen: Screen, folder: Path, name: str,
+                count: int | None = None, fps: float | None = None, photo_format: str = "jpg",
+                out: TextIO | None = None, err: TextIO | None = None) -> CaptureSummary:
+    """Show each frame with its faces boxed; SPACE saves it (when it holds one face), a quit key stops.
+
+    `fps` paces a video file at its own speed (a live camera paces itself: leave it None).
+    Stops after `count` photos if given, at the end of the frames, on a quit key, a closed window or Ctrl-C.
+    Saved paths go to `out`, refusals to `err` (standard output and error by default).
+    """
+    out, err = out or sys.stdout, err or sys.stderr
+    summary = CaptureSummary(folder)
+    message = _Message()
+    interval = 1.0 / fps if fps else 0.0
+    shown_at = time.monotonic()
+    try:
+        for frame in frames:
+            faces = detector.detect(frame)
+            view = frame.copy()  # the drawings stay off the saved photo
+            for face in faces:
+                draw_face(view, face, name if len(faces) == 1 else "?", known=len(faces) == 1)
+            draw_status(view, f"{name}: {len(summary.saved)} saved | SPACE saves, ESC quits")
+            now = time.monotonic()
+            if now < message.until:
+                draw_label(view, message.text, 0, view.shape[0], message.colour)
+            wait_ms = max(1, round((interval - (now - shown_at)) * 1000))
+            key = screen.show(view, wait_ms)
+            shown_at = time.monotonic()
+            if key in QUIT_KEYS or screen.closed:
+                summary.ended_by = "quit by the user"
+                break
+            if key != KEY_SPACE:
+                continue
+            data = encode_photo(frame, photo_format)
+            # judge the photo as extract_embeddings.py will read it: JPEG can lose a borderline face
+            reason = refusal(detector.detect(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)))
+            if reason:
+                summary.refused += 1
+                message = _Message(f"not saved: {reason}", UNKNOWN_COLOUR, shown_at + MESSAGE_SECONDS)
+                print(message.text, file=err, flush=True)
+                continue
+            path = save_photo(folder, data, photo_format)
+            summary.saved.append(path)
+            message = _Message(f"saved {path.name}", KNOWN_COLOUR, shown_at + MESSAGE_SECONDS)
+            print(f"saved {path}", file=out, flush=True)
+            if count is not None and len(summary.saved) >= count:
+                summary.ended_by = f"{photos(count)} saved"
+                break
+    except KeyboardInterrupt:
+        summary.ended_by = "interrupted (Ctrl-C)"
+    return summary

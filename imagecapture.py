@@ -1,0 +1,48 @@
+#!/usr/bin/env python3
+"""Take photos of one person from a webcam, video file or stream: SPACE saves a frame with one face, ESC quits."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from facerec.capture import PHOTO_FORMATS, person_folder, run_capture
+from facerec.cli import add_detector_arguments, detector_from_args, parser_for, positive_int
+from facerec.display import Window
+from facerec.errors import main_guard
+from facerec.video import open_source
+
+
+@main_guard
+def main(argv: list[str] | None = None) -> int:
+    parser = parser_for(__doc__, 'python imagecapture.py --name "$USER" --count 5   # webcam 0; SPACE saves, ESC quits')
+    parser.add_argument("--name", required=True,
+                        help="the person's name: their photos go to DATASET/NAME/ (a plain folder name)")
+    parser.add_argument("--source", default="0", help="webcam index, video file or stream URL (default: 0)")
+    parser.add_argument("--dataset", type=Path, default=Path("dataset"),
+                        help="folder with one sub-folder of photos per person (default: dataset)")
+    parser.add_argument("--count", type=positive_int, default=None,
+                        help="quit by itself after saving this many photos (default: only ESC or q quits)")
+    parser.add_argument("--format", choices=sorted(PHOTO_FORMATS), default="jpg",
+                        help="photo file format: jpg (quality 95, default) or png (lossless)")
+    add_detector_arguments(parser)
+    args = parser.parse_args(argv)
+
+    folder = person_folder(args.dataset, args.name)  # a bad name is refused before anything is opened
+    detector = detector_from_args(args)
+    with open_source(args.source) as source:
+        window = Window(f"facerec capture: {args.name} - SPACE saves, ESC quits")
+        try:
+            summary = run_capture(source, detector, window, folder, args.name, count=args.count,
+                                  fps=None if source.spec.is_live else source.fps, photo_format=args.format)
+        finally:
+            window.close()
+    if summary.ended_by == "end of video":
+        summary.ended_by = source.ended_by
+    for line in summary.lines(args.dataset):
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
