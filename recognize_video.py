@@ -49,16 +49,17 @@ def main(argv: list[str] | None = None) -> int:
     if not len(store):
         print(f"warning: {args.embeddings} holds no faces: everyone is Unknown", file=sys.stderr)
 
-    with open_source(args.source) as source:
-        output = VideoOutput(args.output, source.fps, source.frame_size) if args.output else None
-        window = None if args.no_display else Window("facerec - q or ESC quits")
-        try:
+    window = None if args.no_display else Window("facerec - q or ESC quits", hint="use --no-display to run without one")
+    output = None
+    try:
+        with open_source(args.source) as source:
+            output = VideoOutput(args.output, source.fps, source.frame_size) if args.output else None
             summary = run_recognition(source, recogniser, window, output, sys.stdout if args.json else None)
-        finally:
-            if output is not None:
-                output.close()
-            if window is not None:
-                window.close()
+    finally:
+        if output is not None:
+            output.close()
+        if window is not None:
+            window.close()
     if summary.ended_by == "end of video":
         summary.ended_by = source.ended_by
     print(summary.report(), file=sys.stderr)

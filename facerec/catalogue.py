@@ -12,6 +12,23 @@ backend class registered in detection.py or embedding.py.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable, TypeVar
+
+BackendClass = TypeVar("BackendClass", bound=type)
+
+
+def backend_registry() -> tuple[dict[str, type], Callable[[str], Callable[[BackendClass], BackendClass]]]:
+    """A table of backend classes by the `backend` name catalogue rows use, and its class decorator."""
+    table: dict[str, type] = {}
+
+    def backend(name: str) -> Callable[[BackendClass], BackendClass]:
+        def register(cls: BackendClass) -> BackendClass:
+            table[name] = cls
+            return cls
+
+        return register
+
+    return table, backend
 
 
 @dataclass(frozen=True)
@@ -52,6 +69,7 @@ class Profile:
     embedder: Network
     threshold: float
     description: str
+    confidence: float = 0.5  # default minimum detection confidence
 
 
 _BSD = "BSD-3-Clause (OpenCV samples)"
@@ -195,6 +213,9 @@ PROFILES: dict[str, Profile] = {
         # on ../shared it accepts every same-person pair of the photos (largest 0.94) and no different-person
         # pair of the photos (smallest 1.20) or the clip (smallest 1.17); 1.12 to 1.14 name the same faces.
         threshold=1.128,
+        # At 0.5 YuNet also boxes hands and blurred heads (all Unknown); 0.8 keeps the faces, names the
+        # same people on the clip and runs faster (docs: README, "Model profiles").
+        confidence=0.8,
         description="YuNet detector + SFace embedder on faces aligned by their landmarks (OpenCV Zoo; more accurate)",
     ),
 }

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Callable
 
 from .catalogue import DEFAULT_PROFILE, PROFILES, Profile
-from .detection import DEFAULT_CONFIDENCE, Detector, load_detector
+from .detection import Detector, load_detector
 from .embedding import Embedder, load_embedder
 from .modelfiles import model_path, network_files
 
@@ -55,8 +55,9 @@ def add_detector_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--detector", type=Path, default=None, metavar="DIR",
                         help="folder holding the face detector's files (default: models/, "
                              "where missing files are downloaded)")
-    parser.add_argument("--confidence", type=probability, default=DEFAULT_CONFIDENCE,
-                        help=f"minimum detection confidence, 0 to 1 (default: {DEFAULT_CONFIDENCE})")
+    parser.add_argument("--confidence", type=probability, default=None,
+                        help="minimum detection confidence, 0 to 1 (default: the profile's: "
+                             + ", ".join(f"{p.confidence} for {p.name}" for p in PROFILES.values()) + ")")
 
 
 def add_embedder_arguments(parser: argparse.ArgumentParser) -> None:
@@ -73,7 +74,8 @@ def profile_from_args(args: argparse.Namespace) -> Profile:
 def detector_from_args(args: argparse.Namespace) -> Detector:
     """Find (or download), check and load the detector the arguments name."""
     network, paths = network_files(profile_from_args(args).detectors, args.detector)
-    return load_detector(network, paths, args.confidence)
+    confidence = profile_from_args(args).confidence if args.confidence is None else args.confidence
+    return load_detector(network, paths, confidence)
 
 
 def embedder_from_args(args: argparse.Namespace) -> Embedder:

@@ -9,12 +9,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import cv2
 import numpy as np
 
-from .catalogue import Network
+from .catalogue import Network, backend_registry
 from .errors import FacerecError
 
 MIN_FACE_SIZE = 20  # pixels a side; smaller boxes are noise or too small to recognise
@@ -56,17 +56,8 @@ class Detector(ABC):
         """Faces above the confidence with boxes already clipped to the image."""
 
 
-DETECTOR_BACKENDS: dict[str, type[Detector]] = {}
-
-
-def detector_backend(name: str) -> Callable[[type[Detector]], type[Detector]]:
-    """Class decorator: make a Detector available to catalogue rows with `backend=name`."""
-
-    def register(cls: type[Detector]) -> type[Detector]:
-        DETECTOR_BACKENDS[name] = cls
-        return cls
-
-    return register
+# backend name in the catalogue -> class; decorate a new Detector class with @detector_backend("name")
+DETECTOR_BACKENDS, detector_backend = backend_registry()
 
 
 def clip_box(x1: float, y1: float, x2: float, y2: float, width: int, height: int) -> tuple[int, int, int, int]:

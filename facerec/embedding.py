@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import cv2
 import numpy as np
 
-from .catalogue import Network
+from .catalogue import Network, backend_registry
 from .detection import DetectedFace, read_network
 from .errors import FacerecError
 
@@ -39,17 +39,8 @@ class Embedder(ABC):
         """The network's raw output for the faces, one row each."""
 
 
-EMBEDDER_BACKENDS: dict[str, type[Embedder]] = {}
-
-
-def embedder_backend(name: str) -> Callable[[type[Embedder]], type[Embedder]]:
-    """Class decorator: make an Embedder available to catalogue rows with `backend=name`."""
-
-    def register(cls: type[Embedder]) -> type[Embedder]:
-        EMBEDDER_BACKENDS[name] = cls
-        return cls
-
-    return register
+# backend name in the catalogue -> class; decorate a new Embedder class with @embedder_backend("name")
+EMBEDDER_BACKENDS, embedder_backend = backend_registry()
 
 
 def crop(image: np.ndarray, face: DetectedFace) -> np.ndarray:

@@ -46,3 +46,11 @@ def count_frames(path: Path) -> tuple[int, tuple[int, int]]:
         size = (frame.shape[1], frame.shape[0])
     capture.release()
     return frames, size
+
+
+def assert_clean_failure(result, *fragments: str) -> None:
+    """The script failed as a user should see it: exit code 2, no traceback, each fragment in its message."""
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in result.stderr

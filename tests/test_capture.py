@@ -26,7 +26,7 @@ from facerec.detection import DetectedFace, load_detector
 from facerec.display import KEY_ESC, KEY_SPACE
 from facerec.errors import FacerecError
 from facerec.modelfiles import network_files
-from helpers import CLIP, CLIP_SIZE
+from helpers import CLIP, CLIP_SIZE, assert_clean_failure
 
 WINDOW_TITLE = "facerec capture"
 ONE_FACE = [DetectedFace((10, 10, 60, 70), 0.9)]
@@ -205,13 +205,6 @@ def detector_args():
 
 def capture(*args):
     return run_script("imagecapture.py", *args, env={"DISPLAY": ""}, timeout=120)
-
-
-def assert_clean_failure(result, *fragments):
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    for fragment in fragments:
-        assert fragment in result.stderr
 
 
 @pytest.mark.parametrize("name, why", [

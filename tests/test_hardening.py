@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from conftest import PROJECT_ROOT, run_script, shared_path
-from helpers import CLIP, count_frames, stand_in_openface
+from helpers import CLIP, assert_clean_failure, count_frames, stand_in_openface
 
 
 @pytest.fixture(scope="module")
@@ -31,13 +31,6 @@ def extract(models, dataset, embeddings, *extra):
 def recognise(models, embeddings, source, *extra):
     return run_script("recognize_video.py", "--embeddings", str(embeddings), "--source", str(source),
                       "--no-display", "--json", *models, *extra)
-
-
-def assert_clean_failure(result, *fragments):
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    for fragment in fragments:
-        assert fragment in result.stderr
 
 
 # 1 and 2: the embeddings file is untrusted input -------------------------------------------
@@ -308,3 +301,25 @@ def test_an_empty_gallery_names_every_face_unknown(models, tmp_path):
     assert len(result.stdout.splitlines()) == 275 and faces
     assert all(face["name"] == "Unknown" and face["distance"] is None for face in faces)
     assert "holds no faces" in result.stderr
+
+
+# windows without a screen ------------------------------------------------------------------
+
+@pytest.mark.parametrize("display", [None, ":87"])
+def test_no_display_is_a_clear_error_not_an_abort(models, tmp_path, display):
+    """OpenCV's GUI aborts the process without an X server: the scripts must say so first."""
+    embeddings = tmp_path / "e.pickle"
+    embeddings.write_bytes(pickle.dumps({"embeddings": [], "names": []}))
+    env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
+    if display:
+        env["DISPLAY"] = display  # set, but no X server listens there
+    common = dict(capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    recognise_run = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "recognize_video.py"), "--embeddings", str(embeddings),
+         "--source", str(shared_path(CLIP)), "--output", str(tmp_path / "out.mp4"), *models], **common)
+    assert_clean_failure(recognise_run, "cannot open a window", "use --no-display")
+    assert list(tmp_path.iterdir()) == [embeddings]  # no video begun
+    capture_run = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "imagecapture.py"), "--name", "ann", "--dataset", str(tmp_path / "d"),
+         "--source", str(shared_path(CLIP)), "--detector", models[1]], **common)
+    assert_clean_failure(capture_run, "cannot open a window")
