@@ -7,7 +7,7 @@ Stages, each in a fresh process so its peak memory is its own:
   bare       decoding + detection + embedding every face: the bare network work
   full       recognize_video.py's own main(), headless (--no-display), per profile
   extract    extract_embeddings.py on ~150 photos, cold and again unchanged
-  match      nearest-match latency for galleries of 10^3 .. 10^6 random unit vectors
+  match      exact and approximate (FAISS) search in galleries of 10^3 .. 10^6 random unit vectors
 
 Example:
   python bench/benchmark.py --json bench/results.json
@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -175,25 +176,68 @@ def stage_extract(args: dict) -> dict:
             "peak_mb_children": peak_rss_mb(resource.RUSAGE_CHILDREN), "note": note}
 
 
-def stage_match(args: dict) -> dict:
-    from facerec.matching import make_matcher
+def rss_mb() -> float:
+    """This process's resident memory now (Linux)."""
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
-    size, queries = args["size"], 5
+
+def stage_match(args: dict) -> dict:
+    """Exact and (FAISS installed) approximate search in `size` random unit vectors, 5 faces a frame.
+
+    Per search: build time, memory it keeps (RSS growth) or allocates for a frame (numpy's peak),
+    median latency of a frame; recall@1 of approximate against exact on `queries` noisy copies of
+    stored vectors (faces near an enrolled one: distances ~0.1 to ~0.55, the openface threshold)
+    and `queries` random unit vectors (strangers: ~1.1 from everyone).
+    """
+    from facerec.errors import FacerecError
+    from facerec.matching import APPROXIMATE_FROM, Gallery, NearestMatcher
+
+    with contextlib.suppress(ImportError):
+        import faiss  # noqa: F401  loaded now, so that its library does not count as the index's memory
+
+    size, faces, frames = args["size"], 5, 20
     rng = np.random.default_rng(0)
-    vectors = rng.normal(size=(size, 128)).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+
+    def unit(rows: np.ndarray) -> np.ndarray:
+        rows /= np.linalg.norm(rows, axis=1, keepdims=True)  # in place: no second gallery-sized array
+        return rows
+
+    vectors = unit(rng.standard_normal((size, 128), dtype=np.float32))
     names = [f"p{i % 1000}" for i in range(size)]
-    start = time.perf_counter()
-    matcher = make_matcher("nearest", vectors, names, 0.55)
-    build_s = time.perf_counter() - start
-    probe = vectors[rng.integers(0, size, queries)] + rng.normal(0, 0.01, (queries, 128)).astype(np.float32)
-    repeats, times = 5, []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        matcher.match(probe)
-        times.append(time.perf_counter() - start)
-    return {"gallery": size, "faces_per_query": queries, "build_ms": build_s * 1000,
-            "latency_ms": float(np.median(times)) * 1000, "gallery_mb": vectors.nbytes / 2**20}
+    noise = rng.normal(size=(args["queries"], 128)) * np.linspace(0.01, 0.048, args["queries"])[:, None]
+    queries = {"noisy": unit(vectors[rng.integers(0, size, args["queries"])] + noise.astype(np.float32)),
+               "random": unit(rng.standard_normal((args["queries"], 128), dtype=np.float32))}
+    result: dict = {"gallery": size, "faces_per_query": faces, "gallery_mb": vectors.nbytes / 2**20,
+                    "approximate_from": APPROXIMATE_FROM}
+    found = {}
+    for search in ("exact", "approximate"):
+        resident, start = rss_mb(), time.perf_counter()
+        try:
+            gallery = Gallery(vectors, names, search=search)
+        except FacerecError as error:
+            result[search] = {"skipped": str(error)}
+            continue
+        build_s, kept_mb = time.perf_counter() - start, rss_mb() - resident
+        matcher, times = NearestMatcher(gallery, 0.55), []
+        for frame in range(frames):
+            start = time.perf_counter()
+            matcher.match(queries["noisy"][frame * faces : (frame + 1) * faces])
+            times.append(time.perf_counter() - start)
+        tracemalloc.start()  # numpy's arrays, not FAISS's own: the working memory of a frame's exact search
+        matcher.match(queries["noisy"][:faces])
+        frame_mb = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+        found[search] = {kind: gallery.nearest(batch, 1) for kind, batch in queries.items()}
+        result[search] = {"build_s": build_s, "latency_ms": float(np.median(times)) * 1000,
+                          "kept_mb": kept_mb, "frame_mb": frame_mb}
+        del gallery, matcher
+    if "approximate" in found:
+        for kind in queries:
+            same = found["approximate"][kind][0][:, 0] == found["exact"][kind][0][:, 0]
+            result["approximate"][f"recall_{kind}"] = float(np.mean(same))
+    result["nearest_distance_median"] = {kind: float(np.median(found["exact"][kind][1])) for kind in queries}
+    result["auto"] = "approximate" if "approximate" in found and size >= APPROXIMATE_FROM else "exact"
+    return result
 
 
 def run_stage(function, args: dict) -> dict:
@@ -215,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stages", nargs="+", default=["decode", "detect", "bare", "full", "extract", "match"])
     parser.add_argument("--copies", type=int, default=17, help="noisy copies of each of the 9 known photos (default 17: 153)")
     parser.add_argument("--gallery-sizes", type=int, nargs="+", default=[10**3, 10**4, 10**5, 10**6])
+    parser.add_argument("--recall-queries", type=int, default=200,
+                        help="queries of each kind (noisy copy, random) for recall@1 of approximate search")
     args = parser.parse_args(argv)
     from facerec.catalogue import PROFILES
 
@@ -235,7 +281,8 @@ def main(argv: list[str] | None = None) -> int:
         if "extract" in args.stages:
             row["extract"] = run_stage(stage_extract, {"profile": profile, "copies": args.copies})
     if "match" in args.stages:
-        results["match"] = [run_stage(stage_match, {"size": size}) for size in args.gallery_sizes]
+        results["match"] = [run_stage(stage_match, {"size": size, "queries": args.recall_queries})
+                            for size in args.gallery_sizes]
     print_table(results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
@@ -265,10 +312,17 @@ def print_table(results: dict) -> None:
             print(f"  extract_embeddings.py on {e['photos']} photos: cold {e['cold_s']:.1f} s, "
                   f"unchanged {e['unchanged_s']:.2f} s, peak {e['peak_mb_children']:.0f} MB")
     if "match" in results:
-        print(f"\n  {'gallery':>9} {'latency ms':>11} {'build ms':>9} {'gallery MB':>11} {'peak MB':>8}  (5 faces per query)")
+        print(f"\nmatching, {results['match'][0]['faces_per_query']} faces a frame; exact: numpy, approximate: FAISS IVF-Flat "
+              f"(recall@1 against exact, on noisy copies / random queries)")
+        print(f"  {'gallery':>9} {'auto':>6} | {'exact ms':>8} {'frame MB':>8} | {'approx ms':>9} {'build s':>7} "
+              f"{'index MB':>8} {'recall noisy':>12} {'random':>6} | {'gallery MB':>10} {'peak MB':>7}")
         for r in results["match"]:
-            print(f"  {r['gallery']:>9} {r['latency_ms']:>11.2f} {r['build_ms']:>9.1f} {r['gallery_mb']:>11.0f} {r['peak_mb']:>8.0f}")
-
+            exact, approximate = r["exact"], r["approximate"]
+            approx = (f"{approximate['latency_ms']:>9.2f} {approximate['build_s']:>7.2f} {approximate['kept_mb']:>8.0f} "
+                      f"{approximate['recall_noisy']:>12.3f} {approximate['recall_random']:>6.3f}"
+                      if "skipped" not in approximate else f"{'(no FAISS)':>47}")
+            print(f"  {r['gallery']:>9} {r['auto'][:6]:>6} | {exact['latency_ms']:>8.2f} {exact['frame_mb']:>8.0f} | "
+                  f"{approx} | {r['gallery_mb']:>10.0f} {r['peak_mb']:>7.0f}")
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -209,7 +209,7 @@ PROFILES: dict[str, Profile] = {
         name="sface",
         detectors=(YUNET, YUNET_FP32),
         embedder=SFACE,
-        # The SFace authors' cosine 0.363, kept after measurement (bench/sface_threshold.py, docs/profiles.md):
+        # The SFace authors' cosine 0.363, kept after measurement (bench/sface_threshold.py, README "The sface threshold"):
         # on ../shared it accepts every same-person pair of the photos (largest 0.94) and no different-person
         # pair of the photos (smallest 1.20) or the clip (smallest 1.17); 1.12 to 1.14 name the same faces.
         threshold=1.128,

@@ -9,21 +9,42 @@ A face whose best distance is at or above the threshold is `UNKNOWN`.
 Distances for a whole batch of queries against the whole gallery come from
 one matrix product; the few candidates near the minimum are then measured
 again in float64 so reported distances and ties are exact.
+
+From APPROXIMATE_FROM rows on, when FAISS is installed (`pip install
+faiss-cpu`), the candidates come from an inverted-file index instead: each
+query scans only the stored vectors of the cells closest to it. Its
+candidates are measured again in float64 too, so distances stay exact, but
+the nearest row can be missed (rarely: see docs/large-galleries.md).
 """
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections import Counter
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
+
+from .errors import FacerecError
 
 UNKNOWN = "Unknown"
 DEFAULT_VOTE_K = 5
 # Squared-distance slack inside which float32 candidates are re-measured exactly.
 _NEAR_TIE_SLACK = 1e-4
+# Exact search computes at most this many float32 distances at once (64 MB): queries go in blocks.
+_BLOCK_DISTANCES = 2**24
+
+SEARCHES = ("auto", "exact", "approximate")
+# "auto" searches approximately from this many rows on (if FAISS is installed): below it exact
+# search takes under ~7 ms for 6 faces on 2 cores; measured in docs/large-galleries.md.
+APPROXIMATE_FROM = 100_000
+# The index: round(sqrt(N)) cells, trained on up to this many rows a cell; a query scans its closest cells.
+_TRAINING_ROWS_PER_CELL = 64
+_PROBED_CELLS = 48
+# The index is asked for this many rows beyond k, so that float32 near-ties are settled in float64.
+_EXTRA_CANDIDATES = 8
 
 
 @dataclass(frozen=True)
@@ -35,17 +56,29 @@ class Match:
 
 
 class Gallery:
-    """Stored vectors as one float32 matrix, with one name per row."""
+    """Stored vectors as one float32 matrix, with one name per row.
 
-    def __init__(self, vectors: np.ndarray | Sequence[Sequence[float]], names: Sequence[str]) -> None:
+    `search`: "exact", "approximate" (a FAISS index; FacerecError without FAISS) or
+    "auto": approximate from APPROXIMATE_FROM rows on when FAISS is installed, else exact.
+    The attribute `search` says which one the gallery uses.
+    """
+
+    def __init__(self, vectors: np.ndarray | Sequence[Sequence[float]], names: Sequence[str],
+                 search: str = "auto") -> None:
         matrix = np.asarray(vectors, dtype=np.float32)
         if matrix.size == 0:
             matrix = matrix.reshape(0, matrix.shape[-1] if matrix.ndim == 2 else 0)
         if matrix.ndim != 2 or matrix.shape[0] != len(names):
             raise ValueError(f"gallery needs an (N, D) matrix and N names, got {matrix.shape} and {len(names)}")
+        if search not in SEARCHES:
+            raise ValueError(f"search must be one of {SEARCHES}, got {search!r}")
         self.vectors = np.ascontiguousarray(matrix)
         self.names = list(names)
         self._squared_norms = np.einsum("ij,ij->i", self.vectors, self.vectors)
+        wanted = search == "approximate" or (search == "auto" and len(self) >= APPROXIMATE_FROM)
+        faiss = _import_faiss(required=search == "approximate") if wanted else None
+        self.search = "exact" if faiss is None else "approximate"
+        self._index = _inverted_file_index(faiss, self.vectors) if faiss is not None and len(self) else None
 
     def __len__(self) -> int:
         return len(self.names)
@@ -53,28 +86,65 @@ class Gallery:
     def nearest(self, queries: np.ndarray, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Return (indices, distances), each (M, min(k, N)), the k closest rows of each query, closest first.
 
-        Ties go to the row stored first.
+        Ties go to the row stored first. Distances are exact; with approximate
+        search the rows are the closest the index found.
         """
         queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
         k = min(k, len(self))
-        if k == 0:
-            return np.empty((len(queries), 0), np.int64), np.empty((len(queries), 0), np.float64)
-        approx = self._approximate_squared_distances(queries)
-        # Everything within slack of the k-th smallest is a candidate, so float32 error cannot pick wrong.
-        kth = np.partition(approx, k - 1, axis=1)[:, k - 1 : k]
         indices = np.empty((len(queries), k), np.int64)
         distances = np.empty((len(queries), k), np.float64)
-        for row, query in enumerate(queries):
-            candidates = np.flatnonzero(approx[row] <= kth[row, 0] + _NEAR_TIE_SLACK)
-            exact = np.linalg.norm(self.vectors[candidates].astype(np.float64) - query.astype(np.float64), axis=1)
-            order = np.lexsort((candidates, exact))[:k]
-            indices[row] = candidates[order]
+        if k == 0:
+            return indices, distances
+        candidates = self._approximate_candidates if self._index is not None else self._exact_candidates
+        for row, (query, rows) in enumerate(zip(queries, candidates(queries, k))):
+            exact = np.linalg.norm(self.vectors[rows].astype(np.float64) - query.astype(np.float64), axis=1)
+            order = np.lexsort((rows, exact))[:k]
+            indices[row] = rows[order]
             distances[row] = exact[order]
         return indices, distances
 
-    def _approximate_squared_distances(self, queries: np.ndarray) -> np.ndarray:
-        query_norms = np.einsum("ij,ij->i", queries, queries)
-        return query_norms[:, None] + self._squared_norms[None, :] - 2.0 * (queries @ self.vectors.T)
+    def _exact_candidates(self, queries: np.ndarray, k: int) -> Iterator[np.ndarray]:
+        """For each query, the rows within slack of its k-th smallest float32 distance: float32 error cannot pick wrong."""
+        block = max(1, _BLOCK_DISTANCES // len(self))
+        for start in range(0, len(queries), block):
+            part = queries[start : start + block]
+            squared = part @ self.vectors.T  # in place from here: one (block, N) array, plus the partition's
+            squared *= -2.0
+            squared += self._squared_norms
+            squared += np.einsum("ij,ij->i", part, part)[:, None]
+            kth = np.partition(squared, k - 1, axis=1)[:, k - 1]
+            for row, limit in zip(squared, kth):
+                yield np.flatnonzero(row <= limit + _NEAR_TIE_SLACK)
+
+    def _approximate_candidates(self, queries: np.ndarray, k: int) -> Iterator[np.ndarray]:
+        """For each query, the k + _EXTRA_CANDIDATES closest rows the index finds (exact search if it finds under k)."""
+        _, found = self._index.search(queries, min(len(self), k + _EXTRA_CANDIDATES))
+        for query, rows in zip(queries, found):
+            rows = rows[rows >= 0]
+            yield rows if len(rows) >= k else next(self._exact_candidates(query[None], k))
+
+
+def _import_faiss(required: bool):
+    """The faiss module, or None when it is not installed (a FacerecError if `required`)."""
+    try:
+        import faiss
+    except ImportError:
+        if required:
+            raise FacerecError("approximate search needs FAISS: pip install faiss-cpu") from None
+        return None
+    return faiss
+
+
+def _inverted_file_index(faiss, vectors: np.ndarray):
+    """A FAISS IVF-Flat index of `vectors`: k-means cells, each query scanning its _PROBED_CELLS closest."""
+    cells = max(1, round(math.sqrt(len(vectors))))
+    index = faiss.IndexIVFFlat(faiss.IndexFlatL2(vectors.shape[1]), vectors.shape[1], cells)
+    index.cp.max_points_per_centroid = _TRAINING_ROWS_PER_CELL
+    index.cp.min_points_per_centroid = 1  # small forced galleries: no warning about few training rows
+    index.nprobe = min(_PROBED_CELLS, cells)
+    index.train(vectors)
+    index.add(vectors)
+    return index
 
 
 def person_centroids(vectors: np.ndarray, names: Sequence[str]) -> Gallery:
