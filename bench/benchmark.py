@@ -231,11 +231,16 @@ def stage_match(args: dict) -> dict:
         result[search] = {"build_s": build_s, "latency_ms": float(np.median(times)) * 1000,
                           "kept_mb": kept_mb, "frame_mb": frame_mb}
         del gallery, matcher
-    if "approximate" in found:
-        for kind in queries:
-            same = found["approximate"][kind][0][:, 0] == found["exact"][kind][0][:, 0]
-            result["approximate"][f"recall_{kind}"] = float(np.mean(same))
-    result["nearest_distance_median"] = {kind: float(np.median(found["exact"][kind][1])) for kind in queries}
+    def answers(indices: np.ndarray, distances: np.ndarray) -> list[str]:
+        return [names[i] if d < 0.55 else "Unknown" for i, d in zip(indices[:, 0], distances[:, 0])]
+
+    for kind in found.get("approximate", {}):
+        (exact_rows, exact_distances), approximate = found["exact"][kind], found["approximate"][kind]
+        result["approximate"][f"recall_{kind}"] = float(np.mean(approximate[0][:, 0] == exact_rows[:, 0]))
+        result["approximate"][f"same_answer_{kind}"] = float(np.mean(
+            np.array(answers(*approximate)) == np.array(answers(exact_rows, exact_distances))))
+    result["nearest_distance_range"] = {kind: [float(found["exact"][kind][1].min()), float(found["exact"][kind][1].max())]
+                                        for kind in queries}
     result["auto"] = "approximate" if "approximate" in found and size >= APPROXIMATE_FROM else "exact"
     return result
 
@@ -312,15 +317,15 @@ def print_table(results: dict) -> None:
             print(f"  extract_embeddings.py on {e['photos']} photos: cold {e['cold_s']:.1f} s, "
                   f"unchanged {e['unchanged_s']:.2f} s, peak {e['peak_mb_children']:.0f} MB")
     if "match" in results:
-        print(f"\nmatching, {results['match'][0]['faces_per_query']} faces a frame; exact: numpy, approximate: FAISS IVF-Flat "
-              f"(recall@1 against exact, on noisy copies / random queries)")
-        print(f"  {'gallery':>9} {'auto':>6} | {'exact ms':>8} {'frame MB':>8} | {'approx ms':>9} {'build s':>7} "
-              f"{'index MB':>8} {'recall noisy':>12} {'random':>6} | {'gallery MB':>10} {'peak MB':>7}")
+        print(f"\nmatching, {results['match'][0]['faces_per_query']} faces a frame; exact: numpy, approximate: FAISS IVF-Flat; "
+              "recall@1 and same answer (name or Unknown) of approximate against exact search")
+        print(f"  {'gallery':>9} {'auto':>6} | {'exact ms':>8} {'frame MB':>8} | {'approx ms':>9} {'build s':>7} {'index MB':>8} "
+              f"{'recall noisy':>12} {'random':>6} {'same answer':>11} | {'gallery MB':>10} {'peak MB':>7}")
         for r in results["match"]:
             exact, approximate = r["exact"], r["approximate"]
             approx = (f"{approximate['latency_ms']:>9.2f} {approximate['build_s']:>7.2f} {approximate['kept_mb']:>8.0f} "
-                      f"{approximate['recall_noisy']:>12.3f} {approximate['recall_random']:>6.3f}"
-                      if "skipped" not in approximate else f"{'(no FAISS)':>47}")
+                      f"{approximate['recall_noisy']:>12.3f} {approximate['recall_random']:>6.3f} "
+                      f"{approximate['same_answer_noisy']:>11.3f}" if "skipped" not in approximate else f"{'(no FAISS)':>59}")
             print(f"  {r['gallery']:>9} {r['auto'][:6]:>6} | {exact['latency_ms']:>8.2f} {exact['frame_mb']:>8.0f} | "
                   f"{approx} | {r['gallery_mb']:>10.0f} {r['peak_mb']:>7.0f}")
 

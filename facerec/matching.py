@@ -14,7 +14,7 @@ From APPROXIMATE_FROM rows on, when FAISS is installed (`pip install
 faiss-cpu`), the candidates come from an inverted-file index instead: each
 query scans only the stored vectors of the cells closest to it. Its
 candidates are measured again in float64 too, so distances stay exact, but
-the nearest row can be missed (rarely: see docs/large-galleries.md).
+the nearest row can be missed (rarely: see README.md, "Large galleries").
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ _BLOCK_DISTANCES = 2**24
 
 SEARCHES = ("auto", "exact", "approximate")
 # "auto" searches approximately from this many rows on (if FAISS is installed): below it exact
-# search takes under ~7 ms for 6 faces on 2 cores; measured in docs/large-galleries.md.
-APPROXIMATE_FROM = 100_000
+# search takes under ~4 ms for a frame of 5 faces on 2 cores; measured in README.md, "Large galleries".
+APPROXIMATE_FROM = 50_000
 # The index: round(sqrt(N)) cells, trained on up to this many rows a cell; a query scans its closest cells.
 _TRAINING_ROWS_PER_CELL = 64
 _PROBED_CELLS = 48
@@ -75,6 +75,7 @@ class Gallery:
         self.vectors = np.ascontiguousarray(matrix)
         self.names = list(names)
         self._squared_norms = np.einsum("ij,ij->i", self.vectors, self.vectors)
+        self._largest_squared_norm = float(self._squared_norms.max(initial=0.0))
         wanted = search == "approximate" or (search == "auto" and len(self) >= APPROXIMATE_FROM)
         faiss = _import_faiss(required=search == "approximate") if wanted else None
         self.search = "exact" if faiss is None else "approximate"
@@ -111,10 +112,13 @@ class Gallery:
             squared = part @ self.vectors.T  # in place from here: one (block, N) array, plus the partition's
             squared *= -2.0
             squared += self._squared_norms
-            squared += np.einsum("ij,ij->i", part, part)[:, None]
+            query_norms = np.einsum("ij,ij->i", part, part)
+            squared += query_norms[:, None]
             kth = np.partition(squared, k - 1, axis=1)[:, k - 1]
-            for row, limit in zip(squared, kth):
-                yield np.flatnonzero(row <= limit + _NEAR_TIE_SLACK)
+            # float32 error grows with the vectors' lengths; unit vectors get about 2 * slack
+            slack = _NEAR_TIE_SLACK * (query_norms + self._largest_squared_norm)
+            for row, limit, margin in zip(squared, kth, slack):
+                yield np.flatnonzero(row <= limit + margin)
 
     def _approximate_candidates(self, queries: np.ndarray, k: int) -> Iterator[np.ndarray]:
         """For each query, the k + _EXTRA_CANDIDATES closest rows the index finds (exact search if it finds under k)."""
@@ -148,8 +152,11 @@ def _inverted_file_index(faiss, vectors: np.ndarray):
 
 
 def person_centroids(vectors: np.ndarray, names: Sequence[str]) -> Gallery:
-    """A gallery with one row per person: the mean of their vectors, scaled to unit length."""
+    """A gallery with one row per person: the mean of their unit vectors, scaled to unit length."""
     vectors = np.asarray(vectors, dtype=np.float64)
+    if vectors.size:
+        lengths = np.linalg.norm(vectors, axis=1, keepdims=True)
+        vectors = vectors / np.where(lengths == 0, 1.0, lengths)
     people = list(dict.fromkeys(names))
     if not people:
         return Gallery(np.zeros((0, vectors.shape[1] if vectors.ndim == 2 else 0), np.float32), [])
