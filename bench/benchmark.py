@@ -71,7 +71,7 @@ def load_models(profile_name: str, workdir: Path):
     profile = PROFILES[profile_name]
     folder, embedder_file, note = model_paths(profile_name, workdir)
     network, paths = network_files(profile.detectors, folder)
-    detector = load_detector(network, paths)
+    detector = load_detector(network, paths, profile.confidence)  # as the scripts' default
     embedder = load_embedder(profile.embedder, model_path(profile.embedder.files[0], embedder_file))
     return detector, embedder, folder, embedder_file, note
 
@@ -109,7 +109,8 @@ def stage_loop(args: dict) -> dict:
             frames += 1
             faces += len(found)
         seconds = time.perf_counter() - start
-    return {"frames": frames, "fps": frames / seconds, "faces_per_frame": faces / frames, "note": note}
+    return {"frames": frames, "fps": frames / seconds, "faces_per_frame": faces / frames,
+            "note": note if args["embed"] else ""}
 
 
 def stage_full(args: dict) -> dict:
