@@ -39,10 +39,11 @@ def linked_gallery(root: Path) -> Path:
     return dataset
 
 
-def run_profile(profile: str, confidence: float, workdir: Path) -> dict:
+def run_profile(profile: str, confidence: float | None, workdir: Path) -> dict:
     folder, embedder_file, note = model_paths(profile, workdir)
-    models = ["--model", profile, "--detector", str(folder), "--embedding-model", str(embedder_file),
-              "--confidence", str(confidence)]
+    models = ["--model", profile, "--detector", str(folder), "--embedding-model", str(embedder_file)]
+    if confidence is not None:
+        models += ["--confidence", str(confidence)]
     embeddings = workdir / f"{profile}.pickle"
     subprocess.run([sys.executable, str(ROOT / "extract_embeddings.py"), "--dataset", str(linked_gallery(workdir)),
                     "--embeddings", str(embeddings), "--quiet", *models], check=True, capture_output=True)
@@ -58,13 +59,14 @@ def run_profile(profile: str, confidence: float, workdir: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--confidence", type=float, default=0.5, help="detection confidence (default: 0.5, the scripts')")
+    parser.add_argument("--confidence", type=float, default=None,
+                        help="detection confidence (default: each profile's own, as the scripts use)")
     parser.add_argument("--profiles", nargs="+", default=None, help="profiles to run (default: all)")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     from facerec.catalogue import PROFILES
 
-    print(f"{CLIP.name}, confidence {args.confidence}, gallery faces/known + lin, {os.cpu_count()} cores")
+    print(f"{CLIP.name}, confidence {args.confidence or 'of each profile'}, gallery faces/known + lin, {os.cpu_count()} cores")
     print(f"{'profile':<9} {'frames/s':>8} {'frames':>6} {'detected':>8} {'named':>6}  names")
     for profile in args.profiles or list(PROFILES):
         with tempfile.TemporaryDirectory() as workdir:

@@ -123,7 +123,7 @@ def clip_evidence(rows) -> tuple[dict[str, list[float]], list[tuple[float, str]]
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--confidence", type=float, default=0.5, help="YuNet score threshold (default: 0.5, the scripts')")
+    parser.add_argument("--confidence", type=float, default=0.5, help="YuNet score threshold (default: 0.5, below the profile's 0.8: more faces, more evidence)")
     args = parser.parse_args(argv)
     detector, embedder = sface_models(args.confidence)
 
