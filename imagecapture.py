@@ -38,8 +38,6 @@ def main(argv: list[str] | None = None) -> int:
                                   fps=None if source.spec.is_live else source.fps, photo_format=args.format)
         finally:
             window.close()
-    if summary.ended_by == "end of video":
-        summary.ended_by = source.ended_by
     for line in summary.lines(args.dataset):
         print(line)
     return 0

@@ -60,8 +60,6 @@ def main(argv: list[str] | None = None) -> int:
             output.close()
         if window is not None:
             window.close()
-    if summary.ended_by == "end of video":
-        summary.ended_by = source.ended_by
     print(summary.report(), file=sys.stderr)
     if output is not None:
         print(f"annotated video: {args.output} ({output.frames} frames)", file=sys.stderr)

@@ -191,12 +191,13 @@ def stage_match(args: dict) -> dict:
     and `queries` random unit vectors (strangers: ~1.1 from everyone).
     """
     from facerec.errors import FacerecError
-    from facerec.matching import APPROXIMATE_FROM, Gallery, NearestMatcher
+    from facerec.matching import APPROXIMATE_FROM, UNKNOWN, Gallery, NearestMatcher
 
     with contextlib.suppress(ImportError):
         import faiss  # noqa: F401  loaded now, so that its library does not count as the index's memory
 
     size, faces, frames = args["size"], 5, 20
+    threshold = 0.55  # the openface profile's: where a noisy copy stops being named
     rng = np.random.default_rng(0)
 
     def unit(rows: np.ndarray) -> np.ndarray:
@@ -219,7 +220,7 @@ def stage_match(args: dict) -> dict:
             result[search] = {"skipped": str(error)}
             continue
         build_s, kept_mb = time.perf_counter() - start, rss_mb() - resident
-        matcher, times = NearestMatcher(gallery, 0.55), []
+        matcher, times = NearestMatcher(gallery, threshold), []
         for frame in range(frames):
             start = time.perf_counter()
             matcher.match(queries["noisy"][frame * faces : (frame + 1) * faces])
@@ -233,7 +234,7 @@ def stage_match(args: dict) -> dict:
                           "kept_mb": kept_mb, "frame_mb": frame_mb}
         del gallery, matcher
     def answers(indices: np.ndarray, distances: np.ndarray) -> list[str]:
-        return [names[i] if d < 0.55 else "Unknown" for i, d in zip(indices[:, 0], distances[:, 0])]
+        return [names[i] if d < threshold else UNKNOWN for i, d in zip(indices[:, 0], distances[:, 0])]
 
     for kind in found.get("approximate", {}):
         (exact_rows, exact_distances), approximate = found["exact"][kind], found["approximate"][kind]

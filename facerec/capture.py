@@ -26,6 +26,7 @@ from .detection import DetectedFace, Detector
 from .display import KEY_SPACE, QUIT_KEYS
 from .drawing import KNOWN_COLOUR, UNKNOWN_COLOUR, draw_face, draw_label, draw_status
 from .errors import FacerecError
+from .video import why_frames_ended
 
 PHOTO_FORMATS = {"jpg": [cv2.IMWRITE_JPEG_QUALITY, 95], "png": [cv2.IMWRITE_PNG_COMPRESSION, 3]}
 NUMBER_DIGITS = 4
@@ -140,7 +141,7 @@ class CaptureSummary:
     folder: Path
     saved: list[Path] = field(default_factory=list)
     refused: int = 0
-    ended_by: str = "end of video"
+    ended_by: str = ""
 
     def lines(self, dataset: Path) -> list[str]:
         """The closing report: how many saved, where, and what to run next."""
@@ -206,6 +207,8 @@ def run_capture(frames: Iterable[np.ndarray], detector: Detector, screen: Screen
             if count is not None and len(summary.saved) >= count:
                 summary.ended_by = f"{photos(count)} saved"
                 break
+        else:
+            summary.ended_by = why_frames_ended(frames)
     except KeyboardInterrupt:
         summary.ended_by = "interrupted (Ctrl-C)"
     return summary

@@ -73,8 +73,9 @@ def profile_from_args(args: argparse.Namespace) -> Profile:
 
 def detector_from_args(args: argparse.Namespace) -> Detector:
     """Find (or download), check and load the detector the arguments name."""
-    network, paths = network_files(profile_from_args(args).detectors, args.detector)
-    confidence = profile_from_args(args).confidence if args.confidence is None else args.confidence
+    profile = profile_from_args(args)
+    network, paths = network_files(profile.detectors, args.detector)
+    confidence = profile.confidence if args.confidence is None else args.confidence
     return load_detector(network, paths, confidence)
 
 

@@ -44,13 +44,14 @@ class Window:
     def __init__(self, title: str, hint: str = "") -> None:
         """Open the window; raise FacerecError (with `hint` appended) when there is no display."""
         self.title = title
+        advice = f"; {hint}" if hint else ""
         problem = display_problem()
         if problem:
-            raise FacerecError(f"cannot open a window: {problem}" + (f"; {hint}" if hint else ""))
+            raise FacerecError(f"cannot open a window: {problem}{advice}")
         try:
             cv2.namedWindow(title, cv2.WINDOW_AUTOSIZE)
         except cv2.error:
-            raise FacerecError("cannot open a window" + (f"; {hint}" if hint else "")) from None
+            raise FacerecError(f"cannot open a window{advice}") from None
 
     def show(self, frame: np.ndarray, wait_ms: int = 1) -> int | None:
         cv2.imshow(self.title, frame)

@@ -15,7 +15,7 @@ from .display import QUIT_KEYS, Window
 from .drawing import draw_face, draw_status
 from .embedding import Embedder
 from .matching import UNKNOWN, Match, Matcher
-from .video import VideoOutput
+from .video import VideoOutput, why_frames_ended
 
 FPS_SMOOTHING = 0.9  # weight of the past in the on-screen frame rate
 
@@ -86,7 +86,7 @@ class Summary:
 def run_recognition(frames: Iterable[np.ndarray], recogniser: Recogniser, window: Window | None = None,
                     output: VideoOutput | None = None, json_lines: TextIO | None = None) -> Summary:
     """Recognise every frame until the frames end, a quit key, or Ctrl-C; return what was seen."""
-    summary = Summary(ended_by="end of video")
+    summary = Summary()
     start = previous = time.perf_counter()
     fps = 0.0
     try:
@@ -113,6 +113,8 @@ def run_recognition(frames: Iterable[np.ndarray], recogniser: Recogniser, window
                 if key in QUIT_KEYS or window.closed:
                     summary.ended_by = "quit by the user"
                     break
+        else:
+            summary.ended_by = why_frames_ended(frames)
     except KeyboardInterrupt:
         summary.ended_by = "interrupted (Ctrl-C)"
     summary.seconds = time.perf_counter() - start

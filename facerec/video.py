@@ -13,7 +13,7 @@ import queue
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import cv2
 import numpy as np
@@ -22,6 +22,7 @@ from .errors import FacerecError
 
 FILE_QUEUE_FRAMES = 16
 DEFAULT_FPS = 30.0
+END_OF_FRAMES = "end of video"
 # A live source silent for this long is treated as gone (unplugged camera, dead stream).
 STALL_SECONDS = float(os.environ.get("FACEREC_STALL_SECONDS", "10"))
 
@@ -51,7 +52,7 @@ class VideoSource:
 
     def __init__(self, text: str) -> None:
         self.spec = SourceSpec(str(text))
-        self.ended_by: str = "end of video"
+        self.ended_by: str = END_OF_FRAMES
         if self.spec.camera_index is None and not self.spec.is_url and not Path(self.spec.text).is_file():
             raise FacerecError(f"video source {self.spec.text!r} is neither a camera index, an existing file nor a URL")
         if self.spec.camera_index is not None:
@@ -131,6 +132,11 @@ class VideoSource:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def why_frames_ended(frames: Iterable[np.ndarray]) -> str:
+    """Why an exhausted frame iterable stopped: a VideoSource says (end, stall, read error); others just end."""
+    return getattr(frames, "ended_by", END_OF_FRAMES)
 
 
 def open_source(text: str) -> VideoSource:
