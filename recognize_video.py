@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         raise FacerecError(f"{args.embeddings} holds {store.vectors.shape[1]}-d vectors but the embedder makes "
                            f"{embedder.dimension}-d ones: re-run extract_embeddings.py")
     recogniser = Recogniser(detector_from_args(args), embedder,
-                            make_matcher(args.match, store.vectors, store.names, threshold))
+                            make_matcher(args.match, store.vectors, store.names, threshold, store.paths))
     if not len(store):
         print(f"warning: {args.embeddings} holds no faces: everyone is Unknown", file=sys.stderr)
 

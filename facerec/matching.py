@@ -6,6 +6,9 @@ Three strategies share one interface (`Matcher.match`):
 - `vote`: the majority name among the k closest vectors under the threshold.
 
 A face whose best distance is at or above the threshold is `UNKNOWN`.
+Every match also says which stored photo is its evidence (`Match.photo`):
+the photo of the nearest vector, or for `centroid` the nearest photo of the
+person whose distance is reported; Unknown faces get it too.
 Distances for a whole batch of queries against the whole gallery come from
 one matrix product; the few candidates near the minimum are then measured
 again in float64 so reported distances and ties are exact.
@@ -49,14 +52,16 @@ _EXTRA_CANDIDATES = 8
 
 @dataclass(frozen=True)
 class Match:
-    """The name given to one face and its distance to the evidence (None: empty gallery)."""
+    """The name given to one face, its distance to the evidence (None: empty gallery),
+    and the stored photo the evidence came from (None: empty gallery, or the gallery knows no paths)."""
 
     name: str
     distance: float | None
+    photo: str | None = None
 
 
 class Gallery:
-    """Stored vectors as one float32 matrix, with one name per row.
+    """Stored vectors as one float32 matrix, with one name per row and optionally the photo of each row.
 
     `search`: "exact", "approximate" (a FAISS index; FacerecError without FAISS) or
     "auto": approximate from APPROXIMATE_FROM rows on when FAISS is installed, else exact.
@@ -64,7 +69,7 @@ class Gallery:
     """
 
     def __init__(self, vectors: np.ndarray | Sequence[Sequence[float]], names: Sequence[str],
-                 search: str = "auto") -> None:
+                 search: str = "auto", paths: Sequence[str] | None = None) -> None:
         matrix = np.asarray(vectors, dtype=np.float32)
         if matrix.size == 0:
             matrix = matrix.reshape(0, matrix.shape[-1] if matrix.ndim == 2 else 0)
@@ -72,8 +77,12 @@ class Gallery:
             raise ValueError(f"gallery needs an (N, D) matrix and N names, got {matrix.shape} and {len(names)}")
         if search not in SEARCHES:
             raise ValueError(f"search must be one of {SEARCHES}, got {search!r}")
+        if paths is not None and len(paths) != len(names):
+            raise ValueError(f"gallery needs one path per name, got {len(paths)} paths and {len(names)} names")
         self.vectors = np.ascontiguousarray(matrix)
         self.names = list(names)
+        # "" is what a file from the seed scripts records: no path
+        self.paths: list[str | None] = [path or None for path in paths] if paths is not None else [None] * len(names)
         self._squared_norms = np.einsum("ij,ij->i", self.vectors, self.vectors)
         self._largest_squared_norm = float(self._squared_norms.max(initial=0.0))
         wanted = search == "approximate" or (search == "auto" and len(self) >= APPROXIMATE_FROM)
@@ -173,7 +182,9 @@ class Matcher(ABC):
 
     def __init__(self, gallery: Gallery, threshold: float) -> None:
         self.gallery = gallery
+        self.photos = gallery  # one row per stored photo: where Match.photo comes from
         self.threshold = threshold
+        self._rows_by_name: dict[str, np.ndarray] | None = None
 
     def match(self, queries: np.ndarray) -> list[Match]:
         """One Match per row of `queries` (an (M, D) array)."""
@@ -185,8 +196,17 @@ class Matcher(ABC):
     @abstractmethod
     def _match(self, queries: np.ndarray) -> list[Match]: ...
 
-    def _named(self, name: str, distance: float) -> Match:
-        return Match(name if distance < self.threshold else UNKNOWN, distance)
+    def _named(self, name: str, distance: float, photo_row: int) -> Match:
+        return Match(name if distance < self.threshold else UNKNOWN, distance, self.photos.paths[photo_row])
+
+    def nearest_photo_of(self, name: str, query: np.ndarray) -> int:
+        """The row of `self.photos` closest to `query` among the rows of `name` (ties: the row stored first)."""
+        if self._rows_by_name is None:
+            names = np.array(self.photos.names, dtype=object)
+            self._rows_by_name = {person: np.flatnonzero(names == person) for person in dict.fromkeys(self.photos.names)}
+        rows = self._rows_by_name[name]
+        distances = np.linalg.norm(self.photos.vectors[rows].astype(np.float64) - np.asarray(query, np.float64), axis=1)
+        return int(rows[np.argmin(distances)])
 
 
 class NearestMatcher(Matcher):
@@ -194,14 +214,24 @@ class NearestMatcher(Matcher):
 
     def _match(self, queries: np.ndarray) -> list[Match]:
         indices, distances = self.gallery.nearest(queries, k=1)
-        return [self._named(self.gallery.names[i], float(d)) for i, d in zip(indices[:, 0], distances[:, 0])]
+        return [self._named(self.gallery.names[i], float(d), self._photo_row(i, query))
+                for i, d, query in zip(indices[:, 0], distances[:, 0], queries)]
+
+    def _photo_row(self, index: int, query: np.ndarray) -> int:
+        """The stored photo behind gallery row `index`: the row itself."""
+        return int(index)
 
 
 class CentroidMatcher(NearestMatcher):
     """The closest person, each person represented by the normalised mean of their vectors."""
 
     def __init__(self, gallery: Gallery, threshold: float) -> None:
-        super().__init__(person_centroids(gallery.vectors, gallery.names), threshold)
+        super().__init__(gallery, threshold)
+        self.gallery = person_centroids(gallery.vectors, gallery.names)
+
+    def _photo_row(self, index: int, query: np.ndarray) -> int:
+        """The stored photo behind a centroid: that person's photo nearest the query."""
+        return self.nearest_photo_of(self.gallery.names[index], query)
 
 
 class VoteMatcher(Matcher):
@@ -220,16 +250,16 @@ class VoteMatcher(Matcher):
         indices, distances = self.gallery.nearest(queries, k=self.k)
         matches = []
         for row_indices, row_distances in zip(indices, distances):
-            voters = [(self.gallery.names[i], d) for i, d in zip(row_indices, row_distances) if d < self.threshold]
+            voters = [(self.gallery.names[i], d, i) for i, d in zip(row_indices, row_distances) if d < self.threshold]
             if not voters:
-                matches.append(Match(UNKNOWN, float(row_distances[0])))
+                matches.append(self._named(UNKNOWN, float(row_distances[0]), row_indices[0]))
                 continue
-            votes = Counter(name for name, _ in voters)
+            votes = Counter(name for name, _, _ in voters)
             best = {}
-            for name, distance in voters:  # voters are closest first
-                best.setdefault(name, distance)
-            winner = min(votes, key=lambda name: (-votes[name], best[name]))
-            matches.append(Match(winner, float(best[winner])))
+            for name, distance, row in voters:  # voters are closest first
+                best.setdefault(name, (distance, row))
+            winner = min(votes, key=lambda name: (-votes[name], best[name][0]))
+            matches.append(self._named(winner, float(best[winner][0]), best[winner][1]))
         return matches
 
 
@@ -240,6 +270,7 @@ MATCHERS: dict[str, type[Matcher]] = {
 }
 
 
-def make_matcher(strategy: str, vectors: np.ndarray, names: Sequence[str], threshold: float) -> Matcher:
-    """Build the matcher called `strategy` (a key of MATCHERS) over the stored vectors."""
-    return MATCHERS[strategy](Gallery(vectors, names), threshold)
+def make_matcher(strategy: str, vectors: np.ndarray, names: Sequence[str], threshold: float,
+                 paths: Sequence[str] | None = None) -> Matcher:
+    """Build the matcher called `strategy` (a key of MATCHERS) over the stored vectors (and the photo of each)."""
+    return MATCHERS[strategy](Gallery(vectors, names, paths=paths), threshold)

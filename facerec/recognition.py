@@ -37,7 +37,7 @@ class RecognisedFace:
     def as_json(self) -> dict:
         distance = None if self.match.distance is None else round(self.match.distance, 4)
         return {"box": list(self.face.box), "confidence": round(self.face.confidence, 4),
-                "name": self.match.name, "distance": distance}
+                "name": self.match.name, "distance": distance, "match": self.match.photo}
 
 
 class Recogniser:

@@ -99,3 +99,37 @@ def test_near_ties_in_float32_are_resolved_exactly():
     gallery = Gallery([base + nudge, base], ["far", "near"])
     [match] = NearestMatcher(gallery, threshold=1.0).match(base)
     assert match.name == "near"
+
+
+PHOTOS = ["ann/1.jpg", "bob/1.jpg", "cy/1.jpg", "ann/2.jpg"]  # one per row of GALLERY
+
+
+def test_each_strategy_gives_the_photo_of_its_evidence():
+    gallery = Gallery(GALLERY.vectors, GALLERY.names, paths=PHOTOS)
+    near_second_ann = unit(1, 0.8, 0)  # closer to ann/2 (1, 1, 0) than to ann/1 (1, 0, 0)
+    for strategy in ("nearest", "centroid", "vote"):
+        [match] = make_matcher(strategy, gallery.vectors, gallery.names, 1.0, PHOTOS).match(near_second_ann)
+        assert (match.name, match.photo) == ("ann", "ann/2.jpg"), strategy
+    # centroid: the nearest photo of the person named, even when another person's photo is closer
+    ann_far = unit(1, -0.2, 0)
+    assert CentroidMatcher(gallery, threshold=1.0).match(ann_far)[0].photo == "ann/1.jpg"
+    # vote: the winner's closest photo, not the overall closest one (bob's, as in test_vote_takes_the_majority...)
+    voters = Gallery([unit(1, 0.30), unit(1, -0.30), unit(1, 0.25)], ["ann", "ann", "bob"], paths=["a1", "a2", "b"])
+    [vote] = VoteMatcher(voters, threshold=1.0, k=3).match(unit(1, 0))
+    assert (vote.name, vote.photo) == ("ann", "a1")  # a1 and a2 tie: the one stored first
+
+
+def test_unknown_faces_get_the_photo_they_were_measured_against():
+    gallery = Gallery(GALLERY.vectors, GALLERY.names, paths=PHOTOS)
+    query = unit(0.1, 1, 1)  # nearest: bob and cy tie at the same distance, bob stored first
+    for strategy in ("nearest", "centroid", "vote"):
+        [match] = make_matcher(strategy, gallery.vectors, gallery.names, 0.1, PHOTOS).match(query)
+        assert (match.name, match.photo) == (UNKNOWN, "bob/1.jpg"), strategy
+
+
+def test_without_paths_or_with_the_seed_scripts_empty_paths_the_photo_is_none():
+    assert NearestMatcher(GALLERY, 1.0).match(unit(1, 0, 0))[0].photo is None
+    blank = Gallery(GALLERY.vectors, GALLERY.names, paths=[""] * 4)
+    assert NearestMatcher(blank, 1.0).match(unit(1, 0, 0))[0].photo is None
+    with pytest.raises(ValueError, match="one path per name"):
+        Gallery(GALLERY.vectors, GALLERY.names, paths=PHOTOS[:3])
