@@ -6,8 +6,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from facerec.cli import (add_detector_arguments, add_embedder_arguments, detector_from_args, embedder_from_args,
-                         non_negative_float, parser_for, profile_from_args)
+from facerec.cli import (add_detector_arguments, add_embedder_arguments, add_threshold_argument, detector_from_args,
+                         embedder_from_args, parser_for, profile_from_args, threshold_from_args)
 from facerec.display import Window
 from facerec.errors import FacerecError, main_guard
 from facerec.matching import MATCHERS, make_matcher
@@ -23,13 +23,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--embeddings", type=Path, default=Path("output/embeddings.pickle"),
                         help="embeddings file from extract_embeddings.py (default: output/embeddings.pickle)")
     parser.add_argument("--source", default="0", help="webcam index, video file or stream URL (default: 0)")
-    parser.add_argument("--threshold", type=non_negative_float, default=None,
-                        help="L2 distance at or above which a face is Unknown (default: the profile's, 0.55 for openface)")
     parser.add_argument("--match", choices=sorted(MATCHERS), default="nearest",
                         help="nearest stored vector (default), nearest person centroid, or a vote of the 5 nearest")
     parser.add_argument("--output", type=Path, default=None, help="also write the annotated video to this file (.mp4 or .avi)")
     parser.add_argument("--no-display", action="store_true", help="run without a window")
     parser.add_argument("--json", action="store_true", help="print one JSON line per frame on standard output")
+    add_threshold_argument(parser)
     add_detector_arguments(parser)
     add_embedder_arguments(parser)
     args = parser.parse_args(argv)
@@ -39,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     if store.profile != profile.name:
         raise FacerecError(f"{args.embeddings} was made with the {store.profile!r} profile: "
                            f"recognise with --model {store.profile}, or re-run extract_embeddings.py --model {profile.name}")
-    threshold = profile.threshold if args.threshold is None else args.threshold
+    threshold = threshold_from_args(args)
     embedder = embedder_from_args(args)
     if len(store) and store.vectors.shape[1] != embedder.dimension:
         raise FacerecError(f"{args.embeddings} holds {store.vectors.shape[1]}-d vectors but the embedder makes "

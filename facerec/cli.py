@@ -67,8 +67,21 @@ def add_embedder_arguments(parser: argparse.ArgumentParser) -> None:
                              + " for the default profile, downloaded if missing)")
 
 
+def add_threshold_argument(parser: argparse.ArgumentParser) -> None:
+    """--threshold: the L2 distance where two faces stop being the same person."""
+    parser.add_argument("--threshold", type=non_negative_float, default=None,
+                        help="L2 distance at or above which two faces are not the same person, and a face is Unknown "
+                             "(default: the profile's: "
+                             + ", ".join(f"{p.threshold} for {p.name}" for p in PROFILES.values()) + ")")
+
+
 def profile_from_args(args: argparse.Namespace) -> Profile:
     return PROFILES[args.model]
+
+
+def threshold_from_args(args: argparse.Namespace) -> float:
+    """--threshold if given, else the profile's."""
+    return profile_from_args(args).threshold if args.threshold is None else args.threshold
 
 
 def detector_from_args(args: argparse.Namespace) -> Detector:

@@ -17,13 +17,14 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .detection import MIN_FACE_SIZE, Detector
+from .detection import MIN_FACE_SIZE, DetectedFace, Detector
 from .embedding import Embedder
 from .errors import FacerecError
 from .store import EmbeddingStore, load_store
 
 # Status recorded for an image that gave a vector; anything else is the reason it was skipped.
 USED = "used"
+UNREADABLE = "not a readable image"
 
 
 @dataclass
@@ -94,15 +95,21 @@ def models_identity(profile: str, detector: Detector, embedder: Embedder) -> dic
             "confidence": detector.confidence, "sha256": digests}
 
 
-def embed_image(image: np.ndarray, detector: Detector, embedder: Embedder) -> tuple[np.ndarray | None, str]:
-    """The vector of the image's most confident face, or None and the reason there is none."""
+def best_face(image: np.ndarray, detector: Detector) -> tuple[DetectedFace | None, str]:
+    """The image's most confident face (USED), or None and the reason it has no usable one."""
     faces = detector.detect(image, min_size=1)
     if not faces:
         return None, "no face found"
     best = faces[0]
     if min(best.width, best.height) < MIN_FACE_SIZE:
         return None, f"face too small ({best.width}x{best.height} px, at least {MIN_FACE_SIZE} needed)"
-    return embedder.embed(image, [best])[0], USED
+    return best, USED
+
+
+def embed_image(image: np.ndarray, detector: Detector, embedder: Embedder) -> tuple[np.ndarray | None, str]:
+    """The vector of the image's most confident face, or None and the reason there is none."""
+    face, status = best_face(image, detector)
+    return (None, status) if face is None else (embedder.embed(image, [face])[0], status)
 
 
 def previous_store(path: Path, models: dict[str, Any]) -> EmbeddingStore | None:
@@ -140,7 +147,7 @@ def enrol(dataset: Path, store_path: Path, detector: Detector, embedder: Embedde
             report.reused += 1
         else:
             image = read_image(path)
-            vector, status = (None, "not a readable image") if image is None else embed_image(image, detector, embedder)
+            vector, status = (None, UNREADABLE) if image is None else embed_image(image, detector, embedder)
             report.processed += 1
         files[key] = {**signature, "status": status}
         if vector is None:

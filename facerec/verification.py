@@ -1,0 +1,284 @@
+"""Verification: are two photos the same person? One pair, or a file of (labelled) pairs.
+
+Each photo gives its most confident face, chosen and embedded as enrolment
+does (`enrolment.best_face`: at least 20 px, any image `read_image`
+decodes). Two faces are the same person when their L2 distance is below the
+threshold, the rule by which recognition names a face.
+
+A pairs file is CSV, one pair a row: `photo_x,photo_y[,label]`, the label
+`yes`/`no`, `1`/`0` or `same`/`different` (any case). Blank rows are passed
+over; a first row that is not a pair (its label is not one of those, or
+neither of its photos exists) is a header. Any other row that is not a pair
+is an error naming its line, found before a photo is read.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from .detection import DetectedFace, Detector
+from .embedding import Embedder
+from .enrolment import UNREADABLE, best_face, read_image
+from .errors import FacerecError
+
+SAME, DIFFERENT = "same person", "different people"
+LABELS = {"yes": True, "1": True, "same": True, "no": False, "0": False, "different": False}
+MISSING = "no such file"
+
+
+@dataclass(frozen=True)
+class PhotoFace:
+    """The face chosen in a photo, and its unit vector."""
+
+    face: DetectedFace
+    vector: np.ndarray
+
+    def as_json(self, photo: str) -> dict:
+        return {"photo": photo, "box": list(self.face.box), "confidence": round(self.face.confidence, 4)}
+
+
+def embed_photo(path: Path, detector: Detector, embedder: Embedder) -> tuple[PhotoFace | None, str]:
+    """The photo's face and vector, or None and the reason it has none (missing, unreadable, no face, too small)."""
+    if not path.is_file():
+        return None, MISSING
+    image = read_image(path)
+    if image is None:
+        return None, UNREADABLE
+    face, status = best_face(image, detector)
+    if face is None:
+        return None, status
+    return PhotoFace(face, embedder.embed(image, [face])[0]), status
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Two faces compared: their L2 distance, and the threshold it was held against."""
+
+    first: PhotoFace
+    second: PhotoFace
+    distance: float
+    threshold: float
+
+    @property
+    def same(self) -> bool:
+        return self.distance < self.threshold
+
+    @property
+    def words(self) -> str:
+        return SAME if self.same else DIFFERENT
+
+
+def compare(first: PhotoFace, second: PhotoFace, threshold: float) -> Verdict:
+    """The verdict on two faces (the distance measured in float64)."""
+    distance = float(np.linalg.norm(first.vector.astype(np.float64) - second.vector.astype(np.float64)))
+    return Verdict(first, second, distance, threshold)
+
+
+def verify_photos(first: Path, second: Path, detector: Detector, embedder: Embedder, threshold: float) -> Verdict:
+    """The verdict on two photos; a photo without a usable face is a FacerecError naming it."""
+    faces = []
+    for path in (first, second):
+        found, status = embed_photo(path, detector, embedder)
+        if found is None:
+            raise FacerecError(f"{path}: {status}")
+        faces.append(found)
+    return compare(*faces, threshold)
+
+
+def verdict_line(verdict: Verdict, first: str, second: str) -> str:
+    """`same person: distance 0.2174, threshold 1.128; A [x1, y1, x2, y2], B [...]`."""
+    return (f"{verdict.words}: distance {verdict.distance:.4f}, threshold {verdict.threshold:g}; "
+            f"{first} {list(verdict.first.face.box)}, {second} {list(verdict.second.face.box)}")
+
+
+def verdict_json(verdict: Verdict, first: str, second: str) -> dict:
+    return {"verdict": verdict.words, "same": verdict.same, "distance": round(verdict.distance, 4),
+            "threshold": verdict.threshold, "faces": [verdict.first.as_json(first), verdict.second.as_json(second)]}
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One row of a pairs file: its line number, the two photos as written, and the label (None: unlabelled)."""
+
+    line: int
+    first: str
+    second: str
+    label: bool | None
+
+
+def _parse_row(fields: list[str], line: int) -> Pair | str:
+    """The pair a row holds, or why it holds none."""
+    fields = [text.strip() for text in fields]
+    if len(fields) not in (2, 3):
+        return f"{len(fields)} fields, expected photo_x,photo_y[,label]"
+    if not fields[0] or not fields[1]:
+        return "a photo is missing"
+    if len(fields) == 2:
+        return Pair(line, fields[0], fields[1], None)
+    label = LABELS.get(fields[2].lower())
+    if label is None:
+        return f"label {fields[2]!r} is none of " + "/".join(LABELS)
+    return Pair(line, fields[0], fields[1], label)
+
+
+def photo_path(images: Path, photo: str) -> Path:
+    """Where a photo named in a pairs file is: relative names are inside `images`."""
+    path = Path(photo)
+    return path if path.is_absolute() else images / path
+
+
+def read_pairs(path: Path, images: Path) -> list[Pair]:
+    """The pairs of a pairs file (see the module's docstring); FacerecError naming the file and line of a bad row."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle)
+            rows = [(reader.line_num, row) for row in reader]  # line_num: the line the row ends on
+    except FileNotFoundError:
+        raise FacerecError(f"pairs file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise FacerecError(f"pairs file {path} cannot be read: {error}") from None
+    pairs = []
+    for index, (line, fields) in enumerate(row for row in rows if any(text.strip() for text in row[1])):
+        parsed = _parse_row(fields, line)
+        if index == 0 and _is_header(parsed, images):
+            continue
+        if isinstance(parsed, str):
+            raise FacerecError(f"pairs file {path}, line {line}: {parsed}")
+        pairs.append(parsed)
+    if not pairs:
+        raise FacerecError(f"pairs file {path} holds no pair: write one photo_x,photo_y[,label] a line")
+    return pairs
+
+
+def _is_header(parsed: Pair | str, images: Path) -> bool:
+    if isinstance(parsed, str):
+        return True
+    return not any(photo_path(images, photo).exists() for photo in (parsed.first, parsed.second))
+
+
+@dataclass(frozen=True)
+class PairResult:
+    """A pair of the file and its verdict, or None and the photo and reason that left it out."""
+
+    pair: Pair
+    verdict: Verdict | None
+    skipped: str = ""
+
+    @property
+    def error(self) -> str:
+        """"false match", "false non-match", or "" (right, unlabelled or skipped)."""
+        if self.verdict is None or self.pair.label is None or self.verdict.same == self.pair.label:
+            return ""
+        return "false match" if self.verdict.same else "false non-match"
+
+    def line(self) -> str:
+        where = f"line {self.pair.line}: "
+        if self.verdict is None:
+            return where + f"skipped ({self.skipped})"
+        text = where + verdict_line(self.verdict, self.pair.first, self.pair.second)
+        if self.pair.label is not None:
+            text += f"; labelled {SAME if self.pair.label else DIFFERENT}" + (f": {self.error}" if self.error else "")
+        return text
+
+    def as_json(self) -> dict:
+        record = {"line": self.pair.line, "photos": [self.pair.first, self.pair.second], "label": self.pair.label}
+        if self.verdict is None:
+            return {**record, "skipped": self.skipped}
+        return {**record, **verdict_json(self.verdict, self.pair.first, self.pair.second), "error": self.error or None}
+
+
+def verify_pairs(pairs: Iterable[Pair], images: Path, detector: Detector, embedder: Embedder,
+                 threshold: float) -> tuple[list[PairResult], dict[str, str]]:
+    """Each pair's result, and {photo: reason} for every photo without a usable face; each photo is embedded once."""
+    from tqdm import tqdm
+
+    pairs = list(pairs)
+    photos = list(dict.fromkeys(photo for pair in pairs for photo in (pair.first, pair.second)))
+    faces: dict[str, PhotoFace] = {}
+    unusable: dict[str, str] = {}
+    for photo in tqdm(photos, desc="photos", unit="img", disable=None, file=sys.stderr):
+        found, status = embed_photo(photo_path(images, photo), detector, embedder)
+        if found is None:
+            unusable[photo] = status
+        else:
+            faces[photo] = found
+    results = []
+    for pair in pairs:
+        missing = [photo for photo in (pair.first, pair.second) if photo in unusable]
+        if missing:
+            results.append(PairResult(pair, None, "; ".join(f"{photo}: {unusable[photo]}" for photo in missing)))
+        else:
+            results.append(PairResult(pair, compare(faces[pair.first], faces[pair.second], threshold)))
+    return results, unusable
+
+
+@dataclass
+class PairsSummary:
+    """What the compared pairs add up to; the label counts cover the labelled ones."""
+
+    compared: int = 0
+    skipped: int = 0
+    labelled: int = 0
+    correct: int = 0
+    false_matches: int = 0
+    false_non_matches: int = 0
+    largest_same: float | None = None  # among pairs labelled same
+    smallest_different: float | None = None  # among pairs labelled different
+    threshold: float = 0.0
+    unusable: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.correct / self.labelled if self.labelled else None
+
+    def lines(self) -> list[str]:
+        out = [f"{self.compared} pairs compared, {self.skipped} skipped, at threshold {self.threshold:g}"]
+        if self.unusable:
+            out.append(f"{len(self.unusable)} photos without a usable face (their pairs are skipped):")
+            out.extend(f"  {photo}: {reason}" for photo, reason in self.unusable.items())
+        if self.labelled:
+            out.append(f"accuracy {100 * self.accuracy:.2f}% ({self.correct} of {self.labelled} labelled pairs right)")
+            out.append(f"errors: {self.false_matches} false matches (different people called the same person), "
+                       f"{self.false_non_matches} false non-matches (the same person called different people)")
+            out.append(f"largest same-person distance {_distance_text(self.largest_same)}, "
+                       f"smallest different-person distance {_distance_text(self.smallest_different)}")
+        return out
+
+    def as_json(self) -> dict:
+        rounded = {name: None if value is None else round(value, 4)
+                   for name, value in (("largest_same", self.largest_same), ("smallest_different", self.smallest_different))}
+        return {"compared": self.compared, "skipped": self.skipped, "threshold": self.threshold,
+                "labelled": self.labelled, "correct": self.correct, "accuracy": self.accuracy,
+                "false_matches": self.false_matches, "false_non_matches": self.false_non_matches,
+                **rounded, "unusable": self.unusable}
+
+
+def _distance_text(distance: float | None) -> str:
+    return "none (no such pair)" if distance is None else f"{distance:.4f}"
+
+
+def summarise(results: Iterable[PairResult], unusable: dict[str, str], threshold: float) -> PairsSummary:
+    """Counts, accuracy, errors of each kind and the extreme distances of the labelled pairs."""
+    summary = PairsSummary(threshold=threshold, unusable=dict(unusable))
+    same, different = [], []
+    for result in results:
+        if result.verdict is None:
+            summary.skipped += 1
+            continue
+        summary.compared += 1
+        if result.pair.label is None:
+            continue
+        summary.labelled += 1
+        summary.correct += not result.error
+        summary.false_matches += result.error == "false match"
+        summary.false_non_matches += result.error == "false non-match"
+        (same if result.pair.label else different).append(result.verdict.distance)
+    summary.largest_same = max(same, default=None)
+    summary.smallest_different = min(different, default=None)
+    return summary
