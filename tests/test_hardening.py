@@ -299,7 +299,7 @@ def test_an_empty_gallery_names_every_face_unknown(models, tmp_path):
     assert result.returncode == 0, result.stderr
     faces = [face for line in result.stdout.splitlines() for face in json.loads(line)["faces"]]
     assert len(result.stdout.splitlines()) == 275 and faces
-    assert all(face["name"] == "Unknown" and face["distance"] is None for face in faces)
+    assert all(face["name"] == "Unknown" and face["distance"] is None and face["match"] is None for face in faces)
     assert "holds no faces" in result.stderr
 
 

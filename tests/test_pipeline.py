@@ -84,6 +84,7 @@ def test_the_enrolled_frame_is_named_at_distance_near_zero(recognised):
     [face] = record["faces"]
     assert face["name"] == "clipface"
     assert face["distance"] < 0.01
+    assert face["match"] == "clipface/frame120.png"  # the stored photo it matched, as the embeddings file names it
 
 
 def test_output_video_has_every_frame_at_the_clip_size(recognised):

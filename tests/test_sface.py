@@ -152,6 +152,20 @@ def test_clip_names_obama_only_at_his_seat_in_the_audience_shot(clip_run):
         assert frame in AUDIENCE_SHOT and OBAMA_SEAT_X[0] <= (x1 + x2) / 2 <= OBAMA_SEAT_X[1], (frame, x1, x2)
 
 
+def test_clip_faces_say_which_enrolled_photo_matched(clip_run):
+    """"match": the stored photo (relative to the dataset) of the nearest vector; Unknown faces get theirs too."""
+    stored = {f"{path.parent.name}/{path.name}" for path in shared_path("faces/known").glob("*/*")}
+    stored.add("lin/lin-manuel-miranda.png")
+    matches = {}
+    for face in (face for record in clip_run for face in record["faces"]):
+        assert face["match"] in stored, face
+        matches.setdefault(face["name"], set()).add(face["match"])
+    assert matches["lin"] == {"lin/lin-manuel-miranda.png"}
+    assert matches["obama"] and matches["obama"] <= {"obama/obama.jpg", "obama/obama2.jpg"}
+    assert all(photo.startswith(f"{name}/") for name, photos in matches.items() if name != UNKNOWN for photo in photos)
+    assert len(matches[UNKNOWN]) > 1  # the unknown faces' nearest photos are of several people
+
+
 def test_embeddings_file_of_one_profile_is_refused_by_the_other(known_store, tmp_path):
     openface_store = tmp_path / "openface.pickle"
     openface_models = ["--detector", str(shared_path("models")),
