@@ -40,6 +40,7 @@ class PhotoFace:
     vector: np.ndarray
 
     def as_json(self, photo: str) -> dict:
+        """{"photo", "box", "confidence"}: where the face is in `photo`."""
         return {"photo": photo, "box": list(self.face.box), "confidence": round(self.face.confidence, 4)}
 
 
@@ -98,6 +99,7 @@ def verdict_line(verdict: Verdict, first: str, second: str) -> str:
 
 
 def verdict_json(verdict: Verdict, first: str, second: str) -> dict:
+    """{"verdict", "same", "distance", "threshold", "faces"}: what verdict_line says, as JSON."""
     return {"verdict": verdict.words, "same": verdict.same, "distance": round(verdict.distance, 4),
             "threshold": verdict.threshold, "faces": [verdict.first.as_json(first), verdict.second.as_json(second)]}
 
@@ -178,6 +180,7 @@ class PairResult:
         return "false match" if self.verdict.same else "false non-match"
 
     def line(self) -> str:
+        """`line N: <verdict line>; labelled same: false non-match`, or `line N: skipped (photo: reason)`."""
         where = f"line {self.pair.line}: "
         if self.verdict is None:
             return where + f"skipped ({self.skipped})"
@@ -187,6 +190,7 @@ class PairResult:
         return text
 
     def as_json(self) -> dict:
+        """The pair's line, photos and label, with the verdict_json fields and "error", or "skipped"."""
         record = {"line": self.pair.line, "photos": [self.pair.first, self.pair.second], "label": self.pair.label}
         if self.verdict is None:
             return {**record, "skipped": self.skipped}
@@ -251,6 +255,7 @@ class PairsSummary:
         return out
 
     def as_json(self) -> dict:
+        """Every count of the summary, the accuracy (None without labels) and the unusable photos."""
         rounded = {name: None if value is None else round(value, 4)
                    for name, value in (("largest_same", self.largest_same), ("smallest_different", self.smallest_different))}
         return {"compared": self.compared, "skipped": self.skipped, "threshold": self.threshold,
