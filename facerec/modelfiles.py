@@ -152,20 +152,25 @@ def _kind(path: Path) -> str | None:
     return "folder" if stat.S_ISDIR(mode) else "file" if stat.S_ISREG(mode) else "other"
 
 
+def _not_a_folder(kind: str) -> str:
+    return "a file, not a folder" if kind == "file" else "not a folder"
+
+
 def _models_folder(folder: Path | None) -> tuple[Path, bool]:
     """The folder to look in, and whether missing files may be downloaded into it (only into the default one)."""
     if folder is None:
         folder = default_models_dir()
-        if _kind(folder) not in (None, "folder"):
+        kind = _kind(folder)
+        if kind not in (None, "folder"):
             named_by = "FACEREC_MODELS_DIR" if os.environ.get("FACEREC_MODELS_DIR") else "the default model folder"
-            raise FacerecError(f"{folder} ({named_by}) is a file, not a folder: model files cannot be downloaded "
+            raise FacerecError(f"{folder} ({named_by}) is {_not_a_folder(kind)}: model files cannot be downloaded "
                                "into it; point FACEREC_MODELS_DIR at a folder (it is created if missing)")
         return folder, True
     kind = _kind(Path(folder))
     if kind is None:
         raise FacerecError(f"model folder {folder} does not exist")
     if kind != "folder":
-        raise FacerecError(f"model folder {folder} is a file, not a folder: name the folder that holds the files")
+        raise FacerecError(f"model folder {folder} is {_not_a_folder(kind)}: name the folder that holds the files")
     return Path(folder), False
 
 
@@ -196,7 +201,8 @@ def _locate_file(model_file: ModelFile, path: Path | None) -> Wanted:
     if kind is None:
         raise FacerecError(f"model file {path} does not exist (expected {model_file.filename}, from {model_file.url})")
     if kind != "file":
-        raise FacerecError(f"model file {path} is a {kind}, not a file (expected {model_file.filename})")
+        what = "a folder" if kind == "folder" else "not a regular file"
+        raise FacerecError(f"model file {path} is {what} (expected the file {model_file.filename})")
     return model_file, Path(path), False
 
 

@@ -116,7 +116,7 @@ def test_user_embedding_path_missing_is_an_error_not_a_download(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_damaged_catalogued_file_is_caught_before_opencv_reads_it(tmp_path, shared):
+def test_damaged_file_in_a_named_folder_is_caught_before_opencv_reads_it_with_how_to_get_the_right_one(tmp_path, shared):
     # a half-finished download of deploy.prototxt beside a (fake) weights file in a user folder
     (tmp_path / "deploy.prototxt").write_bytes(shared("models/deploy.prototxt").read_bytes()[:1000])
     (tmp_path / "res10_300x300_ssd_iter_140000.caffemodel").write_bytes(b"\0" * 100)
@@ -125,7 +125,9 @@ def test_damaged_catalogued_file_is_caught_before_opencv_reads_it(tmp_path, shar
     message = str(caught.value)
     assert str(tmp_path / "deploy.prototxt") in message
     assert "1,000 bytes where 28,092 are expected" in message
-    assert PROTOTXT.url in message
+    assert PROTOTXT.url in message and PROTOTXT.sha256 in message
+    # a folder the user named is never downloaded into: deleting the file would not bring the right one
+    assert "delete" not in message.lower() and "run again" not in message
 
 
 def test_shared_tensorflow_twin_is_found_and_verified(shared):
@@ -200,16 +202,6 @@ def test_a_damaged_file_in_the_default_folder_may_be_deleted_to_download_it_agai
     with pytest.raises(FacerecError) as caught:
         model_path(PROTOTXT, None)
     assert "delete it and run again to download it" in str(caught.value).lower()
-
-
-def test_a_damaged_file_in_a_named_folder_says_how_to_get_the_right_one_not_to_delete_it(tmp_path, shared):
-    (tmp_path / "deploy.prototxt").write_bytes(shared("models/deploy.prototxt").read_bytes()[:1000])
-    (tmp_path / "res10_300x300_ssd_iter_140000.caffemodel").write_bytes(b"\0" * 100)
-    with pytest.raises(FacerecError) as caught:
-        network_files(PROFILES["openface"].detectors, tmp_path)
-    message = str(caught.value)
-    assert "delete" not in message.lower() and "run again" not in message
-    assert PROTOTXT.url in message and PROTOTXT.sha256 in message
 
 
 def test_models_dir_that_is_a_file_is_named_as_such(tmp_path, closed_port):
