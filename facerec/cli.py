@@ -108,8 +108,8 @@ def next_command(script: str, args: argparse.Namespace, **options: object) -> st
 
     `options` (e.g. embeddings=path) come first, as given; then --model unless it is the
     default, and --detector, --embedding-model and --confidence when they were given
-    (all three scripts take them but imagecapture.py, which takes no embedder). Every word is quoted for the shell. The script is named as the
-    running one was (`python extract_embeddings.py` from the project folder).
+    (imagecapture.py takes no --embedding-model). Every word is quoted for the shell. The
+    script is named as the running one was (`python extract_embeddings.py` from the project folder).
     """
     running = Path(sys.argv[0])
     folder = running.parent if (running.parent / script).is_file() else PROJECT_ROOT

@@ -52,7 +52,7 @@ def opencv_version_problem(version: str = cv2.__version__) -> str | None:
 @contextlib.contextmanager
 def quiet_opencv() -> Iterator[None]:
     """Silence OpenCV's own log lines (a failed forward pass prints a dozen) while the body runs."""
-    logging = getattr(cv2.utils, "logging", cv2)  # cv2.utils.logging from 4.12; cv2.setLogLevel before
+    logging = getattr(cv2.utils, "logging", cv2)  # cv2.utils.logging in 4.14, cv2.setLogLevel in 4.11
     previous = logging.getLogLevel()
     logging.setLogLevel(0)  # LOG_LEVEL_SILENT
     try:
@@ -63,7 +63,8 @@ def quiet_opencv() -> Iterator[None]:
 
 def check_output(network: Network, paths: Sequence[Path], run: Callable[[], np.ndarray],
                  fits: Callable[[tuple[int, ...]], bool], expected: str, given: str) -> None:
-    """Raise FacerecError naming the files if `run` (the network on `given`, a dummy input) fails or its output does not fit.
+    """Raise FacerecError naming the files if `run` (the network on `given`, a dummy input) fails or gives
+    an output whose shape does not `fit`.
 
     A file OpenCV reads but that is another network (or another version of it) is refused
     here, when it is loaded, instead of failing mid-run with OpenCV's own error.
@@ -74,11 +75,11 @@ def check_output(network: Network, paths: Sequence[Path], run: Callable[[], np.n
             shape = tuple(np.shape(run()))
     except cv2.error as error:
         reason = next((line.strip("> ") for line in str(error.err or error).splitlines() if line.strip("> ")), "")
-        raise FacerecError(f"model file {names} does not work as the {network.name} network: OpenCV cannot run it on {given} "
-                           f"({reason}); expected an output of shape {expected}") from None
+        raise FacerecError(f"model file {names} does not work as the {network.name} network: OpenCV cannot run "
+                           f"it on {given} ({reason}); expected an output of shape {expected}") from None
     if not fits(shape):
-        raise FacerecError(f"model file {names} does not work as the {network.name} network: on {given} it gives an output of "
-                           f"shape {'x'.join(map(str, shape))}, expected {expected}")
+        raise FacerecError(f"model file {names} does not work as the {network.name} network: on {given} it gives "
+                           f"an output of shape {'x'.join(map(str, shape))}, expected {expected}")
 
 
 class Detector(ABC):
@@ -92,7 +93,7 @@ class Detector(ABC):
         self.confidence = confidence
 
     def check_output(self) -> None:
-        """Run a blank image of the network's input size through it; a file that is another network is a FacerecError."""
+        """Run a blank image of the network's input size through it; another network's file is a FacerecError."""
         if not self.OUTPUT_SHAPE:
             return
         width, height = self.network.input_size

@@ -93,7 +93,7 @@ class DownloadFailed(FacerecError):
 
 
 def download_model_file(model_file: ModelFile, destination: Path, quiet: bool = False) -> None:
-    """Fetch `model_file` to `destination`, checking its checksum; on any failure (DownloadFailed) nothing is left behind."""
+    """Fetch `model_file` to `destination`, checking its checksum; on failure (DownloadFailed) nothing is left."""
     from tqdm import tqdm
 
     url = download_url(model_file)

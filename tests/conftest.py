@@ -43,8 +43,8 @@ def pytest_terminal_summary(terminalreporter) -> None:
     missing = [report for report in terminalreporter.stats.get("skipped", []) if marker in str(report.longrepr)]
     if missing:
         terminalreporter.write_line(
-            f"{len(missing)} test{'s' if len(missing) > 1 else ''} skipped because their assets are not in {SHARED}: set FACEREC_SHARED to the "
-            "folder of shared test assets (models/, faces/, video/, embeddings/), e.g. "
+            f"{len(missing)} test{'s' if len(missing) > 1 else ''} skipped because their assets are not in {SHARED}: "
+            "set FACEREC_SHARED to the folder of shared test assets (models/, faces/, video/, embeddings/), e.g. "
             "FACEREC_SHARED=/path/to/shared python -m pytest -q -rs tests", yellow=True)
 
 

@@ -116,7 +116,7 @@ def test_user_embedding_path_missing_is_an_error_not_a_download(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_damaged_file_in_a_named_folder_is_caught_before_opencv_reads_it_with_how_to_get_the_right_one(tmp_path, shared):
+def test_damaged_file_in_a_named_folder_is_caught_before_opencv_reads_it_and_the_right_one_named(tmp_path, shared):
     # a half-finished download of deploy.prototxt beside a (fake) weights file in a user folder
     (tmp_path / "deploy.prototxt").write_bytes(shared("models/deploy.prototxt").read_bytes()[:1000])
     (tmp_path / "res10_300x300_ssd_iter_140000.caffemodel").write_bytes(b"\0" * 100)
