@@ -256,7 +256,7 @@ def _profile_ways_out(profile: Profile, missing: set[str]) -> list[str]:
         lines.append(f"  - --detector DIR: a folder holding {files_of(first)}{also}; URLs in models/README.md")
     if missing & {model_file.filename for model_file in profile.embedder.files}:
         lines.append(f"  - --embedding-model PATH: your copy of {files_of(profile.embedder)}")
-    lines += [f"  - --model {other.name}: the other profile, {other.description}"
+    lines += [f"  - --model {other.name}: another profile, {other.description}"
               for other in PROFILES.values() if other.name != profile.name]
     return lines
 
