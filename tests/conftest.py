@@ -37,8 +37,19 @@ def shared_path(relative: str) -> Path:
     return path
 
 
-def pytest_terminal_summary(terminalreporter) -> None:
-    """After the skip reasons (-rs): when assets were missing, say how to give them to the tests."""
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item):
+    """A skip raised by `require` is reported at the test that asked, not at `require` (for -rs)."""
+    report = (yield).get_result()
+    if report.skipped and isinstance(report.longrepr, tuple) and report.longrepr[0] == __file__:
+        path, line, _ = item.location
+        report.longrepr = (path, line + 1, report.longrepr[2])
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)  # outermost: runs after the list of skip reasons (-rs)
+def pytest_terminal_summary(terminalreporter):
+    """After the skip reasons: when assets were missing, say how to give them to the tests."""
+    yield
     marker = MISSING_ASSET.split("{}")[0]
     missing = [report for report in terminalreporter.stats.get("skipped", []) if marker in str(report.longrepr)]
     if missing:
