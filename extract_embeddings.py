@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from facerec.cli import add_detector_arguments, add_embedder_arguments, detector_from_args, embedder_from_args, parser_for
+from facerec.cli import add_detector_arguments, add_embedder_arguments, models_from_args, next_command, parser_for
 from facerec.enrolment import enrol, models_identity
 from facerec.errors import FacerecError, main_guard
 from facerec.store import save_store
@@ -24,8 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
 
-    detector = detector_from_args(args)
-    embedder = embedder_from_args(args)
+    detector, embedder = models_from_args(args)
     store, report = enrol(args.dataset, args.embeddings, detector, embedder,
                           models_identity(args.model, detector, embedder), progress=not args.quiet)
     for line in report.lines():
@@ -34,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         raise FacerecError(f"no usable face in {args.dataset}: nothing written to {args.embeddings}")
     save_store(store, args.embeddings)
     print(f"wrote {len(store)} embeddings of {len(store.people)} people to {args.embeddings}")
-    print(f"next: python recognize_video.py --embeddings {args.embeddings}")
+    print(f"next: {next_command('recognize_video.py', args, embeddings=args.embeddings)}")
     return 0
 
 

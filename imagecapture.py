@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from facerec.capture import PHOTO_FORMATS, person_folder, run_capture
-from facerec.cli import add_detector_arguments, detector_from_args, parser_for, positive_int
+from facerec.cli import add_detector_arguments, detector_from_args, next_command, parser_for, positive_int
 from facerec.display import Window
 from facerec.errors import main_guard
 from facerec.video import open_source
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
                                   fps=None if source.spec.is_live else source.fps, photo_format=args.format)
         finally:
             window.close()
-    for line in summary.lines(args.dataset):
+    for line in summary.lines(next_command("extract_embeddings.py", args, dataset=args.dataset)):
         print(line)
     return 0
 

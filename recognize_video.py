@@ -6,8 +6,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from facerec.cli import (add_detector_arguments, add_embedder_arguments, add_threshold_argument, detector_from_args,
-                         embedder_from_args, parser_for, profile_from_args, threshold_from_args)
+from facerec.cli import (add_detector_arguments, add_embedder_arguments, add_threshold_argument, models_from_args,
+                         parser_for, profile_from_args, threshold_from_args)
 from facerec.display import Window
 from facerec.errors import FacerecError, main_guard
 from facerec.matching import MATCHERS, make_matcher
@@ -39,11 +39,11 @@ def main(argv: list[str] | None = None) -> int:
         raise FacerecError(f"{args.embeddings} was made with the {store.profile!r} profile: "
                            f"recognise with --model {store.profile}, or re-run extract_embeddings.py --model {profile.name}")
     threshold = threshold_from_args(args)
-    embedder = embedder_from_args(args)
+    detector, embedder = models_from_args(args)
     if len(store) and store.vectors.shape[1] != embedder.dimension:
         raise FacerecError(f"{args.embeddings} holds {store.vectors.shape[1]}-d vectors but the embedder makes "
                            f"{embedder.dimension}-d ones: re-run extract_embeddings.py")
-    recogniser = Recogniser(detector_from_args(args), embedder,
+    recogniser = Recogniser(detector, embedder,
                             make_matcher(args.match, store.vectors, store.names, threshold, store.paths))
     if not len(store):
         print(f"warning: {args.embeddings} holds no faces: everyone is Unknown", file=sys.stderr)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 import sys
 import time
 import unicodedata
@@ -143,11 +142,11 @@ class CaptureSummary:
     refused: int = 0
     ended_by: str = ""
 
-    def lines(self, dataset: Path) -> list[str]:
-        """The closing report: how many saved, where, and what to run next."""
+    def lines(self, next_command: str) -> list[str]:
+        """The closing report: how many saved, where, and (if any was) `next_command`, the command to run next."""
         out = [f"saved {photos(len(self.saved))} in {self.folder} ({self.refused} refused; stopped: {self.ended_by})"]
         if self.saved:
-            out.append(f"next: python extract_embeddings.py --dataset {shlex.quote(str(dataset))}")
+            out.append(f"next: {next_command}")
         return out
 
 

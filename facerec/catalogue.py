@@ -72,6 +72,12 @@ class Profile:
     confidence: float = 0.5  # default minimum detection confidence
 
 
+# The OpenCV versions that load every network below (requirements.txt pins the same range): 4.10 cannot
+# parse the int8 block-quantised ONNX files (DequantizeLinear), 4.11 to 4.14 give the same outputs, and
+# 5.0 removed readNetFromCaffe and readNetFromTorch. Checked by installing each (README, "Models").
+OPENCV_MINIMUM = (4, 11)
+OPENCV_BELOW = (5,)
+
 _BSD = "BSD-3-Clause (OpenCV samples)"
 
 RES10_CAFFE = Network(

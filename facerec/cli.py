@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import shlex
+import sys
 from pathlib import Path
 from typing import Callable
 
 from .catalogue import DEFAULT_PROFILE, PROFILES, Profile
-from .detection import Detector, load_detector
+from .detection import Detector, load_detector, opencv_version_problem
 from .embedding import Embedder, load_embedder
-from .modelfiles import model_path, network_files
+from .errors import FacerecError
+from .modelfiles import PROJECT_ROOT, profile_files
 
 
 def bounded_number(kind: Callable[[str], float], low: float | None = None, high: float | None = None,
@@ -84,15 +87,52 @@ def threshold_from_args(args: argparse.Namespace) -> float:
     return profile_from_args(args).threshold if args.threshold is None else args.threshold
 
 
+def _load_models(args: argparse.Namespace, with_embedder: bool) -> tuple[Detector, Embedder | None]:
+    """Find every model file the arguments name at once (downloading what is missing), check it and load it."""
+    problem = opencv_version_problem()
+    if problem:
+        raise FacerecError(problem)
+    profile = profile_from_args(args)
+    network, detector_paths, embedder_path = profile_files(
+        profile, args.detector, getattr(args, "embedding_model", None), with_embedder)
+    confidence = profile.confidence if args.confidence is None else args.confidence
+    detector = load_detector(network, detector_paths, confidence)
+    return detector, load_embedder(profile.embedder, embedder_path) if embedder_path is not None else None
+
+
 def detector_from_args(args: argparse.Namespace) -> Detector:
     """Find (or download), check and load the detector the arguments name."""
-    profile = profile_from_args(args)
-    network, paths = network_files(profile.detectors, args.detector)
-    confidence = profile.confidence if args.confidence is None else args.confidence
-    return load_detector(network, paths, confidence)
+    return _load_models(args, with_embedder=False)[0]
 
 
-def embedder_from_args(args: argparse.Namespace) -> Embedder:
-    """Find (or download), check and load the embedder the arguments name."""
-    network = profile_from_args(args).embedder
-    return load_embedder(network, model_path(network.files[0], args.embedding_model))
+def models_from_args(args: argparse.Namespace) -> tuple[Detector, Embedder]:
+    """Find (or download) at once, check and load the detector and the embedder the arguments name."""
+    detector, embedder = _load_models(args, with_embedder=True)
+    assert embedder is not None
+    return detector, embedder
+
+
+# The options that chose the models: a hint for the next script repeats those that were given.
+_MODEL_OPTIONS = ("detector", "embedding_model", "confidence")
+
+
+def next_command(script: str, args: argparse.Namespace, **options: object) -> str:
+    """The command line that runs `script` next with the same models, ready to copy into a shell.
+
+    `options` (e.g. embeddings=path) come first, as given; then --model unless it is the
+    default, and --detector, --embedding-model and --confidence when they were given
+    (imagecapture.py takes no --embedding-model). Every word is quoted for the shell. The
+    script is named as the running one was (`python extract_embeddings.py` from the project folder).
+    """
+    running = Path(sys.argv[0])
+    folder = running.parent if (running.parent / script).is_file() else PROJECT_ROOT
+    words = ["python", str(folder / script)]
+    for name, value in options.items():
+        words += [f"--{name.replace('_', '-')}", str(value)]
+    if args.model != DEFAULT_PROFILE:
+        words += ["--model", args.model]
+    for name in _MODEL_OPTIONS:
+        value = getattr(args, name, None)
+        if value is not None:
+            words += [f"--{name.replace('_', '-')}", str(value)]
+    return shlex.join(words)

@@ -14,8 +14,13 @@ import cv2
 import numpy as np
 
 from .catalogue import Network, backend_registry
-from .detection import DetectedFace, read_network
+from .detection import DetectedFace, check_output, quiet_opencv, read_network
 from .errors import FacerecError
+
+
+# Where SFace (and ArcFace) put the eyes, nose tip and mouth corners of a 112x112 face: the blank
+# face of the load-time check carries them, so that aligning it changes nothing.
+_REFERENCE_LANDMARKS_112 = np.array([[38.29, 51.70], [73.53, 51.50], [56.03, 71.74], [41.55, 92.37], [70.73, 92.20]])
 
 
 class Embedder(ABC):
@@ -25,6 +30,15 @@ class Embedder(ABC):
         self.network = network
         self.paths = [path]
         self.dimension: int = network.dimension or 0
+
+    def check_output(self) -> None:
+        """Embed one blank face of the network's input size; a file that is another network is a FacerecError."""
+        width, height = self.network.input_size
+        blank = np.zeros((height, width, 3), np.uint8)
+        face = DetectedFace((0, 0, width, height), 1.0, _REFERENCE_LANDMARKS_112 * (width / 112, height / 112))
+        check_output(self.network, self.paths, lambda: self._embed(blank, [face]),
+                     lambda shape: len(shape) == 2 and shape[0] == 1 and shape[1] == (self.dimension or shape[1]),
+                     f"1x{self.dimension or 'D'} (one vector a face)", f"a blank {width}x{height} face")
 
     def embed(self, image: np.ndarray, faces: Sequence[DetectedFace]) -> np.ndarray:
         """One unit-length row per face, in the order of `faces`."""
@@ -81,7 +95,8 @@ class SFaceEmbedder(Embedder):
     def __init__(self, network: Network, path: Path) -> None:
         super().__init__(network, path)
         try:
-            self.sface = cv2.FaceRecognizerSF.create(str(path), "")
+            with quiet_opencv():
+                self.sface = cv2.FaceRecognizerSF.create(str(path), "")
         except cv2.error as error:
             raise FacerecError(f"OpenCV cannot load the SFace embedder from {path}: {error.err or error}") from None
 
@@ -98,5 +113,7 @@ class SFaceEmbedder(Embedder):
 
 
 def load_embedder(network: Network, path: Path) -> Embedder:
-    """Build the embedder backend that the catalogue row names."""
-    return EMBEDDER_BACKENDS[network.backend](network, path)
+    """Build the embedder backend that the catalogue row names, checked on a blank face (FacerecError if wrong)."""
+    embedder = EMBEDDER_BACKENDS[network.backend](network, path)
+    embedder.check_output()
+    return embedder

@@ -27,11 +27,36 @@ def require(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+MISSING_ASSET = "test asset {} is missing"
+
+
 def shared_path(relative: str) -> Path:
     """The path of an asset under the shared folder; skips (or fails) the test when it is missing."""
     path = SHARED / relative
-    require(path.exists(), f"test asset {path} is missing")
+    require(path.exists(), MISSING_ASSET.format(path))
     return path
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item):
+    """A skip raised by `require` is reported at the test that asked, not at `require` (for -rs)."""
+    report = (yield).get_result()
+    if report.skipped and isinstance(report.longrepr, tuple) and report.longrepr[0] == __file__:
+        path, line, _ = item.location
+        report.longrepr = (path, line + 1, report.longrepr[2])
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)  # outermost: runs after the list of skip reasons (-rs)
+def pytest_terminal_summary(terminalreporter):
+    """After the skip reasons: when assets were missing, say how to give them to the tests."""
+    yield
+    marker = MISSING_ASSET.split("{}")[0]
+    missing = [report for report in terminalreporter.stats.get("skipped", []) if marker in str(report.longrepr)]
+    if missing:
+        terminalreporter.write_line(
+            f"{len(missing)} test{'s' if len(missing) > 1 else ''} skipped because their assets are not in {SHARED}: "
+            "set FACEREC_SHARED to the folder of shared test assets (models/, faces/, video/, embeddings/), e.g. "
+            "FACEREC_SHARED=/path/to/shared python -m pytest -q -rs tests", yellow=True)
 
 
 @pytest.fixture

@@ -187,13 +187,12 @@ def test_a_file_is_shown_at_its_own_frame_rate_and_a_camera_as_it_comes(tmp_path
 def test_the_summary_says_how_many_where_and_what_next(tmp_path):
     summary = CaptureSummary(tmp_path / "ds" / "alice", saved=[tmp_path / "ds" / "alice" / "0001.jpg"] * 2,
                              refused=1, ended_by="quit by the user")
-    assert summary.lines(tmp_path / "ds") == [
+    assert summary.lines("python extract_embeddings.py") == [
         f"saved 2 photos in {tmp_path / 'ds' / 'alice'} (1 refused; stopped: quit by the user)",
-        f"next: python extract_embeddings.py --dataset {tmp_path / 'ds'}"]
-    assert len(CaptureSummary(tmp_path).lines(tmp_path)) == 1  # nothing saved: nothing to run next
-    spaced = CaptureSummary(tmp_path / "my photos" / "alice", saved=[tmp_path / "x.jpg"])
-    assert spaced.lines(tmp_path / "my photos")[0].startswith("saved 1 photo in")
-    assert spaced.lines(tmp_path / "my photos")[1] == f"next: python extract_embeddings.py --dataset '{tmp_path / 'my photos'}'"
+        "next: python extract_embeddings.py"]
+    assert len(CaptureSummary(tmp_path).lines("python x.py")) == 1  # nothing saved: nothing to run next
+    one = CaptureSummary(tmp_path / "my photos" / "alice", saved=[tmp_path / "x.jpg"])
+    assert one.lines("python x.py")[0].startswith("saved 1 photo in")
 
 
 # the script: refusals before any window -----------------------------------------------------
@@ -402,7 +401,8 @@ def test_space_twice_and_esc_in_a_real_window_saves_two_photos_then_a_session_co
     for path in first:
         assert_a_photo_of_the_clip(path, detector)
     assert f"saved 2 photos in {dataset / 'tester'}" in output and "stopped: quit by the user" in output
-    assert f"next: python extract_embeddings.py --dataset {dataset}" in output
+    assert (f"next: python {PROJECT_ROOT / 'extract_embeddings.py'} --dataset {dataset} "
+            f"--detector {shared_path('models')}") in output
     before = {path: path.read_bytes() for path in first}
 
     # a second session: one photo, lossless this time, and --count ends it

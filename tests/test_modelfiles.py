@@ -98,22 +98,6 @@ def test_http_error_names_the_status(http_folder, tmp_path, monkeypatch):
     assert not (tmp_path / "models" / "weights.bin").exists()
 
 
-def test_server_down_gives_one_clear_line_and_exit_2(tmp_path, closed_port):
-    models = tmp_path / "models"
-    result = run_script(
-        "extract_embeddings.py", "--dataset", str(tmp_path), "--embeddings", str(tmp_path / "e.pickle"),
-        env={"FACEREC_MODELS_DIR": str(models), "FACEREC_MODEL_MIRROR": f"http://127.0.0.1:{closed_port}"},
-    )
-    assert result.returncode == 2
-    assert "Traceback" not in result.stderr
-    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(error_lines) == 1
-    line = error_lines[0]
-    assert f"cannot download {PROTOTXT.filename} from http://127.0.0.1:{closed_port}/{PROTOTXT.filename}" in line
-    assert f"save it as {models / PROTOTXT.filename}" in line
-    assert not models.exists() or not any(models.iterdir())
-
-
 def test_user_folder_missing_files_lists_what_was_expected_and_is_not_written(tmp_path, monkeypatch, closed_port):
     monkeypatch.setenv("FACEREC_MODEL_MIRROR", f"http://127.0.0.1:{closed_port}")  # a download would fail loudly
     (tmp_path / "deploy.prototxt").write_text("half of a pair")
@@ -132,7 +116,7 @@ def test_user_embedding_path_missing_is_an_error_not_a_download(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_damaged_catalogued_file_is_caught_before_opencv_reads_it(tmp_path, shared):
+def test_damaged_file_in_a_named_folder_is_caught_before_opencv_reads_it_and_the_right_one_named(tmp_path, shared):
     # a half-finished download of deploy.prototxt beside a (fake) weights file in a user folder
     (tmp_path / "deploy.prototxt").write_bytes(shared("models/deploy.prototxt").read_bytes()[:1000])
     (tmp_path / "res10_300x300_ssd_iter_140000.caffemodel").write_bytes(b"\0" * 100)
@@ -141,10 +125,107 @@ def test_damaged_catalogued_file_is_caught_before_opencv_reads_it(tmp_path, shar
     message = str(caught.value)
     assert str(tmp_path / "deploy.prototxt") in message
     assert "1,000 bytes where 28,092 are expected" in message
-    assert PROTOTXT.url in message
+    assert PROTOTXT.url in message and PROTOTXT.sha256 in message
+    # a folder the user named is never downloaded into: deleting the file would not bring the right one
+    assert "delete" not in message.lower() and "run again" not in message
 
 
 def test_shared_tensorflow_twin_is_found_and_verified(shared):
     network, paths = network_files(PROFILES["openface"].detectors, shared("models"))
     assert network.name.startswith("res10 SSD (TensorFlow")
     assert [p.name for p in paths] == ["opencv_face_detector.pbtxt", "opencv_face_detector_uint8.pb"]
+
+
+# The first run: every missing file at once, and what to do -----------------------------------
+
+OPENFACE = PROFILES["openface"]
+OPENFACE_DOWNLOADS = [*OPENFACE.detectors[0].files, OPENFACE.embedder.files[0]]
+
+
+def error_text(result) -> str:
+    """The error of a script that failed cleanly: exit 2, no traceback, one `error:` (maybe with indented lines)."""
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    starts = [i for i, line in enumerate(result.stderr.splitlines()) if line.startswith("error:")]
+    assert len(starts) == 1, result.stderr
+    return "\n".join(result.stderr.splitlines()[starts[0]:])
+
+
+def offline_extract(tmp_path, models, mirror, *extra):
+    return run_script("extract_embeddings.py", "--dataset", str(tmp_path), "--embeddings", str(tmp_path / "e.pickle"),
+                      "--quiet", *extra, env={"FACEREC_MODELS_DIR": str(models), "FACEREC_MODEL_MIRROR": mirror})
+
+
+def test_an_offline_first_run_names_every_missing_file_at_once_and_the_ways_out(tmp_path, closed_port):
+    models = tmp_path / "models"
+    mirror = f"http://127.0.0.1:{closed_port}"
+    message = error_text(offline_extract(tmp_path, models, mirror))
+    lines = message.splitlines()
+    for model_file in OPENFACE_DOWNLOADS:  # detector and embedder, each with its publisher's URL and its place
+        assert any(model_file.url in line and str(models / model_file.filename) in line for line in lines), message
+        assert f"{mirror}/{model_file.filename}" in message  # where it was tried
+    assert "FACEREC_MODEL_MIRROR" in message
+    assert "--detector DIR" in message
+    assert all(twin.filename in message for twin in OPENFACE.detectors[1].files)  # the TensorFlow twin also works
+    assert "--embedding-model" in message
+    assert "--model sface" in message
+    assert not models.exists() or not any(models.iterdir())
+
+
+def test_what_can_be_downloaded_is_and_only_what_fails_is_listed(http_folder, shared, tmp_path):
+    served, base = http_folder
+    prototxt = OPENFACE.detectors[0].files[0]
+    (served / prototxt.filename).write_bytes(shared("models/deploy.prototxt").read_bytes())
+    models = tmp_path / "models"
+    message = error_text(offline_extract(tmp_path, models, base))
+    assert sorted(p.name for p in models.iterdir()) == [prototxt.filename]  # downloaded, checked and kept
+    assert str(models / prototxt.filename) not in message
+    for model_file in OPENFACE_DOWNLOADS[1:]:
+        assert f"{model_file.filename}: HTTP 404" in message
+        assert str(models / model_file.filename) in message
+
+
+def test_sface_offline_lists_its_own_two_files_and_the_other_profile(tmp_path, closed_port):
+    models = tmp_path / "models"
+    message = error_text(offline_extract(tmp_path, models, f"http://127.0.0.1:{closed_port}", "--model", "sface"))
+    sface = PROFILES["sface"]
+    for model_file in (sface.detectors[0].files[0], sface.embedder.files[0]):
+        assert any(model_file.url in line and str(models / model_file.filename) in line
+                   for line in message.splitlines()), message
+    assert "--model openface" in message
+    assert "deploy.prototxt" not in message
+
+
+def test_a_damaged_file_in_the_default_folder_may_be_deleted_to_download_it_again(tmp_path, shared, monkeypatch):
+    monkeypatch.setenv("FACEREC_MODELS_DIR", str(tmp_path))
+    (tmp_path / PROTOTXT.filename).write_bytes(shared("models/deploy.prototxt").read_bytes()[:1000])
+    with pytest.raises(FacerecError) as caught:
+        model_path(PROTOTXT, None)
+    assert "delete it and run again to download it" in str(caught.value).lower()
+
+
+def test_models_dir_that_is_a_file_is_named_as_such(tmp_path, closed_port):
+    not_a_folder = tmp_path / "models"
+    not_a_folder.write_text("I am a file")
+    message = error_text(offline_extract(tmp_path, not_a_folder, f"http://127.0.0.1:{closed_port}"))
+    assert f"{not_a_folder}" in message and "is a file, not a folder" in message
+    assert "FACEREC_MODELS_DIR" in message
+    assert "cannot download" not in message
+    assert not_a_folder.read_text() == "I am a file"
+
+
+def test_a_named_detector_folder_that_is_a_file_is_named_as_such(tmp_path, shared):
+    message = error_text(run_script("extract_embeddings.py", "--dataset", str(tmp_path), "--quiet",
+                                    "--detector", str(shared("models/deploy.prototxt"))))
+    assert "is a file, not a folder" in message
+
+
+@pytest.mark.parametrize("option", ["--detector", "--embedding-model"])
+def test_a_model_path_with_a_name_over_255_bytes_is_a_clean_error(tmp_path, shared, option):
+    too_long = tmp_path / ("é" * 150) / "model.t7"  # 300 bytes in one component
+    given = {"--detector": ["--detector", str(shared("models"))], "--embedding-model": []}
+    given[option] = [option, str(too_long)]
+    result = run_script("extract_embeddings.py", "--dataset", str(tmp_path), "--quiet",
+                        *given["--detector"], *given.get("--embedding-model", []))
+    message = error_text(result)
+    assert "too long" in message

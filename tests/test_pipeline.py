@@ -1,4 +1,8 @@
-"""End to end, as a user runs it: extract_embeddings.py on real photos, then recognize_video.py on the real clip."""
+"""End to end, as a user runs it: extract_embeddings.py on real photos, then recognize_video.py on the real clip.
+
+The embedder is a small Torch7 network with OpenFace's contract and random weights: these tests
+check the plumbing (files, JSON, video, reuse), not recognition; tests/test_sface.py checks that.
+"""
 
 import json
 import os
@@ -39,7 +43,7 @@ def extract(ws, dataset=None, embeddings=None):
 
 
 @pytest.fixture(scope="module")
-def recognised(workspace):
+def pipeline_runs(workspace):
     result = extract(workspace)
     assert result.returncode == 0, result.stderr
     output = workspace["root"] / "annotated.mp4"
@@ -49,8 +53,8 @@ def recognised(workspace):
     return result, run, output
 
 
-def test_extraction_uses_every_photo_and_records_the_models(workspace, recognised):
-    extraction, _, _ = recognised
+def test_extraction_uses_every_photo_and_records_the_models(workspace, pipeline_runs):
+    extraction, _, _ = pipeline_runs
     assert "10 images used for 6 people" in extraction.stdout
     with open(workspace["embeddings"], "rb") as handle:
         data = pickle.load(handle)
@@ -64,8 +68,8 @@ def test_extraction_uses_every_photo_and_records_the_models(workspace, recognise
     assert "clipface/frame120.png" in data["paths"]
 
 
-def test_recognition_prints_one_json_line_per_frame_and_nothing_else(recognised):
-    _, run, _ = recognised
+def test_recognition_prints_one_json_line_per_frame_and_nothing_else(pipeline_runs):
+    _, run, _ = pipeline_runs
     assert run.returncode == 0, run.stderr
     records = [json.loads(line) for line in run.stdout.splitlines()]
     assert [r["frame"] for r in records] == list(range(CLIP_FRAMES))
@@ -78,8 +82,9 @@ def test_recognition_prints_one_json_line_per_frame_and_nothing_else(recognised)
             assert (face["name"] == "Unknown") == (face["distance"] >= 0.55)
 
 
-def test_the_enrolled_frame_is_named_at_distance_near_zero(recognised):
-    _, run, _ = recognised
+def test_the_enrolled_frame_read_back_from_the_video_gives_its_own_vector(pipeline_runs):
+    # the frame's PNG and the same frame decoded from the video give one face and the same vector
+    _, run, _ = pipeline_runs
     record = json.loads(run.stdout.splitlines()[ENROLLED_FRAME])
     [face] = record["faces"]
     assert face["name"] == "clipface"
@@ -87,21 +92,21 @@ def test_the_enrolled_frame_is_named_at_distance_near_zero(recognised):
     assert face["match"] == "clipface/frame120.png"  # the stored photo it matched, as the embeddings file names it
 
 
-def test_output_video_has_every_frame_at_the_clip_size(recognised):
-    _, _, output = recognised
+def test_output_video_has_every_frame_at_the_clip_size(pipeline_runs):
+    _, _, output = pipeline_runs
     assert count_frames(output) == (CLIP_FRAMES, CLIP_SIZE)
     assert not list(output.parent.glob(".*partial*"))
 
 
-def test_summary_counts_frames_and_faces(recognised):
-    _, run, _ = recognised
+def test_summary_counts_frames_and_faces(pipeline_runs):
+    _, run, _ = pipeline_runs
     records = [json.loads(line) for line in run.stdout.splitlines()]
     faces = sum(len(r["faces"]) for r in records)
     assert f"{CLIP_FRAMES} frames, {faces} faces (" in run.stderr
     assert "clipface" in run.stderr and "frames/s" in run.stderr and "end of video" in run.stderr
 
 
-def test_second_run_reuses_everything_and_follows_changes(workspace, recognised):
+def test_second_run_reuses_everything_and_follows_changes(workspace, pipeline_runs):
     again = extract(workspace)
     assert "(0 processed now, 10 unchanged since the last run, 0 removed)" in again.stdout
     extra = workspace["dataset"] / "clipface" / "frame200.png"

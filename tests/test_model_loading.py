@@ -1,0 +1,93 @@
+"""Loading models: a file that is not the network expected is refused at start with an `error:` line.
+
+The wrong files are real networks from ../shared/models that OpenCV can read (YuNet, SFace,
+the res10 TensorFlow twin, the OpenFace architecture stand-in), each given where another belongs.
+"""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import PROJECT_ROOT, run_script, shared_path
+from helpers import assert_clean_failure
+from facerec.catalogue import OPENCV_MINIMUM, OPENFACE, RES10_TENSORFLOW, SFACE, YUNET
+from facerec.detection import load_detector, opencv_version_problem
+from facerec.embedding import load_embedder
+from facerec.errors import FacerecError
+
+YUNET_FILE = "models/face_detection_yunet_2023mar_int8bq.onnx"
+SFACE_FILE = "models/face_recognition_sface_2021dec_int8bq.onnx"
+STANDIN_FILE = "models/openface_nn4_architecture_standin.t7"
+TF_FILES = ["models/opencv_face_detector.pbtxt", "models/opencv_face_detector_uint8.pb"]
+
+
+@pytest.mark.parametrize("network, wrong", [
+    (OPENFACE, YUNET_FILE),     # OpenCV runs it on a 96x96 face: a 1x9x10 output, not 1x128
+    (OPENFACE, SFACE_FILE),     # wants a 112x112 face
+    (SFACE, YUNET_FILE),
+    (SFACE, STANDIN_FILE),
+], ids=lambda value: getattr(value, "backend", None) or Path(value).name)
+def test_an_embedder_file_that_is_another_network_is_refused_at_load(network, wrong):
+    path = shared_path(wrong)
+    with pytest.raises(FacerecError) as caught:
+        load_embedder(network, path)
+    message = str(caught.value)
+    assert str(path) in message and network.name in message
+    assert "expected" in message
+
+
+@pytest.mark.parametrize("network, wrong", [
+    (YUNET, [SFACE_FILE]),
+    (YUNET, [STANDIN_FILE]),
+    (RES10_TENSORFLOW, [YUNET_FILE]),     # readNet takes a single ONNX file as well
+    (RES10_TENSORFLOW, [SFACE_FILE]),
+    (RES10_TENSORFLOW, [STANDIN_FILE]),
+], ids=lambda value: getattr(value, "backend", None) or Path(value[0]).name)
+def test_a_detector_file_that_is_another_network_is_refused_at_load(network, wrong):
+    paths = [shared_path(name) for name in wrong]
+    with pytest.raises(FacerecError) as caught:
+        load_detector(network, paths)
+    message = str(caught.value)
+    assert str(paths[0]) in message and network.name in message
+    assert "expected" in message
+
+
+def test_the_right_files_load_and_pass_the_check():
+    load_embedder(SFACE, shared_path(SFACE_FILE))
+    load_embedder(OPENFACE, shared_path(STANDIN_FILE))
+    load_detector(YUNET, [shared_path(YUNET_FILE)])
+    load_detector(RES10_TENSORFLOW, [shared_path(name) for name in TF_FILES])
+
+
+@pytest.mark.parametrize("profile, wrong", [("openface", YUNET_FILE), ("sface", STANDIN_FILE)])
+def test_the_scripts_refuse_a_wrong_embedding_model_with_one_line(tmp_path, profile, wrong):
+    path = shared_path(wrong)
+    result = run_script("extract_embeddings.py", "--dataset", str(shared_path("faces/known")),
+                        "--embeddings", str(tmp_path / "e.pickle"), "--quiet", "--model", profile,
+                        "--detector", str(shared_path("models")), "--embedding-model", str(path))
+    assert_clean_failure(result, str(path), "expected")
+    assert result.stderr.splitlines() == [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert not (tmp_path / "e.pickle").exists()
+
+
+def test_a_detector_folder_holding_another_network_under_the_right_name_is_refused(tmp_path):
+    (tmp_path / YUNET.files[0].filename).symlink_to(shared_path(SFACE_FILE))
+    result = run_script("imagecapture.py", "--name", "x", "--dataset", str(tmp_path / "ds"), "--model", "sface",
+                        "--detector", str(tmp_path), "--source", str(tmp_path / "none.mp4"))
+    assert_clean_failure(result, str(tmp_path / YUNET.files[0].filename))
+
+
+def test_an_opencv_older_than_the_minimum_is_named_with_the_fix():
+    assert opencv_version_problem("4.14.0") is None
+    assert opencv_version_problem(".".join(map(str, OPENCV_MINIMUM))) is None
+    problem = opencv_version_problem("4.10.0")
+    assert "4.10.0" in problem and "4.11" in problem and "pip install -r requirements.txt" in problem
+    assert opencv_version_problem("5.0.0") is not None  # readNetFromCaffe and readNetFromTorch are gone
+
+
+def test_requirements_pin_the_opencv_range_the_code_checks():
+    requirements = (PROJECT_ROOT / "requirements.txt").read_text()
+    low, high = re.search(r"^opencv-python>=([\d.]+),<(\d+)$", requirements, re.MULTILINE).groups()
+    assert tuple(int(part) for part in low.split(".")) == OPENCV_MINIMUM
+    assert high == "5"
