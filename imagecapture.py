@@ -29,12 +29,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     folder = person_folder(args.dataset, args.name)  # a bad name is refused before anything is opened
+    name = folder.name  # the name as checked, in NFC
     detector = detector_from_args(args)
     with open_source(args.source) as source:
-        window = Window(f"facerec capture: {args.name} - SPACE saves, ESC quits",
+        window = Window(f"facerec capture: {name} - SPACE saves, ESC quits",
                         hint="capture needs a screen to show what it saves")
         try:
-            summary = run_capture(source, detector, window, folder, args.name, count=args.count,
+            summary = run_capture(source, detector, window, folder, name, count=args.count,
                                   fps=None if source.spec.is_live else source.fps, photo_format=args.format)
         finally:
             window.close()

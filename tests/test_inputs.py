@@ -99,8 +99,8 @@ def test_images_too_large_or_not_regular_files_are_skipped_with_the_reason(model
     assert result.returncode == 0, result.stderr.decode()
     skipped = skipped_lines(result.stdout)
     person = hostile_dataset / "obama"
-    assert skipped[str(person / "bomb.png")] == "32000x32000 pixels (1024 MP): more than the 100 MP an image may have"
-    assert skipped[str(person / "sparse.jpg")] == "30 GB: larger than the 100 MB a photo may be"
+    assert skipped[str(person / "bomb.png")] == "1024 MP: more than the 100 MP a photo may have"
+    assert skipped[str(person / "sparse.jpg")] == "30 GiB: larger than the 100 MiB a photo may be"
     assert skipped[str(person / "pipe.jpg")] == "not a regular file (a FIFO)"
     assert load(embeddings)["paths"] == ["obama/a good one.jpg"]
 
@@ -147,7 +147,7 @@ def test_person_folders_that_cannot_be_listed_are_skipped_with_the_reason(models
     assert skipped[str(dataset / "gone")] == "cannot list the folder: No such file or directory"
     if os.geteuid() != 0:  # root reads a folder whatever its mode
         assert skipped[str(locked)] == "cannot list the folder: Permission denied"
-    assert load(tmp_path / "e.pickle")["paths"][0] == "obama/a.jpg"
+    assert "obama/a.jpg" in load(tmp_path / "e.pickle")["paths"]
 
 
 def test_a_photo_deleted_during_extraction_is_skipped_and_the_run_goes_on(models, tmp_path):
@@ -169,7 +169,7 @@ def test_a_photo_deleted_during_extraction_is_skipped_and_the_run_goes_on(models
     process.send_signal(signal.SIGCONT)
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 0, stderr.decode()
-    assert skipped_lines(stdout)[str(dataset / "obama" / "19.jpg")] == "no longer exists"
+    assert skipped_lines(stdout)[str(dataset / "obama" / "19.jpg")] == "does not exist"
     assert len(load(embeddings)["paths"]) == 19
 
 
@@ -185,7 +185,7 @@ def test_a_dataset_that_is_a_file_says_so(models, tmp_path):
     path = tmp_path / "photos.zip"
     path.write_bytes(b"PK")
     result = extract(models, path, tmp_path / "e.pickle")
-    assert_clean_failure(_text(result), f"--dataset {path} is a file, not a folder")
+    assert_clean_failure(_text(result), f"dataset {path} is a file, not a folder")
 
 
 def _text(result):
@@ -258,7 +258,8 @@ def test_dataset_names_are_nfc_odd_folders_are_skipped_and_case_twins_warned(mod
     assert "wrote 4 embeddings of 3 people" in result.stdout.decode()
     assert "warning: Biden, biden differ only by case: they are enrolled as different people" in result.stderr.decode()
     skipped = skipped_lines(result.stdout)
-    assert skipped[str(dataset / "ann\u202eeci")] == ("not a person name: it contains a format character (U+202E); "
+    # printed escaped: the name cannot reverse the line it is printed on
+    assert skipped[f"{dataset}/ann\\u202eeci"] == ("not a person name: it contains a format character (U+202E); "
                                                       "rename the folder")
 
 
