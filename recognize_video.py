@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from facerec.cli import (add_detector_arguments, add_embedder_arguments, detector_from_args, embedder_from_args,
-                         non_negative_float, parser_for, profile_from_args)
+                         distance_threshold, parser_for, profile_from_args)
 from facerec.display import Window
 from facerec.errors import FacerecError, main_guard
 from facerec.matching import MATCHERS, make_matcher
@@ -23,8 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--embeddings", type=Path, default=Path("output/embeddings.pickle"),
                         help="embeddings file from extract_embeddings.py (default: output/embeddings.pickle)")
     parser.add_argument("--source", default="0", help="webcam index, video file or stream URL (default: 0)")
-    parser.add_argument("--threshold", type=non_negative_float, default=None,
-                        help="L2 distance at or above which a face is Unknown (default: the profile's, 0.55 for openface)")
+    parser.add_argument("--threshold", type=distance_threshold, default=None,
+                        help="L2 distance at or above which a face is Unknown, 0 to 2 (default: the profile's, "
+                             "0.55 for openface)")
     parser.add_argument("--match", choices=sorted(MATCHERS), default="nearest",
                         help="nearest stored vector (default), nearest person centroid, or a vote of the 5 nearest")
     parser.add_argument("--output", type=Path, default=None, help="also write the annotated video to this file (.mp4 or .avi)")

@@ -198,7 +198,7 @@ def _text(result):
     ("recognize_video.py", ["--confidence", "nan"], "--confidence: nan is not a finite number"),
     ("recognize_video.py", ["--threshold", "nan"], "--threshold: nan is not a finite number"),
     ("recognize_video.py", ["--threshold", "inf"], "--threshold: inf is not a finite number"),
-    ("extract_embeddings.py", ["--confidence", "-inf"], "--confidence: -inf is not a finite number"),
+    ("extract_embeddings.py", ["--confidence=-inf"], "--confidence: -inf is not a finite number"),
     ("imagecapture.py", ["--name", "a", "--confidence", "nan"], "--confidence: nan is not a finite number"),
     ("evaluate.py", ["--vectors", "v", "--labels", "l", "--target-far", "nan"],
      "--target-far: nan is not a finite number"),
