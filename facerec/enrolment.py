@@ -138,15 +138,10 @@ def list_dataset(dataset: Path) -> DatasetListing:
     return listing
 
 
-def dataset_images(dataset: Path) -> list[tuple[str, Path]]:
-    """(person, image path) for every visible file in each visible folder of the dataset, sorted."""
-    return list_dataset(dataset).images
-
-
 def file_signature(path: Path) -> dict[str, int]:
     """What tells a changed file from an unchanged one, cheaply."""
-    stat = path.stat()
-    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    info = path.stat()
+    return {"size": info.st_size, "mtime_ns": info.st_mtime_ns}
 
 
 def models_identity(profile: str, detector: Detector, embedder: Embedder) -> dict[str, Any]:
