@@ -24,7 +24,7 @@ from .detection import DetectedFace, Detector
 from .display import KEY_SPACE, QUIT_KEYS
 from .drawing import KNOWN_COLOUR, UNKNOWN_COLOUR, draw_face, draw_label, draw_status
 from .errors import FacerecError
-from .names import check_person_name
+from .names import case_twins, check_person_name
 from .text import plural
 from .video import why_frames_ended
 
@@ -41,6 +41,16 @@ def person_folder(dataset: Path, name: str) -> Path:
         if path.exists() and not path.is_dir():
             raise FacerecError(f"{path} exists but is not a folder: choose another --dataset or --name")
     return folder
+
+
+def case_twin_folders(dataset: Path, name: str) -> list[str]:
+    """Folders of `dataset` whose name differs from `name` only by case: enrolled as other people."""
+    try:
+        folders = [path.name for path in Path(dataset).iterdir() if path.is_dir()]
+    except OSError:
+        return []
+    group = next((group for group in case_twins([name, *folders]) if name in group), [])
+    return [folder for folder in group if folder != name]
 
 
 def next_photo_number(folder: Path) -> int:

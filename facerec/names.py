@@ -28,7 +28,7 @@ def invisible_character(name: str) -> str | None:
     for char in name:
         what = INVISIBLE_CATEGORIES.get(unicodedata.category(char))
         if what:
-            return f"{what} (U+{ord(char):04X})"
+            return f"{what} ({printable(char) if what == INVISIBLE_CATEGORIES['Cs'] else f'U+{ord(char):04X}'})"
     return None
 
 

@@ -115,12 +115,17 @@ def test_a_file_name_that_is_not_utf8_is_printed_escaped_on_a_strict_terminal(mo
         handle.write(photo("obama/obama2.jpg"))
     with open(os.fsencode(dataset / "obama") + b"/not \xff an image.jpg", "wb") as handle:
         handle.write(b"text")
+    os.mkdir(os.fsencode(dataset) + b"/Jos\xe9")  # a person folder named in Latin-1
+    with open(os.fsencode(dataset) + b"/Jos\xe9/a.jpg", "wb") as handle:
+        handle.write(photo())
     embeddings = tmp_path / "e.pickle"
     result = extract(models, dataset, embeddings, env={"PYTHONIOENCODING": "utf-8:strict", "LANG": "C.UTF-8",
                                                        "LC_ALL": "C.UTF-8"})
     assert result.returncode == 0, result.stderr.decode()
     assert b"Traceback" not in result.stderr
     assert f"  {dataset}/obama/not \\xff an image.jpg: not a readable image".encode() in result.stdout
+    assert (f"  {dataset}/Jos\\xe9: not a person name: it contains a byte that is not UTF-8 (\\xe9); "
+            "rename the folder").encode() in result.stdout
     assert len(load(embeddings)["paths"]) == 2  # the photo with the odd name is used
 
 
@@ -241,6 +246,14 @@ def test_capture_refuses_names_with_invisible_or_reordering_characters(tmp_path,
                         "--source", str(tmp_path / "no-video.mp4"), timeout=60)
     assert_clean_failure(result, f"it contains {what}")
     assert not (tmp_path / "d").exists()
+
+
+def test_capture_warns_of_a_person_whose_name_differs_only_by_case(tmp_path):
+    (tmp_path / "d" / "Obama").mkdir(parents=True)
+    result = run_script("imagecapture.py", "--name", "obama", "--dataset", str(tmp_path / "d"),
+                        "--source", str(tmp_path / "no-video.mp4"), timeout=60)
+    assert ("warning: the dataset already has Obama: obama differs only by case and will be another person"
+            in result.stderr)
 
 
 def test_dataset_names_are_nfc_odd_folders_are_skipped_and_case_twins_warned(models, tmp_path):
