@@ -3,6 +3,10 @@
 A run only looks at images it has not seen before: an image whose size and
 modification time match the previous store's record is reused as it was
 (its vector, or the reason it was skipped). Images that are gone are dropped.
+
+Nothing in the dataset stops a run: a photo that cannot be used (see
+facerec.images for the limits), a person folder that cannot be listed or
+whose name cannot be shown as itself, are skipped with the reason.
 """
 
 from __future__ import annotations
@@ -98,14 +102,6 @@ def _visible_entries(folder: str | Path) -> list[os.DirEntry]:
         return sorted((entry for entry in entries if not entry.name.startswith(".")), key=lambda entry: entry.name)
 
 
-def _is_folder(entry: os.DirEntry) -> bool:
-    """Whether the entry is a folder or a link to one (False for a link loop or a link to nothing)."""
-    try:
-        return entry.is_dir()
-    except OSError:
-        return False
-
-
 def list_dataset(dataset: Path) -> DatasetListing:
     """Every photo of dataset/<person>/ with its person (the folder name in NFC); what cannot be a person is skipped.
 
@@ -120,10 +116,13 @@ def list_dataset(dataset: Path) -> DatasetListing:
         raise FacerecError(f"cannot list the dataset folder {printable(dataset)}: {error.strerror or error}") from None
     for entry in top:
         folder = dataset / entry.name
-        if not _is_folder(entry) and not entry.is_symlink():  # a broken link is a folder that cannot be listed
-            if entry.is_file():
-                listing.loose_photos += Path(entry.name).suffix.lower() in PHOTO_SUFFIXES
-            continue  # a file beside the people is nobody's photo
+        # os.path.isdir/isfile follow links and say False for a link loop or a link to nothing
+        if os.path.isfile(folder):
+            listing.loose_photos += folder.suffix.lower() in PHOTO_SUFFIXES
+            continue
+        if not os.path.isdir(folder) and not entry.is_symlink():
+            continue  # a FIFO or a device beside the people is nobody's photo
+        # a folder, or a broken link to one: listing it says what is wrong
         problem = invisible_character(entry.name)
         if problem:
             listing.skipped.append((folder, f"not a person name: it contains {problem}; rename the folder"))
@@ -134,7 +133,8 @@ def list_dataset(dataset: Path) -> DatasetListing:
             listing.skipped.append((folder, f"cannot list the folder: {error.strerror or error}"))
             continue
         person = normalise_name(entry.name)
-        listing.images.extend((person, folder / photo.name) for photo in photos if not _is_folder(photo))
+        listing.images.extend((person, folder / photo.name) for photo in photos
+                              if not os.path.isdir(folder / photo.name))
     return listing
 
 

@@ -283,8 +283,10 @@ def test_photos_put_directly_in_the_dataset_are_pointed_to_their_folder(models, 
     dataset.mkdir()
     (dataset / "obama.jpg").write_bytes(photo())
     (dataset / "biden.jpg").write_bytes(photo("biden/biden.jpg"))
+    (dataset / "linked.png").symlink_to(shared_path("faces/probe/32bit.png"))
+    (dataset / "notes.txt").write_text("not a photo")
     result = extract(models, dataset, tmp_path / "e.pickle")
-    assert_clean_failure(_text(result), f"{dataset} has 2 photos directly in it but no person folder",
+    assert_clean_failure(_text(result), f"{dataset} has 3 photos directly in it but no person folder",
                          f"move each into {dataset}/<person>/")
 
 
