@@ -295,8 +295,11 @@ def test_a_photo_with_several_faces_is_warned_and_plurals_are_right(models, tmp_
     (dataset / "obama").mkdir(parents=True)
     group = dataset / "obama" / "group.jpg"
     group.write_bytes(shared_path("faces/probe/two_people.jpg").read_bytes())
+    (dataset / "stray.jpg").write_bytes(photo())
     result = extract(models, dataset, tmp_path / "e.pickle")
     assert result.returncode == 0, result.stderr.decode()
+    assert (f"warning: 1 photo directly in {dataset} not enrolled: move each into {dataset}/<person>/".encode()
+            in result.stderr)
     assert f"warning: {group}: 2 faces found, the most confident one is enrolled".encode() in result.stderr
     assert result.stdout.decode().splitlines()[0].startswith("1 image used for 1 person (1 processed now, ")
     assert "wrote 1 embedding of 1 person" in result.stdout.decode()
