@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.embeddings is not None:
         store = load_store(args.embeddings)
         vectors, names = store.vectors, store.names
-        check_vectors(vectors, [f"{args.embeddings}, vector {index + 1} ({path})"
+        check_vectors(vectors, [f"{args.embeddings}, vector {index + 1}" + (f" ({path})" if path else "")
                                 for index, path in enumerate(store.paths)])
         profile_name = store.profile
     else:

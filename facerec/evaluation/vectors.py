@@ -24,8 +24,10 @@ MAX_COMPONENT = 1e4
 def check_vectors(vectors: np.ndarray, rows: Sequence[str]) -> None:
     """FacerecError unless `vectors` (N, D) has D > 0 and finite values within MAX_COMPONENT.
 
-    `rows` names each vector for the message (e.g. "vectors.csv, line 3").
+    `rows` names each vector for the message (e.g. "vectors.csv, line 3"). No vectors pass.
     """
+    if len(vectors) == 0:
+        return
     if vectors.ndim != 2 or vectors.shape[1] == 0:
         raise FacerecError(f"{rows[0] if rows else 'the vectors'}: a vector of length 0: there is nothing to compare")
     finite = np.isfinite(vectors)
