@@ -16,10 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from facerec.cli import bounded_number, non_negative_float, parser_for
+from facerec.catalogue import DEFAULT_PROFILE, PROFILES
+from facerec.cli import bounded_number, distance_threshold, parser_for
 from facerec.errors import FacerecError, main_guard
-from facerec.evaluation import (best_accuracy_threshold, identification_table, leave_one_out, load_labelled_vectors,
-                                pair_distances, pair_table, plot_distances, plot_roc, rates_at, threshold_for_far)
+from facerec.evaluation import (best_accuracy_threshold, check_vectors, identification_table, leave_one_out,
+                                load_labelled_vectors, pair_distances, pair_table, pairs_needed, plot_distances,
+                                plot_roc, rates_at, threshold_for_far)
 from facerec.matching import MATCHERS
 from facerec.store import load_store
 
@@ -34,10 +36,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="CSV of vectors, one a row, no header (OpenFace's reps.csv); needs --labels")
     parser.add_argument("--labels", type=Path, metavar="CSV",
                         help="CSV of 'index,path' rows, one per vector row; the person is the path's folder")
-    parser.add_argument("--threshold", type=non_negative_float, nargs="+", default=[0.55], metavar="T",
-                        help="threshold(s) to report, L2 distance (default: 0.55)")
-    parser.add_argument("--target-far", type=bounded_number(float, 0.0, 1.0), default=0.001, metavar="RATE",
-                        help="false-match rate to find a threshold for, as a fraction below 1 (default: 0.001 = 0.1%%)")
+    parser.add_argument("--threshold", type=distance_threshold, nargs="+", default=None, metavar="T",
+                        help="threshold(s) to report, L2 distance, 0 to 2 (default: the threshold of the profile "
+                             "that made the embeddings file, e.g. " + ", ".join(
+                                 f"{p.threshold:g} for {p.name}" for p in PROFILES.values())
+                             + f"; {PROFILES[DEFAULT_PROFILE].threshold:g} ({DEFAULT_PROFILE}'s) for --vectors)")
+    parser.add_argument("--target-far", type=bounded_number(float, 0.0, 1.0, low_inclusive=False), default=0.001,
+                        metavar="RATE",
+                        help="false-match rate to find a threshold for, as a fraction between 0 and 1 "
+                             "(default: 0.001 = 0.1%%); it needs about 3/RATE different-person pairs")
     parser.add_argument("--match", choices=[*MATCHERS, "all"], default="all",
                         help="matching strategy for leave-one-out identification (default: all, to compare them)")
     parser.add_argument("--plots", type=Path, metavar="DIR",
@@ -55,8 +62,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.embeddings is not None:
         store = load_store(args.embeddings)
         vectors, names = store.vectors, store.names
+        check_vectors(vectors, [f"{args.embeddings}, vector {index + 1}" + (f" ({path})" if path else "")
+                                for index, path in enumerate(store.paths)])
+        profile_name = store.profile
     else:
         vectors, names = load_labelled_vectors(args.vectors, args.labels)
+        profile_name = DEFAULT_PROFILE  # OpenFace's reps.csv
+    if args.threshold is None:
+        if profile_name not in PROFILES:
+            raise FacerecError(f"{args.embeddings} was made with the profile {profile_name!r}, which this version "
+                               "does not know: give the threshold(s) with --threshold")
+        args.threshold = [PROFILES[profile_name].threshold]
     people = len(set(names))
     if len(names) < 2 or people < 2:
         raise FacerecError(f"only {people} person(s) in {len(names)} vector(s): evaluation needs at least two people")
@@ -71,7 +87,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(names):,} vectors of {people:,} people, {vectors.shape[1]} dimensions: "
           f"{len(pairs.same):,} same-person pairs, {len(pairs.different):,} different-person pairs")
     marks = [("--threshold", threshold) for threshold in args.threshold]
-    marks.append((f"false-match rate <= {args.target_far * 100:g}%", threshold_for_far(pairs, args.target_far)))
+    if len(pairs.different) >= pairs_needed(args.target_far):
+        marks.append((f"false-match rate <= {args.target_far * 100:g}%", threshold_for_far(pairs, args.target_far)))
+    else:
+        print(f"warning: no threshold for a false-match rate of {args.target_far * 100:g}%: it takes about "
+              f"{pairs_needed(args.target_far):,} different-person pairs to estimate (3/rate), and there are "
+              f"{len(pairs.different):,}; give a larger --target-far or more people", file=sys.stderr)
     marks.append(("best balanced accuracy", best_accuracy_threshold(pairs)))
     print("\npairs below the threshold (L2 distance < t):")
     print(pair_table([(label, rates_at(pairs, threshold)) for label, threshold in marks]))

@@ -10,6 +10,7 @@ from facerec.cli import add_detector_arguments, add_embedder_arguments, models_f
 from facerec.enrolment import enrol, models_identity
 from facerec.errors import FacerecError, main_guard
 from facerec.store import save_store
+from facerec.text import plural
 
 
 @main_guard
@@ -27,12 +28,15 @@ def main(argv: list[str] | None = None) -> int:
     detector, embedder = models_from_args(args)
     store, report = enrol(args.dataset, args.embeddings, detector, embedder,
                           models_identity(args.model, detector, embedder), progress=not args.quiet)
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     for line in report.lines():
         print(line)
     if not len(store):
         raise FacerecError(f"no usable face in {args.dataset}: nothing written to {args.embeddings}")
     save_store(store, args.embeddings)
-    print(f"wrote {len(store)} embeddings of {len(store.people)} people to {args.embeddings}")
+    print(f"wrote {plural(len(store), 'embedding')} of {plural(len(store.people), 'person', 'people')} "
+          f"to {args.embeddings}")
     print(f"next: {next_command('recognize_video.py', args, embeddings=args.embeddings)}")
     return 0
 

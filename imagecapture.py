@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from facerec.capture import PHOTO_FORMATS, person_folder, run_capture
+from facerec.capture import PHOTO_FORMATS, case_twin_folders, person_folder, run_capture
 from facerec.cli import add_detector_arguments, detector_from_args, next_command, parser_for, positive_int
 from facerec.display import Window
 from facerec.errors import main_guard
@@ -29,12 +29,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     folder = person_folder(args.dataset, args.name)  # a bad name is refused before anything is opened
+    name = folder.name  # the name as checked, in NFC
+    for twin in case_twin_folders(args.dataset, name):
+        print(f"warning: the dataset already has {twin}: {name} differs only by case and will be another person",
+              file=sys.stderr)
     detector = detector_from_args(args)
     with open_source(args.source) as source:
-        window = Window(f"facerec capture: {args.name} - SPACE saves, ESC quits",
+        window = Window(f"facerec capture: {name} - SPACE saves, ESC quits",
                         hint="capture needs a screen to show what it saves")
         try:
-            summary = run_capture(source, detector, window, folder, args.name, count=args.count,
+            summary = run_capture(source, detector, window, folder, name, count=args.count,
                                   fps=None if source.spec.is_live else source.fps, photo_format=args.format)
         finally:
             window.close()

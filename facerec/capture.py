@@ -9,11 +9,9 @@ replaces an earlier photo.
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 import time
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Protocol, TextIO
@@ -25,47 +23,33 @@ from .detection import DetectedFace, Detector
 from .display import KEY_SPACE, QUIT_KEYS
 from .drawing import KNOWN_COLOUR, UNKNOWN_COLOUR, draw_face, draw_label, draw_status
 from .errors import FacerecError
+from .names import case_twins, check_person_name
+from .text import plural
 from .video import why_frames_ended
 
 PHOTO_FORMATS = {"jpg": [cv2.IMWRITE_JPEG_QUALITY, 95], "png": [cv2.IMWRITE_PNG_COMPRESSION, 3]}
 NUMBER_DIGITS = 4
 NUMBERED_PHOTO = re.compile(r"(\d+)\.[A-Za-z0-9]+")
 MESSAGE_SECONDS = 1.5
-MAX_NAME_BYTES = 255  # the longest file name most file systems take
-
-
-def check_person_name(name: str) -> str:
-    """Return `name` if it is a plain folder name inside the dataset, else raise FacerecError saying why.
-
-    Refused: empty, `.` and `..` (or any name starting with a dot, which enrolment would ignore as
-    hidden), path separators, control characters, spaces at either end, and names too long for a file name.
-    """
-    problem = None
-    if not name:
-        problem = "it is empty"
-    elif name.startswith("."):
-        problem = "it starts with a dot (., .. and hidden folders are not people)"
-    elif any(separator in name for separator in ("/", "\\", os.sep, os.altsep) if separator):
-        problem = "it contains a path separator (/ or \\)"
-    elif any(unicodedata.category(char) == "Cc" for char in name):
-        problem = "it contains a control character"
-    elif name != name.strip():
-        problem = "it starts or ends with a space"
-    elif len(name.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
-        problem = f"it is longer than {MAX_NAME_BYTES} bytes"
-    if problem:
-        raise FacerecError(f"person name {name!r} cannot be a folder name: {problem}; "
-                           "use a plain name such as 'alice' or 'Bob Smith'")
-    return name
 
 
 def person_folder(dataset: Path, name: str) -> Path:
-    """dataset/<name> for a checked name; refused if the dataset or the person's path exists but is not a folder."""
+    """dataset/<name> for a checked name (in NFC); refused if the dataset or the person's path exists but is not a folder."""
     folder = Path(dataset) / check_person_name(name)
     for path in (Path(dataset), folder):
         if path.exists() and not path.is_dir():
             raise FacerecError(f"{path} exists but is not a folder: choose another --dataset or --name")
     return folder
+
+
+def case_twin_folders(dataset: Path, name: str) -> list[str]:
+    """Folders of `dataset` whose name differs from `name` only by case: enrolled as other people."""
+    try:
+        folders = [path.name for path in Path(dataset).iterdir() if path.is_dir()]
+    except OSError:
+        return []
+    group = next((group for group in case_twins([name, *folders]) if name in group), [])
+    return [folder for folder in group if folder != name]
 
 
 def next_photo_number(folder: Path) -> int:
@@ -122,7 +106,7 @@ def refusal(faces: list[DetectedFace]) -> str | None:
 
 def photos(count: int) -> str:
     """`1 photo`, `2 photos`."""
-    return f"{count} photo{'' if count == 1 else 's'}"
+    return plural(count, "photo")
 
 
 class Screen(Protocol):

@@ -3,33 +3,41 @@
 from __future__ import annotations
 
 import argparse
+import math
 import shlex
 import sys
 from pathlib import Path
 from typing import Callable
 
 from .catalogue import DEFAULT_PROFILE, PROFILES, Profile
-from .detection import Detector, load_detector, opencv_version_problem
+from .detection import MIN_CONFIDENCE, Detector, load_detector, opencv_version_problem
 from .embedding import Embedder, load_embedder
 from .errors import FacerecError
+from .matching import MAX_DISTANCE
 from .modelfiles import PROJECT_ROOT, profile_files
 
 
 def bounded_number(kind: Callable[[str], float], low: float | None = None, high: float | None = None,
-                   low_inclusive: bool = True) -> Callable[[str], float]:
-    """An argparse type: a number of `kind` within [low, high] (low excluded if not low_inclusive)."""
+                   low_inclusive: bool = True, why: str = "") -> Callable[[str], float]:
+    """An argparse type: a finite number of `kind` within [low, high] (low excluded if not low_inclusive).
+
+    NaN and infinities are always refused (NaN passes every comparison). `why`, if
+    given, is added to the out-of-range message in brackets.
+    """
 
     def parse(text: str) -> float:
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a valid {kind.__name__}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text} is not a finite number")
         too_low = low is not None and (value < low if low_inclusive else value <= low)
         if too_low or (high is not None and value > high):
             bracket = "[" if low_inclusive else "("
             raise argparse.ArgumentTypeError(
-                f"{text} is out of range: must be in {bracket}{low if low is not None else '-inf'}, "
-                f"{high if high is not None else 'inf'}]"
+                f"{text} is out of range: must be in {bracket}{'-inf' if low is None else f'{low:g}'}, "
+                f"{'inf' if high is None else f'{high:g}'}]" + (f" ({why})" if why else "")
             )
         return value
 
@@ -39,6 +47,11 @@ def bounded_number(kind: Callable[[str], float], low: float | None = None, high:
 probability = bounded_number(float, 0.0, 1.0)
 positive_int = bounded_number(int, 0, None, low_inclusive=False)
 non_negative_float = bounded_number(float, 0.0)
+# A detector's confidence: below MIN_CONFIDENCE the detectors box hundreds of non-faces a frame.
+confidence = bounded_number(float, MIN_CONFIDENCE, 1.0,
+                            why="below it the detectors find hundreds of non-faces: README, \"Model profiles\"")
+# An L2 distance between unit vectors: never more than MAX_DISTANCE.
+distance_threshold = bounded_number(float, 0.0, MAX_DISTANCE, why="unit vectors are never more than 2 apart")
 
 
 def parser_for(description: str, example: str) -> argparse.ArgumentParser:
@@ -58,8 +71,9 @@ def add_detector_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--detector", type=Path, default=None, metavar="DIR",
                         help="folder holding the face detector's files (default: models/, "
                              "where missing files are downloaded)")
-    parser.add_argument("--confidence", type=probability, default=None,
-                        help="minimum detection confidence, 0 to 1 (default: the profile's: "
+    parser.add_argument("--confidence", type=confidence, default=None,
+                        help=f"minimum detection confidence, {MIN_CONFIDENCE:g} to 1 (lower finds hundreds of "
+                             "non-faces; default: the profile's: "
                              + ", ".join(f"{p.confidence} for {p.name}" for p in PROFILES.values()) + ")")
 
 
@@ -72,9 +86,9 @@ def add_embedder_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_threshold_argument(parser: argparse.ArgumentParser) -> None:
     """--threshold: the L2 distance where two faces stop being the same person."""
-    parser.add_argument("--threshold", type=non_negative_float, default=None,
-                        help="L2 distance at or above which two faces are not the same person, and a face is Unknown "
-                             "(default: the profile's: "
+    parser.add_argument("--threshold", type=distance_threshold, default=None,
+                        help="L2 distance at or above which two faces are not the same person, and a face is Unknown, "
+                             "0 to 2 (default: the profile's: "
                              + ", ".join(f"{p.threshold} for {p.name}" for p in PROFILES.values()) + ")")
 
 

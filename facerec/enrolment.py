@@ -3,83 +3,145 @@
 A run only looks at images it has not seen before: an image whose size and
 modification time match the previous store's record is reused as it was
 (its vector, or the reason it was skipped). Images that are gone are dropped.
+
+Nothing in the dataset stops a run: a photo that cannot be used (see
+facerec.images for the limits), a person folder that cannot be listed or
+whose name cannot be shown as itself, are skipped with the reason.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from .detection import MIN_FACE_SIZE, DetectedFace, Detector
 from .embedding import Embedder
 from .errors import FacerecError
+from .images import UnusablePhoto, load_photo, read_image  # noqa: F401  (read_image: a photo or None)
+from .names import MAX_NAME_BYTES, case_twins, invisible_character, normalise_name
 from .store import EmbeddingStore, load_store
+from .text import plural, printable
 
 # Status recorded for an image that gave a vector; anything else is the reason it was skipped.
 USED = "used"
-UNREADABLE = "not a readable image"
+# Files directly in the dataset folder with these endings are photos put in the wrong place.
+PHOTO_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".jp2", ".ppm",
+                  ".pgm", ".pbm", ".pnm", ".avif", ".heic"}
 
 
 @dataclass
 class EnrolmentReport:
-    """What one run did: counts, and each skipped image with the reason."""
+    """What one run did: counts, each skipped image or folder with the reason, and warnings."""
 
     used: int = 0
     reused: int = 0
     processed: int = 0
     removed: int = 0
-    skipped: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path as printed, reason)
     people: list[str] = field(default_factory=list)
     people_without_photo: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def skip(self, path: Path, reason: str) -> None:
+        self.skipped.append((printable(path), reason))
 
     def lines(self) -> list[str]:
-        out = [f"{self.used} images used for {len(self.people)} people "
+        out = [f"{plural(self.used, 'image')} used for {plural(len(self.people), 'person', 'people')} "
                f"({self.processed} processed now, {self.reused} unchanged since the last run, {self.removed} removed)"]
         if self.skipped:
-            out.append(f"{len(self.skipped)} images skipped:")
+            out.append(f"{len(self.skipped)} skipped:")
             out.extend(f"  {path}: {reason}" for path, reason in self.skipped)
         if self.people_without_photo:
-            out.append("no usable photo for: " + ", ".join(self.people_without_photo))
+            out.append("no usable photo for: " + ", ".join(map(printable, self.people_without_photo)))
         return out
 
 
-def read_image(path: Path) -> np.ndarray | None:
-    """The image as 8-bit BGR (grey, 16-bit and alpha images converted), or None if it cannot be decoded."""
-    try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except OSError:
-        return None
-    if data.size == 0:
-        return None
-    try:
-        image = cv2.imdecode(data, cv2.IMREAD_COLOR)
-    except cv2.error:
-        return None
-    return image if image is not None and image.size else None
+@dataclass
+class DatasetListing:
+    """What a dataset folder holds: (person, photo path) pairs, folders skipped with the reason, loose photos."""
+
+    images: list[tuple[str, Path]] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+    loose_photos: int = 0
+
+    @property
+    def people(self) -> list[str]:
+        return list(dict.fromkeys(person for person, _ in self.images))
 
 
-def dataset_images(dataset: Path) -> list[tuple[str, Path]]:
-    """(person, image path) for every visible file in each visible folder of the dataset, sorted."""
-    if not dataset.is_dir():
-        raise FacerecError(f"dataset folder {dataset} does not exist: put photos in {dataset}/<person>/")
-    images = []
-    for person_dir in sorted(p for p in dataset.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        for path in sorted(p for p in person_dir.iterdir() if p.is_file() and not p.name.startswith(".")):
-            images.append((person_dir.name, path))
-    return images
+def _check_dataset_folder(dataset: Path) -> None:
+    """FacerecError unless `dataset` is a folder that can be opened, saying what it is instead."""
+    shown = printable(dataset)
+    try:
+        mode = os.stat(dataset).st_mode
+    except FileNotFoundError:
+        raise FacerecError(f"dataset folder {shown} does not exist: put photos in {shown}/<person>/") from None
+    except OSError as error:
+        if error.errno == errno.ENAMETOOLONG:
+            long = next((part for part in dataset.parts if len(os.fsencode(part)) > MAX_NAME_BYTES), "")
+            raise FacerecError(f"dataset path {shown}: the name {printable(long)[:40]}... in it is longer than "
+                               f"{MAX_NAME_BYTES} bytes, more than a file system takes") from None
+        raise FacerecError(f"cannot open the dataset folder {shown}: {error.strerror or error}") from None
+    if not stat.S_ISDIR(mode):
+        what = "a file" if stat.S_ISREG(mode) else "not a folder"
+        raise FacerecError(f"dataset {shown} is {what}, not a folder: give the folder that holds "
+                           f"one sub-folder of photos per person (DATASET/<person>/)")
+
+
+def _visible_entries(folder: str | Path) -> list[os.DirEntry]:
+    """The entries of `folder` whose names do not start with a dot, by name; OSError if it cannot be listed."""
+    with os.scandir(folder) as entries:
+        return sorted((entry for entry in entries if not entry.name.startswith(".")), key=lambda entry: entry.name)
+
+
+def list_dataset(dataset: Path) -> DatasetListing:
+    """Every photo of dataset/<person>/ with its person (the folder name in NFC); what cannot be a person is skipped.
+
+    Skipped with the reason: a person folder that cannot be listed, one whose name has an invisible
+    character. Every non-folder entry of a person folder is listed: reading it says why it is no photo.
+    """
+    _check_dataset_folder(dataset)
+    listing = DatasetListing()
+    try:
+        top = _visible_entries(dataset)
+    except OSError as error:
+        raise FacerecError(f"cannot list the dataset folder {printable(dataset)}: {error.strerror or error}") from None
+    for entry in top:
+        folder = dataset / entry.name
+        # os.path.isdir/isfile follow links and say False for a link loop or a link to nothing
+        if os.path.isfile(folder):
+            listing.loose_photos += folder.suffix.lower() in PHOTO_SUFFIXES
+            continue
+        if not os.path.isdir(folder) and not entry.is_symlink():
+            continue  # a FIFO or a device beside the people is nobody's photo
+        # a folder, or a broken link to one: listing it says what is wrong
+        problem = invisible_character(entry.name)
+        if problem:
+            listing.skipped.append((folder, f"not a person name: it contains {problem}; rename the folder"))
+            continue
+        try:
+            photos = _visible_entries(folder)
+        except OSError as error:
+            listing.skipped.append((folder, f"cannot list the folder: {error.strerror or error}"))
+            continue
+        person = normalise_name(entry.name)
+        listing.images.extend((person, folder / photo.name) for photo in photos
+                              if not os.path.isdir(folder / photo.name))
+    return listing
 
 
 def file_signature(path: Path) -> dict[str, int]:
     """What tells a changed file from an unchanged one, cheaply."""
-    stat = path.stat()
-    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    info = path.stat()
+    return {"size": info.st_size, "mtime_ns": info.st_mtime_ns}
 
 
 def models_identity(profile: str, detector: Detector, embedder: Embedder) -> dict[str, Any]:
@@ -95,21 +157,49 @@ def models_identity(profile: str, detector: Detector, embedder: Embedder) -> dic
             "confidence": detector.confidence, "sha256": digests}
 
 
-def best_face(image: np.ndarray, detector: Detector) -> tuple[DetectedFace | None, str]:
-    """The image's most confident face (USED), or None and the reason it has no usable one."""
+@dataclass(frozen=True)
+class FaceEmbedding:
+    """The vector of a photo's face, or None and why (`status` is USED when there is a vector)."""
+
+    vector: np.ndarray | None
+    status: str
+    faces: int  # faces of at least MIN_FACE_SIZE found in the photo
+
+
+def usable_faces(image: np.ndarray, detector: Detector) -> tuple[list[DetectedFace], str]:
+    """The faces of at least MIN_FACE_SIZE px, most confident first, and USED; or [] and why none is usable.
+
+    A tiny confident face in the background never hides the face of the photo:
+    "too small" only when every face found is.
+    """
     faces = detector.detect(image, min_size=1)
     if not faces:
-        return None, "no face found"
-    best = faces[0]
-    if min(best.width, best.height) < MIN_FACE_SIZE:
-        return None, f"face too small ({best.width}x{best.height} px, at least {MIN_FACE_SIZE} needed)"
-    return best, USED
+        return [], "no face found"
+    usable = [face for face in faces if min(face.width, face.height) >= MIN_FACE_SIZE]
+    if not usable:
+        largest = max(faces, key=lambda face: min(face.width, face.height))
+        return [], f"face too small ({largest.width}x{largest.height} px, at least {MIN_FACE_SIZE} needed)"
+    return usable, USED
+
+
+def best_face(image: np.ndarray, detector: Detector) -> tuple[DetectedFace | None, str]:
+    """The image's most confident usable face (USED), or None and the reason it has none."""
+    faces, status = usable_faces(image, detector)
+    return (faces[0] if faces else None), status
+
+
+def embed_face(image: np.ndarray, detector: Detector, embedder: Embedder) -> FaceEmbedding:
+    """The vector of the most confident usable face, with the number of usable faces in the photo."""
+    faces, status = usable_faces(image, detector)
+    if not faces:
+        return FaceEmbedding(None, status, 0)
+    return FaceEmbedding(embedder.embed(image, faces[:1])[0], USED, len(faces))
 
 
 def embed_image(image: np.ndarray, detector: Detector, embedder: Embedder) -> tuple[np.ndarray | None, str]:
-    """The vector of the image's most confident face, or None and the reason there is none."""
-    face, status = best_face(image, detector)
-    return (None, status) if face is None else (embedder.embed(image, [face])[0], status)
+    """The vector of the image's most confident usable face, or None and the reason there is none."""
+    embedded = embed_face(image, detector, embedder)
+    return embedded.vector, embedded.status
 
 
 def previous_store(path: Path, models: dict[str, Any]) -> EmbeddingStore | None:
@@ -129,29 +219,53 @@ def enrol(dataset: Path, store_path: Path, detector: Detector, embedder: Embedde
     """Build the store for `dataset`, reusing what the previous store at `store_path` already knows."""
     from tqdm import tqdm
 
-    images = dataset_images(dataset)
+    listing = list_dataset(dataset)
+    images = listing.images
+    shown = printable(dataset)
+    if not images and listing.loose_photos:
+        raise FacerecError(f"{shown} has {plural(listing.loose_photos, 'photo')} directly in it but no person "
+                           f"folder: move each into {shown}/<person>/, one folder per person")
     if not images:
-        raise FacerecError(f"dataset folder {dataset} has no photos: put them in {dataset}/<person>/")
+        reasons = "".join(f"; {printable(path)}: {reason}" for path, reason in listing.skipped)
+        raise FacerecError(f"dataset folder {shown} has no photos: put them in {shown}/<person>/{reasons}")
     old = previous_store(store_path, models)
     old_vectors = {path: vector for path, vector in zip(old.paths, old.vectors)} if old else {}
     old_files = old.files if old else {}
     report = EnrolmentReport()
+    if listing.loose_photos:
+        report.warnings.append(f"{plural(listing.loose_photos, 'photo')} directly in {shown} not enrolled: "
+                               f"move each into {shown}/<person>/")
+    report.warnings.extend(f"{', '.join(map(printable, twins))} differ only by case: they are enrolled as "
+                           "different people" for twins in case_twins(listing.people))
+    for path, reason in listing.skipped:
+        report.skip(path, reason)
     vectors, names, paths, files = [], [], [], {}
     for person, path in tqdm(images, desc="images", unit="img", disable=not progress, file=sys.stderr):
         key = path.relative_to(dataset).as_posix()
-        signature = file_signature(path)
+        try:
+            signature = file_signature(path)
+        except OSError as error:
+            report.skip(path, "does not exist" if isinstance(error, FileNotFoundError)
+                        else f"cannot be read: {error.strerror or error}")
+            continue
         record = old_files.get(key, {})
         unchanged = all(record.get(k) == v for k, v in signature.items())
         if unchanged and (record.get("status") != USED or key in old_vectors):
             status, vector = record["status"], old_vectors.get(key)
             report.reused += 1
         else:
-            image = read_image(path)
-            vector, status = (None, UNREADABLE) if image is None else embed_image(image, detector, embedder)
+            try:
+                embedded = embed_face(load_photo(path), detector, embedder)
+            except UnusablePhoto as why:
+                embedded = FaceEmbedding(None, str(why), 0)
+            if embedded.faces > 1:
+                report.warnings.append(f"{printable(path)}: {embedded.faces} faces found, "
+                                       "the most confident one is enrolled")
+            vector, status = embedded.vector, embedded.status
             report.processed += 1
         files[key] = {**signature, "status": status}
         if vector is None:
-            report.skipped.append((str(path), status))
+            report.skip(path, status)
             continue
         vectors.append(vector)
         names.append(person)

@@ -32,6 +32,9 @@ import numpy as np
 
 from .errors import FacerecError
 
+# Unit vectors are never more than 2 apart (opposite points of the sphere): a larger threshold means nothing.
+MAX_DISTANCE = 2.0
+
 UNKNOWN = "Unknown"
 DEFAULT_VOTE_K = 5
 # Squared-distance slack inside which float32 candidates are re-measured exactly.

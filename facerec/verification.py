@@ -1,8 +1,8 @@
 """Verification: are two photos the same person? One pair, or a file of (labelled) pairs.
 
 Each photo gives its most confident face, chosen and embedded as enrolment
-does (`enrolment.best_face`: at least 20 px, any image `read_image`
-decodes). Two faces are the same person when their L2 distance is below the
+does (`enrolment.best_face`: at least 20 px, any photo `images.load_photo`
+accepts). Two faces are the same person when their L2 distance is below the
 threshold, the rule by which recognition names a face.
 
 A pairs file is CSV, one pair a row: `photo_x,photo_y[,label]`, the label
@@ -24,7 +24,8 @@ import numpy as np
 
 from .detection import DetectedFace, Detector
 from .embedding import Embedder
-from .enrolment import UNREADABLE, best_face, read_image
+from .enrolment import best_face
+from .images import UnusablePhoto, load_photo
 from .errors import FacerecError
 
 SAME, DIFFERENT = "same person", "different people"
@@ -48,9 +49,10 @@ def embed_photo(path: Path, detector: Detector, embedder: Embedder) -> tuple[Pho
     """The photo's face and vector, or None and the reason it has none (missing, unreadable, no face, too small)."""
     if not path.is_file():
         return None, MISSING
-    image = read_image(path)
-    if image is None:
-        return None, UNREADABLE
+    try:
+        image = load_photo(path)
+    except UnusablePhoto as why:
+        return None, str(why)
     face, status = best_face(image, detector)
     if face is None:
         return None, status

@@ -129,7 +129,7 @@ def test_unusable_images_are_skipped_with_the_reason(workspace, tmp_path):
     (dataset / "bob" / "blank.png").write_bytes((dataset / "ann" / "blank.png").read_bytes())
     result = extract(workspace, dataset, tmp_path / "e.pickle")
     assert result.returncode == 0, result.stderr
-    assert "1 images used for 1 people" in result.stdout
+    assert "1 image used for 1 person" in result.stdout
     assert f"{dataset / 'ann' / 'blank.png'}: no face found" in result.stdout
     assert f"{dataset / 'ann' / 'notes.jpg'}: not a readable image" in result.stdout
     assert f"{dataset / 'ann' / 'empty.jpg'}: not a readable image" in result.stdout

@@ -1,0 +1,109 @@
+"""Reading a photo from disk without trusting it: regular files only, size and pixels checked before decoding.
+
+A photo is read only from a regular file (a FIFO would block, a device never
+ends) of at most MAX_PHOTO_BYTES. Its width and height are read from its
+header by Pillow before OpenCV decodes it, and an image of more than
+MAX_PHOTO_PIXELS is refused: a 1 MB PNG can declare 32000 x 32000 pixels,
+which OpenCV would decode into 3 GB. Files Pillow does not recognise as an
+image are not decoded at all.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import stat
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+MAX_PHOTO_BYTES = 100 * 2**20  # a 100 MP JPEG is about 30 MiB; camera photos are far smaller
+MAX_PHOTO_PIXELS = 100_000_000  # 100 MP: decoded as 8-bit BGR that is 300 MB
+
+NOT_AN_IMAGE = "not a readable image"
+
+_FILE_KINDS = [(stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+               (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")]
+
+
+class UnusablePhoto(Exception):
+    """A photo that is skipped; the message is the reason, for the user."""
+
+
+def _bytes_text(size: int) -> str:
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if size >= scale:
+            return f"{size / scale:.3g} {unit}"
+    return f"{size} bytes"
+
+
+def _read_regular_file(path: Path) -> bytes:
+    """The content of `path` if it is a regular file of at most MAX_PHOTO_BYTES, else UnusablePhoto."""
+    try:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise UnusablePhoto("does not exist") from None
+    except OSError as error:
+        raise UnusablePhoto(f"cannot be read: {error.strerror or error}") from None
+    with os.fdopen(fd, "rb") as handle:
+        mode = os.fstat(fd)
+        if not stat.S_ISREG(mode.st_mode):
+            kind = next((what for test, what in _FILE_KINDS if test(mode.st_mode)), "a special file")
+            raise UnusablePhoto(f"not a regular file ({kind})")
+        if mode.st_size > MAX_PHOTO_BYTES:
+            raise UnusablePhoto(f"{_bytes_text(mode.st_size)}: larger than the {_bytes_text(MAX_PHOTO_BYTES)} "
+                                "a photo may be")
+        try:
+            data = handle.read(MAX_PHOTO_BYTES + 1)
+        except OSError as error:
+            raise UnusablePhoto(f"cannot be read: {error.strerror or error}") from None
+    if len(data) > MAX_PHOTO_BYTES:  # it grew since fstat
+        raise UnusablePhoto(f"larger than the {_bytes_text(MAX_PHOTO_BYTES)} a photo may be")
+    return data
+
+
+def _too_many_pixels(pixels: int) -> UnusablePhoto:
+    return UnusablePhoto(f"{pixels / 1e6:.0f} MP: more than the {MAX_PHOTO_PIXELS / 1e6:.0f} MP a photo may have")
+
+
+def _check_header(data: bytes) -> None:
+    """Refuse `data` unless Pillow reads an image header in it declaring at most MAX_PHOTO_PIXELS."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:  # reads the header only
+                width, height = image.size
+    except Image.DecompressionBombError as error:  # Pillow's own limit is above ours: this is too large
+        pixels = re.search(r"\((\d+) pixels\)", str(error))
+        raise _too_many_pixels(int(pixels[1])) if pixels else UnusablePhoto(f"too many pixels: {error}") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        raise UnusablePhoto(NOT_AN_IMAGE) from None
+    if width * height > MAX_PHOTO_PIXELS:
+        raise _too_many_pixels(width * height)
+
+
+def load_photo(path: str | os.PathLike) -> np.ndarray:
+    """The photo at `path` as 8-bit BGR (grey, 16-bit and alpha images converted), or UnusablePhoto saying why not."""
+    data = _read_regular_file(Path(path))
+    _check_header(data)
+    try:
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error:
+        image = None
+    if image is None or not image.size:
+        raise UnusablePhoto(NOT_AN_IMAGE)
+    return image
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray | None:
+    """The photo at `path` as 8-bit BGR, or None if it cannot be used (see load_photo for why)."""
+    try:
+        return load_photo(path)
+    except UnusablePhoto:
+        return None
