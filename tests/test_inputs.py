@@ -11,11 +11,9 @@ import os
 import pickle
 import re
 import resource
-import signal
 import struct
 import subprocess
 import sys
-import time
 import unicodedata
 import zlib
 
