@@ -32,10 +32,15 @@ def interrupted_message() -> str:
     return f"interrupted: kept {'; '.join(_kept.values())}" if _kept else "interrupted: nothing was written"
 
 
+def _in_main_thread() -> bool:
+    """Signal handlers can only be changed from the main thread."""
+    return threading.current_thread() is threading.main_thread()
+
+
 @contextlib.contextmanager
 def ctrl_c_deferred() -> Iterator[None]:
     """Hold a Ctrl-C back until the body is done (finishing a file), then raise it as usual."""
-    if threading.current_thread() is not threading.main_thread():
+    if not _in_main_thread():
         yield
         return
     pressed: list[int] = []
@@ -49,8 +54,10 @@ def ctrl_c_deferred() -> Iterator[None]:
 
 
 def _exit_interrupted(signum: int, frame: object) -> None:
-    print(interrupted_message(), file=sys.stderr)
-    sys.exit(EXIT_INTERRUPTED)
+    # os._exit, not sys.exit: an exception raised inside an import can be wrapped by C code into an
+    # ImportError with its own traceback (numpy does); before main() there is nothing to clean up.
+    print(interrupted_message(), file=sys.stderr, flush=True)
+    os._exit(EXIT_INTERRUPTED)
 
 
 def exit_quietly_on_interrupt() -> None:
@@ -58,7 +65,8 @@ def exit_quietly_on_interrupt() -> None:
 
     main_guard puts Python's KeyboardInterrupt back once the script's main() runs.
     """
-    signal.signal(signal.SIGINT, _exit_interrupted)
+    if _in_main_thread():
+        signal.signal(signal.SIGINT, _exit_interrupted)
 
 
 def _silence_stdout() -> None:
@@ -76,7 +84,9 @@ def main_guard(main: Callable[[list[str] | None], int]) -> Callable[[list[str] |
 
     @functools.wraps(main)
     def guarded(argv: list[str] | None = None) -> int:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        if _in_main_thread():
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        _kept.clear()  # a main() called again in one process (bench) starts with nothing kept
         try:
             return main(argv)
         except FacerecError as error:

@@ -241,8 +241,11 @@ def open_source(text: str) -> VideoSource:
 
 def _looks_like_a_video(path: Path) -> bool:
     """True for an MP4/QuickTime or AVI file (by its first bytes), and for an empty file (nothing to lose)."""
-    with open(path, "rb") as handle:
-        head = handle.read(12)
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(12)
+    except OSError:  # unreadable: it cannot be told to be a video
+        return False
     return (not head or head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip")
             or (head[:4] == b"RIFF" and head[8:12] == b"AVI "))
 
