@@ -163,12 +163,12 @@ def test_a_bad_output_path_is_refused_before_the_work(models, embeddings, short_
     elif case == "read-only place":
         if not Path("/sys/kernel").is_dir():
             pytest.skip("needs Linux /sys, a place nobody may create files in")
-        output, fragment = "/sys/kernel/facerec-out.mp4", "cannot write"
+        output, fragment = "/sys/kernel/facerec-out.mp4", "cannot write video /sys/kernel/facerec-out.mp4: Permission denied"
     elif case == "pipe":
         os.mkfifo(tmp_path / "pipe.mp4")
         output, fragment = str(tmp_path / "pipe.mp4"), "not a regular file"
     else:
-        output, fragment = str(tmp_path / "out.txt"), ".mp4 or .avi"
+        output, fragment = str(tmp_path / "out.txt"), "the name must end in .mp4 or .avi"
     before = files_in(tmp_path)
     result = recognise(models, embeddings, short_video, "--output", output)
     assert_clean_failure(result, fragment)
