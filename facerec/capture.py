@@ -94,7 +94,7 @@ def save_photo(folder: Path, data: bytes, photo_format: str = "jpg") -> Path:
     The photo is written completely under a hidden temporary name first, then given its
     number with a hard link, which fails rather than replace a file: an existing photo, even
     one another process made a moment ago, is never replaced (the number is moved on), and a
-    crash never leaves a half-written photo under a number (at most a hidden `.NNNN.*.tmp`).
+    crash never leaves a half-written photo under a number (at most a hidden `.photo.*.tmp`).
     """
     try:
         folder.mkdir(parents=True, exist_ok=True)
