@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+from facerec.errors import exit_quietly_on_interrupt
+
+exit_quietly_on_interrupt()  # first: a Ctrl-C during the slow imports below ends quietly
+
 import sys
 from pathlib import Path
 

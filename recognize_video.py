@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+from facerec.errors import exit_quietly_on_interrupt
+
+exit_quietly_on_interrupt()  # first: a Ctrl-C during the slow imports below ends quietly
+
 import sys
 from pathlib import Path
 
@@ -13,7 +17,7 @@ from facerec.errors import FacerecError, main_guard
 from facerec.matching import MATCHERS, make_matcher
 from facerec.recognition import Recogniser, run_recognition
 from facerec.store import load_store
-from facerec.video import VideoOutput, open_source
+from facerec.video import VideoOutput, check_output, open_source
 
 
 @main_guard
@@ -25,7 +29,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--source", default="0", help="webcam index, video file or stream URL (default: 0)")
     parser.add_argument("--match", choices=sorted(MATCHERS), default="nearest",
                         help="nearest stored vector (default), nearest person centroid, or a vote of the 5 nearest")
-    parser.add_argument("--output", type=Path, default=None, help="also write the annotated video to this file (.mp4 or .avi)")
+    parser.add_argument("--output", default=None, metavar="FILE",
+                        help="also write the annotated video to this file (.mp4 or .avi). It is written under a "
+                             "temporary name and replaces FILE when the run ends, also on q, Ctrl-C or a read "
+                             "error (then it holds the frames processed until that moment); if it cannot be "
+                             "written completely (disk full) or the process is killed, FILE is left as it was. "
+                             "Refused: the source itself, and a FILE that is not a video (unless --force)")
+    parser.add_argument("--force", action="store_true", help="let --output replace a file that is not a video")
     parser.add_argument("--no-display", action="store_true", help="run without a window")
     parser.add_argument("--json", action="store_true", help="print one JSON line per frame on standard output")
     add_threshold_argument(parser)
@@ -33,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     add_embedder_arguments(parser)
     args = parser.parse_args(argv)
 
+    output_path = None if args.output is None else check_output(args.output, args.source, args.force)
     profile = profile_from_args(args)
     store = load_store(args.embeddings)
     if store.profile != profile.name:
@@ -52,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     output = None
     try:
         with open_source(args.source) as source:
-            output = VideoOutput(args.output, source.fps, source.frame_size) if args.output else None
+            output = VideoOutput(output_path, source.fps, source.frame_size) if output_path else None
             summary = run_recognition(source, recogniser, window, output, sys.stdout if args.json else None)
     finally:
         if output is not None:
@@ -61,7 +72,9 @@ def main(argv: list[str] | None = None) -> int:
             window.close()
     print(summary.report(), file=sys.stderr)
     if output is not None:
-        print(f"annotated video: {args.output} ({output.frames} frames)", file=sys.stderr)
+        if output.problem:
+            raise FacerecError(output.problem)
+        print(output.outcome, file=sys.stderr)
     return 0
 
 

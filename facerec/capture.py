@@ -2,15 +2,18 @@
 
 A photo is saved only when the frame holds exactly one face, so that every
 file of dataset/<person>/ can be enrolled. Files are numbered 0001, 0002, ...
-after the highest number already in the folder, and created exclusively: a
-second session, or another process writing at the same moment, never
-replaces an earlier photo.
+after the highest number already in the folder, written under a temporary
+name and then linked to their number, which never replaces a file: a second
+session, or another process writing at the same moment, never replaces an
+earlier photo, and a crash never leaves a half-written one.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +25,8 @@ import numpy as np
 from .detection import DetectedFace, Detector
 from .display import KEY_SPACE, QUIT_KEYS
 from .drawing import KNOWN_COLOUR, UNKNOWN_COLOUR, draw_face, draw_label, draw_status
-from .errors import FacerecError
+from .errors import FacerecError, record_kept
+from .fileio import _FILE_MODE
 from .names import case_twins, check_person_name
 from .text import plural
 from .video import why_frames_ended
@@ -71,26 +75,32 @@ def encode_photo(image: np.ndarray, photo_format: str = "jpg") -> bytes:
 def save_photo(folder: Path, data: bytes, photo_format: str = "jpg") -> Path:
     """Write encoded `data` to the next free `NNNN.<format>` of `folder` (created if needed) and return its path.
 
-    The file is created exclusively, so it never replaces one that exists, even
-    one another process made a moment ago: the number is then moved on.
+    The photo is written completely under a hidden temporary name first, then given its
+    number with a hard link, which fails rather than replace a file: an existing photo, even
+    one another process made a moment ago, is never replaced (the number is moved on), and a
+    crash never leaves a half-written photo under a number (at most a hidden `.photo.*.tmp`).
     """
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        number = next_photo_number(folder)
-        while True:
-            path = folder / f"{number:0{NUMBER_DIGITS}d}.{photo_format}"
-            try:
-                handle = open(path, "xb")
-            except FileExistsError:
-                number += 1
-                continue
-            try:
-                with handle:
-                    handle.write(data)
-            except BaseException:
-                path.unlink(missing_ok=True)  # a half-written photo would be enrolled as garbage
-                raise
-            return path
+        fd, temporary = tempfile.mkstemp(prefix=".photo.", suffix=".tmp", dir=folder)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(temporary, _FILE_MODE)
+            number = next_photo_number(folder)
+            while True:
+                path = folder / f"{number:0{NUMBER_DIGITS}d}.{photo_format}"
+                try:
+                    os.link(temporary, path)
+                except FileExistsError:
+                    number += 1
+                    continue
+                record_kept(str(folder), f"photos in {folder}")
+                return path
+        finally:
+            os.unlink(temporary)
     except OSError as error:
         raise FacerecError(f"cannot save a photo in {folder}: {error.strerror or error}") from None
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-import re
 import socket
+import struct
 import sys
 
 import cv2
@@ -17,25 +17,53 @@ KEY_SPACE = 32
 QUIT_KEYS = {KEY_ESC, ord("q"), ord("Q")}
 
 
-def display_problem() -> str | None:
-    """Why no window can be opened here, or None if one can (as far as can be told without opening one).
+X_TCP_BASE_PORT = 6000  # display N listens on TCP port 6000+N
+PROBE_SECONDS = 2.0
+# The 12-byte X11 connection setup: little-endian, protocol 11.0, no authorisation sent.
+X_SETUP_REQUEST = b"l\0" + struct.pack("<HHHH", 11, 0, 0, 0) + b"\0\0"
 
-    OpenCV's GUI aborts the whole process when it finds no X display, so this
-    must be checked before any window is created.
+
+def _x_server_answers(family: int, address: str | tuple[str, int]) -> bool:
+    """True if an X server at `address` answers a connection setup (success, failure or "authenticate").
+
+    Any answer means a server is there (it may still want the cookie Qt will send); no
+    connection, a hang-up (a dead SSH X forward) or silence for PROBE_SECONDS means there is none.
+    """
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.settimeout(PROBE_SECONDS)
+            probe.connect(address)
+            probe.sendall(X_SETUP_REQUEST)
+            return probe.recv(1) in (b"\0", b"\1", b"\2")
+    except OSError:  # refused, unreachable, timed out, reset, unknown host
+        return False
+
+
+def display_problem() -> str | None:
+    """Why no window can be opened here, or None if one can (as far as a real X handshake can tell).
+
+    OpenCV's GUI (Qt) aborts the whole process with a core dump when it cannot
+    reach the X display, so this must be checked before any window is created:
+    a local display through its socket, a remote one (host:N, an SSH forward)
+    through TCP port 6000+N.
     """
     if not sys.platform.startswith("linux"):
         return None
     display = os.environ.get("DISPLAY", "")
     if not display:
         return "no display (DISPLAY is not set)"
-    local = re.fullmatch(r"(?:unix)?:(\d+)(?:\.\d+)?", display)
-    if local:
-        with socket.socket(socket.AF_UNIX) as probe:
-            try:
-                probe.connect(f"/tmp/.X11-unix/X{local[1]}")
-            except OSError:
-                return f"no X server answers on display {display}"
-    return None
+    host, _, screen = display.rpartition(":")
+    protocol, _, host = host.rpartition("/")
+    number = screen.split(".", 1)[0]
+    if not number.isdigit():
+        return f"DISPLAY={display!r} is not a display name such as :0 or localhost:10.0"
+    if host in ("", "unix") or protocol == "unix":
+        path = f"/tmp/.X11-unix/X{number}"
+        answers = _x_server_answers(socket.AF_UNIX, path) or _x_server_answers(socket.AF_UNIX, "\0" + path)
+    else:
+        answers = _x_server_answers(socket.AF_INET6 if ":" in host else socket.AF_INET,
+                                    (host.strip("[]"), X_TCP_BASE_PORT + int(number)))
+    return None if answers else f"no X server answers on display {display}"
 
 
 class Window:
