@@ -6,10 +6,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from facerec.cli import (add_detector_arguments, add_embedder_arguments, detector_from_args, embedder_from_args,
-                         non_negative_float, parser_for, profile_from_args)
+from facerec.cli import (add_detector_arguments, add_embedder_arguments, check_store_fits, detector_from_args,
+                         embedder_from_args, non_negative_float, parser_for, profile_from_args)
 from facerec.display import Window
-from facerec.errors import FacerecError, main_guard
+from facerec.errors import main_guard
 from facerec.matching import MATCHERS, make_matcher
 from facerec.recognition import Recogniser, run_recognition
 from facerec.store import load_store
@@ -36,14 +36,9 @@ def main(argv: list[str] | None = None) -> int:
 
     profile = profile_from_args(args)
     store = load_store(args.embeddings)
-    if store.profile != profile.name:
-        raise FacerecError(f"{args.embeddings} was made with the {store.profile!r} profile: "
-                           f"recognise with --model {store.profile}, or re-run extract_embeddings.py --model {profile.name}")
     threshold = profile.threshold if args.threshold is None else args.threshold
     embedder = embedder_from_args(args)
-    if len(store) and store.vectors.shape[1] != embedder.dimension:
-        raise FacerecError(f"{args.embeddings} holds {store.vectors.shape[1]}-d vectors but the embedder makes "
-                           f"{embedder.dimension}-d ones: re-run extract_embeddings.py")
+    check_store_fits(store, args.embeddings, profile, embedder)
     recogniser = Recogniser(detector_from_args(args), embedder,
                             make_matcher(args.match, store.vectors, store.names, threshold))
     if not len(store):

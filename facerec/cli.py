@@ -9,7 +9,9 @@ from typing import Callable
 from .catalogue import DEFAULT_PROFILE, PROFILES, Profile
 from .detection import Detector, load_detector
 from .embedding import Embedder, load_embedder
+from .errors import FacerecError
 from .modelfiles import model_path, network_files
+from .store import EmbeddingStore
 
 
 def bounded_number(kind: Callable[[str], float], low: float | None = None, high: float | None = None,
@@ -83,3 +85,13 @@ def embedder_from_args(args: argparse.Namespace) -> Embedder:
     """Find (or download), check and load the embedder the arguments name."""
     network = profile_from_args(args).embedder
     return load_embedder(network, model_path(network.files[0], args.embedding_model))
+
+
+def check_store_fits(store: EmbeddingStore, path: Path, profile: Profile, embedder: Embedder) -> None:
+    """Raise FacerecError unless the store at `path` was made by `profile` with vectors as long as the embedder's."""
+    if store.profile != profile.name:
+        raise FacerecError(f"{path} was made with the {store.profile!r} profile: "
+                           f"recognise with --model {store.profile}, or re-run extract_embeddings.py --model {profile.name}")
+    if len(store) and store.vectors.shape[1] != embedder.dimension:
+        raise FacerecError(f"{path} holds {store.vectors.shape[1]}-d vectors but the embedder makes "
+                           f"{embedder.dimension}-d ones: re-run extract_embeddings.py")

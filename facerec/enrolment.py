@@ -12,7 +12,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import cv2
 import numpy as np
@@ -118,8 +118,12 @@ def previous_store(path: Path, models: dict[str, Any]) -> EmbeddingStore | None:
 
 
 def enrol(dataset: Path, store_path: Path, detector: Detector, embedder: Embedder, models: dict[str, Any],
-          progress: bool = True) -> tuple[EmbeddingStore, EnrolmentReport]:
-    """Build the store for `dataset`, reusing what the previous store at `store_path` already knows."""
+          progress: bool = True, on_image: Callable[[int, int], None] | None = None
+          ) -> tuple[EmbeddingStore, EnrolmentReport]:
+    """Build the store for `dataset`, reusing what the previous store at `store_path` already knows.
+
+    `on_image(done, total)`, if given, is called after each image (the web page's progress bar).
+    """
     from tqdm import tqdm
 
     images = dataset_images(dataset)
@@ -130,7 +134,8 @@ def enrol(dataset: Path, store_path: Path, detector: Detector, embedder: Embedde
     old_files = old.files if old else {}
     report = EnrolmentReport()
     vectors, names, paths, files = [], [], [], {}
-    for person, path in tqdm(images, desc="images", unit="img", disable=not progress, file=sys.stderr):
+    for done, (person, path) in enumerate(tqdm(images, desc="images", unit="img", disable=not progress,
+                                               file=sys.stderr), start=1):
         key = path.relative_to(dataset).as_posix()
         signature = file_signature(path)
         record = old_files.get(key, {})
@@ -143,6 +148,8 @@ def enrol(dataset: Path, store_path: Path, detector: Detector, embedder: Embedde
             vector, status = (None, "not a readable image") if image is None else embed_image(image, detector, embedder)
             report.processed += 1
         files[key] = {**signature, "status": status}
+        if on_image is not None:
+            on_image(done, len(images))
         if vector is None:
             report.skipped.append((str(path), status))
             continue
