@@ -14,6 +14,7 @@ from facerec.errors import FacerecError, main_guard
 from facerec.matching import MATCHERS, make_matcher
 from facerec.recognition import Recogniser
 from facerec.store import EmbeddingStore, load_store
+from facerec.video import open_source
 from facerec.web.app import create_app
 from facerec.web.engine import Engine
 from facerec.web.protocol import FRAME_HEADER, MAX_UPLOAD_BYTES
@@ -61,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import uvicorn  # only once the arguments are good: --help stays quick
 
+    if args.source is not None:
+        open_source(args.source).close()  # a bad --source is refused now, not when a page first asks for it
     profile = profile_from_args(args)
     threshold = profile.threshold if args.threshold is None else args.threshold
     detector, embedder = detector_from_args(args), embedder_from_args(args)

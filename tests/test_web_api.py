@@ -306,6 +306,8 @@ def test_bad_server_arguments_end_with_one_line_and_exit_2(tmp_path):
         taken.listen(1)
         port = str(taken.getsockname()[1])
         assert_clean_failure(run_script("serve.py", *common, "--port", port), f"cannot listen on 127.0.0.1:{port}")
+    assert_clean_failure(run_script("serve.py", *common, "--source", str(tmp_path / "missing.mp4")),
+                         "neither a camera index, an existing file nor a URL")
     bad = tmp_path / "garbage.pickle"
     bad.write_bytes(b"not a pickle")
     assert_clean_failure(run_script("serve.py", *common[:-1], str(bad)), "not a readable embeddings pickle")
@@ -416,3 +418,45 @@ def test_a_server_without_an_embeddings_file_starts_empty_and_learns_one(tmp_pat
     finally:
         stderr = server.stop()
     assert "does not exist yet" in stderr and load_store(embeddings).people == ["obama"]
+
+
+# the server's own source --------------------------------------------------------------------
+
+def mjpeg_parts(server, count: int) -> list[np.ndarray]:
+    """The first `count` pictures of GET /video, decoded."""
+    import http.client
+    connection = http.client.HTTPConnection(server.host, server.port, timeout=120)
+    connection.request("GET", "/video")
+    response = connection.getresponse()
+    assert response.status == 200
+    assert response.getheader("content-type") == "multipart/x-mixed-replace; boundary=frame"
+    pictures = []
+    while len(pictures) < count:
+        assert response.readline() == b"--frame\r\n"
+        headers = dict(line.decode().strip().split(": ", 1) for line in iter(response.readline, b"\r\n"))
+        assert headers["Content-Type"] == "image/jpeg"
+        data = response.read(int(headers["Content-Length"]))
+        assert response.readline() == b"\r\n"
+        pictures.append(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR))
+    connection.close()
+    return pictures
+
+
+def test_source_is_shown_annotated_as_mjpeg_and_without_one_video_is_404(server, tmp_path):
+    status, answer, _ = server.request("GET", "/video")
+    assert status == 404 and "no --source" in answer["error"]
+    dataset, embeddings = enrolled(tmp_path, people=("obama",))
+    clip = shared_path("video/short_hamilton_clip.mp4")
+    running = Server(dataset, embeddings, "--source", str(clip))
+    try:
+        pictures = mjpeg_parts(running, 3)
+        assert all(picture.shape == (360, 640, 3) for picture in pictures)
+        # the frame rate line drawn in the top-left corner (facerec.drawing.draw_status): the clip has none
+        capture = cv2.VideoCapture(str(clip))
+        first = capture.read()[1]
+        capture.release()
+        corner = (slice(0, 20), slice(0, 60))
+        assert np.abs(pictures[0][corner].astype(int) - first[corner].astype(int)).mean() > 20
+        assert running.json("GET", "/api/info")[1]["source"] == str(clip)
+    finally:
+        running.stop()
