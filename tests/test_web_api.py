@@ -19,7 +19,7 @@ from websockets.sync.client import connect
 from conftest import run_script, shared_path
 from helpers import assert_clean_failure
 from test_sface import models, sface_model_args  # noqa: F401  (models is a fixture)
-from web_server import Server, copied_dataset, enrolled
+from web_server import Server, copied_dataset, enrolled, serving
 
 from facerec.matching import make_matcher
 from facerec.recognition import Recogniser
@@ -37,19 +37,15 @@ def jpeg(image: np.ndarray, quality: int = 90) -> bytes:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """One server on obama and biden, for the tests that change nothing in its gallery."""
-    dataset, embeddings = enrolled(tmp_path_factory.mktemp("web_api"))
-    running = Server(dataset, embeddings)
-    yield running
-    running.stop()
+    with serving(tmp_path_factory.mktemp("web_api")) as running:
+        yield running
 
 
 @pytest.fixture
 def fresh_server(tmp_path):
     """A server of its own, for a test that enrols or deletes."""
-    dataset, embeddings = enrolled(tmp_path)
-    running = Server(dataset, embeddings)
-    yield running
-    running.stop()
+    with serving(tmp_path) as running:
+        yield running
 
 
 def snapshot(folder):

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from conftest import require, shared_path
-from web_server import Server, enrolled
+from web_server import serving
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -90,10 +90,8 @@ def labels(driver) -> list[str]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    dataset, embeddings = enrolled(tmp_path_factory.mktemp("web_browser"))
-    running = Server(dataset, embeddings)
-    yield running
-    running.stop()
+    with serving(tmp_path_factory.mktemp("web_browser")) as running:
+        yield running
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ Used by tests/test_web_api.py and tests/test_web_browser.py.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -16,6 +17,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Iterator
 from urllib.parse import urlsplit
 
 from conftest import PROJECT_ROOT, shared_path
@@ -123,3 +125,14 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.kill()
         return self.process.stderr.read()
+
+
+@contextlib.contextmanager
+def serving(root: Path, *extra: str, people=("obama", "biden"), host: str = "127.0.0.1") -> Iterator[Server]:
+    """A server on those people (copied to root and learned), stopped at the end."""
+    dataset, embeddings = enrolled(root, people)
+    server = Server(dataset, embeddings, *extra, host=host)
+    try:
+        yield server
+    finally:
+        server.stop()
