@@ -13,7 +13,7 @@ import time
 import cv2
 import numpy as np
 import pytest
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from conftest import run_script, shared_path
@@ -241,6 +241,17 @@ def test_a_websocket_that_closes_mid_frame_leaves_the_server_running(server):
         assert json.loads(ws.recv(timeout=120))["faces"][0]["name"] == "obama"
 
 
+def test_a_websocket_frame_over_the_size_limit_closes_that_socket_only(server):
+    with connect(server.ws_url(), max_size=None) as ws:
+        ws.send(pack_frame(1, b"\xff\xd8\xff" + bytes(MAX_UPLOAD_BYTES)))
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=120)
+    assert closed.value.rcvd.code == 1009  # message too big
+    with connect(server.ws_url(), max_size=None) as ws:
+        ws.send(pack_frame(2, shared_path(OBAMA).read_bytes()))
+        assert json.loads(ws.recv(timeout=120))["faces"][0]["name"] == "obama"
+
+
 # safe by default ----------------------------------------------------------------------------
 
 def test_loopback_server_refuses_other_hosts_and_other_sites(server):
@@ -364,6 +375,13 @@ def test_delete_a_photo_and_a_person_updates_dataset_store_and_answers(fresh_ser
     assert [person["name"] for person in server.json("GET", "/api/people")[1]["people"]] == ["biden"]
     assert server.json("DELETE", "/api/people/obama")[0] == 404
 
+    # with nobody left, Learn fails with the reason and the server goes on
+    assert server.json("DELETE", "/api/people/biden")[0] == 200
+    progress = server.learned()
+    assert progress["state"] == "failed" and "has no photos" in progress["message"]
+    assert server.request("POST", "/api/recognize", shared_path(OBAMA).read_bytes())[0] == 200
+    assert len(load_store(server.embeddings)) == 0
+
 
 def test_two_learns_at_once_the_second_is_refused(fresh_server):
     server = fresh_server
@@ -403,9 +421,11 @@ def test_killing_the_server_mid_learn_loses_nothing(tmp_path):
     assert len(load_store(embeddings)) == 42
 
 
-def test_a_server_without_an_embeddings_file_starts_empty_and_learns_one(tmp_path):
+def test_a_server_without_an_embeddings_file_starts_empty_and_learns_one_and_finishes_killed_deletes(tmp_path):
     dataset = copied_dataset(tmp_path, people=("obama",))
     embeddings = tmp_path / "new" / "embeddings.pickle"
+    # what a server killed mid-delete leaves: the photo already renamed out of the dataset's sight
+    (dataset / "obama" / ".deleted-old.jpg-1234abcd").write_bytes(b"half-deleted")
     server = Server(dataset, embeddings)
     try:
         assert server.request("POST", "/api/recognize", shared_path(OBAMA).read_bytes())[1]["faces"][0]["name"] == "Unknown"
@@ -414,6 +434,7 @@ def test_a_server_without_an_embeddings_file_starts_empty_and_learns_one(tmp_pat
     finally:
         stderr = server.stop()
     assert "does not exist yet" in stderr and load_store(embeddings).people == ["obama"]
+    assert sorted(os.listdir(dataset / "obama")) == ["obama.jpg", "obama2.jpg"]
 
 
 # the server's own source --------------------------------------------------------------------
