@@ -18,10 +18,14 @@ from websockets.sync.client import connect
 
 from conftest import run_script, shared_path
 from helpers import assert_clean_failure
-from test_sface import models, sface_model_args  # noqa: F401  (models is a fixture)
+from test_sface import sface_model_args
 from web_server import Server, copied_dataset, enrolled, serving
 
+from facerec.catalogue import PROFILES, SFACE
+from facerec.detection import load_detector
+from facerec.embedding import load_embedder
 from facerec.matching import make_matcher
+from facerec.modelfiles import model_path, network_files
 from facerec.recognition import Recogniser
 from facerec.store import load_store
 from facerec.web.protocol import MAX_UPLOAD_BYTES, frame_record, pack_frame
@@ -55,31 +59,23 @@ def snapshot(folder):
 
 # answers ------------------------------------------------------------------------------------
 
-def test_recognize_answers_the_json_line_recognize_video_prints(server, models):  # noqa: F811
-    detector, embedder = models
+def test_recognize_answers_the_json_line_the_packages_recogniser_gives(server):
+    """The body is, to the byte, json.dumps of the record recognize_video.py --json prints for the same image."""
+    profile = PROFILES["sface"]
+    network, paths = network_files(profile.detectors, shared_path("models"))
+    embedder = load_embedder(profile.embedder, model_path(SFACE.files[0], shared_path("models") / SFACE.files[0].filename))
     store = load_store(server.embeddings)
-    recogniser = Recogniser(detector, embedder, make_matcher("nearest", store.vectors, store.names, 0.9))
-    for asset in (OBAMA, LIN):
+    recogniser = Recogniser(load_detector(network, paths, profile.confidence), embedder,
+                            make_matcher("nearest", store.vectors, store.names, profile.threshold))
+    for asset, name in [(OBAMA, "obama"), (LIN, "Unknown")]:
         data = shared_path(asset).read_bytes()
-        status, body, response = server.request("POST", "/api/recognize", data)
-        assert status == 200
-        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-        # the same line, to the byte, as the package's Recogniser gives (the sface threshold is 0.9... see below)
-        expected = frame_record(0, Recogniser(detector, embedder, recogniser.matcher).recognise(image))
-        answer = json.loads(json.dumps(body))
-        assert answer["frame"] == 0 and [f["box"] for f in answer["faces"]] == [f["box"] for f in expected["faces"]]
-        assert [f["distance"] for f in answer["faces"]] == [f["distance"] for f in expected["faces"]]
-    assert server.request("POST", "/api/recognize", shared_path(OBAMA).read_bytes())[1]["faces"][0]["name"] == "obama"
-    assert server.request("POST", "/api/recognize", shared_path(LIN).read_bytes())[1]["faces"][0]["name"] == "Unknown"
-
-
-def test_recognize_body_is_exactly_one_line_as_printed_by_recognize_video(server):
-    status, body, response = server.request("POST", "/api/recognize", shared_path(OBAMA).read_bytes(),
-                                            {"Accept": "*/*"})
-    assert status == 200
-    raw = json.dumps(body) + "\n"
-    assert raw.count("\n") == 1 and list(body) == ["frame", "faces"]
-    assert list(body["faces"][0]) == ["box", "confidence", "name", "distance"]
+        status, body, response = server.request("POST", "/api/recognize", data, raw=True)
+        assert status == 200 and response.getheader("content-type") == "application/json"
+        expected = frame_record(0, recogniser.recognise(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)))
+        assert body.decode() == json.dumps(expected) + "\n"
+        answer = json.loads(body)
+        assert list(answer) == ["frame", "faces"] and [face["name"] for face in answer["faces"]] == [name]
+        assert list(answer["faces"][0]) == ["box", "confidence", "name", "distance"]
 
 
 def test_people_lists_the_gallery_with_each_photo_status(server):

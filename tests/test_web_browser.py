@@ -8,7 +8,6 @@ must make the page name him without restarting the server. Set FACEREC_SCREENSHO
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import cv2

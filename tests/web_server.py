@@ -69,8 +69,8 @@ class Server:
         self.token = parts.query.removeprefix("token=") or None
 
     def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None,
-                token: bool = True) -> tuple[int, dict | bytes, http.client.HTTPResponse]:
-        """(status, JSON or bytes, response); the token goes along as a Bearer header unless token=False."""
+                token: bool = True, raw: bool = False) -> tuple[int, dict | bytes, http.client.HTTPResponse]:
+        """(status, JSON (bytes if raw or not JSON), response); the token goes as a Bearer header unless token=False."""
         headers = dict(headers or {})
         if token and self.token:
             headers.setdefault("Authorization", f"Bearer {self.token}")
@@ -81,7 +81,7 @@ class Server:
             data = response.read()
         finally:
             connection.close()
-        if response.getheader("content-type", "").startswith("application/json"):
+        if not raw and response.getheader("content-type", "").startswith("application/json"):
             return response.status, json.loads(data), response
         return response.status, data, response
 

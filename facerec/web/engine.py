@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from ..capture import check_person_name, keep_photo, person_folder
+from ..capture import keep_photo, person_folder
 from ..detection import Detector
 from ..embedding import Embedder
 from ..enrolment import USED, enrol
