@@ -379,8 +379,17 @@ def test_delete_a_photo_and_a_person_updates_dataset_store_and_answers(fresh_ser
     assert len(load_store(server.embeddings)) == 0
 
 
-def test_two_learns_at_once_the_second_is_refused(fresh_server):
+def obama_photos(server) -> dict:
+    person = next(p for p in server.json("GET", "/api/people")[1]["people"] if p["name"] == "obama")
+    return {photo["file"]: photo["status"] for photo in person["photos"]} | {
+        key: person[key] for key in ("used", "skipped", "pending")}
+
+
+def test_two_learns_at_once_the_second_is_refused_and_skipped_photos_show_why(fresh_server):
     server = fresh_server
+    (server.dataset / "obama" / "wall.jpg").write_bytes(jpeg(np.full((240, 320, 3), 90, np.uint8)))
+    assert obama_photos(server) == {"obama.jpg": "used", "obama2.jpg": "used", "wall.jpg": "not learned yet",
+                                    "used": 2, "skipped": 0, "pending": 1}
     first = server.json("POST", "/api/learn")
     second = server.json("POST", "/api/learn")
     assert first[0] == 202
@@ -388,6 +397,8 @@ def test_two_learns_at_once_the_second_is_refused(fresh_server):
     while server.json("GET", "/api/learn")[1]["state"] == "learning":
         time.sleep(0.1)
     assert server.json("GET", "/api/learn")[1]["state"] == "done"
+    assert obama_photos(server) == {"obama.jpg": "used", "obama2.jpg": "used", "wall.jpg": "no face found",
+                                    "used": 2, "skipped": 1, "pending": 0}
 
 
 def test_killing_the_server_mid_learn_loses_nothing(tmp_path):
