@@ -29,7 +29,7 @@ import numpy as np
 from ..capture import keep_photo, person_folder
 from ..detection import Detector
 from ..embedding import Embedder
-from ..enrolment import USED, enrol
+from ..enrolment import USED, enrol, file_signature
 from ..errors import FacerecError
 from ..matching import make_matcher
 from ..recognition import RecognisedFace, Recogniser
@@ -129,8 +129,10 @@ class Engine:
             photos = []
             for path in visible_files(folder) if folder.is_dir() else []:
                 record = store.files.get(f"{name}/{path.name}", {})
-                stat = path.stat()
-                current = record.get("size") == stat.st_size and record.get("mtime_ns") == stat.st_mtime_ns
+                try:
+                    current = all(record.get(key) == value for key, value in file_signature(path).items())
+                except FileNotFoundError:  # deleted by another page just now
+                    continue
                 photos.append({"file": path.name, "status": record["status"] if current else NOT_LEARNED})
             statuses = [photo["status"] for photo in photos]
             listing.append({"name": name, "vectors": vectors.get(name, 0), "used": statuses.count(USED),
