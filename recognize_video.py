@@ -10,8 +10,8 @@ exit_quietly_on_interrupt()  # first: a Ctrl-C during the slow imports below end
 import sys
 from pathlib import Path
 
-from facerec.cli import (add_detector_arguments, add_embedder_arguments, add_threshold_argument, models_from_args,
-                         parser_for, profile_from_args, threshold_from_args)
+from facerec.cli import (add_detector_arguments, add_embedder_arguments, add_threshold_argument, check_store_fits,
+                         models_from_args, parser_for, profile_from_args, threshold_from_args)
 from facerec.display import Window
 from facerec.errors import FacerecError, main_guard
 from facerec.matching import MATCHERS, make_matcher
@@ -46,14 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     output_path = None if args.output is None else check_output(args.output, args.source, args.force)
     profile = profile_from_args(args)
     store = load_store(args.embeddings)
-    if store.profile != profile.name:
-        raise FacerecError(f"{args.embeddings} was made with the {store.profile!r} profile: "
-                           f"recognise with --model {store.profile}, or re-run extract_embeddings.py --model {profile.name}")
     threshold = threshold_from_args(args)
     detector, embedder = models_from_args(args)
-    if len(store) and store.vectors.shape[1] != embedder.dimension:
-        raise FacerecError(f"{args.embeddings} holds {store.vectors.shape[1]}-d vectors but the embedder makes "
-                           f"{embedder.dimension}-d ones: re-run extract_embeddings.py")
+    check_store_fits(store, args.embeddings, profile, embedder)
     recogniser = Recogniser(detector, embedder,
                             make_matcher(args.match, store.vectors, store.names, threshold, store.paths))
     if not len(store):

@@ -114,6 +114,24 @@ def refusal(faces: list[DetectedFace]) -> str | None:
     return None
 
 
+def keep_photo(detector: Detector, folder: Path, data: bytes, photo_format: str = "jpg") -> tuple[Path | None, str]:
+    """Save encoded `data` as the next photo of `folder` if it holds exactly one face.
+
+    Returns (the saved path, "") or (None, why it was not saved). The photo is judged as
+    extract_embeddings.py will read it, decoded from `data`: JPEG can lose a borderline face.
+    """
+    try:
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error:
+        image = None
+    if image is None or not image.size:
+        return None, "not a readable image"
+    reason = refusal(detector.detect(image))
+    if reason:
+        return None, reason
+    return save_photo(folder, data, photo_format), ""
+
+
 def photos(count: int) -> str:
     """`1 photo`, `2 photos`."""
     return plural(count, "photo")
@@ -185,15 +203,12 @@ def run_capture(frames: Iterable[np.ndarray], detector: Detector, screen: Screen
                 break
             if key != KEY_SPACE:
                 continue
-            data = encode_photo(frame, photo_format)
-            # judge the photo as extract_embeddings.py will read it: JPEG can lose a borderline face
-            reason = refusal(detector.detect(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)))
-            if reason:
+            path, reason = keep_photo(detector, folder, encode_photo(frame, photo_format), photo_format)
+            if path is None:
                 summary.refused += 1
                 message = _Message(f"not saved: {reason}", UNKNOWN_COLOUR, shown_at + MESSAGE_SECONDS)
                 print(message.text, file=err, flush=True)
                 continue
-            path = save_photo(folder, data, photo_format)
             summary.saved.append(path)
             message = _Message(f"saved {path.name}", KNOWN_COLOUR, shown_at + MESSAGE_SECONDS)
             print(f"saved {path}", file=out, flush=True)

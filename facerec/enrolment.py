@@ -18,7 +18,7 @@ import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -215,8 +215,12 @@ def previous_store(path: Path, models: dict[str, Any]) -> EmbeddingStore | None:
 
 
 def enrol(dataset: Path, store_path: Path, detector: Detector, embedder: Embedder, models: dict[str, Any],
-          progress: bool = True) -> tuple[EmbeddingStore, EnrolmentReport]:
-    """Build the store for `dataset`, reusing what the previous store at `store_path` already knows."""
+          progress: bool = True, on_image: Callable[[int, int], None] | None = None
+          ) -> tuple[EmbeddingStore, EnrolmentReport]:
+    """Build the store for `dataset`, reusing what the previous store at `store_path` already knows.
+
+    `on_image(done, total)`, if given, is called after each image (the web page's progress bar).
+    """
     from tqdm import tqdm
 
     listing = list_dataset(dataset)
@@ -240,7 +244,8 @@ def enrol(dataset: Path, store_path: Path, detector: Detector, embedder: Embedde
     for path, reason in listing.skipped:
         report.skip(path, reason)
     vectors, names, paths, files = [], [], [], {}
-    for person, path in tqdm(images, desc="images", unit="img", disable=not progress, file=sys.stderr):
+    for done, (person, path) in enumerate(tqdm(images, desc="images", unit="img", disable=not progress,
+                                               file=sys.stderr), start=1):
         key = path.relative_to(dataset).as_posix()
         try:
             signature = file_signature(path)
@@ -264,6 +269,8 @@ def enrol(dataset: Path, store_path: Path, detector: Detector, embedder: Embedde
             vector, status = embedded.vector, embedded.status
             report.processed += 1
         files[key] = {**signature, "status": status}
+        if on_image is not None:
+            on_image(done, len(images))
         if vector is None:
             report.skip(path, status)
             continue

@@ -1,0 +1,226 @@
+"""The web application: the pages, the HTTP API and the live WebSocket, over one Engine.
+
+Routes (every answer of /api is JSON; a refusal is {"error": "..."} with its status):
+    GET  /                        the live page          GET /gallery   the gallery page
+    POST /api/recognize           JPEG/PNG body -> one recognize_video.py --json line
+    GET  /api/people              the gallery: people, their photos and each photo's status
+    GET  /api/people/NAME/photos/FILE, DELETE /api/people/NAME, DELETE /api/people/NAME/photos/FILE
+    POST /api/enrolment {"name"}  hold the enrolment -> {"key"}; DELETE /api/enrolment cancels it
+    POST /api/enrolment/photos    a photo for the held enrolment (header X-Enrolment: key)
+    POST /api/learn, GET /api/learn   learn the dataset (header X-Enrolment ends that enrolment); progress
+    WS   /ws                      frames in, answers out (protocol.py)
+    GET  /video                   the annotated --source as MJPEG
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from .engine import Engine
+from .protocol import MAX_UPLOAD_BYTES, Refusal, decode_image, frame_record, unpack_frame
+from .security import AccessGuard
+from .source import BOUNDARY, SourceStream
+
+STATIC = Path(__file__).parent / "static"
+ENROLMENT_HEADER = "x-enrolment"
+
+
+async def read_body(request: Request) -> bytes:
+    """The request body, refused (413) as soon as it passes MAX_UPLOAD_BYTES, and (400) when empty."""
+    limit_mb = MAX_UPLOAD_BYTES // (1024 * 1024)
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_UPLOAD_BYTES:
+        raise Refusal(413, f"the upload is larger than {limit_mb} MB")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_UPLOAD_BYTES:
+            raise Refusal(413, f"the upload is larger than {limit_mb} MB")
+        chunks.append(chunk)
+    if not size:
+        raise Refusal(400, "the body is empty: send a JPEG or PNG image")
+    return b"".join(chunks)
+
+
+async def read_json(request: Request) -> dict:
+    try:
+        content = json.loads(await read_body(request))
+    except (ValueError, UnicodeDecodeError):
+        raise Refusal(400, "the body is not JSON") from None
+    if not isinstance(content, dict):
+        raise Refusal(400, "the body must be a JSON object")
+    return content
+
+
+def create_app(engine: Engine, token: str | None = None, loopback: bool = True, source: str | None = None) -> AccessGuard:
+    """The ASGI application serving `engine`; `token` (required off loopback) guards every request."""
+    stream = SourceStream(source, engine) if source else None
+
+    async def recognise_bytes(data: bytes, number: int) -> dict:
+        def work() -> dict:
+            return frame_record(number, engine.recognise(decode_image(data)))
+
+        return await run_in_threadpool(work)
+
+    async def page(request: Request) -> Response:
+        return FileResponse(STATIC / "index.html")
+
+    async def gallery_page(request: Request) -> Response:
+        return FileResponse(STATIC / "gallery.html")
+
+    async def info(request: Request) -> Response:
+        return JSONResponse({"profile": engine.store.profile, "threshold": engine.threshold,
+                             "people": len(engine.store.people), "source": source,
+                             "max_upload_bytes": MAX_UPLOAD_BYTES})
+
+    async def recognize(request: Request) -> Response:
+        record = await recognise_bytes(await read_body(request), 0)
+        return Response(json.dumps(record) + "\n", media_type="application/json")
+
+    async def people(request: Request) -> Response:
+        listing = await run_in_threadpool(engine.people)
+        return JSONResponse({"profile": engine.store.profile, "embeddings": str(engine.store_path),
+                             "people": listing})
+
+    async def photo(request: Request) -> Response:
+        path = engine.photo_path(request.path_params["name"], request.path_params["file"])
+        return FileResponse(path, headers={"Cache-Control": "no-store"})
+
+    async def delete_person(request: Request) -> Response:
+        await run_in_threadpool(engine.delete_person, request.path_params["name"])
+        return JSONResponse({"deleted": request.path_params["name"]})
+
+    async def delete_photo(request: Request) -> Response:
+        name, file = request.path_params["name"], request.path_params["file"]
+        await run_in_threadpool(engine.delete_photo, name, file)
+        return JSONResponse({"deleted": f"{name}/{file}"})
+
+    async def start_enrolment(request: Request) -> Response:
+        name = (await read_json(request)).get("name")
+        if not isinstance(name, str):
+            raise Refusal(400, 'send {"name": "..."}')
+        key = await run_in_threadpool(engine.start_enrolment, name)
+        return JSONResponse({"name": name, "key": key}, status_code=201)
+
+    async def cancel_enrolment(request: Request) -> Response:
+        await run_in_threadpool(engine.cancel_enrolment, request.headers.get(ENROLMENT_HEADER, ""))
+        return JSONResponse({"cancelled": True})
+
+    async def enrolment_photo(request: Request) -> Response:
+        data = await read_body(request)
+        file, count = await run_in_threadpool(engine.add_photo, request.headers.get(ENROLMENT_HEADER, ""), data)
+        return JSONResponse({"saved": file, "photos": count}, status_code=201)
+
+    async def learn(request: Request) -> Response:
+        progress = await run_in_threadpool(engine.learn, request.headers.get(ENROLMENT_HEADER) or None)
+        return JSONResponse(progress.as_json(), status_code=202)
+
+    async def learn_progress(request: Request) -> Response:
+        return JSONResponse(engine.progress.as_json())
+
+    async def video(request: Request) -> Response:
+        if stream is None:
+            raise Refusal(404, "no --source was given to serve.py")
+
+        async def parts():
+            stream.watch()
+            try:
+                number = 0
+                while True:
+                    number, jpeg = await run_in_threadpool(stream.next_jpeg, number)
+                    if jpeg is not None:
+                        yield (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
+                               .encode() + jpeg + b"\r\n")
+                    elif stream.problem:
+                        return
+            finally:
+                stream.leave()
+
+        return StreamingResponse(parts(), media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
+                                 headers={"Cache-Control": "no-store"})
+
+    async def source_problem(request: Request) -> Response:
+        return JSONResponse({"source": source, "problem": stream.problem if stream else ""})
+
+    async def live(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await LiveSession(websocket, recognise_bytes).run()
+
+    async def refused(request: Request, error: Refusal) -> Response:
+        return JSONResponse({"error": error.message}, status_code=error.status)
+
+    routes = [
+        Route("/", page), Route("/gallery", gallery_page), Route("/api/info", info),
+        Route("/api/recognize", recognize, methods=["POST"]), Route("/api/people", people),
+        Route("/api/people/{name}/photos/{file}", photo), Route("/api/people/{name}", delete_person, methods=["DELETE"]),
+        Route("/api/people/{name}/photos/{file}", delete_photo, methods=["DELETE"]),
+        Route("/api/enrolment", start_enrolment, methods=["POST"]),
+        Route("/api/enrolment", cancel_enrolment, methods=["DELETE"]),
+        Route("/api/enrolment/photos", enrolment_photo, methods=["POST"]),
+        Route("/api/learn", learn, methods=["POST"]), Route("/api/learn", learn_progress),
+        Route("/video", video), Route("/api/source", source_problem),
+        WebSocketRoute("/ws", live), Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+    app = Starlette(routes=routes, exception_handlers={Refusal: refused})
+    return AccessGuard(app, token, loopback)
+
+
+class LiveSession:
+    """One page's WebSocket: a reader keeps only the newest frame, a worker answers it; older frames are dropped."""
+
+    def __init__(self, websocket: WebSocket, recognise_bytes) -> None:
+        self.websocket = websocket
+        self.recognise_bytes = recognise_bytes
+        self.newest: bytes | None = None
+        self.dropped = 0
+        self.arrived = asyncio.Event()
+
+    async def run(self) -> None:
+        worker = asyncio.create_task(self.answer())
+        try:
+            while True:
+                message = await self.websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                data = message.get("bytes")
+                if data is None:
+                    data = b""  # a text message is not a frame: the worker says so
+                if self.newest is not None:
+                    self.dropped += 1
+                self.newest = data
+                self.arrived.set()
+        except WebSocketDisconnect:
+            return
+        finally:
+            worker.cancel()
+
+    async def answer(self) -> None:
+        while True:
+            await self.arrived.wait()
+            self.arrived.clear()
+            message, self.newest = self.newest, None
+            dropped, self.dropped = self.dropped, 0
+            started = time.perf_counter()
+            number = None
+            try:
+                number, data = unpack_frame(message)
+                reply = await self.recognise_bytes(data, number)
+            except Refusal as error:
+                reply = {"frame": number, "error": error.message}
+            reply["dropped"] = dropped
+            reply["server_ms"] = round((time.perf_counter() - started) * 1000, 1)
+            try:
+                await self.websocket.send_text(json.dumps(reply))
+            except Exception:  # the page went away while its frame was worked on
+                return

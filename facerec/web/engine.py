@@ -1,0 +1,295 @@
+"""The server's one engine: the package's Recogniser for every page, and the gallery it learns from.
+
+Recognition, enrolment and the gallery share one store. Learning runs in a
+background thread with its own detector and embedder (OpenCV networks are not
+shared between threads), then saves the embeddings file atomically and swaps
+the recogniser's matcher: pages see the new people at their next frame.
+
+One enrolment at a time: a page that starts one holds it (until it learns,
+cancels, or stays silent for ENROLMENT_IDLE_SECONDS); another page is refused.
+Nothing in the dataset or the embeddings file is ever half-written: photos go
+through capture.save_photo, the store through store.save_store, and a delete
+first renames what goes to a hidden name that enrolment ignores.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import secrets
+import shutil
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from ..capture import keep_photo, person_folder
+from ..detection import Detector
+from ..embedding import Embedder
+from ..enrolment import USED, enrol, file_signature
+from ..errors import FacerecError
+from ..matching import make_matcher
+from ..recognition import RecognisedFace, Recogniser
+from ..store import EmbeddingStore, save_store
+from .protocol import Refusal, decode_image, image_format
+
+ENROLMENT_IDLE_SECONDS = 120.0
+NOT_LEARNED = "not learned yet"
+TRASH_PREFIX = ".deleted-"  # hidden: enrolment never reads it
+
+
+@dataclass
+class LearnProgress:
+    """What the last "Learn" did or is doing: state is idle, learning, done or failed."""
+
+    state: str = "idle"
+    done: int = 0
+    total: int = 0
+    message: str = ""
+
+    def as_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class Enrolment:
+    """The enrolment a page holds: whose photos it is taking."""
+
+    name: str
+    key: str
+    last_seen: float
+
+
+def without_paths(store: EmbeddingStore, gone: Callable[[str], bool]) -> EmbeddingStore:
+    """The store less every vector and file record whose dataset path `gone` accepts."""
+    keep = [row for row, path in enumerate(store.paths) if not gone(path)]
+    return dataclasses.replace(store, vectors=store.vectors[keep], names=[store.names[row] for row in keep],
+                               paths=[store.paths[row] for row in keep],
+                               files={key: record for key, record in store.files.items() if not gone(key)})
+
+
+def check_photo_name(file: str) -> str:
+    """A photo's file name inside a person's folder: plain, visible, no separators."""
+    if not file or file.startswith(".") or "/" in file or "\\" in file:
+        raise Refusal(400, f"{file!r} is not a photo's file name")
+    return file
+
+
+def visible_files(folder: Path) -> list[Path]:
+    return sorted(path for path in folder.iterdir() if path.is_file() and not path.name.startswith("."))
+
+
+class Engine:
+    """Recognise frames, enrol people and keep the gallery, for any number of pages at once (thread-safe)."""
+
+    def __init__(self, recogniser: Recogniser, learner: tuple[Detector, Embedder], store: EmbeddingStore,
+                 store_path: Path, dataset: Path, models: dict[str, Any], strategy: str, threshold: float) -> None:
+        self.recogniser = recogniser
+        self.learner_detector, self.learner_embedder = learner
+        self.store = store
+        self.store_path = Path(store_path)
+        self.dataset = Path(dataset)
+        self.models = models
+        self.strategy = strategy
+        self.threshold = threshold
+        self.progress = LearnProgress()
+        self._enrolment: Enrolment | None = None
+        self._recognising = threading.Lock()  # the recogniser's networks, one frame at a time
+        self._gallery = threading.Lock()  # the dataset, the store file and the enrolment
+        self._learner: threading.Thread | None = None
+        self._sweep_trash()
+
+    # recognition
+
+    def recognise(self, image: np.ndarray) -> list[RecognisedFace]:
+        with self._recognising:
+            return self.recogniser.recognise(image)
+
+    def _use_store(self, store: EmbeddingStore) -> None:
+        matcher = make_matcher(self.strategy, store.vectors, store.names, self.threshold, store.paths)
+        with self._recognising:
+            self.recogniser.matcher = matcher
+            self.store = store
+
+    # the gallery
+
+    def people(self) -> list[dict]:
+        """Every person of the dataset or the store: photos with their status, and counts."""
+        store = self.store
+        vectors = {name: store.names.count(name) for name in store.people}
+        names = set(vectors)
+        if self.dataset.is_dir():
+            names |= {path.name for path in self.dataset.iterdir() if path.is_dir() and not path.name.startswith(".")}
+        listing = []
+        for name in sorted(names):
+            folder = self.dataset / name
+            photos = []
+            for path in visible_files(folder) if folder.is_dir() else []:
+                record = store.files.get(f"{name}/{path.name}", {})
+                try:
+                    current = all(record.get(key) == value for key, value in file_signature(path).items())
+                except FileNotFoundError:  # deleted by another page just now
+                    continue
+                photos.append({"file": path.name, "status": record["status"] if current else NOT_LEARNED})
+            statuses = [photo["status"] for photo in photos]
+            listing.append({"name": name, "vectors": vectors.get(name, 0), "used": statuses.count(USED),
+                            "pending": statuses.count(NOT_LEARNED),
+                            "skipped": len(statuses) - statuses.count(USED) - statuses.count(NOT_LEARNED),
+                            "photos": photos})
+        return listing
+
+    def photo_path(self, name: str, file: str) -> Path:
+        path = self._person_folder(name) / check_photo_name(file)
+        if not path.is_file():
+            raise Refusal(404, f"{name} has no photo {file!r}")
+        return path
+
+    def _person_folder(self, name: str) -> Path:
+        try:
+            return person_folder(self.dataset, name)
+        except FacerecError as error:
+            raise Refusal(400, str(error)) from None
+
+    # enrolment
+
+    def start_enrolment(self, name: str) -> str:
+        """Hold the enrolment for `name`; its key, which the page sends with its photos and "Learn"."""
+        self._person_folder(name)
+        with self._hold_gallery():
+            self._refuse_if_enrolling()
+            self._enrolment = Enrolment(name, secrets.token_urlsafe(16), time.monotonic())
+            return self._enrolment.key
+
+    def add_photo(self, key: str, data: bytes) -> tuple[str, int]:
+        """Save a photo for the enrolment `key` if it holds exactly one face: (file name, photos of the person)."""
+        photo_format = image_format(data)
+        decode_image(data)  # refuse what is not an image before looking for faces in it
+        with self._hold_gallery():
+            enrolment = self._current_enrolment(key)
+            folder = self._person_folder(enrolment.name)
+            path, reason = keep_photo(self.learner_detector, folder, data, photo_format)
+            if path is None:
+                raise Refusal(422, f"not saved: {reason}")
+            return path.name, len(visible_files(folder))
+
+    def cancel_enrolment(self, key: str) -> None:
+        with self._hold_gallery():
+            self._current_enrolment(key)
+            self._enrolment = None
+
+    def _current_enrolment(self, key: str) -> Enrolment:
+        enrolment = self._enrolment
+        if enrolment is None or not secrets.compare_digest(enrolment.key, key):
+            raise Refusal(409, "this enrolment is no longer held by this page (it was finished, cancelled or "
+                               f"left idle for {ENROLMENT_IDLE_SECONDS:.0f} s): start it again")
+        enrolment.last_seen = time.monotonic()
+        return enrolment
+
+    def _refuse_if_enrolling(self, name: str | None = None) -> None:
+        enrolment = self._enrolment
+        if enrolment is None or time.monotonic() - enrolment.last_seen > ENROLMENT_IDLE_SECONDS:
+            self._enrolment = None
+            return
+        if name is None or name == enrolment.name:
+            raise Refusal(409, f"another page is enrolling {enrolment.name!r}: try again when it has learned "
+                               "or cancelled")
+
+    @contextlib.contextmanager
+    def _hold_gallery(self) -> Iterator[None]:
+        """Hold the gallery lock for a short change; Refusal (409) while learning, which holds it for long."""
+        if self.progress.state == "learning" or not self._gallery.acquire(timeout=5.0):
+            raise Refusal(409, "the gallery is busy learning: try again when it is done")
+        try:
+            yield
+        finally:
+            self._gallery.release()
+
+    # learning
+
+    def learn(self, key: str | None = None) -> LearnProgress:
+        """Start learning the dataset in the background; `key` ends that page's enrolment. Refusal (409) if busy."""
+        with self._hold_gallery():
+            if key:
+                self._current_enrolment(key)
+                self._enrolment = None
+            else:
+                self._refuse_if_enrolling()
+            self.progress = LearnProgress("learning", message="reading the dataset")
+            self._learner = threading.Thread(target=self._learn, name="learner", daemon=True)
+            self._learner.start()
+            return self.progress
+
+    def wait_for_learning(self, timeout: float | None = None) -> None:
+        if self._learner is not None:
+            self._learner.join(timeout)
+
+    def _learn(self) -> None:
+        progress = self.progress
+        with self._gallery:
+            def on_image(done: int, total: int) -> None:
+                progress.done, progress.total = done, total
+                progress.message = f"{done} of {total} photos"
+
+            try:
+                store, report = enrol(self.dataset, self.store_path, self.learner_detector, self.learner_embedder,
+                                      self.models, progress=False, on_image=on_image)
+                save_store(store, self.store_path)
+            except FacerecError as error:
+                progress.state, progress.message = "failed", str(error)
+                return
+            except Exception as error:  # the server keeps running; the page shows what went wrong
+                progress.state, progress.message = "failed", f"{type(error).__name__}: {error}"
+                return
+            self._use_store(store)
+            progress.message = " ".join(report.lines()[:1])
+            progress.state = "done"
+
+    # deleting
+
+    def delete_person(self, name: str) -> None:
+        folder = self._person_folder(name)
+        with self._hold_gallery():
+            self._refuse_if_enrolling(name)
+            if not folder.is_dir() and name not in self.store.names:
+                raise Refusal(404, f"there is no person {name!r} in the gallery")
+            self._delete(folder, lambda path: path.split("/", 1)[0] == name)
+
+    def delete_photo(self, name: str, file: str) -> None:
+        with self._hold_gallery():
+            self._refuse_if_enrolling(name)
+            path = self.photo_path(name, file)
+            key = f"{name}/{file}"
+            self._delete(path, lambda candidate: candidate == key)
+
+    def _delete(self, path: Path, gone: Callable[[str], bool]) -> None:
+        """Hide `path` from enrolment, save the store without it, then remove it."""
+        trash = path.with_name(f"{TRASH_PREFIX}{path.name}-{secrets.token_hex(4)}")
+        if path.exists():
+            path.rename(trash)
+        store = without_paths(self.store, gone)
+        try:
+            save_store(store, self.store_path)
+        except BaseException:
+            if trash.exists():
+                trash.rename(path)  # the store is unchanged: so is the dataset
+            raise
+        self._use_store(store)
+        _remove(trash)
+
+    def _sweep_trash(self) -> None:
+        """Finish deletes a killed server left half done: their files are already out of the dataset's sight."""
+        if not self.dataset.is_dir():
+            return
+        for folder in [self.dataset, *(p for p in self.dataset.iterdir() if p.is_dir())]:
+            for path in folder.glob(f"{TRASH_PREFIX}*"):
+                _remove(path)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)

@@ -1,0 +1,227 @@
+// The live page: the browser's camera, frames to the server over a WebSocket, boxes and names drawn back.
+// At most MAX_IN_FLIGHT frames are on their way at once; the server answers only the newest (protocol.py).
+"use strict";
+
+const MAX_IN_FLIGHT = 2;
+const JPEG_QUALITY = 0.8;
+const PHOTO_QUALITY = 0.95;
+const FPS_SMOOTHING = 0.9;
+const KNOWN = "#00c800";
+const UNKNOWN = "#e60000";
+
+const video = document.getElementById("camera");
+const overlay = document.getElementById("overlay");
+const grabber = document.createElement("canvas");
+const message = document.getElementById("message");
+
+let socket = null;
+let inFlight = 0;
+let frameNumber = 0;
+const sentAt = new Map();
+let fps = 0;
+let lastAnswer = 0;
+
+function label(face) {
+  return face.distance === null ? face.name : `${face.name}: ${face.distance.toFixed(2)}`;
+}
+
+function cameraProblem(error) {
+  switch (error.name) {
+    case "NotAllowedError":
+    case "SecurityError":
+      return "The browser refused the camera. Allow it for this site (the camera icon in the address bar), " +
+             "then reload; or start serve.py with --source to use a camera of the server.";
+    case "NotFoundError":
+    case "OverconstrainedError":
+      return "No camera was found. Plug one in and reload, or start serve.py with --source.";
+    case "NotReadableError":
+      return "The camera is in use by another program. Close it and reload.";
+    default:
+      return `The camera cannot be opened: ${error.message || error.name}.`;
+  }
+}
+
+async function startCamera() {
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    show(message, "This page cannot use a camera here: browsers allow it only on https:// or on this " +
+                  "computer (http://localhost or 127.0.0.1). Open it that way, or start serve.py with --source.");
+    return;
+  }
+  try {
+    video.srcObject = await navigator.mediaDevices.getUserMedia({video: {width: {ideal: 640}}, audio: false});
+  } catch (error) {
+    show(message, cameraProblem(error));
+    return;
+  }
+  video.addEventListener("loadeddata", () => {
+    overlay.width = grabber.width = video.videoWidth;
+    overlay.height = grabber.height = video.videoHeight;
+    connect();
+  }, {once: true});
+}
+
+function connect() {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  socket = new WebSocket(`${scheme}://${location.host}/ws${location.search}`);
+  socket.binaryType = "arraybuffer";
+  socket.onopen = () => {
+    document.getElementById("connection").textContent = "connected";
+    inFlight = 0;
+    sentAt.clear();
+    pump();
+  };
+  socket.onmessage = (event) => answered(JSON.parse(event.data));
+  socket.onclose = (event) => {
+    document.getElementById("connection").textContent =
+      `disconnected${event.reason ? ": " + event.reason : ""}; reconnecting…`;
+    setTimeout(connect, 1000);
+  };
+}
+
+function grab(quality) {
+  grabber.getContext("2d").drawImage(video, 0, 0, grabber.width, grabber.height);
+  return new Promise((resolve) => grabber.toBlob(resolve, "image/jpeg", quality));
+}
+
+async function pump() {
+  while (socket && socket.readyState === WebSocket.OPEN && inFlight < MAX_IN_FLIGHT) {
+    inFlight += 1;
+    const number = frameNumber++ >>> 0;
+    const blob = await grab(JPEG_QUALITY);
+    const header = new DataView(new ArrayBuffer(4));
+    header.setUint32(0, number);
+    sentAt.set(number, performance.now());
+    socket.send(new Blob([header, blob]));
+  }
+}
+
+function answered(answer) {
+  const now = performance.now();
+  inFlight = Math.max(0, inFlight - 1 - (answer.dropped || 0));
+  const started = sentAt.get(answer.frame);
+  for (const number of sentAt.keys()) {
+    if (number <= answer.frame) sentAt.delete(number);
+  }
+  if (lastAnswer) {
+    const instant = 1000 / Math.max(now - lastAnswer, 1);
+    fps = fps ? FPS_SMOOTHING * fps + (1 - FPS_SMOOTHING) * instant : instant;
+  }
+  lastAnswer = now;
+  document.getElementById("fps").textContent = `${fps.toFixed(1)} fps`;
+  if (started !== undefined) document.getElementById("rtt").textContent = `${Math.round(now - started)} ms`;
+  document.getElementById("server-ms").textContent = `${Math.round(answer.server_ms)} ms`;
+  if (answer.error) {
+    document.getElementById("connection").textContent = `the server refused a frame: ${answer.error}`;
+  } else {
+    draw(answer.faces);
+  }
+  pump();
+}
+
+function draw(faces) {
+  const context = overlay.getContext("2d");
+  context.clearRect(0, 0, overlay.width, overlay.height);
+  context.font = "16px sans-serif";
+  context.lineWidth = 3;
+  const list = document.getElementById("faces");
+  list.replaceChildren();
+  for (const face of faces) {
+    const [x1, y1, x2, y2] = face.box;
+    const colour = face.name === "Unknown" ? UNKNOWN : KNOWN;
+    const text = label(face);
+    context.strokeStyle = context.fillStyle = colour;
+    context.strokeRect(x1, y1, x2 - x1, y2 - y1);
+    const width = context.measureText(text).width + 8;
+    const top = y1 >= 22 ? y1 - 22 : y1;  // above the box, or inside it at the frame's top edge
+    const left = Math.min(Math.max(x1, 0), Math.max(overlay.width - width, 0));
+    context.fillRect(left, top, width, 22);
+    context.fillStyle = "#fff";
+    context.fillText(text, left + 4, top + 16);
+    const item = document.createElement("li");
+    item.textContent = text;
+    item.className = face.name === "Unknown" ? "unknown" : "known";
+    list.append(item);
+  }
+}
+
+// enrolment ----------------------------------------------------------------------------------
+
+let enrolmentKey = null;
+const enrolMessage = document.getElementById("enrol-message");
+const progress = document.getElementById("progress");
+
+function holding(key, name) {
+  enrolmentKey = key;
+  document.getElementById("capture").hidden = !key;
+  document.getElementById("enrolling").textContent = name || "";
+  document.getElementById("photo-count").textContent = "0 photos";
+}
+
+document.getElementById("enrol-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const name = document.getElementById("name").value;
+  try {
+    const held = await api("POST", "/api/enrolment", JSON.stringify({name}), {"Content-Type": "application/json"});
+    holding(held.key, held.name);
+    enrolMessage.textContent = `enrolling ${held.name}: take photos, then Learn`;
+  } catch (error) {
+    enrolMessage.textContent = error.message;
+  }
+});
+
+async function takePhoto() {
+  if (!enrolmentKey || !video.videoWidth) return;
+  try {
+    const saved = await api("POST", "/api/enrolment/photos", await grab(PHOTO_QUALITY), {"X-Enrolment": enrolmentKey});
+    document.getElementById("photo-count").textContent = `${saved.photos} photo${saved.photos === 1 ? "" : "s"}`;
+    enrolMessage.textContent = `saved ${saved.saved}`;
+  } catch (error) {
+    enrolMessage.textContent = error.message;
+  }
+}
+
+document.getElementById("take").addEventListener("click", takePhoto);
+document.addEventListener("keydown", (event) => {
+  if (event.code === "Space" && enrolmentKey && event.target.tagName !== "INPUT" && event.target.tagName !== "BUTTON") {
+    event.preventDefault();
+    takePhoto();
+  }
+});
+
+document.getElementById("cancel").addEventListener("click", async () => {
+  try {
+    await api("DELETE", "/api/enrolment", undefined, {"X-Enrolment": enrolmentKey});
+    enrolMessage.textContent = "cancelled: the photos taken stay in the dataset until you delete them";
+  } catch (error) {
+    enrolMessage.textContent = error.message;
+  }
+  holding(null);
+});
+
+document.getElementById("learn").addEventListener("click", async () => {
+  try {
+    await api("POST", "/api/learn", undefined, {"X-Enrolment": enrolmentKey});
+  } catch (error) {
+    enrolMessage.textContent = error.message;
+    return;
+  }
+  holding(null);
+  await followLearning(progress, enrolMessage);
+});
+
+// the server's own source --------------------------------------------------------------------
+
+async function serverSource() {
+  const info = await api("GET", "/api/info");
+  if (!info.source) return;
+  document.getElementById("server-source").hidden = false;
+  const image = document.getElementById("server-video");
+  image.onerror = async () => {
+    const state = await api("GET", "/api/source");
+    show(document.getElementById("server-problem"), state.problem || "the server's source stopped");
+  };
+  image.src = "/video";
+}
+
+startCamera();
+serverSource();
