@@ -7,12 +7,13 @@ import sys
 from pathlib import Path
 
 from facerec.cli import (add_detector_arguments, add_embedder_arguments, detector_from_args, embedder_from_args,
-                         non_negative_float, parser_for, profile_from_args)
+                         non_negative_float, parser_for, positive_int, profile_from_args)
 from facerec.display import Window
 from facerec.errors import FacerecError, main_guard
 from facerec.matching import MATCHERS, make_matcher
 from facerec.recognition import Recogniser, run_recognition
 from facerec.store import load_store
+from facerec.tracking import DEFAULT_EVERY, Tracker
 from facerec.video import VideoOutput, open_source
 
 
@@ -27,6 +28,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="L2 distance at or above which a face is Unknown (default: the profile's, 0.55 for openface)")
     parser.add_argument("--match", choices=sorted(MATCHERS), default="nearest",
                         help="nearest stored vector (default), nearest person centroid, or a vote of the 5 nearest")
+    parser.add_argument("--every", type=positive_int, default=DEFAULT_EVERY, metavar="N",
+                        help=f"embed a followed face again at least every N frames (default: {DEFAULT_EVERY}; also when it "
+                             "is new, comes back, moves or changes size); a face's name comes from its track's recent "
+                             "embeddings. 1: embed and name every face of every frame on its own")
     parser.add_argument("--output", type=Path, default=None, help="also write the annotated video to this file (.mp4 or .avi)")
     parser.add_argument("--no-display", action="store_true", help="run without a window")
     parser.add_argument("--json", action="store_true", help="print one JSON line per frame on standard output")
@@ -45,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         raise FacerecError(f"{args.embeddings} holds {store.vectors.shape[1]}-d vectors but the embedder makes "
                            f"{embedder.dimension}-d ones: re-run extract_embeddings.py")
     recogniser = Recogniser(detector_from_args(args), embedder,
-                            make_matcher(args.match, store.vectors, store.names, threshold))
+                            make_matcher(args.match, store.vectors, store.names, threshold), Tracker(args.every))
     if not len(store):
         print(f"warning: {args.embeddings} holds no faces: everyone is Unknown", file=sys.stderr)
 

@@ -71,6 +71,7 @@ class VideoSource:
             self.capture.release()
             raise FacerecError(f"video source {self.spec.text!r} opened but gave no frame (not a video, or the camera is busy)")
         self._first: np.ndarray | None = first
+        self._read_count = 1  # source frames read so far: the index of the next one
         self.fps = self.capture.get(cv2.CAP_PROP_FPS) or DEFAULT_FPS
         if not 1.0 <= self.fps <= 240.0:
             self.fps = DEFAULT_FPS
@@ -86,13 +87,14 @@ class VideoSource:
                 ok, frame = self.capture.read()
                 if not ok or frame is None:
                     break
-                self._put(frame)
+                self._put((self._read_count, frame))
+                self._read_count += 1
         except cv2.error as error:
             self.ended_by = f"read error: {error.err or error}"
         finally:
             self._put(None)
 
-    def _put(self, item: np.ndarray | None) -> None:
+    def _put(self, item: tuple[int, np.ndarray] | None) -> None:
         while not self._stop.is_set():
             try:
                 if self.spec.is_live and item is not None:
@@ -105,19 +107,23 @@ class VideoSource:
                     with contextlib.suppress(queue.Empty):
                         self._frames.get_nowait()
 
-    def __iter__(self) -> Iterator[np.ndarray]:
+    def numbered(self) -> Iterator[tuple[int, np.ndarray]]:
+        """(source frame index, frame) pairs; frames a live source dropped leave gaps in the indices."""
         if self._first is not None:
             first, self._first = self._first, None
-            yield first
+            yield 0, first
         while True:
             try:
-                frame = self._frames.get(timeout=STALL_SECONDS if self.spec.is_live else None)
+                item = self._frames.get(timeout=STALL_SECONDS if self.spec.is_live else None)
             except queue.Empty:
                 self.ended_by = f"no frame for {STALL_SECONDS:.0f} s (source stalled)"
                 return
-            if frame is None:
+            if item is None:
                 return
-            yield frame
+            yield item
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return (frame for _, frame in self.numbered())
 
     def close(self) -> None:
         """Stop the reader thread and release the device or file."""
@@ -137,6 +143,12 @@ class VideoSource:
 def why_frames_ended(frames: Iterable[np.ndarray]) -> str:
     """Why an exhausted frame iterable stopped: a VideoSource says (end, stall, read error); others just end."""
     return getattr(frames, "ended_by", END_OF_FRAMES)
+
+
+def numbered_frames(frames: Iterable[np.ndarray]) -> Iterable[tuple[int, np.ndarray]]:
+    """(source frame index, frame) pairs: a VideoSource's own indices (gaps where it dropped frames), else 0, 1, 2..."""
+    numbered = getattr(frames, "numbered", None)
+    return numbered() if numbered is not None else enumerate(frames)
 
 
 def open_source(text: str) -> VideoSource:
@@ -161,9 +173,18 @@ class VideoOutput:
         if not self._writer.isOpened():
             raise FacerecError(f"cannot write video {self.path}: OpenCV has no encoder for {self.path.suffix or 'that name'} (use .mp4 or .avi)")
         self.frames = 0
+        self._last: np.ndarray | None = None
 
-    def write(self, frame: np.ndarray) -> None:
+    def write(self, frame: np.ndarray, index: int | None = None) -> None:
+        """Append `frame`. Given its source frame `index`, first hold the previous frame over the source
+        frames dropped since: the file keeps the source's timing, and its frame k is source frame k."""
+        if index is not None:
+            filler = frame if self._last is None else self._last
+            while self.frames < index:
+                self._writer.write(filler)
+                self.frames += 1
         self._writer.write(frame)
+        self._last = frame
         self.frames += 1
 
     def close(self) -> None:
