@@ -55,7 +55,10 @@ def model_paths(profile_name: str, workdir: Path) -> tuple[Path, Path, str]:
     for folder in (default_models_dir(), SHARED / "models"):
         if (folder / embedder_name).is_file():
             return folder, folder / embedder_name, ""
-    from torch7 import write_openface_like_network  # OpenFace's weights are not to be had here
+    architecture = SHARED / "models" / "openface_nn4_architecture_standin.t7"  # OpenFace's weights are not to be had here
+    if profile_name == "openface" and architecture.is_file():
+        return SHARED / "models", architecture, "architecture stand-in embedder (OpenFace weights absent)"
+    from torch7 import write_openface_like_network
 
     stand_in = workdir / "stand_in_openface.t7"
     write_openface_like_network(stand_in)
