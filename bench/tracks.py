@@ -142,9 +142,9 @@ def stage_rules(args: dict) -> dict:
             recogniser = Recogniser(detector, embedder, make_matcher("nearest", store.vectors, store.names,
                                                                      profile.threshold), Tracker(every, rule))
             lines = io.StringIO()
-            run_recognition(frames, recogniser, json_lines=lines)
+            summary = run_recognition(frames, recogniser, json_lines=lines)
             records = [json.loads(line) for line in lines.getvalue().splitlines()]
-            results[f"{rule} {every}"] = {"records": records, "embedded": recogniser.embedded}
+            results[f"{rule} {every}"] = {"records": records, "embedded": recogniser.embedded, "fps": summary.fps}
     return results
 
 
@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         rules = run_stage(stage_rules, {"everies": args.everies})
         reference = rules["frame 1"]["records"]
         figures["rules"] = {name: {**answers(r["records"], reference), "flips": flips_per_100(r["records"]),
-                                   "embedded": r["embedded"]} for name, r in rules.items()}
+                                   "embedded": r["embedded"], "fps": r["fps"]} for name, r in rules.items()}
     if "cost" in args.stages:
         figures["cost"] = run_stage(stage_cost, {"faces": 10, "frames": 2000})
     print_tables(figures)
@@ -282,12 +282,13 @@ def print_tables(figures: dict) -> None:
                                                      for name, row in rows.items() if "fps_runs" in row))
     if "rules" in figures:
         print("\nsface, naming rule x N (through the package, frames decoded beforehand):\n")
-        print("| rule | N | faces embedded | same name as --every 1 | label flips /100 track-frames | lin frames | obama frames | absent named |")
-        print("|---|---:|---:|---:|---:|---:|---|---|")
+        print("| rule | N | frames/s | faces embedded | same name as --every 1 | label flips /100 track-frames "
+              "| lin frames | obama frames | absent named |")
+        print("|---|---:|---:|---:|---:|---:|---:|---|---|")
         for name, r in figures["rules"].items():
             rule, n = name.split()
             obama = "-".join(map(str, r["obama_frames"])) if r["obama_frames"] else "none"
-            print(f"| {rule} | {n} | {r['embedded']} of {r['faces']} | {r['agreement']:.1%} | {r['flips']:.2f} "
+            print(f"| {rule} | {n} | {r['fps']:.1f} | {r['embedded']} of {r['faces']} | {r['agreement']:.1%} | {r['flips']:.2f} "
                   f"| {r['lin_frames']} | {obama} | {', '.join(r['absent_named']) or 'none'} |")
     if "cost" in figures:
         c = figures["cost"]

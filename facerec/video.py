@@ -2,7 +2,8 @@
 
 Decoding overlaps with inference. A file is read completely, frame by frame
 (nothing dropped); a live camera or stream keeps only the newest frame, so a
-slow consumer sees the present, not a growing backlog.
+slow consumer sees the present, not a growing backlog. Each frame keeps its
+source index (`VideoSource.numbered`), so dropped frames leave gaps, not renumbering.
 """
 
 from __future__ import annotations

@@ -313,25 +313,25 @@ def test_a_track_is_embedded_when_new_then_every_n_frames_or_when_its_box_moved_
 
 
 def test_one_odd_embedding_does_not_rename_a_track_but_a_different_person_starts_a_new_track():
-    rng = np.random.default_rng(0)
-    people = rng.standard_normal((2, 128)).astype(np.float32)
-    people /= np.linalg.norm(people, axis=1, keepdims=True)
-    matcher = make_matcher("nearest", people, ["ann", "bob"], SFACE_THRESHOLD)
+    """ann's gallery photo is e0; in the video she is seen at 0.9 thresholds from it (named), once at 1.05 (alone: Unknown)."""
+    gallery = np.eye(3, 128, dtype=np.float32)  # ann, bob, and a third person
+    matcher = make_matcher("nearest", gallery, ["ann", "bob", "cy"], SFACE_THRESHOLD)
 
-    def near(person, noise):
-        vector = people[person] + rng.standard_normal(128).astype(np.float32) * noise / np.sqrt(128)
-        return vector / np.linalg.norm(vector)
+    def seen_at(distance):  # a unit vector at `distance` from ann's photo, turned towards e5
+        angle = 2 * np.arcsin(distance / 2)
+        return np.cos(angle) * np.eye(128, dtype=np.float32)[0] + np.sin(angle) * np.eye(128, dtype=np.float32)[5]
 
     tracker = Tracker(every=2)
     [track] = tracker.update([moving_face(0)], 0)
     for _ in range(5):
-        tracker.add_evidence(track, (v := near(0, 0.5)), matcher.match(v)[0], matcher)
+        tracker.add_evidence(track, seen_at(0.9 * SFACE_THRESHOLD), matcher.match(seen_at(0.9 * SFACE_THRESHOLD))[0], matcher)
     assert track.match.name == "ann"
-    odd = near(0, 1.6)  # ann, blurred: alone it would be Unknown
-    assert matcher.match(odd)[0].name == UNKNOWN
-    assert tracker.add_evidence(track, odd, matcher.match(odd)[0], matcher).name == "ann"
+    odd = seen_at(1.05 * SFACE_THRESHOLD)
+    assert matcher.match(odd)[0].name == UNKNOWN  # alone, this frame would say Unknown
     first_id = track.id
-    tracker.add_evidence(track, people[1], matcher.match(people[1])[0], matcher)
+    assert tracker.add_evidence(track, odd, matcher.match(odd)[0], matcher).name == "ann"
+    assert track.id == first_id
+    tracker.add_evidence(track, gallery[1], matcher.match(gallery[1])[0], matcher)  # bob: someone else entirely
     assert track.id != first_id and track.match.name == "bob"
 
 
