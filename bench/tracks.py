@@ -31,7 +31,7 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from benchmark import CLIP, ROOT, SHARED, model_paths, run_stage
+from benchmark import CLIP, ROOT, enrolled, model_paths, run_stage
 from profiles import linked_gallery
 
 sys.path.insert(0, str(ROOT))
@@ -81,17 +81,10 @@ def stage_peer(_: dict) -> dict:
 
 def stage_full(args: dict) -> dict:
     """recognize_video.py's main() in this process: --no-display --json --every N; its JSON lines and frame rate."""
-    import extract_embeddings
     import recognize_video
 
     with tempfile.TemporaryDirectory() as workdir:
-        workdir = Path(workdir)
-        folder, embedder_file, note = model_paths(args["profile"], workdir)
-        models = ["--model", args["profile"], "--detector", str(folder), "--embedding-model", str(embedder_file)]
-        embeddings = workdir / "e.pickle"
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            extract_embeddings.main(["--dataset", str(linked_gallery(workdir)), "--embeddings", str(embeddings),
-                                     "--quiet", *models])
+        models, embeddings, note = enrolled(args["profile"], linked_gallery(Path(workdir)), Path(workdir))
         lines, errors = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(lines), contextlib.redirect_stderr(errors):
             code = recognize_video.main(["--embeddings", str(embeddings), "--source", str(CLIP), "--no-display",
@@ -108,7 +101,6 @@ def stage_rules(args: dict) -> dict:
     """The sface pipeline through the package, every naming rule and N, on frames decoded once."""
     import cv2
 
-    import extract_embeddings
     from facerec.catalogue import PROFILES
     from facerec.detection import load_detector
     from facerec.embedding import load_embedder
@@ -120,14 +112,9 @@ def stage_rules(args: dict) -> dict:
 
     profile = PROFILES["sface"]
     with tempfile.TemporaryDirectory() as workdir:
-        workdir = Path(workdir)
-        folder, embedder_file, _ = model_paths("sface", workdir)
-        embeddings = workdir / "e.pickle"
-        with contextlib.redirect_stdout(io.StringIO()):
-            extract_embeddings.main(["--dataset", str(linked_gallery(workdir)), "--embeddings", str(embeddings),
-                                     "--quiet", "--model", "sface", "--detector", str(folder),
-                                     "--embedding-model", str(embedder_file)])
+        _, embeddings, _ = enrolled("sface", linked_gallery(Path(workdir)), Path(workdir))
         store = load_store(embeddings)
+    folder, embedder_file, _ = model_paths("sface", Path(workdir))  # the sface files are never made here
     network, paths = network_files(profile.detectors, folder)
     detector = load_detector(network, paths, profile.confidence)
     embedder = load_embedder(profile.embedder, model_path(profile.embedder.files[0], embedder_file))
@@ -145,7 +132,7 @@ def stage_rules(args: dict) -> dict:
             summary = run_recognition(frames, recogniser, json_lines=lines)
             records = [json.loads(line) for line in lines.getvalue().splitlines()]
             results[f"{rule} {every}"] = {"records": records, "embedded": recogniser.embedded, "fps": summary.fps}
-    return results
+    return {"runs": results}
 
 
 def stage_cost(args: dict) -> dict:
@@ -238,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
             row.update({k: v for k, v in run.items() if k not in ("fps",)})
         figures["rows"][name] = row
     if "rules" in args.stages:
-        rules = run_stage(stage_rules, {"everies": args.everies})
+        rules = run_stage(stage_rules, {"everies": args.everies})["runs"]
         reference = rules["frame 1"]["records"]
         figures["rules"] = {name: {**answers(r["records"], reference), "flips": flips_per_100(r["records"]),
                                    "embedded": r["embedded"], "fps": r["fps"]} for name, r in rules.items()}

@@ -6,9 +6,7 @@ positions on a canvas, so where each face is in each frame is known exactly.
 """
 
 import functools
-import http.server
 import json
-import threading
 
 import cv2
 import numpy as np
@@ -17,7 +15,8 @@ import pytest
 from conftest import run_script, shared_path
 from helpers import CLIP, CLIP_FRAMES
 from shared_faces import AUDIENCE_SHOT, NOT_IN_CLIP, OBAMA_SEAT_X
-from test_sface import CLIP_CONFIDENCE, enrol, linked_dataset, models, sface_model_args  # noqa: F401  (models: a fixture)
+from test_modelfiles import http_folder  # noqa: F401  (a fixture: a real HTTP server on 127.0.0.1)
+from test_sface import CLIP_CONFIDENCE, enrol_with_lin, models, sface_model_args  # noqa: F401  (models: a fixture)
 
 from facerec.catalogue import PROFILES, YUNET
 from facerec.detection import DetectedFace, load_detector
@@ -35,11 +34,7 @@ LIN_SHOT = range(82, 211)  # frames of the clip between two cuts where Lin-Manue
 @pytest.fixture(scope="module")
 def gallery(tmp_path_factory):
     """faces/known + lin-manuel-miranda.png as "lin", enrolled with extract_embeddings.py --model sface."""
-    root = tmp_path_factory.mktemp("tracks_gallery")
-    embeddings = root / "embeddings.pickle"
-    enrol(linked_dataset(root / "dataset", {"lin": shared_path("faces/probe/lin-manuel-miranda.png")}),
-          embeddings, *sface_model_args())
-    return embeddings
+    return enrol_with_lin(tmp_path_factory.mktemp("tracks_gallery"))
 
 
 def recognise_video(embeddings, source, *extra):
@@ -253,25 +248,17 @@ def test_a_face_hidden_a_few_frames_keeps_its_track_and_one_gone_longer_gets_a_n
     assert not any(record["faces"] for record in records if 15 <= record["frame"] < 15 + hidden)
 
 
-def test_a_slow_consumer_of_a_live_stream_reports_source_frame_indices_and_records_at_the_source_pace(gallery, tmp_path):
+def test_a_slow_consumer_of_a_live_stream_reports_source_frame_indices_and_records_at_the_source_pace(gallery, http_folder, tmp_path):
     """A real HTTP server on 127.0.0.1 serves the video; recognition is slower than decoding, so frames are dropped."""
     frames = 240
 
     def placements(index):
         return [("obama1.jpg", (40 + 2 * index, 120))]
 
-    video = write_video(tmp_path / "live.avi", placements, frames)
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
-    handler.log_message = lambda *args: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    served, base = http_folder
+    write_video(served / "live.avi", placements, frames)
     output = tmp_path / "recorded.avi"
-    try:
-        records, run = recognise_video(gallery, f"http://127.0.0.1:{server.server_address[1]}/{video.name}",
-                                       "--every", "1", "--output", str(output))
-    finally:
-        server.shutdown()
-        server.server_close()
+    records, run = recognise_video(gallery, f"{base}/live.avi", "--every", "1", "--output", str(output))
     indices = [record["frame"] for record in records]
     assert indices == sorted(set(indices)) and indices[0] == 0
     assert len(indices) < indices[-1] + 1  # frames were dropped: the indices have gaps
