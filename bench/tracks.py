@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
+from importlib import metadata
 from pathlib import Path
 
 from benchmark import CLIP, ROOT, enrolled, model_paths, run_stage
@@ -76,7 +77,7 @@ def stage_peer(_: dict) -> dict:
         records.append({"frame": len(records), "faces": faces})
     seconds = time.perf_counter() - start
     capture.release()
-    return {"fps": len(records) / seconds, **answers(records), "version": face_recognition.__version__}
+    return {"fps": len(records) / seconds, **answers(records), "version": metadata.version("face_recognition")}
 
 
 def stage_full(args: dict) -> dict:

@@ -7,6 +7,7 @@ positions on a canvas, so where each face is in each frame is known exactly.
 
 import functools
 import json
+from collections import Counter
 
 import cv2
 import numpy as np
@@ -119,7 +120,7 @@ def test_the_summary_counts_tracks_per_name(clip_runs):
         for record in records:
             for face in record["faces"]:
                 tracks.setdefault(face["track"], []).append(face["name"])
-        majority = [max(set(names), key=names.count) for names in tracks.values()]
+        majority = [Counter(names).most_common(1)[0][0] for names in tracks.values()]  # ties: the name seen first
         summary = run.stderr.split(" tracks (", 1)
         assert summary[0].endswith(f", {len(tracks)}")
         listed = dict(item.rsplit(" ", 1) for item in summary[1].split(")", 1)[0].split(", "))
