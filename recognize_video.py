@@ -11,12 +11,13 @@ import sys
 from pathlib import Path
 
 from facerec.cli import (add_detector_arguments, add_embedder_arguments, add_threshold_argument, check_store_fits,
-                         models_from_args, parser_for, profile_from_args, threshold_from_args)
+                         models_from_args, parser_for, positive_int, profile_from_args, threshold_from_args)
 from facerec.display import Window
 from facerec.errors import FacerecError, main_guard
 from facerec.matching import MATCHERS, make_matcher
 from facerec.recognition import Recogniser, run_recognition
 from facerec.store import load_store
+from facerec.tracking import DEFAULT_EVERY, Tracker
 from facerec.video import VideoOutput, check_output, open_source
 
 
@@ -29,6 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--source", default="0", help="webcam index, video file or stream URL (default: 0)")
     parser.add_argument("--match", choices=sorted(MATCHERS), default="nearest",
                         help="nearest stored vector (default), nearest person centroid, or a vote of the 5 nearest")
+    parser.add_argument("--every", type=positive_int, default=DEFAULT_EVERY, metavar="N",
+                        help=f"embed a followed face again at least every N frames (default: {DEFAULT_EVERY}; also when it "
+                             "is new, comes back, moves or changes size); a face's name comes from its track's recent "
+                             "embeddings. 1: embed and name every face of every frame on its own")
     parser.add_argument("--output", default=None, metavar="FILE",
                         help="also write the annotated video to this file (.mp4 or .avi). It is written under a "
                              "temporary name and replaces FILE when the run ends, also on q, Ctrl-C or a read "
@@ -50,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     detector, embedder = models_from_args(args)
     check_store_fits(store, args.embeddings, profile, embedder)
     recogniser = Recogniser(detector, embedder,
-                            make_matcher(args.match, store.vectors, store.names, threshold, store.paths))
+                            make_matcher(args.match, store.vectors, store.names, threshold, store.paths),
+                            Tracker(args.every))
     if not len(store):
         print(f"warning: {args.embeddings} holds no faces: everyone is Unknown", file=sys.stderr)
 

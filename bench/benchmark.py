@@ -55,7 +55,10 @@ def model_paths(profile_name: str, workdir: Path) -> tuple[Path, Path, str]:
     for folder in (default_models_dir(), SHARED / "models"):
         if (folder / embedder_name).is_file():
             return folder, folder / embedder_name, ""
-    from torch7 import write_openface_like_network  # OpenFace's weights are not to be had here
+    architecture = SHARED / "models" / "openface_nn4_architecture_standin.t7"  # OpenFace's weights are not to be had here
+    if profile_name == "openface" and architecture.is_file():
+        return SHARED / "models", architecture, "architecture stand-in embedder (OpenFace weights absent)"
+    from torch7 import write_openface_like_network
 
     stand_in = workdir / "stand_in_openface.t7"
     write_openface_like_network(stand_in)
@@ -113,19 +116,24 @@ def stage_loop(args: dict) -> dict:
             "note": note if args["embed"] else ""}
 
 
+def enrolled(profile: str, dataset: Path, workdir: Path) -> tuple[list[str], Path, str]:
+    """extract_embeddings.py's main() on `dataset`: (the scripts' model options, the embeddings file, note)."""
+    import extract_embeddings
+
+    folder, embedder_file, note = model_paths(profile, workdir)
+    models = ["--model", profile, "--detector", str(folder), "--embedding-model", str(embedder_file)]
+    embeddings = workdir / "e.pickle"
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        extract_embeddings.main(["--dataset", str(dataset), "--embeddings", str(embeddings), "--quiet", *models])
+    return models, embeddings, note
+
+
 def stage_full(args: dict) -> dict:
     """recognize_video.py's main() in this process, headless, against a gallery of faces/known."""
-    import extract_embeddings
     import recognize_video
 
     with tempfile.TemporaryDirectory() as workdir:
-        workdir = Path(workdir)
-        folder, embedder_file, note = model_paths(args["profile"], workdir)
-        models = ["--model", args["profile"], "--detector", str(folder), "--embedding-model", str(embedder_file)]
-        embeddings = workdir / "e.pickle"
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            extract_embeddings.main(["--dataset", str(SHARED / "faces" / "known"), "--embeddings", str(embeddings),
-                                     "--quiet", *models])
+        models, embeddings, note = enrolled(args["profile"], SHARED / "faces" / "known", Path(workdir))
         errors = io.StringIO()
         start = time.perf_counter()
         with contextlib.redirect_stderr(errors):

@@ -1,4 +1,4 @@
-"""Recognising faces in video: detect, embed and match each frame, then show, save or print it."""
+"""Recognising faces in video: detect each frame, follow the faces as tracks, embed and match them, then show, save or print it."""
 
 from __future__ import annotations
 
@@ -15,45 +15,71 @@ from .display import QUIT_KEYS, Window
 from .drawing import draw_face, draw_status
 from .embedding import Embedder
 from .matching import UNKNOWN, Match, Matcher
-from .video import VideoOutput, why_frames_ended
+from .tracking import Tracker
+from .video import VideoOutput, numbered_frames, why_frames_ended
 
 FPS_SMOOTHING = 0.9  # weight of the past in the on-screen frame rate
 
 
 @dataclass(frozen=True)
 class RecognisedFace:
-    """A detected face and the name it was given."""
+    """A detected face, the name it was given and, in a video, the id of its track."""
 
     face: DetectedFace
     match: Match
+    track: int | None = None
 
     @property
     def label(self) -> str:
-        """`name: distance` as drawn on the frame."""
-        if self.match.distance is None:
-            return self.match.name
-        return f"{self.match.name}: {self.match.distance:.2f}"
+        """`#track name: distance` as drawn on the frame (no `#track` outside a video)."""
+        text = self.match.name if self.match.distance is None else f"{self.match.name}: {self.match.distance:.2f}"
+        return text if self.track is None else f"#{self.track} {text}"
 
     def as_json(self) -> dict:
+        """The face as recognize_video.py --json gives it; "track" only for a face followed by a tracker."""
         distance = None if self.match.distance is None else round(self.match.distance, 4)
-        return {"box": list(self.face.box), "confidence": round(self.face.confidence, 4),
-                "name": self.match.name, "distance": distance, "match": self.match.photo}
+        record = {"box": list(self.face.box), "confidence": round(self.face.confidence, 4),
+                  "name": self.match.name, "distance": distance, "match": self.match.photo}
+        if self.track is not None:
+            record["track"] = self.track
+        return record
 
 
 class Recogniser:
-    """Detector, embedder and matcher together: a frame in, its named faces out."""
+    """Detector, embedder and matcher together: a frame in, its named faces out.
 
-    def __init__(self, detector: Detector, embedder: Embedder, matcher: Matcher) -> None:
+    Without a tracker every face is embedded and named on its own (a photo). With one (a video),
+    faces keep track ids, only the faces the tracker asks for are embedded, and each face
+    carries its track's name.
+    """
+
+    def __init__(self, detector: Detector, embedder: Embedder, matcher: Matcher,
+                 tracker: Tracker | None = None) -> None:
         self.detector = detector
         self.embedder = embedder
         self.matcher = matcher
+        self.tracker = tracker
+        self.embedded = 0  # faces embedded so far
 
-    def recognise(self, frame: np.ndarray) -> list[RecognisedFace]:
+    def recognise(self, frame: np.ndarray, frame_index: int | None = None) -> list[RecognisedFace]:
+        """The faces of `frame`; `frame_index` (the source's, for a tracker) defaults to frames seen."""
         faces = self.detector.detect(frame)
+        if self.tracker is None:
+            return [RecognisedFace(face, match) for face, match in zip(faces, self._embed(frame, faces)[1])]
+        tracks = self.tracker.update(faces, frame_index, frame)
+        due = [i for i, track in enumerate(tracks) if self.tracker.needs_embedding(track)]
+        vectors, verdicts = self._embed(frame, [faces[i] for i in due])
+        for i, vector, verdict in zip(due, vectors, verdicts):
+            self.tracker.add_evidence(tracks[i], vector, verdict, self.matcher)
+        return [RecognisedFace(face, track.match, track.id) for face, track in zip(faces, tracks)]
+
+    def _embed(self, frame: np.ndarray, faces: list[DetectedFace]) -> tuple[np.ndarray, list[Match]]:
+        """The faces' vectors and their own verdicts (none for no face)."""
         if not faces:
-            return []
-        matches = self.matcher.match(self.embedder.embed(frame, faces))
-        return [RecognisedFace(face, match) for face, match in zip(faces, matches)]
+            return np.empty((0, self.embedder.dimension), np.float32), []
+        self.embedded += len(faces)
+        vectors = self.embedder.embed(frame, faces)
+        return vectors, self.matcher.match(vectors)
 
 
 def annotate(frame: np.ndarray, recognised: Iterable[RecognisedFace], fps: float) -> None:
@@ -70,17 +96,37 @@ class Summary:
     frames: int = 0
     faces: int = 0
     names: Counter = field(default_factory=Counter)
+    track_names: dict[int, Counter] = field(default_factory=dict)  # per track id: its faces per name
     seconds: float = 0.0
     ended_by: str = ""
+
+    def add(self, recognised: list[RecognisedFace]) -> None:
+        """Count one frame's faces."""
+        self.frames += 1
+        self.faces += len(recognised)
+        self.names.update(item.match.name for item in recognised)
+        for item in recognised:
+            if item.track is not None:
+                self.track_names.setdefault(item.track, Counter())[item.match.name] += 1
+
+    @property
+    def tracks(self) -> Counter:
+        """Tracks per name, each track under the name it carried in most of its frames."""
+        return Counter(names.most_common(1)[0][0] for names in self.track_names.values())
 
     @property
     def fps(self) -> float:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
     def report(self) -> str:
-        per_name = ", ".join(f"{name} {count}" for name, count in self.names.most_common()) or "none"
-        return (f"{self.frames} frames, {self.faces} faces ({per_name}), "
+        tracks = f", {len(self.track_names)} tracks ({per_name(self.tracks)})" if self.track_names else ""
+        return (f"{self.frames} frames, {self.faces} faces ({per_name(self.names)}){tracks}, "
                 f"{self.fps:.1f} frames/s; stopped: {self.ended_by}")
+
+
+def per_name(counts: Counter) -> str:
+    """`lin 148, obama 64`, most first; `none` when empty."""
+    return ", ".join(f"{name} {count}" for name, count in counts.most_common()) or "none"
 
 
 def run_recognition(frames: Iterable[np.ndarray], recogniser: Recogniser, window: Window | None = None,
@@ -90,24 +136,22 @@ def run_recognition(frames: Iterable[np.ndarray], recogniser: Recogniser, window
     start = previous = time.perf_counter()
     fps = 0.0
     try:
-        for index, frame in enumerate(frames):
-            recognised = recogniser.recognise(frame)
-            summary.frames += 1
-            summary.faces += len(recognised)
-            summary.names.update(item.match.name for item in recognised)
+        for index, frame in numbered_frames(frames):
+            recognised = recogniser.recognise(frame, index)
+            summary.add(recognised)
             if json_lines is not None:
                 record = {"frame": index, "faces": [item.as_json() for item in recognised]}
                 json_lines.write(json.dumps(record) + "\n")
                 json_lines.flush()
             now = time.perf_counter()
             instant = 1.0 / max(now - previous, 1e-6)
-            fps = instant if index == 0 else FPS_SMOOTHING * fps + (1 - FPS_SMOOTHING) * instant
+            fps = instant if summary.frames == 1 else FPS_SMOOTHING * fps + (1 - FPS_SMOOTHING) * instant
             previous = now
             if window is None and output is None:
                 continue
             annotate(frame, recognised, fps)
             if output is not None:
-                output.write(frame)
+                output.write(frame, index)
             if window is not None:
                 key = window.show(frame)
                 if key in QUIT_KEYS or window.closed:

@@ -2,7 +2,8 @@
 
 Decoding overlaps with inference. A file is read completely, frame by frame
 (nothing dropped); a live camera or stream keeps only the newest frame, so a
-slow consumer sees the present, not a growing backlog.
+slow consumer sees the present, not a growing backlog. Each frame keeps its
+source index (`VideoSource.numbered`), so dropped frames leave gaps, not renumbering.
 """
 
 from __future__ import annotations
@@ -182,15 +183,15 @@ class VideoSource:
                 if not ok or frame is None:
                     reason = self._why_reading_stopped(last_slow_read)
                     break
+                self._put((self.frames_read, frame))
                 self.frames_read += 1
-                self._put(frame)
         except cv2.error as error:
             reason = f"read error at frame {self.frames_read}: {error.err or error}"
         finally:
             self.ended_by = reason  # set before the end marker is queued: the consumer sees it after the last frame
             self._put(None)
 
-    def _put(self, item: np.ndarray | None) -> None:
+    def _put(self, item: tuple[int, np.ndarray] | None) -> None:
         while not self._stop.is_set():
             try:
                 if self.spec.is_live and item is not None:
@@ -203,16 +204,20 @@ class VideoSource:
                     with contextlib.suppress(queue.Empty):
                         self._frames.get_nowait()
 
-    def __iter__(self) -> Iterator[np.ndarray]:
+    def numbered(self) -> Iterator[tuple[int, np.ndarray]]:
+        """(source frame index, frame) pairs; frames a live source dropped leave gaps in the indices."""
         if self._first is not None:
             first, self._first = self._first, None
-            yield first
+            yield 0, first
         while True:
             # no timeout here: every read of a stream is bounded by the stall time, so the reader always ends
-            frame = self._frames.get()
-            if frame is None:
+            item = self._frames.get()
+            if item is None:
                 return
-            yield frame
+            yield item
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return (frame for _, frame in self.numbered())
 
     def close(self) -> None:
         """Stop the reader thread and release the device or file."""
@@ -232,6 +237,12 @@ class VideoSource:
 def why_frames_ended(frames: Iterable[np.ndarray]) -> str:
     """Why an exhausted frame iterable stopped: a VideoSource says (end, stall, read error); others just end."""
     return getattr(frames, "ended_by", END_OF_FRAMES)
+
+
+def numbered_frames(frames: Iterable[np.ndarray]) -> Iterable[tuple[int, np.ndarray]]:
+    """(source frame index, frame) pairs: a VideoSource's own indices (gaps where it dropped frames), else 0, 1, 2..."""
+    numbered = getattr(frames, "numbered", None)
+    return numbered() if numbered is not None else enumerate(frames)
 
 
 def open_source(text: str) -> VideoSource:
@@ -336,9 +347,18 @@ class VideoOutput:
             self._temporary.unlink(missing_ok=True)
             raise FacerecError(f"cannot write video {self.path}: OpenCV could not start a {self.path.suffix} "
                                "encoder (use .mp4 or .avi)")
+        self._last: np.ndarray | None = None
 
-    def write(self, frame: np.ndarray) -> None:
+    def write(self, frame: np.ndarray, index: int | None = None) -> None:
+        """Append `frame`. Given its source frame `index`, first hold the previous frame over the source
+        frames dropped since: the file keeps the source's timing, and its frame k is source frame k."""
+        if index is not None:
+            filler = frame if self._last is None else self._last
+            while self.frames < index:
+                self._writer.write(filler)
+                self.frames += 1
         self._writer.write(frame)
+        self._last = frame
         self.frames += 1
 
     def _frames_in_temporary(self) -> int:

@@ -80,13 +80,18 @@ def known_store(tmp_path_factory):
     return embeddings
 
 
-@pytest.fixture(scope="module")
-def clip_run(tmp_path_factory):
-    """faces/known + lin-manuel-miranda.png as "lin" enrolled, then recognize_video.py --json on the clip."""
-    root = tmp_path_factory.mktemp("sface_clip")
+def enrol_with_lin(root):
+    """faces/known + lin-manuel-miranda.png as "lin", enrolled with the sface profile into root/embeddings.pickle."""
     embeddings = root / "embeddings.pickle"
     enrol(linked_dataset(root / "dataset", {"lin": shared_path("faces/probe/lin-manuel-miranda.png")}),
           embeddings, *sface_model_args())
+    return embeddings
+
+
+@pytest.fixture(scope="module")
+def clip_run(tmp_path_factory):
+    """faces/known + lin-manuel-miranda.png as "lin" enrolled, then recognize_video.py --json on the clip."""
+    embeddings = enrol_with_lin(tmp_path_factory.mktemp("sface_clip"))
     run = run_script("recognize_video.py", "--embeddings", str(embeddings), "--source", str(shared_path(CLIP)),
                      "--no-display", "--json", "--confidence", CLIP_CONFIDENCE, *sface_model_args())
     assert run.returncode == 0, run.stderr
