@@ -12,7 +12,7 @@ from facerec.display import Window
 from facerec.errors import FacerecError, main_guard
 from facerec.matching import MATCHERS, make_matcher
 from facerec.recognition import Recogniser, run_recognition
-from facerec.store import load_store
+from facerec.store import check_profile, load_store
 from facerec.video import VideoOutput, open_source
 
 
@@ -36,9 +36,7 @@ def main(argv: list[str] | None = None) -> int:
 
     profile = profile_from_args(args)
     store = load_store(args.embeddings)
-    if store.profile != profile.name:
-        raise FacerecError(f"{args.embeddings} was made with the {store.profile!r} profile: "
-                           f"recognise with --model {store.profile}, or re-run extract_embeddings.py --model {profile.name}")
+    check_profile(store, args.embeddings, profile.name)
     threshold = profile.threshold if args.threshold is None else args.threshold
     embedder = embedder_from_args(args)
     if len(store) and store.vectors.shape[1] != embedder.dimension:

@@ -20,7 +20,7 @@ import numpy as np
 from .detection import MIN_FACE_SIZE, Detector
 from .embedding import Embedder
 from .errors import FacerecError
-from .store import EmbeddingStore, load_store
+from .store import EmbeddingStore
 
 # Status recorded for an image that gave a vector; anything else is the reason it was skipped.
 USED = "used"
@@ -105,27 +105,26 @@ def embed_image(image: np.ndarray, detector: Detector, embedder: Embedder) -> tu
     return embedder.embed(image, [best])[0], USED
 
 
-def previous_store(path: Path, models: dict[str, Any]) -> EmbeddingStore | None:
+def reusable_store(previous: EmbeddingStore | None, models: dict[str, Any], dimension: int) -> EmbeddingStore | None:
     """The previous run's store if it was made by the same models, else None (everything is redone)."""
-    if not path.exists():
+    if previous is None or previous.models != models:
         return None
-    try:
-        store = load_store(path)
-    except FacerecError as error:
-        print(f"warning: {error}; it will be replaced", file=sys.stderr)
+    if dimension and len(previous) and previous.vectors.shape[1] != dimension:
+        print(f"warning: the previous embeddings hold {previous.vectors.shape[1]}-d vectors although made by the "
+              f"same models, which make {dimension}-d ones: it is damaged; every image is redone", file=sys.stderr)
         return None
-    return store if store.models == models else None
+    return previous
 
 
-def enrol(dataset: Path, store_path: Path, detector: Detector, embedder: Embedder, models: dict[str, Any],
-          progress: bool = True) -> tuple[EmbeddingStore, EnrolmentReport]:
-    """Build the store for `dataset`, reusing what the previous store at `store_path` already knows."""
+def enrol(dataset: Path, previous: EmbeddingStore | None, detector: Detector, embedder: Embedder,
+          models: dict[str, Any], progress: bool = True) -> tuple[EmbeddingStore, EnrolmentReport]:
+    """Build the store for `dataset`, reusing what the `previous` store (from store.open_store_target) already knows."""
     from tqdm import tqdm
 
     images = dataset_images(dataset)
     if not images:
         raise FacerecError(f"dataset folder {dataset} has no photos: put them in {dataset}/<person>/")
-    old = previous_store(store_path, models)
+    old = reusable_store(previous, models, embedder.dimension)
     old_vectors = {path: vector for path, vector in zip(old.paths, old.vectors)} if old else {}
     old_files = old.files if old else {}
     report = EnrolmentReport()

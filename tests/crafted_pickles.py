@@ -16,10 +16,6 @@ import numpy as np
 _NUMPY_CORE = "numpy._core" if hasattr(np, "_core") else "numpy.core"
 
 
-def _global(module: str, name: str) -> bytes:
-    return b"c" + module.encode() + b"\n" + name.encode() + b"\n"
-
-
 class _Reduced:
     """An object that pickles as `function(*args)` followed by BUILD with `state` (if any)."""
 
@@ -78,7 +74,9 @@ def hostile_arrays() -> dict[str, bytes]:
     scalar = getattr(__import__(f"{_NUMPY_CORE}.multiarray", fromlist=["scalar"]), "scalar")
     out["object scalar"] = pickle.dumps({"embeddings": [[_Reduced(scalar, (crafted_dtype("O", object_state), b"A" * 8))] * 128],
                                          "names": ["x"]}, protocol=2)
-    out["codec other than latin1"] = (b"\x80\x02" + _global("_codecs", "encode") + b"X\x01\x00\x00\x00aX\x08\x00\x00\x00zlib_codec\x86R.")
+    import _codecs
+    out["codec other than latin1"] = pickle.dumps({"embeddings": [[_Reduced(_codecs.encode, ("a" * 64, "zlib_codec"))]],
+                                                   "names": ["x"]}, protocol=2)
     return out
 
 

@@ -42,6 +42,7 @@ def test_file_keeps_the_seed_scripts_keys(tmp_path):
 def test_seed_format_loads_as_openface(tmp_path, protocol):
     # what the classic tutorial's extract_embeddings.py writes: flattened float64 vectors and names
     vectors = [np.random.default_rng(i).normal(size=128) for i in range(3)]
+    vectors = [vector / np.linalg.norm(vector) for vector in vectors]  # OpenFace's vectors have length 1
     with open(tmp_path / "seed.pickle", "wb") as handle:
         handle.write(pickle.dumps({"embeddings": vectors, "names": ["a", "b", "a"]}, protocol=protocol))
     store = load_store(tmp_path / "seed.pickle")
