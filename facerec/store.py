@@ -247,13 +247,15 @@ def _read_regular_file(path: Path) -> bytes:
         # O_NONBLOCK: if the file was swapped for a FIFO since stat, opening it does not wait for a writer
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
         with os.fdopen(fd, "rb") as handle:
-            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
                 raise NotAStore(f"embeddings file {path} is not a regular file")
-            data = handle.read(MAX_FILE_BYTES + 1)
+            # the size it has now, plus one byte to notice a file still growing
+            data = handle.read(min(info.st_size, MAX_FILE_BYTES) + 1)
     except OSError as error:
         raise FacerecError(f"cannot read embeddings file {path}: {error.strerror}") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise NotAStore(f"embeddings file {path} is more than {MAX_FILE_BYTES:,} bytes")
+    if len(data) > min(info.st_size, MAX_FILE_BYTES):
+        raise NotAStore(f"embeddings file {path} grew while it was read: is something still writing it?")
     return data
 
 
@@ -432,7 +434,7 @@ def open_store_target(path: str | os.PathLike, force: bool = False) -> StoreTarg
     """
     given = Path(path)
     target = Path(os.path.realpath(given))
-    shown = str(given) if given == target else f"{given} (a link to {target})"
+    shown = f"{given} (a link to {target})" if os.path.islink(given) else str(given)
     try:
         info = os.stat(target)
     except FileNotFoundError:
