@@ -434,7 +434,8 @@ def open_store_target(path: str | os.PathLike, force: bool = False) -> StoreTarg
     """
     given = Path(path)
     target = Path(os.path.realpath(given))
-    shown = f"{given} (a link to {target})" if os.path.islink(given) else str(given)
+    link_note = f" (a link to {target})" if os.path.islink(given) else ""
+    shown = f"{given}{link_note}"
     try:
         info = os.stat(target)
     except FileNotFoundError:
@@ -447,12 +448,12 @@ def open_store_target(path: str | os.PathLike, force: bool = False) -> StoreTarg
                            "choose another --embeddings")
     if info is not None and info.st_size:
         try:
-            previous = load_store(target)
+            previous = load_store(given)
         except UnusableStore as error:
             warning = f"{error}; it will be replaced and every image redone"
         except FacerecError as error:
             if not force:
-                raise FacerecError(f"{error}: extract_embeddings.py replaces only an embeddings file; choose "
+                raise FacerecError(f"{error}{link_note}: extract_embeddings.py replaces only an embeddings file; choose "
                                    "another --embeddings, or add --force to replace this file") from None
             warning = f"{error}; replacing it (--force)"
     try:

@@ -14,7 +14,7 @@ import pytest
 
 import crafted_pickles
 from conftest import PROJECT_ROOT, shared_path
-from helpers import CLIP, assert_clean_failure, stand_in_openface
+from helpers import CLIP, assert_clean_failure, device_node, stand_in_openface
 
 MEMORY_LIMIT = 2 << 30
 READERS = ["recognize_video.py", "evaluate.py", "extract_embeddings.py"]
@@ -83,6 +83,8 @@ def test_a_store_is_read_only_from_a_regular_file(script, device, models, datase
     if device == "fifo":
         device = tmp_path / "fifo.pickle"
         os.mkfifo(device)  # nobody writes to it: opening it to read would wait forever
+    elif device.startswith("/dev/"):  # private twins of /dev/zero and /dev/full: never risk the system's
+        device = device_node(tmp_path, device[5:], 1, {"/dev/zero": 5, "/dev/full": 7}[device])
     elif device == "folder":
         device = tmp_path / "folder.pickle"
         device.mkdir()
