@@ -14,7 +14,8 @@ import pytest
 
 import crafted_pickles
 from conftest import PROJECT_ROOT, shared_path
-from helpers import CLIP, assert_clean_failure, device_node, stand_in_openface
+from helpers import CLIP, assert_clean_failure, device_node
+from test_store_target import dataset, models  # noqa: F401  (fixtures: one photo, the stand-in models)
 
 MEMORY_LIMIT = 2 << 30
 READERS = ["recognize_video.py", "evaluate.py", "extract_embeddings.py"]
@@ -27,20 +28,6 @@ def _limit_memory():
 def run_limited(args, timeout=120, cwd=PROJECT_ROOT, preexec_fn=_limit_memory):
     """Run a command with at most 2 GiB of address space; the result as text."""
     return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=timeout, preexec_fn=preexec_fn)
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("models")
-    return ["--detector", str(shared_path("models")), "--embedding-model", str(stand_in_openface(folder))]
-
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    root = tmp_path_factory.mktemp("dataset") / "dataset"
-    (root / "obama").mkdir(parents=True)
-    os.symlink(shared_path("faces/known/obama/obama.jpg"), root / "obama" / "obama.jpg")
-    return root
 
 
 def read_store_with(script, store, models, dataset):

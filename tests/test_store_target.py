@@ -167,16 +167,21 @@ def test_a_251_byte_file_name_works_and_a_256_byte_one_is_a_clean_error(models, 
 
 # item 15: a store with malformed records -----------------------------------------------------
 
-def test_vectors_of_another_length_from_the_same_models_are_redone(models, dataset, tmp_path, good_store):
-    content = pickle.loads(good_store)
-    content["embeddings"] = [np.full(64, 1 / 8, np.float32)]  # unit vectors, but 64-d: the models make 128-d
-    target = tmp_path / "e.pickle"
+def extract_over_damaged(models, dataset, target, content):
+    """Write `content` (a store's dict, damaged) at target, then run extract_embeddings.py over it."""
     target.write_bytes(pickle.dumps(content))
     result = extract(models, dataset, target)
     assert result.returncode == 0, result.stderr
+    assert "1 processed now" in result.stdout  # the image was redone, not taken from the damaged file
+    return result
+
+
+def test_vectors_of_another_length_from_the_same_models_are_redone(models, dataset, tmp_path, good_store):
+    content = pickle.loads(good_store)
+    content["embeddings"] = [np.full(64, 1 / 8, np.float32)]  # unit vectors, but 64-d: the models make 128-d
+    result = extract_over_damaged(models, dataset, tmp_path / "e.pickle", content)
     assert "64-d vectors" in result.stderr and "every image is redone" in result.stderr
-    assert "1 processed now" in result.stdout
-    assert load_store(target).vectors.shape == (1, 128)
+    assert load_store(tmp_path / "e.pickle").vectors.shape == (1, 128)
 
 
 @pytest.mark.parametrize("damage", ["files as a list", "record without status", "size not an int"])
@@ -189,10 +194,6 @@ def test_a_store_with_malformed_records_is_replaced_with_a_warning(models, datas
         del record["status"]
     else:
         record["size"] = "12"
-    target = tmp_path / "e.pickle"
-    target.write_bytes(pickle.dumps(content))
-    result = extract(models, dataset, target)
-    assert result.returncode == 0, result.stderr
+    result = extract_over_damaged(models, dataset, tmp_path / "e.pickle", content)
     assert "is damaged" in result.stderr and "every image redone" in result.stderr
-    assert "1 processed now" in result.stdout
-    assert load_store(target).files == pickle.loads(good_store)["files"]
+    assert load_store(tmp_path / "e.pickle").files == pickle.loads(good_store)["files"]
