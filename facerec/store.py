@@ -104,7 +104,7 @@ class _NdarrayName:
 class _PickledDtype:
     """Stands in for numpy.dtype(code, align, copy) + its state: accepts only plain numeric types."""
 
-    __slots__ = ("dtype",)
+    dtype: np.dtype | None = None  # None if the pickle made one without calling it (NEWOBJ)
 
     def __init__(self, code: Any, align: Any = False, copy: Any = True) -> None:
         if not isinstance(code, str) or code not in _NUMERIC_TYPES:
@@ -126,7 +126,7 @@ class _PickledDtype:
 class _PickledArray:
     """Stands in for an ndarray while unpickling; `array` is the checked plain numeric array."""
 
-    __slots__ = ("array",)
+    array: np.ndarray | None = None  # until its state is set
 
     def __init__(self, array: np.ndarray | None = None) -> None:
         self.array = array
@@ -143,7 +143,7 @@ class _PickledArray:
 
 def _plain_array(data: Any, dtype: Any, shape: Any, order: Any) -> np.ndarray:
     """A numeric array over `data`, after checking type, shape and byte count (numpy is only given checked values)."""
-    if not isinstance(dtype, _PickledDtype):
+    if not isinstance(dtype, _PickledDtype) or dtype.dtype is None:
         raise _Refused("it holds an array whose type is not a plain numpy number type")
     if not isinstance(data, (bytes, bytearray)) or order not in ("C", "F"):
         raise _Refused("it holds an array whose data are not bytes")
@@ -172,7 +172,8 @@ def _frombuffer(buffer: Any, dtype: Any, shape: Any, order: Any) -> _PickledArra
 
 def _scalar(dtype: Any, data: Any = None) -> int | float:
     """Stands in for numpy's scalar(): a numeric scalar becomes a Python int or float."""
-    if not isinstance(dtype, _PickledDtype) or not isinstance(data, bytes) or len(data) != dtype.dtype.itemsize:
+    if (not isinstance(dtype, _PickledDtype) or dtype.dtype is None or not isinstance(data, bytes)
+            or len(data) != dtype.dtype.itemsize):
         raise _Refused("it holds a numpy scalar that is not a plain number")
     return np.frombuffer(data, dtype=dtype.dtype)[0].item()
 
@@ -209,7 +210,7 @@ class _RestrictedUnpickler(pickle._Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         found = self._globals.get((module, name))
         if found is None:
-            raise _Refused(f"it refers to {module}.{name}, which an embeddings file never contains")
+            raise _Refused(f"it refers to {_shown(f'{module}.{name}')}, which an embeddings file never contains")
         return found
 
     def persistent_load(self, pid: Any) -> Any:
@@ -217,6 +218,12 @@ class _RestrictedUnpickler(pickle._Unpickler):
 
 
 # --- reading --------------------------------------------------------------------------------
+
+def _shown(text: str, limit: int = 100) -> str:
+    """Text from the file, safe to put in a one-line message: printable and short."""
+    text = text[:limit]
+    return text if text.isprintable() else repr(text)[1:-1]
+
 
 def _kind_of(mode: int) -> str:
     if stat.S_ISDIR(mode):
@@ -277,7 +284,7 @@ def load_store(path: str | os.PathLike) -> EmbeddingStore:
         raise NotAStore(f"embeddings file {path} was refused: it nests containers too deeply") from None
     except Exception as error:  # truncated or garbage bytes raise many different types
         raise NotAStore(f"embeddings file {path} is not a readable embeddings pickle "
-                        f"({str(error)[:200] or type(error).__name__})") from None
+                        f"({_shown(str(error)) or type(error).__name__})") from None
     if not isinstance(content, dict) or "embeddings" not in content or "names" not in content:
         raise NotAStore(f'embeddings file {path} is not an embeddings file: expected a dict with "embeddings" and "names"')
     try:
@@ -341,12 +348,12 @@ def _vectors(rows: list[Any], names: list[str], file_size: int) -> np.ndarray:
     finite = np.isfinite(vectors).all(axis=1)
     if not finite.all():
         bad = int(np.flatnonzero(~finite)[0])
-        raise _Damaged(f"vector {bad} ({names[bad]}) contains NaN or infinity (or a number too large for float32)")
+        raise _Damaged(f"vector {bad} ({_shown(names[bad])}) contains NaN or infinity (or a number too large for float32)")
     lengths = np.sqrt(np.einsum("ij,ij->i", vectors, vectors, dtype=np.float64))
     off = np.abs(lengths - 1.0) > UNIT_LENGTH_TOLERANCE
     if len(rows) and off.any():
         bad = int(np.flatnonzero(off)[0])
-        raise _Damaged(f"vector {bad} ({names[bad]}) has length {lengths[bad]:.4g}, but the embedders make vectors "
+        raise _Damaged(f"vector {bad} ({_shown(names[bad])}) has length {lengths[bad]:.4g}, but the embedders make vectors "
                        f"of length 1 (within {UNIT_LENGTH_TOLERANCE:g}): it was not made by them")
     return vectors
 
@@ -371,7 +378,7 @@ def _file_records(files: Any) -> dict[str, dict[str, Any]]:
         valid = (type(key) is str and isinstance(record, dict) and type(record.get("size")) is int
                  and type(record.get("mtime_ns")) is int and type(record.get("status")) is str)
         if not valid:
-            raise _Damaged(f'the "files" record of {str(key)[:100]!r} is not {{"size": int, "mtime_ns": int, "status": str}}')
+            raise _Damaged(f'the "files" record of "{_shown(str(key))}" is not {{"size": int, "mtime_ns": int, "status": str}}')
     return files
 
 
@@ -390,7 +397,7 @@ def _store_from_dict(content: dict, file_size: int) -> EmbeddingStore:
     if type(profile) is not str:
         raise _Damaged('"profile" must be a string')
     if profile not in PROFILES:
-        raise _UnknownProfile(f"records the model profile {profile[:100]!r}, which this version of facerec does not "
+        raise _UnknownProfile(f"records the model profile '{_shown(profile)}', which this version of facerec does not "
                               f"know (it knows: {', '.join(sorted(PROFILES))}): it was made by another version, "
                               "or is damaged; run extract_embeddings.py to make a new one")
     models = content.get("models", {})

@@ -74,6 +74,10 @@ def hostile_arrays() -> dict[str, bytes]:
     scalar = getattr(__import__(f"{_NUMPY_CORE}.multiarray", fromlist=["scalar"]), "scalar")
     out["object scalar"] = pickle.dumps({"embeddings": [[_Reduced(scalar, (crafted_dtype("O", object_state), b"A" * 8))] * 128],
                                          "names": ["x"]}, protocol=2)
+    # numpy.dtype made with NEWOBJ (its __new__ without arguments), then used for an array
+    out["dtype made without arguments"] = (
+        b"\x80\x02}(X\n\x00\x00\x00embeddings]" + f"c{_NUMPY_CORE}.numeric\n_frombuffer\n(".encode()
+        + b"C\x08AAAAAAAAcnumpy\ndtype\n)\x81K\x01\x85X\x01\x00\x00\x00CtRaX\x05\x00\x00\x00names]X\x01\x00\x00\x00xau.")
     import _codecs
     out["codec other than latin1"] = pickle.dumps({"embeddings": [[_Reduced(_codecs.encode, ("a" * 64, "zlib_codec"))]],
                                                    "names": ["x"]}, protocol=2)
