@@ -216,6 +216,22 @@ class _RestrictedUnpickler(pickle._Unpickler):
     def persistent_load(self, pid: Any) -> Any:
         raise _Refused("it refers to outside objects, which an embeddings file never does")
 
+    def _load_build_checked(self) -> None:
+        # BUILD sets an object's state: only our stand-ins take one (on a class or function it would
+        # change this module's objects for every later load)
+        if len(self.stack) < 2 or not isinstance(self.stack[-2], (_PickledDtype, _PickledArray)):
+            raise _Refused("it sets the state of something other than a numpy array or type")
+        pickle._Unpickler.dispatch[pickle.BUILD[0]](self)
+
+    def _load_refused(self) -> None:
+        raise _Refused("it makes objects in a way numpy and plain containers never do (NEWOBJ, OBJ, INST)")
+
+    dispatch = {
+        **pickle._Unpickler.dispatch,
+        pickle.BUILD[0]: _load_build_checked,
+        **dict.fromkeys((pickle.NEWOBJ[0], pickle.NEWOBJ_EX[0], pickle.OBJ[0], pickle.INST[0]), _load_refused),
+    }
+
 
 # --- reading --------------------------------------------------------------------------------
 

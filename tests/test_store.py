@@ -206,3 +206,14 @@ def test_temporary_names_fit_in_255_bytes(tmp_path):
         assert len(os.fsencode(prefix)) + 8 + len(".tmp") <= 255
         assert prefix == f".{name}." or len(os.fsencode(name)) + 14 > 255
     assert temporary_prefix("a" * 250 + "1") != temporary_prefix("a" * 250 + "2")
+
+
+def test_a_pickle_cannot_change_the_loader_s_own_functions(tmp_path):
+    # BUILD with a "slot state" on a global would setattr on it: here, the stand-in for numpy's _reconstruct
+    import facerec.store as store_module
+    before = store_module._reconstruct.__defaults__
+    path = tmp_path / "e.pickle"
+    path.write_bytes(b"\x80\x02cnumpy._core.multiarray\n_reconstruct\nN}X\x0c\x00\x00\x00__defaults__)s\x86b.")
+    with pytest.raises(FacerecError, match="was refused: it sets the state of something other than"):
+        load_store(path)
+    assert store_module._reconstruct.__defaults__ == before
