@@ -298,6 +298,10 @@ def load_store(path: str | os.PathLike) -> EmbeddingStore:
         raise NotAStore(f"embeddings file {path} was refused: {error}") from None
     except RecursionError:
         raise NotAStore(f"embeddings file {path} was refused: it nests containers too deeply") from None
+    except KeyError as error:  # Python's unpickler met a byte that is no pickle opcode
+        code = error.args[0] if error.args and type(error.args[0]) is int else 0
+        raise NotAStore(f"embeddings file {path} is not a readable embeddings pickle "
+                        f"(invalid load key, {_shown(repr(chr(code)))})") from None
     except Exception as error:  # truncated or garbage bytes raise many different types
         raise NotAStore(f"embeddings file {path} is not a readable embeddings pickle "
                         f"({_shown(str(error)) or type(error).__name__})") from None
@@ -308,10 +312,13 @@ def load_store(path: str | os.PathLike) -> EmbeddingStore:
     except _Refused as error:
         raise NotAStore(f"embeddings file {path} was refused: {error}") from None
     except _Damaged as error:
-        raise UnusableStore(f"embeddings file {path} is damaged: {error}; "
-                            "run extract_embeddings.py to make a new one") from None
+        raise UnusableStore(f"embeddings file {path} is damaged: {error}{_REMAKE}") from None
     except _UnknownProfile as error:
-        raise UnusableStore(f"embeddings file {path} {error}") from None
+        raise UnusableStore(f"embeddings file {path} {error}{_REMAKE}") from None
+
+
+# what a reader of an unusable store is told to do (extract_embeddings.py itself replaces it)
+_REMAKE = "; run extract_embeddings.py to make a new one"
 
 
 class _Damaged(ValueError):
@@ -415,7 +422,7 @@ def _store_from_dict(content: dict, file_size: int) -> EmbeddingStore:
     if profile not in PROFILES:
         raise _UnknownProfile(f"records the model profile '{_shown(profile)}', which this version of facerec does not "
                               f"know (it knows: {', '.join(sorted(PROFILES))}): it was made by another version, "
-                              "or is damaged; run extract_embeddings.py to make a new one")
+                              "or is damaged")
     models = content.get("models", {})
     if not isinstance(models, dict) or not _plain_value(models):
         raise _Damaged('"models" must be a small dict of names and numbers')
@@ -473,7 +480,7 @@ def open_store_target(path: str | os.PathLike, force: bool = False) -> StoreTarg
         try:
             previous = load_store(given)
         except UnusableStore as error:
-            warning = f"{error}; it will be replaced and every image redone"
+            warning = f"{str(error).removesuffix(_REMAKE)}; it will be replaced and every image redone"
         except FacerecError as error:
             if not force:
                 raise FacerecError(f"{error}{link_note}: extract_embeddings.py replaces only an embeddings file; choose "
