@@ -13,7 +13,7 @@ from pathlib import Path
 from facerec.cli import add_detector_arguments, add_embedder_arguments, models_from_args, next_command, parser_for
 from facerec.enrolment import enrol, models_identity
 from facerec.errors import FacerecError, main_guard
-from facerec.store import save_store
+from facerec.store import open_store_target, save_store
 from facerec.text import plural
 
 
@@ -23,14 +23,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", type=Path, default=Path("dataset"),
                         help="folder with one sub-folder of photos per person (default: dataset)")
     parser.add_argument("--embeddings", type=Path, default=Path("output/embeddings.pickle"),
-                        help="the embeddings file to write (default: output/embeddings.pickle)")
+                        help="the embeddings file to write (default: output/embeddings.pickle); it replaces only "
+                             "an embeddings file (or an empty one); a symbolic link is followed: the file it "
+                             "points to is replaced")
+    parser.add_argument("--force", action="store_true",
+                        help="replace the --embeddings file even if it is not an embeddings file "
+                             "(never a folder, device or FIFO)")
     add_detector_arguments(parser)
     add_embedder_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
 
+    target = open_store_target(args.embeddings, force=args.force)  # before any work: refuse what cannot be written
+    if target.warning:
+        print(f"warning: {target.warning}", file=sys.stderr)
     detector, embedder = models_from_args(args)
-    store, report = enrol(args.dataset, args.embeddings, detector, embedder,
+    store, report = enrol(args.dataset, target.previous, detector, embedder,
                           models_identity(args.model, detector, embedder), progress=not args.quiet)
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -38,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         print(line)
     if not len(store):
         raise FacerecError(f"no usable face in {args.dataset}: nothing written to {args.embeddings}")
-    save_store(store, args.embeddings)
+    save_store(store, target.path)
     print(f"wrote {plural(len(store), 'embedding')} of {plural(len(store.people), 'person', 'people')} "
           f"to {args.embeddings}")
     print(f"next: {next_command('recognize_video.py', args, embeddings=args.embeddings)}")

@@ -15,7 +15,7 @@ from .embedding import Embedder, load_embedder
 from .errors import FacerecError
 from .matching import MAX_DISTANCE
 from .modelfiles import PROJECT_ROOT, profile_files
-from .store import EmbeddingStore
+from .store import EmbeddingStore, check_profile
 
 
 def bounded_number(kind: Callable[[str], float], low: float | None = None, high: float | None = None,
@@ -155,9 +155,7 @@ def next_command(script: str, args: argparse.Namespace, **options: object) -> st
 
 def check_store_fits(store: EmbeddingStore, path: Path, profile: Profile, embedder: Embedder) -> None:
     """Raise FacerecError unless the store at `path` was made by `profile` with vectors as long as the embedder's."""
-    if store.profile != profile.name:
-        raise FacerecError(f"{path} was made with the {store.profile!r} profile: "
-                           f"recognise with --model {store.profile}, or re-run extract_embeddings.py --model {profile.name}")
+    check_profile(store, path, profile.name)
     if len(store) and store.vectors.shape[1] != embedder.dimension:
         raise FacerecError(f"{path} holds {store.vectors.shape[1]}-d vectors but the embedder makes "
                            f"{embedder.dimension}-d ones: re-run extract_embeddings.py")

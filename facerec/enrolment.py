@@ -27,7 +27,7 @@ from .embedding import Embedder
 from .errors import FacerecError
 from .images import UnusablePhoto, load_photo, read_image  # noqa: F401  (read_image: a photo or None)
 from .names import MAX_NAME_BYTES, case_twins, invisible_character, normalise_name
-from .store import EmbeddingStore, load_store
+from .store import EmbeddingStore
 from .text import plural, printable
 
 # Status recorded for an image that gave a vector; anything else is the reason it was skipped.
@@ -202,22 +202,21 @@ def embed_image(image: np.ndarray, detector: Detector, embedder: Embedder) -> tu
     return embedded.vector, embedded.status
 
 
-def previous_store(path: Path, models: dict[str, Any]) -> EmbeddingStore | None:
+def reusable_store(previous: EmbeddingStore | None, models: dict[str, Any], dimension: int) -> EmbeddingStore | None:
     """The previous run's store if it was made by the same models, else None (everything is redone)."""
-    if not path.exists():
+    if previous is None or previous.models != models:
         return None
-    try:
-        store = load_store(path)
-    except FacerecError as error:
-        print(f"warning: {error}; it will be replaced", file=sys.stderr)
+    if dimension and len(previous) and previous.vectors.shape[1] != dimension:
+        print(f"warning: the previous embeddings hold {previous.vectors.shape[1]}-d vectors although made by the "
+              f"same models, which make {dimension}-d ones: it is damaged; every image is redone", file=sys.stderr)
         return None
-    return store if store.models == models else None
+    return previous
 
 
-def enrol(dataset: Path, store_path: Path, detector: Detector, embedder: Embedder, models: dict[str, Any],
-          progress: bool = True, on_image: Callable[[int, int], None] | None = None
+def enrol(dataset: Path, previous: EmbeddingStore | None, detector: Detector, embedder: Embedder,
+          models: dict[str, Any], progress: bool = True, on_image: Callable[[int, int], None] | None = None
           ) -> tuple[EmbeddingStore, EnrolmentReport]:
-    """Build the store for `dataset`, reusing what the previous store at `store_path` already knows.
+    """Build the store for `dataset`, reusing what the `previous` store (from store.open_store_target) already knows.
 
     `on_image(done, total)`, if given, is called after each image (the web page's progress bar).
     """
@@ -232,7 +231,7 @@ def enrol(dataset: Path, store_path: Path, detector: Detector, embedder: Embedde
     if not images:
         reasons = "".join(f"; {printable(path)}: {reason}" for path, reason in listing.skipped)
         raise FacerecError(f"dataset folder {shown} has no photos: put them in {shown}/<person>/{reasons}")
-    old = previous_store(store_path, models)
+    old = reusable_store(previous, models, embedder.dimension)
     old_vectors = {path: vector for path, vector in zip(old.paths, old.vectors)} if old else {}
     old_files = old.files if old else {}
     report = EnrolmentReport()

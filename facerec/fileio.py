@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import errno
+import hashlib
 import os
 import tempfile
 from pathlib import Path
 from typing import BinaryIO, Iterator
+
+# The longest file name (one path component) the usual Linux file systems accept, in bytes.
+NAME_MAX = 255
+# mkstemp's temporary name: ".<name>." + 8 random characters + ".tmp"
+_RANDOM_AND_SUFFIX = 8 + len(".tmp")
 
 
 def _current_umask() -> int:
@@ -19,17 +26,46 @@ def _current_umask() -> int:
 _FILE_MODE = 0o666 & ~_current_umask()
 
 
+def temporary_prefix(name: str) -> str:
+    """The start of the temporary name used for writing `name`: ".<name>.", shortened to fit NAME_MAX.
+
+    A name too long to take the temporary decoration keeps its first bytes and
+    gets 8 hex digits of its hash, so that two long names sharing a start do not share temporaries.
+    """
+    prefix = f".{name}."
+    encoded = os.fsencode(prefix)
+    if len(encoded) + _RANDOM_AND_SUFFIX <= NAME_MAX:
+        return prefix
+    digest = hashlib.sha256(os.fsencode(name)).hexdigest()[:8]
+    room = NAME_MAX - _RANDOM_AND_SUFFIX - len(".") - len("~") - len(digest) - len(".")
+    return f".{os.fsdecode(os.fsencode(name)[:room])}~{digest}."
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Raise OSError unless a file can be written at `path` now: its folder (created if missing) takes a new file.
+
+    Creates and removes one temporary file; says nothing about free space.
+    """
+    target = Path(path)
+    if len(os.fsencode(target.name)) > NAME_MAX:
+        raise OSError(errno.ENAMETOOLONG, os.strerror(errno.ENAMETOOLONG), str(target))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=temporary_prefix(target.name), suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    os.unlink(tmp_name)
+
+
 @contextlib.contextmanager
 def atomic_writer(path: str | os.PathLike) -> Iterator[BinaryIO]:
     """Open a temporary file beside `path` for writing; on success it replaces `path`.
 
     If the body raises (or the process dies) `path` keeps its previous content
     and the temporary file is removed (or, on SIGKILL, left as an ignorable
-    `.<name>.*.tmp` beside it).
+    `.<name>.*.tmp` beside it; a very long name is shortened, see temporary_prefix).
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=temporary_prefix(target.name), suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             yield handle

@@ -1,7 +1,7 @@
 """The embeddings file: one pickle of what extract_embeddings.py learned from the dataset.
 
 Format (a dict, readable by the classic tutorial scripts):
-    "embeddings": list of 1-D float32 arrays (one per face image)
+    "embeddings": list of 1-D float32 arrays (one per face image), each of length 1
     "names":      list of str, the person of each vector
     "paths":      list of str, the image each vector came from
     "profile":    name of the model profile that made the vectors
@@ -10,40 +10,56 @@ Format (a dict, readable by the classic tutorial scripts):
                   so a later run can skip what it already did
     "format":     version number of this layout
 
-Loading never trusts the file: a restricted unpickler admits only plain
-containers, numbers, strings and numeric numpy arrays.
+Loading never trusts the file. It is read only from a regular file of at most
+MAX_FILE_BYTES. A restricted unpickler admits only plain containers, numbers,
+strings and numeric numpy arrays, and builds those arrays itself: numpy's own
+reconstruction functions are replaced by stand-ins that check every type,
+shape and byte count before numpy sees them, and make nothing but plain
+integer or float arrays (no fields, objects, sub-arrays). What the vectors
+may expand to in memory is bounded before it is allocated.
 """
 
 from __future__ import annotations
 
 import io
+import math
 import os
 import pickle
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .catalogue import PROFILES
 from .errors import FacerecError
-from .fileio import atomic_writer
+from .fileio import atomic_writer, check_writable
 
 FORMAT_VERSION = 1
 # A file written by the seed scripts records no profile; they used OpenFace.
 LEGACY_PROFILE = "openface"
 
-# The only globals a legitimate embeddings pickle refers to (numpy's array reconstruction).
-_ALLOWED_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "scalar"),
-    ("numpy.core.numeric", "_frombuffer"),
-    ("numpy._core.numeric", "_frombuffer"),
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("_codecs", "encode"),
-}
+# Bounds on what a file may make the loader build. The largest gallery in mind is a few million
+# vectors (a million 128-d vectors is a 0.6 GB file): these leave room above that.
+MAX_FILE_BYTES = 4 << 30
+MAX_VECTORS = 5_000_000
+MAX_DIMENSION = 4096
+MAX_VALUES = 1 << 30  # numbers in all vectors together: 4 GiB as float32
+# Each vector's numbers are in the file, at least one byte each (int8): in memory, as float32,
+# the vectors never need more than 4 times the file's size. More means repeated references.
+MAX_EXPANSION = 4
+# The embedders store unit vectors. float32 rounding moves a length by about 1e-7, float16 by
+# less than 5e-4; a vector further than this from length 1 is not one of theirs.
+UNIT_LENGTH_TOLERANCE = 1e-3
+
+
+class NotAStore(FacerecError):
+    """The file is not an embeddings file at all (not a pickle, a hostile pickle, something else)."""
+
+
+class UnusableStore(FacerecError):
+    """The file is an embeddings file (a dict with "embeddings" and "names") that this version cannot use."""
 
 
 @dataclass
@@ -56,6 +72,7 @@ class EmbeddingStore:
     profile: str = LEGACY_PROFILE
     models: dict[str, Any] = field(default_factory=dict)
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    profile_recorded: bool = True  # False for a classic tutorial file: the profile is assumed
 
     @classmethod
     def empty(cls, profile: str, models: dict[str, Any], dimension: int) -> "EmbeddingStore":
@@ -70,77 +87,417 @@ class EmbeddingStore:
         return list(dict.fromkeys(self.names))
 
 
-class _ForbiddenGlobal(pickle.UnpicklingError):
-    """The pickle names something outside the embeddings format (a way to run code)."""
+# --- the restricted unpickler ---------------------------------------------------------------
+
+class _Refused(pickle.UnpicklingError):
+    """The pickle asks for something outside the embeddings format (code to run, a non-numeric array)."""
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
+_NUMERIC_TYPES = {"f2", "f4", "f8", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8"}
+_BYTE_ORDERS = {"<", ">", "|", "="}
+
+
+class _NdarrayName:
+    """What the pickle gets for numpy.ndarray: only a token for _reconstruct, no class to call."""
+
+
+class _PickledDtype:
+    """Stands in for numpy.dtype(code, align, copy) + its state: accepts only plain numeric types."""
+
+    dtype: np.dtype | None = None  # None if the pickle made one without calling it (NEWOBJ)
+
+    def __init__(self, code: Any, align: Any = False, copy: Any = True) -> None:
+        if not isinstance(code, str) or code not in _NUMERIC_TYPES:
+            raise _Refused(f"it holds an array of numpy type {str(code)[:20]!r}, not plain numbers")
+        self.dtype = np.dtype(code)
+
+    def __setstate__(self, state: Any) -> None:
+        # numpy's state: (version, byte order, sub-array, field names, fields, item size, alignment, flags);
+        # a plain number type has no sub-array, no fields, the default size and alignment, and no flags
+        plain = (isinstance(state, tuple) and len(state) == 8 and state[0] == 3 and state[1] in _BYTE_ORDERS
+                 and state[2] is None and state[3] is None and state[4] is None
+                 and state[5] == -1 and state[6] == -1 and state[7] == 0)
+        if not plain:
+            raise _Refused("it holds a numpy type with fields, sub-arrays or flags, not plain numbers")
+        if state[1] in ("<", ">"):
+            self.dtype = self.dtype.newbyteorder(state[1])
+
+
+class _PickledArray:
+    """Stands in for an ndarray while unpickling; `array` is the checked plain numeric array."""
+
+    array: np.ndarray | None = None  # until its state is set
+
+    def __init__(self, array: np.ndarray | None = None) -> None:
+        self.array = array
+
+    def __setstate__(self, state: Any) -> None:
+        # numpy's state: (version, shape, dtype, Fortran order, raw bytes)
+        if self.array is not None or not isinstance(state, tuple) or len(state) != 5 or state[0] != 1:
+            raise _Refused("it holds an array in a form numpy never writes")
+        _, shape, dtype, fortran, data = state
+        if fortran not in (True, False):
+            raise _Refused("it holds an array in a form numpy never writes")
+        self.array = _plain_array(data, dtype, shape, "F" if fortran else "C")
+
+
+def _plain_array(data: Any, dtype: Any, shape: Any, order: Any) -> np.ndarray:
+    """A numeric array over `data`, after checking type, shape and byte count (numpy is only given checked values)."""
+    if not isinstance(dtype, _PickledDtype) or dtype.dtype is None:
+        raise _Refused("it holds an array whose type is not a plain numpy number type")
+    if not isinstance(data, (bytes, bytearray)) or order not in ("C", "F"):
+        raise _Refused("it holds an array whose data are not bytes")
+    if (not isinstance(shape, tuple) or len(shape) > 2
+            or not all(type(size) is int and 0 <= size <= MAX_VALUES for size in shape)):
+        raise _Refused(f"it holds an array of shape {str(shape)[:40]}, not a vector")
+    count = math.prod(shape)
+    if count * dtype.dtype.itemsize != len(data):
+        raise _Refused(f"it holds an array of shape {shape} whose data are {len(data)} bytes, not "
+                       f"{count * dtype.dtype.itemsize}")
+    # a view, not a copy: many references to one buffer must not multiply its size
+    return np.frombuffer(data, dtype=dtype.dtype, count=count).reshape(shape, order=order)
+
+
+def _reconstruct(subtype: Any, shape: Any = None, typecode: Any = None) -> _PickledArray:
+    """Stands in for numpy's _reconstruct: an empty array, filled by its state (_PickledArray.__setstate__)."""
+    if subtype is not _NdarrayName:
+        raise _Refused("it holds an array of a class other than numpy.ndarray")
+    return _PickledArray()
+
+
+def _frombuffer(buffer: Any, dtype: Any, shape: Any, order: Any) -> _PickledArray:
+    """Stands in for numpy's _frombuffer (protocol 5 arrays)."""
+    return _PickledArray(_plain_array(buffer, dtype, shape, order))
+
+
+def _scalar(dtype: Any, data: Any = None) -> int | float:
+    """Stands in for numpy's scalar(): a numeric scalar becomes a Python int or float."""
+    if (not isinstance(dtype, _PickledDtype) or dtype.dtype is None or not isinstance(data, bytes)
+            or len(data) != dtype.dtype.itemsize):
+        raise _Refused("it holds a numpy scalar that is not a plain number")
+    return np.frombuffer(data, dtype=dtype.dtype)[0].item()
+
+
+class _RestrictedUnpickler(pickle._Unpickler):
+    """Plain data and numeric arrays only.
+
+    Python's own unpickler rather than the C one: the C one allocates (and zeroes) a memo
+    as large as the largest memo index a file names, so a 9-byte file could take gigabytes.
+    """
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(io.BytesIO(data))
+        # protocol 2 writes each array's bytes as _codecs.encode(text, "latin1"): never more than the file holds
+        self._encode_budget = len(data)
+        self._globals = {
+            ("numpy", "ndarray"): _NdarrayName,
+            ("numpy", "dtype"): _PickledDtype,
+            ("_codecs", "encode"): self._latin1_encode,
+        }
+        for package in ("numpy.core", "numpy._core"):
+            self._globals[(f"{package}.multiarray", "_reconstruct")] = _reconstruct
+            self._globals[(f"{package}.multiarray", "scalar")] = _scalar
+            self._globals[(f"{package}.numeric", "_frombuffer")] = _frombuffer
+
+    def _latin1_encode(self, text: Any, encoding: Any = "utf-8", errors: Any = "strict") -> bytes:
+        if not isinstance(text, str) or encoding not in ("latin1", "latin-1") or errors != "strict":
+            raise _Refused("it calls _codecs.encode other than as numpy writes array bytes")
+        self._encode_budget -= len(text)
+        if self._encode_budget < 0:
+            raise _Refused("it decodes more bytes than the file holds")
+        return text.encode("latin1")
+
     def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in _ALLOWED_GLOBALS:
-            return super().find_class(module, name)
-        raise _ForbiddenGlobal(f"it refers to {module}.{name}, which an embeddings file never contains")
+        found = self._globals.get((module, name))
+        if found is None:
+            raise _Refused(f"it refers to {_shown(f'{module}.{name}')}, which an embeddings file never contains")
+        return found
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise _Refused("it refers to outside objects, which an embeddings file never does")
+
+    def _load_build_checked(self) -> None:
+        # BUILD sets an object's state: only our stand-ins take one (on a class or function it would
+        # change this module's objects for every later load)
+        if len(self.stack) < 2 or not isinstance(self.stack[-2], (_PickledDtype, _PickledArray)):
+            raise _Refused("it sets the state of something other than a numpy array or type")
+        pickle._Unpickler.dispatch[pickle.BUILD[0]](self)
+
+    def _load_refused(self) -> None:
+        raise _Refused("it makes objects in a way numpy and plain containers never do (NEWOBJ, OBJ, INST)")
+
+    dispatch = {
+        **pickle._Unpickler.dispatch,
+        pickle.BUILD[0]: _load_build_checked,
+        **dict.fromkeys((pickle.NEWOBJ[0], pickle.NEWOBJ_EX[0], pickle.OBJ[0], pickle.INST[0]), _load_refused),
+    }
 
 
-def _restricted_loads(data: bytes) -> Any:
-    return _RestrictedUnpickler(io.BytesIO(data)).load()
+# --- reading --------------------------------------------------------------------------------
+
+def _shown(text: str, limit: int = 100) -> str:
+    """Text from the file, safe to put in a one-line message: printable and short."""
+    text = text[:limit]
+    return text if text.isprintable() else repr(text)[1:-1]
 
 
-def load_store(path: str | os.PathLike) -> EmbeddingStore:
-    """Read and check an embeddings file; raise FacerecError naming the file and the problem."""
-    path = Path(path)
+def _kind_of(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a plain file"
+
+
+def _read_regular_file(path: Path) -> bytes:
+    """The bytes of `path` if it is a regular file of at most MAX_FILE_BYTES (devices and FIFOs are never opened)."""
     try:
-        data = path.read_bytes()
+        info = os.stat(path)
     except FileNotFoundError:
         raise FacerecError(f"embeddings file {path} does not exist: run extract_embeddings.py first") from None
     except OSError as error:
         raise FacerecError(f"cannot read embeddings file {path}: {error.strerror}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise NotAStore(f"embeddings file {path} is not a regular file ({_kind_of(info.st_mode)})")
+    if info.st_size > MAX_FILE_BYTES:
+        raise NotAStore(f"embeddings file {path} is {info.st_size:,} bytes, more than the {MAX_FILE_BYTES:,} "
+                        "an embeddings file may have")
+    try:
+        # O_NONBLOCK: if the file was swapped for a FIFO since stat, opening it does not wait for a writer
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        with os.fdopen(fd, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise NotAStore(f"embeddings file {path} is not a regular file")
+            # the size it has now, plus one byte to notice a file still growing
+            data = handle.read(min(info.st_size, MAX_FILE_BYTES) + 1)
+    except OSError as error:
+        raise FacerecError(f"cannot read embeddings file {path}: {error.strerror}") from None
+    if len(data) > min(info.st_size, MAX_FILE_BYTES):
+        raise NotAStore(f"embeddings file {path} grew while it was read: is something still writing it?")
+    return data
+
+
+def load_store(path: str | os.PathLike) -> EmbeddingStore:
+    """Read and check an embeddings file; raise FacerecError naming the file and the problem.
+
+    NotAStore: not an embeddings file at all. UnusableStore: an embeddings file that is
+    damaged (malformed records, vectors that are not unit length...) or from another version.
+    """
+    path = Path(path)
+    data = _read_regular_file(path)
     if not data:
-        raise FacerecError(f"embeddings file {path} is empty")
+        raise NotAStore(f"embeddings file {path} is empty")
     try:
-        content = _restricted_loads(data)
-    except _ForbiddenGlobal as error:
-        raise FacerecError(f"embeddings file {path} was refused: {error}") from None
+        content = _RestrictedUnpickler(data).load()
+    except _Refused as error:
+        raise NotAStore(f"embeddings file {path} was refused: {error}") from None
+    except RecursionError:
+        raise NotAStore(f"embeddings file {path} was refused: it nests containers too deeply") from None
+    except KeyError as error:  # Python's unpickler met a byte that is no pickle opcode
+        code = error.args[0] if error.args and type(error.args[0]) is int else 0
+        raise NotAStore(f"embeddings file {path} is not a readable embeddings pickle "
+                        f"(invalid load key, {_shown(repr(chr(code)))})") from None
     except Exception as error:  # truncated or garbage bytes raise many different types
-        raise FacerecError(f"embeddings file {path} is not a readable embeddings pickle ({error or type(error).__name__})") from None
-    try:
-        return _store_from_dict(content)
-    except ValueError as error:
-        raise FacerecError(f"embeddings file {path} is malformed: {error}") from None
-
-
-def _store_from_dict(content: Any) -> EmbeddingStore:
+        raise NotAStore(f"embeddings file {path} is not a readable embeddings pickle "
+                        f"({_shown(str(error)) or type(error).__name__})") from None
     if not isinstance(content, dict) or "embeddings" not in content or "names" not in content:
-        raise ValueError('expected a dict with "embeddings" and "names"')
-    raw_vectors, names = content["embeddings"], content["names"]
-    if not isinstance(names, (list, tuple)) or not all(isinstance(name, str) for name in names):
-        raise ValueError('"names" must be a list of strings')
+        raise NotAStore(f'embeddings file {path} is not an embeddings file: expected a dict with "embeddings" and "names"')
     try:
-        rows = [np.asarray(vector, dtype=np.float64).ravel() for vector in raw_vectors]
-    except (TypeError, ValueError):
-        raise ValueError('"embeddings" must be a list of numeric vectors') from None
+        return _store_from_dict(content, len(data))
+    except _Refused as error:
+        raise NotAStore(f"embeddings file {path} was refused: {error}") from None
+    except _Damaged as error:
+        raise UnusableStore(f"embeddings file {path} is damaged: {error}{_REMAKE}") from None
+    except _UnknownProfile as error:
+        raise UnusableStore(f"embeddings file {path} {error}{_REMAKE}") from None
+
+
+# what a reader of an unusable store is told to do (extract_embeddings.py itself replaces it)
+_REMAKE = "; run extract_embeddings.py to make a new one"
+
+
+class _Damaged(ValueError):
+    """A record of the store is malformed."""
+
+
+class _UnknownProfile(ValueError):
+    """The store names a profile this version does not have."""
+
+
+def _vector_rows(raw: Any) -> list[Any]:
+    """The stored vectors, one item each (a numeric array or a list of numbers), not yet copied."""
+    if isinstance(raw, _PickledArray) and raw.array is not None and raw.array.ndim == 2:
+        return list(raw.array)
+    if not isinstance(raw, (list, tuple)):
+        raise _Damaged('"embeddings" must be a list of vectors')
+    if len(raw) > MAX_VECTORS:
+        raise _Refused(f"it holds {len(raw):,} vectors, more than the {MAX_VECTORS:,} an embeddings file may have")
+    rows = []
+    for index, item in enumerate(raw):
+        if isinstance(item, _PickledArray) and item.array is not None:
+            rows.append(item.array)
+        elif isinstance(item, (list, tuple)) and all(type(x) in (int, float) for x in item[:MAX_DIMENSION + 1]):
+            rows.append(item)
+        else:
+            raise _Damaged(f'"embeddings" must be a list of numeric vectors (item {index} is not)')
+    return rows
+
+
+def _vectors(rows: list[Any], names: list[str], file_size: int) -> np.ndarray:
+    """The rows as one float32 matrix, after bounding what it takes in memory."""
+    sizes = {row.size if isinstance(row, np.ndarray) else len(row) for row in rows}
+    if len(sizes) > 1:
+        raise _Damaged(f"vectors of different lengths {sorted(sizes)[:10]}")
+    dimension = sizes.pop() if sizes else 0
+    if dimension > MAX_DIMENSION:
+        raise _Refused(f"its vectors have {dimension:,} numbers, more than the {MAX_DIMENSION:,} an embeddings file may have")
+    values = len(rows) * dimension
+    if values > MAX_VALUES or values * 4 > MAX_EXPANSION * file_size:
+        raise _Refused(f"its {len(rows):,} vectors of {dimension:,} numbers would take {values * 4:,} bytes in memory, "
+                       f"more than {MAX_EXPANSION} times the file's {file_size:,} bytes (or {MAX_VALUES * 4:,}): "
+                       "the file repeats references to the same vectors")
+    vectors = np.empty((len(rows), dimension), np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for index, row in enumerate(rows):
+            try:
+                vectors[index] = np.ravel(row)
+            except (TypeError, ValueError, OverflowError):
+                raise _Damaged(f"vector {index} is not made of numbers") from None
+    finite = np.isfinite(vectors).all(axis=1)
+    if not finite.all():
+        bad = int(np.flatnonzero(~finite)[0])
+        raise _Damaged(f"vector {bad} ({_shown(names[bad])}) contains NaN or infinity (or a number too large for float32)")
+    lengths = np.sqrt(np.einsum("ij,ij->i", vectors, vectors, dtype=np.float64))
+    off = np.abs(lengths - 1.0) > UNIT_LENGTH_TOLERANCE
+    if len(rows) and off.any():
+        bad = int(np.flatnonzero(off)[0])
+        raise _Damaged(f"vector {bad} ({_shown(names[bad])}) has length {lengths[bad]:.4g}, but the embedders make vectors "
+                       f"of length 1 (within {UNIT_LENGTH_TOLERANCE:g}): it was not made by them")
+    return vectors
+
+
+def _plain_value(value: Any, depth: int = 0) -> bool:
+    """Whether `value` is JSON-like data (str, number, bool, None, and small lists and dicts of them)."""
+    if value is None or type(value) in (str, int, float, bool):
+        return True
+    if depth >= 4:
+        return False
+    if isinstance(value, (list, tuple)):
+        return len(value) <= 1000 and all(_plain_value(item, depth + 1) for item in value)
+    if isinstance(value, dict):
+        return len(value) <= 1000 and all(type(k) is str and _plain_value(v, depth + 1) for k, v in value.items())
+    return False
+
+
+def _file_records(files: Any) -> dict[str, dict[str, Any]]:
+    if not isinstance(files, dict):
+        raise _Damaged('"files" must be a dict of image records')
+    for key, record in files.items():
+        valid = (type(key) is str and isinstance(record, dict) and type(record.get("size")) is int
+                 and type(record.get("mtime_ns")) is int and type(record.get("status")) is str)
+        if not valid:
+            raise _Damaged(f'the "files" record of "{_shown(str(key))}" is not {{"size": int, "mtime_ns": int, "status": str}}')
+    return files
+
+
+def _store_from_dict(content: dict, file_size: int) -> EmbeddingStore:
+    names = content["names"]
+    if not isinstance(names, (list, tuple)) or not all(type(name) is str for name in names):
+        raise _Damaged('"names" must be a list of strings')
+    rows = _vector_rows(content["embeddings"])
     if len(rows) != len(names):
-        raise ValueError(f"{len(rows)} embeddings but {len(names)} names")
-    dimensions = {len(row) for row in rows}
-    if len(dimensions) > 1:
-        raise ValueError(f"vectors of different lengths {sorted(dimensions)}")
-    dimension = dimensions.pop() if dimensions else 0
-    vectors = np.array(rows, dtype=np.float32).reshape(len(rows), dimension)
-    if not np.all(np.isfinite(vectors)):
-        bad = int(np.flatnonzero(~np.all(np.isfinite(vectors), axis=1))[0])
-        raise ValueError(f"vector {bad} ({names[bad]}) contains NaN or infinity")
+        raise _Damaged(f"{len(rows)} embeddings but {len(names)} names")
+    vectors = _vectors(rows, list(names), file_size)
     paths = content.get("paths", [""] * len(names))
-    if not isinstance(paths, list) or len(paths) != len(names) or not all(isinstance(p, str) for p in paths):
-        raise ValueError('"paths" must be a list of strings, one per embedding')
+    if not isinstance(paths, list) or len(paths) != len(names) or not all(type(p) is str for p in paths):
+        raise _Damaged('"paths" must be a list of strings, one per embedding')
     profile = content.get("profile", LEGACY_PROFILE)
+    if type(profile) is not str:
+        raise _Damaged('"profile" must be a string')
+    if profile not in PROFILES:
+        raise _UnknownProfile(f"records the model profile '{_shown(profile)}', which this version of facerec does not "
+                              f"know (it knows: {', '.join(sorted(PROFILES))}): it was made by another version, "
+                              "or is damaged")
     models = content.get("models", {})
-    files = content.get("files", {})
-    if not isinstance(profile, str) or not isinstance(models, dict) or not isinstance(files, dict):
-        raise ValueError('"profile", "models" or "files" has the wrong type')
-    return EmbeddingStore(vectors, list(names), list(paths), profile, models, files)
+    if not isinstance(models, dict) or not _plain_value(models):
+        raise _Damaged('"models" must be a small dict of names and numbers')
+    files = _file_records(content.get("files", {}))
+    return EmbeddingStore(vectors, list(names), list(paths), profile, models, files,
+                          profile_recorded="profile" in content)
+
+
+def check_profile(store: EmbeddingStore, path: str | os.PathLike, wanted: str) -> None:
+    """Raise FacerecError unless the store's vectors were made by profile `wanted` (the message says what to do)."""
+    if store.profile == wanted:
+        return
+    if store.profile_recorded:
+        made = f"{path} was made with the {store.profile!r} profile"
+    else:
+        made = f"{path} records no model profile (a classic tutorial file); assumed {store.profile}"
+    raise FacerecError(f"{made}: recognise with --model {store.profile}, or re-run extract_embeddings.py --model {wanted}")
+
+
+# --- writing --------------------------------------------------------------------------------
+
+@dataclass
+class StoreTarget:
+    """Where a new store will be written, checked before any work: see open_store_target."""
+
+    path: Path  # the file to replace: --embeddings, with symbolic links followed
+    previous: EmbeddingStore | None  # the store there now, if it is one this version can use
+    warning: str | None = None  # why what is there will be replaced without being used
+
+
+def open_store_target(path: str | os.PathLike, force: bool = False) -> StoreTarget:
+    """Check that a new store can be written at `path`, before the work that makes it; raise FacerecError if not.
+
+    A symbolic link is followed: the file it points to is replaced, the link stays.
+    What is at the path must be nothing, an empty file or an embeddings file (one that
+    is damaged or from another version is replaced, with a warning); any other regular
+    file is replaced only with `force`; a folder, device, FIFO or socket never.
+    The folder is created if missing, and must take a new file.
+    """
+    given = Path(path)
+    target = Path(os.path.realpath(given))
+    link_note = f" (a link to {target})" if os.path.islink(given) else ""
+    shown = f"{given}{link_note}"
+    try:
+        info = os.stat(target)
+    except FileNotFoundError:
+        info = None
+    except OSError as error:
+        raise FacerecError(f"cannot write embeddings file {shown}: {error.strerror}") from None
+    previous, warning = None, None
+    if info is not None and not stat.S_ISREG(info.st_mode):
+        raise FacerecError(f"embeddings file {shown} is {_kind_of(info.st_mode)}, not a regular file: "
+                           "choose another --embeddings")
+    if info is not None and info.st_size:
+        try:
+            previous = load_store(given)
+        except UnusableStore as error:
+            warning = f"{str(error).removesuffix(_REMAKE)}; it will be replaced and every image redone"
+        except FacerecError as error:
+            if not force:
+                raise FacerecError(f"{error}{link_note}: extract_embeddings.py replaces only an embeddings file; choose "
+                                   "another --embeddings, or add --force to replace this file") from None
+            warning = f"{error}; replacing it (--force)"
+    try:
+        check_writable(target)
+    except OSError as error:
+        raise FacerecError(f"cannot write embeddings file {shown}: {error.strerror or error}") from None
+    return StoreTarget(target, previous, warning)
 
 
 def save_store(store: EmbeddingStore, path: str | os.PathLike) -> None:
-    """Write the store atomically: the previous file stays intact until the new one is complete."""
+    """Write the store atomically: the previous file stays intact until the new one is complete.
+
+    A failure to write (disk full, file too large...) raises FacerecError; the previous file is kept.
+    """
     content = {
         "embeddings": [np.asarray(row, dtype=np.float32) for row in store.vectors],
         "names": list(store.names),
@@ -150,5 +507,9 @@ def save_store(store: EmbeddingStore, path: str | os.PathLike) -> None:
         "files": dict(store.files),
         "format": FORMAT_VERSION,
     }
-    with atomic_writer(path) as handle:
-        pickle.dump(content, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    try:
+        with atomic_writer(path) as handle:
+            pickle.dump(content, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    except OSError as error:
+        raise FacerecError(f"cannot write embeddings file {path}: {error.strerror or error}; "
+                           "the previous file (if any) is unchanged") from None

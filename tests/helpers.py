@@ -54,3 +54,19 @@ def assert_clean_failure(result, *fragments: str) -> None:
     assert "Traceback" not in result.stderr
     for fragment in fragments:
         assert fragment in result.stderr
+
+
+def device_node(folder: Path, name: str, major: int, minor: int) -> Path:
+    """A private character device node (e.g. 1, 3: like /dev/null) at folder/name, so that a test that
+    writes to the wrong place damages nothing shared; skips when not allowed to make one (not root)."""
+    import os
+    import stat
+
+    import pytest
+
+    path = folder / name
+    try:
+        os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(major, minor))
+    except PermissionError:
+        pytest.skip("making a device node needs root (CAP_MKNOD)")
+    return path

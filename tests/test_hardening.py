@@ -56,7 +56,7 @@ def test_recognize_refuses_a_pickle_that_would_run_code(models, tmp_path):
 @pytest.mark.parametrize("content, problem", [
     (b"", "is empty"),
     (b"\x80\x04garbage", "not a readable embeddings pickle"),
-    (pickle.dumps({"embeddings": [np.zeros(64)], "names": ["a"]}), "64-d vectors but the embedder makes 128-d"),
+    (pickle.dumps({"embeddings": [np.full(64, 1 / 8)], "names": ["a"]}), "64-d vectors but the embedder makes 128-d"),
     (pickle.dumps({"embeddings": [np.zeros(128)] * 2, "names": ["a"]}), "2 embeddings but 1 names"),
     (pickle.dumps({"embeddings": [np.full(128, np.nan)], "names": ["a"]}), "NaN"),
 ])

@@ -6,8 +6,11 @@ import pickle
 import numpy as np
 import pytest
 
+import crafted_pickles
+from conftest import run_script
 from facerec.errors import FacerecError
-from facerec.store import EmbeddingStore, load_store, save_store
+from facerec.fileio import temporary_prefix
+from facerec.store import EmbeddingStore, UnusableStore, load_store, save_store
 
 
 def make_store(n=4, dimension=128, seed=0) -> EmbeddingStore:
@@ -42,6 +45,7 @@ def test_file_keeps_the_seed_scripts_keys(tmp_path):
 def test_seed_format_loads_as_openface(tmp_path, protocol):
     # what the classic tutorial's extract_embeddings.py writes: flattened float64 vectors and names
     vectors = [np.random.default_rng(i).normal(size=128) for i in range(3)]
+    vectors = [vector / np.linalg.norm(vector) for vector in vectors]  # OpenFace's vectors have length 1
     with open(tmp_path / "seed.pickle", "wb") as handle:
         handle.write(pickle.dumps({"embeddings": vectors, "names": ["a", "b", "a"]}, protocol=protocol))
     store = load_store(tmp_path / "seed.pickle")
@@ -105,3 +109,111 @@ def test_broken_files_give_a_message_naming_file_and_problem(tmp_path, content, 
 def test_missing_file_says_how_to_make_one(tmp_path):
     with pytest.raises(FacerecError, match="does not exist: run extract_embeddings.py"):
         load_store(tmp_path / "nope.pickle")
+
+
+def write_pickle(path, content, protocol=4):
+    path.write_bytes(pickle.dumps(content, protocol=protocol))
+    return path
+
+
+def unit_vectors(n, dimension=128, seed=0):
+    vectors = np.random.default_rng(seed).normal(size=(n, dimension)).astype(np.float32)
+    return list(vectors / np.linalg.norm(vectors, axis=1, keepdims=True))
+
+
+@pytest.mark.parametrize("damage, problem", [
+    (lambda c: c.update(files=list(c["files"])), '"files" must be a dict'),
+    (lambda c: next(iter(c["files"].values())).pop("status"), 'the "files" record of'),
+    (lambda c: next(iter(c["files"].values())).update(size="12"), '"size": int'),
+    (lambda c: c.update(models={"a": [[[[[["deep"]]]]]]}), '"models" must be'),
+    (lambda c: c.update(paths=["a"]), '"paths" must be a list'),
+])
+def test_a_store_with_malformed_records_is_damaged_not_a_traceback(tmp_path, damage, problem):
+    save_store(make_store(), tmp_path / "e.pickle")
+    content = pickle.loads((tmp_path / "e.pickle").read_bytes())
+    damage(content)
+    path = write_pickle(tmp_path / "damaged.pickle", content)
+    with pytest.raises(UnusableStore) as caught:
+        load_store(path)
+    assert f"embeddings file {path} is damaged: " in str(caught.value) and problem in str(caught.value)
+    assert "run extract_embeddings.py" in str(caught.value)
+
+
+@pytest.mark.parametrize("vector, length", [(np.zeros(128), "length 0,"), (np.full(128, 0.5), "length 5.657"),
+                                            (np.full(128, 1 / np.sqrt(128)) * 1.002, "length 1.002")])
+def test_zero_or_non_unit_vectors_are_refused(tmp_path, vector, length):
+    # an all-zero gallery would name every face (every query is at distance 1 from it)
+    path = write_pickle(tmp_path / "e.pickle", {"embeddings": [vector] * 2 + unit_vectors(1), "names": ["obama"] * 3})
+    with pytest.raises(UnusableStore, match=f"vector 0 \\(obama\\) has {length}.*within 0.001"):
+        load_store(path)
+
+
+def test_float16_and_float32_rounding_of_unit_vectors_is_accepted(tmp_path):
+    vectors = unit_vectors(50)
+    for dtype in (np.float16, np.float32, np.float64):
+        path = write_pickle(tmp_path / "e.pickle", {"embeddings": [v.astype(dtype) for v in vectors], "names": ["a"] * 50})
+        assert load_store(path).vectors.shape == (50, 128)
+
+
+def test_a_store_of_an_unknown_profile_says_so_and_lists_the_known_ones(tmp_path):
+    store = make_store()
+    store.profile = "nonexistent"
+    save_store(store, tmp_path / "e.pickle")
+    with pytest.raises(UnusableStore) as caught:
+        load_store(tmp_path / "e.pickle")
+    message = str(caught.value)
+    assert "records the model profile 'nonexistent', which this version of facerec does not know" in message
+    assert "(it knows: openface, sface)" in message and "--model" not in message
+
+
+@pytest.mark.parametrize("protocol", [2, 3, 4, 5])
+@pytest.mark.parametrize("numpy1", [False, True])
+def test_numpy_1_and_2_pickles_of_every_protocol_load(tmp_path, protocol, numpy1):
+    path = tmp_path / "seed.pickle"
+    path.write_bytes(crafted_pickles.tutorial_store(3, 128, protocol, numpy1))
+    store = load_store(path)
+    assert store.vectors.shape == (3, 128) and not store.profile_recorded and store.profile == "openface"
+
+
+def test_a_two_dimensional_array_of_vectors_loads(tmp_path):
+    path = write_pickle(tmp_path / "e.pickle", {"embeddings": np.array(unit_vectors(3)), "names": ["a", "b", "c"]}, 5)
+    assert load_store(path).vectors.shape == (3, 128)
+
+
+def test_a_classic_tutorial_file_is_described_as_recording_no_profile(tmp_path):
+    path = tmp_path / "seed.pickle"
+    path.write_bytes(crafted_pickles.tutorial_store(3, 128, 3))
+    result = run_script("recognize_video.py", "--model", "sface", "--embeddings", str(path), "--no-display")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert (f"error: {path} records no model profile (a classic tutorial file); assumed openface: "
+            "recognise with --model openface, or re-run extract_embeddings.py --model sface") in result.stderr
+    assert "made with" not in result.stderr
+
+
+def test_recognize_video_names_an_unknown_profile_without_suggesting_it(tmp_path):
+    store = make_store()
+    store.profile = "nonexistent"
+    save_store(store, tmp_path / "e.pickle")
+    result = run_script("recognize_video.py", "--embeddings", str(tmp_path / "e.pickle"), "--no-display")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "this version of facerec does not know (it knows: openface, sface)" in result.stderr
+    assert "--model nonexistent" not in result.stderr
+
+
+def test_temporary_names_fit_in_255_bytes(tmp_path):
+    for name in ["e.pickle", "x" * 241, "x" * 242, "é" * 127, "x" * 255]:
+        prefix = temporary_prefix(name)
+        assert len(os.fsencode(prefix)) + 8 + len(".tmp") <= 255
+        assert prefix == f".{name}." or len(os.fsencode(name)) + 14 > 255
+    assert temporary_prefix("a" * 250 + "1") != temporary_prefix("a" * 250 + "2")
+
+
+def test_a_pickle_cannot_change_the_loader_s_own_functions(tmp_path):
+    # BUILD with a "slot state" on a global would setattr on it: here, the stand-in for numpy's _reconstruct
+    import facerec.store as store_module
+    before = store_module._reconstruct.__defaults__
+    path = tmp_path / "e.pickle"
+    path.write_bytes(b"\x80\x02cnumpy._core.multiarray\n_reconstruct\nN}X\x0c\x00\x00\x00__defaults__)s\x86b.")
+    with pytest.raises(FacerecError, match="was refused: it sets the state of something other than"):
+        load_store(path)
+    assert store_module._reconstruct.__defaults__ == before

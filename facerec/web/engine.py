@@ -234,7 +234,7 @@ class Engine:
                 progress.message = f"{done} of {total} photos"
 
             try:
-                store, report = enrol(self.dataset, self.store_path, self.learner_detector, self.learner_embedder,
+                store, report = enrol(self.dataset, self.store, self.learner_detector, self.learner_embedder,
                                       self.models, progress=False, on_image=on_image)
                 save_store(store, self.store_path)
             except FacerecError as error:
