@@ -16,7 +16,7 @@ from facerec.display import Window
 from facerec.errors import FacerecError, main_guard
 from facerec.matching import MATCHERS, make_matcher
 from facerec.recognition import Recogniser, run_recognition
-from facerec.store import load_store
+from facerec.store import check_profile, load_store
 from facerec.tracking import DEFAULT_EVERY, Tracker
 from facerec.video import VideoOutput, check_output, open_source
 
@@ -51,9 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     output_path = None if args.output is None else check_output(args.output, args.source, args.force)
     profile = profile_from_args(args)
     store = load_store(args.embeddings)
+    check_profile(store, args.embeddings, profile.name)
     threshold = threshold_from_args(args)
     detector, embedder = models_from_args(args)
-    check_store_fits(store, args.embeddings, profile, embedder)
+    check_store_fits(store, args.embeddings, embedder)
     recogniser = Recogniser(detector, embedder,
                             make_matcher(args.match, store.vectors, store.names, threshold, store.paths),
                             Tracker(args.every))

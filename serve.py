@@ -13,7 +13,7 @@ from facerec.enrolment import models_identity
 from facerec.errors import FacerecError, main_guard
 from facerec.matching import MATCHERS, make_matcher
 from facerec.recognition import Recogniser
-from facerec.store import EmbeddingStore, load_store
+from facerec.store import EmbeddingStore, check_profile, load_store
 from facerec.video import open_source
 from facerec.web.app import create_app
 from facerec.web.engine import Engine
@@ -69,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     models = models_identity(args.model, detector, embedder)
     if args.embeddings.exists():
         store = load_store(args.embeddings)
-        check_store_fits(store, args.embeddings, profile, embedder)
+        check_profile(store, args.embeddings, profile.name)
+        check_store_fits(store, args.embeddings, embedder)
     else:
         store = EmbeddingStore.empty(profile.name, models, embedder.dimension)
         print(f"note: {args.embeddings} does not exist yet: everyone is Unknown until you enrol someone "

@@ -15,7 +15,7 @@ from .embedding import Embedder, load_embedder
 from .errors import FacerecError
 from .matching import MAX_DISTANCE
 from .modelfiles import PROJECT_ROOT, profile_files
-from .store import EmbeddingStore, check_profile
+from .store import EmbeddingStore
 
 
 def bounded_number(kind: Callable[[str], float], low: float | None = None, high: float | None = None,
@@ -153,9 +153,10 @@ def next_command(script: str, args: argparse.Namespace, **options: object) -> st
     return shlex.join(words)
 
 
-def check_store_fits(store: EmbeddingStore, path: Path, profile: Profile, embedder: Embedder) -> None:
-    """Raise FacerecError unless the store at `path` was made by `profile` with vectors as long as the embedder's."""
-    check_profile(store, path, profile.name)
+def check_store_fits(store: EmbeddingStore, path: Path, embedder: Embedder) -> None:
+    """Raise FacerecError unless the store at `path` holds vectors as long as the embedder's.
+
+    (Its profile is checked with store.check_profile as soon as it is loaded, before any model is.)"""
     if len(store) and store.vectors.shape[1] != embedder.dimension:
         raise FacerecError(f"{path} holds {store.vectors.shape[1]}-d vectors but the embedder makes "
                            f"{embedder.dimension}-d ones: re-run extract_embeddings.py")

@@ -185,7 +185,7 @@ def test_a_photo_deleted_during_extraction_is_skipped_and_the_run_goes_on(tmp_pa
     detector = load_detector(network, paths, profile.confidence)
     embedder = load_embedder(profile.embedder, stand_in_openface(tmp_path / "models"))
     doomed = dataset / "obama" / "19.jpg"
-    store, report = enrol(dataset, tmp_path / "e.pickle", _DeletingDetector(detector, doomed), embedder,
+    store, report = enrol(dataset, None, _DeletingDetector(detector, doomed), embedder,
                           models_identity("openface", detector, embedder), progress=False)
     assert not doomed.exists()
     assert dict(report.skipped) == {str(doomed): "does not exist"}

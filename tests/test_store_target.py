@@ -146,7 +146,7 @@ def test_a_full_disk_at_the_end_is_an_error_line_and_keeps_the_previous_file(mod
                              "--embeddings", str(target), "--quiet", *models],
                             capture_output=True, text=True, timeout=300, preexec_fn=_file_size_limit(limit))
     assert_clean_failure(result, f"cannot write embeddings file {target}", "the previous file (if any) is unchanged")
-    assert "1 images used" in result.stdout  # the failure came at the end, after the work
+    assert "1 image used" in result.stdout  # the failure came at the end, after the work
     assert target.read_bytes() == good_store
     assert sorted(p.name for p in tmp_path.iterdir()) == ["e.pickle"]  # no temporary file left
 
