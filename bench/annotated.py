@@ -29,7 +29,7 @@ FRAMES = (9, 228)
 
 def annotated_frames(workdir: Path, frames: tuple[int, ...] = FRAMES) -> list:
     """Frames `frames` of the annotated video recognize_video.py --model sface --output writes."""
-    folder, embedder_file, _ = model_paths("sface", workdir)
+    folder, embedder_file, _ = model_paths("sface")
     models = ["--model", "sface", "--detector", str(folder), "--embedding-model", str(embedder_file)]
     embeddings, video = workdir / "sface.pickle", workdir / "annotated.avi"
     subprocess.run([sys.executable, str(ROOT / "extract_embeddings.py"), "--dataset", str(linked_gallery(workdir)),

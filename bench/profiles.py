@@ -40,7 +40,7 @@ def linked_gallery(root: Path) -> Path:
 
 
 def run_profile(profile: str, confidence: float | None, workdir: Path) -> dict:
-    folder, embedder_file, note = model_paths(profile, workdir)
+    folder, embedder_file, note = model_paths(profile)
     models = ["--model", profile, "--detector", str(folder), "--embedding-model", str(embedder_file)]
     if confidence is not None:
         models += ["--confidence", str(confidence)]
