@@ -9,6 +9,10 @@ Stages, each in a fresh process so its peak memory is its own:
   extract    extract_embeddings.py on ~150 photos, cold and again unchanged
   match      exact and approximate (FAISS) search in galleries of 10^3 .. 10^6 random unit vectors
 
+It prints the README's "Benchmarks" table in markdown (one row per profile, naming the detector
+and embedder files each used), then the details. Without OpenFace's weights, the openface rows
+run ../shared/models/openface_nn4_architecture_standin.t7: OpenFace's architecture, real cost.
+
 Example:
   python bench/benchmark.py --json bench/results.json
 """
