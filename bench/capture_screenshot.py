@@ -27,14 +27,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from benchmark import CLIP, ROOT, SHARED, model_paths
+from benchmark import CLIP, ROOT, SHARED, model_paths  # puts the project on sys.path
 
-sys.path.insert(0, str(ROOT))
-from facerec.catalogue import PROFILES  # noqa: E402
-from facerec.detection import load_detector  # noqa: E402
-from facerec.embedding import load_embedder  # noqa: E402
-from facerec.enrolment import read_image  # noqa: E402
-from facerec.modelfiles import model_path, network_files  # noqa: E402
+from facerec.catalogue import PROFILES
+from facerec.detection import load_detector
+from facerec.embedding import load_embedder
+from facerec.enrolment import read_image
+from facerec.modelfiles import model_path, network_files
 
 NAME = "Lin-Manuel Miranda"
 PHOTO = SHARED / "faces" / "probe" / "lin-manuel-miranda.png"

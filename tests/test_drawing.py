@@ -13,7 +13,7 @@ from conftest import shared_path
 from helpers import CLIP, CLIP_SIZE, clip_frame
 
 from facerec.catalogue import PROFILES
-from facerec.detection import DetectedFace, load_detector
+from facerec.detection import load_detector
 from facerec.drawing import (KNOWN_COLOUR, STATUS_COLOUR, UNKNOWN_COLOUR, draw_faces, label_size, overlap,
                              place_labels, status_rect)
 from facerec.matching import Match
