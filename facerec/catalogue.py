@@ -211,7 +211,7 @@ PROFILES: dict[str, Profile] = {
         embedder=SFACE,
         # The middle of the gap between same-person distances to accept (photos up to 0.94, Obama in the clip up
         # to 1.02) and the closest different people (1.13 on a larger labelled set, issue 10; 1.17 in the clip):
-        # 0.05 of margin on each side. The SFace authors' cosine 0.363 (L2 1.128) sat 0.002 from a false match.
+        # 0.05 and 0.06 of margin. The SFace authors' cosine 0.363 (L2 1.128) sat 0.002 from a false match.
         # Evidence: bench/sface_threshold.py, README "The sface threshold".
         threshold=1.07,
         # At 0.5 YuNet also boxes hands and blurred heads (all Unknown); 0.8 keeps the faces, names the
