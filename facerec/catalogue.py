@@ -215,7 +215,7 @@ PROFILES: dict[str, Profile] = {
         # Evidence: bench/sface_threshold.py, README "The sface threshold".
         threshold=1.07,
         # At 0.5 YuNet also boxes hands and blurred heads (all Unknown); 0.8 keeps the faces, names the
-        # same people on the clip and runs faster (docs: README, "Model profiles").
+        # same people on the clip and has fewer faces to embed (docs: README, "Model profiles").
         confidence=0.8,
         description="YuNet detector + SFace embedder on faces aligned by their landmarks (OpenCV Zoo; more accurate)",
     ),
