@@ -9,6 +9,10 @@ Stages, each in a fresh process so its peak memory is its own:
   extract    extract_embeddings.py on ~150 photos, cold and again unchanged
   match      exact and approximate (FAISS) search in galleries of 10^3 .. 10^6 random unit vectors
 
+It prints the README's "Benchmarks" table in markdown (one row per profile, naming the detector
+and embedder files each used), then the details. Without OpenFace's weights, the openface rows
+run ../shared/models/openface_nn4_architecture_standin.t7: OpenFace's architecture, real cost.
+
 Example:
   python bench/benchmark.py --json bench/results.json
 """
@@ -33,20 +37,27 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))  # the stand-in OpenFace network when the real one is absent
 
 import numpy as np  # noqa: E402
 
 SHARED = Path(os.environ.get("FACEREC_SHARED", ROOT.parent / "shared"))
 CLIP = SHARED / "video" / "short_hamilton_clip.mp4"
+# OpenFace's weights cannot be had here; this file has nn4.small2.v1's exact architecture (3,733,968 parameters,
+# the real cost) with weights that do not tell faces apart (../shared/README.md).
+OPENFACE_ARCHITECTURE = SHARED / "models" / "openface_nn4_architecture_standin.t7"
+ARCHITECTURE_NOTE = "embedder: nn4.small2.v1 architecture stand-in (real cost, meaningless names)"
 
 
 def peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
     return resource.getrusage(who).ru_maxrss / 1024.0
 
 
-def model_paths(profile_name: str, workdir: Path) -> tuple[Path, Path, str]:
-    """(detector folder, embedder file, note): files from models/ if present, else ../shared/models."""
+def model_paths(profile_name: str) -> tuple[Path, Path, str]:
+    """(detector folder, embedder file, note): files from models/ if present, else ../shared/models.
+
+    Without OpenFace's weights the openface embedder is OpenFace's architecture with stand-in weights: its
+    speed is the real network's, its names mean nothing (the note says so).
+    """
     from facerec.catalogue import PROFILES
     from facerec.modelfiles import default_models_dir
 
@@ -55,24 +66,30 @@ def model_paths(profile_name: str, workdir: Path) -> tuple[Path, Path, str]:
     for folder in (default_models_dir(), SHARED / "models"):
         if (folder / embedder_name).is_file():
             return folder, folder / embedder_name, ""
-    architecture = SHARED / "models" / "openface_nn4_architecture_standin.t7"  # OpenFace's weights are not to be had here
-    if profile_name == "openface" and architecture.is_file():
-        return SHARED / "models", architecture, "architecture stand-in embedder (OpenFace weights absent)"
-    from torch7 import write_openface_like_network
-
-    stand_in = workdir / "stand_in_openface.t7"
-    write_openface_like_network(stand_in)
-    return SHARED / "models", stand_in, "stand-in embedder (OpenFace weights absent)"
+    if profile_name == "openface" and OPENFACE_ARCHITECTURE.is_file():
+        return SHARED / "models", OPENFACE_ARCHITECTURE, ARCHITECTURE_NOTE
+    raise SystemExit(f"no {embedder_name} in {default_models_dir()} or {SHARED / 'models'}")
 
 
-def load_models(profile_name: str, workdir: Path):
+def files_used(profile_name: str) -> dict:
+    """The detector's and the embedder's files this bench runs for a profile (names, as the table shows them)."""
+    from facerec.catalogue import PROFILES
+    from facerec.modelfiles import network_files
+
+    folder, embedder_file, note = model_paths(profile_name)
+    network, paths = network_files(PROFILES[profile_name].detectors, folder)
+    return {"detector": network.name, "detector_files": [path.name for path in paths],
+            "embedder_file": embedder_file.name, "note": note}
+
+
+def load_models(profile_name: str):
     from facerec.catalogue import PROFILES
     from facerec.detection import load_detector
     from facerec.embedding import load_embedder
     from facerec.modelfiles import model_path, network_files
 
     profile = PROFILES[profile_name]
-    folder, embedder_file, note = model_paths(profile_name, workdir)
+    folder, embedder_file, note = model_paths(profile_name)
     network, paths = network_files(profile.detectors, folder)
     detector = load_detector(network, paths, profile.confidence)  # as the scripts' default
     embedder = load_embedder(profile.embedder, model_path(profile.embedder.files[0], embedder_file))
@@ -101,17 +118,16 @@ def stage_decode(_: dict) -> dict:
 
 def stage_loop(args: dict) -> dict:
     """detect (args['embed'] False) or the bare network loop (True)."""
-    with tempfile.TemporaryDirectory() as workdir:
-        detector, embedder, *_ , note = load_models(args["profile"], Path(workdir))
-        frames = faces = 0
-        start = time.perf_counter()
-        for frame in plain_frames():
-            found = detector.detect(frame)
-            if args["embed"] and found:
-                embedder.embed(frame, found)
-            frames += 1
-            faces += len(found)
-        seconds = time.perf_counter() - start
+    detector, embedder, *_, note = load_models(args["profile"])
+    frames = faces = 0
+    start = time.perf_counter()
+    for frame in plain_frames():
+        found = detector.detect(frame)
+        if args["embed"] and found:
+            embedder.embed(frame, found)
+        frames += 1
+        faces += len(found)
+    seconds = time.perf_counter() - start
     return {"frames": frames, "fps": frames / seconds, "faces_per_frame": faces / frames,
             "note": note if args["embed"] else ""}
 
@@ -120,7 +136,7 @@ def enrolled(profile: str, dataset: Path, workdir: Path) -> tuple[list[str], Pat
     """extract_embeddings.py's main() on `dataset`: (the scripts' model options, the embeddings file, note)."""
     import extract_embeddings
 
-    folder, embedder_file, note = model_paths(profile, workdir)
+    folder, embedder_file, note = model_paths(profile)
     models = ["--model", profile, "--detector", str(folder), "--embedding-model", str(embedder_file)]
     embeddings = workdir / "e.pickle"
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
@@ -172,7 +188,7 @@ def stage_extract(args: dict) -> dict:
     with tempfile.TemporaryDirectory() as workdir:
         workdir = Path(workdir)
         photos = make_noisy_dataset(workdir / "dataset", args["copies"])
-        folder, embedder_file, note = model_paths(args["profile"], workdir)
+        folder, embedder_file, note = model_paths(args["profile"])
         command = [sys.executable, str(ROOT / "extract_embeddings.py"), "--dataset", str(workdir / "dataset"),
                    "--embeddings", str(workdir / "e.pickle"), "--quiet", "--model", args["profile"],
                    "--detector", str(folder), "--embedding-model", str(embedder_file)]
@@ -280,11 +296,15 @@ def main(argv: list[str] | None = None) -> int:
     from facerec.catalogue import PROFILES
 
     profiles = args.profiles or list(PROFILES)
-    results: dict = {"machine": {"cores": os.cpu_count()}, "clip": str(CLIP.name)}
+    import cv2
+
+    results: dict = {"machine": machine(), "opencv": cv2.__version__, "clip": str(CLIP.name),
+                     "command": " ".join(["python", "bench/benchmark.py", *(sys.argv[1:] if argv is None else argv)]),
+                     "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "load_before": os.getloadavg()}
     if "decode" in args.stages:
         results["decode"] = run_stage(stage_decode, {})
     for profile in profiles:
-        row = results.setdefault("profiles", {}).setdefault(profile, {})
+        row = results.setdefault("profiles", {}).setdefault(profile, {"files": files_used(profile)})
         if "detect" in args.stages:
             row["detect"] = run_stage(stage_loop, {"profile": profile, "embed": False})
         if "bare" in args.stages:
@@ -298,20 +318,65 @@ def main(argv: list[str] | None = None) -> int:
     if "match" in args.stages:
         results["match"] = [run_stage(stage_match, {"size": size, "queries": args.recall_queries})
                             for size in args.gallery_sizes]
+    results["load_after"] = os.getloadavg()
     print_table(results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0
 
 
+def machine() -> dict:
+    """Cores and CPU model (Linux), for the line above the table."""
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), "unknown CPU") if Path("/proc/cpuinfo").exists() else "unknown CPU"
+    return {"cores": os.cpu_count(), "cpu": model}
+
+
+def embedding_ms_per_face(row: dict) -> float | None:
+    """What embedding adds per face: the bare loop's time a frame less detection's, per face."""
+    if "detect" not in row or "bare" not in row or not row["bare"]["faces_per_frame"]:
+        return None
+    return (1 / row["bare"]["fps"] - 1 / row["detect"]["fps"]) * 1000 / row["bare"]["faces_per_frame"]
+
+
+def markdown_table(results: dict) -> str:
+    """The README's table: one row per profile, every figure from this run."""
+    header = ("| profile | detector file | embedder file | detect frames/s | bare frames/s | full frames/s "
+              "| embedding ms a face | faces a frame | full: peak MB | extract_embeddings.py cold / unchanged |")
+    lines = [header, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    notes = []
+    for profile, row in results.get("profiles", {}).items():
+        files = row["files"]
+        embedder = f"`{files['embedder_file']}`"
+        if files["note"]:
+            notes.append(files["note"])
+            embedder += f" ({len(notes)})"
+        cell = lambda stage, key, form: format(row[stage][key], form) if stage in row else "-"  # noqa: E731
+        per_face = embedding_ms_per_face(row)
+        extract = (f"{row['extract']['cold_s']:.1f} s / {row['extract']['unchanged_s']:.2f} s ({row['extract']['photos']} photos)"
+                   if "extract" in row else "-")
+        lines.append(f"| `{profile}` | `{files['detector_files'][-1]}` | {embedder} | {cell('detect', 'fps', '.1f')} "
+                     f"| {cell('bare', 'fps', '.1f')} | {cell('full', 'fps', '.1f')} "
+                     f"| {'-' if per_face is None else format(per_face, '.1f')} "
+                     f"| {cell('bare' if 'bare' in row else 'detect', 'faces_per_frame', '.2f')} "
+                     f"| {cell('full', 'peak_mb', '.0f')} | {extract} |")
+    lines += [f"\n({number}) {note}" for number, note in enumerate(notes, 1)]
+    return "\n".join(lines)
+
+
 def print_table(results: dict) -> None:
+    m = results["machine"]
+    print(f"{results['command']}  # {results['started']}, {m['cores']} cores ({m['cpu']}), OpenCV {results['opencv']}, "
+          f"load average {results['load_before'][0]:.1f} before, {results['load_after'][0]:.1f} after")
     if "decode" in results:
         d = results["decode"]
         print(f"decode alone: {d['fps']:.1f} frames/s ({d['frames']} frames), peak {d['peak_mb']:.0f} MB")
+    if results.get("profiles"):
+        print(f"\n{markdown_table(results)}")
     for profile, row in results.get("profiles", {}).items():
-        if not row:
+        if len(row) == 1:  # its files only
             continue
-        print(f"\nprofile {profile}")
+        print(f"\nprofile {profile}: {row['files']['detector']} + {row['files']['embedder_file']}")
         print(f"  {'stage':<10} {'frames/s':>9} {'faces/frame':>12} {'peak MB':>8}  note")
         for stage in ("detect", "bare", "full"):
             if stage in row:

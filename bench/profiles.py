@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""Both model profiles on the clip, as a user runs them: frames per second, faces detected, faces named.
+"""Both model profiles on the clip, as a user runs them: faces detected, faces named (speed: benchmark.py).
 
 For each profile: extract_embeddings.py on faces/known plus
 faces/probe/lin-manuel-miranda.png as "lin" (the tests' gallery), then
 recognize_video.py --no-display --json on short_hamilton_clip.mp4. Model
 files come from models/ if there, else ../shared/models; OpenFace's weights
-cannot be had here, so the openface profile then runs a stand-in network of
-the same shape (tests/torch7.py): its speed is real, its names are not.
+cannot be had here, so the openface profile then runs OpenFace's architecture
+with stand-in weights (../shared/README.md): its names mean nothing.
 
 Example:
   python bench/profiles.py --confidence 0.5
@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -40,7 +39,7 @@ def linked_gallery(root: Path) -> Path:
 
 
 def run_profile(profile: str, confidence: float | None, workdir: Path) -> dict:
-    folder, embedder_file, note = model_paths(profile, workdir)
+    folder, embedder_file, note = model_paths(profile)
     models = ["--model", profile, "--detector", str(folder), "--embedding-model", str(embedder_file)]
     if confidence is not None:
         models += ["--confidence", str(confidence)]
@@ -52,8 +51,7 @@ def run_profile(profile: str, confidence: float | None, workdir: Path) -> dict:
                          check=True, capture_output=True, text=True)
     records = [json.loads(line) for line in run.stdout.splitlines()]
     names = Counter(face["name"] for record in records for face in record["faces"])
-    fps = float(re.search(r"([\d.]+) frames/s", run.stderr)[1])
-    return {"frames": len(records), "fps": fps, "detected": sum(names.values()),
+    return {"frames": len(records), "detected": sum(names.values()),
             "named": sum(n for name, n in names.items() if name != "Unknown"), "names": dict(names), "note": note}
 
 
@@ -67,12 +65,12 @@ def main(argv: list[str] | None = None) -> int:
     from facerec.catalogue import PROFILES
 
     print(f"{CLIP.name}, confidence {args.confidence or 'of each profile'}, gallery faces/known + lin, {os.cpu_count()} cores")
-    print(f"{'profile':<9} {'frames/s':>8} {'frames':>6} {'detected':>8} {'named':>6}  names")
+    print(f"{'profile':<9} {'frames':>6} {'detected':>8} {'named':>6}  names")
     for profile in args.profiles or list(PROFILES):
         with tempfile.TemporaryDirectory() as workdir:
             r = run_profile(profile, args.confidence, Path(workdir))
         names = ", ".join(f"{name} {n}" for name, n in sorted(r["names"].items(), key=lambda kv: -kv[1]))
-        print(f"{profile:<9} {r['fps']:>8.1f} {r['frames']:>6} {r['detected']:>8} {r['named']:>6}  {names}"
+        print(f"{profile:<9} {r['frames']:>6} {r['detected']:>8} {r['named']:>6}  {names}"
               + (f"  [{r['note']}]" if r["note"] else ""))
     return 0
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from .detection import DetectedFace, Detector
 from .display import KEY_SPACE, QUIT_KEYS
-from .drawing import KNOWN_COLOUR, UNKNOWN_COLOUR, draw_face, draw_label, draw_status
+from .drawing import KNOWN_COLOUR, UNKNOWN_COLOUR, draw_faces, draw_label, label_rect
 from .errors import FacerecError, record_kept
 from .fileio import _FILE_MODE
 from .names import case_twins, check_person_name
@@ -189,11 +189,12 @@ def run_capture(frames: Iterable[np.ndarray], detector: Detector, screen: Screen
         for frame in frames:
             faces = detector.detect(frame)
             view = frame.copy()  # the drawings stay off the saved photo
-            for face in faces:
-                draw_face(view, face, name if len(faces) == 1 else "?", known=len(faces) == 1)
-            draw_status(view, f"{name}: {len(summary.saved)} saved | SPACE saves, ESC quits")
             now = time.monotonic()
-            if now < message.until:
+            showing = now < message.until
+            draw_faces(view, [(face, name if len(faces) == 1 else "?", len(faces) == 1) for face in faces],
+                       f"{name}: {len(summary.saved)} saved | SPACE saves, ESC quits",
+                       keep_clear=[label_rect(view, message.text, 0, view.shape[0])] if showing else [])
+            if showing:
                 draw_label(view, message.text, 0, view.shape[0], message.colour)
             wait_ms = max(1, round((interval - (now - shown_at)) * 1000))
             key = screen.show(view, wait_ms)

@@ -12,7 +12,7 @@ import numpy as np
 
 from .detection import DetectedFace, Detector
 from .display import QUIT_KEYS, Window
-from .drawing import draw_face, draw_status
+from .drawing import draw_faces
 from .embedding import Embedder
 from .matching import UNKNOWN, Match, Matcher
 from .tracking import Tracker
@@ -83,10 +83,8 @@ class Recogniser:
 
 
 def annotate(frame: np.ndarray, recognised: Iterable[RecognisedFace], fps: float) -> None:
-    """Draw every face's box and label, and the frame rate, onto the frame."""
-    for item in recognised:
-        draw_face(frame, item.face, item.label, known=item.match.name != UNKNOWN)
-    draw_status(frame, f"{fps:.1f} fps")
+    """Draw every face's box and label, and the frame rate, onto the frame; no label covers another or the rate."""
+    draw_faces(frame, [(item.face, item.label, item.match.name != UNKNOWN) for item in recognised], f"{fps:.1f} fps")
 
 
 @dataclass

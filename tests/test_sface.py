@@ -141,12 +141,13 @@ def test_clip_names_lin_often_and_absent_people_never(clip_run):
         for face in record["faces"]:
             assert (face["name"] == UNKNOWN) == (face["distance"] >= SFACE_THRESHOLD)
             named.setdefault(face["name"], []).append((record["frame"], face["box"]))
-    assert len(named.get("lin", [])) >= 100  # 148 measured
+    assert len(named.get("lin", [])) >= 140  # 140 measured at 1.07 (148 at the authors' 1.128)
     for person in NOT_IN_CLIP:
         assert person not in named, f"{person} named in frames {[frame for frame, _ in named[person]]}"
     # Lin-Manuel Miranda and Alex Lacamoire perform; the audience shot is of neither
     assert all(frame not in AUDIENCE_SHOT for frame, _ in named["lin"])
-    assert 10 <= len(named.get("alex_lacamoire", [])) and all(frame not in AUDIENCE_SHOT for frame, _ in named["alex_lacamoire"])
+    alex = named.get("alex_lacamoire", [])
+    assert len(alex) >= 10 and all(frame not in AUDIENCE_SHOT for frame, _ in alex)  # 15 measured at 1.07
 
 
 def test_clip_names_obama_only_at_his_seat_in_the_audience_shot(clip_run):

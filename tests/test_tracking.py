@@ -90,7 +90,9 @@ def test_tracking_names_the_people_of_the_clip_as_every_frame_alone_does(clip_ru
     tracked = names_by_face(records)
     assert tracked.keys() == per_frame.keys()  # the same faces
     agreement = np.mean([tracked[face] == per_frame[face] for face in tracked])
-    assert agreement >= 0.97, agreement  # 99.6% measured
+    # 96.2% measured at the sface threshold 1.07 (99.6% at the former 1.128): the faces that differ are those whose
+    # own distance is near the threshold, where one frame alone flickers and the track does not
+    assert agreement >= 0.95, agreement
     assert len(frames_named(records, "lin")) >= 140
     assert all(frame not in AUDIENCE_SHOT for frame in frames_named(records, "lin"))
     obama = [(record["frame"], face["box"]) for record in records for face in record["faces"] if face["name"] == "obama"]

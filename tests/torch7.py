@@ -1,7 +1,10 @@
 """Minimal writer of Torch7 ``.t7`` binary files (numpy + stdlib only).
 
 It exists so the test-suite can build a small stand-in for the OpenFace
-embedder ``openface_nn4.small2.v1.t7`` and load it through the real
+embedder ``openface_nn4.small2.v1.t7`` (its contract only: 34,672 parameters
+against the real network's 3,733,968, so its speed says nothing of OpenFace's;
+speed figures and the real module types use
+``../shared/models/openface_nn4_architecture_standin.t7``) and load it through the real
 ``cv2.dnn.readNetFromTorch`` code path.
 
 Binary format (little-endian, as written by Torch's ``torch.save`` with the
