@@ -95,7 +95,7 @@ def verify_photos(first: Path, second: Path, detector: Detector, embedder: Embed
 
 
 def verdict_line(verdict: Verdict, first: str, second: str) -> str:
-    """`same person: distance 0.2174, threshold 1.128; A [x1, y1, x2, y2], B [...]`."""
+    """`same person: distance 0.2174, threshold 1.07; A [x1, y1, x2, y2], B [...]`."""
     return (f"{verdict.words}: distance {verdict.distance:.4f}, threshold {verdict.threshold:g}; "
             f"{first} {list(verdict.first.face.box)}, {second} {list(verdict.second.face.box)}")
 
