@@ -27,6 +27,7 @@ from .display import KEY_SPACE, QUIT_KEYS
 from .drawing import KNOWN_COLOUR, UNKNOWN_COLOUR, draw_faces, draw_label, label_rect
 from .errors import FacerecError, record_kept
 from .fileio import _FILE_MODE
+from .images import UnusablePhoto, decode_photo
 from .names import case_twins, check_person_name
 from .text import plural
 from .video import why_frames_ended
@@ -121,11 +122,9 @@ def keep_photo(detector: Detector, folder: Path, data: bytes, photo_format: str 
     extract_embeddings.py will read it, decoded from `data`: JPEG can lose a borderline face.
     """
     try:
-        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    except cv2.error:
-        image = None
-    if image is None or not image.size:
-        return None, "not a readable image"
+        image = decode_photo(data)
+    except UnusablePhoto as why:
+        return None, str(why)
     reason = refusal(detector.detect(image))
     if reason:
         return None, reason

@@ -90,7 +90,12 @@ def _check_header(data: bytes) -> None:
 
 def load_photo(path: str | os.PathLike) -> np.ndarray:
     """The photo at `path` as 8-bit BGR (grey, 16-bit and alpha images converted), or UnusablePhoto saying why not."""
-    data = _read_regular_file(Path(path))
+    return decode_photo(_read_regular_file(Path(path)))
+
+
+def decode_photo(data: bytes) -> np.ndarray:
+    """An encoded photo (a file's bytes, an upload) as 8-bit BGR, its pixels checked in its header before
+    decoding; UnusablePhoto saying why not."""
     _check_header(data)
     try:
         image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)

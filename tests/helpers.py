@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+import zlib
 from pathlib import Path
 
 import cv2
@@ -70,3 +72,15 @@ def device_node(folder: Path, name: str, major: int, minor: int) -> Path:
     except PermissionError:
         pytest.skip("making a device node needs root (CAP_MKNOD)")
     return path
+
+
+def huge_png(width: int, height: int) -> bytes:
+    """A valid grey PNG of width x height black pixels: about 1 MB for 32000 x 32000."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    compressor = zlib.compressobj(9)
+    row = bytes(width + 1)  # filter byte 0, then the pixels
+    body = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")

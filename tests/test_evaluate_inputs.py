@@ -49,7 +49,8 @@ def test_absurd_vectors_are_refused_with_the_row_named(tmp_path, change, message
 def test_vectors_of_length_zero_are_refused(tmp_path):
     path = tmp_path / "e.pickle"
     path.write_bytes(pickle.dumps({"embeddings": [np.zeros(0, np.float32)] * 4, "names": ["a", "a", "b", "b"]}))
-    assert_clean_failure(evaluate("--embeddings", path), "a vector of length 0")
+    # the store's loader refuses them first: every stored vector must be of length 1
+    assert_clean_failure(evaluate("--embeddings", path), str(path), "vectors of length 1")
 
 
 def test_the_threshold_grid_is_bounded_whatever_the_scale():

@@ -11,18 +11,16 @@ import os
 import pickle
 import re
 import resource
-import struct
 import subprocess
 import sys
 import unicodedata
-import zlib
 
 import cv2
 import numpy as np
 import pytest
 
 from conftest import PROJECT_ROOT, run_script, shared_path
-from helpers import assert_clean_failure, stand_in_openface
+from helpers import assert_clean_failure, huge_png, stand_in_openface
 
 MEMORY_CAP = 1536 * 2**20  # bytes of address space a script may use in these tests (a run needs about 600 MB)
 
@@ -61,18 +59,6 @@ def load(embeddings):
 
 def photo(name="obama/obama.jpg") -> bytes:
     return shared_path(f"faces/known/{name}").read_bytes()
-
-
-def huge_png(width: int, height: int) -> bytes:
-    """A valid grey PNG of width x height black pixels: about 1 MB for 32000 x 32000."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    compressor = zlib.compressobj(9)
-    row = bytes(width + 1)  # filter byte 0, then the pixels
-    body = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
 
 
 # issue 16, item 4: images that would eat the memory ---------------------------------------------

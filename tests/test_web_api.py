@@ -17,7 +17,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from conftest import run_script, shared_path
-from helpers import assert_clean_failure
+from helpers import assert_clean_failure, huge_png
 from test_sface import sface_model_args
 from web_server import Server, copied_dataset, enrolled, serving
 
@@ -99,6 +99,7 @@ def test_bad_uploads_are_refused_with_their_reason_and_the_server_keeps_running(
         b"hello, this is text": (415, "not a JPEG or PNG"),
         obama[:3000]: (400, "cannot be decoded"),
         b"\xff\xd8\xff" + os.urandom(5000): (400, "cannot be decoded"),
+        huge_png(32000, 32000): (400, "more than the 100 MP"),  # 1 MB that OpenCV would decode into 3 GB
     }
     for body, (code, message) in cases.items():
         status, answer, _ = server.request("POST", "/api/recognize", body)

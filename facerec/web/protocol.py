@@ -12,9 +12,9 @@ from __future__ import annotations
 import struct
 from typing import Iterable
 
-import cv2
 import numpy as np
 
+from ..images import NOT_AN_IMAGE, UnusablePhoto, decode_photo
 from ..recognition import RecognisedFace
 
 # Larger uploads are refused (413) before they are read: a 4K JPEG is about 3 MB.
@@ -48,12 +48,10 @@ def decode_image(data: bytes) -> np.ndarray:
         raise Refusal(413, f"the image is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB")
     image_format(data)
     try:
-        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    except cv2.error:
-        image = None
-    if image is None or not image.size:
-        raise Refusal(400, "the image cannot be decoded (truncated or damaged)")
-    return image
+        return decode_photo(data)
+    except UnusablePhoto as why:
+        reason = "truncated or damaged" if str(why) == NOT_AN_IMAGE else str(why)
+        raise Refusal(400, f"the image cannot be decoded ({reason})") from None
 
 
 def pack_frame(number: int, data: bytes) -> bytes:
