@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 
 from facerec.cli import (add_detector_arguments, add_embedder_arguments, add_threshold_argument, detector_from_args,
-                         embedder_from_args, parser_for, profile_from_args, threshold_from_args)
+                         embedder_from_args, parser_for, probability, profile_from_args, threshold_from_args)
 from facerec.display import Window
 from facerec.errors import FacerecError, main_guard
-from facerec.matching import MATCHERS, make_matcher
+from facerec.matching import DEFAULT_MIN_PROBABILITY, MATCHERS, make_matcher
 from facerec.recognition import Recogniser, run_recognition
 from facerec.store import load_store
 from facerec.video import VideoOutput, open_source
@@ -24,7 +24,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="embeddings file from extract_embeddings.py (default: output/embeddings.pickle)")
     parser.add_argument("--source", default="0", help="webcam index, video file or stream URL (default: 0)")
     parser.add_argument("--match", choices=sorted(MATCHERS), default="nearest",
-                        help="nearest stored vector (default), nearest person centroid, or a vote of the 5 nearest")
+                        help="nearest stored vector (default), nearest person centroid, a vote of the 5 nearest, "
+                             "or an SVM trained on the gallery at start")
+    parser.add_argument("--min-probability", type=probability, default=DEFAULT_MIN_PROBABILITY, metavar="P",
+                        help="--match svm: smallest probability of the SVM's top name that names a face, 0 to 1 "
+                             f"(default: {DEFAULT_MIN_PROBABILITY})")
     parser.add_argument("--output", type=Path, default=None, help="also write the annotated video to this file (.mp4 or .avi)")
     parser.add_argument("--no-display", action="store_true", help="run without a window")
     parser.add_argument("--json", action="store_true", help="print one JSON line per frame on standard output")
@@ -44,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         raise FacerecError(f"{args.embeddings} holds {store.vectors.shape[1]}-d vectors but the embedder makes "
                            f"{embedder.dimension}-d ones: re-run extract_embeddings.py")
     recogniser = Recogniser(detector_from_args(args), embedder,
-                            make_matcher(args.match, store.vectors, store.names, threshold, store.paths))
+                            make_matcher(args.match, store.vectors, store.names, threshold, store.paths,
+                                         args.min_probability))
     if not len(store):
         print(f"warning: {args.embeddings} holds no faces: everyone is Unknown", file=sys.stderr)
 
