@@ -13,8 +13,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .evaluation import Identification, person_codes
-from .matching import UNKNOWN, make_matcher
+from .evaluation import Identification, count_identification, person_codes
+from .matching import make_matcher
 
 DEFAULT_FOLDS = 5
 
@@ -49,24 +49,14 @@ def k_fold(vectors: np.ndarray, names: Sequence[str], strategy: str, threshold: 
     vectors = np.asarray(vectors, dtype=np.float32)
     names = list(names)
     fold_of = stratified_folds(names, folds)
-    right = wrong = rejected = strangers = false_accepts = 0
+    answers = []
     for fold in range(folds):
         test = np.flatnonzero(fold_of == fold)
-        train = np.flatnonzero(fold_of != fold)
         if not len(test):
             continue
+        train = np.flatnonzero(fold_of != fold)
         gallery_names = [names[row] for row in train]
         known = set(gallery_names)
         matcher = make_matcher(strategy, vectors[train], gallery_names, threshold, min_probability=min_probability)
-        for row, match in zip(test, matcher.match(vectors[test])):
-            if names[row] not in known:
-                strangers += 1
-                false_accepts += match.name != UNKNOWN
-            elif match.name == names[row]:
-                right += 1
-            elif match.name == UNKNOWN:
-                rejected += 1
-            else:
-                wrong += 1
-    return Identification(label or strategy, float(threshold), len(names) - strangers, right, wrong, rejected,
-                          strangers, false_accepts)
+        answers += [(names[row], match.name, names[row] in known) for row, match in zip(test, matcher.match(vectors[test]))]
+    return count_identification(label or strategy, threshold, answers)

@@ -3,8 +3,6 @@ the clip with sface end to end, and bad input through the scripts."""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
@@ -12,7 +10,7 @@ from conftest import run_script, shared_path
 from helpers import CLIP
 from shared_faces import NOT_IN_CLIP
 from test_evaluate import table_rows, write_csvs
-from test_sface import CLIP_CONFIDENCE, enrol, linked_dataset, sface_model_args
+from test_sface import run_clip, sface_model_args
 
 from facerec.crossvalidation import k_fold, stratified_folds
 from facerec.errors import FacerecError
@@ -147,15 +145,8 @@ def test_one_photo_people_only_go_by_distance():
 
 @pytest.fixture(scope="module")
 def clip_svm_run(tmp_path_factory):
-    """faces/known + lin enrolled (alex_lacamoire and lin have one photo), then --match svm --json on the clip."""
-    root = tmp_path_factory.mktemp("svm_clip")
-    embeddings = root / "embeddings.pickle"
-    enrol(linked_dataset(root / "dataset", {"lin": shared_path("faces/probe/lin-manuel-miranda.png")}),
-          embeddings, *sface_model_args())
-    run = run_script("recognize_video.py", "--embeddings", str(embeddings), "--source", str(shared_path(CLIP)),
-                     "--no-display", "--json", "--confidence", CLIP_CONFIDENCE, "--match", "svm", *sface_model_args())
-    assert run.returncode == 0, run.stderr
-    return [json.loads(line) for line in run.stdout.splitlines()]
+    """The clip named with --match svm (alex_lacamoire and lin have one photo: decided by distance)."""
+    return run_clip(tmp_path_factory.mktemp("svm_clip"), "--match", "svm")
 
 
 def test_clip_with_svm_names_lin_and_never_the_absent(clip_svm_run):
