@@ -42,10 +42,12 @@ DEFAULT_MIN_PROBABILITY = 0.0
 # svm: people with this many photos are learnt (calibration needs one in each of two folds); others go by distance.
 TRAINED_FROM = 2
 _CALIBRATION_FOLDS = 5
-# svm: penalty of a misclassified training vector; on LFW 10 names 299 of 717 at 0.55 where 1 names 183 (README.md).
+# svm: penalty of a misclassified training vector. Chosen with an earlier per-class (sigmoid) calibration, on LFW
+# 5-fold at 0.55: C=10 named 299 of 717 right, C=1 183, both with 19 errors; not measured again since.
 _SVM_C = 10.0
-# svm: from this many stored vectors on, a linear SVM (an RBF one trains too slowly); README.md, "Which matching strategy".
-LINEAR_FROM = 10**9
+# svm: "rbf" or "linear". A linear SVM trains no faster where it would matter (over 240 s at 10^4 vectors
+# of 1,000 people, like the RBF one: README.md, "Which matching strategy"), so RBF throughout.
+SVM_KERNEL = "rbf"
 # Squared-distance slack inside which float32 candidates are re-measured exactly.
 _NEAR_TIE_SLACK = 1e-4
 # Exact search computes at most this many float32 distances at once (64 MB): queries go in blocks.
@@ -288,8 +290,8 @@ class SvmMatcher(Matcher):
     TRAINED_FROM photos or more. When a face's nearest stored vector belongs
     to someone else (a one-photo person), it is decided by distance alone, as
     `nearest` would (see README.md, "Which matching strategy").
-    From LINEAR_FROM stored vectors on, a linear SVM replaces the RBF one,
-    which trains too slowly there. A gallery of fewer than two people is refused.
+    Training takes seconds for 10^3 vectors and minutes for 10^4 (README.md).
+    A gallery of fewer than two people is refused.
     """
 
     trains = True
@@ -305,7 +307,6 @@ class SvmMatcher(Matcher):
             raise FacerecError(f"the svm strategy needs at least two people to tell apart, the gallery holds {held}: "
                                "enrol more people, or use --match nearest")
         self.trained = {person for person, count in photos.items() if count >= TRAINED_FROM}
-        self.kernel = "linear" if len(gallery) >= LINEAR_FROM else "rbf"
         self._classifier = self._train() if len(self.trained) >= 2 else None
 
     def _train(self):
@@ -320,7 +321,7 @@ class SvmMatcher(Matcher):
         names = [self.gallery.names[row] for row in rows]
         self._encoder = LabelEncoder().fit(names)
         labels = self._encoder.transform(names)
-        svm = LinearSVC(C=_SVM_C) if self.kernel == "linear" else SVC(kernel="rbf", C=_SVM_C)
+        svm = LinearSVC(C=_SVM_C) if SVM_KERNEL == "linear" else SVC(kernel="rbf", C=_SVM_C)
         # stratified folds: each person needs a photo in every fold
         folds = min(_CALIBRATION_FOLDS, int(np.bincount(labels).min()))
         return CalibratedClassifierCV(svm, method="temperature", cv=folds, ensemble=False).fit(
