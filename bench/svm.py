@@ -82,7 +82,7 @@ def stage_match(args: dict) -> dict:
     top = matcher._classifier.predict_proba(vectors[~train]).max(axis=1)
     result["svm"]["top_probability_percentiles"] = dict(zip(
         ("0", "10", "50", "90", "100"), np.percentile(top, [0, 10, 50, 90, 100]).round(3).tolist()))
-    result["svm"]["people_learnt"] = len(matcher.trained)
+    result["svm"]["people_learnt"] = len(set(names[row] for row in np.flatnonzero(train)))
     return result
 
 

@@ -26,6 +26,7 @@ the nearest row can be missed (rarely: see README.md, "Large galleries").
 from __future__ import annotations
 
 import math
+import warnings
 from abc import ABC, abstractmethod
 from collections import Counter
 from dataclasses import dataclass
@@ -39,8 +40,6 @@ UNKNOWN = "Unknown"
 DEFAULT_VOTE_K = 5
 # svm: the smallest probability of its top name that may name a face; chosen in README.md, "Which matching strategy".
 DEFAULT_MIN_PROBABILITY = 0.0
-# svm: people with this many photos are learnt (calibration needs one in each of two folds); others go by distance.
-TRAINED_FROM = 2
 _CALIBRATION_FOLDS = 5
 # svm: penalty of a misclassified training vector. Chosen with an earlier per-class (sigmoid) calibration, on LFW
 # 5-fold at 0.55: C=10 named 299 of 717 right, C=1 183, both with 19 errors; not measured again since.
@@ -286,10 +285,9 @@ class SvmMatcher(Matcher):
     Unknown. A plain classifier names everyone, strangers too: the distance
     check refuses them as the other strategies do.
 
-    Calibration cannot split one sample, so the SVM learns only people with
-    TRAINED_FROM photos or more. When a face's nearest stored vector belongs
-    to someone else (a one-photo person), it is decided by distance alone, as
-    `nearest` would (see README.md, "Which matching strategy").
+    Calibration cannot split one sample, so a person with one photo is learnt
+    from that vector entered twice: on LFW it made fewer errors than deciding
+    one-photo people by distance (README.md, "Which matching strategy").
     Training takes seconds for 10^3 vectors and minutes for 10^4 (README.md).
     A gallery of fewer than two people is refused.
     """
@@ -301,46 +299,43 @@ class SvmMatcher(Matcher):
         if not 0.0 <= min_probability <= 1.0:
             raise ValueError(f"min_probability must be in [0, 1], got {min_probability}")
         self.min_probability = min_probability
-        photos = Counter(gallery.names)
-        if len(photos) < 2:
-            held = f"only {next(iter(photos))!r}" if photos else "nobody"
+        people = list(dict.fromkeys(gallery.names))
+        if len(people) < 2:
+            held = f"only {people[0]!r}" if people else "nobody"
             raise FacerecError(f"the svm strategy needs at least two people to tell apart, the gallery holds {held}: "
                                "enrol more people, or use --match nearest")
-        self.trained = {person for person, count in photos.items() if count >= TRAINED_FROM}
-        self._classifier = self._train() if len(self.trained) >= 2 else None
+        self._encoder, self._classifier = self._train()
 
     def _train(self):
-        """Fit label encoder and calibrated SVM on the vectors of the trained people."""
+        """Label encoder and calibrated SVM fitted on the gallery (one-photo people's vector twice)."""
         try:
             from sklearn.calibration import CalibratedClassifierCV
             from sklearn.preprocessing import LabelEncoder
             from sklearn.svm import SVC, LinearSVC
         except ImportError:
             raise FacerecError("the svm strategy needs scikit-learn: pip install -r requirements.txt") from None
-        rows = [row for row, name in enumerate(self.gallery.names) if name in self.trained]
-        names = [self.gallery.names[row] for row in rows]
-        self._encoder = LabelEncoder().fit(names)
-        labels = self._encoder.transform(names)
+        encoder = LabelEncoder().fit(self.gallery.names)
+        labels = encoder.transform(self.gallery.names)
+        counts = np.bincount(labels)
+        rows = np.concatenate([np.arange(len(labels)), np.flatnonzero(counts[labels] == 1)])
         svm = LinearSVC(C=_SVM_C) if SVM_KERNEL == "linear" else SVC(kernel="rbf", C=_SVM_C)
-        # stratified folds: each person needs a photo in every fold
-        folds = min(_CALIBRATION_FOLDS, int(np.bincount(labels).min()))
-        return CalibratedClassifierCV(svm, method="temperature", cv=folds, ensemble=False).fit(
-            self.gallery.vectors[rows], labels)
+        # stratified folds: each person needs a vector in every fold
+        folds = min(_CALIBRATION_FOLDS, int(np.bincount(labels[rows]).min()))
+        with warnings.catch_warnings():  # "more classes than half the samples": true of a gallery, and meant
+            warnings.simplefilter("ignore", UserWarning)
+            classifier = CalibratedClassifierCV(svm, method="temperature", cv=folds, ensemble=False).fit(
+                self.gallery.vectors[rows], labels[rows])
+        return encoder, classifier
 
     def _match(self, queries: np.ndarray) -> list[Match]:
-        indices, distances = self.gallery.nearest(queries, k=1)
-        probabilities = self._classifier.predict_proba(queries) if self._classifier is not None else None
+        probabilities = self._classifier.predict_proba(queries)
         matches = []
-        for number, (row, distance, query) in enumerate(zip(indices[:, 0], distances[:, 0], queries)):
-            if probabilities is None or self.gallery.names[row] not in self.trained:
-                matches.append(self._named(self.gallery.names[row], float(distance), int(row)))
-                continue
-            best = int(np.argmax(probabilities[number]))
+        for query, row in zip(queries, probabilities):
+            best = int(np.argmax(row))
             person = str(self._encoder.classes_[best])
             photo = self.nearest_photo_of(person, query)
-            evidence = float(np.linalg.norm(self.photos.vectors[photo].astype(np.float64) - query.astype(np.float64)))
-            sure = probabilities[number, best] >= self.min_probability
-            matches.append(self._named(person if sure else UNKNOWN, evidence, photo))
+            distance = float(np.linalg.norm(self.photos.vectors[photo].astype(np.float64) - query.astype(np.float64)))
+            matches.append(self._named(person if row[best] >= self.min_probability else UNKNOWN, distance, photo))
         return matches
 
 

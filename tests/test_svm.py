@@ -56,12 +56,11 @@ STRANGER = unit(axis(7) + 0.2 * axis(6))
 def test_svm_names_each_cluster_and_refuses_the_stranger():
     vectors, names, paths = cluster_gallery(DOT)
     matcher = make_matcher("svm", vectors, names, THRESHOLD, paths)
-    assert matcher.trained == set(CLUSTERS)  # dot has one photo: decided by distance
     queries = [unit(axis(person_axis) - 0.05 * axis(5)) for person_axis in range(3)] + [STRANGER, unit(axis(3) + 0.05 * axis(6))]
     matches = matcher.match(np.array(queries, np.float32))
     assert [match.name for match in matches] == [*CLUSTERS, UNKNOWN, "dot"]
     for query, match in zip(queries, matches):
-        # the distance is to the named (or, Unknown, the nearest) person's nearest photo, and that photo is the evidence
+        # the distance is to the nearest photo of the person the SVM chose (named or not): that photo is the evidence
         row = paths.index(match.photo)
         assert match.distance == pytest.approx(np.linalg.norm(vectors[row] - query), abs=1e-6)
         same_person = [i for i, name in enumerate(names) if name == names[row]]
@@ -95,8 +94,8 @@ def test_stratified_folds_deal_each_person_over_the_folds():
 
 
 # In 5 folds each cluster person has one photo in each fold: named right every time (15 queries).
-# The two one-photo people are strangers in their fold: "near" is 0.3 from a photo of ann and named
-# (by the SVM: its nearest is ann's), "dot" is 1.34 or more from everyone and rejected.
+# The two one-photo people are strangers in their fold: "near" is 0.21 from a photo of ann and named
+# ann, "dot" is 1.34 or more from everyone and rejected.
 FOLD_EXTRA = {"near": unit(axis(0) + 0.1 * axis(3) + 0.3 * axis(7)), **DOT}
 FOLD_COUNTS = (15, 15, 0, 0, 2, 1)  # queries, right, wrong, rejected, strangers, strangers named
 
@@ -131,21 +130,22 @@ def test_a_gallery_of_fewer_than_two_people_is_refused():
         SvmMatcher(Gallery(np.zeros((0, DIMENSIONS), np.float32), []), THRESHOLD)
 
 
-def test_one_photo_people_only_go_by_distance():
-    """No one with two photos: nothing to train, every face named as `nearest` names it."""
+def test_people_with_one_photo_are_learnt():
+    """No one with two photos: each person's one vector, entered twice, is what the SVM learns."""
     vectors = np.array([axis(0), axis(1), axis(2)], np.float32)
     names = ["ann", "bob", "cat"]
     queries = np.array([unit(axis(0) + 0.2 * axis(5)), unit(axis(2) + 0.3 * axis(4)), STRANGER], np.float32)
     svm = make_matcher("svm", vectors, names, THRESHOLD).match(queries)
-    assert svm == make_matcher("nearest", vectors, names, THRESHOLD).match(queries)
     assert [match.name for match in svm] == ["ann", "cat", UNKNOWN]
+    assert [match.distance for match in svm[:2]] == pytest.approx([np.linalg.norm(queries[0] - vectors[0]),
+                                                                  np.linalg.norm(queries[1] - vectors[2])])
 
 
 # --- the scripts ----------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
 def clip_svm_run(tmp_path_factory):
-    """The clip named with --match svm (alex_lacamoire and lin have one photo: decided by distance)."""
+    """The clip named with --match svm (alex_lacamoire and lin have one photo each)."""
     return run_clip(tmp_path_factory.mktemp("svm_clip"), "--match", "svm")
 
 
