@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="false-match rate to find a threshold for, as a fraction below 1 (default: 0.001 = 0.1%%)")
     parser.add_argument("--match", choices=[*MATCHERS, "all"], default="all",
                         help="matching strategy to identify with (default: all, to compare them; "
-                             "svm only with --folds)")
+                             "all includes svm only with --folds)")
     parser.add_argument("--folds", type=positive_int, default=None, metavar="K",
                         help=f"also stratified K-fold identification, svm included (default without it: none; "
                              f"{DEFAULT_FOLDS} folds with --match svm)")

@@ -1,6 +1,6 @@
 """Naming faces: compare query vectors with the stored gallery by L2 distance.
 
-Three strategies share one interface (`Matcher.match`):
+Four strategies share one interface (`Matcher.match`):
 - `nearest`: the name of the closest stored vector (the classic rule);
 - `centroid`: the closest person's mean vector (re-normalised);
 - `vote`: the majority name among the k closest vectors under the threshold;
