@@ -5,8 +5,9 @@ Prints, for all same-person and different-person pairs, the true-match and
 false-match rates at the given threshold(s), at the threshold giving the
 target false-match rate and at the one with the best balanced accuracy; then
 leave-one-out identification (each vector named against all the others) for
-each matching strategy. A pair or a face matches when its L2 distance is
-below the threshold.
+each matching strategy that needs no training; with --folds (or --match svm),
+stratified k-fold identification for every strategy, svm included. A pair or
+a face matches when its L2 distance is below the threshold.
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ from pathlib import Path
 import numpy as np
 
 from facerec.catalogue import DEFAULT_PROFILE, PROFILES
-from facerec.cli import bounded_number, distance_threshold, parser_for
+from facerec.cli import bounded_number, distance_threshold, parser_for, positive_int, probability
+from facerec.crossvalidation import DEFAULT_FOLDS, k_fold
 from facerec.errors import FacerecError, main_guard
 from facerec.evaluation import (best_accuracy_threshold, check_vectors, identification_table, leave_one_out,
                                 load_labelled_vectors, pair_distances, pair_table, pairs_needed, plot_distances,
                                 plot_roc, rates_at, threshold_for_far)
-from facerec.matching import MATCHERS
+from facerec.matching import DEFAULT_MIN_PROBABILITY, MATCHERS, needs_training
 from facerec.store import load_store
 
 
@@ -50,7 +52,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="false-match rate to find a threshold for, as a fraction between 0 and 1 "
                              "(default: 0.001 = 0.1%%); it needs about 3/RATE different-person pairs")
     parser.add_argument("--match", choices=[*MATCHERS, "all"], default="all",
-                        help="matching strategy for leave-one-out identification (default: all, to compare them)")
+                        help="matching strategy to identify with (default: all, to compare them; "
+                             "all includes svm only with --folds)")
+    parser.add_argument("--folds", type=positive_int, default=None, metavar="K",
+                        help=f"also stratified K-fold identification, svm included (default without it: none; "
+                             f"{DEFAULT_FOLDS} folds with --match svm)")
+    parser.add_argument("--min-probability", type=probability, nargs="+", default=[DEFAULT_MIN_PROBABILITY],
+                        metavar="P", help="svm: smallest probability of its top name that names a face, 0 to 1 "
+                                          f"(default: {DEFAULT_MIN_PROBABILITY})")
     parser.add_argument("--plots", type=Path, metavar="DIR",
                         help="write the distance histograms and the ROC curve as PNG files in DIR")
     parser.add_argument("--plot-prefix", default="", metavar="TEXT",
@@ -62,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--labels goes with --vectors, not --embeddings")
     if args.target_far >= 1.0:
         parser.error("--target-far must be below 1")
+    if args.folds == 1:
+        parser.error("--folds must be at least 2")
 
     if args.embeddings is not None:
         store = load_store(args.embeddings)
@@ -102,9 +113,18 @@ def main(argv: list[str] | None = None) -> int:
     print(pair_table([(label, rates_at(pairs, threshold)) for label, threshold in marks]))
 
     strategies = list(MATCHERS) if args.match == "all" else [args.match]
-    print("\nleave-one-out identification (each vector named against all the others):")
-    print(identification_table([leave_one_out(vectors, names, strategy, threshold)
-                                for threshold in args.threshold for strategy in strategies]))
+    untrained = [strategy for strategy in strategies if not needs_training(strategy)]
+    if untrained:
+        print("\nleave-one-out identification (each vector named against all the others):")
+        print(identification_table([leave_one_out(vectors, names, strategy, threshold)
+                                    for threshold in args.threshold for strategy in untrained]))
+    if args.folds is not None or len(untrained) < len(strategies):
+        folds = args.folds or DEFAULT_FOLDS
+        print(f"\nstratified {folds}-fold identification (each fold named against the other folds):")
+        print(identification_table([
+            k_fold(vectors, names, strategy, threshold, folds, probability, label)
+            for threshold in args.threshold for strategy in strategies
+            for probability, label in _settings(strategy, args.min_probability)]))
 
     if args.plots is not None:
         written = [args.plots / f"{args.plot_prefix}distances.png", args.plots / f"{args.plot_prefix}roc.png"]
@@ -115,6 +135,13 @@ def main(argv: list[str] | None = None) -> int:
             raise FacerecError(f"cannot write the plots in {args.plots}: {error.strerror or error}") from None
         print(f"\nplots: {written[0]}, {written[1]}")
     return 0
+
+
+def _settings(strategy: str, probabilities: list[float]) -> list[tuple[float | None, str]]:
+    """(min probability, table label) for each row of `strategy`: one per probability for svm."""
+    if strategy != "svm":
+        return [(None, strategy)]
+    return [(probability, f"svm p>={probability:g}") for probability in probabilities]
 
 
 if __name__ == "__main__":

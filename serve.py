@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 from facerec.cli import (add_detector_arguments, add_embedder_arguments, add_threshold_argument, check_store_fits,
-                         models_from_args, parser_for, profile_from_args, threshold_from_args)
+                         models_from_args, parser_for, probability, profile_from_args, threshold_from_args)
 from facerec.enrolment import models_identity
 from facerec.errors import FacerecError, main_guard
-from facerec.matching import MATCHERS, make_matcher
+from facerec.matching import DEFAULT_MIN_PROBABILITY, MATCHERS, make_matcher
 from facerec.recognition import Recogniser
 from facerec.store import EmbeddingStore, check_profile, load_store
 from facerec.video import open_source
@@ -50,7 +50,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="also show this webcam index, video file or stream URL, recognised by the server")
     add_threshold_argument(parser)
     parser.add_argument("--match", choices=sorted(MATCHERS), default="nearest",
-                        help="nearest stored vector (default), nearest person centroid, or a vote of the 5 nearest")
+                        help="nearest stored vector (default), nearest person centroid, a vote of the 5 nearest, "
+                             "or an SVM trained on the gallery (again whenever the page changes it)")
+    parser.add_argument("--min-probability", type=probability, default=DEFAULT_MIN_PROBABILITY, metavar="P",
+                        help="--match svm: smallest probability of the SVM's top name that names a face, 0 to 1 "
+                             f"(default: {DEFAULT_MIN_PROBABILITY})")
     add_detector_arguments(parser)
     add_embedder_arguments(parser)
     args = parser.parse_args(argv)
@@ -75,10 +79,11 @@ def main(argv: list[str] | None = None) -> int:
         store = EmbeddingStore.empty(profile.name, models, embedder.dimension)
         print(f"note: {args.embeddings} does not exist yet: everyone is Unknown until you enrol someone "
               "from the page", file=sys.stderr)
-    recogniser = Recogniser(detector, embedder, make_matcher(args.match, store.vectors, store.names, threshold, store.paths))
+    recogniser = Recogniser(detector, embedder, make_matcher(args.match, store.vectors, store.names, threshold, store.paths,
+                                                                args.min_probability))
     # learning has its own networks: OpenCV's are not shared between threads
     engine = Engine(recogniser, models_from_args(args), store, args.embeddings,
-                    args.dataset, models, args.match, threshold)
+                    args.dataset, models, args.match, threshold, args.min_probability)
 
     loopback = is_loopback(args.host)
     token = args.token or (None if loopback else new_token())

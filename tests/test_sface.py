@@ -88,14 +88,19 @@ def enrol_with_lin(root):
     return embeddings
 
 
-@pytest.fixture(scope="module")
-def clip_run(tmp_path_factory):
-    """faces/known + lin-manuel-miranda.png as "lin" enrolled, then recognize_video.py --json on the clip."""
-    embeddings = enrol_with_lin(tmp_path_factory.mktemp("sface_clip"))
+def run_clip(root, *options):
+    """faces/known + lin-manuel-miranda.png as "lin" enrolled in root, then recognize_video.py --json on the clip."""
+    embeddings = enrol_with_lin(root)
     run = run_script("recognize_video.py", "--embeddings", str(embeddings), "--source", str(shared_path(CLIP)),
-                     "--no-display", "--json", "--confidence", CLIP_CONFIDENCE, *sface_model_args())
+                     "--no-display", "--json", "--confidence", CLIP_CONFIDENCE, *options, *sface_model_args())
     assert run.returncode == 0, run.stderr
     return [json.loads(line) for line in run.stdout.splitlines()]
+
+
+@pytest.fixture(scope="module")
+def clip_run(tmp_path_factory):
+    """The clip as recognize_video.py names it with the default strategy (run_clip)."""
+    return run_clip(tmp_path_factory.mktemp("sface_clip"))
 
 
 def test_catalogue_rows_are_the_shared_files():

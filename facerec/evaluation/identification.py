@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -40,19 +40,28 @@ def leave_one_out(vectors: np.ndarray, names: Sequence[str], strategy: str, thre
     vectors = np.asarray(vectors, dtype=np.float32)
     codes = person_codes(names)
     photos = np.bincount(codes)[codes]
-    right = wrong = rejected = false_accepts = 0
+    answers = []
     for query in range(len(names)):
         others = np.arange(len(names)) != query
         gallery_names = [name for index, name in enumerate(names) if index != query]
         match = make_matcher(strategy, vectors[others], gallery_names, threshold).match(vectors[query : query + 1])[0]
-        if photos[query] == 1:
-            false_accepts += match.name != UNKNOWN
-        elif match.name == names[query]:
+        answers.append((names[query], match.name, photos[query] > 1))
+    return count_identification(strategy, threshold, answers)
+
+
+def count_identification(label: str, threshold: float, answers: Iterable[tuple[str, str, bool]]) -> Identification:
+    """Count (true name, name given, whether the gallery held that person) triples: a known person is
+    named right, wrong or rejected; a stranger (not in the gallery) is rejected or wrongly named."""
+    right = wrong = rejected = strangers = false_accepts = 0
+    for truth, given, known in answers:
+        if not known:
+            strangers += 1
+            false_accepts += given != UNKNOWN
+        elif given == truth:
             right += 1
-        elif match.name == UNKNOWN:
+        elif given == UNKNOWN:
             rejected += 1
         else:
             wrong += 1
-    singletons = int(np.count_nonzero(photos == 1))
-    return Identification(strategy, float(threshold), len(names) - singletons, right, wrong, rejected,
-                          singletons, false_accepts)
+    return Identification(label, float(threshold), right + wrong + rejected, right, wrong, rejected,
+                          strangers, false_accepts)

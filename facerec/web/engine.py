@@ -86,7 +86,8 @@ class Engine:
     """Recognise frames, enrol people and keep the gallery, for any number of pages at once (thread-safe)."""
 
     def __init__(self, recogniser: Recogniser, learner: tuple[Detector, Embedder], store: EmbeddingStore,
-                 store_path: Path, dataset: Path, models: dict[str, Any], strategy: str, threshold: float) -> None:
+                 store_path: Path, dataset: Path, models: dict[str, Any], strategy: str, threshold: float,
+                 min_probability: float | None = None) -> None:
         self.recogniser = recogniser
         self.learner_detector, self.learner_embedder = learner
         self.store = store
@@ -95,6 +96,7 @@ class Engine:
         self.models = models
         self.strategy = strategy
         self.threshold = threshold
+        self.min_probability = min_probability  # for the svm strategy
         self.progress = LearnProgress()
         self._enrolment: Enrolment | None = None
         self._recognising = threading.Lock()  # the recogniser's networks, one frame at a time
@@ -109,7 +111,8 @@ class Engine:
             return self.recogniser.recognise(image)
 
     def _use_store(self, store: EmbeddingStore) -> None:
-        matcher = make_matcher(self.strategy, store.vectors, store.names, self.threshold, store.paths)
+        matcher = make_matcher(self.strategy, store.vectors, store.names, self.threshold, store.paths,
+                               self.min_probability)
         with self._recognising:
             self.recogniser.matcher = matcher
             self.store = store
