@@ -10,11 +10,12 @@ exit_quietly_on_interrupt()  # first: a Ctrl-C during the slow imports below end
 import sys
 from pathlib import Path
 
-from facerec.cli import (add_detector_arguments, add_embedder_arguments, add_threshold_argument, check_store_fits,
-                         models_from_args, parser_for, positive_int, probability, profile_from_args, threshold_from_args)
+from facerec.cli import (add_detector_arguments, add_embedder_arguments, add_matching_arguments, add_threshold_argument,
+                         check_store_fits, models_from_args, parser_for, positive_int, profile_from_args,
+                         threshold_from_args)
 from facerec.display import Window
 from facerec.errors import FacerecError, main_guard
-from facerec.matching import DEFAULT_MIN_PROBABILITY, MATCHERS, make_matcher
+from facerec.matching import make_matcher
 from facerec.recognition import Recogniser, run_recognition
 from facerec.store import check_profile, load_store
 from facerec.tracking import DEFAULT_EVERY, Tracker
@@ -28,12 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--embeddings", type=Path, default=Path("output/embeddings.pickle"),
                         help="embeddings file from extract_embeddings.py (default: output/embeddings.pickle)")
     parser.add_argument("--source", default="0", help="webcam index, video file or stream URL (default: 0)")
-    parser.add_argument("--match", choices=sorted(MATCHERS), default="nearest",
-                        help="nearest stored vector (default), nearest person centroid, a vote of the 5 nearest, "
-                             "or an SVM trained on the gallery at start")
-    parser.add_argument("--min-probability", type=probability, default=DEFAULT_MIN_PROBABILITY, metavar="P",
-                        help="--match svm: smallest probability of the SVM's top name that names a face, 0 to 1 "
-                             f"(default: {DEFAULT_MIN_PROBABILITY})")
+    add_matching_arguments(parser)
     parser.add_argument("--every", type=positive_int, default=DEFAULT_EVERY, metavar="N",
                         help=f"embed a followed face again at least every N frames (default: {DEFAULT_EVERY}; also when it "
                              "is new, comes back, moves or changes size); a face's name comes from its track's recent "

@@ -7,11 +7,11 @@ import socket
 import sys
 from pathlib import Path
 
-from facerec.cli import (add_detector_arguments, add_embedder_arguments, add_threshold_argument, check_store_fits,
-                         models_from_args, parser_for, probability, profile_from_args, threshold_from_args)
+from facerec.cli import (add_detector_arguments, add_embedder_arguments, add_matching_arguments, add_threshold_argument,
+                         check_store_fits, models_from_args, parser_for, profile_from_args, threshold_from_args)
 from facerec.enrolment import models_identity
 from facerec.errors import FacerecError, main_guard
-from facerec.matching import DEFAULT_MIN_PROBABILITY, MATCHERS, make_matcher
+from facerec.matching import make_matcher
 from facerec.recognition import Recogniser
 from facerec.store import EmbeddingStore, check_profile, load_store
 from facerec.video import open_source
@@ -49,12 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--source", default=None,
                         help="also show this webcam index, video file or stream URL, recognised by the server")
     add_threshold_argument(parser)
-    parser.add_argument("--match", choices=sorted(MATCHERS), default="nearest",
-                        help="nearest stored vector (default), nearest person centroid, a vote of the 5 nearest, "
-                             "or an SVM trained on the gallery (again whenever the page changes it)")
-    parser.add_argument("--min-probability", type=probability, default=DEFAULT_MIN_PROBABILITY, metavar="P",
-                        help="--match svm: smallest probability of the SVM's top name that names a face, 0 to 1 "
-                             f"(default: {DEFAULT_MIN_PROBABILITY})")
+    add_matching_arguments(parser)
     add_detector_arguments(parser)
     add_embedder_arguments(parser)
     args = parser.parse_args(argv)

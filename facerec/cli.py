@@ -13,7 +13,7 @@ from .catalogue import DEFAULT_PROFILE, PROFILES, Profile
 from .detection import MIN_CONFIDENCE, Detector, load_detector, opencv_version_problem
 from .embedding import Embedder, load_embedder
 from .errors import FacerecError
-from .matching import MAX_DISTANCE
+from .matching import DEFAULT_MIN_PROBABILITY, MATCHERS, MAX_DISTANCE
 from .modelfiles import PROJECT_ROOT, profile_files
 from .store import EmbeddingStore
 
@@ -91,6 +91,16 @@ def add_threshold_argument(parser: argparse.ArgumentParser) -> None:
                         help="L2 distance at or above which two faces are not the same person, and a face is Unknown, "
                              "0 to 2 (default: the profile's: "
                              + ", ".join(f"{p.threshold} for {p.name}" for p in PROFILES.values()) + ")")
+
+
+def add_matching_arguments(parser: argparse.ArgumentParser) -> None:
+    """--match and --min-probability: how a face's vector is named from the gallery."""
+    parser.add_argument("--match", choices=sorted(MATCHERS), default="nearest",
+                        help="nearest stored vector (default), nearest person centroid, a vote of the 5 nearest, "
+                             "or an SVM trained on the gallery when it is loaded (and again whenever it changes)")
+    parser.add_argument("--min-probability", type=probability, default=DEFAULT_MIN_PROBABILITY, metavar="P",
+                        help="--match svm: smallest probability of the SVM's top name that names a face, 0 to 1 "
+                             f"(default: {DEFAULT_MIN_PROBABILITY})")
 
 
 def profile_from_args(args: argparse.Namespace) -> Profile:
