@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import os
 import subprocess
 import sys
@@ -51,7 +52,8 @@ def run_profile(profile: str, confidence: float | None, workdir: Path) -> dict:
                          check=True, capture_output=True, text=True)
     records = [json.loads(line) for line in run.stdout.splitlines()]
     names = Counter(face["name"] for record in records for face in record["faces"])
-    return {"frames": len(records), "detected": sum(names.values()),
+    loop_fps = re.search(r"([\d.]+) frames/s", run.stderr)  # the script's own summary (bench/web.py compares it)
+    return {"frames": len(records), "fps": float(loop_fps[1]) if loop_fps else None, "detected": sum(names.values()),
             "named": sum(n for name, n in names.items() if name != "Unknown"), "names": dict(names), "note": note}
 
 

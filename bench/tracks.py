@@ -115,7 +115,7 @@ def stage_rules(args: dict) -> dict:
     with tempfile.TemporaryDirectory() as workdir:
         _, embeddings, _ = enrolled("sface", linked_gallery(Path(workdir)), Path(workdir))
         store = load_store(embeddings)
-    folder, embedder_file, _ = model_paths("sface", Path(workdir))  # the sface files are never made here
+    folder, embedder_file, _ = model_paths("sface")  # the sface files are never made here
     network, paths = network_files(profile.detectors, folder)
     detector = load_detector(network, paths, profile.confidence)
     embedder = load_embedder(profile.embedder, model_path(profile.embedder.files[0], embedder_file))

@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as workdir:
         workdir = Path(workdir)
         script = run_profile("sface", None, workdir)
-        folder, embedder_file, _ = model_paths("sface", workdir)
+        folder, embedder_file, _ = model_paths("sface")
         server, url = serve(["--model", "sface", "--detector", str(folder), "--embedding-model", str(embedder_file)],
                             workdir)
         try:

@@ -61,16 +61,22 @@ class Recogniser:
         self.tracker = tracker
         self.embedded = 0  # faces embedded so far
 
-    def recognise(self, frame: np.ndarray, frame_index: int | None = None) -> list[RecognisedFace]:
-        """The faces of `frame`; `frame_index` (the source's, for a tracker) defaults to frames seen."""
+    def recognise(self, frame: np.ndarray, frame_index: int | None = None,
+                  tracker: Tracker | None = None) -> list[RecognisedFace]:
+        """The faces of `frame`; `frame_index` (the source's, for a tracker) defaults to frames seen.
+
+        `tracker` (default: the recogniser's own) follows one video: a server that recognises several
+        videos at once with one set of networks gives each its own tracker.
+        """
+        tracker = self.tracker if tracker is None else tracker
         faces = self.detector.detect(frame)
-        if self.tracker is None:
+        if tracker is None:
             return [RecognisedFace(face, match) for face, match in zip(faces, self._embed(frame, faces)[1])]
-        tracks = self.tracker.update(faces, frame_index, frame)
-        due = [i for i, track in enumerate(tracks) if self.tracker.needs_embedding(track)]
+        tracks = tracker.update(faces, frame_index, frame)
+        due = [i for i, track in enumerate(tracks) if tracker.needs_embedding(track)]
         vectors, verdicts = self._embed(frame, [faces[i] for i in due])
         for i, vector, verdict in zip(due, vectors, verdicts):
-            self.tracker.add_evidence(tracks[i], vector, verdict, self.matcher)
+            tracker.add_evidence(tracks[i], vector, verdict, self.matcher)
         return [RecognisedFace(face, track.match, track.id) for face, track in zip(faces, tracks)]
 
     def _embed(self, frame: np.ndarray, faces: list[DetectedFace]) -> tuple[np.ndarray, list[Match]]:

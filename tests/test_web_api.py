@@ -220,6 +220,24 @@ def test_a_client_faster_than_the_server_gets_answers_about_its_newest_frames_an
     assert grown_mb < 40, f"the server grew by {grown_mb:.0f} MB while {sent * len(frame) / 1e6:.0f} MB came in"
 
 
+def test_each_page_follows_its_faces_with_its_own_tracks_and_a_photo_has_none(server):
+    """A page's frames are a video: its faces keep one track id from frame to frame, as recognize_video.py's
+    do; another page has tracks of its own (its ids start afresh); /api/recognize names a photo alone."""
+    frame = shared_path(OBAMA).read_bytes()
+    sessions = []
+    for _ in range(2):
+        with connect(server.ws_url(), max_size=None) as ws:
+            answers = []
+            for number in range(4):  # one at a time: every frame is answered, none dropped
+                ws.send(pack_frame(number, frame))
+                answers.append(json.loads(ws.recv(timeout=300)))
+        sessions.append([[face["track"] for face in answer["faces"]] for answer in answers])
+        assert all(answer["faces"][0]["name"] == "obama" for answer in answers)
+    assert sessions[0] == sessions[1] == [[1]] * 4
+    status, answer, _ = server.request("POST", "/api/recognize", frame)
+    assert status == 200 and "track" not in answer["faces"][0]
+
+
 def test_a_websocket_that_closes_mid_frame_leaves_the_server_running(server):
     """A raw socket: the handshake, then half of a 200 kB binary frame, then the connection is cut."""
     with socket.create_connection((server.host, server.port), timeout=30) as raw:

@@ -27,6 +27,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from ..tracking import Tracker
 from .engine import Engine
 from .protocol import MAX_UPLOAD_BYTES, Refusal, decode_image, frame_record, unpack_frame
 from .security import AccessGuard
@@ -67,9 +68,9 @@ def create_app(engine: Engine, token: str | None = None, loopback: bool = True, 
     """The ASGI application serving `engine`; `token` (required off loopback) guards every request."""
     stream = SourceStream(source, engine) if source else None
 
-    async def recognise_bytes(data: bytes, number: int) -> dict:
+    async def recognise_bytes(data: bytes, number: int, tracker: Tracker | None = None) -> dict:
         def work() -> dict:
-            return frame_record(number, engine.recognise(decode_image(data)))
+            return frame_record(number, engine.recognise(decode_image(data), tracker, number))
 
         return await run_in_threadpool(work)
 
@@ -182,6 +183,7 @@ class LiveSession:
     def __init__(self, websocket: WebSocket, recognise_bytes) -> None:
         self.websocket = websocket
         self.recognise_bytes = recognise_bytes
+        self.tracker = Tracker()  # this page's faces followed from frame to frame, as recognize_video.py does
         self.newest: bytes | None = None
         self.dropped = 0
         self.arrived = asyncio.Event()
@@ -215,7 +217,7 @@ class LiveSession:
             number = None
             try:
                 number, data = unpack_frame(message)
-                reply = await self.recognise_bytes(data, number)
+                reply = await self.recognise_bytes(data, number, self.tracker)
             except Refusal as error:
                 reply = {"frame": number, "error": error.message}
             reply["dropped"] = dropped

@@ -33,6 +33,7 @@ from ..enrolment import USED, enrol, file_signature
 from ..errors import FacerecError
 from ..matching import make_matcher
 from ..recognition import RecognisedFace, Recogniser
+from ..tracking import Tracker
 from ..store import EmbeddingStore, save_store
 from .protocol import Refusal, decode_image, image_format
 
@@ -106,9 +107,11 @@ class Engine:
 
     # recognition
 
-    def recognise(self, image: np.ndarray) -> list[RecognisedFace]:
+    def recognise(self, image: np.ndarray, tracker: Tracker | None = None,
+                  frame_index: int | None = None) -> list[RecognisedFace]:
+        """The faces of `image`: a photo on its own, or with `tracker` a frame of the video it follows."""
         with self._recognising:
-            return self.recogniser.recognise(image)
+            return self.recogniser.recognise(image, frame_index, tracker)
 
     def _use_store(self, store: EmbeddingStore) -> None:
         matcher = make_matcher(self.strategy, store.vectors, store.names, self.threshold, store.paths,

@@ -17,6 +17,7 @@ import cv2
 from ..errors import FacerecError
 from ..recognition import annotate
 from ..video import open_source
+from ..tracking import Tracker
 from .engine import Engine
 
 BOUNDARY = "frame"
@@ -78,10 +79,11 @@ class SourceStream:
     def _play(self, source) -> None:
         interval = 0.0 if source.spec.is_live else 1.0 / source.fps
         fps, previous = 0.0, time.perf_counter()
-        for frame in source:
+        tracker = Tracker()
+        for index, frame in source.numbered():
             if self._viewers <= 0:
                 return
-            recognised = self.engine.recognise(frame)
+            recognised = self.engine.recognise(frame, tracker, index)
             now = time.perf_counter()
             instant = 1.0 / max(now - previous, 1e-6)
             fps = instant if fps == 0.0 else FPS_SMOOTHING * fps + (1 - FPS_SMOOTHING) * instant

@@ -22,7 +22,8 @@ let fps = 0;
 let lastAnswer = 0;
 
 function label(face) {
-  return face.distance === null ? face.name : `${face.name}: ${face.distance.toFixed(2)}`;
+  const label = face.distance === null ? face.name : `${face.name}: ${face.distance.toFixed(2)}`;
+  return face.track === undefined ? label : `#${face.track} ${label}`;
 }
 
 function cameraProblem(error) {
