@@ -50,7 +50,7 @@ positive_int = bounded_number(int, 0, None, low_inclusive=False)
 non_negative_float = bounded_number(float, 0.0)
 # A detector's confidence: below MIN_CONFIDENCE the detectors box hundreds of non-faces a frame.
 confidence = bounded_number(float, MIN_CONFIDENCE, 1.0,
-                            why="below it the detectors find hundreds of non-faces: README, \"Model profiles\"")
+                            why="below it the detectors find hundreds of non-faces: README, \"The scripts\"")
 # An L2 distance between unit vectors: never more than MAX_DISTANCE.
 distance_threshold = bounded_number(float, 0.0, MAX_DISTANCE, why="unit vectors are never more than 2 apart")
 
