@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark (not a test) of the svm matching strategy, measured in one run.
 
-  train    time to build SvmMatcher (label encoder, SVM, calibration) on galleries of
+  train    time to build SvmMatcher (label encoder, SVM, temperature) on galleries of
            10^3 .. 10^5 synthetic unit vectors (people of 10 photos, at most 1,000 people),
            RBF and linear SVM, each in a fresh process stopped after --limit seconds
   match    time of one frame's match() (5 faces) on the 1,000 LFW vectors, svm against nearest; and how

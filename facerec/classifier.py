@@ -88,11 +88,13 @@ class ProbabilisticSvm:
     def _fit(self, vectors: np.ndarray, labels: np.ndarray):
         from sklearn.svm import SVC, LinearSVC
 
-        if self.kernel == "linear":
-            with warnings.catch_warnings():  # liblinear's "failed to converge" at its iteration cap: scores still usable
-                warnings.simplefilter("ignore")
+        # UserWarnings: "more classes than half the samples" (true of a gallery, and meant); liblinear's
+        # ConvergenceWarning at its iteration cap (the scores are still usable)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            if self.kernel == "linear":
                 return LinearSVC(C=SVM_C).fit(vectors, labels)
-        return SVC(kernel="rbf", C=SVM_C, decision_function_shape="ovo").fit(vectors, labels)
+            return SVC(kernel="rbf", C=SVM_C, decision_function_shape="ovo").fit(vectors, labels)
 
     def _scores(self, svm, queries: np.ndarray) -> np.ndarray:
         queries = np.asarray(queries, np.float64)

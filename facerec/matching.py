@@ -285,7 +285,7 @@ class SvmMatcher(Matcher):
     Calibration cannot split one sample, so a person with one photo is learnt
     from that vector entered twice: on LFW it made fewer errors than deciding
     one-photo people by distance (README.md, "Which matching strategy").
-    Training takes a fraction of a second for 10^3 vectors, seconds to minutes for 10^4 (README.md).
+    Training takes a fraction of a second for 10^3 vectors, half a minute for 10^4 (README.md).
     A gallery of fewer than two people is refused.
     """
 
