@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark (not a test) of the svm matching strategy, measured in one run.
 
-  train    time to build SvmMatcher (label encoder, SVM, calibration) on galleries of
+  train    time to build SvmMatcher (label encoder, SVM, temperature) on galleries of
            10^3 .. 10^5 synthetic unit vectors (people of 10 photos, at most 1,000 people),
            RBF and linear SVM, each in a fresh process stopped after --limit seconds
   match    time of one frame's match() (5 faces) on the 1,000 LFW vectors, svm against nearest; and how
@@ -81,7 +81,7 @@ def stage_match(args: dict) -> dict:
 
     train = stratified_folds(names, 5) != 0
     matcher = make_matcher("svm", vectors[train], [name for name, kept in zip(names, train) if kept], 0.55)
-    top = matcher._classifier.predict_proba(vectors[~train]).max(axis=1)
+    top = matcher._classifier.probabilities(vectors[~train]).max(axis=1)
     result["svm"]["top_probability_percentiles"] = dict(zip(
         ("0", "10", "50", "90", "100"), np.percentile(top, [0, 10, 50, 90, 100]).round(3).tolist()))
     result["svm"]["people_learnt"] = len(set(names[row] for row in np.flatnonzero(train)))

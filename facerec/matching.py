@@ -26,7 +26,6 @@ the nearest row can be missed (rarely: see README.md, "Large galleries").
 from __future__ import annotations
 
 import math
-import warnings
 from abc import ABC, abstractmethod
 from collections import Counter
 from dataclasses import dataclass
@@ -43,12 +42,7 @@ UNKNOWN = "Unknown"
 DEFAULT_VOTE_K = 5
 # svm: the smallest probability of its top name that may name a face; chosen in README.md, "Which matching strategy".
 DEFAULT_MIN_PROBABILITY = 0.0
-_CALIBRATION_FOLDS = 5
-# svm: penalty of a misclassified training vector. Chosen with an earlier per-class (sigmoid) calibration, on LFW
-# 5-fold at 0.55: C=10 named 299 of 717 right, C=1 183, both with 19 errors; not measured again since.
-_SVM_C = 10.0
-# svm: "rbf" or "linear". A linear SVM trains no faster where it would matter (over 240 s at 10^4 vectors
-# of 1,000 people, like the RBF one: README.md, "Which matching strategy"), so RBF throughout.
+# svm: "rbf" or "linear". A linear SVM trains no faster on large galleries (README.md, "Which matching strategy").
 SVM_KERNEL = "rbf"
 # Squared-distance slack inside which float32 candidates are re-measured exactly.
 _NEAR_TIE_SLACK = 1e-4
@@ -280,7 +274,7 @@ class VoteMatcher(Matcher):
 
 
 class SvmMatcher(Matcher):
-    """A classifier over the gallery: label encoder, SVM, class probabilities (temperature-scaled by cross-validation).
+    """A classifier over the gallery: label encoder, SVM, class probabilities (one temperature fitted on a held-out half).
 
     A face gets the SVM's top name only when that name's probability is at
     least `min_probability` and the face is closer than the threshold to a
@@ -291,7 +285,7 @@ class SvmMatcher(Matcher):
     Calibration cannot split one sample, so a person with one photo is learnt
     from that vector entered twice: on LFW it made fewer errors than deciding
     one-photo people by distance (README.md, "Which matching strategy").
-    Training takes seconds for 10^3 vectors and minutes for 10^4 (README.md).
+    Training takes a fraction of a second for 10^3 vectors, half a minute for 10^4 (README.md).
     A gallery of fewer than two people is refused.
     """
 
@@ -310,28 +304,21 @@ class SvmMatcher(Matcher):
         self._encoder, self._classifier = self._train()
 
     def _train(self):
-        """Label encoder and calibrated SVM fitted on the gallery (one-photo people's vector twice)."""
+        """Label encoder and probabilistic SVM fitted on the gallery (one-photo people's vector twice)."""
         try:
-            from sklearn.calibration import CalibratedClassifierCV
             from sklearn.preprocessing import LabelEncoder
-            from sklearn.svm import SVC, LinearSVC
+
+            from .classifier import ProbabilisticSvm
         except ImportError:
             raise FacerecError("the svm strategy needs scikit-learn: pip install -r requirements.txt") from None
         encoder = LabelEncoder().fit(self.gallery.names)
         labels = encoder.transform(self.gallery.names)
         counts = np.bincount(labels)
         rows = np.concatenate([np.arange(len(labels)), np.flatnonzero(counts[labels] == 1)])
-        svm = LinearSVC(C=_SVM_C) if SVM_KERNEL == "linear" else SVC(kernel="rbf", C=_SVM_C)
-        # stratified folds: each person needs a vector in every fold
-        folds = min(_CALIBRATION_FOLDS, int(np.bincount(labels[rows]).min()))
-        with warnings.catch_warnings():  # "more classes than half the samples": true of a gallery, and meant
-            warnings.simplefilter("ignore", UserWarning)
-            classifier = CalibratedClassifierCV(svm, method="temperature", cv=folds, ensemble=False).fit(
-                self.gallery.vectors[rows], labels[rows])
-        return encoder, classifier
+        return encoder, ProbabilisticSvm(self.gallery.vectors[rows], labels[rows], SVM_KERNEL)
 
     def _match(self, queries: np.ndarray) -> list[Match]:
-        probabilities = self._classifier.predict_proba(queries)
+        probabilities = self._classifier.probabilities(queries)
         matches = []
         for query, row in zip(queries, probabilities):
             best = int(np.argmax(row))

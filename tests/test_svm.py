@@ -192,3 +192,31 @@ def test_evaluate_refuses_a_probability_out_of_range(tmp_path):
     result = run_script("evaluate.py", "--vectors", reps, "--labels", labels, "--folds", "5", "--min-probability", "1.5")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "--min-probability: 1.5 is out of range" in result.stderr
+
+
+def test_pair_scores_are_scikit_learns_one_vs_rest_scores():
+    """The numpy combination of an RBF SVC's one-vs-one decisions equals the scores scikit-learn's own loop gives."""
+    from sklearn.svm import SVC
+
+    from facerec.classifier import pair_scores
+
+    rng = np.random.default_rng(3)
+    labels = np.arange(60) % 12
+    vectors = rng.standard_normal((60, DIMENSIONS)) + labels[:, None] * 0.3
+    svm = SVC(kernel="rbf", C=10.0, decision_function_shape="ovo").fit(vectors, labels)
+    queries = rng.standard_normal((7, DIMENSIONS))
+    ours = pair_scores(svm.decision_function(queries), 12)
+    svm.decision_function_shape = "ovr"  # the same model, scored through scikit-learn's Python loop
+    np.testing.assert_allclose(ours, svm.decision_function(queries), atol=1e-12)
+
+
+def test_probabilities_sum_to_one_and_a_single_temperature_keeps_the_order_of_scores():
+    from facerec.classifier import ProbabilisticSvm
+
+    vectors, names, _ = cluster_gallery()
+    labels = np.array([CLUSTERS.index(name) for name in names])
+    classifier = ProbabilisticSvm(vectors, labels)
+    probabilities = classifier.probabilities(vectors)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0)
+    assert (probabilities.argmax(axis=1) == labels).all()
+    assert classifier.temperature > 0
