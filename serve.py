@@ -9,6 +9,8 @@ from pathlib import Path
 
 from facerec.cli import (add_detector_arguments, add_embedder_arguments, add_matching_arguments, add_threshold_argument,
                          check_store_fits, models_from_args, parser_for, profile_from_args, threshold_from_args)
+from facerec.detection import load_detector
+from facerec.embedding import load_embedder
 from facerec.enrolment import models_identity
 from facerec.errors import FacerecError, main_guard
 from facerec.matching import make_matcher
@@ -76,8 +78,10 @@ def main(argv: list[str] | None = None) -> int:
               "from the page", file=sys.stderr)
     recogniser = Recogniser(detector, embedder, make_matcher(args.match, store.vectors, store.names, threshold, store.paths,
                                                                 args.min_probability))
-    # learning has its own networks: OpenCV's are not shared between threads
-    engine = Engine(recogniser, models_from_args(args), store, args.embeddings,
+    # learning has its own networks (OpenCV's are not shared between threads), from the files just found and checked
+    learner = (load_detector(detector.network, detector.paths, detector.confidence),
+               load_embedder(embedder.network, embedder.paths[0]))
+    engine = Engine(recogniser, learner, store, args.embeddings,
                     args.dataset, models, args.match, threshold, args.min_probability)
 
     loopback = is_loopback(args.host)

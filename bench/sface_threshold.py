@@ -46,7 +46,7 @@ import numpy as np  # noqa: E402
 from facerec.catalogue import PROFILES  # noqa: E402
 from facerec.detection import load_detector  # noqa: E402
 from facerec.embedding import load_embedder  # noqa: E402
-from facerec.enrolment import read_image  # noqa: E402
+from facerec.images import read_image  # noqa: E402
 from facerec.modelfiles import model_path, network_files  # noqa: E402
 from shared_faces import (NOT_IN_CLIP, PROBE_FACES, SAME_PICTURE_AS_KNOWN,  # noqa: E402
                           SAME_PICTURE_FACES, clip_face_identity, left_to_right)

@@ -47,7 +47,6 @@ def bounded_number(kind: Callable[[str], float], low: float | None = None, high:
 
 probability = bounded_number(float, 0.0, 1.0)
 positive_int = bounded_number(int, 0, None, low_inclusive=False)
-non_negative_float = bounded_number(float, 0.0)
 # A detector's confidence: below MIN_CONFIDENCE the detectors box hundreds of non-faces a frame.
 confidence = bounded_number(float, MIN_CONFIDENCE, 1.0,
                             why="below it the detectors find hundreds of non-faces: README, \"The scripts\"")

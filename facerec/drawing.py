@@ -163,17 +163,6 @@ def _draw_leader(frame: np.ndarray, face: DetectedFace, known: bool, rect: Rect)
     cv2.line(frame, on_label, on_box, _colour(known), 1, cv2.LINE_AA)
 
 
-def draw_face(frame: np.ndarray, face: DetectedFace, label: str, known: bool = True,
-              label_rect: Rect | None = None) -> None:
-    """Box the face and write its label in `label_rect` (from `place_labels`), or just above the box."""
-    _draw_box(frame, face, known)
-    if label_rect is None:
-        draw_label(frame, label, face.box[0], face.box[1], _colour(known))
-        return
-    _draw_leader(frame, face, known, label_rect)
-    _write(frame, label, label_rect, _colour(known))
-
-
 def draw_status(frame: np.ndarray, text: str) -> Rect:
     """A status line (frame rate, counters) in the top-left corner; returns the rectangle it covers."""
     rect = status_rect(frame, text)

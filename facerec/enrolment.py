@@ -25,7 +25,7 @@ import numpy as np
 from .detection import MIN_FACE_SIZE, DetectedFace, Detector
 from .embedding import Embedder
 from .errors import FacerecError
-from .images import UnusablePhoto, load_photo, read_image  # noqa: F401  (read_image: a photo or None)
+from .images import UnusablePhoto, load_photo
 from .names import MAX_NAME_BYTES, case_twins, invisible_character, normalise_name
 from .store import EmbeddingStore
 from .text import plural, printable
@@ -194,12 +194,6 @@ def embed_face(image: np.ndarray, detector: Detector, embedder: Embedder) -> Fac
     if not faces:
         return FaceEmbedding(None, status, 0)
     return FaceEmbedding(embedder.embed(image, faces[:1])[0], USED, len(faces))
-
-
-def embed_image(image: np.ndarray, detector: Detector, embedder: Embedder) -> tuple[np.ndarray | None, str]:
-    """The vector of the image's most confident usable face, or None and the reason there is none."""
-    embedded = embed_face(image, detector, embedder)
-    return embedded.vector, embedded.status
 
 
 def reusable_store(previous: EmbeddingStore | None, models: dict[str, Any], dimension: int) -> EmbeddingStore | None:

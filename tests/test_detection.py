@@ -6,7 +6,7 @@ import pytest
 
 from facerec.catalogue import PROFILES
 from facerec.detection import MIN_FACE_SIZE, DetectedFace, Detector, clip_box, load_detector
-from facerec.enrolment import read_image
+from facerec.images import read_image
 from facerec.modelfiles import network_files
 
 

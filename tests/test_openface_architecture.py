@@ -20,7 +20,7 @@ from conftest import shared_path
 from facerec.catalogue import OPENFACE, PROFILES
 from facerec.detection import load_detector
 from facerec.embedding import OpenFaceEmbedder, load_embedder
-from facerec.enrolment import read_image
+from facerec.images import read_image
 from facerec.modelfiles import model_path, network_files
 
 ARCHITECTURE = "models/openface_nn4_architecture_standin.t7"

@@ -22,7 +22,7 @@ from test_modelfiles import http_folder  # noqa: F401  (a fixture: a real HTTP s
 from facerec.catalogue import PROFILES, SFACE, YUNET
 from facerec.detection import DetectedFace, load_detector
 from facerec.embedding import load_embedder
-from facerec.enrolment import read_image
+from facerec.images import read_image
 from facerec.errors import FacerecError
 from facerec.matching import UNKNOWN, make_matcher
 from facerec.modelfiles import model_path, network_files, verify_model_file

@@ -17,7 +17,7 @@ from helpers import assert_clean_failure
 from shared_faces import PROBE_FACES, SAME_PICTURE_AS_KNOWN, left_to_right
 from test_sface import SFACE_THRESHOLD, models, sface_model_args  # noqa: F401  (models: a fixture)
 
-from facerec.enrolment import read_image
+from facerec.images import read_image
 
 TWO_PEOPLE = "faces/probe/two_people.jpg"
 BIDEN = "faces/known/biden/biden.jpg"

@@ -228,10 +228,6 @@ class Engine:
             self._learner.start()
             return self.progress
 
-    def wait_for_learning(self, timeout: float | None = None) -> None:
-        if self._learner is not None:
-            self._learner.join(timeout)
-
     def _learn(self) -> None:
         progress = self.progress
         with self._gallery:
