@@ -348,6 +348,7 @@ class VideoOutput:
             raise FacerecError(f"cannot write video {self.path}: OpenCV could not start a {self.path.suffix} "
                                "encoder (use .mp4 or .avi)")
         self._last: np.ndarray | None = None
+        self._attempted = 0
 
     def write(self, frame: np.ndarray, index: int | None = None) -> None:
         """Append `frame`. Given its source frame `index`, first hold the previous frame over the source
@@ -355,10 +356,15 @@ class VideoOutput:
         if index is not None:
             filler = frame if self._last is None else self._last
             while self.frames < index:
-                self._writer.write(filler)
-                self.frames += 1
-        self._writer.write(frame)
+                self._append(filler)
+        self._append(frame)
         self._last = frame
+
+    def _append(self, frame: np.ndarray) -> None:
+        # A Ctrl-C lands between Python steps: after the encoder took the frame but before the count
+        # moved, the file holds one frame more than `frames`. `_attempted` bounds what it may hold.
+        self._attempted = self.frames + 1
+        self._writer.write(frame)
         self.frames += 1
 
     def _frames_in_temporary(self) -> int:
@@ -384,8 +390,9 @@ class VideoOutput:
             self._writer.release()
             self._writer = None
             previous = "is left as it was" if self.path.exists() else "was not created"
-            found = self._frames_in_temporary() if self.frames else 0
-            if self.frames and found == self.frames:
+            found = self._frames_in_temporary() if self._attempted else 0
+            if found and self.frames <= found <= self._attempted:
+                self.frames = found
                 os.chmod(self._temporary, _FILE_MODE)
                 os.replace(self._temporary, self.path)
                 self.outcome = f"annotated video: {self.path} ({self.frames} frames)"

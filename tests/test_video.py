@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from facerec.video import open_source
+from facerec.video import VideoOutput, open_source
 
 FRAMES = 60
 
@@ -56,3 +56,32 @@ def test_a_slow_consumer_of_a_live_stream_gets_the_newest_frames(numbered_video)
     assert seen == sorted(seen)
     assert len(seen) < FRAMES // 2
     assert seen[-1] == FRAMES - 1  # the newest frame is the one kept
+
+
+class _InterruptedAfterTheEncoder:
+    """The real encoder, with a Ctrl-C landing just after it took a frame: where Python checks for signals."""
+
+    def __init__(self, writer: cv2.VideoWriter) -> None:
+        self._writer = writer
+
+    def write(self, frame: np.ndarray) -> None:
+        self._writer.write(frame)
+        raise KeyboardInterrupt
+
+    def release(self) -> None:
+        self._writer.release()
+
+
+def test_a_ctrl_c_after_the_encoder_took_a_frame_keeps_the_video_with_that_frame(tmp_path):
+    frame = np.full((48, 64, 3), 128, np.uint8)
+    output = VideoOutput(tmp_path / "out.mp4", 25.0, (64, 48))
+    output.write(frame, 0)
+    output.write(frame, 1)
+    output._writer = _InterruptedAfterTheEncoder(output._writer)
+    with pytest.raises(KeyboardInterrupt):
+        output.write(frame, 2)
+    output.close()
+    assert output.problem is None
+    assert output.outcome.endswith("(3 frames)")
+    capture = cv2.VideoCapture(str(tmp_path / "out.mp4"))
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 3
