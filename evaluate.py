@@ -29,7 +29,7 @@ from facerec.evaluation import (best_accuracy_threshold, check_vectors, identifi
                                 load_labelled_vectors, pair_distances, pair_table, pairs_needed, plot_distances,
                                 plot_roc, rates_at, threshold_for_far)
 from facerec.matching import DEFAULT_MIN_PROBABILITY, MATCHERS, needs_training
-from facerec.store import load_store
+from facerec.stores import load_store
 
 
 @main_guard

@@ -13,7 +13,7 @@ from pathlib import Path
 from facerec.cli import add_detector_arguments, add_embedder_arguments, models_from_args, next_command, parser_for
 from facerec.enrolment import enrol, models_identity
 from facerec.errors import FacerecError, main_guard
-from facerec.store import open_store_target, save_store
+from facerec.stores import open_store_target, save_store
 from facerec.text import plural
 
 

@@ -17,7 +17,7 @@ from facerec.display import Window
 from facerec.errors import FacerecError, main_guard
 from facerec.matching import make_matcher
 from facerec.recognition import Recogniser, run_recognition
-from facerec.store import check_profile, load_store
+from facerec.stores import check_profile, load_store
 from facerec.tracking import DEFAULT_EVERY, Tracker
 from facerec.video import VideoOutput, check_output, open_source
 

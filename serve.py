@@ -15,7 +15,7 @@ from facerec.enrolment import models_identity
 from facerec.errors import FacerecError, main_guard
 from facerec.matching import make_matcher
 from facerec.recognition import Recogniser
-from facerec.store import EmbeddingStore, check_profile, load_store
+from facerec.stores import EmbeddingStore, check_profile, load_store
 from facerec.video import open_source
 from facerec.web.app import create_app
 from facerec.web.engine import Engine

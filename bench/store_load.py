@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from facerec.store import EmbeddingStore, load_store, save_store  # noqa: E402
+from facerec.stores import EmbeddingStore, load_store, save_store  # noqa: E402
 
 
 def best_time(function, repeat: int) -> float:

@@ -108,7 +108,7 @@ def stage_rules(args: dict) -> dict:
     from facerec.matching import make_matcher
     from facerec.modelfiles import model_path, network_files
     from facerec.recognition import Recogniser, run_recognition
-    from facerec.store import load_store
+    from facerec.stores import load_store
     from facerec.tracking import NAMING_RULES, Tracker
 
     profile = PROFILES["sface"]

@@ -15,7 +15,7 @@ from .embedding import Embedder, load_embedder
 from .errors import FacerecError
 from .matching import DEFAULT_MIN_PROBABILITY, MATCHERS, MAX_DISTANCE
 from .modelfiles import PROJECT_ROOT, profile_files
-from .store import EmbeddingStore
+from .stores import EmbeddingStore
 
 
 def bounded_number(kind: Callable[[str], float], low: float | None = None, high: float | None = None,

@@ -27,7 +27,7 @@ from .embedding import Embedder
 from .errors import FacerecError
 from .images import UnusablePhoto, load_photo
 from .names import MAX_NAME_BYTES, case_twins, invisible_character, normalise_name
-from .store import EmbeddingStore
+from .stores import EmbeddingStore
 from .text import plural, printable
 
 # Status recorded for an image that gave a vector; anything else is the reason it was skipped.

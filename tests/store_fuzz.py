@@ -30,7 +30,7 @@ from hypothesis import strategies as st  # noqa: E402
 
 import crafted_pickles  # noqa: E402
 from facerec.errors import FacerecError  # noqa: E402
-from facerec.store import EmbeddingStore, load_store, save_store  # noqa: E402
+from facerec.stores import EmbeddingStore, load_store, save_store  # noqa: E402
 
 SECONDS_AN_INPUT = 5
 

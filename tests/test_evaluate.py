@@ -13,7 +13,7 @@ from conftest import run_script, shared_path
 from facerec.errors import FacerecError
 from facerec.evaluation import (PairDistances, best_accuracy_threshold, leave_one_out, load_labelled_vectors,
                                 pair_distances, rates_at, threshold_for_far)
-from facerec.store import EmbeddingStore, save_store
+from facerec.stores import EmbeddingStore, save_store
 
 # Hand-made set: unit vectors on a circle, at these angles (degrees). Two vectors
 # `a` degrees apart are 2*sin(a/2) apart: 10 -> 0.1743, 14 -> 0.2437, 16 -> 0.2783,

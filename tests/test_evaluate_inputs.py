@@ -13,7 +13,7 @@ import pytest
 
 from conftest import PROJECT_ROOT
 from facerec.evaluation import PairDistances, best_accuracy_threshold
-from facerec.store import EmbeddingStore, save_store
+from facerec.stores import EmbeddingStore, save_store
 from helpers import assert_clean_failure
 from test_evaluate import circle_vectors, table_rows, write_csvs
 

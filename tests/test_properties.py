@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from facerec.matching import UNKNOWN, Gallery, NearestMatcher
-from facerec.store import EmbeddingStore, load_store, save_store
+from facerec.stores import EmbeddingStore, load_store, save_store
 
 DIMENSION = 8
 finite = st.floats(-1.0, 1.0, allow_nan=False, width=32)

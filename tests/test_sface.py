@@ -27,7 +27,7 @@ from facerec.errors import FacerecError
 from facerec.matching import UNKNOWN, make_matcher
 from facerec.modelfiles import model_path, network_files, verify_model_file
 from facerec.recognition import Recogniser
-from facerec.store import load_store
+from facerec.stores import load_store
 
 SFACE_THRESHOLD = PROFILES["sface"].threshold
 # The clip is read at the detection confidence at which ../shared/README.md describes it

@@ -10,7 +10,7 @@ import crafted_pickles
 from conftest import run_script
 from facerec.errors import FacerecError
 from facerec.fileio import temporary_prefix
-from facerec.store import EmbeddingStore, UnusableStore, load_store, save_store
+from facerec.stores import EmbeddingStore, UnusableStore, load_store, save_store
 
 
 def make_store(n=4, dimension=128, seed=0) -> EmbeddingStore:
@@ -210,7 +210,7 @@ def test_temporary_names_fit_in_255_bytes(tmp_path):
 
 def test_a_pickle_cannot_change_the_loader_s_own_functions(tmp_path):
     # BUILD with a "slot state" on a global would setattr on it: here, the stand-in for numpy's _reconstruct
-    import facerec.store as store_module
+    import facerec.stores.picklefile as store_module
     before = store_module._reconstruct.__defaults__
     path = tmp_path / "e.pickle"
     path.write_bytes(b"\x80\x02cnumpy._core.multiarray\n_reconstruct\nN}X\x0c\x00\x00\x00__defaults__)s\x86b.")

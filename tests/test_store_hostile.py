@@ -93,7 +93,7 @@ def test_a_nine_byte_pickle_cannot_make_the_unpickler_allocate_a_gigabyte(tmp_pa
     store.write_bytes(crafted_pickles.memo_bomb())
     # 512 MiB is plenty for the loader; CPython's C unpickler alone would need 1 GiB for this memo
     limit = 512 << 20
-    result = run_limited([sys.executable, "-c", "from facerec.store import load_store; import sys\n"
+    result = run_limited([sys.executable, "-c", "from facerec.stores import load_store; import sys\n"
                           "try:\n    load_store(sys.argv[1])\nexcept Exception as e:\n    print(repr(e))",
                           str(store)],
                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit)))

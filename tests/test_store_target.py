@@ -14,7 +14,7 @@ import pytest
 from conftest import PROJECT_ROOT, run_script, shared_path
 from helpers import assert_clean_failure, device_node, stand_in_openface
 
-from facerec.store import load_store
+from facerec.stores import load_store
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from facerec.catalogue import PROFILES
 from facerec.crossvalidation import k_fold, stratified_folds
 from facerec.errors import FacerecError
 from facerec.matching import UNKNOWN, Gallery, SvmMatcher, make_matcher, needs_training
-from facerec.store import EmbeddingStore, save_store
+from facerec.stores import EmbeddingStore, save_store
 
 DIMENSIONS = 8
 THRESHOLD = 0.9

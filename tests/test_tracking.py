@@ -23,7 +23,7 @@ from facerec.catalogue import PROFILES, YUNET
 from facerec.detection import DetectedFace, load_detector
 from facerec.matching import UNKNOWN, make_matcher
 from facerec.recognition import Recogniser
-from facerec.store import load_store
+from facerec.stores import load_store
 from facerec.tracking import DEFAULT_EVERY, MAX_MISSED, Tracker
 
 SFACE_THRESHOLD = PROFILES["sface"].threshold

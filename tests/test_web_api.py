@@ -27,7 +27,7 @@ from facerec.embedding import load_embedder
 from facerec.matching import make_matcher
 from facerec.modelfiles import model_path, network_files
 from facerec.recognition import Recogniser
-from facerec.store import load_store
+from facerec.stores import load_store
 from facerec.web.protocol import MAX_UPLOAD_BYTES, frame_record, pack_frame
 
 OBAMA = "faces/probe/obama1.jpg"

@@ -34,7 +34,7 @@ from ..errors import FacerecError
 from ..matching import make_matcher
 from ..recognition import RecognisedFace, Recogniser
 from ..tracking import Tracker
-from ..store import EmbeddingStore, save_store
+from ..stores import EmbeddingStore, save_store
 from .protocol import Refusal, decode_image, image_format
 
 ENROLMENT_IDLE_SECONDS = 120.0

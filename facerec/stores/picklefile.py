@@ -26,19 +26,18 @@ import math
 import os
 import pickle
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .catalogue import PROFILES
-from .errors import FacerecError
-from .fileio import atomic_writer, check_writable
+from ..catalogue import PROFILES
+from ..errors import FacerecError
+from ..fileio import atomic_writer, check_writable
+from .base import LEGACY_PROFILE, EmbeddingStore
 
 FORMAT_VERSION = 1
-# A file written by the seed scripts records no profile; they used OpenFace.
-LEGACY_PROFILE = "openface"
 
 # Bounds on what a file may make the loader build. The largest gallery in mind is a few million
 # vectors (a million 128-d vectors is a 0.6 GB file): these leave room above that.
@@ -60,31 +59,6 @@ class NotAStore(FacerecError):
 
 class UnusableStore(FacerecError):
     """The file is an embeddings file (a dict with "embeddings" and "names") that this version cannot use."""
-
-
-@dataclass
-class EmbeddingStore:
-    """Vectors with their person names and source images, and the model profile that made them."""
-
-    vectors: np.ndarray
-    names: list[str]
-    paths: list[str]
-    profile: str = LEGACY_PROFILE
-    models: dict[str, Any] = field(default_factory=dict)
-    files: dict[str, dict[str, Any]] = field(default_factory=dict)
-    profile_recorded: bool = True  # False for a classic tutorial file: the profile is assumed
-
-    @classmethod
-    def empty(cls, profile: str, models: dict[str, Any], dimension: int) -> "EmbeddingStore":
-        return cls(np.zeros((0, dimension), np.float32), [], [], profile, dict(models), {})
-
-    def __len__(self) -> int:
-        return len(self.names)
-
-    @property
-    def people(self) -> list[str]:
-        """Each person's name once, in order of first appearance."""
-        return list(dict.fromkeys(self.names))
 
 
 # --- the restricted unpickler ---------------------------------------------------------------
