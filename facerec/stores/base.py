@@ -81,7 +81,7 @@ class Watch(ABC):
 class StoreWriter(ABC):
     """One enrolment into a store, from one dataset folder.
 
-    `previous` is what the store already knows of this dataset's images, made by the same
+    `previous` is what the store already knows of this dataset's images (known_images), made by the same
     models (None: nothing reusable, every image is embedded again); its `files` records and
     vectors let enrolment skip unchanged images. Images are recorded one at a time; what a
     run that dies before `finish` leaves behind is the store's to say (the pickle: the file
@@ -115,6 +115,11 @@ class Store(ABC):
     @abstractmethod
     def load(self) -> EmbeddingStore:
         """The whole gallery now. FacerecError naming `location` if it cannot be read or used."""
+
+    @abstractmethod
+    def known_images(self, dataset: Path) -> EmbeddingStore:
+        """What the store holds of `dataset`'s images, keyed (`paths`, `files`) by their path relative to it:
+        the statuses a gallery page shows, and what an enrolment of that dataset may reuse."""
 
     @abstractmethod
     def open_writer(self, dataset: Path, models: dict[str, Any], dimension: int,
