@@ -11,10 +11,12 @@ embedding is no longer its person's (at or beyond the threshold from the mean
 of its evidence) becomes a new track.
 
 A track is embedded when it is new, when it comes back after being missed,
-when its box moved or changed size enough since its last embedding, and
-otherwise every `every` frames. Its name comes from its recent evidence
-(`NAMING_RULES`); with `every=1` every face is embedded and named by its own
-frame's verdict, as when each frame stood alone.
+when its box moved or changed size enough since its last embedding, when its
+latest verdict was in doubt (a distance within DOUBT_MARGIN of the threshold),
+and otherwise every `every` frames. Its name comes from its evidence
+(`NAMING_RULES`; by default the latest verdict, changed only when two
+consecutive verdicts agree on a new name); with `every=1` every face is
+embedded and named by its own frame's verdict, as when each frame stood alone.
 """
 
 from __future__ import annotations
@@ -33,9 +35,12 @@ from .matching import Match, Matcher
 
 Box = tuple[int, int, int, int]
 
-# Chosen with bench/tracks.py (README, "Tracks"): from 5 to 20 the sface names on the clip agree with
-# --every 1 for 99.6% of faces; at 10 a track is embedded about 3 times a second of 30 fps video.
+# Chosen with bench/tracks.py (README, "Tracks"): at 10 a track is embedded about 3 times a second of 30 fps
+# video, and the sface names on the clip agree with --every 1 as well as at 5.
 DEFAULT_EVERY = 10
+# A verdict whose distance is within this share of the threshold from it could have gone either way: the track is
+# embedded again the next frame, so where the answer is in doubt its name rests on fresh evidence (README, "Tracks").
+DOUBT_MARGIN = 0.1
 MAX_MISSED = 10  # processed frames a track survives unseen (a head turned away, a detector miss)
 MAX_SHIFT = 1.0  # a face further than this many face widths from where its track was heading is someone else
 MAX_SCALE = 1.5  # ... and so is a face more than this much wider or narrower than the track's last box
@@ -43,7 +48,7 @@ MAX_SCALE = 1.5  # ... and so is a face more than this much wider or narrower th
 # larger or smaller, shows the face from a new angle or distance: embed it again.
 REEMBED_SHIFT = 0.5
 REEMBED_SCALE = 1.25
-EVIDENCE = 8  # the most recent embeddings of a track that decide its name
+EVIDENCE = 8  # the most recent embeddings of a track kept as its evidence (for its name, and to tell someone else)
 VELOCITY_SMOOTHING = 0.5  # weight of the past in a track's velocity
 # Frames are compared as 32x18 grey thumbnails: on the clip a cut changes them by 26 to 30 grey levels
 # on average, and no two frames of one shot by more than 13.
@@ -75,6 +80,7 @@ class Track:
     vectors: deque = field(default_factory=lambda: deque(maxlen=EVIDENCE))
     verdicts: deque = field(default_factory=lambda: deque(maxlen=EVIDENCE))
     match: Match | None = None  # the name the track carries now (None until first embedded)
+    in_doubt: bool = False  # its latest verdict was near the threshold: embed it again next frame
 
     def predicted_centre(self, frame_index: int) -> np.ndarray:
         return box_centre(self.box) + self.velocity * (frame_index - self.frame_index)
@@ -110,6 +116,17 @@ def name_of_mean(track: Track, matcher: Matcher) -> Match:
     return matcher.match(unit_mean(track.vectors))[0]
 
 
+def name_held(track: Track, matcher: Matcher) -> Match:
+    """The latest verdict, but a name changes only when two consecutive verdicts agree on the new one:
+    until then the track keeps its name, with the distance of the last verdict that gave it."""
+    latest = track.verdicts[-1]
+    if track.match is None or latest.name == track.match.name:
+        return latest
+    if len(track.verdicts) >= 2 and track.verdicts[-2].name == latest.name:
+        return latest
+    return track.match
+
+
 def name_of_vote(track: Track, matcher: Matcher) -> Match:
     """The most frequent of the recent verdicts (Unknown votes too; a tie goes to the latest), at its median distance."""
     votes = Counter(verdict.name for verdict in track.verdicts)
@@ -121,10 +138,11 @@ def name_of_vote(track: Track, matcher: Matcher) -> Match:
 
 NAMING_RULES: dict[str, Callable[[Track, Matcher], Match]] = {
     "frame": name_of_frame,
+    "held": name_held,
     "mean": name_of_mean,
     "vote": name_of_vote,
 }
-DEFAULT_NAMING = "mean"  # chosen on the clip: README, "Tracks"
+DEFAULT_NAMING = "held"  # chosen with bench/tracks.py: README, "Tracks"
 
 
 class Tracker:
@@ -132,12 +150,16 @@ class Tracker:
 
     `every`: embed a track at least every this many processed frames (1: every face of every frame).
     `naming`: a key of NAMING_RULES (default: "frame" when every is 1, else DEFAULT_NAMING).
+    `doubt_margin`: a track whose latest distance is within this share of the threshold from it is
+    embedded again the next frame (0: never for that reason).
     """
 
-    def __init__(self, every: int = DEFAULT_EVERY, naming: str | None = None, max_missed: int = MAX_MISSED) -> None:
+    def __init__(self, every: int = DEFAULT_EVERY, naming: str | None = None, max_missed: int = MAX_MISSED,
+                 doubt_margin: float = DOUBT_MARGIN) -> None:
         if every < 1:
             raise ValueError(f"every must be at least 1, got {every}")
         self.every = every
+        self.doubt_margin = doubt_margin
         self.naming = naming or ("frame" if every == 1 else DEFAULT_NAMING)
         self._name_rule = NAMING_RULES[self.naming]
         self.max_missed = max_missed
@@ -216,8 +238,8 @@ class Tracker:
         track.frame_index = frame_index
 
     def needs_embedding(self, track: Track) -> bool:
-        """True when the track's face should be embedded this frame (new, back, moved, resized or due)."""
-        if track.match is None or track.returned or track.since_embedding >= self.every:
+        """True when the track's face should be embedded this frame (new, back, in doubt, moved, resized or due)."""
+        if track.match is None or track.returned or track.in_doubt or track.since_embedding >= self.every:
             return True
         assert track.embedded_box is not None
         width = box_width(track.embedded_box)
@@ -229,16 +251,19 @@ class Tracker:
         """Record the track's new embedding and its own verdict; return (and keep) the name the rule now gives.
 
         An embedding at or beyond the threshold from the mean of the track's evidence is someone else:
-        the track gets a new id and starts its evidence afresh.
+        the track gets a new id and starts its evidence (and its name) afresh.
         """
         if track.vectors and float(np.linalg.norm(np.asarray(vector) - unit_mean(track.vectors))) >= matcher.threshold:
             track.id = next(self._ids)
             track.vectors.clear()
             track.verdicts.clear()
+            track.match = None
         track.vectors.append(np.asarray(vector, dtype=np.float32))
         track.verdicts.append(verdict)
         track.embedded_box = track.box
         track.since_embedding = 0
+        track.in_doubt = verdict.distance is not None and \
+            abs(verdict.distance - matcher.threshold) < self.doubt_margin * matcher.threshold
         track.match = self._name_rule(track, matcher)
         return track.match
 
