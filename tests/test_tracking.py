@@ -24,7 +24,7 @@ from facerec.detection import DetectedFace, load_detector
 from facerec.matching import UNKNOWN, make_matcher
 from facerec.recognition import Recogniser
 from facerec.stores import load_store
-from facerec.tracking import DEFAULT_EVERY, MAX_MISSED, Tracker
+from facerec.tracking import DEFAULT_EVERY, DOUBT_MARGIN, MAX_MISSED, Tracker
 
 SFACE_THRESHOLD = PROFILES["sface"].threshold
 CANVAS = (640, 360)
@@ -90,10 +90,11 @@ def test_tracking_names_the_people_of_the_clip_as_every_frame_alone_does(clip_ru
     tracked = names_by_face(records)
     assert tracked.keys() == per_frame.keys()  # the same faces
     agreement = np.mean([tracked[face] == per_frame[face] for face in tracked])
-    # 96.2% measured at the sface threshold 1.07 (99.6% at the former 1.128): the faces that differ are those whose
-    # own distance is near the threshold, where one frame alone flickers and the track does not
-    assert agreement >= 0.95, agreement
-    assert len(frames_named(records, "lin")) >= 140
+    # 98.5% measured (README, "Tracks"); 96.2% with the former rule (the mean of the last 8 embeddings, tracks near
+    # the threshold embedded no more often than others). The faces that still differ are where one frame alone
+    # flickers around the threshold and the track waits for a second verdict
+    assert agreement >= 0.97, agreement
+    assert len(frames_named(records, "lin")) >= 140  # 142 measured
     assert all(frame not in AUDIENCE_SHOT for frame in frames_named(records, "lin"))
     obama = [(record["frame"], face["box"]) for record in records for face in record["faces"] if face["name"] == "obama"]
     assert len(obama) >= 50
@@ -302,26 +303,38 @@ def test_a_track_is_embedded_when_new_then_every_n_frames_or_when_its_box_moved_
     assert tracker.needs_embedding(track)
 
 
+def seen_at(distance):
+    """A unit vector at `distance` from ann's photo (e0 in GALLERY), turned towards e5."""
+    angle = 2 * np.arcsin(distance / 2)
+    return np.cos(angle) * np.eye(128, dtype=np.float32)[0] + np.sin(angle) * np.eye(128, dtype=np.float32)[5]
+
+
+GALLERY = np.eye(3, 128, dtype=np.float32)  # ann, bob, and a third person
+
+
+def gallery_matcher():
+    return make_matcher("nearest", GALLERY, ["ann", "bob", "cy"], SFACE_THRESHOLD)
+
+
+def see(tracker, track, matcher, distance):
+    """Give the track an embedding at `distance` from ann's photo; return the name it carries then."""
+    vector = seen_at(distance)
+    return tracker.add_evidence(track, vector, matcher.match(vector)[0], matcher)
+
+
 def test_one_odd_embedding_does_not_rename_a_track_but_a_different_person_starts_a_new_track():
     """ann's gallery photo is e0; in the video she is seen at 0.9 thresholds from it (named), once at 1.05 (alone: Unknown)."""
-    gallery = np.eye(3, 128, dtype=np.float32)  # ann, bob, and a third person
-    matcher = make_matcher("nearest", gallery, ["ann", "bob", "cy"], SFACE_THRESHOLD)
-
-    def seen_at(distance):  # a unit vector at `distance` from ann's photo, turned towards e5
-        angle = 2 * np.arcsin(distance / 2)
-        return np.cos(angle) * np.eye(128, dtype=np.float32)[0] + np.sin(angle) * np.eye(128, dtype=np.float32)[5]
-
+    matcher = gallery_matcher()
     tracker = Tracker(every=2)
     [track] = tracker.update([moving_face(0)], 0)
     for _ in range(5):
-        tracker.add_evidence(track, seen_at(0.9 * SFACE_THRESHOLD), matcher.match(seen_at(0.9 * SFACE_THRESHOLD))[0], matcher)
+        see(tracker, track, matcher, 0.9 * SFACE_THRESHOLD)
     assert track.match.name == "ann"
-    odd = seen_at(1.05 * SFACE_THRESHOLD)
-    assert matcher.match(odd)[0].name == UNKNOWN  # alone, this frame would say Unknown
+    assert matcher.match(seen_at(1.05 * SFACE_THRESHOLD))[0].name == UNKNOWN  # alone, this frame would say Unknown
     first_id = track.id
-    assert tracker.add_evidence(track, odd, matcher.match(odd)[0], matcher).name == "ann"
+    assert see(tracker, track, matcher, 1.05 * SFACE_THRESHOLD).name == "ann"
     assert track.id == first_id
-    tracker.add_evidence(track, gallery[1], matcher.match(gallery[1])[0], matcher)  # bob: someone else entirely
+    tracker.add_evidence(track, GALLERY[1], matcher.match(GALLERY[1])[0], matcher)  # bob: someone else entirely
     assert track.id != first_id and track.match.name == "bob"
 
 
@@ -332,3 +345,32 @@ def test_a_cut_to_another_shot_ends_every_track():
     [same] = tracker.update([moving_face(1)], 1, dark)
     [after_cut] = tracker.update([moving_face(2)], 2, bright)
     assert first.id == same.id != after_cut.id
+
+
+def test_a_name_changes_only_when_two_consecutive_verdicts_agree_on_the_new_one():
+    """A stranger seen at 1.3 thresholds from ann is not named by one lucky frame; two in a row name him;
+    the distance given is always the one the name was decided on (Unknown exactly at or above the threshold)."""
+    matcher = gallery_matcher()
+    tracker = Tracker(every=2)
+    [track] = tracker.update([moving_face(0)], 0)
+    for _ in range(5):
+        assert see(tracker, track, matcher, 1.3 * SFACE_THRESHOLD).name == UNKNOWN
+    lucky = see(tracker, track, matcher, 0.95 * SFACE_THRESHOLD)
+    assert lucky.name == UNKNOWN and lucky.distance == pytest.approx(1.3 * SFACE_THRESHOLD)
+    named = see(tracker, track, matcher, 0.95 * SFACE_THRESHOLD)  # the mean of the last 8 would still say Unknown
+    assert named.name == "ann" and named.distance == pytest.approx(0.95 * SFACE_THRESHOLD)
+    assert see(tracker, track, matcher, 1.3 * SFACE_THRESHOLD).name == "ann"  # one Unknown verdict does not undo it
+    back = see(tracker, track, matcher, 1.3 * SFACE_THRESHOLD)
+    assert back.name == UNKNOWN and back.distance >= SFACE_THRESHOLD
+
+
+def test_a_track_whose_verdict_is_near_the_threshold_is_embedded_again_the_next_frame():
+    """Where a verdict could have gone either way the track's evidence is renewed every frame; elsewhere every N."""
+    matcher = gallery_matcher()
+    tracker = Tracker(every=10)
+    [track] = tracker.update([moving_face(0)], 0)
+    assert tracker.needs_embedding(track)
+    for index, distance in enumerate([0.5, (1 - DOUBT_MARGIN / 2), (1 + DOUBT_MARGIN / 2), 0.5], start=1):
+        see(tracker, track, matcher, distance * SFACE_THRESHOLD)
+        [track] = tracker.update([moving_face(index)], index)
+        assert tracker.needs_embedding(track) == (distance != 0.5), distance
