@@ -5,8 +5,9 @@ Stages, each in a fresh process (bench/benchmark.py's run_stage), all in one run
   peer      face_recognition (HOG detector, dlib embeddings, tolerance 0.6) on the clip, same gallery;
             skipped with a note when it is not installed
   full      recognize_video.py's own main(), headless, --json, per profile, with --every 1 and --every N
-  rules     the sface pipeline through the package with each naming rule and several N: agreement
-            with --every 1, label flips, faces embedded
+  rules     the sface pipeline through the package with each naming rule, several N, and with or without
+            embedding a track again the next frame when its verdict was near the threshold (--margins):
+            agreement with --every 1, label flips, faces embedded
   cost      the tracker alone (association, cut check, bookkeeping, naming) on 10 moving faces
 
 The gallery is faces/known plus faces/probe/lin-manuel-miranda.png as "lin" (the tests' gallery).
@@ -99,7 +100,7 @@ def stage_full(args: dict) -> dict:
 
 
 def stage_rules(args: dict) -> dict:
-    """The sface pipeline through the package, every naming rule and N, on frames decoded once."""
+    """The sface pipeline through the package, every naming rule, N and doubt margin, on frames decoded once."""
     import cv2
 
     from facerec.catalogue import PROFILES
@@ -124,15 +125,16 @@ def stage_rules(args: dict) -> dict:
     while (read := capture.read())[0]:
         frames.append(read[1])
     capture.release()
+    matcher = make_matcher("nearest", store.vectors, store.names, profile.threshold)
+    runs = [("frame", 1, 0.0)] + [(rule, every, margin) for rule in NAMING_RULES for margin in args["margins"]
+                                  for every in args["everies"]]
     results = {}
-    for rule in NAMING_RULES:
-        for every in [1, *args["everies"]] if rule == "frame" else args["everies"]:
-            recogniser = Recogniser(detector, embedder, make_matcher("nearest", store.vectors, store.names,
-                                                                     profile.threshold), Tracker(every, rule))
-            lines = io.StringIO()
-            summary = run_recognition(frames, recogniser, json_lines=lines)
-            records = [json.loads(line) for line in lines.getvalue().splitlines()]
-            results[f"{rule} {every}"] = {"records": records, "embedded": recogniser.embedded, "fps": summary.fps}
+    for rule, every, margin in runs:
+        recogniser = Recogniser(detector, embedder, matcher, Tracker(every, rule, doubt_margin=margin))
+        lines = io.StringIO()
+        summary = run_recognition(frames, recogniser, json_lines=lines)
+        records = [json.loads(line) for line in lines.getvalue().splitlines()]
+        results[f"{rule} {every} {margin}"] = {"records": records, "embedded": recogniser.embedded, "fps": summary.fps}
     return {"runs": results}
 
 
@@ -200,9 +202,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profiles", nargs="+", default=["sface", "openface"])
     parser.add_argument("--repeats", type=int, default=1, help="runs of each speed row, interleaved; the fastest is kept")
     parser.add_argument("--everies", type=int, nargs="+", default=[5, 10, 20], help="N for the naming-rule comparison")
+    parser.add_argument("--margins", type=float, nargs="+", default=None,
+                        help="doubt margins for the naming-rule comparison (default: 0, i.e. none, and DOUBT_MARGIN)")
     parser.add_argument("--stages", nargs="+", default=["peer", "full", "rules", "cost"])
     args = parser.parse_args(argv)
-    from facerec.tracking import DEFAULT_EVERY
+    from facerec.tracking import DEFAULT_EVERY, DOUBT_MARGIN
+
+    margins = args.margins if args.margins is not None else [0.0, DOUBT_MARGIN]
 
     rows: dict[str, list[dict]] = defaultdict(list)
     for _ in range(args.repeats):
@@ -213,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
                 for every in (1, DEFAULT_EVERY):
                     rows[f"{profile} --every {every}"].append(run_stage(stage_full, {"profile": profile, "every": every}))
     fastest = {name: max(runs, key=lambda run: run.get("fps", 0)) for name, runs in rows.items()}
-    figures: dict = {"clip": CLIP.name, "repeats": args.repeats, "every": DEFAULT_EVERY, "rows": {}}
+    figures: dict = {"clip": CLIP.name, "repeats": args.repeats, "every": DEFAULT_EVERY, "doubt_margin": DOUBT_MARGIN,
+                     "rows": {}}
     for name, run in fastest.items():
         if "skipped" in run:
             figures["rows"][name] = run
@@ -226,8 +233,8 @@ def main(argv: list[str] | None = None) -> int:
             row.update({k: v for k, v in run.items() if k not in ("fps",)})
         figures["rows"][name] = row
     if "rules" in args.stages:
-        rules = run_stage(stage_rules, {"everies": args.everies})["runs"]
-        reference = rules["frame 1"]["records"]
+        rules = run_stage(stage_rules, {"everies": args.everies, "margins": margins})["runs"]
+        reference = rules["frame 1 0.0"]["records"]
         figures["rules"] = {name: {**answers(r["records"], reference), "flips": flips_per_100(r["records"]),
                                    "embedded": r["embedded"], "fps": r["fps"]} for name, r in rules.items()}
     if "cost" in args.stages:
@@ -269,15 +276,17 @@ def print_tables(figures: dict) -> None:
         print("- frames/s of each run: " + "; ".join(f"{name} {', '.join(f'{fps:.1f}' for fps in row['fps_runs'])}"
                                                      for name, row in rows.items() if "fps_runs" in row))
     if "rules" in figures:
-        print("\nsface, naming rule x N (through the package, frames decoded beforehand):\n")
-        print("| rule | N | frames/s | faces embedded | same name as --every 1 | label flips /100 track-frames "
-              "| lin frames | obama frames | absent named |")
-        print("|---|---:|---:|---:|---:|---:|---:|---|---|")
+        print("\nsface, naming rule x N x doubt margin (through the package, frames decoded beforehand; "
+              "margin: a track whose verdict is within this share of the threshold is embedded again the next frame):\n")
+        print("| rule | N | doubt margin | frames/s | faces embedded | same name as --every 1 "
+              "| label flips /100 track-frames | lin frames | obama frames | absent named |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
         for name, r in figures["rules"].items():
-            rule, n = name.split()
+            rule, n, margin = name.split()
             obama = "-".join(map(str, r["obama_frames"])) if r["obama_frames"] else "none"
-            print(f"| {rule} | {n} | {r['fps']:.1f} | {r['embedded']} of {r['faces']} | {r['agreement']:.1%} | {r['flips']:.2f} "
-                  f"| {r['lin_frames']} | {obama} | {', '.join(r['absent_named']) or 'none'} |")
+            shown = f"{float(margin):.0%}" if float(margin) else "none"
+            print(f"| {rule} | {n} | {shown} | {r['fps']:.1f} | {r['embedded']} of {r['faces']} | {r['agreement']:.1%} "
+                  f"| {r['flips']:.2f} | {r['lin_frames']} | {obama} | {', '.join(r['absent_named']) or 'none'} |")
     if "cost" in figures:
         c = figures["cost"]
         print(f"\ntracker alone, {c['faces']} moving faces, {c['frames']} frames: median {c['ms_per_frame']:.3f} ms a frame "
