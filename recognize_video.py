@@ -32,8 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     add_matching_arguments(parser)
     parser.add_argument("--every", type=positive_int, default=DEFAULT_EVERY, metavar="N",
                         help=f"embed a followed face again at least every N frames (default: {DEFAULT_EVERY}; also when it "
-                             "is new, comes back, moves or changes size); a face's name comes from its track's recent "
-                             "embeddings. 1: embed and name every face of every frame on its own")
+                             "is new, comes back, moves, changes size or its last distance was near the threshold); a "
+                             "face's name comes from its track's recent embeddings. 1: embed and name every face of "
+                             "every frame on its own")
     parser.add_argument("--output", default=None, metavar="FILE",
                         help="also write the annotated video to this file (.mp4 or .avi). It is written under a "
                              "temporary name and replaces FILE when the run ends, also on q, Ctrl-C or a read "
