@@ -262,8 +262,8 @@ class Tracker:
         track.verdicts.append(verdict)
         track.embedded_box = track.box
         track.since_embedding = 0
-        track.in_doubt = verdict.distance is not None and \
-            abs(verdict.distance - matcher.threshold) < self.doubt_margin * matcher.threshold
+        track.in_doubt = (verdict.distance is not None
+                          and abs(verdict.distance - matcher.threshold) < self.doubt_margin * matcher.threshold)
         track.match = self._name_rule(track, matcher)
         return track.match
 
