@@ -37,8 +37,8 @@ def open_store(location: str | os.PathLike | None) -> Store:
         try:
             from .postgres import PostgresStore
         except ImportError as error:
-            raise FacerecError(f"--embeddings {masked(location)}: a PostgreSQL gallery needs psycopg "
-                               f"({error.name or error}): pip install \"psycopg[binary]\"") from None
+            raise FacerecError(f"--embeddings {masked(location)}: a PostgreSQL gallery needs psycopg, which cannot "
+                               f"be imported ({error}): pip install \"psycopg[binary]\"") from None
         return PostgresStore(location)
     return PickleStore(location)
 

@@ -187,4 +187,10 @@ class Store(ABC):
     def close(self) -> None:
         """Release connections; the store is not used afterwards."""
 
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
 

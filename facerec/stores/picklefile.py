@@ -620,7 +620,7 @@ class FileWatch(Watch):
                 self._seen = signature
                 if not problem:
                     problem = True
-                    self._on_problem(str(error))
+                    self._on_problem(f"{error} (the gallery already loaded stays in use)")
                 continue
             if problem:
                 problem = False
