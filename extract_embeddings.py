@@ -19,6 +19,7 @@ from facerec.text import plural
 
 
 def show(report: EnrolmentReport) -> None:
+    """The warnings on standard error, the counts and skipped images on standard output."""
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     for line in report.lines():
@@ -48,11 +49,9 @@ def main(argv: list[str] | None = None) -> int:
         if writer.warning:
             print(f"warning: {writer.warning}", file=sys.stderr)
         try:
-            gallery, report = enrol(args.dataset, writer, detector, embedder, progress=not args.quiet)
+            gallery, report = enrol(args.dataset, writer, detector, embedder, progress=not args.quiet, on_report=show)
         except NothingEnrolled as error:
-            show(error.report)
             raise FacerecError(f"{error} to {store.location}") from None
-        show(report)
         print(f"wrote {plural(len(gallery), 'embedding')} of {plural(len(gallery.people), 'person', 'people')} "
               f"to {store.location}")
         print(f"next: {next_command('recognize_video.py', args, embeddings=masked(store.location))}")

@@ -197,20 +197,18 @@ def embed_face(image: np.ndarray, detector: Detector, embedder: Embedder) -> Fac
 
 
 class NothingEnrolled(FacerecError):
-    """No image of the dataset gave a face: nothing was written (`report` says why for each image)."""
-
-    def __init__(self, message: str, report: EnrolmentReport) -> None:
-        super().__init__(message)
-        self.report = report
+    """No image of the dataset gave a face: nothing was written."""
 
 
 def enrol(dataset: Path, writer: StoreWriter, detector: Detector, embedder: Embedder, progress: bool = True,
-          on_image: Callable[[int, int], None] | None = None) -> tuple[EmbeddingStore, EnrolmentReport]:
+          on_image: Callable[[int, int], None] | None = None,
+          on_report: Callable[[EnrolmentReport], None] | None = None) -> tuple[EmbeddingStore, EnrolmentReport]:
     """Enrol `dataset` through `writer` (Store.open_writer), reusing what its `previous` knows; finish it.
 
     Returns the whole gallery as the store now holds it, and what the run did. FacerecError before
     anything is written when the dataset has no photos; NothingEnrolled when none gave a face.
-    `on_image(done, total)`, if given, is called after each image (the web page's progress bar).
+    `on_image(done, total)`, if given, is called after each image (the web page's progress bar);
+    `on_report(report)` once every image is done, before the writer finishes (and before NothingEnrolled).
     """
     from tqdm import tqdm
 
@@ -272,7 +270,9 @@ def enrol(dataset: Path, writer: StoreWriter, detector: Detector, embedder: Embe
     report.used = len(names)
     report.people = list(dict.fromkeys(names))
     report.people_without_photo = [p for p in dict.fromkeys(person for person, _ in images) if p not in report.people]
+    if on_report is not None:
+        on_report(report)
     if not names:
-        raise NothingEnrolled(f"no usable face in {shown}: nothing written", report)
+        raise NothingEnrolled(f"no usable face in {shown}: nothing written")
     writer.remove(gone)
     return writer.finish(), report
