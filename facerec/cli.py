@@ -85,7 +85,7 @@ def add_embedder_arguments(parser: argparse.ArgumentParser) -> None:
                              + " for the default profile, downloaded if missing)")
 
 
-def add_store_arguments(parser: argparse.ArgumentParser | argparse._ActionsContainer, more_help: str = "",
+def add_store_arguments(parser: argparse._ActionsContainer, more_help: str = "",
                         sightings: bool = False) -> None:
     """--embeddings PATH_OR_URL (see stores.open_store); with `sightings`, --log-sightings and --camera."""
     parser.add_argument("--embeddings", default=None, metavar="PATH_OR_URL", help=LOCATION_HELP + more_help)
