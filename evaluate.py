@@ -22,22 +22,22 @@ from pathlib import Path
 import numpy as np
 
 from facerec.catalogue import DEFAULT_PROFILE, PROFILES
-from facerec.cli import bounded_number, distance_threshold, parser_for, positive_int, probability
+from facerec.cli import add_store_arguments, bounded_number, distance_threshold, parser_for, positive_int, probability
 from facerec.crossvalidation import DEFAULT_FOLDS, k_fold
 from facerec.errors import FacerecError, main_guard
 from facerec.evaluation import (best_accuracy_threshold, check_vectors, identification_table, leave_one_out,
                                 load_labelled_vectors, pair_distances, pair_table, pairs_needed, plot_distances,
                                 plot_roc, rates_at, threshold_for_far)
 from facerec.matching import DEFAULT_MIN_PROBABILITY, MATCHERS, needs_training
-from facerec.stores import load_store
+from facerec.stores import open_store
 
 
 @main_guard
 def main(argv: list[str] | None = None) -> int:
     parser = parser_for(__doc__, "python evaluate.py --embeddings output/embeddings.pickle --plots plots\n"
                                  "  python evaluate.py --vectors reps.csv --labels labels.csv --threshold 0.55 0.8 1.0")
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--embeddings", type=Path, metavar="FILE", help="embeddings file from extract_embeddings.py")
+    source = parser.add_mutually_exclusive_group()
+    add_store_arguments(source, " (used unless --vectors is given)")
     source.add_argument("--vectors", type=Path, metavar="CSV",
                         help="CSV of vectors, one a row, no header (OpenFace's reps.csv); needs --labels")
     parser.add_argument("--labels", type=Path, metavar="CSV",
@@ -67,25 +67,26 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.vectors is not None and args.labels is None:
         parser.error("--vectors needs --labels")
-    if args.embeddings is not None and args.labels is not None:
+    if args.vectors is None and args.labels is not None:
         parser.error("--labels goes with --vectors, not --embeddings")
     if args.target_far >= 1.0:
         parser.error("--target-far must be below 1")
     if args.folds == 1:
         parser.error("--folds must be at least 2")
 
-    if args.embeddings is not None:
-        store = load_store(args.embeddings)
-        vectors, names = store.vectors, store.names
-        check_vectors(vectors, [f"{args.embeddings}, vector {index + 1}" + (f" ({path})" if path else "")
-                                for index, path in enumerate(store.paths)])
-        profile_name = store.profile
+    if args.vectors is None:
+        with open_store(args.embeddings) as store:
+            gallery, location = store.load(), store.location
+        vectors, names = gallery.vectors, gallery.names
+        check_vectors(vectors, [f"{location}, vector {index + 1}" + (f" ({path})" if path else "")
+                                for index, path in enumerate(gallery.paths)])
+        profile_name = gallery.profile
     else:
         vectors, names = load_labelled_vectors(args.vectors, args.labels)
         profile_name = DEFAULT_PROFILE  # OpenFace's reps.csv
     if args.threshold is None:
         if profile_name not in PROFILES:
-            raise FacerecError(f"{args.embeddings} was made with the profile {profile_name!r}, which this version "
+            raise FacerecError(f"{location} was made with the profile {profile_name!r}, which this version "
                                "does not know: give the threshold(s) with --threshold")
         args.threshold = [PROFILES[profile_name].threshold]
     people = len(set(names))

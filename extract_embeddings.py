@@ -10,11 +10,20 @@ exit_quietly_on_interrupt()  # first: a Ctrl-C during the slow imports below end
 import sys
 from pathlib import Path
 
-from facerec.cli import add_detector_arguments, add_embedder_arguments, models_from_args, next_command, parser_for
-from facerec.enrolment import enrol, models_identity
+from facerec.cli import (add_detector_arguments, add_embedder_arguments, add_store_arguments, models_from_args,
+                         next_command, parser_for)
+from facerec.enrolment import EnrolmentReport, NothingEnrolled, enrol, models_identity
 from facerec.errors import FacerecError, main_guard
-from facerec.stores import open_store_target, save_store
+from facerec.stores import masked, open_store
 from facerec.text import plural
+
+
+def show(report: EnrolmentReport) -> None:
+    """The warnings on standard error, the counts and skipped images on standard output."""
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    for line in report.lines():
+        print(line)
 
 
 @main_guard
@@ -22,10 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = parser_for(__doc__, "python extract_embeddings.py --dataset dataset --embeddings output/embeddings.pickle")
     parser.add_argument("--dataset", type=Path, default=Path("dataset"),
                         help="folder with one sub-folder of photos per person (default: dataset)")
-    parser.add_argument("--embeddings", type=Path, default=Path("output/embeddings.pickle"),
-                        help="the embeddings file to write (default: output/embeddings.pickle); it replaces only "
-                             "an embeddings file (or an empty one); a symbolic link is followed: the file it "
-                             "points to is replaced")
+    add_store_arguments(parser, ". A file is replaced only if it is an embeddings file (or an empty one); a "
+                                "symbolic link is followed: the file it points to is replaced")
     parser.add_argument("--force", action="store_true",
                         help="replace the --embeddings file even if it is not an embeddings file "
                              "(never a folder, device or FIFO)")
@@ -34,22 +41,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
 
-    target = open_store_target(args.embeddings, force=args.force)  # before any work: refuse what cannot be written
-    if target.warning:
-        print(f"warning: {target.warning}", file=sys.stderr)
-    detector, embedder = models_from_args(args)
-    store, report = enrol(args.dataset, target.previous, detector, embedder,
-                          models_identity(args.model, detector, embedder), progress=not args.quiet)
-    for warning in report.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    for line in report.lines():
-        print(line)
-    if not len(store):
-        raise FacerecError(f"no usable face in {args.dataset}: nothing written to {args.embeddings}")
-    save_store(store, target.path)
-    print(f"wrote {plural(len(store), 'embedding')} of {plural(len(store.people), 'person', 'people')} "
-          f"to {args.embeddings}")
-    print(f"next: {next_command('recognize_video.py', args, embeddings=args.embeddings)}")
+    with open_store(args.embeddings) as store:
+        detector, embedder = models_from_args(args)
+        # before any image is read: refuse what cannot be written
+        writer = store.open_writer(args.dataset, models_identity(args.model, detector, embedder), embedder.dimension,
+                                   force=args.force)
+        if writer.warning:
+            print(f"warning: {writer.warning}", file=sys.stderr)
+        try:
+            gallery, report = enrol(args.dataset, writer, detector, embedder, progress=not args.quiet, on_report=show)
+        except NothingEnrolled as error:
+            raise FacerecError(f"{error} to {store.location}") from None
+        print(f"wrote {plural(len(gallery), 'embedding')} of {plural(len(gallery.people), 'person', 'people')} "
+              f"to {store.location}")
+        print(f"next: {next_command('recognize_video.py', args, embeddings=masked(store.location))}")
     return 0
 
 

@@ -7,17 +7,18 @@ from facerec.errors import exit_quietly_on_interrupt
 
 exit_quietly_on_interrupt()  # first: a Ctrl-C during the slow imports below ends quietly
 
+import contextlib
 import sys
-from pathlib import Path
 
-from facerec.cli import (add_detector_arguments, add_embedder_arguments, add_matching_arguments, add_threshold_argument,
-                         check_store_fits, models_from_args, parser_for, positive_int, profile_from_args,
-                         threshold_from_args)
+from facerec.cli import (add_detector_arguments, add_embedder_arguments, add_matching_arguments, add_store_arguments,
+                         add_threshold_argument, check_store_fits, models_from_args, parser_for, positive_int,
+                         profile_from_args, threshold_from_args)
 from facerec.display import Window
 from facerec.errors import FacerecError, main_guard
-from facerec.matching import make_matcher
+from facerec.follower import GalleryFollower, Naming
 from facerec.recognition import Recogniser, run_recognition
-from facerec.stores import check_profile, load_store
+from facerec.stores import check_profile, open_store
+from facerec.text import plural
 from facerec.tracking import DEFAULT_EVERY, Tracker
 from facerec.video import VideoOutput, check_output, open_source
 
@@ -26,8 +27,7 @@ from facerec.video import VideoOutput, check_output, open_source
 def main(argv: list[str] | None = None) -> int:
     parser = parser_for(__doc__, "python recognize_video.py --source 0   # webcam 0; q or ESC quits\n"
                                  "  python recognize_video.py --source clip.mp4 --no-display --json --output annotated.mp4")
-    parser.add_argument("--embeddings", type=Path, default=Path("output/embeddings.pickle"),
-                        help="embeddings file from extract_embeddings.py (default: output/embeddings.pickle)")
+    add_store_arguments(parser, sightings=True)
     parser.add_argument("--source", default="0", help="webcam index, video file or stream URL (default: 0)")
     add_matching_arguments(parser)
     parser.add_argument("--every", type=positive_int, default=DEFAULT_EVERY, metavar="N",
@@ -51,30 +51,35 @@ def main(argv: list[str] | None = None) -> int:
 
     output_path = None if args.output is None else check_output(args.output, args.source, args.force)
     profile = profile_from_args(args)
-    store = load_store(args.embeddings)
-    check_profile(store, args.embeddings, profile.name)
-    threshold = threshold_from_args(args)
-    detector, embedder = models_from_args(args)
-    check_store_fits(store, args.embeddings, embedder)
-    recogniser = Recogniser(detector, embedder,
-                            make_matcher(args.match, store.vectors, store.names, threshold, store.paths,
-                                         args.min_probability),
-                            Tracker(args.every))
-    if not len(store):
-        print(f"warning: {args.embeddings} holds no faces: everyone is Unknown", file=sys.stderr)
+    with contextlib.ExitStack() as cleanup:
+        store = cleanup.enter_context(open_store(args.embeddings))
+        sightings = store.sighting_log(args.camera) if args.log_sightings else None  # refused before models load
+        if sightings is not None:
+            cleanup.callback(sightings.close)
+        gallery = store.load()
+        check_profile(gallery, store.location, profile.name)
+        naming = Naming(args.match, threshold_from_args(args), args.min_probability)
+        detector, embedder = models_from_args(args)
+        check_store_fits(gallery, store.location, embedder)
+        recogniser = Recogniser(detector, embedder, naming.matcher(gallery), Tracker(args.every))
+        if not len(gallery):
+            print(f"warning: {store.location} holds no faces: everyone is Unknown", file=sys.stderr)
+        follower = cleanup.enter_context(GalleryFollower(store, recogniser, naming, profile.name, gallery).following())
 
-    window = None if args.no_display else Window("facerec - q or ESC quits", hint="use --no-display to run without one")
-    output = None
-    try:
-        with open_source(args.source) as source:
-            output = VideoOutput(output_path, source.fps, source.frame_size) if output_path else None
-            summary = run_recognition(source, recogniser, window, output, sys.stdout if args.json else None)
-    finally:
-        if output is not None:
-            output.close()
-        if window is not None:
-            window.close()
-    print(summary.report(), file=sys.stderr)
+        window = None if args.no_display else Window("facerec - q or ESC quits", hint="use --no-display to run without one")
+        output = None
+        try:
+            with open_source(args.source) as source:
+                output = VideoOutput(output_path, source.fps, source.frame_size) if output_path else None
+                summary = run_recognition(source, recogniser, window, output, sys.stdout if args.json else None,
+                                          sightings)
+        finally:
+            if output is not None:
+                output.close()
+            if window is not None:
+                window.close()
+    reloads = f"; gallery reloaded {plural(follower.reloads, 'time')}" if follower.reloads else ""
+    print(summary.report() + reloads, file=sys.stderr)
     if output is not None:
         if output.problem:
             raise FacerecError(output.problem)

@@ -1,21 +1,24 @@
 #!/usr/bin/env python3
-"""Serve the web page: the browser's camera named live, enrolment and the gallery, for one embeddings file."""
+"""Serve the web page: the browser's camera named live, enrolment and the gallery, for one gallery store."""
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import socket
 import sys
 from pathlib import Path
 
-from facerec.cli import (add_detector_arguments, add_embedder_arguments, add_matching_arguments, add_threshold_argument,
-                         check_store_fits, models_from_args, parser_for, profile_from_args, threshold_from_args)
+from facerec.cli import (add_detector_arguments, add_embedder_arguments, add_matching_arguments, add_store_arguments,
+                         add_threshold_argument, check_store_fits, models_from_args, parser_for, profile_from_args,
+                         threshold_from_args)
 from facerec.detection import load_detector
 from facerec.embedding import load_embedder
 from facerec.enrolment import models_identity
 from facerec.errors import FacerecError, main_guard
-from facerec.matching import make_matcher
+from facerec.follower import GalleryFollower, Naming
 from facerec.recognition import Recogniser
-from facerec.stores import EmbeddingStore, check_profile, load_store
+from facerec.stores import EmbeddingStore, NoGalleryYet, check_profile, open_store
 from facerec.video import open_source
 from facerec.web.app import create_app
 from facerec.web.engine import Engine
@@ -39,8 +42,7 @@ def listening_socket(host: str, port: int) -> socket.socket:
 @main_guard
 def main(argv: list[str] | None = None) -> int:
     parser = parser_for(__doc__, "python serve.py --model sface   # then open the URL it prints")
-    parser.add_argument("--embeddings", type=Path, default=Path("output/embeddings.pickle"),
-                        help="embeddings file to recognise with and to learn into (default: output/embeddings.pickle)")
+    add_store_arguments(parser, "; the page recognises with it and learns into it", sightings=True)
     parser.add_argument("--dataset", type=Path, default=Path("dataset"),
                         help="folder with one sub-folder of photos per person, where the page enrols (default: dataset)")
     parser.add_argument("--host", default="127.0.0.1",
@@ -60,29 +62,41 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 <= args.port <= 65535:
         raise FacerecError(f"--port {args.port} is not a port number (0 to 65535)")
 
-    import uvicorn  # only once the arguments are good: --help stays quick
-
     if args.source is not None:
         open_source(args.source).close()  # a bad --source is refused now, not when a page first asks for it
     profile = profile_from_args(args)
-    threshold = threshold_from_args(args)
-    detector, embedder = models_from_args(args)
-    models = models_identity(args.model, detector, embedder)
-    if args.embeddings.exists():
-        store = load_store(args.embeddings)
-        check_profile(store, args.embeddings, profile.name)
-        check_store_fits(store, args.embeddings, embedder)
-    else:
-        store = EmbeddingStore.empty(profile.name, models, embedder.dimension)
-        print(f"note: {args.embeddings} does not exist yet: everyone is Unknown until you enrol someone "
-              "from the page", file=sys.stderr)
-    recogniser = Recogniser(detector, embedder, make_matcher(args.match, store.vectors, store.names, threshold, store.paths,
-                                                                args.min_probability))
-    # learning has its own networks (OpenCV's are not shared between threads), from the files just found and checked
-    learner = (load_detector(detector.network, detector.paths, detector.confidence),
-               load_embedder(embedder.network, embedder.paths[0]))
-    engine = Engine(recogniser, learner, store, args.embeddings,
-                    args.dataset, models, args.match, threshold, args.min_probability)
+    with contextlib.ExitStack() as cleanup:
+        store = cleanup.enter_context(open_store(args.embeddings))
+        sightings = store.sighting_log(args.camera) if args.log_sightings else None  # refused before models load
+        if sightings is not None:
+            cleanup.callback(sightings.close)
+        try:
+            gallery: EmbeddingStore | None = store.load()
+            check_profile(gallery, store.location, profile.name)
+        except NoGalleryYet:
+            gallery = None
+        detector, embedder = models_from_args(args)
+        models = models_identity(args.model, detector, embedder)
+        if gallery is None:
+            gallery = EmbeddingStore.empty(profile.name, models, embedder.dimension)
+            print(f"note: {store.location} does not exist yet: everyone is Unknown until you enrol someone "
+                  "from the page", file=sys.stderr)
+        check_store_fits(gallery, store.location, embedder)
+        naming = Naming(args.match, threshold_from_args(args), args.min_probability)
+        follower = GalleryFollower(store, Recogniser(detector, embedder, naming.matcher(gallery)), naming, profile.name,
+                                   gallery)
+        # learning has its own networks (OpenCV's are not shared between threads), from the files just found and checked
+        learner = (load_detector(detector.network, detector.paths, detector.confidence),
+                   load_embedder(embedder.network, embedder.paths[0]))
+        engine = Engine(follower, learner, args.dataset, models, sightings)
+        cleanup.enter_context(follower.following())
+        serve(engine, args)
+    return 0
+
+
+def serve(engine: Engine, args: argparse.Namespace) -> None:
+    """Listen as the arguments say, print the page's URL, and serve until Ctrl-C."""
+    import uvicorn  # only once the arguments are good: --help stays quick
 
     loopback = is_loopback(args.host)
     token = args.token or (None if loopback else new_token())
@@ -95,7 +109,6 @@ def main(argv: list[str] | None = None) -> int:
     config = uvicorn.Config(create_app(engine, token, loopback, args.source), log_level="warning",
                             ws_max_size=MAX_UPLOAD_BYTES + FRAME_HEADER.size, timeout_graceful_shutdown=2)
     uvicorn.Server(config).run(sockets=[sock])
-    return 0
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import shlex
+import socket
 import sys
 from pathlib import Path
 from typing import Callable
@@ -15,7 +16,7 @@ from .embedding import Embedder, load_embedder
 from .errors import FacerecError
 from .matching import DEFAULT_MIN_PROBABILITY, MATCHERS, MAX_DISTANCE
 from .modelfiles import PROJECT_ROOT, profile_files
-from .stores import EmbeddingStore
+from .stores import LOCATION_HELP, EmbeddingStore
 
 
 def bounded_number(kind: Callable[[str], float], low: float | None = None, high: float | None = None,
@@ -82,6 +83,19 @@ def add_embedder_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--embedding-model", type=Path, default=None, metavar="PATH",
                         help="the embedder's model file (default: models/" + PROFILES[DEFAULT_PROFILE].embedder.files[0].filename
                              + " for the default profile, downloaded if missing)")
+
+
+def add_store_arguments(parser: argparse._ActionsContainer, more_help: str = "",
+                        sightings: bool = False) -> None:
+    """--embeddings PATH_OR_URL (see stores.open_store); with `sightings`, --log-sightings and --camera."""
+    parser.add_argument("--embeddings", default=None, metavar="PATH_OR_URL", help=LOCATION_HELP + more_help)
+    if sightings:
+        parser.add_argument("--log-sightings", action="store_true",
+                            help="record each named face (time, --camera, name, distance) in the gallery's "
+                                 "database: needs a postgresql:// --embeddings")
+        parser.add_argument("--camera", default=socket.gethostname(), metavar="NAME",
+                            help="the camera's name in the sightings (default: this machine's name, "
+                                 f"{socket.gethostname()})")
 
 
 def add_threshold_argument(parser: argparse.ArgumentParser) -> None:

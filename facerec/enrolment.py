@@ -1,8 +1,8 @@
-"""Enrolment: turn a dataset of photos (dataset/<person>/<image>) into an embeddings store.
+"""Enrolment: turn a dataset of photos (dataset/<person>/<image>) into a gallery, through a store's writer.
 
 A run only looks at images it has not seen before: an image whose size and
 modification time match the previous store's record is reused as it was
-(its vector, or the reason it was skipped). Images that are gone are dropped.
+(its vector, or the reason it was skipped). Images that are gone are removed.
 
 Nothing in the dataset stops a run: a photo that cannot be used (see
 facerec.images for the limits), a person folder that cannot be listed or
@@ -27,7 +27,7 @@ from .embedding import Embedder
 from .errors import FacerecError
 from .images import UnusablePhoto, load_photo
 from .names import MAX_NAME_BYTES, case_twins, invisible_character, normalise_name
-from .stores import EmbeddingStore
+from .stores import EmbeddingStore, StoreWriter
 from .text import plural, printable
 
 # Status recorded for an image that gave a vector; anything else is the reason it was skipped.
@@ -196,23 +196,19 @@ def embed_face(image: np.ndarray, detector: Detector, embedder: Embedder) -> Fac
     return FaceEmbedding(embedder.embed(image, faces[:1])[0], USED, len(faces))
 
 
-def reusable_store(previous: EmbeddingStore | None, models: dict[str, Any], dimension: int) -> EmbeddingStore | None:
-    """The previous run's store if it was made by the same models, else None (everything is redone)."""
-    if previous is None or previous.models != models:
-        return None
-    if dimension and len(previous) and previous.vectors.shape[1] != dimension:
-        print(f"warning: the previous embeddings hold {previous.vectors.shape[1]}-d vectors although made by the "
-              f"same models, which make {dimension}-d ones: it is damaged; every image is redone", file=sys.stderr)
-        return None
-    return previous
+class NothingEnrolled(FacerecError):
+    """No image of the dataset gave a face: nothing was written."""
 
 
-def enrol(dataset: Path, previous: EmbeddingStore | None, detector: Detector, embedder: Embedder,
-          models: dict[str, Any], progress: bool = True, on_image: Callable[[int, int], None] | None = None
-          ) -> tuple[EmbeddingStore, EnrolmentReport]:
-    """Build the store for `dataset`, reusing what the `previous` store (from store.open_store_target) already knows.
+def enrol(dataset: Path, writer: StoreWriter, detector: Detector, embedder: Embedder, progress: bool = True,
+          on_image: Callable[[int, int], None] | None = None,
+          on_report: Callable[[EnrolmentReport], None] | None = None) -> tuple[EmbeddingStore, EnrolmentReport]:
+    """Enrol `dataset` through `writer` (Store.open_writer), reusing what its `previous` knows; finish it.
 
-    `on_image(done, total)`, if given, is called after each image (the web page's progress bar).
+    Returns the whole gallery as the store now holds it, and what the run did. FacerecError before
+    anything is written when the dataset has no photos; NothingEnrolled when none gave a face.
+    `on_image(done, total)`, if given, is called after each image (the web page's progress bar);
+    `on_report(report)` once every image is done, before the writer finishes (and before NothingEnrolled).
     """
     from tqdm import tqdm
 
@@ -225,7 +221,7 @@ def enrol(dataset: Path, previous: EmbeddingStore | None, detector: Detector, em
     if not images:
         reasons = "".join(f"; {printable(path)}: {reason}" for path, reason in listing.skipped)
         raise FacerecError(f"dataset folder {shown} has no photos: put them in {shown}/<person>/{reasons}")
-    old = reusable_store(previous, models, embedder.dimension)
+    old = writer.previous
     old_vectors = {path: vector for path, vector in zip(old.paths, old.vectors)} if old else {}
     old_files = old.files if old else {}
     report = EnrolmentReport()
@@ -236,7 +232,7 @@ def enrol(dataset: Path, previous: EmbeddingStore | None, detector: Detector, em
                            "different people" for twins in case_twins(listing.people))
     for path, reason in listing.skipped:
         report.skip(path, reason)
-    vectors, names, paths, files = [], [], [], {}
+    seen, names = set(), []
     for done, (person, path) in enumerate(tqdm(images, desc="images", unit="img", disable=not progress,
                                                file=sys.stderr), start=1):
         key = path.relative_to(dataset).as_posix()
@@ -246,10 +242,11 @@ def enrol(dataset: Path, previous: EmbeddingStore | None, detector: Detector, em
             report.skip(path, "does not exist" if isinstance(error, FileNotFoundError)
                         else f"cannot be read: {error.strerror or error}")
             continue
+        seen.add(key)
         record = old_files.get(key, {})
         unchanged = all(record.get(k) == v for k, v in signature.items())
         if unchanged and (record.get("status") != USED or key in old_vectors):
-            status, vector = record["status"], old_vectors.get(key)
+            status, vector = record["status"], old_vectors.get(key)  # the writer keeps it as it was
             report.reused += 1
         else:
             try:
@@ -260,21 +257,22 @@ def enrol(dataset: Path, previous: EmbeddingStore | None, detector: Detector, em
                 report.warnings.append(f"{printable(path)}: {embedded.faces} faces found, "
                                        "the most confident one is enrolled")
             vector, status = embedded.vector, embedded.status
+            writer.record(key, signature, status, person, vector)
             report.processed += 1
-        files[key] = {**signature, "status": status}
         if on_image is not None:
             on_image(done, len(images))
         if vector is None:
             report.skip(path, status)
             continue
-        vectors.append(vector)
         names.append(person)
-        paths.append(key)
-    report.removed = len(set(old_files) - set(files))
-    report.used = len(vectors)
+    gone = sorted((set(old_files) | set(old_vectors)) - seen)
+    report.removed = len(set(old_files) - seen)
+    report.used = len(names)
     report.people = list(dict.fromkeys(names))
     report.people_without_photo = [p for p in dict.fromkeys(person for person, _ in images) if p not in report.people]
-    dimension = embedder.dimension or (len(vectors[0]) if vectors else 0)
-    store = EmbeddingStore(np.array(vectors, np.float32).reshape(len(vectors), dimension), names, paths,
-                           models["profile"], models, files)
-    return store, report
+    if on_report is not None:
+        on_report(report)
+    if not names:
+        raise NothingEnrolled(f"no usable face in {shown}: nothing written")
+    writer.remove(gone)
+    return writer.finish(), report

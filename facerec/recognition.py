@@ -15,6 +15,7 @@ from .display import QUIT_KEYS, Window
 from .drawing import draw_faces
 from .embedding import Embedder
 from .matching import UNKNOWN, Match, Matcher
+from .stores import Sighting, SightingLog
 from .tracking import Tracker
 from .video import VideoOutput, numbered_frames, why_frames_ended
 
@@ -50,7 +51,8 @@ class Recogniser:
 
     Without a tracker every face is embedded and named on its own (a photo). With one (a video),
     faces keep track ids, only the faces the tracker asks for are embedded, and each face
-    carries its track's name.
+    carries its track's name. `matcher` may be replaced at any time from another thread (a new
+    gallery): each frame is named by the matcher it started with.
     """
 
     def __init__(self, detector: Detector, embedder: Embedder, matcher: Matcher,
@@ -69,23 +71,35 @@ class Recogniser:
         videos at once with one set of networks gives each its own tracker.
         """
         tracker = self.tracker if tracker is None else tracker
+        matcher = self.matcher  # one gallery for the whole frame, even if a new one arrives meanwhile
         faces = self.detector.detect(frame)
         if tracker is None:
-            return [RecognisedFace(face, match) for face, match in zip(faces, self._embed(frame, faces)[1])]
+            return [RecognisedFace(face, match) for face, match in zip(faces, self._embed(frame, faces, matcher)[1])]
         tracks = tracker.update(faces, frame_index, frame)
         due = [i for i, track in enumerate(tracks) if tracker.needs_embedding(track)]
-        vectors, verdicts = self._embed(frame, [faces[i] for i in due])
+        vectors, verdicts = self._embed(frame, [faces[i] for i in due], matcher)
         for i, vector, verdict in zip(due, vectors, verdicts):
-            tracker.add_evidence(tracks[i], vector, verdict, self.matcher)
+            tracker.add_evidence(tracks[i], vector, verdict, matcher)
         return [RecognisedFace(face, track.match, track.id) for face, track in zip(faces, tracks)]
 
-    def _embed(self, frame: np.ndarray, faces: list[DetectedFace]) -> tuple[np.ndarray, list[Match]]:
+    def _embed(self, frame: np.ndarray, faces: list[DetectedFace], matcher: Matcher) -> tuple[np.ndarray, list[Match]]:
         """The faces' vectors and their own verdicts (none for no face)."""
         if not faces:
             return np.empty((0, self.embedder.dimension), np.float32), []
         self.embedded += len(faces)
         vectors = self.embedder.embed(frame, faces)
-        return vectors, self.matcher.match(vectors)
+        return vectors, matcher.match(vectors)
+
+
+def log_sightings(log: SightingLog | None, recognised: Iterable[RecognisedFace]) -> None:
+    """Give `log` (if any) the named faces (not Unknown) of one frame just recognised."""
+    if log is None:
+        return
+    now = time.time()
+    named = [Sighting(item.match.name, float(item.match.distance), now, item.track)
+             for item in recognised if item.match.name != UNKNOWN and item.match.distance is not None]
+    if named:
+        log.log(named)
 
 
 def annotate(frame: np.ndarray, recognised: Iterable[RecognisedFace], fps: float) -> None:
@@ -134,8 +148,11 @@ def per_name(counts: Counter) -> str:
 
 
 def run_recognition(frames: Iterable[np.ndarray], recogniser: Recogniser, window: Window | None = None,
-                    output: VideoOutput | None = None, json_lines: TextIO | None = None) -> Summary:
-    """Recognise every frame until the frames end, a quit key, or Ctrl-C; return what was seen."""
+                    output: VideoOutput | None = None, json_lines: TextIO | None = None,
+                    sightings: SightingLog | None = None) -> Summary:
+    """Recognise every frame until the frames end, a quit key, or Ctrl-C; return what was seen.
+
+    Each frame's named faces go to `sightings` if given (the caller closes it)."""
     summary = Summary()
     start = previous = time.perf_counter()
     fps = 0.0
@@ -143,6 +160,7 @@ def run_recognition(frames: Iterable[np.ndarray], recogniser: Recogniser, window
         for index, frame in numbered_frames(frames):
             recognised = recogniser.recognise(frame, index)
             summary.add(recognised)
+            log_sightings(sightings, recognised)
             if json_lines is not None:
                 record = {"frame": index, "faces": [item.as_json() for item in recognised]}
                 json_lines.write(json.dumps(record) + "\n")

@@ -161,6 +161,7 @@ def test_a_photo_deleted_during_extraction_is_skipped_and_the_run_goes_on(tmp_pa
     from facerec.embedding import load_embedder
     from facerec.enrolment import enrol, models_identity
     from facerec.modelfiles import network_files
+    from facerec.stores import PickleStore, load_store
 
     dataset = tmp_path / "dataset"
     (dataset / "obama").mkdir(parents=True)
@@ -171,11 +172,13 @@ def test_a_photo_deleted_during_extraction_is_skipped_and_the_run_goes_on(tmp_pa
     detector = load_detector(network, paths, profile.confidence)
     embedder = load_embedder(profile.embedder, stand_in_openface(tmp_path / "models"))
     doomed = dataset / "obama" / "19.jpg"
-    store, report = enrol(dataset, None, _DeletingDetector(detector, doomed), embedder,
-                          models_identity("openface", detector, embedder), progress=False)
+    writer = PickleStore(tmp_path / "e.pickle").open_writer(dataset, models_identity("openface", detector, embedder),
+                                                            embedder.dimension)
+    store, report = enrol(dataset, writer, _DeletingDetector(detector, doomed), embedder, progress=False)
     assert not doomed.exists()
     assert dict(report.skipped) == {str(doomed): "does not exist"}
     assert len(store.paths) == 19 and "obama/19.jpg" not in store.paths
+    assert load_store(tmp_path / "e.pickle").paths == store.paths
 
 
 # issue 16, items 10 and 20: --dataset that is not a folder ---------------------------------------

@@ -16,11 +16,43 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
 
+from ..errors import FacerecError
+
 # A file written by the seed scripts records no profile; they used OpenFace.
 LEGACY_PROFILE = "openface"
+
+
+def masked(location: str) -> str:
+    """`location` fit to print: a URL without its password (in the user part or as ?password=), a path as it is.
+
+    Without the password, not with stars: the result also goes into `next:` hints, which then
+    work as they are (the password comes from PGPASSFILE or PGPASSWORD, as libpq finds it).
+    """
+    if "://" not in location:
+        return location
+    try:
+        parts = urlsplit(location)
+        password = parts.password
+    except ValueError:  # not a URL after all (a bad port...): show only what cannot hold a password
+        return location.split("://", 1)[0] + "://..."
+    netloc = parts.netloc
+    if password is not None:
+        user, _, host = netloc.rpartition("@")
+        user = user.split(":", 1)[0]
+        netloc = f"{user}@{host}" if user else host
+    query = parts.query
+    pairs = parse_qsl(query, keep_blank_values=True)
+    if any(key.lower() == "password" for key, _ in pairs):
+        query = urlencode([(key, value) for key, value in pairs if key.lower() != "password"])
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+class NoGalleryYet(FacerecError):
+    """Store.load found no gallery at the location yet (the pickle: no file); a server may start empty."""
 
 
 @dataclass
@@ -46,6 +78,20 @@ class EmbeddingStore:
     def people(self) -> list[str]:
         """Each person's name once, in order of first appearance."""
         return list(dict.fromkeys(self.names))
+
+
+def reusable(previous: EmbeddingStore | None, models: dict[str, Any], dimension: int
+             ) -> tuple[EmbeddingStore | None, str | None]:
+    """(what an enrolment may reuse of `previous`, or None: made by other models; a warning for the user, or None).
+
+    Vectors are reused only from the same models (enrolment.models_identity) at the embedder's `dimension`.
+    """
+    if previous is None or previous.models != models:
+        return None, None
+    if dimension and len(previous) and previous.vectors.shape[1] != dimension:
+        return None, (f"the previous embeddings hold {previous.vectors.shape[1]}-d vectors although made by the "
+                      f"same models, which make {dimension}-d ones: it is damaged; every image is redone")
+    return previous, None
 
 
 @dataclass(frozen=True)
@@ -140,5 +186,11 @@ class Store(ABC):
 
     def close(self) -> None:
         """Release connections; the store is not used afterwards."""
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 

@@ -26,16 +26,18 @@ import math
 import os
 import pickle
 import stat
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from ..catalogue import PROFILES
 from ..errors import FacerecError
 from ..fileio import atomic_writer, check_writable
-from .base import LEGACY_PROFILE, EmbeddingStore
+from .base import (LEGACY_PROFILE, EmbeddingStore, NoGalleryYet, SightingLog, Store, StoreWriter, Watch,
+                   reusable)
 
 FORMAT_VERSION = 1
 
@@ -232,7 +234,7 @@ def _read_regular_file(path: Path) -> bytes:
     try:
         info = os.stat(path)
     except FileNotFoundError:
-        raise FacerecError(f"embeddings file {path} does not exist: run extract_embeddings.py first") from None
+        raise NoGalleryYet(f"embeddings file {path} does not exist: run extract_embeddings.py first") from None
     except OSError as error:
         raise FacerecError(f"cannot read embeddings file {path}: {error.strerror}") from None
     if not stat.S_ISREG(info.st_mode):
@@ -487,3 +489,144 @@ def save_store(store: EmbeddingStore, path: str | os.PathLike) -> None:
     except OSError as error:
         raise FacerecError(f"cannot write embeddings file {path}: {error.strerror or error}; "
                            "the previous file (if any) is unchanged") from None
+
+
+# --- the file behind the Store seam -----------------------------------------------------------
+
+# How often a watch looks at the file: a change reaches a running recogniser within about this.
+POLL_SECONDS = 0.5
+
+Signature = tuple[int, int, int]  # (inode, size, mtime in ns): an atomic replace changes the inode
+
+
+def _signature(path: Path) -> Signature | None:
+    """What tells the file's versions apart cheaply; None when there is no file."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_ino, info.st_size, info.st_mtime_ns
+
+
+def _dataset_order(key: str) -> list[str]:
+    """Sort key that lists images as enrolment finds them: by person folder, then by photo."""
+    return key.split("/")
+
+
+class PickleStore(Store):
+    """One embeddings file (see the top of this module): the gallery of one dataset, for one machine.
+
+    An enrolment rewrites the whole file atomically when it finishes; a watch polls the file.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.location = os.fspath(path)
+        self._loaded: Signature | None = None  # the file as the last load read it: where a watch starts
+        self._ever_loaded = False
+
+    def _load(self) -> tuple[EmbeddingStore, Signature | None]:
+        signature = _signature(self.path)  # before reading: a change during the read is seen at the next poll
+        return load_store(self.path), signature
+
+    def load(self) -> EmbeddingStore:
+        gallery, self._loaded = self._load()
+        self._ever_loaded = True
+        return gallery
+
+    def known_images(self, dataset: Path) -> EmbeddingStore:
+        """The whole file (one file holds one dataset); an empty gallery when there is no file yet."""
+        try:
+            return load_store(self.path)
+        except NoGalleryYet:
+            return EmbeddingStore(np.zeros((0, 0), np.float32), [], [])
+
+    def open_writer(self, dataset: Path, models: dict[str, Any], dimension: int,
+                    force: bool = False) -> StoreWriter:
+        """See open_store_target for what may be replaced; the new file is written when the writer finishes."""
+        target = open_store_target(self.path, force)
+        previous, mismatch = reusable(target.previous, models, dimension)
+        warning = "; ".join(problem for problem in (target.warning, mismatch) if problem) or None
+        return PickleWriter(target.path, previous, warning, models, dimension)
+
+    def watch(self, on_change: Callable[[EmbeddingStore], None],
+              on_problem: Callable[[str], None]) -> Watch:
+        start = self._loaded if self._ever_loaded else _signature(self.path)
+        return FileWatch(self, start, on_change, on_problem)
+
+    def sighting_log(self, camera: str) -> SightingLog:
+        raise FacerecError(f"--log-sightings needs a PostgreSQL gallery (--embeddings postgresql://...): "
+                           f"the embeddings file {self.location} keeps no sightings")
+
+
+class PickleWriter(StoreWriter):
+    """An enrolment into an embeddings file: what it records is kept in memory until `finish` writes the file.
+
+    It starts from `previous` (nothing if None). A run that ends before `finish` leaves the file as it was.
+    """
+
+    def __init__(self, path: Path, previous: EmbeddingStore | None, warning: str | None,
+                 models: dict[str, Any], dimension: int) -> None:
+        self.previous, self.warning = previous, warning
+        self._path, self._models, self._dimension = path, dict(models), dimension
+        self._files: dict[str, dict[str, Any]] = dict(previous.files) if previous else {}
+        self._vectors: dict[str, tuple[str, np.ndarray]] = (
+            {key: (name, vector) for key, name, vector in zip(previous.paths, previous.names, previous.vectors)}
+            if previous else {})
+
+    def record(self, key: str, signature: dict[str, int], status: str, person: str,
+               vector: np.ndarray | None) -> None:
+        self._files[key] = {**signature, "status": status}
+        if vector is None:
+            self._vectors.pop(key, None)
+        else:
+            self._vectors[key] = (person, np.asarray(vector, np.float32))
+
+    def remove(self, keys: list[str]) -> None:
+        for key in keys:
+            self._files.pop(key, None)
+            self._vectors.pop(key, None)
+
+    def finish(self) -> EmbeddingStore:
+        keys = sorted(self._vectors, key=_dataset_order)
+        dimension = self._dimension or (len(self._vectors[keys[0]][1]) if keys else 0)
+        vectors = np.array([self._vectors[key][1] for key in keys], np.float32).reshape(len(keys), dimension)
+        gallery = EmbeddingStore(vectors, [self._vectors[key][0] for key in keys], keys, self._models["profile"],
+                                 self._models, {key: self._files[key] for key in sorted(self._files, key=_dataset_order)})
+        save_store(gallery, self._path)
+        return gallery
+
+
+class FileWatch(Watch):
+    """A daemon thread that polls an embeddings file and loads each new version (see PickleStore.watch)."""
+
+    def __init__(self, store: PickleStore, start: Signature | None, on_change: Callable[[EmbeddingStore], None],
+                 on_problem: Callable[[str], None]) -> None:
+        self._store, self._seen = store, start
+        self._on_change, self._on_problem = on_change, on_problem
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="gallery-watch", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        problem = False
+        while not self._stopped.wait(POLL_SECONDS):
+            signature = _signature(self._store.path)
+            if signature == self._seen:
+                continue
+            try:
+                gallery, self._seen = self._store._load()
+            except FacerecError as error:  # missing, half-copied or damaged: told once, until it is usable again
+                self._seen = signature
+                if not problem:
+                    problem = True
+                    self._on_problem(f"{error} (the gallery already loaded stays in use)")
+                continue
+            if problem:
+                problem = False
+                self._on_problem(f"embeddings file {self._store.location} is usable again")
+            self._on_change(gallery)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join()

@@ -81,8 +81,8 @@ def create_app(engine: Engine, token: str | None = None, loopback: bool = True, 
         return FileResponse(STATIC / "gallery.html")
 
     async def info(request: Request) -> Response:
-        return JSONResponse({"profile": engine.store.profile, "threshold": engine.threshold,
-                             "people": len(engine.store.people), "source": source,
+        return JSONResponse({"profile": engine.gallery.profile, "threshold": engine.threshold,
+                             "people": len(engine.gallery.people), "source": source,
                              "max_upload_bytes": MAX_UPLOAD_BYTES})
 
     async def recognize(request: Request) -> Response:
@@ -91,7 +91,7 @@ def create_app(engine: Engine, token: str | None = None, loopback: bool = True, 
 
     async def people(request: Request) -> Response:
         listing = await run_in_threadpool(engine.people)
-        return JSONResponse({"profile": engine.store.profile, "embeddings": str(engine.store_path),
+        return JSONResponse({"profile": engine.gallery.profile, "embeddings": engine.store.location,
                              "people": listing})
 
     async def photo(request: Request) -> Response:

@@ -1,14 +1,16 @@
 """The server's one engine: the package's Recogniser for every page, and the gallery it learns from.
 
-Recognition, enrolment and the gallery share one store. Learning runs in a
-background thread with its own detector and embedder (OpenCV networks are not
-shared between threads), then saves the embeddings file atomically and swaps
-the recogniser's matcher: pages see the new people at their next frame.
+Recognition, enrolment and the gallery share one store (stores.Store: an
+embeddings file or a database). Learning runs in a background thread with its
+own detector and embedder (OpenCV networks are not shared between threads),
+writes through the store's writer, then swaps the recogniser's matcher: pages
+see the new people at their next frame. The GalleryFollower also swaps in
+what other processes write to the store.
 
 One enrolment at a time: a page that starts one holds it (until it learns,
 cancels, or stays silent for ENROLMENT_IDLE_SECONDS); another page is refused.
-Nothing in the dataset or the embeddings file is ever half-written: photos go
-through capture.save_photo, the store through store.save_store, and a delete
+Nothing in the dataset or the gallery is ever half-written: photos go through
+capture.save_photo, the gallery through the store's writer, and a delete
 first renames what goes to a hidden name that enrolment ignores.
 """
 
@@ -31,10 +33,10 @@ from ..detection import Detector
 from ..embedding import Embedder
 from ..enrolment import USED, enrol, file_signature
 from ..errors import FacerecError
-from ..matching import make_matcher
-from ..recognition import RecognisedFace, Recogniser
+from ..follower import GalleryFollower
+from ..recognition import RecognisedFace, log_sightings
+from ..stores import EmbeddingStore, SightingLog
 from ..tracking import Tracker
-from ..stores import EmbeddingStore, save_store
 from .protocol import Refusal, decode_image, image_format
 
 ENROLMENT_IDLE_SECONDS = 120.0
@@ -64,14 +66,6 @@ class Enrolment:
     last_seen: float
 
 
-def without_paths(store: EmbeddingStore, gone: Callable[[str], bool]) -> EmbeddingStore:
-    """The store less every vector and file record whose dataset path `gone` accepts."""
-    keep = [row for row, path in enumerate(store.paths) if not gone(path)]
-    return dataclasses.replace(store, vectors=store.vectors[keep], names=[store.names[row] for row in keep],
-                               paths=[store.paths[row] for row in keep],
-                               files={key: record for key, record in store.files.items() if not gone(key)})
-
-
 def check_photo_name(file: str) -> str:
     """A photo's file name inside a person's folder: plain, visible, no separators."""
     if not file or file.startswith(".") or "/" in file or "\\" in file:
@@ -86,18 +80,17 @@ def visible_files(folder: Path) -> list[Path]:
 class Engine:
     """Recognise frames, enrol people and keep the gallery, for any number of pages at once (thread-safe)."""
 
-    def __init__(self, recogniser: Recogniser, learner: tuple[Detector, Embedder], store: EmbeddingStore,
-                 store_path: Path, dataset: Path, models: dict[str, Any], strategy: str, threshold: float,
-                 min_probability: float | None = None) -> None:
-        self.recogniser = recogniser
+    def __init__(self, follower: GalleryFollower, learner: tuple[Detector, Embedder], dataset: Path,
+                 models: dict[str, Any], sightings: SightingLog | None = None) -> None:
+        """`follower` holds the store, the recogniser and the gallery in use; `learner` the networks that enrol;
+        `models` their record (enrolment.models_identity); each recognised frame's named faces go to `sightings`."""
+        self.follower = follower
+        self.store = follower.store
+        self.recogniser = follower.recogniser
         self.learner_detector, self.learner_embedder = learner
-        self.store = store
-        self.store_path = Path(store_path)
         self.dataset = Path(dataset)
         self.models = models
-        self.strategy = strategy
-        self.threshold = threshold
-        self.min_probability = min_probability  # for the svm strategy
+        self.sightings = sightings
         self.progress = LearnProgress()
         self._enrolment: Enrolment | None = None
         self._recognising = threading.Lock()  # the recogniser's networks, one frame at a time
@@ -111,20 +104,31 @@ class Engine:
                   frame_index: int | None = None) -> list[RecognisedFace]:
         """The faces of `image`: a photo on its own, or with `tracker` a frame of the video it follows."""
         with self._recognising:
-            return self.recogniser.recognise(image, frame_index, tracker)
-
-    def _use_store(self, store: EmbeddingStore) -> None:
-        matcher = make_matcher(self.strategy, store.vectors, store.names, self.threshold, store.paths,
-                               self.min_probability)
-        with self._recognising:
-            self.recogniser.matcher = matcher
-            self.store = store
+            recognised = self.recogniser.recognise(image, frame_index, tracker)
+        log_sightings(self.sightings, recognised)
+        return recognised
 
     # the gallery
 
+    @property
+    def gallery(self) -> EmbeddingStore:
+        """The gallery faces are named with now."""
+        return self.follower.gallery
+
+    @property
+    def threshold(self) -> float:
+        return self.follower.naming.threshold
+
+    def _known_images(self) -> EmbeddingStore:
+        """What the store holds of the dataset; Refusal (503) if it cannot be read now."""
+        try:
+            return self.store.known_images(self.dataset)
+        except FacerecError as error:
+            raise Refusal(503, str(error)) from None
+
     def people(self) -> list[dict]:
         """Every person of the dataset or the store: photos with their status, and counts."""
-        store = self.store
+        store = self._known_images()
         vectors = {name: store.names.count(name) for name in store.people}
         names = set(vectors)
         if self.dataset.is_dir():
@@ -236,16 +240,16 @@ class Engine:
                 progress.message = f"{done} of {total} photos"
 
             try:
-                store, report = enrol(self.dataset, self.store, self.learner_detector, self.learner_embedder,
-                                      self.models, progress=False, on_image=on_image)
-                save_store(store, self.store_path)
+                writer = self.store.open_writer(self.dataset, self.models, self.learner_embedder.dimension)
+                gallery, report = enrol(self.dataset, writer, self.learner_detector, self.learner_embedder,
+                                        progress=False, on_image=on_image)
+                self.follower.use(gallery)
             except FacerecError as error:
                 progress.state, progress.message = "failed", str(error)
                 return
             except Exception as error:  # the server keeps running; the page shows what went wrong
                 progress.state, progress.message = "failed", f"{type(error).__name__}: {error}"
                 return
-            self._use_store(store)
             progress.message = " ".join(report.lines()[:1])
             progress.state = "done"
 
@@ -255,7 +259,7 @@ class Engine:
         folder = self._person_folder(name)
         with self._hold_gallery():
             self._refuse_if_enrolling(name)
-            if not folder.is_dir() and name not in self.store.names:
+            if not folder.is_dir() and name not in self.gallery.names:
                 raise Refusal(404, f"there is no person {name!r} in the gallery")
             self._delete(folder, lambda path: path.split("/", 1)[0] == name)
 
@@ -267,18 +271,24 @@ class Engine:
             self._delete(path, lambda candidate: candidate == key)
 
     def _delete(self, path: Path, gone: Callable[[str], bool]) -> None:
-        """Hide `path` from enrolment, save the store without it, then remove it."""
+        """Hide `path` from enrolment, remove its images from the store, then remove it."""
         trash = path.with_name(f"{TRASH_PREFIX}{path.name}-{secrets.token_hex(4)}")
         if path.exists():
             path.rename(trash)
-        store = without_paths(self.store, gone)
         try:
-            save_store(store, self.store_path)
+            known = self._known_images()
+            # written with the models that made what is there: every other image stays as it is
+            dimension = known.vectors.shape[1] if len(known) else self.learner_embedder.dimension
+            writer = self.store.open_writer(self.dataset, known.models or self.models, dimension)
+            if writer.previous is None and len(known):  # changed by another process just now
+                raise Refusal(409, "the gallery changed meanwhile: try again")
+            writer.remove([key for key in dict.fromkeys([*known.paths, *known.files]) if gone(key)])
+            gallery = writer.finish()
         except BaseException:
             if trash.exists():
                 trash.rename(path)  # the store is unchanged: so is the dataset
             raise
-        self._use_store(store)
+        self.follower.use(gallery)
         _remove(trash)
 
     def _sweep_trash(self) -> None:
