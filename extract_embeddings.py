@@ -42,8 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     with open_store(args.embeddings) as store:
+        store.check_writable(args.force)  # before a model is loaded (or downloaded): refuse what cannot be written
         detector, embedder = models_from_args(args)
-        # before any image is read: refuse what cannot be written
         writer = store.open_writer(args.dataset, models_identity(args.model, detector, embedder), embedder.dimension,
                                    force=args.force)
         if writer.warning:

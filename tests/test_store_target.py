@@ -197,3 +197,16 @@ def test_a_store_with_malformed_records_is_replaced_with_a_warning(models, datas
     result = extract_over_damaged(models, dataset, tmp_path / "e.pickle", content)
     assert "is damaged" in result.stderr and "every image redone" in result.stderr
     assert load_store(tmp_path / "e.pickle").files == pickle.loads(good_store)["files"]
+
+
+def test_a_target_that_cannot_be_written_is_refused_before_any_model_is_looked_for(dataset, tmp_path):
+    # the model folder is empty and no mirror answers: had the models been looked for first, the error
+    # would list the files to download instead of the real problem
+    empty_models = tmp_path / "models"
+    empty_models.mkdir()
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    result = extract(["--detector", str(empty_models), "--embedding-model", str(empty_models / "missing.t7")],
+                     dataset, folder, env={**os.environ, "FACEREC_MODEL_MIRROR": "http://127.0.0.1:9/"})
+    assert_refused_before_work(result, f"embeddings file {folder} is a folder")
+    assert "download" not in result.stderr

@@ -168,6 +168,11 @@ class Store(ABC):
         the statuses a gallery page shows, and what an enrolment of that dataset may reuse."""
 
     @abstractmethod
+    def check_writable(self, force: bool = False) -> None:
+        """Refuse (FacerecError), before any model is loaded or downloaded, a store an enrolment could not
+        write; open_writer checks again, with the models."""
+
+    @abstractmethod
     def open_writer(self, dataset: Path, models: dict[str, Any], dimension: int,
                     force: bool = False) -> StoreWriter:
         """Start an enrolment of `dataset` made with `models` (enrolment.models_identity) giving

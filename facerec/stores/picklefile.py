@@ -541,6 +541,9 @@ class PickleStore(Store):
         except NoGalleryYet:
             return EmbeddingStore(np.zeros((0, 0), np.float32), [], [])
 
+    def check_writable(self, force: bool = False) -> None:
+        open_store_target(self.path, force)
+
     def open_writer(self, dataset: Path, models: dict[str, Any], dimension: int,
                     force: bool = False) -> StoreWriter:
         """See open_store_target for what may be replaced; the new file is written when the writer finishes."""
