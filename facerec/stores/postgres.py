@@ -32,9 +32,8 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 import psycopg
@@ -56,7 +55,7 @@ SIGHTING_BATCH_SECONDS = 1.0
 MAX_QUEUED_SIGHTINGS = 10_000  # rows (a track is one row however long it lasts) kept while the database is lost
 CLOSE_WAIT_SECONDS = 5.0
 _SCHEMA_LOCK = 0x66616365  # pg_advisory_xact_lock key: one process creates the tables at a time
-_COPY_BATCH_BYTES = 8 << 20
+_T = TypeVar("_T")
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS facerec_meta (key text PRIMARY KEY, value jsonb NOT NULL)",
@@ -122,75 +121,86 @@ def _check_vectors(vectors: np.ndarray, names: list[str]) -> None:
         raise _Damaged(f"the vector of {names[bad]!r} has length {lengths[bad]:.4g}, not 1: the embedders did not make it")
 
 
-class _CopiedVectors:
-    """Parses `COPY (SELECT vector ...) TO STDOUT (FORMAT binary)` into a float32 matrix, a batch of rows at a time.
+# The vectors in blocks of consecutive ids, one 2-D float4 array a row: a million vectors are a few hundred
+# rows of COPY, not a million (the per-row cost is in Python). {where} is a fixed fragment, never input.
+_VECTOR_BLOCK_IDS = 4096
+_VECTOR_BLOCKS = (
+    "COPY (SELECT (SELECT array_agg(vector ORDER BY id) FROM facerec_images "
+    "WHERE id >= block AND id < block + {size} AND vector IS NOT NULL {where}) "
+    "FROM generate_series((SELECT min(id) FROM facerec_images), (SELECT max(id) FROM facerec_images), {size}) "
+    "AS block ORDER BY block) TO STDOUT (FORMAT binary)")
 
-    Every row of a gallery has the same layout (one float4[] of one dimension, no NULL
-    numbers), so a batch is read by numpy as fixed-size records; the headers of every
-    record are checked, so a vector of another length or with a NULL number is noticed.
+
+class _CopiedVectors:
+    """Parses the binary COPY of _VECTOR_BLOCKS (rows of one 2-D float4 array, or NULL) into a float32 matrix.
+
+    Every header is checked: a block that is not `dimension` numbers a vector, with no NULL
+    number, or more vectors than the names say, is refused.
     """
 
     SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
     FLOAT4_OID = 700
+    NUMBER = np.dtype([("size", ">i4"), ("value", ">f4")])
 
-    def __init__(self, count: int) -> None:
-        self.count = count
-        self.vectors: np.ndarray | None = None
+    def __init__(self, count: int, dimension: int) -> None:
+        self.vectors = np.empty((count, dimension), np.float32)
         self.done = 0
-        self.pending: list[bytes] = []
-        self.pending_bytes = 0
+        self.buffer = bytearray()
         self.header_read = False
-        self.record: np.dtype | None = None
+        self.ended = False
 
     def feed(self, chunk: bytes) -> None:
-        self.pending.append(bytes(chunk))
-        self.pending_bytes += len(chunk)
-        if self.pending_bytes >= _COPY_BATCH_BYTES:
-            self._parse()
+        self.buffer += chunk
+        offset = self._read_header() if not self.header_read else 0
+        while not self.ended and len(self.buffer) - offset >= 2:
+            fields = int.from_bytes(self.buffer[offset:offset + 2], "big", signed=True)
+            if fields == -1:
+                self.ended = True
+                offset += 2
+                break
+            if len(self.buffer) - offset < 6:
+                break
+            length = int.from_bytes(self.buffer[offset + 2:offset + 6], "big", signed=True)
+            if fields != 1:
+                raise _Damaged("the server sent vectors in an unexpected layout")
+            if length == -1:  # a block of ids without vectors
+                offset += 6
+                continue
+            if len(self.buffer) - offset - 6 < length:
+                break
+            self._read_block(offset + 6, length)
+            offset += 6 + length
+        del self.buffer[:offset]
 
-    def result(self, dimension: int) -> np.ndarray:
-        rest = self._parse()
-        if rest != b"\xff\xff" or self.done != self.count:
-            raise _Damaged(f"the vectors did not arrive whole ({self.done} of {self.count} read)")
-        return self.vectors if self.vectors is not None else np.zeros((0, dimension), np.float32)
+    def _read_header(self) -> int:
+        if len(self.buffer) < 19:
+            return 0
+        if self.buffer[:11] != self.SIGNATURE:
+            raise _Damaged("the server sent vectors in an unknown COPY format")
+        self.header_read = True
+        return 19 + int.from_bytes(self.buffer[15:19], "big")
 
-    def _parse(self) -> bytes:
-        data = b"".join(self.pending)
-        if not self.header_read:
-            if len(data) < 19:
-                return self._keep(data)
-            if data[:11] != self.SIGNATURE:
-                raise _Damaged("the server sent vectors in an unknown COPY format")
-            data = data[19 + int.from_bytes(data[15:19], "big"):]
-            self.header_read = True
-        if self.record is None and self.count:
-            if len(data) < 26:
-                return self._keep(data)
-            dimension = int.from_bytes(data[18:22], "big", signed=True)
-            if dimension <= 0:
-                raise _Damaged("a vector is empty")
-            self.record = np.dtype([("fields", ">i2"), ("length", ">i4"), ("ndim", ">i4"), ("nulls", ">i4"),
-                                    ("oid", ">u4"), ("dimension", ">i4"), ("lower", ">i4"),
-                                    ("numbers", [("size", ">i4"), ("value", ">f4")], (dimension,))])
-            self.vectors = np.empty((self.count, dimension), np.float32)
-        if self.record is not None:
-            whole = min(len(data) // self.record.itemsize, self.count - self.done)
-            records = np.frombuffer(data, self.record, count=whole)
-            dimension = self.vectors.shape[1]
-            valid = ((records["fields"] == 1) & (records["length"] == 20 + 8 * dimension) & (records["ndim"] == 1)
-                     & (records["nulls"] == 0) & (records["oid"] == self.FLOAT4_OID)
-                     & (records["dimension"] == dimension) & (records["numbers"]["size"] == 4).all(axis=1))
-            if not valid.all():
-                raise _Damaged(f"vector {self.done + int(np.flatnonzero(~valid)[0])} is not a vector of {dimension} "
-                               "numbers like the others")
-            self.vectors[self.done:self.done + whole] = records["numbers"]["value"]
-            self.done += whole
-            data = data[whole * self.record.itemsize:]
-        return self._keep(data)
+    def _read_block(self, start: int, length: int) -> None:
+        dimension = self.vectors.shape[1]
+        ndim, nulls, oid = (int.from_bytes(self.buffer[start + i:start + i + 4], "big") for i in (0, 4, 8))
+        vectors = int.from_bytes(self.buffer[start + 12:start + 16], "big") if ndim == 2 else 0
+        numbers = int.from_bytes(self.buffer[start + 20:start + 24], "big") if ndim == 2 else 0
+        if ndim != 2 or nulls or oid != self.FLOAT4_OID or length != 28 + 8 * vectors * numbers:
+            raise _Damaged(f"vector {self.done} is not a vector of float4 numbers")
+        if numbers != dimension:
+            raise _Damaged(f"its vectors have {numbers} numbers, its model record says {dimension}")
+        if self.done + vectors > len(self.vectors):
+            raise _Damaged("it holds more vectors than names")
+        block = np.frombuffer(self.buffer, self.NUMBER, count=vectors * numbers, offset=start + 28)
+        if not (block["size"] == 4).all():
+            raise _Damaged(f"a vector after vector {self.done} has a missing number")
+        self.vectors[self.done:self.done + vectors] = block["value"].reshape(vectors, numbers)
+        self.done += vectors
 
-    def _keep(self, data: bytes) -> bytes:
-        self.pending, self.pending_bytes = [data], len(data)
-        return data
+    def result(self) -> np.ndarray:
+        if not self.ended or self.buffer or self.done != len(self.vectors):
+            raise _Damaged(f"the vectors did not arrive whole ({self.done} of {len(self.vectors)} read)")
+        return self.vectors
 
 
 class PostgresStore(Store):
@@ -234,24 +244,31 @@ class PostgresStore(Store):
             raise FacerecError(f"cannot connect to the gallery database at {self._server} ({self.location}): "
                                f"{self._reason(error)}") from None
 
-    @contextmanager
-    def _session(self, doing: str) -> Iterator[psycopg.Connection]:
-        """The store's own connection (reconnected if it was lost) for one operation; errors become FacerecError."""
+    def _using(self, doing: str, work: Callable[[psycopg.Connection], _T]) -> _T:
+        """`work(connection)` on the store's own connection; errors become FacerecError.
+
+        A connection found lost (the server restarted since it was last used) is replaced and
+        the work done once more: every operation here is safe to repeat (upserts, deletes, reads).
+        """
         with self._lock:
-            if self._connection is None or self._connection.closed:
-                self._connection = self._connect()
-            try:
-                yield self._connection
-            except psycopg.Error as error:
-                if self._connection.broken:
-                    self._connection.close()
-                raise FacerecError(f"cannot {doing} the gallery database at {self._server} ({self.location}): "
-                                   f"{self._reason(error)}") from None
-            except UnicodeError as error:
-                raise FacerecError(f"cannot {doing} the gallery database {self.location}: text that is not valid "
-                                   f"UTF-8 ({self._reason(error)})") from None
-            except _Damaged as error:
-                raise FacerecError(f"the gallery in {self.location} is damaged: {error}") from None
+            for attempt in (1, 2):
+                if self._connection is None or self._connection.closed:
+                    self._connection = self._connect()
+                try:
+                    return work(self._connection)
+                except psycopg.Error as error:
+                    if self._connection.broken or self._connection.closed:
+                        self._connection.close()
+                        if attempt == 1 and isinstance(error, psycopg.OperationalError):
+                            continue
+                    raise FacerecError(f"cannot {doing} the gallery database at {self._server} ({self.location}): "
+                                       f"{self._reason(error)}") from None
+                except UnicodeError as error:
+                    raise FacerecError(f"cannot {doing} the gallery database {self.location}: text that is not "
+                                       f"valid UTF-8 ({self._reason(error)})") from None
+                except _Damaged as error:
+                    raise FacerecError(f"the gallery in {self.location} is damaged: {error}") from None
+        raise AssertionError("unreachable")
 
     def close(self) -> None:
         with self._lock:
@@ -326,15 +343,15 @@ class PostgresStore(Store):
             for person, image in json.loads(listing):
                 names.append(person)
                 paths.append(image)
-            copied = _CopiedVectors(len(names))
-            with connection.cursor().copy(
-                    f"COPY (SELECT vector FROM facerec_images WHERE vector IS NOT NULL {where} ORDER BY id) "
-                    "TO STDOUT (FORMAT binary)", parameters or None) as copy:
-                for chunk in copy:
-                    copied.feed(chunk)
-            vectors = copied.result(dimension)
-            if len(vectors) and vectors.shape[1] != dimension:
-                raise _Damaged(f"its vectors have {vectors.shape[1]} numbers, its model record says {dimension}")
+            copied = _CopiedVectors(len(names), dimension)
+            try:
+                with connection.cursor().copy(_VECTOR_BLOCKS.format(size=_VECTOR_BLOCK_IDS, where=where),
+                                              parameters or None) as copy:
+                    for chunk in copy:
+                        copied.feed(chunk)
+            except psycopg.DataError as error:  # array_agg: vectors of different lengths
+                raise _Damaged(f"its vectors are not all of one length ({self._reason(error)})") from None
+            vectors = copied.result()
             _check_vectors(vectors, names)
             files = {}
             if origin is not None:
@@ -347,14 +364,12 @@ class PostgresStore(Store):
 
     def load(self) -> EmbeddingStore:
         """Every image with a vector, from every machine; `paths` are "<hostname>:<dataset folder>/<person>/<image>"."""
-        with self._session("read") as connection:
-            gallery, self._generation = self._read(connection, None)
+        gallery, self._generation = self._using("read", lambda connection: self._read(connection, None))
         return gallery
 
     def known_images(self, dataset: Path) -> EmbeddingStore:
         """This machine's images of `dataset`, keyed by their path in it, with their file records."""
-        with self._session("read") as connection:
-            return self._read(connection, _origin(dataset))[0]
+        return self._using("read", lambda connection: self._read(connection, _origin(dataset))[0])
 
     # --- writing ---
 
@@ -362,8 +377,9 @@ class PostgresStore(Store):
                     force: bool = False) -> StoreWriter:
         origin = _origin(dataset)
         wanted = {"models": models, "dimension": dimension}
-        warning = None
-        with self._session("enrol into") as connection:
+
+        def check(connection: psycopg.Connection) -> _PostgresWriter:
+            warning = None
             self._create_schema(connection)
             with connection.transaction():
                 gallery = self._gallery_record(connection, "FOR UPDATE")
@@ -384,7 +400,9 @@ class PostgresStore(Store):
                                        "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", (Jsonb(wanted),))
                     self._changed(connection)
             previous = self._read(connection, origin)[0] if gallery == wanted else None
-        return _PostgresWriter(self, origin, wanted, previous, warning)
+            return _PostgresWriter(self, origin, wanted, previous, warning)
+
+        return self._using("enrol into", check)
 
     # --- following ---
 
@@ -393,8 +411,7 @@ class PostgresStore(Store):
         return _GalleryWatch(self, on_change, on_problem, self._generation)
 
     def sighting_log(self, camera: str) -> SightingLog:
-        with self._session("keep sightings in") as connection:
-            self._create_schema(connection)
+        self._using("keep sightings in", self._create_schema)
         return _PostgresSightingLog(self, camera)
 
 
@@ -408,6 +425,18 @@ def _difference(gallery: dict[str, Any] | None, wanted: dict[str, Any]) -> str:
     if not differing:
         return f"{(gallery or {}).get('dimension')}-d vectors, not {wanted['dimension']}-d"
     return f"other {theirs.get('profile')!r} models (their {', '.join(differing)} differ from this machine's)"
+
+
+# One image, replacing what its origin had recorded of it; a row that would not change is not touched
+# (rowcount 0), so recording it tells no watcher.
+_UPSERT_IMAGE = (
+    "INSERT INTO facerec_images (origin, key, person, size, mtime_ns, status, vector) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (origin, key) DO UPDATE SET "
+    "person = EXCLUDED.person, size = EXCLUDED.size, mtime_ns = EXCLUDED.mtime_ns, status = EXCLUDED.status, "
+    "vector = EXCLUDED.vector, made_at = now() "
+    "WHERE (facerec_images.person, facerec_images.size, facerec_images.mtime_ns, facerec_images.status, "
+    "facerec_images.vector) IS DISTINCT FROM "
+    "(EXCLUDED.person, EXCLUDED.size, EXCLUDED.mtime_ns, EXCLUDED.status, EXCLUDED.vector)")
 
 
 class _PostgresWriter(StoreWriter):
@@ -429,14 +458,18 @@ class _PostgresWriter(StoreWriter):
             for key, record in previous.files.items():
                 self._known[key] = (record["size"], record["mtime_ns"], record["status"], names.get(key), vectors.get(key))
 
-    @contextmanager
-    def _change(self, doing: str) -> Iterator[psycopg.Connection]:
-        """A transaction on the gallery, refused if another enrolment has meanwhile replaced its models (--force)."""
-        with self._store._session(doing) as connection, connection.transaction():
-            if self._store._gallery_record(connection, "FOR SHARE") != self._gallery:
-                raise FacerecError(f"the gallery in {self._store.location} was emptied for other models by another "
-                                   "enrolment (--force) while this one ran: run extract_embeddings.py again")
-            yield connection
+    def _change(self, doing: str, work: Callable[[psycopg.Connection], int]) -> None:
+        """`work` in one transaction, which tells the watchers if it changed rows (it returns how many); refused
+        if another enrolment has meanwhile emptied the gallery for other models (--force)."""
+        def transaction(connection: psycopg.Connection) -> None:
+            with connection.transaction():
+                if self._store._gallery_record(connection, "FOR SHARE") != self._gallery:
+                    raise FacerecError(f"the gallery in {self._store.location} was emptied for other models by another "
+                                       "enrolment (--force) while this one ran: run extract_embeddings.py again")
+                if work(connection):
+                    self._store._changed(connection)
+
+        self._store._using(doing, transaction)
 
     def record(self, key: str, signature: dict[str, int], status: str, person: str,
                vector: np.ndarray | None) -> None:
@@ -448,32 +481,17 @@ class _PostgresWriter(StoreWriter):
         size, mtime_ns = int(signature["size"]), int(signature["mtime_ns"])
         known = self._known.get(key)
         if known is not None and known[:4] == (size, mtime_ns, status, person) and (
-                (known[4] is None and vector is None)
-                or (known[4] is not None and vector is not None and np.array_equal(known[4], vector))):
-            return
-        with self._change("record an image in") as connection:
-            changed = connection.execute(
-                "INSERT INTO facerec_images (origin, key, person, size, mtime_ns, status, vector) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (origin, key) DO UPDATE SET "
-                "person = EXCLUDED.person, size = EXCLUDED.size, mtime_ns = EXCLUDED.mtime_ns, "
-                "status = EXCLUDED.status, vector = EXCLUDED.vector, made_at = now() "
-                "WHERE (facerec_images.person, facerec_images.size, facerec_images.mtime_ns, facerec_images.status, "
-                "facerec_images.vector) IS DISTINCT FROM "
-                "(EXCLUDED.person, EXCLUDED.size, EXCLUDED.mtime_ns, EXCLUDED.status, EXCLUDED.vector)",
-                (self._origin, key, person, size, mtime_ns, status,
-                 None if vector is None else vector.tolist())).rowcount
-            if changed:
-                self._store._changed(connection)
+                vector is None if known[4] is None else vector is not None and np.array_equal(known[4], vector)):
+            return  # as the store has it: no transaction, no notification
+        values = (self._origin, key, person, size, mtime_ns, status, None if vector is None else vector.tolist())
+        self._change("record an image in", lambda connection: connection.execute(_UPSERT_IMAGE, values).rowcount)
         self._known[key] = (size, mtime_ns, status, person, vector)
 
     def remove(self, keys: list[str]) -> None:
         if not keys:
             return
-        with self._change("remove images from") as connection:
-            removed = connection.execute("DELETE FROM facerec_images WHERE origin = %s AND key = ANY(%s)",
-                                         (self._origin, list(keys))).rowcount
-            if removed:
-                self._store._changed(connection)
+        self._change("remove images from", lambda connection: connection.execute(
+            "DELETE FROM facerec_images WHERE origin = %s AND key = ANY(%s)", (self._origin, list(keys))).rowcount)
         for key in keys:
             self._known.pop(key, None)
 
