@@ -8,7 +8,7 @@ as CI does: the server then runs as the unprivileged user `nobody`.
 Used by tests/test_postgres_*.py through the `postgres_server` (session) and
 `database_url` (a fresh database per test) fixtures. Run it directly to get a server
 for bench/postgres_store.py: `python tests/postgres_server.py` prints its URL and
-stops it on Ctrl-C.
+stops it on Ctrl-C (that server syncs to disk as a real one does; the tests' does not).
 """
 
 from __future__ import annotations
@@ -55,8 +55,9 @@ def _free_port() -> int:
 class PostgresServer:
     """One cluster in a temporary folder; `stop()` and `start()` it again (same port, same data)."""
 
-    def __init__(self, bin_folder: Path) -> None:
+    def __init__(self, bin_folder: Path, durable: bool = False) -> None:
         self.bin = bin_folder
+        self.durable = durable  # False: no fsync (the tests' data need not survive a power cut)
         # not under pytest's tmp folder: the unprivileged server user must be able to reach it
         self.folder = Path(tempfile.mkdtemp(prefix="facerec-pg-"))
         self.data = self.folder / "data"
@@ -85,8 +86,9 @@ class PostgresServer:
         return done
 
     def start(self) -> None:
-        options = (f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.folder} -c fsync=off "
-                   "-c full_page_writes=off -c max_connections=50")
+        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.folder} -c max_connections=50"
+        if not self.durable:
+            options += " -c fsync=off -c full_page_writes=off"
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.folder / "server.log"), "-o", options, "-w",
                   "-t", "60", "start")
 
@@ -154,7 +156,7 @@ if __name__ == "__main__":
     found = postgres_bin()
     if found is None:
         raise SystemExit("error: PostgreSQL server binaries not found")
-    served = PostgresServer(found)
+    served = PostgresServer(found, durable=True)
     print(served.url(served.new_database()), flush=True)
     try:
         signal.pause()
