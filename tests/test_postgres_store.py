@@ -19,10 +19,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import PROJECT_ROOT, REQUIRE_ASSETS
+from conftest import PROJECT_ROOT, REQUIRE_ASSETS, shared_path
 from postgres_server import PASSWORD, PASSWORD_ROLE, database_url, postgres_server  # noqa: F401 (fixtures)
+from test_sface import known_store, models  # noqa: F401 (fixtures: extract_embeddings.py --model sface, the networks)
 
+from facerec.catalogue import PROFILES
+from facerec.enrolment import embed_face
 from facerec.errors import FacerecError
+from facerec.images import read_image
+from facerec.matching import UNKNOWN, make_matcher
 from facerec.stores import EmbeddingStore, Sighting, check_profile, load_store, save_store
 
 try:
@@ -139,6 +144,28 @@ def test_round_trip_equals_the_pickle_fed_the_same_records(database_url, tmp_pat
     assert np.array_equal(known.vectors, pickled.vectors)
     # another store, another connection: the same gallery
     assert PostgresStore(database_url).load().names == pickled.names
+
+
+def test_a_real_sface_gallery_names_the_probes_as_the_pickle_does(database_url, known_store, models, tmp_path):
+    pickled = load_store(known_store)
+    vectors = dict(zip(pickled.paths, pickled.vectors))
+    writer = PostgresStore(database_url).open_writer(tmp_path / "dataset", pickled.models, pickled.vectors.shape[1])
+    for key, record in pickled.files.items():  # what extract_embeddings.py recorded, image by image
+        writer.record(key, {"size": record["size"], "mtime_ns": record["mtime_ns"]}, record["status"],
+                      key.split("/")[0], vectors.get(key))
+    from_database = writer.finish()
+    assert from_database.names == pickled.names and np.array_equal(from_database.vectors, pickled.vectors)
+
+    detector, embedder = models
+    probes = [embed_face(read_image(photo), detector, embedder).vector
+              for photo in sorted(shared_path("faces/probe").iterdir()) if photo.suffix in (".jpg", ".png")]
+    queries = np.array([vector for vector in probes if vector is not None])
+    threshold = PROFILES["sface"].threshold
+    answers = [[(match.name, match.distance) for match in make_matcher("nearest", gallery.vectors, gallery.names,
+                                                                       threshold).match(queries)]
+               for gallery in (pickled, from_database)]
+    assert answers[0] == answers[1]
+    assert sum(name != UNKNOWN for name, _ in answers[0]) >= len(queries) // 2  # it does name people
 
 
 def test_add_change_and_delete_a_photo(database_url, tmp_path):

@@ -545,11 +545,11 @@ class _GalleryWatch(Watch):
 
     def _notified(self, connection: psycopg.Connection) -> bool:
         """Whether a notification came within POLL_SECONDS; if so, waits for the burst it starts to settle."""
-        if not any(True for _ in connection.notifies(timeout=POLL_SECONDS, stop_after=1)):
+        if not list(connection.notifies(timeout=POLL_SECONDS, stop_after=1)):
             return False
         first = time.monotonic()
         while time.monotonic() - first < MAX_DELAY_SECONDS and not self._stopping.is_set():
-            if not any(True for _ in connection.notifies(timeout=SETTLE_SECONDS, stop_after=1)):
+            if not list(connection.notifies(timeout=SETTLE_SECONDS, stop_after=1)):
                 break
         return True
 
@@ -568,7 +568,10 @@ class _GalleryWatch(Watch):
             self._generation = self._store._generation_of(connection)
             return
         self._generation = generation
-        self._on_change(gallery)
+        try:
+            self._on_change(gallery)
+        except FacerecError as error:  # the caller cannot use it (another profile since a --force enrolment...)
+            self._on_problem(str(error))
 
 
 class _PostgresSightingLog(SightingLog):
@@ -599,7 +602,7 @@ class _PostgresSightingLog(SightingLog):
                     self._untracked += 1
                     key: tuple = (None, sighting.name, self._untracked)
                 else:
-                    key = (sighting.track, sighting.name)
+                    key = (int(sighting.track), sighting.name)
                 self._merge(key, [sighting.seen_at, sighting.seen_at, 1, float(sighting.distance)])
 
     def _merge(self, key: tuple, row: list) -> None:
