@@ -280,7 +280,7 @@ def test_damaged_vectors_are_refused(database_url, tmp_path):
     with pytest.raises(FacerecError, match="is damaged: its vectors have 5 numbers, its model record says 128"):
         PostgresStore(database_url).load()
     rows(database_url, "UPDATE facerec_images SET vector = array_fill(0.5::float4, ARRAY[128]) WHERE vector IS NOT NULL")
-    with pytest.raises(FacerecError, match="is damaged: the vector of 'Zoë Ångström' has length 5.657, not 1"):
+    with pytest.raises(FacerecError, match=r"is damaged: vector 0 \(Zoë Ångström\) has length 5.657, but the embedders make vectors of length 1"):
         PostgresStore(database_url).load()
 
 

@@ -42,7 +42,7 @@ from psycopg.types.json import Jsonb
 
 from ..errors import FacerecError
 from .base import LEGACY_PROFILE, EmbeddingStore, Sighting, SightingLog, Store, StoreWriter, Watch
-from .picklefile import UNIT_LENGTH_TOLERANCE
+from .picklefile import check_unit_vectors
 
 SCHEMA_VERSION = 1
 CHANNEL = "facerec_gallery"
@@ -106,19 +106,6 @@ def _origin(dataset: Path) -> str:
 
 class _Damaged(ValueError):
     """What the database holds is not a gallery this code made."""
-
-
-def _check_vectors(vectors: np.ndarray, names: list[str]) -> None:
-    """Raise _Damaged unless every vector is finite and of unit length, as the embedders make them."""
-    finite = np.isfinite(vectors).all(axis=1)
-    if not finite.all():
-        bad = int(np.flatnonzero(~finite)[0])
-        raise _Damaged(f"the vector of {names[bad]!r} contains NaN or infinity")
-    lengths = np.sqrt(np.einsum("ij,ij->i", vectors, vectors, dtype=np.float64))
-    off = np.abs(lengths - 1.0) > UNIT_LENGTH_TOLERANCE
-    if off.any():
-        bad = int(np.flatnonzero(off)[0])
-        raise _Damaged(f"the vector of {names[bad]!r} has length {lengths[bad]:.4g}, not 1: the embedders did not make it")
 
 
 # The vectors in blocks of consecutive ids, one 2-D float4 array a row: a million vectors are a few hundred
@@ -352,7 +339,10 @@ class PostgresStore(Store):
             except psycopg.DataError as error:  # array_agg: vectors of different lengths
                 raise _Damaged(f"its vectors are not all of one length ({self._reason(error)})") from None
             vectors = copied.result()
-            _check_vectors(vectors, names)
+            try:
+                check_unit_vectors(vectors, names)
+            except ValueError as error:
+                raise _Damaged(str(error)) from None
             files = {}
             if origin is not None:
                 records = connection.execute(
