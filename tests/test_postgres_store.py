@@ -36,6 +36,7 @@ except ImportError:  # the driver is in requirements.txt; CI must not pass by sk
     if REQUIRE_ASSETS:
         raise
     pytest.skip("psycopg is not installed: pip install -r requirements.txt", allow_module_level=True)
+from facerec.stores import postgres  # noqa: E402
 from facerec.stores.postgres import PostgresStore, _masked  # noqa: E402
 
 MODELS = {"profile": "sface", "detector": "yunet", "embedder": "sface", "confidence": 0.9,
@@ -417,6 +418,7 @@ def test_a_watcher_sees_a_person_enrolled_and_removed_elsewhere(database_url, tm
         assert follower.problems == []
     finally:
         watch.stop()
+    assert not any(thread.name == "facerec-gallery-watch" for thread in threading.enumerate())
 
 
 def test_a_watcher_survives_the_database_restarting(postgres_server, tmp_path):
@@ -498,3 +500,22 @@ def test_sightings_wait_while_the_database_is_down(postgres_server, tmp_path, ca
     assert rows(url, "SELECT name, faces FROM facerec_sightings") == [("obama", 30)]
     err = capfd.readouterr().err
     assert err.count("sightings cannot be written now") == 1 and "they are kept" in err
+
+
+def test_sightings_queued_beyond_the_bound_drop_the_oldest(postgres_server, monkeypatch, capfd):
+    monkeypatch.setattr(postgres, "MAX_QUEUED_SIGHTINGS", 5)
+    url = postgres_server.url(postgres_server.new_database())
+    log = PostgresStore(url).sighting_log("door")
+    postgres_server.stop()
+    try:
+        for frame in range(30):  # one row, however many frames
+            log.log([Sighting("obama", 0.3, 1_700_000_000.0 + frame, track=7)])
+        for photo in range(6):  # a row each: 7 rows for 5 places
+            log.log([Sighting(f"visitor{photo}", 0.4, 1_700_000_100.0 + photo)])
+        time.sleep(2.5)  # the writer tries (and fails) meanwhile
+    finally:
+        postgres_server.start()
+    log.close()
+    assert rows(url, "SELECT name FROM facerec_sightings ORDER BY first_seen") == [
+        (f"visitor{photo}",) for photo in range(1, 6)]
+    assert capfd.readouterr().err.count("the oldest are dropped") == 1
