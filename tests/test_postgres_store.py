@@ -219,6 +219,18 @@ def test_a_name_made_of_sql_is_just_a_name(database_url, tmp_path):
     assert rows(database_url, "SELECT camera, name FROM facerec_sightings") == [(camera, INJECTION)]
 
 
+def test_a_file_name_that_is_not_utf8_is_stored_escaped_and_kept(database_url, tmp_path):
+    store, dataset = PostgresStore(database_url), tmp_path / "dataset"
+    key = "obama/caf\udce9.jpg"  # a Latin-1 file name, as Python lists it
+    for run in range(2):
+        writer = store.open_writer(dataset, MODELS, DIMENSION)
+        writer.record(key, signature(0), "used", "obama", unit_vectors(1)[0])
+        # as an enrolment does: what the store knew that the dataset no longer lists is removed
+        writer.remove([known for known in (writer.previous.files if writer.previous else {}) if known != key])
+        assert writer.finish().names == ["obama"], run
+    assert store.known_images(dataset).paths == ["obama/caf\\xe9.jpg"]
+
+
 # --- refusals ---
 
 def test_a_store_of_another_profile_is_refused_and_shows_its_profile(database_url, tmp_path):

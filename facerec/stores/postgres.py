@@ -429,6 +429,16 @@ _UPSERT_IMAGE = (
     "(EXCLUDED.person, EXCLUDED.size, EXCLUDED.mtime_ns, EXCLUDED.status, EXCLUDED.vector)")
 
 
+def _storable(text: str) -> str:
+    """`text` as PostgreSQL can store it: a file name that is not UTF-8 (Python holds its bytes as surrogates)
+    gets them as \\xNN. Such a photo is then not recognised as unchanged by the next run: it is embedded again."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 class _PostgresWriter(StoreWriter):
     """An enrolment of one dataset folder: each image is one transaction, committed at once."""
 
@@ -442,6 +452,7 @@ class _PostgresWriter(StoreWriter):
         self.warning = warning
         # what the store holds of each image now: recording it again unchanged writes nothing
         self._known: dict[str, tuple] = {}
+        self._recorded: set[str] = set()
         if previous is not None:
             vectors = dict(zip(previous.paths, previous.vectors))
             names = dict(zip(previous.paths, previous.names))
@@ -468,6 +479,8 @@ class _PostgresWriter(StoreWriter):
             if vector.size != self._dimension or not np.isfinite(vector).all():
                 raise FacerecError(f"{key}: a vector of {vector.size} numbers (or not finite) cannot join a gallery "
                                    f"of {self._dimension}-d vectors")
+        key, person = _storable(key), _storable(person)
+        self._recorded.add(key)
         size, mtime_ns = int(signature["size"]), int(signature["mtime_ns"])
         known = self._known.get(key)
         if known is not None and known[:4] == (size, mtime_ns, status, person) and (
@@ -478,10 +491,12 @@ class _PostgresWriter(StoreWriter):
         self._known[key] = (size, mtime_ns, status, person, vector)
 
     def remove(self, keys: list[str]) -> None:
+        # an image recorded by this run under its storable name is not gone (see _storable)
+        keys = [stored for stored in map(_storable, keys) if stored not in self._recorded]
         if not keys:
             return
         self._change("remove images from", lambda connection: connection.execute(
-            "DELETE FROM facerec_images WHERE origin = %s AND key = ANY(%s)", (self._origin, list(keys))).rowcount)
+            "DELETE FROM facerec_images WHERE origin = %s AND key = ANY(%s)", (self._origin, keys)).rowcount)
         for key in keys:
             self._known.pop(key, None)
 
