@@ -109,17 +109,20 @@ class _Damaged(ValueError):
 
 
 # The vectors in blocks of consecutive ids, one 2-D float4 array a row: a million vectors are a few hundred
-# rows of COPY, not a million (the per-row cost is in Python). {where} is a fixed fragment, never input.
+# rows of COPY, not a million (the per-row cost is in Python). Each row starts with its block's first id:
+# the order is checked, never trusted. The blocks are sorted before their vectors are gathered (sorting the
+# gathered rows would spill them to disk). {where} is a fixed fragment, never input.
 _VECTOR_BLOCK_IDS = 4096
 _VECTOR_BLOCKS = (
-    "COPY (SELECT (SELECT array_agg(vector ORDER BY id) FROM facerec_images "
+    "COPY (SELECT block, (SELECT array_agg(vector ORDER BY id) FROM facerec_images "
     "WHERE id >= block AND id < block + {size} AND vector IS NOT NULL {where}) "
-    "FROM generate_series((SELECT min(id) FROM facerec_images), (SELECT max(id) FROM facerec_images), {size}) "
-    "AS block ORDER BY block) TO STDOUT (FORMAT binary)")
+    "FROM (SELECT block FROM generate_series((SELECT min(id) FROM facerec_images), "
+    "(SELECT max(id) FROM facerec_images), {size}) AS block ORDER BY block) AS blocks) TO STDOUT (FORMAT binary)")
 
 
 class _CopiedVectors:
-    """Parses the binary COPY of _VECTOR_BLOCKS (rows of one 2-D float4 array, or NULL) into a float32 matrix.
+    """Parses the binary COPY of _VECTOR_BLOCKS (rows of a block's first id and a 2-D float4 array, or NULL)
+    into a float32 matrix.
 
     Every header is checked: a block that is not `dimension` numbers a vector, with no NULL
     number, or more vectors than the names say, is refused.
@@ -135,6 +138,7 @@ class _CopiedVectors:
         self.buffer = bytearray()
         self.header_read = False
         self.ended = False
+        self.block: int | None = None  # the first id of the last block read
 
     def feed(self, chunk: bytes) -> None:
         self.buffer += chunk
@@ -145,18 +149,18 @@ class _CopiedVectors:
                 self.ended = True
                 offset += 2
                 break
-            if len(self.buffer) - offset < 6:
+            if len(self.buffer) - offset < 18:  # fields, the block's first id (length and value), the array's length
                 break
-            length = int.from_bytes(self.buffer[offset + 2:offset + 6], "big", signed=True)
-            if fields != 1:
-                raise _Damaged("the server sent vectors in an unexpected layout")
-            if length == -1:  # a block of ids without vectors
-                offset += 6
-                continue
-            if len(self.buffer) - offset - 6 < length:
+            block_length, block, length = (int.from_bytes(self.buffer[offset + start:offset + end], "big", signed=True)
+                                           for start, end in ((2, 6), (6, 14), (14, 18)))
+            if fields != 2 or block_length != 8 or (self.block is not None and block <= self.block):
+                raise _Damaged("the server sent the vectors in an unexpected layout or order")
+            if length != -1 and len(self.buffer) - offset - 18 < length:
                 break
-            self._read_block(offset + 6, length)
-            offset += 6 + length
+            if length != -1:  # -1: a block of ids without vectors
+                self._read_block(offset + 18, length)
+            self.block = block
+            offset += 18 + max(length, 0)
         del self.buffer[:offset]
 
     def _read_header(self) -> int:
@@ -311,6 +315,9 @@ class PostgresStore(Store):
         with their file records), read in one snapshot; and the gallery's generation."""
         with connection.transaction():
             connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            # the names of a million vectors are sorted in memory (about 100 MB), not on disk; JIT only adds time
+            connection.execute("SET LOCAL work_mem = '256MB'")
+            connection.execute("SET LOCAL jit = off")
             gallery = self._gallery_record(connection) if self._check_version(connection) else None
             if gallery is None:
                 if origin is None:
