@@ -250,7 +250,7 @@ def test_a_store_of_another_profile_is_refused_and_shows_its_profile(database_ur
     assert len(gallery) == 9  # nothing was removed by the refusals
 
     writer = store.open_writer(tmp_path / "other", openface, DIMENSION, force=True)
-    assert "emptying it (12 images from 1 dataset folder(s)" in writer.warning
+    assert "emptying it (12 images from 1 dataset folder, every machine's)" in writer.warning
     assert writer.previous is None
     emptied = writer.finish()
     assert (len(emptied), emptied.profile, emptied.models) == (0, "openface", openface)

@@ -41,6 +41,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import Jsonb
 
 from ..errors import FacerecError
+from ..text import plural
 from .base import LEGACY_PROFILE, EmbeddingStore, Sighting, SightingLog, Store, StoreWriter, Watch
 from .picklefile import check_unit_vectors
 
@@ -384,13 +385,13 @@ class PostgresStore(Store):
                     "SELECT count(*), count(DISTINCT origin) FROM facerec_images").fetchone()
                 if gallery != wanted and images and not force:
                     raise FacerecError(
-                        f"the gallery in {self.location} holds {images} images from {origins} dataset folder(s) made "
-                        f"with {_difference(gallery, wanted)}: vectors of other machines cannot be remade here; enrol "
+                        f"the gallery in {self.location} holds {plural(images, 'image')} from "
+                        f"{plural(origins, 'dataset folder')} made with {_difference(gallery, wanted)}: vectors of other machines cannot be remade here; enrol "
                         "with the same models, use another database, or add --force to empty the gallery and enrol anew")
                 if gallery != wanted:
                     if images:
                         warning = (f"the gallery in {self.location} was made with {_difference(gallery, wanted)}: "
-                                   f"emptying it ({images} images from {origins} dataset folder(s), every machine's) "
+                                   f"emptying it ({plural(images, 'image')} from {plural(origins, 'dataset folder')}, every machine's) "
                                    "and enrolling anew (--force)")
                         connection.execute("DELETE FROM facerec_images")
                     connection.execute("INSERT INTO facerec_meta VALUES ('gallery', %s) "
@@ -536,7 +537,8 @@ class _GalleryWatch(Watch):
                 connection = self._store._connect()
                 connection.execute(f"LISTEN {CHANNEL}")
                 if lost:
-                    self._on_problem(f"reconnected to the gallery database {self._store.location}: reloading the gallery")
+                    self._on_problem(f"reconnected to the gallery database {self._store.location}: the gallery is "
+                                     "reloaded if it changed meanwhile")
                     lost = False
                 self._deliver(connection)  # what changed before LISTEN, or while the database was lost
                 while not self._stopping.is_set():
@@ -548,7 +550,7 @@ class _GalleryWatch(Watch):
                 if not lost:
                     reason = str(error) if isinstance(error, FacerecError) else self._store._reason(error)
                     self._on_problem(f"the gallery database {self._store.location} is unreachable ({reason}): keeping "
-                                     f"the gallery already loaded, reconnecting every {RETRY_SECONDS:g} s")
+                                     "the gallery already loaded, trying again every second")
                     lost = True
                 self._stopping.wait(RETRY_SECONDS)
             finally:
