@@ -460,7 +460,7 @@ class _PostgresWriter(StoreWriter):
         self.warning = warning
         # what the store holds of each image now: recording it again unchanged writes nothing
         self._known: dict[str, tuple] = {}
-        self._recorded: set[str] = set()
+        self._escaped: set[str] = set()  # keys recorded by this run that had to be escaped
         if previous is not None:
             vectors = dict(zip(previous.paths, previous.vectors))
             names = dict(zip(previous.paths, previous.names))
@@ -487,8 +487,10 @@ class _PostgresWriter(StoreWriter):
             if vector.size != self._dimension or not np.isfinite(vector).all():
                 raise FacerecError(f"{key}: a vector of {vector.size} numbers (or not finite) cannot join a gallery "
                                    f"of {self._dimension}-d vectors")
-        key, person = _storable(key), _storable(person)
-        self._recorded.add(key)
+        if _storable(key) != key:
+            key = _storable(key)
+            self._escaped.add(key)
+        person = _storable(person)
         size, mtime_ns = int(signature["size"]), int(signature["mtime_ns"])
         known = self._known.get(key)
         if known is not None and known[:4] == (size, mtime_ns, status, person) and (
@@ -499,8 +501,8 @@ class _PostgresWriter(StoreWriter):
         self._known[key] = (size, mtime_ns, status, person, vector)
 
     def remove(self, keys: list[str]) -> None:
-        # an image recorded by this run under its storable name is not gone (see _storable)
-        keys = [stored for stored in map(_storable, keys) if stored not in self._recorded]
+        # an image this run recorded under an escaped name is there, though the name it listed differs (see _storable)
+        keys = [stored for stored in map(_storable, keys) if stored not in self._escaped]
         if not keys:
             return
         self._change("remove images from", lambda connection: connection.execute(
