@@ -12,7 +12,7 @@ a throwaway server: `python tests/postgres_server.py` prints the URL of one.
 - enrolment: images recorded per second through StoreWriter.record (one transaction
   each, as extract_embeddings.py writes), by one writer process, then by two at once.
 - live update: from a writer's record() returning to a watcher's on_change holding the
-  new person, for a gallery of --watch-size vectors; median of --repeat-watch.
+  new person, for galleries of --watch-sizes vectors; median of --repeat-watch.
 """
 
 from __future__ import annotations
