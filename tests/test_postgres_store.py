@@ -173,12 +173,14 @@ def test_add_change_and_delete_a_photo(database_url, tmp_path):
     dataset = tmp_path / "dataset"
     store = PostgresStore(database_url)
     first = unit_vectors(3, seed=1)
-    enrol(store, dataset, [("a/1.jpg", "a", "used", first[0]), ("b/1.jpg", "b", "used", first[1])])
+    enrol(store, dataset, [("a/1.jpg", "a", "used", first[0]), ("b/1.jpg", "b", "used", first[1]),
+                           ("s/1.jpg", "s", "no face found", None)])
 
     writer = store.open_writer(dataset, MODELS, DIMENSION)
-    assert sorted(writer.previous.files) == ["a/1.jpg", "b/1.jpg"]
+    assert sorted(writer.previous.files) == ["a/1.jpg", "b/1.jpg", "s/1.jpg"]
     before = generation(database_url)
     writer.record("a/1.jpg", signature(0), "used", "a", writer.previous.vectors[0])  # unchanged: nothing written
+    writer.record("s/1.jpg", signature(2), "no face found", "s", None)
     assert generation(database_url) == before
     writer.record("b/1.jpg", {"size": 5, "mtime_ns": 6}, "used", "b", first[2])  # changed photo
     writer.record("c/1.jpg", {"size": 7, "mtime_ns": 8}, "no face found", "c", None)  # new photo, skipped
@@ -189,8 +191,9 @@ def test_add_change_and_delete_a_photo(database_url, tmp_path):
     assert np.array_equal(gallery.vectors, first[2:3])
     known = store.known_images(dataset)
     assert known.files == {"b/1.jpg": {"size": 5, "mtime_ns": 6, "status": "used"},
+                           "s/1.jpg": {**signature(2), "status": "no face found"},
                            "c/1.jpg": {"size": 7, "mtime_ns": 8, "status": "no face found"}}
-    assert rows(database_url, "SELECT count(*) FROM facerec_images") == [(2,)]
+    assert rows(database_url, "SELECT count(*) FROM facerec_images") == [(3,)]
 
 
 def test_two_datasets_on_two_machines_are_one_gallery(database_url, tmp_path):

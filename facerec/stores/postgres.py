@@ -493,7 +493,8 @@ class _PostgresWriter(StoreWriter):
         person = _storable(person)
         size, mtime_ns = int(signature["size"]), int(signature["mtime_ns"])
         known = self._known.get(key)
-        if known is not None and known[:4] == (size, mtime_ns, status, person) and (
+        # (a skipped image's person is not loaded: its key, person/photo, says it)
+        if known is not None and known[:3] == (size, mtime_ns, status) and known[3] in (None, person) and (
                 vector is None if known[4] is None else vector is not None and np.array_equal(known[4], vector)):
             return  # as the store has it: no transaction, no notification
         values = (self._origin, key, person, size, mtime_ns, status, None if vector is None else vector.tolist())
