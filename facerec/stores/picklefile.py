@@ -344,17 +344,23 @@ def _vectors(rows: list[Any], names: list[str], file_size: int) -> np.ndarray:
                 vectors[index] = np.ravel(row)
             except (TypeError, ValueError, OverflowError):
                 raise _Damaged(f"vector {index} is not made of numbers") from None
+    check_unit_vectors(vectors, names)
+    return vectors
+
+
+def check_unit_vectors(vectors: np.ndarray, names: list[str]) -> None:
+    """Raise ValueError (saying which vector, and whose) unless every row is finite and of length 1, as the embedders
+    make them (also used by the PostgreSQL store)."""
     finite = np.isfinite(vectors).all(axis=1)
     if not finite.all():
         bad = int(np.flatnonzero(~finite)[0])
         raise _Damaged(f"vector {bad} ({_shown(names[bad])}) contains NaN or infinity (or a number too large for float32)")
     lengths = np.sqrt(np.einsum("ij,ij->i", vectors, vectors, dtype=np.float64))
     off = np.abs(lengths - 1.0) > UNIT_LENGTH_TOLERANCE
-    if len(rows) and off.any():
+    if len(vectors) and off.any():
         bad = int(np.flatnonzero(off)[0])
         raise _Damaged(f"vector {bad} ({_shown(names[bad])}) has length {lengths[bad]:.4g}, but the embedders make vectors "
                        f"of length 1 (within {UNIT_LENGTH_TOLERANCE:g}): it was not made by them")
-    return vectors
 
 
 def _plain_value(value: Any, depth: int = 0) -> bool:

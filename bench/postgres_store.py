@@ -1,0 +1,213 @@
+#!/usr/bin/env python3
+"""The gallery in PostgreSQL against the embeddings pickle, in one run: load time, enrolment throughput, live updates.
+
+Needs an empty database it may fill (every facerec table in it is dropped first), e.g.
+a throwaway server: `python tests/postgres_server.py` prints the URL of one.
+
+    python bench/postgres_store.py --url postgresql://postgres@127.0.0.1:PORT/DB
+
+- load: galleries of N random 128-d unit vectors (names, paths and file records as an
+  enrolment writes them), loaded by PostgresStore.load() and by load_store() from the
+  same gallery saved as a pickle; best of --repeat.
+- enrolment: images recorded per second through StoreWriter.record (one transaction
+  each, as extract_embeddings.py writes), by one writer process, then by two at once.
+- live update: from a writer's record() returning to a watcher's on_change holding the
+  new person, for galleries of --watch-sizes vectors; median of --repeat-watch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from facerec.stores import EmbeddingStore, load_store, save_store  # noqa: E402
+from facerec.stores.postgres import PostgresStore  # noqa: E402
+
+MODELS = {"profile": "sface", "detector": "yunet", "embedder": "sface", "confidence": 0.9,
+          "sha256": {"face_detection_yunet.onnx": "ab" * 32, "face_recognition_sface.onnx": "cd" * 32}}
+DIMENSION = 128
+BATCH = 50_000
+
+
+def unit_vectors(count: int, seed: int) -> np.ndarray:
+    vectors = np.random.default_rng(seed).normal(size=(count, DIMENSION)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def reset(url: str) -> None:
+    import psycopg
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute("DROP TABLE IF EXISTS facerec_images, facerec_meta, facerec_sightings")
+
+
+def binary_rows(origin: str, start: int, vectors: np.ndarray) -> bytes:
+    """COPY binary rows of facerec_images (origin, key, person, size, mtime_ns, status, vector), all of fixed size."""
+    count = len(vectors)
+    texts = {"origin": origin.encode(), "status": b"used"}
+    layout = [("fields", ">i2"),
+              ("origin_length", ">i4"), ("origin", f"S{len(texts['origin'])}"),
+              ("key_length", ">i4"), ("key", "S22"),
+              ("person_length", ">i4"), ("person", "S10"),
+              ("size_length", ">i4"), ("size", ">i8"),
+              ("mtime_length", ">i4"), ("mtime_ns", ">i8"),
+              ("status_length", ">i4"), ("status", "S4"),
+              ("vector_length", ">i4"), ("ndim", ">i4"), ("nulls", ">i4"), ("oid", ">u4"), ("dimension", ">i4"),
+              ("lower", ">i4"), ("numbers", [("size", ">i4"), ("value", ">f4")], (DIMENSION,))]
+    rows = np.zeros(count, np.dtype(layout))
+    numbers = np.arange(start, start + count)
+    rows["fields"] = 7
+    rows["origin_length"], rows["origin"] = len(texts["origin"]), texts["origin"]
+    rows["key_length"], rows["key"] = 22, [f"p{n % 1000:07d}/{n:09d}.jpg".encode() for n in numbers]
+    rows["person_length"], rows["person"] = 10, [f"person{n % 1000:04d}".encode() for n in numbers]
+    rows["size_length"], rows["size"] = 8, 30_000 + numbers
+    rows["mtime_length"], rows["mtime_ns"] = 8, 1_700_000_000_000_000_000 + numbers
+    rows["status_length"], rows["status"] = 4, texts["status"]
+    rows["vector_length"] = 20 + 8 * DIMENSION
+    rows["ndim"], rows["oid"], rows["dimension"], rows["lower"] = 1, 700, DIMENSION, 1
+    rows["numbers"]["size"] = 4
+    rows["numbers"]["value"] = vectors
+    return rows.tobytes()
+
+
+def fill(url: str, count: int, folder: Path) -> EmbeddingStore:
+    """A gallery of `count` vectors in the database (bulk COPY, as a restore would) and the same as an EmbeddingStore."""
+    import psycopg
+    reset(url)
+    dataset = folder / "dataset"
+    PostgresStore(url).open_writer(dataset, MODELS, DIMENSION).finish()  # the tables and the model record
+    origin = f"{socket.gethostname()}:{dataset.resolve()}"
+    vectors = unit_vectors(count, seed=count)
+    with psycopg.connect(url, autocommit=True) as connection, connection.transaction():
+        with connection.cursor().copy("COPY facerec_images (origin, key, person, size, mtime_ns, status, vector) "
+                                      "FROM STDIN (FORMAT binary)") as copy:
+            copy.write(b"PGCOPY\n\xff\r\n\x00" + bytes(8))
+            for start in range(0, count, BATCH):
+                copy.write(binary_rows(origin, start, vectors[start:start + BATCH]))
+            copy.write(b"\xff\xff")
+        connection.execute("ANALYZE facerec_images")
+    names = [f"person{n % 1000:04d}" for n in range(count)]
+    paths = [f"p{n % 1000:07d}/{n:09d}.jpg" for n in range(count)]
+    files = {path: {"size": 30_000 + n, "mtime_ns": 1_700_000_000_000_000_000 + n, "status": "used"}
+             for n, path in enumerate(paths)}
+    return EmbeddingStore(vectors, names, paths, "sface", MODELS, files)
+
+
+def best_time(function, repeat: int) -> tuple[float, object]:
+    times, result = [], None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = function()
+        times.append(time.perf_counter() - start)
+    return min(times), result
+
+
+def bench_load(url: str, sizes: list[int], repeat: int) -> list[str]:
+    lines = ["| vectors | PostgreSQL load() s | pickle load_store() s | PostgreSQL / pickle |", "|---:|---:|---:|---:|"]
+    for count in sizes:
+        with tempfile.TemporaryDirectory() as folder:
+            expected = fill(url, count, Path(folder))
+            pickle_path = Path(folder) / "embeddings.pickle"
+            save_store(expected, pickle_path)
+            store = PostgresStore(url)
+            database, loaded = best_time(store.load, repeat)
+            assert np.array_equal(loaded.vectors, expected.vectors) and loaded.names == expected.names
+            del loaded
+            pickled, _ = best_time(lambda: load_store(pickle_path), repeat)
+            store.close()
+        lines.append(f"| {count:,} | {database:.2f} | {pickled:.2f} | {database / pickled:.1f} |")
+        print(lines[-1], flush=True)
+    return lines
+
+
+def writer_process(url: str, dataset: str, count: int) -> None:
+    """--writer: record `count` images of `dataset`, one transaction each; print the images per second."""
+    vectors = unit_vectors(count, seed=len(dataset))
+    writer = PostgresStore(url).open_writer(Path(dataset), MODELS, DIMENSION)
+    start = time.perf_counter()
+    for index in range(count):
+        writer.record(f"person{index % 50}/{index}.jpg", {"size": index, "mtime_ns": index}, "used",
+                      f"person{index % 50}", vectors[index])
+    print(count / (time.perf_counter() - start), flush=True)
+
+
+def bench_writers(url: str, count: int) -> list[str]:
+    reset(url)
+    lines = ["| writers at once | images recorded per second, each | all together |", "|---:|---:|---:|"]
+    for writers in (1, 2):
+        with tempfile.TemporaryDirectory() as folder:
+            processes = [subprocess.Popen([sys.executable, __file__, "--url", url, "--writer", f"{folder}/d{n}",
+                                           str(count)], stdout=subprocess.PIPE, text=True) for n in range(writers)]
+            rates = [float(process.communicate()[0]) for process in processes]
+        lines.append(f"| {writers} | {' and '.join(f'{rate:.0f}' for rate in rates)} | {sum(rates):.0f} |")
+        print(lines[-1], flush=True)
+    return lines
+
+
+def bench_watch(url: str, size: int, repeat: int) -> list[str]:
+    with tempfile.TemporaryDirectory() as folder:
+        fill(url, size, Path(folder))
+        recogniser = PostgresStore(url)
+        recogniser.load()
+        arrived = threading.Event()
+        seen: list[float] = []
+
+        def on_change(gallery: EmbeddingStore) -> None:
+            if gallery.names[-1].startswith("newcomer"):
+                seen.append(time.perf_counter())
+                arrived.set()
+
+        watch = recogniser.watch(on_change, lambda message: print("watch:", message, file=sys.stderr))
+        writer = PostgresStore(url).open_writer(Path(folder) / "elsewhere", MODELS, DIMENSION)
+        delays = []
+        for attempt in range(repeat):
+            arrived.clear()
+            writer.record(f"newcomer{attempt}/1.jpg", {"size": 1, "mtime_ns": attempt}, "used", f"newcomer{attempt}",
+                          unit_vectors(1, seed=attempt)[0])
+            committed = time.perf_counter()
+            if not arrived.wait(60):
+                raise SystemExit("error: the watcher was not told within 60 s")
+            delays.append(seen[-1] - committed)
+        watch.stop()
+    line = (f"| {size:,} | {statistics.median(delays):.2f} | {min(delays):.2f} to {max(delays):.2f} |")
+    print(line, flush=True)
+    return ["| gallery vectors | enrolment to on_change, median s | range s |", "|---:|---:|---:|", line]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", required=True, help="an empty PostgreSQL database this may fill")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--images", type=int, default=2000, help="images each writer records")
+    parser.add_argument("--watch-sizes", type=int, nargs="+", default=[1_000, 100_000])
+    parser.add_argument("--repeat-watch", type=int, default=5)
+    parser.add_argument("--writer", nargs=2, metavar=("DATASET", "COUNT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.writer:
+        writer_process(args.url, args.writer[0], int(args.writer[1]))
+        return 0
+    tables = [bench_load(args.url, args.sizes, args.repeat), bench_writers(args.url, args.images)]
+    watch_lines = []
+    for size in args.watch_sizes:
+        watch_lines += bench_watch(args.url, size, args.repeat_watch)[0 if not watch_lines else 2:]
+    tables.append(watch_lines)
+    reset(args.url)
+    print()
+    for table in tables:
+        print("\n".join(table), end="\n\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

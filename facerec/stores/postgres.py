@@ -1,0 +1,707 @@
+"""The gallery in PostgreSQL: one set of face vectors for many cameras and machines (see base.Store).
+
+Tables (made on the first enrolment or sighting log, in one transaction; a store whose
+schema_version is newer than SCHEMA_VERSION is refused):
+
+    facerec_meta       key text PRIMARY KEY, value jsonb
+                       'schema_version': 1
+                       'gallery':        {"models": <enrolment.models_identity>, "dimension": 128}
+                       'generation':     a number every committed change of the gallery increments
+    facerec_images     one row per image of a dataset folder on one machine:
+                       id, origin ("<hostname>:<absolute dataset path>"), key (path in the dataset,
+                       "obama/obama1.jpg"), person, size, mtime_ns, status, vector float4[] (NULL
+                       when the image was skipped), made_at; UNIQUE (origin, key)
+    facerec_sightings  one row per (camera, run, track, name), a photo's face one row each:
+                       camera, run (one recogniser process), track (NULL: no track), name,
+                       first_seen, last_seen, faces, best_distance
+
+The gallery is every image with a vector, from every origin. Each image is written in its
+own transaction, so a run killed mid-way leaves the images it recorded so far, each whole.
+Every transaction that changes the gallery also does NOTIFY facerec_gallery: watchers hear
+of committed changes only. SQL is only ever given values as parameters.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import sys
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+import numpy as np
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.types.json import Jsonb
+
+from ..errors import FacerecError
+from ..text import plural
+from .base import LEGACY_PROFILE, EmbeddingStore, Sighting, SightingLog, Store, StoreWriter, Watch
+from .picklefile import check_unit_vectors
+
+SCHEMA_VERSION = 1
+CHANNEL = "facerec_gallery"
+CONNECT_TIMEOUT = 5  # seconds to wait for the server before saying it is unreachable
+RETRY_SECONDS = 1.0  # a watcher or sighting log whose database is lost tries again this often
+POLL_SECONDS = 0.25  # how long a watcher waits for a notification before checking whether to stop
+SETTLE_SECONDS = 0.2  # an enrolment notifies once per image: reload when they pause this long...
+MAX_DELAY_SECONDS = 1.0  # ...or after this long at most
+SIGHTING_BATCH_SECONDS = 1.0
+MAX_QUEUED_SIGHTINGS = 10_000  # rows (a track is one row however long it lasts) kept while the database is lost
+CLOSE_WAIT_SECONDS = 5.0
+_SCHEMA_LOCK = 0x66616365  # pg_advisory_xact_lock key: one process creates the tables at a time
+_T = TypeVar("_T")
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS facerec_meta (key text PRIMARY KEY, value jsonb NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS facerec_images (
+           id bigserial PRIMARY KEY,
+           origin text NOT NULL,
+           key text NOT NULL,
+           person text NOT NULL,
+           size bigint NOT NULL,
+           mtime_ns bigint NOT NULL,
+           status text NOT NULL,
+           vector float4[] CHECK (array_ndims(vector) = 1),
+           made_at timestamptz NOT NULL DEFAULT now(),
+           UNIQUE (origin, key))""",
+    """CREATE TABLE IF NOT EXISTS facerec_sightings (
+           id bigserial PRIMARY KEY,
+           camera text NOT NULL,
+           run uuid NOT NULL,
+           track bigint,
+           name text NOT NULL,
+           first_seen timestamptz NOT NULL,
+           last_seen timestamptz NOT NULL,
+           faces integer NOT NULL,
+           best_distance real NOT NULL,
+           UNIQUE (camera, run, track, name))""",
+    "CREATE INDEX IF NOT EXISTS facerec_sightings_last_seen ON facerec_sightings (last_seen)",
+)
+
+# A URL's password (postgresql://user:PASSWORD@host) and a password parameter (?password=..., password=...).
+_URL_PASSWORD = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^/\s]*@")
+_PARAMETER_PASSWORD = re.compile(r"(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^&\s]*)")
+
+
+def _masked(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """`text` with every password in it replaced by ***: those of URLs and parameters, and each of `secrets`."""
+    text = _URL_PASSWORD.sub(r"\1***@", text)
+    text = _PARAMETER_PASSWORD.sub(r"\1***", text)
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def _origin(dataset: Path) -> str:
+    """Which machine's which dataset folder an image comes from: two machines never overwrite each other's photos."""
+    return f"{socket.gethostname()}:{Path(dataset).resolve()}"
+
+
+class _Damaged(ValueError):
+    """What the database holds is not a gallery this code made."""
+
+
+# The vectors in blocks of consecutive ids, one 2-D float4 array a row: a million vectors are a few hundred
+# rows of COPY, not a million (the per-row cost is in Python). Each row starts with its block's first id:
+# the order is checked, never trusted. The blocks are sorted before their vectors are gathered (sorting the
+# gathered rows would spill them to disk). {where} is a fixed fragment, never input.
+_VECTOR_BLOCK_IDS = 4096
+_VECTOR_BLOCKS = (
+    "COPY (SELECT block, (SELECT array_agg(vector ORDER BY id) FROM facerec_images "
+    "WHERE id >= block AND id < block + {size} AND vector IS NOT NULL {where}) "
+    "FROM (SELECT block FROM generate_series((SELECT min(id) FROM facerec_images), "
+    "(SELECT max(id) FROM facerec_images), {size}) AS block ORDER BY block) AS blocks) TO STDOUT (FORMAT binary)")
+
+
+class _CopiedVectors:
+    """Parses the binary COPY of _VECTOR_BLOCKS (rows of a block's first id and a 2-D float4 array, or NULL)
+    into a float32 matrix.
+
+    Every header is checked: a block that is not `dimension` numbers a vector, with no NULL
+    number, or more vectors than the names say, is refused.
+    """
+
+    SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+    FLOAT4_OID = 700
+    NUMBER = np.dtype([("size", ">i4"), ("value", ">f4")])
+
+    def __init__(self, count: int, dimension: int) -> None:
+        self.vectors = np.empty((count, dimension), np.float32)
+        self.done = 0
+        self.buffer = bytearray()
+        self.header_read = False
+        self.ended = False
+        self.block: int | None = None  # the first id of the last block read
+
+    def feed(self, chunk: bytes) -> None:
+        self.buffer += chunk
+        offset = self._read_header() if not self.header_read else 0
+        while not self.ended and len(self.buffer) - offset >= 2:
+            fields = int.from_bytes(self.buffer[offset:offset + 2], "big", signed=True)
+            if fields == -1:
+                self.ended = True
+                offset += 2
+                break
+            if len(self.buffer) - offset < 18:  # fields, the block's first id (length and value), the array's length
+                break
+            block_length, block, length = (int.from_bytes(self.buffer[offset + start:offset + end], "big", signed=True)
+                                           for start, end in ((2, 6), (6, 14), (14, 18)))
+            if fields != 2 or block_length != 8 or (self.block is not None and block <= self.block):
+                raise _Damaged("the server sent the vectors in an unexpected layout or order")
+            if length != -1 and len(self.buffer) - offset - 18 < length:
+                break
+            if length != -1:  # -1: a block of ids without vectors
+                self._read_block(offset + 18, length)
+            self.block = block
+            offset += 18 + max(length, 0)
+        del self.buffer[:offset]
+
+    def _read_header(self) -> int:
+        if len(self.buffer) < 19:
+            return 0
+        if self.buffer[:11] != self.SIGNATURE:
+            raise _Damaged("the server sent vectors in an unknown COPY format")
+        self.header_read = True
+        return 19 + int.from_bytes(self.buffer[15:19], "big")
+
+    def _read_block(self, start: int, length: int) -> None:
+        dimension = self.vectors.shape[1]
+        ndim, nulls, oid = (int.from_bytes(self.buffer[start + i:start + i + 4], "big") for i in (0, 4, 8))
+        vectors = int.from_bytes(self.buffer[start + 12:start + 16], "big") if ndim == 2 else 0
+        numbers = int.from_bytes(self.buffer[start + 20:start + 24], "big") if ndim == 2 else 0
+        if ndim != 2 or nulls or oid != self.FLOAT4_OID or length != 28 + 8 * vectors * numbers:
+            raise _Damaged(f"vector {self.done} is not a vector of float4 numbers")
+        if numbers != dimension:
+            raise _Damaged(f"its vectors have {numbers} numbers, its model record says {dimension}")
+        if self.done + vectors > len(self.vectors):
+            raise _Damaged("it holds more vectors than names")
+        block = np.frombuffer(self.buffer, self.NUMBER, count=vectors * numbers, offset=start + 28)
+        if not (block["size"] == 4).all():
+            raise _Damaged(f"a vector after vector {self.done} has a missing number")
+        self.vectors[self.done:self.done + vectors] = block["value"].reshape(vectors, numbers)
+        self.done += vectors
+
+    def result(self) -> np.ndarray:
+        if not self.ended or self.buffer or self.done != len(self.vectors):
+            raise _Damaged(f"the vectors did not arrive whole ({self.done} of {len(self.vectors)} read)")
+        return self.vectors
+
+
+class PostgresStore(Store):
+    """A gallery in a PostgreSQL database named by a URL (postgresql://user@host:port/dbname).
+
+    Credentials come from the URL, PGPASSFILE / ~/.pgpass or the PG* environment variables
+    (libpq reads them); no message ever shows a password. Connecting happens here:
+    FacerecError naming the host and port if the server cannot be reached or refuses.
+    """
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        try:
+            parameters = conninfo_to_dict(url)
+        except psycopg.Error as error:
+            raise FacerecError(f"{_masked(url)} is not a PostgreSQL URL: {_masked(str(error))}") from None
+        self._secrets = tuple(dict.fromkeys(s for s in (parameters.get("password"), os.environ.get("PGPASSWORD")) if s))
+        self.location = self._mask(url)
+        host = parameters.get("host") or os.environ.get("PGHOST") or "localhost"
+        port = parameters.get("port") or os.environ.get("PGPORT") or "5432"
+        self._server = f"{host}:{port}" if not host.startswith("/") else f"{host} (socket, port {port})"
+        self._lock = threading.RLock()
+        self._generation: int | None = None  # of the gallery the last load() returned
+        self._connection: psycopg.Connection | None = self._connect()
+
+    # --- connections and messages ---
+
+    def _mask(self, text: str) -> str:
+        return _masked(text, self._secrets)
+
+    def _reason(self, error: BaseException) -> str:
+        """A psycopg error as one line, passwords masked."""
+        return self._mask(" ".join(str(error).split()) or type(error).__name__)
+
+    def _connect(self) -> psycopg.Connection:
+        try:
+            return psycopg.connect(self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT,
+                                   application_name="facerec", keepalives=1, keepalives_idle=5,
+                                   keepalives_interval=2, keepalives_count=3)
+        except psycopg.Error as error:
+            raise FacerecError(f"cannot connect to the gallery database at {self._server} ({self.location}): "
+                               f"{self._reason(error)}") from None
+
+    def _using(self, doing: str, work: Callable[[psycopg.Connection], _T]) -> _T:
+        """`work(connection)` on the store's own connection; errors become FacerecError.
+
+        A connection found lost (the server restarted since it was last used) is replaced and
+        the work done once more: every operation here is safe to repeat (upserts, deletes, reads).
+        """
+        with self._lock:
+            for attempt in (1, 2):
+                if self._connection is None or self._connection.closed:
+                    self._connection = self._connect()
+                try:
+                    return work(self._connection)
+                except psycopg.Error as error:
+                    if self._connection.broken or self._connection.closed:
+                        self._connection.close()
+                        if attempt == 1 and isinstance(error, psycopg.OperationalError):
+                            continue
+                    raise FacerecError(f"cannot {doing} the gallery database at {self._server} ({self.location}): "
+                                       f"{self._reason(error)}") from None
+                except UnicodeError as error:
+                    raise FacerecError(f"cannot {doing} the gallery database {self.location}: text that is not "
+                                       f"valid UTF-8 ({self._reason(error)})") from None
+                except _Damaged as error:
+                    raise FacerecError(f"the gallery in {self.location} is damaged: {error}") from None
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+
+    # --- schema ---
+
+    def _create_schema(self, connection: psycopg.Connection) -> None:
+        """Make the tables if missing (one process at a time) and check the version."""
+        with connection.transaction():
+            connection.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+            for statement in _SCHEMA:
+                connection.execute(statement)
+            connection.execute("INSERT INTO facerec_meta VALUES ('schema_version', %s), ('generation', '0') "
+                               "ON CONFLICT (key) DO NOTHING", (Jsonb(SCHEMA_VERSION),))
+            self._check_version(connection)
+
+    def _check_version(self, connection: psycopg.Connection) -> bool:
+        """False if the database has no facerec tables; FacerecError if they are of a newer schema."""
+        if connection.execute("SELECT to_regclass('facerec_meta') IS NOT NULL").fetchone()[0] is False:
+            return False
+        row = connection.execute("SELECT value FROM facerec_meta WHERE key = 'schema_version'").fetchone()
+        version = row[0] if row else None
+        if type(version) is not int:
+            raise _Damaged(f"its schema_version is {version!r}, not a number")
+        if version > SCHEMA_VERSION:
+            raise FacerecError(f"the gallery in {self.location} has schema version {version}, newer than this facerec "
+                               f"knows ({SCHEMA_VERSION}): upgrade facerec on this machine")
+        return True
+
+    @staticmethod
+    def _gallery_record(connection: psycopg.Connection, lock: str = "") -> dict[str, Any] | None:
+        row = connection.execute(f"SELECT value FROM facerec_meta WHERE key = 'gallery' {lock}").fetchone()
+        return row[0] if row else None
+
+    @staticmethod
+    def _changed(connection: psycopg.Connection) -> None:
+        """In a transaction that changed the gallery: count the change and tell the watchers when it commits."""
+        connection.execute("UPDATE facerec_meta SET value = to_jsonb((value #>> '{}')::bigint + 1) "
+                           "WHERE key = 'generation'")
+        connection.execute("SELECT pg_notify(%s, '')", (CHANNEL,))
+
+    @staticmethod
+    def _generation_of(connection: psycopg.Connection) -> int | None:
+        row = connection.execute("SELECT (value #>> '{}')::bigint FROM facerec_meta WHERE key = 'generation'").fetchone()
+        return row[0] if row else None
+
+    # --- reading ---
+
+    def _read(self, connection: psycopg.Connection, origin: str | None) -> tuple[EmbeddingStore, int | None]:
+        """The gallery (origin None: every origin, paths "<origin>/<key>") or one origin's images (paths are keys,
+        with their file records), read in one snapshot; and the gallery's generation."""
+        with connection.transaction():
+            connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            # the names of a million vectors are sorted in memory (about 100 MB), not on disk; JIT only adds time
+            connection.execute("SET LOCAL work_mem = '256MB'")
+            connection.execute("SET LOCAL jit = off")
+            gallery = self._gallery_record(connection) if self._check_version(connection) else None
+            if gallery is None:
+                if origin is None:
+                    raise FacerecError(f"the gallery database {self.location} holds no gallery yet: enrol people with "
+                                       f"extract_embeddings.py --embeddings {self.location}")
+                return EmbeddingStore(np.zeros((0, 0), np.float32), [], [], LEGACY_PROFILE, {}, {},
+                                      profile_recorded=False), None
+            models, dimension = gallery.get("models"), gallery.get("dimension")
+            if not isinstance(models, dict) or type(models.get("profile")) is not str or type(dimension) is not int:
+                raise _Damaged("its model record is not {\"models\": {\"profile\": ...}, \"dimension\": int}")
+            where, parameters = ("AND origin = %s", (origin,)) if origin is not None else ("", ())
+            path = "key" if origin is not None else "origin || '/' || key"
+            listing = connection.execute(
+                f"SELECT coalesce(json_agg(json_build_array(person, {path}) ORDER BY id), '[]')::text "
+                f"FROM facerec_images WHERE vector IS NOT NULL {where}", parameters).fetchone()[0]
+            names, paths = [], []
+            for person, image in json.loads(listing):
+                names.append(person)
+                paths.append(image)
+            copied = _CopiedVectors(len(names), dimension)
+            try:
+                with connection.cursor().copy(_VECTOR_BLOCKS.format(size=_VECTOR_BLOCK_IDS, where=where),
+                                              parameters or None) as copy:
+                    for chunk in copy:
+                        copied.feed(chunk)
+            except psycopg.DataError as error:  # array_agg: vectors of different lengths
+                raise _Damaged(f"its vectors are not all of one length ({self._reason(error)})") from None
+            vectors = copied.result()
+            try:
+                check_unit_vectors(vectors, names)
+            except ValueError as error:
+                raise _Damaged(str(error)) from None
+            files = {}
+            if origin is not None:
+                records = connection.execute(
+                    "SELECT coalesce(json_object_agg(key, json_build_object('size', size, 'mtime_ns', mtime_ns, "
+                    "'status', status)), '{}')::text FROM facerec_images WHERE origin = %s", (origin,)).fetchone()[0]
+                files = json.loads(records)
+            generation = self._generation_of(connection)
+        return EmbeddingStore(vectors, names, paths, models["profile"], models, files), generation
+
+    def load(self) -> EmbeddingStore:
+        """Every image with a vector, from every machine; `paths` are "<hostname>:<dataset folder>/<person>/<image>"."""
+        gallery, self._generation = self._using("read", lambda connection: self._read(connection, None))
+        return gallery
+
+    def known_images(self, dataset: Path) -> EmbeddingStore:
+        """This machine's images of `dataset`, keyed by their path in it, with their file records."""
+        return self._using("read", lambda connection: self._read(connection, _origin(dataset))[0])
+
+    # --- writing ---
+
+    def open_writer(self, dataset: Path, models: dict[str, Any], dimension: int,
+                    force: bool = False) -> StoreWriter:
+        origin = _origin(dataset)
+        wanted = {"models": models, "dimension": dimension}
+
+        def check(connection: psycopg.Connection) -> _PostgresWriter:
+            warning = None
+            self._create_schema(connection)
+            with connection.transaction():
+                gallery = self._gallery_record(connection, "FOR UPDATE")
+                images, origins = connection.execute(
+                    "SELECT count(*), count(DISTINCT origin) FROM facerec_images").fetchone()
+                if gallery != wanted and images and not force:
+                    raise FacerecError(
+                        f"the gallery in {self.location} holds {plural(images, 'image')} from "
+                        f"{plural(origins, 'dataset folder')} made with {_difference(gallery, wanted)}: vectors of other machines cannot be remade here; enrol "
+                        "with the same models, use another database, or add --force to empty the gallery and enrol anew")
+                if gallery != wanted:
+                    if images:
+                        warning = (f"the gallery in {self.location} was made with {_difference(gallery, wanted)}: "
+                                   f"emptying it ({plural(images, 'image')} from {plural(origins, 'dataset folder')}, every machine's) "
+                                   "and enrolling anew (--force)")
+                        connection.execute("DELETE FROM facerec_images")
+                    connection.execute("INSERT INTO facerec_meta VALUES ('gallery', %s) "
+                                       "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", (Jsonb(wanted),))
+                    self._changed(connection)
+            previous = self._read(connection, origin)[0] if gallery == wanted else None
+            return _PostgresWriter(self, origin, wanted, previous, warning)
+
+        return self._using("enrol into", check)
+
+    # --- following ---
+
+    def watch(self, on_change: Callable[[EmbeddingStore], None],
+              on_problem: Callable[[str], None]) -> Watch:
+        return _GalleryWatch(self, on_change, on_problem, self._generation)
+
+    def sighting_log(self, camera: str) -> SightingLog:
+        self._using("keep sightings in", self._create_schema)
+        return _PostgresSightingLog(self, camera)
+
+
+def _difference(gallery: dict[str, Any] | None, wanted: dict[str, Any]) -> str:
+    """How the gallery's models differ from `wanted`'s, for a message."""
+    theirs = (gallery or {}).get("models") or {}
+    ours = wanted["models"]
+    if theirs.get("profile") != ours.get("profile"):
+        return f"the {theirs.get('profile')!r} profile, not {ours.get('profile')!r}"
+    differing = sorted(key for key in set(theirs) | set(ours) if theirs.get(key) != ours.get(key))
+    if not differing:
+        return f"{(gallery or {}).get('dimension')}-d vectors, not {wanted['dimension']}-d"
+    return f"other {theirs.get('profile')!r} models (their {', '.join(differing)} differ from this machine's)"
+
+
+# One image, replacing what its origin had recorded of it; a row that would not change is not touched
+# (rowcount 0), so recording it tells no watcher.
+_UPSERT_IMAGE = (
+    "INSERT INTO facerec_images (origin, key, person, size, mtime_ns, status, vector) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (origin, key) DO UPDATE SET "
+    "person = EXCLUDED.person, size = EXCLUDED.size, mtime_ns = EXCLUDED.mtime_ns, status = EXCLUDED.status, "
+    "vector = EXCLUDED.vector, made_at = now() "
+    "WHERE (facerec_images.person, facerec_images.size, facerec_images.mtime_ns, facerec_images.status, "
+    "facerec_images.vector) IS DISTINCT FROM "
+    "(EXCLUDED.person, EXCLUDED.size, EXCLUDED.mtime_ns, EXCLUDED.status, EXCLUDED.vector)")
+
+
+def _storable(text: str) -> str:
+    """`text` as PostgreSQL can store it: a file name that is not UTF-8 (Python holds its bytes as surrogates)
+    gets them as \\xNN. Such a photo is then not recognised as unchanged by the next run: it is embedded again."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+class _PostgresWriter(StoreWriter):
+    """An enrolment of one dataset folder: each image is one transaction, committed at once."""
+
+    def __init__(self, store: PostgresStore, origin: str, gallery: dict[str, Any],
+                 previous: EmbeddingStore | None, warning: str | None) -> None:
+        self._store = store
+        self._origin = origin
+        self._gallery = gallery
+        self._dimension = gallery["dimension"]
+        self.previous = previous
+        self.warning = warning
+        # what the store holds of each image now: recording it again unchanged writes nothing
+        self._known: dict[str, tuple] = {}
+        self._escaped: set[str] = set()  # keys recorded by this run that had to be escaped
+        if previous is not None:
+            vectors = dict(zip(previous.paths, previous.vectors))
+            names = dict(zip(previous.paths, previous.names))
+            for key, record in previous.files.items():
+                self._known[key] = (record["size"], record["mtime_ns"], record["status"], names.get(key), vectors.get(key))
+
+    def _change(self, doing: str, work: Callable[[psycopg.Connection], int]) -> None:
+        """`work` in one transaction, which tells the watchers if it changed rows (it returns how many); refused
+        if another enrolment has meanwhile emptied the gallery for other models (--force)."""
+        def transaction(connection: psycopg.Connection) -> None:
+            with connection.transaction():
+                if self._store._gallery_record(connection, "FOR SHARE") != self._gallery:
+                    raise FacerecError(f"the gallery in {self._store.location} was emptied for other models by another "
+                                       "enrolment (--force) while this one ran: run extract_embeddings.py again")
+                if work(connection):
+                    self._store._changed(connection)
+
+        self._store._using(doing, transaction)
+
+    def record(self, key: str, signature: dict[str, int], status: str, person: str,
+               vector: np.ndarray | None) -> None:
+        if vector is not None:
+            vector = np.asarray(vector, np.float32).ravel()
+            if vector.size != self._dimension or not np.isfinite(vector).all():
+                raise FacerecError(f"{key}: a vector of {vector.size} numbers (or not finite) cannot join a gallery "
+                                   f"of {self._dimension}-d vectors")
+        if _storable(key) != key:
+            key = _storable(key)
+            self._escaped.add(key)
+        person = _storable(person)
+        size, mtime_ns = int(signature["size"]), int(signature["mtime_ns"])
+        known = self._known.get(key)
+        # (a skipped image's person is not loaded: its key, person/photo, says it)
+        if known is not None and known[:3] == (size, mtime_ns, status) and known[3] in (None, person) and (
+                vector is None if known[4] is None else vector is not None and np.array_equal(known[4], vector)):
+            return  # as the store has it: no transaction, no notification
+        values = (self._origin, key, person, size, mtime_ns, status, None if vector is None else vector.tolist())
+        self._change("record an image in", lambda connection: connection.execute(_UPSERT_IMAGE, values).rowcount)
+        self._known[key] = (size, mtime_ns, status, person, vector)
+
+    def remove(self, keys: list[str]) -> None:
+        # an image this run recorded under an escaped name is there, though the name it listed differs (see _storable)
+        keys = [stored for stored in map(_storable, keys) if stored not in self._escaped]
+        if not keys:
+            return
+        self._change("remove images from", lambda connection: connection.execute(
+            "DELETE FROM facerec_images WHERE origin = %s AND key = ANY(%s)", (self._origin, keys)).rowcount)
+        for key in keys:
+            self._known.pop(key, None)
+
+    def finish(self) -> EmbeddingStore:
+        return self._store.load()
+
+
+class _GalleryWatch(Watch):
+    """A thread with its own connection, LISTENing on CHANNEL; reloads the gallery when it changed."""
+
+    def __init__(self, store: PostgresStore, on_change: Callable[[EmbeddingStore], None],
+                 on_problem: Callable[[str], None], generation: int | None) -> None:
+        self._store = store
+        self._on_change = on_change
+        self._on_problem = on_problem
+        self._generation = generation  # of the gallery the caller holds (None: unknown, load at once)
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="facerec-gallery-watch", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=CONNECT_TIMEOUT + 2 * POLL_SECONDS)
+
+    def _run(self) -> None:
+        lost = False
+        while not self._stopping.is_set():
+            connection = None
+            try:
+                connection = self._store._connect()
+                connection.execute(f"LISTEN {CHANNEL}")
+                if lost:
+                    self._on_problem(f"reconnected to the gallery database {self._store.location}: the gallery is "
+                                     "reloaded if it changed meanwhile")
+                    lost = False
+                self._deliver(connection)  # what changed before LISTEN, or while the database was lost
+                while not self._stopping.is_set():
+                    if self._notified(connection):
+                        self._deliver(connection)
+            except (psycopg.Error, FacerecError) as error:
+                if self._stopping.is_set():
+                    break
+                if not lost:
+                    reason = str(error) if isinstance(error, FacerecError) else self._store._reason(error)
+                    self._on_problem(f"the gallery database {self._store.location} is unreachable ({reason}): keeping "
+                                     "the gallery already loaded, trying again every second")
+                    lost = True
+                self._stopping.wait(RETRY_SECONDS)
+            finally:
+                if connection is not None:
+                    connection.close()
+
+    def _notified(self, connection: psycopg.Connection) -> bool:
+        """Whether a notification came within POLL_SECONDS; if so, waits for the burst it starts to settle."""
+        if not list(connection.notifies(timeout=POLL_SECONDS, stop_after=1)):
+            return False
+        first = time.monotonic()
+        while time.monotonic() - first < MAX_DELAY_SECONDS and not self._stopping.is_set():
+            if not list(connection.notifies(timeout=SETTLE_SECONDS, stop_after=1)):
+                break
+        return True
+
+    def _deliver(self, connection: psycopg.Connection) -> None:
+        """Load the gallery and hand it over, unless it is the one the caller already has."""
+        if self._generation is not None and self._store._generation_of(connection) == self._generation:
+            return
+        try:
+            gallery, generation = self._store._read(connection, None)
+        except FacerecError as error:  # readable but not usable (no gallery yet, newer schema): keep the old one
+            self._on_problem(str(error))
+            self._generation = self._store._generation_of(connection)
+            return
+        except _Damaged as error:
+            self._on_problem(f"the gallery in {self._store.location} is damaged: {error}; keeping the one loaded")
+            self._generation = self._store._generation_of(connection)
+            return
+        self._generation = generation
+        try:
+            self._on_change(gallery)
+        except FacerecError as error:  # the caller cannot use it (another profile since a --force enrolment...)
+            self._on_problem(str(error))
+
+
+class _PostgresSightingLog(SightingLog):
+    """Queues sightings (merging a track's into one row) and writes them about once a second from a thread.
+
+    While the database is lost the rows stay queued, at most MAX_QUEUED_SIGHTINGS (the
+    oldest are dropped, with one warning), and are written when it is back.
+    """
+
+    def __init__(self, store: PostgresStore, camera: str) -> None:
+        self._store = store
+        self._camera = camera
+        self._run = uuid.uuid4()
+        self._lock = threading.Lock()
+        # (track, name) -> [first_seen, last_seen, faces, best_distance]; a face without a track has its own key
+        self._queued: OrderedDict[tuple, list] = OrderedDict()
+        self._untracked = 0
+        self._dropped = 0
+        self._warned_lost = False
+        self._closing = threading.Event()
+        self._thread = threading.Thread(target=self._run_writer, name="facerec-sightings", daemon=True)
+        self._thread.start()
+
+    def log(self, sightings: list[Sighting]) -> None:
+        with self._lock:
+            for sighting in sightings:
+                if sighting.track is None:
+                    self._untracked += 1
+                    key: tuple = (None, sighting.name, self._untracked)
+                else:
+                    key = (int(sighting.track), sighting.name)
+                self._merge(key, [sighting.seen_at, sighting.seen_at, 1, float(sighting.distance)])
+
+    def _merge(self, key: tuple, row: list) -> None:
+        """Add `row` to the queued row of `key` (under the lock); drop the oldest row when the queue is full."""
+        queued = self._queued.get(key)
+        if queued is not None:
+            queued[0], queued[1] = min(queued[0], row[0]), max(queued[1], row[1])
+            queued[2] += row[2]
+            queued[3] = min(queued[3], row[3])
+            return
+        if len(self._queued) >= MAX_QUEUED_SIGHTINGS:
+            self._queued.popitem(last=False)
+            if not self._dropped:
+                print(f"warning: more than {MAX_QUEUED_SIGHTINGS} sightings wait for the database "
+                      f"{self._store.location}: the oldest are dropped", file=sys.stderr)
+            self._dropped += 1
+        self._queued[key] = row
+
+    def close(self) -> None:
+        self._closing.set()
+        self._thread.join(timeout=CLOSE_WAIT_SECONDS + CONNECT_TIMEOUT)
+        with self._lock:
+            left = len(self._queued)
+        if left:
+            print(f"warning: {left} sighting row(s) could not be written to {self._store.location}", file=sys.stderr)
+
+    def _run_writer(self) -> None:
+        connection = None
+        deadline = None
+        while True:
+            closing = self._closing.wait(SIGHTING_BATCH_SECONDS)
+            if closing and deadline is None:
+                deadline = time.monotonic() + CLOSE_WAIT_SECONDS
+            with self._lock:
+                batch, self._queued = self._queued, OrderedDict()
+            try:
+                if batch:
+                    if connection is None or connection.closed:
+                        connection = self._store._connect()
+                    self._write(connection, batch)
+                    if self._warned_lost:
+                        print(f"warning: the database {self._store.location} is back: sightings are written again",
+                              file=sys.stderr)
+                        self._warned_lost = False
+            except (psycopg.Error, FacerecError) as error:
+                if connection is not None and connection.broken:
+                    connection.close()
+                with self._lock:  # keep them, older first
+                    newer, self._queued = self._queued, OrderedDict()
+                    for key, row in (*batch.items(), *newer.items()):
+                        self._merge(key, row)
+                if not self._warned_lost:
+                    reason = str(error) if isinstance(error, FacerecError) else self._store._reason(error)
+                    print(f"warning: sightings cannot be written now ({reason}); they are kept and written when the "
+                          "database is back", file=sys.stderr)
+                    self._warned_lost = True
+                if deadline is not None and time.monotonic() < deadline:
+                    time.sleep(RETRY_SECONDS)
+            if deadline is not None and (not self._queued or time.monotonic() >= deadline):
+                break
+        if connection is not None:
+            connection.close()
+
+    def _write(self, connection: psycopg.Connection, batch: OrderedDict) -> None:
+        """One transaction: a track's row grows (later seen, more faces, a smaller distance), other rows are added."""
+        tracks, names, firsts, lasts, faces, best = [], [], [], [], [], []
+        for (track, name, *_), (first, last, count, distance) in batch.items():
+            tracks.append(track)
+            names.append(name)
+            firsts.append(first)
+            lasts.append(last)
+            faces.append(count)
+            best.append(distance)
+        with connection.transaction():
+            connection.execute(
+                "INSERT INTO facerec_sightings (camera, run, track, name, first_seen, last_seen, faces, best_distance) "
+                "SELECT %s, %s, track, name, to_timestamp(first), to_timestamp(last), faces, best "
+                "FROM unnest(%s::bigint[], %s::text[], %s::float8[], %s::float8[], %s::int[], %s::float4[]) "
+                "AS batch(track, name, first, last, faces, best) "
+                "ON CONFLICT (camera, run, track, name) DO UPDATE SET "
+                "first_seen = least(facerec_sightings.first_seen, EXCLUDED.first_seen), "
+                "last_seen = greatest(facerec_sightings.last_seen, EXCLUDED.last_seen), "
+                "faces = facerec_sightings.faces + EXCLUDED.faces, "
+                "best_distance = least(facerec_sightings.best_distance, EXCLUDED.best_distance)",
+                (self._camera, self._run, tracks, names, firsts, lasts, faces, best))
