@@ -42,7 +42,7 @@ from psycopg.types.json import Jsonb
 
 from ..errors import FacerecError
 from ..text import plural
-from .base import LEGACY_PROFILE, EmbeddingStore, Sighting, SightingLog, Store, StoreWriter, Watch
+from .base import LEGACY_PROFILE, EmbeddingStore, NoGalleryYet, Sighting, SightingLog, Store, StoreWriter, Watch
 from .picklefile import check_unit_vectors
 
 SCHEMA_VERSION = 1
@@ -322,7 +322,7 @@ class PostgresStore(Store):
             gallery = self._gallery_record(connection) if self._check_version(connection) else None
             if gallery is None:
                 if origin is None:
-                    raise FacerecError(f"the gallery database {self.location} holds no gallery yet: enrol people with "
+                    raise NoGalleryYet(f"the gallery database {self.location} holds no gallery yet: enrol people with "
                                        f"extract_embeddings.py --embeddings {self.location}")
                 return EmbeddingStore(np.zeros((0, 0), np.float32), [], [], LEGACY_PROFILE, {}, {},
                                       profile_recorded=False), None
@@ -370,6 +370,10 @@ class PostgresStore(Store):
         return self._using("read", lambda connection: self._read(connection, _origin(dataset))[0])
 
     # --- writing ---
+
+    def check_writable(self, force: bool = False) -> None:
+        """Reachable (checked on connecting) and of a schema this version knows; the models are checked by open_writer."""
+        self._using("enrol into", self._check_version)
 
     def open_writer(self, dataset: Path, models: dict[str, Any], dimension: int,
                     force: bool = False) -> StoreWriter:
