@@ -46,6 +46,13 @@ def extract(dataset: Path, store, *extra: str) -> subprocess.CompletedProcess:
                       *sface_model_args(), *extra)
 
 
+def start_extract(dataset: Path, url: str, **options) -> subprocess.Popen:
+    """extract_embeddings.py running in the background (as on another machine)."""
+    return subprocess.Popen([sys.executable, str(PROJECT_ROOT / "extract_embeddings.py"), "--dataset", str(dataset),
+                             "--embeddings", url, "--quiet", *sface_model_args()], cwd=PROJECT_ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **options)
+
+
 def counts(report: str) -> tuple[int, ...]:
     """(used, people, processed, reused, removed) of an extract_embeddings.py report."""
     found = REPORT.search(report)
@@ -223,10 +230,7 @@ def check_whole_images(url: str, datasets: dict[Path, dict[str, str]], known_vec
 def test_two_enrolments_at_once_neither_duplicate_nor_lose(database_url, tmp_path, known_vectors):  # noqa: F811
     door, door_sources = many_photos(tmp_path / "door", 40)  # two machines' folders
     hall, hall_sources = many_photos(tmp_path / "hall", 30)
-    runs = [subprocess.Popen([sys.executable, str(PROJECT_ROOT / "extract_embeddings.py"), "--dataset", str(folder),
-                              "--embeddings", url, "--quiet", *sface_model_args()], cwd=PROJECT_ROOT,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            for folder, url in ((door, database_url), (hall, database_url))]
+    runs = [start_extract(door, database_url), start_extract(hall, database_url)]
     outputs = [run.communicate(timeout=600) for run in runs]
     assert [run.returncode for run in runs] == [0, 0], outputs
     assert check_whole_images(database_url, {door: door_sources, hall: hall_sources}, known_vectors) == 70
@@ -234,9 +238,7 @@ def test_two_enrolments_at_once_neither_duplicate_nor_lose(database_url, tmp_pat
         assert len(store.load()) == 70
 
     # twice the same folder at once, into a database that already holds it: the same rows, once each
-    again = [subprocess.Popen([sys.executable, str(PROJECT_ROOT / "extract_embeddings.py"), "--dataset", str(door),
-                               "--embeddings", database_url, "--quiet", *sface_model_args()], cwd=PROJECT_ROOT,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    again = [start_extract(door, database_url) for _ in range(2)]
     shutil.rmtree(hall)
     many_photos(hall, 35)  # meanwhile the hall's folder changed: 5 more
     outputs = [run.communicate(timeout=600) for run in again]
@@ -247,9 +249,7 @@ def test_two_enrolments_at_once_neither_duplicate_nor_lose(database_url, tmp_pat
 
 def test_twice_the_same_new_folder_at_once_records_each_photo_once(database_url, tmp_path, known_vectors):  # noqa: F811
     door, door_sources = many_photos(tmp_path / "door", 40)
-    runs = [subprocess.Popen([sys.executable, str(PROJECT_ROOT / "extract_embeddings.py"), "--dataset", str(door),
-                              "--embeddings", database_url, "--quiet", *sface_model_args()], cwd=PROJECT_ROOT,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    runs = [start_extract(door, database_url) for _ in range(2)]
     outputs = [run.communicate(timeout=600) for run in runs]
     assert [run.returncode for run in runs] == [0, 0], outputs
     assert all(counts(out)[:2] == (40, 5) for out, _ in outputs)
@@ -261,9 +261,7 @@ def test_twice_the_same_new_folder_at_once_records_each_photo_once(database_url,
 def test_a_killed_enrolment_leaves_whole_images_and_the_next_run_does_the_rest(database_url, tmp_path,  # noqa: F811
                                                                                 known_vectors):
     dataset, sources = many_photos(tmp_path / "dataset", MANY_PHOTOS)
-    run = subprocess.Popen([sys.executable, str(PROJECT_ROOT / "extract_embeddings.py"), "--dataset", str(dataset),
-                            "--embeddings", database_url, "--quiet", *sface_model_args()], cwd=PROJECT_ROOT,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    run = start_extract(dataset, database_url)
     deadline = time.monotonic() + 300
     while not rows(database_url, "SELECT to_regclass('facerec_images')")[0][0] or \
             rows(database_url, "SELECT count(*) FROM facerec_images")[0][0] < KILL_AFTER:
