@@ -13,11 +13,22 @@ a throwaway server: `python tests/postgres_server.py` prints the URL of one.
   each, as extract_embeddings.py writes), by one writer process, then by two at once.
 - live update: from a writer's record() returning to a watcher's on_change holding the
   new person, for galleries of --watch-sizes vectors; median of --repeat-watch.
+- extraction (--stages extract): real extract_embeddings.py --model sface processes (the
+  photos of faces/known --copies times with faint noise, as bench/benchmark.py makes them)
+  into the database: one alone, then two at once on two machines' folders; photos per
+  second from each process's start (models loading included) to its end.
+- recogniser (--stages recogniser): a running recognize_video.py --json following the
+  database (fed the clip's frames of Lin-Manuel Miranda through a FIFO, as
+  tests/test_live_gallery.py does, at most 10 frames a second); from extract_embeddings.py
+  printing that it wrote him (or his deletion) to the first JSON line naming him (or no longer
+  naming him); --repeat-watch enrolments and deletions.
 """
+
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import socket
 import statistics
 import subprocess
@@ -29,7 +40,10 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+
+from benchmark import make_noisy_dataset, model_paths  # noqa: E402
 
 from facerec.stores import EmbeddingStore, load_store, save_store  # noqa: E402
 from facerec.stores.postgres import PostgresStore  # noqa: E402
@@ -184,6 +198,86 @@ def bench_watch(url: str, size: int, repeat: int) -> list[str]:
     return ["| gallery vectors | enrolment to on_change, median s | range s |", "|---:|---:|---:|", line]
 
 
+def extract_command(url: str, dataset: Path) -> list[str]:
+    folder, embedder_file, _ = model_paths("sface")
+    return [sys.executable, str(ROOT / "extract_embeddings.py"), "--dataset", str(dataset), "--embeddings", url,
+            "--quiet", "--model", "sface", "--detector", str(folder), "--embedding-model", str(embedder_file)]
+
+
+def bench_extract(url: str, copies: int) -> list[str]:
+    lines = ["| extract_embeddings.py at once | photos each | photos per second, each | all together |",
+             "|---:|---:|---:|---:|"]
+    with tempfile.TemporaryDirectory() as folder:
+        datasets = [Path(folder) / f"machine{n}" for n in range(2)]
+        photos = [make_noisy_dataset(dataset, copies) for dataset in datasets]
+        for writers in (1, 2):
+            reset(url)
+            start = time.perf_counter()
+            processes = [subprocess.Popen(extract_command(url, dataset), stdout=subprocess.DEVNULL)
+                         for dataset in datasets[:writers]]
+            ends: dict[int, float] = {}
+            while len(ends) < writers:
+                for number, process in enumerate(processes):
+                    if number not in ends and process.poll() is not None:
+                        if process.returncode:
+                            raise SystemExit(f"error: extract_embeddings.py failed ({process.returncode})")
+                        ends[number] = time.perf_counter()
+                time.sleep(0.01)
+            rates = [photos[n] / (ends[n] - start) for n in range(writers)]
+            together = sum(photos[:writers]) / (max(ends.values()) - start)
+            lines.append(f"| {writers} | {photos[0]} | {' and '.join(f'{rate:.1f}' for rate in rates)} "
+                         f"| {together:.1f} |")
+            print(lines[-1], flush=True)
+        start = time.perf_counter()  # the cost of a run with nothing to embed: models loading, the listing
+        subprocess.run(extract_command(url, datasets[0]), check=True, stdout=subprocess.DEVNULL)
+        lines.append(f"\n(a run with nothing new to embed, models loading included: {time.perf_counter() - start:.1f} s)")
+        print(lines[-1], flush=True)
+    reset(url)
+    return lines
+
+
+def bench_recogniser(url: str, repeat: int) -> list[str]:
+    """Enrolments and deletions as a running recognize_video.py sees them (the clip's frames through a FIFO)."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from paced_camera import LIN_FRAMES, LIN_PHOTO, PacedCamera, names, y4m_frames
+    from test_sface import linked_dataset
+
+    from conftest import shared_path
+
+    reset(url)
+    delays: dict[str, list[float]] = {"enrolment": [], "deletion": []}
+    with tempfile.TemporaryDirectory() as folder:
+        hall = linked_dataset(Path(folder) / "hall")
+        subprocess.run(extract_command(url, hall), check=True, stdout=subprocess.DEVNULL)
+        camera = PacedCamera(Path(folder) / "camera.y4m", url, y4m_frames(LIN_FRAMES))
+        try:
+            camera.wait_for(lambda: len(camera.records) >= 10, "the first frames")
+            for attempt in range(repeat):
+                for what, named in (("enrolment", True), ("deletion", False)):
+                    if named:
+                        (hall / "lin").mkdir()
+                        (hall / "lin" / "lin.png").symlink_to(shared_path(LIN_PHOTO))
+                    else:
+                        shutil.rmtree(hall / "lin")
+                    run = subprocess.Popen(extract_command(url, hall), stdout=subprocess.PIPE, text=True)
+                    written = next(time.perf_counter() for line in run.stdout if line.startswith("wrote "))
+                    run.communicate()
+                    since = len(camera.records)
+                    camera.wait_for(lambda: any(("lin" in names(record)) == named for record in camera.records[since:]),
+                                    what)
+                    first = next(number for number in range(since, len(camera.records))
+                                 if ("lin" in names(camera.records[number])) == named)
+                    delays[what].append(camera.arrivals[first] - written)
+        finally:
+            camera.stop()
+    lines = ["| change | to the first frame that shows it, median s | range s |", "|---|---:|---:|"]
+    for what, seconds in delays.items():
+        lines.append(f"| {what} | {statistics.median(seconds):.2f} | {min(seconds):.2f} to {max(seconds):.2f} |")
+        print(lines[-1], flush=True)
+    reset(url)
+    return lines
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", required=True, help="an empty PostgreSQL database this may fill")
@@ -192,16 +286,28 @@ def main() -> int:
     parser.add_argument("--images", type=int, default=2000, help="images each writer records")
     parser.add_argument("--watch-sizes", type=int, nargs="+", default=[1_000, 100_000])
     parser.add_argument("--repeat-watch", type=int, default=5)
+    parser.add_argument("--copies", type=int, default=10, help="noisy copies of each known photo per machine")
+    parser.add_argument("--stages", nargs="+", default=["load", "writers", "watch", "extract", "recogniser"],
+                        choices=["load", "writers", "watch", "extract", "recogniser"])
     parser.add_argument("--writer", nargs=2, metavar=("DATASET", "COUNT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.writer:
         writer_process(args.url, args.writer[0], int(args.writer[1]))
         return 0
-    tables = [bench_load(args.url, args.sizes, args.repeat), bench_writers(args.url, args.images)]
-    watch_lines = []
-    for size in args.watch_sizes:
-        watch_lines += bench_watch(args.url, size, args.repeat_watch)[0 if not watch_lines else 2:]
-    tables.append(watch_lines)
+    tables = []
+    if "load" in args.stages:
+        tables.append(bench_load(args.url, args.sizes, args.repeat))
+    if "writers" in args.stages:
+        tables.append(bench_writers(args.url, args.images))
+    if "watch" in args.stages:
+        watch_lines = []
+        for size in args.watch_sizes:
+            watch_lines += bench_watch(args.url, size, args.repeat_watch)[0 if not watch_lines else 2:]
+        tables.append(watch_lines)
+    if "extract" in args.stages:
+        tables.append(bench_extract(args.url, args.copies))
+    if "recogniser" in args.stages:
+        tables.append(bench_recogniser(args.url, args.repeat_watch))
     reset(args.url)
     print()
     for table in tables:

@@ -26,7 +26,7 @@ import pytest
 from conftest import PROJECT_ROOT, run_script, shared_path
 from helpers import CLIP, assert_clean_failure, stand_in_openface
 from postgres_server import PASSWORD, PASSWORD_ROLE, database_url, postgres_server  # noqa: F401 (fixtures)
-from test_live_gallery import LIN_FRAMES, LIN_PHOTO, WITHIN_TWO_SECONDS, PacedCamera, names, y4m_frames
+from paced_camera import LIN_FRAMES, LIN_PHOTO, WITHIN_TWO_SECONDS, PacedCamera, names, y4m_frames
 from test_postgres_store import INJECTION, readme_sightings_query, rows
 from test_sface import CLIP_CONFIDENCE, enrol, linked_dataset, sface_model_args
 from web_server import Server, copied_dataset
