@@ -258,26 +258,37 @@ def test_twice_the_same_new_folder_at_once_records_each_photo_once(database_url,
     assert again.returncode == 0 and counts(again.stdout) == (40, 5, 0, 40, 0)
 
 
-def test_a_killed_enrolment_leaves_whole_images_and_the_next_run_does_the_rest(database_url, tmp_path,  # noqa: F811
-                                                                                known_vectors):
+@pytest.mark.parametrize("interruption", ["SIGKILL", "database stopped"])
+def test_an_interrupted_enrolment_leaves_whole_images_and_the_next_run_does_the_rest(postgres_server, tmp_path,  # noqa: F811
+                                                                                      known_vectors, interruption):
+    url = postgres_server.url(postgres_server.new_database())
     dataset, sources = many_photos(tmp_path / "dataset", MANY_PHOTOS)
-    run = start_extract(dataset, database_url)
+    run = start_extract(dataset, url)
     deadline = time.monotonic() + 300
-    while not rows(database_url, "SELECT to_regclass('facerec_images')")[0][0] or \
-            rows(database_url, "SELECT count(*) FROM facerec_images")[0][0] < KILL_AFTER:
+    while not rows(url, "SELECT to_regclass('facerec_images')")[0][0] or \
+            rows(url, "SELECT count(*) FROM facerec_images")[0][0] < KILL_AFTER:
         assert run.poll() is None and time.monotonic() < deadline, "extract_embeddings.py ended before its kill"
         time.sleep(0.05)
-    run.send_signal(signal.SIGKILL)
-    run.communicate(timeout=60)
-    recorded = check_whole_images(database_url, {dataset: sources}, known_vectors)
+    if interruption == "SIGKILL":
+        run.send_signal(signal.SIGKILL)
+        run.communicate(timeout=60)
+    else:  # the database lost mid-run: one clean error naming the server
+        postgres_server.stop()
+        try:
+            out, err = run.communicate(timeout=120)
+        finally:
+            postgres_server.start()
+        assert_clean_failure(subprocess.CompletedProcess(run.args, run.returncode, out, err),
+                             f"the gallery database at 127.0.0.1:{postgres_server.port}")  # cannot connect, or record
+    recorded = check_whole_images(url, {dataset: sources}, known_vectors)
     assert KILL_AFTER <= recorded < MANY_PHOTOS
-    with open_store(database_url) as store:
+    with open_store(url) as store:
         assert len(store.load()) == recorded  # the gallery is exactly the whole images
 
-    rest = extract(dataset, database_url)
+    rest = extract(dataset, url)
     assert rest.returncode == 0, rest.stderr
     assert counts(rest.stdout) == (MANY_PHOTOS, 5, MANY_PHOTOS - recorded, recorded, 0)
-    assert check_whole_images(database_url, {dataset: sources}, known_vectors) == MANY_PHOTOS
+    assert check_whole_images(url, {dataset: sources}, known_vectors) == MANY_PHOTOS
 
 
 # --- a running recogniser ---
