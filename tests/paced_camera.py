@@ -44,9 +44,10 @@ def y4m_frames(indices) -> tuple[bytes, list[bytes]]:
 
 
 class PacedCamera:
-    """recognize_video.py --json reading a FIFO fed in a loop with `frames`, never more than LEAD ahead."""
+    """recognize_video.py --json (and `options`) reading a FIFO fed in a loop with `frames`, never more than LEAD
+    ahead."""
 
-    def __init__(self, fifo, embeddings, frames):
+    def __init__(self, fifo, embeddings, frames, *options):
         os.mkfifo(fifo)
         self.records, self.stderr = [], []
         self.arrivals: list[float] = []  # time.perf_counter() when each record arrived (for the bench)
@@ -54,7 +55,7 @@ class PacedCamera:
         self._stop = threading.Event()
         command = [sys.executable, str(PROJECT_ROOT / "recognize_video.py"), "--embeddings", str(embeddings),
                    "--source", str(fifo), "--no-display", "--json", "--confidence", CLIP_CONFIDENCE, "--every", "1",
-                   *sface_model_args()]
+                   *options, *sface_model_args()]
         self.process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                         text=True)
         self._threads = [threading.Thread(target=target, daemon=True) for target in (

@@ -325,7 +325,7 @@ def test_a_running_recogniser_outlives_a_restart_of_the_database(postgres_server
     url = postgres_server.url(postgres_server.new_database())
     dataset = linked_dataset(tmp_path / "dataset", {"lin": shared_path(LIN_PHOTO)})
     enrol(dataset, url, *sface_model_args())
-    camera = PacedCamera(tmp_path / "camera.y4m", url, y4m_frames(LIN_FRAMES))
+    camera = PacedCamera(tmp_path / "camera.y4m", url, y4m_frames(LIN_FRAMES), "--log-sightings", "--camera", "door")
     try:
         camera.wait_for(lambda: sum("lin" in names(record) for record in camera.records) >= 5, "lin named")
         postgres_server.stop()
@@ -348,7 +348,13 @@ def test_a_running_recogniser_outlives_a_restart_of_the_database(postgres_server
     stderr = "".join(camera.stderr)
     assert returncode == 0 and "Traceback" not in stderr, stderr
     assert stderr.count("is unreachable") == 1 and stderr.count("reconnected to the gallery database") == 1, stderr
-    assert stderr.count("warning: ") == 2  # the loss and the reconnection, nothing else
+    # the sightings waited in memory while the database was down: none lost
+    assert stderr.count("sightings cannot be written now") == 1 and stderr.count("sightings are written again") == 1
+    assert stderr.count("warning: ") == 4  # the gallery's loss and reconnection, the sightings' likewise
+    named = {}
+    for face in (face for record in camera.records for face in record["faces"] if face["name"] != "Unknown"):
+        named[face["name"]] = named.get(face["name"], 0) + 1
+    assert dict(rows(url, "SELECT name, sum(faces)::int FROM facerec_sightings GROUP BY name")) == named
 
 
 # --- names and passwords ---
