@@ -446,11 +446,13 @@ def test_sightings_of_the_clip_are_one_row_per_track_and_name(lin_gallery):
     assert sorted(name for name, camera, *_ in answer if camera == "door") == sorted({name for _, name in seen})
 
 
-def test_the_web_server_learns_and_deletes_in_the_database(database_url, tmp_path):  # noqa: F811
+def test_the_web_server_learns_and_deletes_in_the_database_and_a_running_recogniser_follows(database_url,  # noqa: F811
+                                                                                              tmp_path):
     dataset = copied_dataset(tmp_path, ("obama", "biden"))
     enrol(dataset, database_url, *sface_model_args())
     lin = shared_path(LIN_PHOTO).read_bytes()
     server = Server(dataset, database_url)
+    camera = PacedCamera(tmp_path / "camera.y4m", database_url, y4m_frames(LIN_FRAMES))  # another camera, same gallery
     try:
         assert server.request("POST", "/api/recognize", lin)[1]["faces"][0]["name"] == "Unknown"
         status, held = server.json("POST", "/api/enrolment", {"name": "lin"})
@@ -460,14 +462,22 @@ def test_the_web_server_learns_and_deletes_in_the_database(database_url, tmp_pat
         assert progress["state"] == "done", progress
         assert server.request("POST", "/api/recognize", lin)[1]["faces"][0]["name"] == "lin"
         assert database_gallery(database_url, dataset)["lin/0001.png"][0] == "lin"
+        camera.wait_for(lambda: any("lin" in names(record) for record in camera.records), "lin named by the camera")
 
         assert server.json("DELETE", "/api/people/obama/photos/obama2.jpg")[0] == 200
         gallery = database_gallery(database_url, dataset)
         assert "obama/obama2.jpg" not in gallery and "obama/obama.jpg" in gallery
         assert rows(database_url, "SELECT count(*) FROM facerec_images WHERE key = 'obama/obama2.jpg'") == [(0,)]
-        # another process reading the database sees what the server learned
+        # another process reading the database sees what the server learned and deleted
         again = extract(dataset, database_url)
         assert again.returncode == 0 and counts(again.stdout) == (4, 3, 0, 4, 0)
+
+        assert server.json("DELETE", "/api/people/lin")[0] == 200
+        assert "lin" not in {name for name, _ in database_gallery(database_url, dataset).values()}
+        deleted = len(camera.records)
+        camera.wait_for(lambda: len(camera.records) >= deleted + WITHIN_TWO_SECONDS + 10, "frames after the deletion")
+        assert not any("lin" in names(record) for record in camera.records[deleted + WITHIN_TWO_SECONDS:])
     finally:
-        stderr = server.stop()
+        stderr, returncode = server.stop(), camera.stop()
+    assert returncode == 0 and "Traceback" not in "".join(camera.stderr), "".join(camera.stderr)
     assert "Traceback" not in stderr
