@@ -258,7 +258,7 @@ def test_twice_the_same_new_folder_at_once_records_each_photo_once(database_url,
     assert again.returncode == 0 and counts(again.stdout) == (40, 5, 0, 40, 0)
 
 
-@pytest.mark.parametrize("interruption", ["SIGKILL", "database stopped"])
+@pytest.mark.parametrize("interruption", ["SIGKILL", "Ctrl-C", "database stopped"])
 def test_an_interrupted_enrolment_leaves_whole_images_and_the_next_run_does_the_rest(postgres_server, tmp_path,  # noqa: F811
                                                                                       known_vectors, interruption):
     url = postgres_server.url(postgres_server.new_database())
@@ -272,6 +272,12 @@ def test_an_interrupted_enrolment_leaves_whole_images_and_the_next_run_does_the_
     if interruption == "SIGKILL":
         run.send_signal(signal.SIGKILL)
         run.communicate(timeout=60)
+    elif interruption == "Ctrl-C":  # says truthfully what it leaves: the images it recorded, each whole
+        run.send_signal(signal.SIGINT)
+        out, err = run.communicate(timeout=60)
+        recorded = rows(url, "SELECT count(*) FROM facerec_images")[0][0]
+        assert run.returncode == 130 and out == ""
+        assert err == f"interrupted: kept {recorded} images recorded in {url} (the next run does the rest)\n"
     else:  # the database lost mid-run: one clean error naming the server
         postgres_server.stop()
         try:

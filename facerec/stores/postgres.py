@@ -40,7 +40,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import Jsonb
 
-from ..errors import FacerecError
+from ..errors import FacerecError, ctrl_c_deferred, record_kept
 from ..text import plural
 from .base import LEGACY_PROFILE, EmbeddingStore, NoGalleryYet, Sighting, SightingLog, Store, StoreWriter, Watch
 from .picklefile import check_unit_vectors
@@ -465,6 +465,7 @@ class _PostgresWriter(StoreWriter):
         # what the store holds of each image now: recording it again unchanged writes nothing
         self._known: dict[str, tuple] = {}
         self._escaped: set[str] = set()  # keys recorded by this run that had to be escaped
+        self._recorded = self._removed = 0  # images this run committed: what a Ctrl-C leaves (errors.record_kept)
         if previous is not None:
             vectors = dict(zip(previous.paths, previous.vectors))
             names = dict(zip(previous.paths, previous.names))
@@ -502,18 +503,31 @@ class _PostgresWriter(StoreWriter):
                 vector is None if known[4] is None else vector is not None and np.array_equal(known[4], vector)):
             return  # as the store has it: no transaction, no notification
         values = (self._origin, key, person, size, mtime_ns, status, None if vector is None else vector.tolist())
-        self._change("record an image in", lambda connection: connection.execute(_UPSERT_IMAGE, values).rowcount)
-        self._known[key] = (size, mtime_ns, status, person, vector)
+        with ctrl_c_deferred():  # a Ctrl-C waits for the commit and its count: what it says is kept is exact
+            self._change("record an image in", lambda connection: connection.execute(_UPSERT_IMAGE, values).rowcount)
+            self._known[key] = (size, mtime_ns, status, person, vector)
+            self._recorded += 1
+            self._note_kept()
 
     def remove(self, keys: list[str]) -> None:
         # an image this run recorded under an escaped name is there, though the name it listed differs (see _storable)
         keys = [stored for stored in map(_storable, keys) if stored not in self._escaped]
         if not keys:
             return
-        self._change("remove images from", lambda connection: connection.execute(
-            "DELETE FROM facerec_images WHERE origin = %s AND key = ANY(%s)", (self._origin, keys)).rowcount)
-        for key in keys:
-            self._known.pop(key, None)
+        with ctrl_c_deferred():
+            self._change("remove images from", lambda connection: connection.execute(
+                "DELETE FROM facerec_images WHERE origin = %s AND key = ANY(%s)", (self._origin, keys)).rowcount)
+            for key in keys:
+                self._known.pop(key, None)
+            self._removed += len(keys)
+            self._note_kept()
+
+    def _note_kept(self) -> None:
+        """Each commit is for good: a Ctrl-C says what this run has written so far."""
+        done = [f"{plural(count, 'image')} {what}" for count, what in ((self._recorded, "recorded"),
+                                                                     (self._removed, "removed")) if count]
+        record_kept(f"gallery {self._store.location}",
+                    f"{' and '.join(done)} in {self._store.location} (the next run does the rest)")
 
     def finish(self) -> EmbeddingStore:
         return self._store.load()
