@@ -435,6 +435,26 @@ def test_a_password_never_appears_in_any_output(postgres_server, tmp_path):  # n
                 postgres_server.start()
 
 
+def test_a_role_that_may_only_read_recognises_but_may_not_enrol_or_log_sightings(postgres_server, tmp_path):  # noqa: F811
+    database = postgres_server.new_database()
+    dataset = linked_dataset(tmp_path / "dataset")
+    enrol(dataset, postgres_server.url(database), *sface_model_args())
+    reader = f"reader_{database}"
+    postgres_server.sql(database, f"CREATE ROLE {reader} LOGIN PASSWORD '{PASSWORD}'")
+    postgres_server.sql(database, f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {reader}")
+    url = postgres_server.url(database, reader, PASSWORD)
+    evaluated = run_script("evaluate.py", "--embeddings", url)
+    assert evaluated.returncode == 0 and "9 vectors of 5 people" in evaluated.stdout, evaluated.stderr
+    for result, doing in ((extract(dataset, url), "cannot enrol into"),
+                          (run_script("recognize_video.py", "--embeddings", url, "--log-sightings", "--camera", "door",
+                                      "--source", str(shared_path(CLIP)), "--no-display", *sface_model_args()),
+                           "cannot keep sightings in")):
+        assert_clean_failure(result, f"{doing} the gallery database at 127.0.0.1:{postgres_server.port}",
+                             "permission denied")
+        assert_no_password(result, PASSWORD)
+    assert rows(postgres_server.url(database), "SELECT count(*) FROM facerec_images") == [(9,)]
+
+
 # --- sightings and the web server ---
 
 def test_sightings_of_the_clip_are_one_row_per_track_and_name(lin_gallery):
