@@ -18,8 +18,7 @@ a throwaway server: `python tests/postgres_server.py` prints the URL of one.
   into the database: one alone, then two at once on two machines' folders; photos per
   second from each process's start (models loading included) to its end.
 - recogniser (--stages recogniser): a running recognize_video.py --json following the
-  database (fed the clip's frames of Lin-Manuel Miranda through a FIFO, as
-  tests/test_live_gallery.py does, at most 10 frames a second); from extract_embeddings.py
+  database (fed the clip's frames of Lin-Manuel Miranda through a FIFO, bench/fifo_camera.py, at most 10 frames a second); from extract_embeddings.py
   printing that it wrote him (or his deletion) to the first JSON line naming him (or no longer
   naming him); --repeat-watch enrolments and deletions.
 """
@@ -238,25 +237,33 @@ def bench_extract(url: str, copies: int) -> list[str]:
 
 def bench_recogniser(url: str, repeat: int) -> list[str]:
     """Enrolments and deletions as a running recognize_video.py sees them (the clip's frames through a FIFO)."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    from paced_camera import LIN_FRAMES, LIN_PHOTO, PacedCamera, names, y4m_frames
-    from test_sface import linked_dataset
+    from benchmark import SHARED
+    from fifo_camera import PacedCamera, names, y4m_frames
 
-    from conftest import shared_path
-
+    folder_of_models, embedder_file, _ = model_paths("sface")
+    lin_photo = SHARED / "faces/probe/lin-manuel-miranda.png"
+    lin_frames = range(120, 200)  # Lin-Manuel Miranda on stage: named in each of these frames once enrolled
     reset(url)
     delays: dict[str, list[float]] = {"enrolment": [], "deletion": []}
     with tempfile.TemporaryDirectory() as folder:
-        hall = linked_dataset(Path(folder) / "hall")
+        hall = Path(folder) / "hall"
+        hall.mkdir()
+        for person in sorted((SHARED / "faces/known").iterdir()):
+            if person.is_dir():
+                (hall / person.name).symlink_to(person)
         subprocess.run(extract_command(url, hall), check=True, stdout=subprocess.DEVNULL)
-        camera = PacedCamera(Path(folder) / "camera.y4m", url, y4m_frames(LIN_FRAMES))
+        fifo = Path(folder) / "camera.y4m"
+        command = [sys.executable, str(ROOT / "recognize_video.py"), "--embeddings", url, "--source", str(fifo),
+                   "--no-display", "--json", "--confidence", "0.8", "--every", "1", "--model", "sface",
+                   "--detector", str(folder_of_models), "--embedding-model", str(embedder_file)]
+        camera = PacedCamera(fifo, command, y4m_frames(SHARED / "video/short_hamilton_clip.mp4", lin_frames))
         try:
             camera.wait_for(lambda: len(camera.records) >= 10, "the first frames")
             for attempt in range(repeat):
                 for what, named in (("enrolment", True), ("deletion", False)):
                     if named:
                         (hall / "lin").mkdir()
-                        (hall / "lin" / "lin.png").symlink_to(shared_path(LIN_PHOTO))
+                        (hall / "lin" / "lin.png").symlink_to(lin_photo)
                     else:
                         shutil.rmtree(hall / "lin")
                     run = subprocess.Popen(extract_command(url, hall), stdout=subprocess.PIPE, text=True)
