@@ -2,7 +2,7 @@
 """Where should the sface profile's threshold be? L2 distances between faces whose identity is known.
 
 Photos: every face of ../shared/faces/known and of the probe photos that
-../shared/README.md describes (tests/shared_faces.py). Same-person pairs
+../shared/README.md describes (bench/shared_faces.py). Same-person pairs
 exclude two cuts of one picture; different-person pairs include Lin-Manuel
 Miranda and the child of obama_and_biden.jpg, who are enrolled nowhere.
 
@@ -38,7 +38,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402

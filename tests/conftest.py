@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# bench/ holds what both use: who is who in ../shared (shared_faces) and the paced FIFO camera (fifo_camera)
+sys.path.insert(0, str(PROJECT_ROOT / "bench"))
 SHARED = Path(os.environ.get("FACEREC_SHARED", PROJECT_ROOT.parent / "shared"))
 REQUIRE_ASSETS = os.environ.get("FACEREC_REQUIRE_ASSETS") == "1"
 

@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import sys
 
+import fifo_camera
 from conftest import PROJECT_ROOT, shared_path
+from fifo_camera import WAIT_SECONDS, WITHIN_TWO_SECONDS, names  # noqa: F401  (the tests' bounds)
 from helpers import CLIP
 from test_sface import CLIP_CONFIDENCE, sface_model_args
-
-sys.path.insert(0, str(PROJECT_ROOT / "bench"))
-import fifo_camera  # noqa: E402
-from fifo_camera import WAIT_SECONDS, WITHIN_TWO_SECONDS, names  # noqa: E402,F401  (the tests' bounds)
 
 LIN_PHOTO = "faces/probe/lin-manuel-miranda.png"
 # Lin-Manuel Miranda on stage: once he is enrolled, named in each of these frames (--every 1, measured: 116-210)

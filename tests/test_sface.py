@@ -2,7 +2,7 @@
 
 Enrolment and the clip go through the scripts as a user runs them; the probe
 photos go through the package (recognize_video.py reads videos, not photos).
-Who is who: tests/shared_faces.py, from ../shared/README.md and checked by eye.
+Who is who: bench/shared_faces.py, from ../shared/README.md and checked by eye.
 """
 
 import dataclasses

@@ -2,7 +2,7 @@
 
 Expected distances are measured here with the detector and embedder directly
 (most confident face, as ../shared/README.md's photos are described in
-tests/shared_faces.py), not taken from the script's output.
+bench/shared_faces.py), not taken from the script's output.
 """
 
 import itertools

@@ -1,6 +1,6 @@
 """Who is who in ../shared: the probe photos as ../shared/README.md describes them, and the clip as checked by eye.
 
-Used by tests/test_sface.py and bench/sface_threshold.py. Faces of a photo are
+Used by bench/sface_threshold.py and the tests (tests/conftest.py puts bench/ on the path). Faces of a photo are
 named left to right (by the centre of their box).
 """
 
