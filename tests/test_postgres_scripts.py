@@ -455,6 +455,26 @@ def test_a_role_that_may_only_read_recognises_but_may_not_enrol_or_log_sightings
     assert rows(postgres_server.url(database), "SELECT count(*) FROM facerec_images") == [(9,)]
 
 
+def test_a_camera_role_that_may_only_add_sightings_logs_them(postgres_server, tmp_path):  # noqa: F811
+    # what a careful administrator gives a camera: read the gallery, write sightings, nothing else
+    database = postgres_server.new_database()
+    dataset = linked_dataset(tmp_path / "dataset", {"lin": shared_path(LIN_PHOTO)})
+    enrol(dataset, postgres_server.url(database), *sface_model_args())
+    camera = f"camera_{database}"
+    for statement in (f"CREATE ROLE {camera} LOGIN PASSWORD '{PASSWORD}'",
+                      f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {camera}",
+                      f"GRANT INSERT, UPDATE ON facerec_sightings TO {camera}",
+                      f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {camera}"):
+        postgres_server.sql(database, statement)
+    url = postgres_server.url(database, camera, PASSWORD)
+    result = run_script("recognize_video.py", "--embeddings", url, "--log-sightings", "--camera", "door",
+                        "--source", str(shared_path(CLIP)), "--no-display", "--json", *sface_model_args())
+    assert result.returncode == 0, result.stderr
+    assert_no_password(result, PASSWORD)
+    logged = rows(postgres_server.url(database), "SELECT DISTINCT name FROM facerec_sightings WHERE camera = 'door'")
+    assert "lin" in {name for (name,) in logged}
+
+
 # --- sightings and the web server ---
 
 def test_sightings_of_the_clip_are_one_row_per_track_and_name(lin_gallery):

@@ -270,7 +270,14 @@ class PostgresStore(Store):
     # --- schema ---
 
     def _create_schema(self, connection: psycopg.Connection) -> None:
-        """Make the tables if missing (one process at a time) and check the version."""
+        """Make the tables if missing (one process at a time) and check the version.
+
+        Tables that exist are not made again: a role that may only write sightings (no CREATE on the schema,
+        no INSERT into facerec_meta) can still log them. They are all made in one transaction, so facerec_meta
+        there means every table is.
+        """
+        if self._check_version(connection):
+            return
         with connection.transaction():
             connection.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
             for statement in _SCHEMA:
@@ -413,7 +420,16 @@ class PostgresStore(Store):
         return _GalleryWatch(self, on_change, on_problem, self._generation)
 
     def sighting_log(self, camera: str) -> SightingLog:
-        self._using("keep sightings in", self._create_schema)
+        def check(connection: psycopg.Connection) -> None:
+            self._create_schema(connection)
+            # refused now, not by the background writer later: the role must be able to add and update rows
+            allowed = connection.execute("SELECT has_table_privilege('facerec_sightings', 'INSERT') "
+                                         "AND has_table_privilege('facerec_sightings', 'UPDATE')").fetchone()[0]
+            if not allowed:
+                raise FacerecError(f"cannot keep sightings in the gallery database at {self._server} ({self.location}): "
+                                   "permission denied: this role may not INSERT and UPDATE facerec_sightings")
+
+        self._using("keep sightings in", check)
         return _PostgresSightingLog(self, camera)
 
 
