@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         models = models_identity(args.model, detector, embedder)
         if gallery is None:
             gallery = EmbeddingStore.empty(profile.name, models, embedder.dimension)
-            print(f"note: {store.location} does not exist yet: everyone is Unknown until you enrol someone "
+            print(f"note: {store.location} holds no gallery yet: everyone is Unknown until you enrol someone "
                   "from the page", file=sys.stderr)
         check_store_fits(gallery, store.location, embedder)
         naming = Naming(args.match, threshold_from_args(args), args.min_probability)

@@ -459,7 +459,7 @@ def test_a_server_without_an_embeddings_file_starts_empty_and_learns_one_and_fin
         assert server.request("POST", "/api/recognize", shared_path(OBAMA).read_bytes())[1]["faces"][0]["name"] == "obama"
     finally:
         stderr = server.stop()
-    assert "does not exist yet" in stderr and load_store(embeddings).people == ["obama"]
+    assert "holds no gallery yet" in stderr and load_store(embeddings).people == ["obama"]
     assert sorted(os.listdir(dataset / "obama")) == ["obama.jpg", "obama2.jpg"]
 
 
