@@ -113,6 +113,18 @@ def test_a_missing_file_is_no_gallery_yet_but_no_images_known_and_opening_a_writ
         store.sighting_log("door")
 
 
+def test_an_unchanged_file_is_read_once_and_a_rewritten_one_read_again(tmp_path):
+    path = tmp_path / "e.pickle"
+    save_store(make_store(n=4), path)
+    store = PickleStore(path)
+    first = store.known_images(tmp_path)
+    assert store.known_images(tmp_path) is first and store.load() is first  # the file was not read again
+    save_store(make_store(n=6, seed=1), path)  # replaced atomically: another inode
+    again = store.known_images(tmp_path)
+    assert again is not first and len(again) == 6
+    np.testing.assert_array_equal(again.vectors, load_store(path).vectors)
+
+
 class Recorder:
     """What a watch reported, for the test thread to wait on."""
 

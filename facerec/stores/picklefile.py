@@ -530,10 +530,18 @@ class PickleStore(Store):
         self.location = os.fspath(path)
         self._loaded: Signature | None = None  # the file as the last load read it: where a watch starts
         self._ever_loaded = False
+        # the file as last read, with what it held: an unchanged file is not read and checked again (the web
+        # page asks for known_images at every gallery request); a watch sees a change by the same signature
+        self._read: tuple[Signature, EmbeddingStore] | None = None
 
     def _load(self) -> tuple[EmbeddingStore, Signature | None]:
         signature = _signature(self.path)  # before reading: a change during the read is seen at the next poll
-        return load_store(self.path), signature
+        if signature is not None and self._read is not None and self._read[0] == signature:
+            return self._read[1], signature
+        gallery = load_store(self.path)
+        if signature is not None:
+            self._read = (signature, gallery)
+        return gallery, signature
 
     def load(self) -> EmbeddingStore:
         gallery, self._loaded = self._load()
@@ -543,7 +551,7 @@ class PickleStore(Store):
     def known_images(self, dataset: Path) -> EmbeddingStore:
         """The whole file (one file holds one dataset); an empty gallery when there is no file yet."""
         try:
-            return load_store(self.path)
+            return self._load()[0]
         except NoGalleryYet:
             return EmbeddingStore(np.zeros((0, 0), np.float32), [], [])
 
