@@ -67,6 +67,8 @@ class GalleryFollower:
             self.reloads += 1
 
     def _changed(self, gallery: EmbeddingStore) -> None:
+        if gallery is self.gallery:  # what this process wrote and already uses (the web page's Learn or delete)
+            return
         try:
             self.use(gallery)
         except FacerecError as error:

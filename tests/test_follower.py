@@ -47,7 +47,8 @@ def wait_until(condition):
     raise AssertionError("the watch never got there")
 
 
-def test_the_follower_refuses_a_gallery_of_another_profile_and_swaps_in_the_next_good_one(models, tmp_path):
+def followed_file(models, tmp_path, warnings):
+    """(file, its store, a follower of it for a recogniser with the real networks) over a small sface gallery."""
     detector, embedder = models
     path = tmp_path / "e.pickle"
     save_store(sface_store(2, 0), path)
@@ -55,9 +56,14 @@ def test_the_follower_refuses_a_gallery_of_another_profile_and_swaps_in_the_next
     gallery = store.load()
     naming = Naming("nearest", SFACE_THRESHOLD)
     recogniser = Recogniser(detector, embedder, naming.matcher(gallery))
-    first_matcher = recogniser.matcher
+    return path, store, GalleryFollower(store, recogniser, naming, "sface", gallery, warn=warnings)
+
+
+def test_the_follower_refuses_a_gallery_of_another_profile_and_swaps_in_the_next_good_one(models, tmp_path):
     warnings = Warnings()
-    follower = GalleryFollower(store, recogniser, naming, "sface", gallery, warn=warnings)
+    path, store, follower = followed_file(models, tmp_path, warnings)
+    recogniser, gallery = follower.recogniser, follower.gallery
+    first_matcher = recogniser.matcher
     with follower.following():
         save_store(make_store(n=6), path)  # made by the openface profile
         assert warnings.said.wait(WAIT_SECONDS)
@@ -101,3 +107,23 @@ def test_run_recognition_logs_each_frames_named_faces_with_track_and_distance(mo
     assert all(frame for frame in seen.frames)  # a frame without a named face is not logged at all
     assert not seen.closed  # the caller closes the log
 
+
+
+def test_what_this_process_wrote_and_uses_is_not_taken_up_again_when_the_watch_sees_the_file(models, tmp_path):
+    # the web page's Learn: the engine writes the gallery and uses it at once; the watch then sees the new
+    # file, and must hand on that same gallery, which the follower already uses (an SVM is not trained twice)
+    path, store, follower = followed_file(models, tmp_path, Warnings())
+    recogniser = follower.recogniser
+    writer = store.open_writer(tmp_path, {"profile": "sface"}, 128)
+    added = sface_store(4, 1)
+    writer.record("person1/new.jpg", {"size": 1, "mtime_ns": 1}, "used", "person1", added.vectors[3])
+    written = writer.finish()
+    follower.use(written)
+    matcher = recogniser.matcher
+    seen_by_a_watch = store._load()[0]  # what the watch thread reads when it sees the new file
+    assert seen_by_a_watch is written and len(written) == 3
+    follower._changed(seen_by_a_watch)
+    assert follower.reloads == 1 and recogniser.matcher is matcher
+    save_store(added, path)  # another process rewrites the file: read anew and taken up
+    follower._changed(store._load()[0])
+    assert follower.reloads == 2 and follower.gallery.names == added.names

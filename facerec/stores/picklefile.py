@@ -475,10 +475,12 @@ def open_store_target(path: str | os.PathLike, force: bool = False) -> StoreTarg
     return StoreTarget(target, previous, warning)
 
 
-def save_store(store: EmbeddingStore, path: str | os.PathLike) -> None:
+def save_store(store: EmbeddingStore, path: str | os.PathLike) -> Signature:
     """Write the store atomically: the previous file stays intact until the new one is complete.
 
-    A failure to write (disk full, file too large...) raises FacerecError; the previous file is kept.
+    Returns the new file's signature (see _signature), taken from the file written, so no later
+    change by another process can be mistaken for it. A failure to write (disk full, file too
+    large...) raises FacerecError; the previous file is kept.
     """
     content = {
         "embeddings": [np.asarray(row, dtype=np.float32) for row in store.vectors],
@@ -492,9 +494,12 @@ def save_store(store: EmbeddingStore, path: str | os.PathLike) -> None:
     try:
         with atomic_writer(path) as handle:
             pickle.dump(content, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            handle.flush()  # the last write sets the size and mtime; renaming it into place changes neither
+            written = _signature_of(os.fstat(handle.fileno()))
     except OSError as error:
         raise FacerecError(f"cannot write embeddings file {path}: {error.strerror or error}; "
                            "the previous file (if any) is unchanged") from None
+    return written
 
 
 # --- the file behind the Store seam -----------------------------------------------------------
@@ -511,6 +516,10 @@ def _signature(path: Path) -> Signature | None:
         info = os.stat(path)
     except OSError:
         return None
+    return _signature_of(info)
+
+
+def _signature_of(info: os.stat_result) -> Signature:
     return info.st_ino, info.st_size, info.st_mtime_ns
 
 
@@ -543,6 +552,11 @@ class PickleStore(Store):
             self._read = (signature, gallery)
         return gallery, signature
 
+    def _wrote(self, signature: Signature, gallery: EmbeddingStore) -> None:
+        """A writer of this store just wrote `gallery` as the file `signature`: a watch that sees that file
+        hands on this very gallery (which a follower already uses), not a new read."""
+        self._read = (signature, gallery)
+
     def load(self) -> EmbeddingStore:
         gallery, self._loaded = self._load()
         self._ever_loaded = True
@@ -564,7 +578,7 @@ class PickleStore(Store):
         target = open_store_target(self.path, force)
         previous, mismatch = reusable(target.previous, models, dimension)
         warning = "; ".join(problem for problem in (target.warning, mismatch) if problem) or None
-        return PickleWriter(target.path, previous, warning, models, dimension)
+        return PickleWriter(self, target.path, previous, warning, models, dimension)
 
     def watch(self, on_change: Callable[[EmbeddingStore], None],
               on_problem: Callable[[str], None]) -> Watch:
@@ -582,8 +596,9 @@ class PickleWriter(StoreWriter):
     It starts from `previous` (nothing if None). A run that ends before `finish` leaves the file as it was.
     """
 
-    def __init__(self, path: Path, previous: EmbeddingStore | None, warning: str | None,
+    def __init__(self, store: PickleStore, path: Path, previous: EmbeddingStore | None, warning: str | None,
                  models: dict[str, Any], dimension: int) -> None:
+        self._store = store
         self.previous, self.warning = previous, warning
         self._path, self._models, self._dimension = path, dict(models), dimension
         self._files: dict[str, dict[str, Any]] = dict(previous.files) if previous else {}
@@ -610,7 +625,7 @@ class PickleWriter(StoreWriter):
         vectors = np.array([self._vectors[key][1] for key in keys], np.float32).reshape(len(keys), dimension)
         gallery = EmbeddingStore(vectors, [self._vectors[key][0] for key in keys], keys, self._models["profile"],
                                  self._models, {key: self._files[key] for key in sorted(self._files, key=_dataset_order)})
-        save_store(gallery, self._path)
+        self._store._wrote(save_store(gallery, self._path), gallery)
         return gallery
 
 
