@@ -32,8 +32,20 @@ def backend_registry() -> tuple[dict[str, type], Callable[[str], Callable[[Backe
 
 
 @dataclass(frozen=True)
+class Mirror:
+    """A second public copy of a model file: its address, and who keeps it under which licence."""
+
+    url: str
+    kept_by: str
+
+
+@dataclass(frozen=True)
 class ModelFile:
-    """One downloadable file; `sha256` or `md5` (as its publisher gives it) pins its content."""
+    """One downloadable file; `sha256` (and `md5` where that is all its publisher gives) pins its content.
+
+    `url` is the publisher's address; `mirrors` are other public copies, tried in order when
+    it fails. Every copy is checked against the same checksum, so a mirror cannot hand over another file.
+    """
 
     filename: str
     url: str
@@ -41,6 +53,12 @@ class ModelFile:
     sha256: str | None = None
     md5: str | None = None
     licence: str = ""
+    mirrors: tuple[Mirror, ...] = ()
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """Every address of the file, the publisher's first."""
+        return (self.url, *(mirror.url for mirror in self.mirrors))
 
 
 @dataclass(frozen=True)
@@ -79,6 +97,10 @@ OPENCV_MINIMUM = (4, 11)
 OPENCV_BELOW = (5,)
 
 _BSD = "BSD-3-Clause (OpenCV samples)"
+# digiKam (KDE) downloads these files for its face engine from files.kde.org and checks each by sha256
+# (digikam core/libs/.../filesdownloader.cpp): the same bytes, redistributed under the files' own licences.
+_KDE_DNNFACE = "https://files.kde.org/digikam/facesengine/dnnface/"
+_KDE = "KDE digiKam's download area (files.kde.org), same licence as the file"
 
 RES10_CAFFE = Network(
     name="res10 SSD (Caffe)",
@@ -90,6 +112,7 @@ RES10_CAFFE = Network(
             28_092,
             sha256="f62621cac923d6f37bd669298c428bb7ee72233b5f8c3389bb893e35ebbcf795",
             licence=_BSD,
+            mirrors=(Mirror(_KDE_DNNFACE + "deploy.prototxt", _KDE),),  # digiKam lists this very sha256
         ),
         ModelFile(
             "res10_300x300_ssd_iter_140000.caffemodel",
@@ -98,13 +121,19 @@ RES10_CAFFE = Network(
             10_666_211,
             sha256="2a56a11a57a4a295956b0660b4a3d76bbdca2206c4961cea8efe7d95c7cb2f2d",
             licence=_BSD,
+            # No independent long-lived copy was found (digiKam keeps only the fp16 file; the other copies are
+            # personal uploads): the second address is the publisher's own file served by GitHub's raw host,
+            # which helps when github.com's /raw/ redirect fails, not when GitHub is down.
+            mirrors=(Mirror("https://raw.githubusercontent.com/opencv/opencv_3rdparty/dnn_samples_face_detector_20170830/"
+                            "res10_300x300_ssd_iter_140000.caffemodel", "OpenCV (GitHub's raw host), BSD-3-Clause"),),
         ),
     ),
     input_size=(300, 300),
     mean=(104.0, 177.0, 123.0),
 )
 
-# The same network exported to TensorFlow with 8-bit weights: same input, same output.
+# The same network exported to TensorFlow with 8-bit weights: same input, same output. Used only when a
+# folder holds it, never downloaded, so no mirror is listed.
 RES10_TENSORFLOW = Network(
     name="res10 SSD (TensorFlow, uint8)",
     backend="ssd",
@@ -136,9 +165,20 @@ OPENFACE = Network(
         ModelFile(
             "openface_nn4.small2.v1.t7",
             "https://storage.cmusatyalab.org/openface-models/nn4.small2.v1.t7",
-            None,  # OpenFace publishes only the md5
+            # OpenFace publishes only the md5 (models/get-models.sh). The size and sha256 are those digiKam
+            # checks its copy against (filesdownloader.cpp); a download must match all three. Not verified on
+            # this project's machines, which cannot fetch the file.
+            31_510_785,
+            sha256="9b72d54aeb24a64a8135dca8e792f7cc675c99a884a6940350a6cedcf7b7ba08",
             md5="c95bfd8cc1adf05210e979ff623013b6",
             licence="Apache-2.0 (OpenFace)",
+            mirrors=(
+                # kept for the pyannote-video package since 2016, README: "copyright Carnegie Mellon University
+                # and licensed under the Apache 2.0 License"
+                Mirror("https://raw.githubusercontent.com/pyannote/pyannote-data/master/openface.nn4.small2.v1.t7",
+                       "pyannote/pyannote-data on GitHub, Apache-2.0 (CMU)"),
+                Mirror(_KDE_DNNFACE + "openface_nn4.small2.v1.t7", _KDE),
+            ),
         ),
     ),
     input_size=(96, 96),
@@ -148,6 +188,9 @@ OPENFACE = Network(
 )
 
 _OPENCV_ZOO = "https://github.com/opencv/opencv_zoo/raw/main/models/"
+# OpenCV's own organisation on Hugging Face keeps each OpenCV Zoo model, int8bq files included, in a
+# repository of its own (opencv/face_detection_yunet, opencv/face_recognition_sface), same licences.
+_OPENCV_HF = "https://huggingface.co/opencv/"
 
 # YuNet (2023mar), block-quantised to int8: any input size, 5 landmarks per face. The fp32 file,
 # face_detection_yunet_2023mar.onnx (232,589 bytes), is the second choice when it is the one in the folder.
@@ -161,6 +204,8 @@ YUNET = Network(
             122_489,
             sha256="49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10",
             licence="MIT (OpenCV Zoo, YuNet)",
+            mirrors=(Mirror(_OPENCV_HF + "face_detection_yunet/resolve/main/face_detection_yunet_2023mar_int8bq.onnx",
+                            "OpenCV on Hugging Face, MIT"),),
         ),
     ),
     input_size=(640, 640),  # the size it is created with; every frame then sets its own
@@ -178,6 +223,8 @@ YUNET_FP32 = Network(
             232_589,
             sha256="8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4",
             licence="MIT (OpenCV Zoo, YuNet)",
+            mirrors=(Mirror(_OPENCV_HF + "face_detection_yunet/resolve/main/face_detection_yunet_2023mar.onnx",
+                            "OpenCV on Hugging Face, MIT"),),
         ),
     ),
     input_size=YUNET.input_size,
@@ -196,6 +243,8 @@ SFACE = Network(
             10_667_852,
             sha256="fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee",
             licence="Apache-2.0 (OpenCV Zoo, SFace)",
+            mirrors=(Mirror(_OPENCV_HF + "face_recognition_sface/resolve/main/face_recognition_sface_2021dec_int8bq.onnx",
+                            "OpenCV on Hugging Face, Apache-2.0"),),
         ),
     ),
     input_size=(112, 112),

@@ -4,10 +4,11 @@ Only the default folder (`models/` in the project, or $FACEREC_MODELS_DIR) is
 ever written to. A folder or path the user names is read only: a missing file
 there is an error listing what was expected. All the files a run needs are
 looked for first; every missing one is then downloaded, and one error lists
-every download that failed with the ways out. Downloads show a progress bar,
-are checked against the catalogue's checksum and are renamed into place only
-when complete. $FACEREC_MODEL_MIRROR (a base URL) replaces the publishers'
-addresses, for mirrors and for tests.
+every download that failed with the ways out. A file is fetched from its
+publisher's address, then from each known mirror in turn when one fails.
+Downloads show a progress bar, are checked against the catalogue's checksum
+and are renamed into place only when complete. $FACEREC_MODEL_MIRROR (one or
+more base URLs) replaces all those addresses, for private mirrors and for tests.
 """
 
 from __future__ import annotations
@@ -36,10 +37,14 @@ def default_models_dir() -> Path:
     return Path(os.environ.get("FACEREC_MODELS_DIR") or PROJECT_ROOT / "models")
 
 
-def download_url(model_file: ModelFile) -> str:
-    """The address to fetch `model_file` from: its publisher's, or the mirror's if one is set."""
-    mirror = os.environ.get("FACEREC_MODEL_MIRROR")
-    return f"{mirror.rstrip('/')}/{model_file.filename}" if mirror else model_file.url
+def download_urls(model_file: ModelFile) -> tuple[str, ...]:
+    """The addresses to fetch `model_file` from, in order: its publisher's, then its mirrors'.
+
+    $FACEREC_MODEL_MIRROR replaces them all: one base URL, or several separated by spaces, each fetched
+    as <base>/<file name>.
+    """
+    bases = os.environ.get("FACEREC_MODEL_MIRROR", "").split()
+    return tuple(f"{base.rstrip('/')}/{model_file.filename}" for base in bases) if bases else model_file.urls
 
 
 def _hashers(model_file: ModelFile) -> dict[str, "hashlib._Hash"]:
@@ -85,18 +90,17 @@ def verify_model_file(path: Path, model_file: ModelFile, downloadable: bool = Fa
 
 
 class DownloadFailed(FacerecError):
-    """A download that did not give the catalogued file; `reason` says why in a few words."""
+    """A download that did not give the catalogued file; `attempts` says, for each address tried, why not."""
 
-    def __init__(self, message: str, reason: str) -> None:
+    def __init__(self, message: str, attempts: Sequence[tuple[str, str]]) -> None:
         super().__init__(message)
-        self.reason = reason
+        self.attempts = list(attempts)
 
 
-def download_model_file(model_file: ModelFile, destination: Path, quiet: bool = False) -> None:
-    """Fetch `model_file` to `destination`, checking its checksum; on failure (DownloadFailed) nothing is left."""
+def _fetch(url: str, model_file: ModelFile, destination: Path, quiet: bool) -> str | None:
+    """Download `url` to `destination` if it gives the catalogued file: None, else why not (nothing is left)."""
     from tqdm import tqdm
 
-    url = download_url(model_file)
     hashers = _hashers(model_file)
     size = 0
     try:
@@ -113,20 +117,45 @@ def download_model_file(model_file: ModelFile, destination: Path, quiet: bool = 
                 bar.update(len(chunk))
             problem = _content_problem(model_file, size, hashers)
             if problem:  # raising inside atomic_writer discards the temporary file
-                raise DownloadFailed("", f"the download is corrupt: {problem}")
+                raise DownloadFailed(f"the download is corrupt: {problem}", ())
     except DownloadFailed as failure:
-        reason = failure.reason
+        return str(failure)
     except urllib.error.HTTPError as error:
-        reason = f"HTTP {error.code} {error.reason}"
+        return f"HTTP {error.code} {error.reason}"
     except urllib.error.URLError as error:
-        reason = str(error.reason)
-    except (OSError, ValueError) as error:  # timeouts, connection resets, bad URLs
-        reason = str(error)
-    else:
-        return
+        return _silent(error.reason) if isinstance(error.reason, TimeoutError) else str(error.reason)
+    except TimeoutError as error:
+        return _silent(error)
+    except (OSError, ValueError) as error:  # connection resets, bad URLs
+        return str(error)
+    return None
+
+
+def _silent(error: TimeoutError) -> str:
+    return f"no answer within {DOWNLOAD_TIMEOUT_SECONDS} s ({error})"
+
+
+def download_model_file(model_file: ModelFile, destination: Path, quiet: bool = False) -> None:
+    """Fetch `model_file` to `destination` from its first address that gives the catalogued file.
+
+    Each address is tried in turn (see download_urls) and every download is checked against the catalogue's
+    checksum. When the file comes from a fallback, one line on stderr names it and why the ones before failed.
+    When every address fails: DownloadFailed listing each with its reason; nothing is left at `destination`.
+    """
+    attempts: list[tuple[str, str]] = []
+    for url in download_urls(model_file):
+        reason = _fetch(url, model_file, destination, quiet)
+        if reason is None:
+            if attempts:
+                failed = "; ".join(f"{tried}: {why}" for tried, why in attempts)
+                print(f"{model_file.filename}: downloaded from the fallback {url} ({failed})", file=sys.stderr)
+            return
+        attempts.append((url, reason))
+    tried = "; ".join(f"{url}: {reason}" for url, reason in attempts)
+    where = f"from {tried}" if len(attempts) == 1 else f"from any of its {len(attempts)} addresses ({tried})"
     # by hand, the publisher's address: a mirror that failed is no place to send a person to
-    raise DownloadFailed(f"cannot download {model_file.filename} from {url}: {reason}; "
-                         f"download {model_file.url} by hand and save it as {destination}", reason)
+    raise DownloadFailed(f"cannot download {model_file.filename} {where}; "
+                         f"download {model_file.url} by hand and save it as {destination}", attempts)
 
 
 def checked_path(path: Path, downloadable: bool = False) -> Path:
@@ -222,22 +251,27 @@ def _obtain(wanted: Sequence[Wanted], profile: Profile | None = None) -> list[Pa
             try:
                 download_model_file(model_file, path)  # checked while it downloads
             except DownloadFailed as failure:
-                failures.append((model_file, path, failure.reason))
+                failures.append((model_file, path, failure.attempts))
     if failures:
         raise FacerecError(_failed_downloads_message(failures, profile))
     return [path for _, path, _ in wanted]
 
 
-def _failed_downloads_message(failures: Sequence[tuple[ModelFile, Path, str]], profile: Profile | None) -> str:
-    """Every file that could not be downloaded, why, and each way to go on."""
+def _failed_downloads_message(failures: Sequence[tuple[ModelFile, Path, list[tuple[str, str]]]],
+                              profile: Profile | None) -> str:
+    """Every file that could not be downloaded, each address tried and why it failed, and each way to go on."""
     count = f"{len(failures)} model file{'s' if len(failures) > 1 else ''}"
     lines = [f"{count} could not be downloaded:"]
-    lines += [f"  {model_file.filename}: {reason} ({download_url(model_file)})" for model_file, _, reason in failures]
+    lines += [f"  {model_file.filename}: {reason} ({url})"
+              for model_file, _, attempts in failures for url, reason in attempts]
     lines.append("Any one of these gets you going:")
-    lines.append("  - download by hand, each file from its publisher to the path shown:")
-    lines += [f"      {model_file.url} -> {path}" for model_file, path, _ in failures]
+    lines.append("  - download by hand, each file from its publisher (or a mirror shown) to the path shown:")
+    for model_file, path, _ in failures:
+        lines.append(f"      {model_file.url} -> {path}")
+        lines += [f"        or {mirror.url}" for mirror in model_file.mirrors]
     mirror = os.environ.get("FACEREC_MODEL_MIRROR")
-    lines.append("  - set FACEREC_MODEL_MIRROR to a server that holds them (fetched as <mirror>/<file name>)"
+    lines.append("  - set FACEREC_MODEL_MIRROR to a server that holds them (fetched as <mirror>/<file name>; "
+                 "several separated by spaces are tried in order)"
                  + (f"; the one set, {mirror}, failed" if mirror else ""))
     if profile is not None:
         lines += _profile_ways_out(profile, {model_file.filename for model_file, _, _ in failures})

@@ -1,34 +1,45 @@
 """Model files: downloads from a real HTTP server on 127.0.0.1, checksums, and user folders left alone."""
 
+import contextlib
 import functools
 import hashlib
 import http.server
+import shutil
 import socket
 import threading
 
 import pytest
 
 from conftest import run_script
-from facerec.catalogue import PROFILES, RES10_CAFFE, ModelFile
+from facerec import modelfiles
+from facerec.catalogue import PROFILES, RES10_CAFFE, Mirror, ModelFile
 from facerec.errors import FacerecError
 from facerec.modelfiles import download_model_file, model_path, network_files, verify_model_file
 
 PROTOTXT = RES10_CAFFE.files[0]
 
 
-@pytest.fixture
-def http_folder(tmp_path):
-    """A real HTTP server on 127.0.0.1 serving tmp_path/served; yields (folder, base URL)."""
-    served = tmp_path / "served"
-    served.mkdir()
+@contextlib.contextmanager
+def serving(served):
+    """A real HTTP server on 127.0.0.1 serving the folder `served` (created); yields its base URL."""
+    served.mkdir(parents=True, exist_ok=True)
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
     handler.log_message = lambda *args: None
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield served, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def http_folder(tmp_path):
+    """A real HTTP server on 127.0.0.1 serving tmp_path/served; yields (folder, base URL)."""
+    with serving(tmp_path / "served") as base:
+        yield tmp_path / "served", base
 
 
 @pytest.fixture
@@ -229,3 +240,131 @@ def test_a_model_path_with_a_name_over_255_bytes_is_a_clean_error(tmp_path, shar
                         *given["--detector"], *given.get("--embedding-model", []))
     message = error_text(result)
     assert "too long" in message
+
+
+# Fallback addresses: the publisher first, then each mirror, every copy checked by the same checksum ---------
+
+CONTENT = bytes(range(256)) * 400
+
+
+@pytest.fixture
+def silent_server():
+    """A loopback port that accepts connections (the kernel completes them) but never answers a request."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+def fallback_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if "downloaded from the fallback" in line]
+
+
+def download_past(publisher: str, tmp_path, capsys) -> tuple[str, str]:
+    """Download a file whose publisher's address is `publisher` and whose one catalogued mirror serves it:
+    (the mirror's base URL, the one fallback line printed)."""
+    with serving(tmp_path / "mirror") as mirror:
+        (tmp_path / "mirror" / "weights.bin").write_bytes(CONTENT)
+        model_file = model_file_for(CONTENT, url=f"{publisher}/weights.bin",
+                                    mirrors=(Mirror(f"{mirror}/weights.bin", "a test mirror"),))
+        download_model_file(model_file, tmp_path / "models" / "weights.bin", quiet=True)
+    assert (tmp_path / "models" / "weights.bin").read_bytes() == CONTENT
+    [line] = fallback_lines(capsys.readouterr().err)
+    return mirror, line
+
+
+def test_a_publisher_answering_404_falls_back_to_the_catalogued_mirror_with_one_line(tmp_path, capsys):
+    with serving(tmp_path / "empty") as publisher:
+        mirror, line = download_past(publisher, tmp_path, capsys)
+    assert f"the fallback {mirror}/weights.bin" in line and f"{publisher}/weights.bin: HTTP 404" in line
+
+
+def test_a_publisher_that_never_answers_falls_back_after_the_timeout(tmp_path, silent_server, capsys, monkeypatch):
+    monkeypatch.setattr(modelfiles, "DOWNLOAD_TIMEOUT_SECONDS", 1)
+    mirror, line = download_past(silent_server, tmp_path, capsys)
+    assert f"{silent_server}/weights.bin: no answer within 1 s" in line and f"the fallback {mirror}/weights.bin" in line
+
+
+def test_a_mirror_serving_another_file_is_refused_by_the_checksum_and_the_next_one_tried(tmp_path, capsys):
+    other = bytes(reversed(CONTENT))  # same size: only the checksum tells them apart
+    with serving(tmp_path / "empty") as publisher, serving(tmp_path / "bad") as bad, \
+            serving(tmp_path / "good") as good:
+        (tmp_path / "bad" / "weights.bin").write_bytes(other)
+        (tmp_path / "good" / "weights.bin").write_bytes(CONTENT)
+        model_file = model_file_for(CONTENT, url=f"{publisher}/weights.bin",
+                                    mirrors=(Mirror(f"{bad}/weights.bin", "a bad mirror"),
+                                             Mirror(f"{good}/weights.bin", "a good mirror")))
+        download_model_file(model_file, tmp_path / "models" / "weights.bin", quiet=True)
+    assert (tmp_path / "models" / "weights.bin").read_bytes() == CONTENT
+    [line] = fallback_lines(capsys.readouterr().err)
+    assert f"{bad}/weights.bin: the download is corrupt: its sha256 is {hashlib.sha256(other).hexdigest()}" in line
+    assert f"the fallback {good}/weights.bin" in line
+
+
+def test_when_every_address_fails_nothing_is_left_and_each_is_named_with_its_reason(tmp_path, closed_port):
+    with serving(tmp_path / "bad") as bad:
+        (tmp_path / "bad" / "weights.bin").write_bytes(b"another file")
+        model_file = model_file_for(CONTENT, url=f"http://127.0.0.1:{closed_port}/weights.bin",
+                                    mirrors=(Mirror(f"{bad}/weights.bin", "a bad mirror"),))
+        with pytest.raises(FacerecError) as caught:
+            download_model_file(model_file, tmp_path / "models" / "weights.bin", quiet=True)
+    message = str(caught.value)
+    assert f"http://127.0.0.1:{closed_port}/weights.bin: " in message and "refused" in message.lower()
+    assert f"{bad}/weights.bin: the download is corrupt" in message
+    assert not (tmp_path / "models").exists() or not any((tmp_path / "models").iterdir())
+
+
+def sface_dataset(root, shared):
+    """A one-person dataset for extract_embeddings.py."""
+    person = root / "dataset" / "obama"
+    person.mkdir(parents=True)
+    shutil.copy(shared("faces/known/obama/obama.jpg"), person / "obama.jpg")
+    return root / "dataset"
+
+
+SFACE_DOWNLOADS = [PROFILES["sface"].detectors[0].files[0], PROFILES["sface"].embedder.files[0]]
+
+
+def test_a_first_run_whose_first_address_fails_goes_on_from_the_second(tmp_path, shared):
+    dataset = sface_dataset(tmp_path, shared)
+    with serving(tmp_path / "empty") as first, serving(tmp_path / "second") as second:
+        for model_file in SFACE_DOWNLOADS:
+            shutil.copy(shared(f"models/{model_file.filename}"), tmp_path / "second" / model_file.filename)
+        result = run_script("extract_embeddings.py", "--model", "sface", "--dataset", str(dataset),
+                            "--embeddings", str(tmp_path / "e.pickle"), "--quiet",
+                            env={"FACEREC_MODELS_DIR": str(tmp_path / "models"),
+                                 "FACEREC_MODEL_MIRROR": f"{first} {second}"})
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "e.pickle").is_file()
+    lines = fallback_lines(result.stderr)
+    assert len(lines) == len(SFACE_DOWNLOADS), result.stderr  # one line a file
+    for model_file, line in zip(SFACE_DOWNLOADS, lines):
+        assert line.startswith(model_file.filename) and f"the fallback {second}/{model_file.filename}" in line
+        assert f"{first}/{model_file.filename}: HTTP 404" in line
+
+
+def test_a_first_run_where_every_address_fails_names_each_in_its_one_error(tmp_path, shared, closed_port):
+    dataset = sface_dataset(tmp_path, shared)
+    with serving(tmp_path / "empty") as empty, serving(tmp_path / "wrong") as wrong:
+        for model_file in SFACE_DOWNLOADS:  # each name holds the other file: right size nowhere, wrong checksum
+            (tmp_path / "wrong" / model_file.filename).write_bytes(b"not the model")
+        closed = f"http://127.0.0.1:{closed_port}"
+        message = error_text(run_script("extract_embeddings.py", "--model", "sface", "--dataset", str(dataset),
+                                        "--quiet", env={"FACEREC_MODELS_DIR": str(tmp_path / "models"),
+                                                        "FACEREC_MODEL_MIRROR": f"{closed} {empty} {wrong}"}))
+    for model_file in SFACE_DOWNLOADS:
+        tried = [line for line in message.splitlines() if line.startswith(f"  {model_file.filename}: ")]
+        assert len(tried) == 3, message
+        assert f"({closed}/{model_file.filename})" in tried[0] and "refused" in tried[0].lower()
+        assert tried[1] == f"  {model_file.filename}: HTTP 404 File not found ({empty}/{model_file.filename})"
+        assert "corrupt" in tried[2] and f"({wrong}/{model_file.filename})" in tried[2]
+        assert model_file.url not in "\n".join(tried)  # the variable replaces the catalogue's addresses
+    assert not (tmp_path / "models").exists() or not any((tmp_path / "models").iterdir())
+
+
+def test_the_catalogue_error_lists_the_mirrors_of_a_file_to_fetch_by_hand(tmp_path, closed_port):
+    message = error_text(offline_extract(tmp_path, tmp_path / "models", f"http://127.0.0.1:{closed_port}"))
+    embedder = OPENFACE.embedder.files[0]
+    assert embedder.mirrors, "the OpenFace file has mirrors in the catalogue"
+    for mirror in embedder.mirrors:
+        assert f"or {mirror.url}" in message
