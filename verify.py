@@ -10,7 +10,9 @@ from pathlib import Path
 from facerec.cli import (add_detector_arguments, add_embedder_arguments, add_threshold_argument, models_from_args,
                          parser_for, threshold_from_args)
 from facerec.errors import FacerecError, main_guard
-from facerec.verification import read_pairs, summarise, verdict_json, verdict_line, verify_pairs, verify_photos
+from facerec.text import printable
+from facerec.verification import (PairsSummary, embed_pairs_photos, read_pairs, verdict_json, verdict_line,
+                                  verify_pairs, verify_photos)
 
 
 @main_guard
@@ -45,17 +47,18 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     images = args.pairs.parent if args.images is None else args.images
-    pairs = read_pairs(args.pairs, images)
-    results, unusable = verify_pairs(pairs, images, *models_from_args(args), threshold)
-    summary = summarise(results, unusable, threshold)
-    for result in results:
+    pairs = read_pairs(args.pairs, images)  # every row checked before a photo is read
+    faces, unusable = embed_pairs_photos(pairs, *models_from_args(args))
+    summary = PairsSummary(threshold=threshold, unusable=unusable)
+    for result in verify_pairs(pairs, faces, unusable, threshold):  # the file read again, a row at a time
+        summary.add(result)
         print(json.dumps(result.as_json()) if args.json else result.line())
     if args.json:
         print(json.dumps({"summary": summary.as_json()}))
     else:
         print("\n".join(summary.lines()))
     if not summary.compared:
-        raise FacerecError(f"none of the {len(pairs)} pairs of {args.pairs} could be compared: "
+        raise FacerecError(f"none of the {pairs.count} pairs of {printable(args.pairs)} could be compared: "
                            f"is --images the folder their photos are in?")
     return 0
 

@@ -40,6 +40,11 @@ def _bytes_text(size: int) -> str:
     return f"{size} bytes"
 
 
+def file_kind(mode: int) -> str:
+    """What a file that is not a regular one is, from its st_mode: "a FIFO", "a character device", ..."""
+    return next((what for test, what in _FILE_KINDS if test(mode)), "a special file")
+
+
 def _read_regular_file(path: Path) -> bytes:
     """The content of `path` if it is a regular file of at most MAX_PHOTO_BYTES, else UnusablePhoto."""
     try:
@@ -52,8 +57,7 @@ def _read_regular_file(path: Path) -> bytes:
     with os.fdopen(fd, "rb") as handle:
         mode = os.fstat(fd)
         if not stat.S_ISREG(mode.st_mode):
-            kind = next((what for test, what in _FILE_KINDS if test(mode.st_mode)), "a special file")
-            raise UnusablePhoto(f"not a regular file ({kind})")
+            raise UnusablePhoto(f"not a regular file ({file_kind(mode.st_mode)})")
         if mode.st_size > MAX_PHOTO_BYTES:
             raise UnusablePhoto(f"{_bytes_text(mode.st_size)}: larger than the {_bytes_text(MAX_PHOTO_BYTES)} "
                                 "a photo may be")

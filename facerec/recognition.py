@@ -16,6 +16,7 @@ from .drawing import draw_faces
 from .embedding import Embedder
 from .matching import UNKNOWN, Match, Matcher
 from .stores import Sighting, SightingLog
+from .text import printable
 from .tracking import Tracker
 from .video import VideoOutput, numbered_frames, why_frames_ended
 
@@ -37,10 +38,15 @@ class RecognisedFace:
         return text if self.track is None else f"#{self.track} {text}"
 
     def as_json(self) -> dict:
-        """The face as recognize_video.py --json gives it; "track" only for a face followed by a tracker."""
+        """The face as recognize_video.py --json gives it; "track" only for a face followed by a tracker.
+
+        The name and the photo are escaped as the terminal shows them (`text.printable`): a file name that is not
+        UTF-8 would otherwise put a lone surrogate in the JSON, which no UTF-8 consumer can decode.
+        """
         distance = None if self.match.distance is None else round(self.match.distance, 4)
+        photo = None if self.match.photo is None else printable(self.match.photo)
         record = {"box": list(self.face.box), "confidence": round(self.face.confidence, 4),
-                  "name": self.match.name, "distance": distance, "match": self.match.photo}
+                  "name": printable(self.match.name), "distance": distance, "match": photo}
         if self.track is not None:
             record["track"] = self.track
         return record
@@ -143,8 +149,8 @@ class Summary:
 
 
 def per_name(counts: Counter) -> str:
-    """`lin 148, obama 64`, most first; `none` when empty."""
-    return ", ".join(f"{name} {count}" for name, count in counts.most_common()) or "none"
+    """`lin 148, obama 64`, most first (names escaped: `text.printable`); `none` when empty."""
+    return ", ".join(f"{printable(name)} {count}" for name, count in counts.most_common()) or "none"
 
 
 def run_recognition(frames: Iterable[np.ndarray], recogniser: Recogniser, window: Window | None = None,

@@ -10,27 +10,39 @@ A pairs file is CSV, one pair a row: `photo_x,photo_y[,label]`, the label
 over; a first row that is not a pair (its label is not one of those, or
 neither of its photos exists) is a header. Any other row that is not a pair
 is an error naming its line, found before a photo is read.
+
+A photo of a pairs file is named relative to the images folder and must lie
+inside it once symbolic links are resolved (`../x.jpg`, an absolute path
+elsewhere or a link out of the folder is skipped as outside it): a pairs
+file and its photos from someone else read nothing else. The file is read
+twice, row by row (checked, then compared), never held whole: a million rows
+of one photo cost one embedding and a few kilobytes. Every photo name printed
+goes through `text.printable`.
 """
 
 from __future__ import annotations
 
 import csv
+import os
+import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import numpy as np
 
 from .detection import DetectedFace, Detector
 from .embedding import Embedder
 from .enrolment import best_face
-from .images import UnusablePhoto, load_photo
+from .images import UnusablePhoto, file_kind, load_photo
 from .errors import FacerecError
+from .text import printable
 
 SAME, DIFFERENT = "same person", "different people"
 LABELS = {"yes": True, "1": True, "same": True, "no": False, "0": False, "different": False}
 MISSING = "no such file"
+OUTSIDE = "outside the --images folder"
 
 
 @dataclass(frozen=True)
@@ -42,12 +54,13 @@ class PhotoFace:
 
     def as_json(self, photo: str) -> dict:
         """{"photo", "box", "confidence"}: where the face is in `photo`."""
-        return {"photo": photo, "box": list(self.face.box), "confidence": round(self.face.confidence, 4)}
+        return {"photo": printable(photo), "box": list(self.face.box), "confidence": round(self.face.confidence, 4)}
 
 
 def embed_photo(path: Path, detector: Detector, embedder: Embedder) -> tuple[PhotoFace | None, str]:
-    """The photo's face and vector, or None and the reason it has none (missing, unreadable, no face, too small)."""
-    if not path.is_file():
+    """The photo's face and vector, or None and the reason it has none (missing, not a regular file, unreadable,
+    no face, too small)."""
+    if not os.path.lexists(path):
         return None, MISSING
     try:
         image = load_photo(path)
@@ -89,7 +102,7 @@ def verify_photos(first: Path, second: Path, detector: Detector, embedder: Embed
     for path in (first, second):
         found, status = embed_photo(path, detector, embedder)
         if found is None:
-            raise FacerecError(f"{path}: {status}")
+            raise FacerecError(f"{printable(path)}: {status}")
         faces.append(found)
     return compare(*faces, threshold)
 
@@ -97,7 +110,7 @@ def verify_photos(first: Path, second: Path, detector: Detector, embedder: Embed
 def verdict_line(verdict: Verdict, first: str, second: str) -> str:
     """`same person: distance 0.2174, threshold 1.07; A [x1, y1, x2, y2], B [...]`."""
     return (f"{verdict.words}: distance {verdict.distance:.4f}, threshold {verdict.threshold:g}; "
-            f"{first} {list(verdict.first.face.box)}, {second} {list(verdict.second.face.box)}")
+            f"{printable(first)} {list(verdict.first.face.box)}, {printable(second)} {list(verdict.second.face.box)}")
 
 
 def verdict_json(verdict: Verdict, first: str, second: str) -> dict:
@@ -131,39 +144,90 @@ def _parse_row(fields: list[str], line: int) -> Pair | str:
     return Pair(line, fields[0], fields[1], label)
 
 
-def photo_path(images: Path, photo: str) -> Path:
-    """Where a photo named in a pairs file is: relative names are inside `images`."""
-    path = Path(photo)
-    return path if path.is_absolute() else images / path
+def photo_path(images: Path, photo: str) -> tuple[Path | None, str]:
+    """The file a photo name of a pairs file means, with symbolic links resolved, or None and why it has none.
 
-
-def read_pairs(path: Path, images: Path) -> list[Pair]:
-    """The pairs of a pairs file (see the module's docstring); FacerecError naming the file and line of a bad row."""
+    The name is relative to `images` (an absolute one must lie in it too) and the file it leads to, links
+    followed, must lie inside `images`: `../x.jpg` or a link out of the folder is OUTSIDE.
+    """
     try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(handle)
-            rows = [(reader.line_num, row) for row in reader]  # line_num: the line the row ends on
+        folder = images.resolve()
+        path = (images / photo).resolve()
+    except (OSError, RuntimeError) as error:  # a link loop
+        return None, f"cannot be followed: {getattr(error, 'strerror', None) or error}"
+    if not path.is_relative_to(folder):
+        return None, f"{OUTSIDE} ({printable(images)})"
+    return path, ""
+
+
+def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
+    """(line, fields) of each non-blank row of a pairs file, read as it goes; FacerecError if it cannot be read."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # O_NONBLOCK: a FIFO does not wait for a writer
     except FileNotFoundError:
-        raise FacerecError(f"pairs file {path} does not exist") from None
+        raise FacerecError(f"pairs file {printable(path)} does not exist") from None
+    except OSError as error:
+        raise FacerecError(f"pairs file {printable(path)} cannot be read: {error.strerror or error}") from None
+    # read twice (checked, then compared): only a regular file gives the same rows again
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise FacerecError(f"pairs file {printable(path)} is {file_kind(mode)}, not a regular file")
+    os.set_blocking(fd, True)
+    try:
+        with open(fd, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle)
+            for fields in reader:
+                if any(text.strip() for text in fields):
+                    yield reader.line_num, fields  # line_num: the line the row ends on
     except (OSError, UnicodeDecodeError, csv.Error) as error:
-        raise FacerecError(f"pairs file {path} cannot be read: {error}") from None
-    pairs = []
-    for index, (line, fields) in enumerate(row for row in rows if any(text.strip() for text in row[1])):
+        raise FacerecError(f"pairs file {printable(path)} cannot be read: {error}") from None
+
+
+@dataclass
+class PairsFile:
+    """A checked pairs file: how many pairs it holds and its distinct photos; `pairs()` reads them again."""
+
+    path: Path
+    images: Path
+    count: int = 0
+    photos: dict[str, None] = field(default_factory=dict)  # distinct photo names, in order of first use
+    header: int | None = None  # the line of the header row, if there is one
+
+    def pairs(self) -> Iterator[Pair]:
+        """The pairs, read from the file again row by row; FacerecError naming the file and line of a bad row."""
+        for line, fields in _rows(self.path):
+            if line == self.header:
+                continue
+            parsed = _parse_row(fields, line)
+            if isinstance(parsed, str):
+                raise FacerecError(f"pairs file {printable(self.path)}, line {line}: {printable(parsed)}")
+            yield parsed
+
+
+def read_pairs(path: Path, images: Path) -> PairsFile:
+    """Check every row of a pairs file (see the module's docstring) without keeping the rows;
+    FacerecError naming the file and line of a bad row."""
+    pairs_file = PairsFile(path, images)
+    for index, (line, fields) in enumerate(_rows(path)):
         parsed = _parse_row(fields, line)
         if index == 0 and _is_header(parsed, images):
+            pairs_file.header = line
             continue
         if isinstance(parsed, str):
-            raise FacerecError(f"pairs file {path}, line {line}: {parsed}")
-        pairs.append(parsed)
-    if not pairs:
-        raise FacerecError(f"pairs file {path} holds no pair: write one photo_x,photo_y[,label] a line")
-    return pairs
+            raise FacerecError(f"pairs file {printable(path)}, line {line}: {printable(parsed)}")
+        pairs_file.count += 1
+        pairs_file.photos.update(((parsed.first, None), (parsed.second, None)))
+    if not pairs_file.count:
+        raise FacerecError(f"pairs file {printable(path)} holds no pair: write one photo_x,photo_y[,label] a line")
+    return pairs_file
 
 
 def _is_header(parsed: Pair | str, images: Path) -> bool:
     if isinstance(parsed, str):
         return True
-    return not any(photo_path(images, photo).exists() for photo in (parsed.first, parsed.second))
+    located = (photo_path(images, photo)[0] for photo in (parsed.first, parsed.second))
+    return not any(path is not None and path.exists() for path in located)
 
 
 @dataclass(frozen=True)
@@ -185,7 +249,7 @@ class PairResult:
         """`line N: <verdict line>; labelled same: false non-match`, or `line N: skipped (photo: reason)`."""
         where = f"line {self.pair.line}: "
         if self.verdict is None:
-            return where + f"skipped ({self.skipped})"
+            return where + f"skipped ({self.skipped})"  # photo names already printable
         text = where + verdict_line(self.verdict, self.pair.first, self.pair.second)
         if self.pair.label is not None:
             text += f"; labelled {SAME if self.pair.label else DIFFERENT}" + (f": {self.error}" if self.error else "")
@@ -193,35 +257,40 @@ class PairResult:
 
     def as_json(self) -> dict:
         """The pair's line, photos and label, with the verdict_json fields and "error", or "skipped"."""
-        record = {"line": self.pair.line, "photos": [self.pair.first, self.pair.second], "label": self.pair.label}
+        record = {"line": self.pair.line, "photos": [printable(self.pair.first), printable(self.pair.second)],
+                  "label": self.pair.label}
         if self.verdict is None:
             return {**record, "skipped": self.skipped}
         return {**record, **verdict_json(self.verdict, self.pair.first, self.pair.second), "error": self.error or None}
 
 
-def verify_pairs(pairs: Iterable[Pair], images: Path, detector: Detector, embedder: Embedder,
-                 threshold: float) -> tuple[list[PairResult], dict[str, str]]:
-    """Each pair's result, and {photo: reason} for every photo without a usable face; each photo is embedded once."""
+def embed_pairs_photos(pairs_file: PairsFile, detector: Detector,
+                       embedder: Embedder) -> tuple[dict[str, PhotoFace], dict[str, str]]:
+    """Each distinct photo of the pairs file embedded once: ({photo: face}, {photo: why it has none})."""
     from tqdm import tqdm
 
-    pairs = list(pairs)
-    photos = list(dict.fromkeys(photo for pair in pairs for photo in (pair.first, pair.second)))
     faces: dict[str, PhotoFace] = {}
     unusable: dict[str, str] = {}
-    for photo in tqdm(photos, desc="photos", unit="img", disable=None, file=sys.stderr):
-        found, status = embed_photo(photo_path(images, photo), detector, embedder)
+    for photo in tqdm(pairs_file.photos, desc="photos", unit="img", disable=None, file=sys.stderr):
+        path, status = photo_path(pairs_file.images, photo)
+        found, status = (None, status) if path is None else embed_photo(path, detector, embedder)
         if found is None:
             unusable[photo] = status
         else:
             faces[photo] = found
-    results = []
-    for pair in pairs:
-        missing = [photo for photo in (pair.first, pair.second) if photo in unusable]
+    return faces, unusable
+
+
+def verify_pairs(pairs_file: PairsFile, faces: dict[str, PhotoFace], unusable: dict[str, str],
+                 threshold: float) -> Iterator[PairResult]:
+    """Each pair's result, in file order, as the file is read again (see embed_pairs_photos for `faces`, `unusable`)."""
+    for pair in pairs_file.pairs():
+        missing = [photo for photo in (pair.first, pair.second) if photo not in faces]
         if missing:
-            results.append(PairResult(pair, None, "; ".join(f"{photo}: {unusable[photo]}" for photo in missing)))
+            why = "; ".join(f"{printable(photo)}: {unusable.get(photo, MISSING)}" for photo in missing)
+            yield PairResult(pair, None, why)
         else:
-            results.append(PairResult(pair, compare(faces[pair.first], faces[pair.second], threshold)))
-    return results, unusable
+            yield PairResult(pair, compare(faces[pair.first], faces[pair.second], threshold))
 
 
 @dataclass
@@ -243,11 +312,30 @@ class PairsSummary:
     def accuracy(self) -> float | None:
         return self.correct / self.labelled if self.labelled else None
 
+    def add(self, result: PairResult) -> None:
+        """Count one pair's result: compared or skipped, and for a labelled one right or which error."""
+        if result.verdict is None:
+            self.skipped += 1
+            return
+        self.compared += 1
+        if result.pair.label is None:
+            return
+        self.labelled += 1
+        self.correct += not result.error
+        self.false_matches += result.error == "false match"
+        self.false_non_matches += result.error == "false non-match"
+        distance = result.verdict.distance
+        if result.pair.label:
+            self.largest_same = distance if self.largest_same is None else max(self.largest_same, distance)
+        else:
+            self.smallest_different = (distance if self.smallest_different is None
+                                       else min(self.smallest_different, distance))
+
     def lines(self) -> list[str]:
         out = [f"{self.compared} pairs compared, {self.skipped} skipped, at threshold {self.threshold:g}"]
         if self.unusable:
             out.append(f"{len(self.unusable)} photos without a usable face (their pairs are skipped):")
-            out.extend(f"  {photo}: {reason}" for photo, reason in self.unusable.items())
+            out.extend(f"  {printable(photo)}: {reason}" for photo, reason in self.unusable.items())
         if self.labelled:
             out.append(f"accuracy {100 * self.accuracy:.2f}% ({self.correct} of {self.labelled} labelled pairs right)")
             out.append(f"errors: {self.false_matches} false matches (different people called the same person), "
@@ -263,29 +351,8 @@ class PairsSummary:
         return {"compared": self.compared, "skipped": self.skipped, "threshold": self.threshold,
                 "labelled": self.labelled, "correct": self.correct, "accuracy": self.accuracy,
                 "false_matches": self.false_matches, "false_non_matches": self.false_non_matches,
-                **rounded, "unusable": self.unusable}
+                **rounded, "unusable": {printable(photo): reason for photo, reason in self.unusable.items()}}
 
 
 def _distance_text(distance: float | None) -> str:
     return "none (no such pair)" if distance is None else f"{distance:.4f}"
-
-
-def summarise(results: Iterable[PairResult], unusable: dict[str, str], threshold: float) -> PairsSummary:
-    """Counts, accuracy, errors of each kind and the extreme distances of the labelled pairs."""
-    summary = PairsSummary(threshold=threshold, unusable=dict(unusable))
-    same, different = [], []
-    for result in results:
-        if result.verdict is None:
-            summary.skipped += 1
-            continue
-        summary.compared += 1
-        if result.pair.label is None:
-            continue
-        summary.labelled += 1
-        summary.correct += not result.error
-        summary.false_matches += result.error == "false match"
-        summary.false_non_matches += result.error == "false non-match"
-        (same if result.pair.label else different).append(result.verdict.distance)
-    summary.largest_same = max(same, default=None)
-    summary.smallest_different = min(different, default=None)
-    return summary

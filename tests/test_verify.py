@@ -7,13 +7,18 @@ bench/shared_faces.py), not taken from the script's output.
 
 import itertools
 import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from conftest import run_script, shared_path
-from helpers import assert_clean_failure
+from conftest import PROJECT_ROOT, run_script, shared_path
+from helpers import assert_clean_failure, device_node
 from shared_faces import PROBE_FACES, SAME_PICTURE_AS_KNOWN, left_to_right
 from test_sface import SFACE_THRESHOLD, models, sface_model_args  # noqa: F401  (models: a fixture)
 
@@ -124,14 +129,17 @@ def pairs_file(tmp_path_factory, faceless_photo):
 
     Returns (pairs file, [(photo_x, photo_y, same?)] of the usable pairs, in file order).
     """
-    folder = tmp_path_factory.mktemp("pairs")
+    folder = tmp_path_factory.mktemp("pairs")  # the images folder: photos are read only inside it
+    for part in ("known", "probe"):
+        shutil.copytree(shared_path(f"faces/{part}"), folder / part)
+    shutil.copy(faceless_photo, folder / faceless_photo.name)
     (folder / "notes.jpg").write_text("not a photo")
     rows, pairs = ["photo_x,photo_y,label"], []
     for index, ((first, person1), (second, person2)) in enumerate(itertools.combinations(labelled_photos(), 2)):
         same = person1 == person2
         rows.append(f"{first},{second},{LABEL_WORDS[same][index % 4]}")
         pairs.append((first, second, same))
-    rows += ["", f"{faceless_photo},known/obama/obama.jpg,no", f"known/biden/biden.jpg,{folder / 'notes.jpg'},Yes"]
+    rows += ["", f"{faceless_photo.name},known/obama/obama.jpg,no", "known/biden/biden.jpg,notes.jpg,Yes"]
     path = folder / "pairs.csv"
     path.write_text("\n".join(rows) + "\n")
     return path, pairs
@@ -151,7 +159,7 @@ def test_pairs_file_gives_the_accuracy_errors_and_extreme_distances_measured_her
                                                                                   faceless_photo, threshold):
     path, pairs = pairs_file
     options = [] if threshold is None else ["--threshold", str(threshold)]
-    result = verify("--pairs", str(path), "--images", str(shared_path("faces")), "--json", *options)
+    result = verify("--pairs", str(path), "--json", *options)
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in result.stdout.splitlines()]
     summary = records.pop()["summary"]
@@ -167,7 +175,7 @@ def test_pairs_file_gives_the_accuracy_errors_and_extreme_distances_measured_her
     assert summary["accuracy"] == pytest.approx(summary["correct"] / len(pairs))
     assert summary["largest_same"] == pytest.approx(max(d for d, s in zip(distances, labels) if s), abs=1e-4)
     assert summary["smallest_different"] == pytest.approx(min(d for d, s in zip(distances, labels) if not s), abs=1e-4)
-    assert summary["unusable"] == {str(faceless_photo): "no face found", str(path.parent / "notes.jpg"): "not a readable image"}
+    assert summary["unusable"] == {faceless_photo.name: "no face found", "notes.jpg": "not a readable image"}
     if threshold == 0.7:
         assert false_non_matches > 0 and false_matches == 0  # the errors counted are of both kinds across the runs
     if threshold == 1.3:
@@ -183,11 +191,11 @@ def test_pairs_file_gives_the_accuracy_errors_and_extreme_distances_measured_her
 
 def test_pairs_file_as_text_ends_with_the_summary(pairs_file, faceless_photo):
     path, pairs = pairs_file
-    result = verify("--pairs", str(path), "--images", str(shared_path("faces")))
+    result = verify("--pairs", str(path), "--images", str(path.parent))
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert len([line for line in lines if line.startswith("line ")]) == len(pairs) + 2
-    assert f"line {len(pairs) + 3}: skipped ({faceless_photo}: no face found)" in lines
+    assert f"line {len(pairs) + 3}: skipped ({faceless_photo.name}: no face found)" in lines
     summary = lines[len(pairs) + 2 :]
     assert summary[0] == f"{len(pairs)} pairs compared, 2 skipped, at threshold {SFACE_THRESHOLD:g}"
     assert summary[1] == "2 photos without a usable face (their pairs are skipped):"
@@ -207,7 +215,7 @@ def test_malformed_rows_are_an_error_naming_the_line(tmp_path):
 
 def test_pairs_without_label_or_header_are_relative_to_the_pairs_file_by_default(tmp_path):
     for name in ("a.jpg", "b.jpg"):
-        (tmp_path / name).symlink_to(shared_path(BIDEN if name == "a.jpg" else "faces/known/biden/biden2.jpg"))
+        shutil.copy(shared_path(BIDEN if name == "a.jpg" else "faces/known/biden/biden2.jpg"), tmp_path / name)
     (tmp_path / "pairs.csv").write_text("a.jpg,b.jpg\nb.jpg,a.jpg\n")
     result = verify("--pairs", str(tmp_path / "pairs.csv"))
     assert result.returncode == 0, result.stderr
@@ -219,3 +227,79 @@ def test_pairs_without_label_or_header_are_relative_to_the_pairs_file_by_default
     result = verify("--pairs", str(tmp_path / "pairs.csv"), "--images", str(tmp_path / "elsewhere"))
     assert_clean_failure(result, "none of the 1 pairs", "--images")
     assert "line 2: skipped (b.jpg: no such file; a.jpg: no such file)" in result.stdout
+
+
+# issue 19 item 19: a pairs file reads only inside --images, names what is not a file, and is streamed -----
+
+def images_and_outside(tmp_path):
+    """tmp/images with a.jpg and b.jpg (biden), tmp/outside/x.jpg (biden too: it would be compared if read)."""
+    images, outside = tmp_path / "images", tmp_path / "outside"
+    for folder, names in ((images, ("a.jpg", "b.jpg")), (outside, ("x.jpg",))):
+        folder.mkdir()
+        for name in names:
+            shutil.copy(shared_path(BIDEN if name != "b.jpg" else "faces/known/biden/biden2.jpg"), folder / name)
+    return images, outside
+
+
+def test_pairs_photos_outside_images_are_skipped_as_such_and_not_read(tmp_path):
+    images, outside = images_and_outside(tmp_path)
+    (images / "out_link.jpg").symlink_to(outside / "x.jpg")  # a link out of the folder
+    (images / "in_link.jpg").symlink_to("a.jpg")  # a link inside it is the photo it leads to
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text(f"a.jpg,b.jpg,same\na.jpg,../outside/x.jpg,same\na.jpg,out_link.jpg,same\n"
+                     f"a.jpg,{outside / 'x.jpg'},same\nb.jpg,in_link.jpg,same\n")
+    result = verify("--pairs", str(pairs), "--images", str(images))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("line 1: same person: ") and lines[4].startswith("line 5: same person: ")
+    outside_reason = f"outside the --images folder ({images})"
+    assert lines[1:4] == [f"line 2: skipped (../outside/x.jpg: {outside_reason})",
+                          f"line 3: skipped (out_link.jpg: {outside_reason})",
+                          f"line 4: skipped ({outside / 'x.jpg'}: {outside_reason})"]
+    assert lines[5] == "2 pairs compared, 3 skipped, at threshold 1.07"
+    # a pair whose two photos are outside names both
+    pairs.write_text("a.jpg,b.jpg\n../outside/x.jpg,out_link.jpg\n")
+    result = verify("--pairs", str(pairs), "--images", str(images))
+    assert result.stdout.splitlines()[1] == (f"line 2: skipped (../outside/x.jpg: {outside_reason}; "
+                                             f"out_link.jpg: {outside_reason})")
+
+
+def test_a_device_or_fifo_is_named_as_such_not_as_missing(tmp_path):
+    images, _ = images_and_outside(tmp_path)
+    os.mkfifo(images / "fifo.jpg")
+    device_node(images, "zero.jpg", 1, 5)  # a private /dev/zero
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("a.jpg,b.jpg\na.jpg,fifo.jpg\na.jpg,zero.jpg\n")
+    result = verify("--pairs", str(pairs), "--images", str(images))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[1] == "line 2: skipped (fifo.jpg: not a regular file (a FIFO))"
+    assert lines[2] == "line 3: skipped (zero.jpg: not a regular file (a character device))"
+    # two photos on the command line: the user's own paths, read wherever they are, and named as well
+    assert_clean_failure(verify(str(images / "a.jpg"), "/dev/zero"), "error: /dev/zero: not a regular file (a character device)")
+    assert_clean_failure(verify("--pairs", str(images / "fifo.jpg")), "is a FIFO, not a regular file")
+
+
+def peak_rss_kb(*args: str, out: Path) -> int:
+    """Run verify.py (stdout to `out`) and give its peak resident memory, from the kernel's accounting of that child."""
+    with open(out, "w") as stdout, open(out.with_suffix(".err"), "w+") as stderr:
+        process = subprocess.Popen([sys.executable, str(PROJECT_ROOT / "verify.py"), *args, *sface_model_args()],
+                                   stdout=stdout, stderr=stderr, cwd=PROJECT_ROOT)
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        stderr.seek(0)
+        assert process.returncode == 0, stderr.read()
+    return usage.ru_maxrss
+
+
+def test_a_pairs_file_of_many_rows_of_one_photo_is_streamed(tmp_path):
+    images, _ = images_and_outside(tmp_path)
+    rss = {}
+    for rows in (1_000, 200_000):
+        pairs = tmp_path / f"pairs{rows}.csv"
+        pairs.write_text("a.jpg,b.jpg,same\n" * rows)
+        rss[rows] = peak_rss_kb("--pairs", str(pairs), "--images", str(images), out=tmp_path / "out.txt")
+        lines = (tmp_path / "out.txt").read_text().splitlines()
+        assert len(lines) == rows + 4 and lines[rows] == f"{rows} pairs compared, 0 skipped, at threshold 1.07"
+    # held whole, 200,000 rows took 115 MB more than 1,000 (peak RSS 337 MB against 220 MB); streamed, nothing more
+    assert rss[200_000] - rss[1_000] < 30 * 1024, rss
