@@ -99,6 +99,8 @@ OPENCV_BELOW = (5,)
 _BSD = "BSD-3-Clause (OpenCV samples)"
 # digiKam (KDE) downloads these files for its face engine from files.kde.org and checks each by sha256
 # (digikam core/libs/.../filesdownloader.cpp): the same bytes, redistributed under the files' own licences.
+# Its newest sources list deploy.prototxt and the OpenFace file as obsolete (it moved to YuNet/SFace), so this
+# copy lives as long as KDE serves its older releases: a fallback, never the first address.
 _KDE_DNNFACE = "https://files.kde.org/digikam/facesengine/dnnface/"
 _KDE = "KDE digiKam's download area (files.kde.org), same licence as the file"
 
