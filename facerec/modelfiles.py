@@ -123,15 +123,15 @@ def _fetch(url: str, model_file: ModelFile, destination: Path, quiet: bool) -> s
     except urllib.error.HTTPError as error:
         return f"HTTP {error.code} {error.reason}"
     except urllib.error.URLError as error:
-        return _silent(error.reason) if isinstance(error.reason, TimeoutError) else str(error.reason)
+        return _no_answer(error.reason) if isinstance(error.reason, TimeoutError) else str(error.reason)
     except TimeoutError as error:
-        return _silent(error)
+        return _no_answer(error)
     except (OSError, ValueError) as error:  # connection resets, bad URLs
         return str(error)
     return None
 
 
-def _silent(error: TimeoutError) -> str:
+def _no_answer(error: TimeoutError) -> str:
     return f"no answer within {DOWNLOAD_TIMEOUT_SECONDS} s ({error})"
 
 
@@ -153,7 +153,7 @@ def download_model_file(model_file: ModelFile, destination: Path, quiet: bool = 
         attempts.append((url, reason))
     tried = "; ".join(f"{url}: {reason}" for url, reason in attempts)
     where = f"from {tried}" if len(attempts) == 1 else f"from any of its {len(attempts)} addresses ({tried})"
-    # by hand, the publisher's address: a mirror that failed is no place to send a person to
+    # by hand: the publisher's address (the error of a run, _failed_downloads_message, also lists the mirrors)
     raise DownloadFailed(f"cannot download {model_file.filename} {where}; "
                          f"download {model_file.url} by hand and save it as {destination}", attempts)
 
