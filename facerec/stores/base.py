@@ -12,11 +12,12 @@ adding one module with one `Store` subclass and one line in `open_store`.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote
 
 import numpy as np
 
@@ -24,6 +25,56 @@ from ..errors import FacerecError
 
 # A file written by the seed scripts records no profile; they used OpenFace.
 LEGACY_PROFILE = "openface"
+
+
+# A query parameter (at each ? and &, overlapping: a value may hold another ?): its name and value.
+_QUERY_PARAMETER = re.compile(r"(?=[?&]([^=&?]*)=([^&]*))")
+
+
+def password_spans(url: str) -> list[tuple[int, int]]:
+    """Where `url` may hold a password, as sorted (start, end) offsets, found by the URL's structure, not by
+    searching its text (a password "e" is not every e): the user-info's, from its first ':' to the last '@'
+    after it, and the value of each password= parameter. Taken as widely as any reader could take it (libpq
+    ends the user-info at the first '@' or '/', a person at the last '@'), so that no part of a password of
+    a malformed URL is outside them."""
+    begin = url.find("://") + 3
+    if begin < 3:
+        return []
+    spans = []
+    colon, last_at = url.find(":", begin), url.rfind("@", begin)
+    if 0 <= colon < last_at:
+        spans.append((colon + 1, last_at))
+    spans += [match.span(2) for match in _QUERY_PARAMETER.finditer(url, begin)
+              if unquote(match.group(1)).strip().lower() == "password"]
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def unclear_password(url: str) -> bool:
+    """Whether readers could disagree on where `url`'s user:password@ ends: its user-info holds a raw '/' or
+    '@' (libpq stops at the first of them, a person at the last '@', and the host and port libpq then
+    reads would be parts of the password)."""
+    begin = url.find("://") + 3
+    colon, last_at = url.find(":", begin), url.rfind("@", begin)
+    return begin >= 3 and 0 <= colon < last_at and any(mark in url[begin:last_at] for mark in "/@")
+
+
+def starred(url: str, start: int = 0, end: int | None = None) -> str:
+    """`url[start:end]` with each password in the URL (password_spans) replaced by ***."""
+    end = len(url) if end is None else end
+    out, at = [], start
+    for span_start, span_end in password_spans(url):
+        if span_end <= at or span_start >= end:
+            continue
+        out += [url[at:max(span_start, at)], "***"]
+        at = min(span_end, end)
+    out.append(url[at:end])
+    return "".join(out)
 
 
 def masked(location: str) -> str:
@@ -34,21 +85,21 @@ def masked(location: str) -> str:
     """
     if "://" not in location:
         return location
-    try:
-        parts = urlsplit(location)
-        password = parts.password
-    except ValueError:  # not a URL after all (a bad port...): show only what cannot hold a password
-        return location.split("://", 1)[0] + "://..."
-    netloc = parts.netloc
-    if password is not None:
-        user, _, host = netloc.rpartition("@")
-        user = user.split(":", 1)[0]
-        netloc = f"{user}@{host}" if user else host
-    query = parts.query
-    pairs = parse_qsl(query, keep_blank_values=True)
-    if any(key.lower() == "password" for key, _ in pairs):
-        query = urlencode([(key, value) for key, value in pairs if key.lower() != "password"])
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    out, at = [], 0
+    for start, end in password_spans(location):
+        if location[start - 1] == ":":  # user:password@ -> user@ (and no @ without a user)
+            user_start = location.find("://") + 3
+            out.append(location[at:start - 1])
+            at = end + 1 if start - 1 == user_start else end
+        else:  # ?password=...&next -> ?next
+            delimiter = max(location.rfind("?", 0, start), location.rfind("&", 0, start))
+            out.append(location[at:delimiter])
+            at = end
+            if location[delimiter] == "?":
+                at += 1 if location[end:end + 1] == "&" else 0
+                out.append("?" if at < len(location) else "")
+    out.append(location[at:])
+    return "".join(out)
 
 
 class NoGalleryYet(FacerecError):

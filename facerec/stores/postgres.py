@@ -34,16 +34,20 @@ import uuid
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable, TypeVar
+from urllib.parse import unquote
 
 import numpy as np
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import Jsonb
 
+from ..catalogue import PROFILES
 from ..errors import FacerecError, ctrl_c_deferred, record_kept
-from ..text import plural
-from .base import LEGACY_PROFILE, EmbeddingStore, NoGalleryYet, Sighting, SightingLog, Store, StoreWriter, Watch
-from .picklefile import check_unit_vectors
+from ..names import MAX_NAME_BYTES
+from ..text import plural, printable
+from .base import (LEGACY_PROFILE, EmbeddingStore, NoGalleryYet, Sighting, SightingLog, Store, StoreWriter, Watch,
+                   password_spans, starred, unclear_password)
+from .picklefile import MAX_DIMENSION, MAX_VALUES, MAX_VECTORS, check_unit_vectors
 
 SCHEMA_VERSION = 1
 CHANNEL = "facerec_gallery"
@@ -88,16 +92,37 @@ _SCHEMA = (
 # A URL's password (postgresql://user:PASSWORD@host) and a password parameter (?password=..., password=...).
 _URL_PASSWORD = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^/\s]*@")
 _PARAMETER_PASSWORD = re.compile(r"(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^&\s]*)")
+_QUOTED = re.compile(r'"([^"]*)"')
 
 
 def _masked(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """`text` with every password in it replaced by ***: those of URLs and parameters, and each of `secrets`."""
+    """`text` with every password in it replaced by ***: those of URLs and parameters, and each of `secrets`
+    where it stands as a word of its own (a password "e" is not every letter e)."""
     text = _URL_PASSWORD.sub(r"\1***@", text)
     text = _PARAMETER_PASSWORD.sub(r"\1***", text)
     for secret in secrets:
         if secret:
-            text = text.replace(secret, "***")
+            text = re.sub(rf"(?<![0-9A-Za-z]){re.escape(secret)}(?![0-9A-Za-z])", "***", text)
     return text
+
+
+def _url_problem(url: str, error: psycopg.Error) -> str:
+    """libpq's complaint about `url`, on one line, with what it quotes of the URL masked by the URL's structure:
+    a quoted piece that is or overlaps a password in the URL shows ***, as starred() would show that piece."""
+    spans = password_spans(url)
+
+    def quoted(match: re.Match) -> str:
+        piece = match.group(1)
+        if len(piece) <= 1:  # libpq's own punctuation ("]", "=")
+            return match.group(0)
+        at = url.find(piece)
+        while at >= 0:
+            if any(start < at + len(piece) and at < end for start, end in spans):
+                return f'"{starred(url, at, at + len(piece))}"'
+            at = url.find(piece, at + 1)
+        return match.group(0) if piece in url or not spans else '"..."'  # not the URL's text: may be decoded from it
+
+    return _QUOTED.sub(quoted, " ".join(str(error).split()))
 
 
 def _origin(dataset: Path) -> str:
@@ -107,6 +132,71 @@ def _origin(dataset: Path) -> str:
 
 class _Damaged(ValueError):
     """What the database holds is not a gallery this code made."""
+
+
+# Bounds on what a gallery read from the database may hold, checked in SQL before anything is fetched
+# (the embeddings file's, see picklefile and names): a hostile row must not make a reader fetch gigabytes.
+MAX_RECORD_BYTES = 65_536  # the model record (profile, model names, sha256): a few hundred bytes
+MAX_PERSON_BYTES = 4 * MAX_NAME_BYTES  # a folder name, every byte of it escaped as \\xNN at worst (_storable)
+MAX_KEY_BYTES = 2 * MAX_PERSON_BYTES + 1  # person/photo.jpg
+MAX_ORIGIN_BYTES = 255 + 1 + 4096  # hostname:absolute dataset folder (PATH_MAX)
+MAX_STATUS_BYTES = 4096  # why a photo was skipped
+# A float4[] of n numbers takes 24 + 4n bytes (PostgreSQL's array header); a larger one is refused by its stored
+# size, which PostgreSQL knows without reading (detoasting) the array.
+_ARRAY_HEADER_BYTES = 24
+
+_ROW_CHECK = (
+    "SELECT count(*) FILTER (WHERE vector IS NOT NULL), count(*), count(*) FILTER (WHERE vector IS NOT NULL AND "
+    "CASE WHEN pg_column_size(vector) > %(bytes)s THEN true ELSE cardinality(vector) <> %(dimension)s END), "
+    "coalesce(max(octet_length(person)), 0), coalesce(max(octet_length(key)), 0), "
+    "coalesce(max(octet_length(origin)), 0), coalesce(max(octet_length(status)), 0) "
+    "FROM facerec_images WHERE {where}")
+
+
+class _TooLarge(int):
+    """Stands in for a model record larger than MAX_RECORD_BYTES (its size), which is not fetched."""
+
+
+def _shown(text: str, limit: int = 60) -> str:
+    """A value read from the database, for a one-line message: printable and short."""
+    return printable(text[:limit]) + ("..." if len(text) > limit else "")
+
+
+def _model_record(record: Any) -> tuple[dict[str, Any], int]:
+    """The models and the dimension of the gallery's model record, each checked before use."""
+    if isinstance(record, _TooLarge):
+        raise _Damaged(f"its model record is {record:,} bytes, more than the {MAX_RECORD_BYTES:,} one may have")
+    models = record.get("models") if isinstance(record, dict) else None
+    dimension = record.get("dimension") if isinstance(record, dict) else None
+    if not isinstance(models, dict) or type(models.get("profile")) is not str or type(dimension) is not int:
+        raise _Damaged("its model record is not {\"models\": {\"profile\": ...}, \"dimension\": int}")
+    if not 1 <= dimension <= MAX_DIMENSION:
+        raise _Damaged(f"its model record says vectors of {dimension:,} numbers, not 1 to {MAX_DIMENSION:,}")
+    if models["profile"] not in PROFILES:
+        raise _Damaged(f"its model record names the model profile '{_shown(models['profile'])}', which this version "
+                       f"of facerec does not know (it knows: {', '.join(sorted(PROFILES))})")
+    return models, dimension
+
+
+def _check_rows(connection: psycopg.Connection, origin: str | None, dimension: int) -> None:
+    """Refuse (_Damaged) a gallery (origin None: the images with a vector; else that origin's images) whose rows
+    exceed the bounds above, or whose vectors are not `dimension` numbers, by one aggregate query: nothing of
+    them is fetched."""
+    where = "vector IS NOT NULL" if origin is None else "origin = %(origin)s"
+    vectors, images, misfits, person, key, place, status = connection.execute(
+        _ROW_CHECK.format(where=where),
+        {"bytes": _ARRAY_HEADER_BYTES + 4 * dimension, "dimension": dimension, "origin": origin}).fetchone()
+    if max(vectors, images) > MAX_VECTORS or vectors * dimension > MAX_VALUES:
+        raise _Damaged(f"it holds {max(vectors, images):,} images with {vectors:,} vectors of {dimension:,} numbers, "
+                       f"more than the {MAX_VECTORS:,} vectors (or {MAX_VALUES:,} numbers) a gallery may have")
+    if misfits:
+        raise _Damaged(f"{plural(misfits, 'vector')} of {vectors:,} {'is' if misfits == 1 else 'are'} not of the "
+                       f"{dimension} numbers its model record says")
+    for what, size, limit in (("a person's name", person, MAX_PERSON_BYTES), ("a photo's path", key, MAX_KEY_BYTES),
+                              ("a dataset folder's name", place, MAX_ORIGIN_BYTES),
+                              ("a photo's status", status, MAX_STATUS_BYTES)):
+        if size > limit:
+            raise _Damaged(f"{what} is {size:,} bytes, more than the {limit:,} one may have")
 
 
 # The vectors in blocks of consecutive ids, one 2-D float4 array a row: a million vectors are a few hundred
@@ -205,12 +295,18 @@ class PostgresStore(Store):
 
     def __init__(self, url: str) -> None:
         self._url = url
+        self.location = starred(url)
+        if unclear_password(url):
+            raise FacerecError(f"{self.location}: where its password ends is unclear (an @ or / after the : of "
+                               "user:password): write @ as %40 and / as %2F in the user name, password and query, "
+                               "or keep the password in ~/.pgpass (PGPASSFILE)")
         try:
             parameters = conninfo_to_dict(url)
         except psycopg.Error as error:
-            raise FacerecError(f"{_masked(url)} is not a PostgreSQL URL: {_masked(str(error))}") from None
-        self._secrets = tuple(dict.fromkeys(s for s in (parameters.get("password"), os.environ.get("PGPASSWORD")) if s))
-        self.location = self._mask(url)
+            raise FacerecError(f"{self.location} is not a PostgreSQL URL: {_url_problem(url, error)}") from None
+        written = [url[start:end] for start, end in password_spans(url)]
+        self._secrets = tuple(dict.fromkeys(s for s in (*written, *map(unquote, written), parameters.get("password"),
+                                                        os.environ.get("PGPASSWORD")) if s))
         host = parameters.get("host") or os.environ.get("PGHOST") or "localhost"
         port = parameters.get("port") or os.environ.get("PGPORT") or "5432"
         self._server = f"{host}:{port}" if not host.startswith("/") else f"{host} (socket, port {port})"
@@ -220,12 +316,9 @@ class PostgresStore(Store):
 
     # --- connections and messages ---
 
-    def _mask(self, text: str) -> str:
-        return _masked(text, self._secrets)
-
     def _reason(self, error: BaseException) -> str:
         """A psycopg error as one line, passwords masked."""
-        return self._mask(" ".join(str(error).split()) or type(error).__name__)
+        return _masked(" ".join(str(error).split()) or type(error).__name__, self._secrets)
 
     def _connect(self) -> psycopg.Connection:
         try:
@@ -290,19 +383,25 @@ class PostgresStore(Store):
         """False if the database has no facerec tables; FacerecError if they are of a newer schema."""
         if connection.execute("SELECT to_regclass('facerec_meta') IS NOT NULL").fetchone()[0] is False:
             return False
-        row = connection.execute("SELECT value FROM facerec_meta WHERE key = 'schema_version'").fetchone()
+        row = connection.execute("SELECT CASE WHEN jsonb_typeof(value) = 'number' AND octet_length(value::text) <= 19 "
+                                 "THEN value END FROM facerec_meta WHERE key = 'schema_version'").fetchone()
         version = row[0] if row else None
-        if type(version) is not int:
-            raise _Damaged(f"its schema_version is {version!r}, not a number")
+        if type(version) is not int or version < 1:
+            raise _Damaged("its schema_version is not a whole number from 1")
         if version > SCHEMA_VERSION:
             raise FacerecError(f"the gallery in {self.location} has schema version {version}, newer than this facerec "
                                f"knows ({SCHEMA_VERSION}): upgrade facerec on this machine")
         return True
 
     @staticmethod
-    def _gallery_record(connection: psycopg.Connection, lock: str = "") -> dict[str, Any] | None:
-        row = connection.execute(f"SELECT value FROM facerec_meta WHERE key = 'gallery' {lock}").fetchone()
-        return row[0] if row else None
+    def _gallery_record(connection: psycopg.Connection, lock: str = "") -> Any:
+        """The model record as stored (checked by _model_record before use); one too large is not fetched."""
+        row = connection.execute(f"SELECT CASE WHEN octet_length(value::text) <= %s THEN value END, "
+                                 f"octet_length(value::text) FROM facerec_meta WHERE key = 'gallery' {lock}",
+                                 (MAX_RECORD_BYTES,)).fetchone()
+        if row is None:
+            return None
+        return row[0] if row[1] <= MAX_RECORD_BYTES else _TooLarge(row[1])
 
     @staticmethod
     def _changed(connection: psycopg.Connection) -> None:
@@ -313,7 +412,10 @@ class PostgresStore(Store):
 
     @staticmethod
     def _generation_of(connection: psycopg.Connection) -> int | None:
-        row = connection.execute("SELECT (value #>> '{}')::bigint FROM facerec_meta WHERE key = 'generation'").fetchone()
+        row = connection.execute("SELECT CASE WHEN jsonb_typeof(value) = 'number' AND octet_length(value::text) <= 19 "
+                                 "THEN value END FROM facerec_meta WHERE key = 'generation'").fetchone()
+        if row is not None and type(row[0]) is not int:
+            raise _Damaged("its generation is not a whole number")
         return row[0] if row else None
 
     # --- reading ---
@@ -333,9 +435,8 @@ class PostgresStore(Store):
                                        f"extract_embeddings.py --embeddings {self.location}")
                 return EmbeddingStore(np.zeros((0, 0), np.float32), [], [], LEGACY_PROFILE, {}, {},
                                       profile_recorded=False), None
-            models, dimension = gallery.get("models"), gallery.get("dimension")
-            if not isinstance(models, dict) or type(models.get("profile")) is not str or type(dimension) is not int:
-                raise _Damaged("its model record is not {\"models\": {\"profile\": ...}, \"dimension\": int}")
+            models, dimension = _model_record(gallery)
+            _check_rows(connection, origin, dimension)  # before any name, path or vector is fetched
             where, parameters = ("AND origin = %s", (origin,)) if origin is not None else ("", ())
             path = "key" if origin is not None else "origin || '/' || key"
             listing = connection.execute(
@@ -433,8 +534,10 @@ class PostgresStore(Store):
         return _PostgresSightingLog(self, camera)
 
 
-def _difference(gallery: dict[str, Any] | None, wanted: dict[str, Any]) -> str:
+def _difference(gallery: Any, wanted: dict[str, Any]) -> str:
     """How the gallery's models differ from `wanted`'s, for a message."""
+    if gallery is not None and (not isinstance(gallery, dict) or not isinstance(gallery.get("models"), dict)):
+        return "a damaged model record"
     theirs = (gallery or {}).get("models") or {}
     ours = wanted["models"]
     if theirs.get("profile") != ours.get("profile"):
@@ -558,6 +661,7 @@ class _GalleryWatch(Watch):
         self._on_change = on_change
         self._on_problem = on_problem
         self._generation = generation  # of the gallery the caller holds (None: unknown, load at once)
+        self._unusable = False  # the last gallery read could not be used (told once)
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="facerec-gallery-watch", daemon=True)
         self._thread.start()
@@ -605,19 +709,28 @@ class _GalleryWatch(Watch):
         return True
 
     def _deliver(self, connection: psycopg.Connection) -> None:
-        """Load the gallery and hand it over, unless it is the one the caller already has."""
-        if self._generation is not None and self._store._generation_of(connection) == self._generation:
-            return
+        """Load the gallery and hand it over, unless it is the one the caller already has.
+
+        A gallery that cannot be used (damaged, none yet, a newer schema) is told once, until a usable one
+        comes; the caller keeps the one it has, and the watch goes on.
+        """
+        current = None
         try:
+            current = self._store._generation_of(connection)
+            if self._generation is not None and current == self._generation:
+                return
             gallery, generation = self._store._read(connection, None)
-        except FacerecError as error:  # readable but not usable (no gallery yet, newer schema): keep the old one
-            self._on_problem(str(error))
-            self._generation = self._store._generation_of(connection)
+        except (FacerecError, _Damaged) as error:
+            if not self._unusable:
+                problem = str(error) if isinstance(error, FacerecError) else \
+                    f"the gallery in {self._store.location} is damaged: {error}"
+                self._on_problem(f"{problem}; keeping the gallery already loaded")
+                self._unusable = True
+            self._generation = current  # read again at the next change
             return
-        except _Damaged as error:
-            self._on_problem(f"the gallery in {self._store.location} is damaged: {error}; keeping the one loaded")
-            self._generation = self._store._generation_of(connection)
-            return
+        if self._unusable:
+            self._on_problem(f"the gallery in {self._store.location} is usable again")
+            self._unusable = False
         self._generation = generation
         try:
             self._on_change(gallery)
