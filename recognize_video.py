@@ -54,16 +54,16 @@ def main(argv: list[str] | None = None) -> int:
     output_path = None if args.output is None else check_output(args.output, args.source, args.force)
     profile = profile_from_args(args)
     with contextlib.ExitStack() as cleanup:
+        # connected (and checked) first: a wrong URL, broker or login is said at once
+        events = open_events(args.camera, print_warning, args.mqtt, args.webhook, args.mqtt_discovery,
+                             args.seen_minutes)
+        cleanup.callback(close_events, events)
         store = cleanup.enter_context(open_store(args.embeddings))
         sightings = store.sighting_log(args.camera) if args.log_sightings else None  # refused before models load
         if sightings is not None:
             cleanup.callback(sightings.close)
         gallery = store.load()
         check_profile(gallery, store.location, profile.name)
-        # connected (and checked) before the models load: a wrong broker or login is said at once
-        events = open_events(args.camera, print_warning, args.mqtt, args.webhook, args.mqtt_discovery,
-                             args.seen_minutes)
-        cleanup.callback(close_events, events)
         naming = Naming(args.match, threshold_from_args(args), args.min_probability)
         detector, embedder = models_from_args(args)
         check_store_fits(gallery, store.location, embedder)

@@ -70,6 +70,10 @@ def main(argv: list[str] | None = None) -> int:
         open_source(args.source).close()  # a bad --source is refused now, not when a page first asks for it
     profile = profile_from_args(args)
     with contextlib.ExitStack() as cleanup:
+        # connected (and checked) first: a wrong URL, broker or login is said at once
+        events = open_events(args.camera, print_warning, args.mqtt, args.webhook, args.mqtt_discovery,
+                             args.seen_minutes)
+        cleanup.callback(close_events, events)
         store = cleanup.enter_context(open_store(args.embeddings))
         sightings = store.sighting_log(args.camera) if args.log_sightings else None  # refused before models load
         if sightings is not None:
@@ -79,10 +83,6 @@ def main(argv: list[str] | None = None) -> int:
             check_profile(gallery, store.location, profile.name)
         except NoGalleryYet:
             gallery = None
-        # connected (and checked) before the models load: a wrong broker or login is said at once
-        events = open_events(args.camera, print_warning, args.mqtt, args.webhook, args.mqtt_discovery,
-                             args.seen_minutes)
-        cleanup.callback(close_events, events)
         detector, embedder = models_from_args(args)
         models = models_identity(args.model, detector, embedder)
         if gallery is None:
