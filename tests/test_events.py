@@ -131,7 +131,8 @@ def expected_events(records: list[dict]) -> Counter:
             if last.get(face["track"]) != face["name"]:
                 runs[(face["name"], face["track"])] += 1
                 last[face["track"]] = face["name"]
-    return Counter({(kind, name, track): count for (name, track), count in runs.items() for kind in ("arrived", "left")})
+    return Counter({(kind, name, track): count for (name, track), count in runs.items()
+                    for kind in ("arrived", "left")})
 
 
 def check_events(events: list[dict], records: list[dict]) -> None:
@@ -211,6 +212,7 @@ def check_discovery(state: dict[str, str], people: set[str]) -> None:
         assert set(config) >= DISCOVERY_KEYS, topic
         assert config["availability_topic"] == f"facerec/{CAMERA}/status"
         assert config["device"]["identifiers"] == [f"facerec_{CAMERA}"]
+        assert "object_id" not in config and config["default_entity_id"] == f"{component}.{config['unique_id']}"
     assert len({config["unique_id"] for config in configs.values()}) == len(configs)
     (sensor,) = sensors.values()
     assert sensor["state_topic"] == f"facerec/{CAMERA}/events" and "value_json.name" in sensor["value_template"]

@@ -117,7 +117,8 @@ class MqttSink(EventSink):
     # the connection
 
     def _new_client(self) -> paho.Client:
-        client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"facerec-{slug(self.camera)}-{uuid.uuid4().hex[:8]}")
+        client_id = f"facerec-{slug(self.camera)}-{uuid.uuid4().hex[:8]}"
+        client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id)
         if self.target.username is not None:
             client.username_pw_set(self.target.username, self.target.password)
         if self.target.tls:
@@ -285,9 +286,10 @@ class MqttSink(EventSink):
         return {"identifiers": [f"facerec_{slug(self.camera)}"], "name": f"facerec {self.camera}",
                 "manufacturer": "facerec", "model": "face recognition", "sw_version": __version__}
 
-    def _entity(self, object_id: str, name: str) -> dict:
-        return {"name": name, "unique_id": f"facerec_{slug(self.camera)}_{object_id}",
-                "object_id": f"facerec_{slug(self.camera)}_{object_id}",
+    def _entity(self, component: str, object_id: str, name: str) -> dict:
+        # default_entity_id, not object_id: Home Assistant 2025.10 deprecated object_id and 2026.4 dropped it
+        unique_id = f"facerec_{slug(self.camera)}_{object_id}"
+        return {"name": name, "unique_id": unique_id, "default_entity_id": f"{component}.{unique_id}",
                 "availability_topic": f"{self.topic}/status", "payload_available": "online",
                 "payload_not_available": "offline", "device": self._device()}
 
@@ -300,13 +302,14 @@ class MqttSink(EventSink):
 
     def discovery_configs(self) -> list[tuple[str, str]]:
         """(topic, JSON) of every discovery config: the last person seen, and a binary sensor per known person."""
-        last = {**self._entity("last_person", "Last person seen"), "state_topic": f"{self.topic}/events",
+        last = {**self._entity("sensor", "last_person", "Last person seen"), "state_topic": f"{self.topic}/events",
                 "value_template": "{{ value_json.name }}", "json_attributes_topic": f"{self.topic}/events",
                 "icon": "mdi:face-recognition"}
         configs = [(self._config_topic(None, "sensor"), json.dumps(last))]
         minutes = f"{self.seen_seconds / 60:g}"
         for name in sorted(self._known):
-            seen = {**self._entity(f"seen_{slug(name)}", f"{name} seen on {self.camera} in the last {minutes} min"),
+            title = f"{name} seen on {self.camera} in the last {minutes} min"
+            seen = {**self._entity("binary_sensor", f"seen_{slug(name)}", title),
                     "state_topic": self._seen_topic(name), "payload_on": ON, "payload_off": OFF,
                     "device_class": "presence"}
             configs.append((self._config_topic(name), json.dumps(seen)))

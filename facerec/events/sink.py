@@ -1,4 +1,4 @@
-"""What a sink is told (an Event), the interface every sink implements, and the queue that keeps them off the video loop."""
+"""What a sink is told (an Event), the interface every sink implements, and the queue that keeps sinks off the video."""
 
 from __future__ import annotations
 
