@@ -9,6 +9,11 @@ end, so every event waits in the queue (and is given up 10 s after the clip ends
 does not include). `--repeats R` runs the three conditions R times, interleaved, and keeps each one's
 fastest run (the least disturbed on a shared machine); every run is printed too.
 
+Then, in this process, the part of the video loop events take, which a loaded machine cannot hide: the
+clip (decoded once) through the package's run_recognition with --mqtt's Presence, the broker up, then
+stopped; the time spent in Presence.saw (comparing tracks, queueing events) per frame, against the
+whole loop's time per frame.
+
 Example (the table of README.md, "Events: MQTT and webhooks"):
   python bench/events.py --repeats 3
 """
@@ -21,11 +26,12 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import paho.mqtt.client as paho
 
-from benchmark import CLIP, ROOT, enrolled
+from benchmark import CLIP, ROOT, enrolled, load_models, plain_frames
 from mqtt_broker import Broker
 from profiles import linked_gallery
 
@@ -68,6 +74,47 @@ def run(condition: str, command: list[str], broker: Broker, camera: str) -> floa
     return float(rate[1])
 
 
+class TimedPresence:
+    """A Presence whose saw() is timed (run_recognition calls only saw)."""
+
+    def __init__(self, presence) -> None:
+        self.presence, self.seconds, self.calls = presence, 0.0, 0
+
+    def saw(self, *args) -> None:
+        start = time.perf_counter()
+        self.presence.saw(*args)
+        self.seconds += time.perf_counter() - start
+        self.calls += 1
+
+
+def loop_share(embeddings: Path, broker: Broker) -> list[tuple[str, float, float]]:
+    """(condition, µs per frame in Presence.saw, ms per frame of the whole loop), broker up then stopped."""
+    from facerec.catalogue import PROFILES
+    from facerec.events import close_events, open_events
+    from facerec.matching import make_matcher
+    from facerec.recognition import Recogniser, run_recognition
+    from facerec.stores import load_store
+    from facerec.tracking import Tracker
+
+    detector, embedder, *_ = load_models("sface")
+    store = load_store(embeddings)
+    frames = list(plain_frames())
+    rows = []
+    for condition in CONDITIONS[1:]:
+        presence = open_events("bench-loop", lambda message: None, broker.url())
+        if condition == CONDITIONS[2]:
+            broker.stop()
+        timed = TimedPresence(presence)
+        recogniser = Recogniser(detector, embedder, make_matcher("nearest", store.vectors, store.names,
+                                                                 PROFILES["sface"].threshold), Tracker())
+        summary = run_recognition(frames, recogniser, events=timed)
+        close_events(presence)
+        if broker.process is None:
+            broker.start()
+        rows.append((condition, timed.seconds / timed.calls * 1e6, summary.seconds / summary.frames * 1e3))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=1)
@@ -84,6 +131,7 @@ def main() -> None:
                 for condition in CONDITIONS:
                     rates[condition].append(run(condition, command, broker, f"bench{repeat}"))
                     print(f"{condition}: {rates[condition][-1]:.1f} frames/s", file=sys.stderr, flush=True)
+            shares = loop_share(embeddings, broker)
         finally:
             broker.stop()
     base = max(rates[CONDITIONS[0]])
@@ -93,6 +141,11 @@ def main() -> None:
         best = max(rates[condition])
         print(f"| {condition} | {best:.1f} | {', '.join(f'{rate:.1f}' for rate in rates[condition])} | "
               f"{best / base:.2f} |")
+    print()
+    print("| in the loop (run_recognition) | Presence.saw, µs per frame | whole loop, ms per frame | share |")
+    print("|---|---:|---:|---:|")
+    for condition, micro, milli in shares:
+        print(f"| {condition} | {micro:.0f} | {milli:.1f} | {micro / (milli * 1e3):.2%} |")
 
 
 if __name__ == "__main__":

@@ -40,7 +40,12 @@ PEOPLE = {"alex_lacamoire", "biden", "kit_harington", "obama", "rose_leslie", "l
 DISCOVERY_KEYS = {"name", "unique_id", "state_topic", "device", "availability_topic", "payload_available",
                   "payload_not_available"}
 
-pytestmark = pytest.mark.skipif(not broker_available(), reason="mosquitto is not installed (apt install mosquitto)")
+
+
+def new_broker(folder, users: dict[str, str] | None = None) -> Broker:
+    """A mosquitto of this test's own (skipped, or failed under FACEREC_REQUIRE_ASSETS=1, without mosquitto)."""
+    require(broker_available(), "mosquitto and mosquitto_passwd are not installed: apt-get install mosquitto")
+    return Broker(folder, users)
 
 
 class Listener:
@@ -160,7 +165,7 @@ def gallery(tmp_path_factory):
 
 @pytest.fixture
 def broker(tmp_path):
-    broker = Broker(tmp_path / "broker")
+    broker = new_broker(tmp_path / "broker")
     yield broker
     broker.stop()
 
@@ -239,7 +244,7 @@ def test_an_unreachable_broker_and_a_refused_login_are_one_error_line_without_th
     unreachable = run_script("recognize_video.py", "--embeddings", str(gallery), "--no-display", *sface_model_args(),
                              "--mqtt", f"mqtt://facerec:{PASSWORD}@127.0.0.1:{free_port()}/home")
     assert_clean_failure(unreachable, "error: cannot reach the MQTT broker mqtt://facerec@127.0.0.1:")
-    broker = Broker(tmp_path / "broker", {"facerec": PASSWORD})
+    broker = new_broker(tmp_path / "broker", {"facerec": PASSWORD})
     try:
         refused = run_script("recognize_video.py", "--embeddings", str(gallery), "--no-display", *sface_model_args(),
                              "--mqtt", f"mqtt://facerec:wrong-{PASSWORD}@127.0.0.1:{broker.port}")
@@ -263,7 +268,7 @@ def test_a_bad_webhook_url_and_events_without_a_source_are_refused(tmp_path):
 
 
 def test_with_a_login_events_arrive_and_the_password_is_never_printed(gallery, tmp_path):
-    broker = Broker(tmp_path / "broker", {"facerec": PASSWORD, "reader": "reader-pw"})
+    broker = new_broker(tmp_path / "broker", {"facerec": PASSWORD, "reader": "reader-pw"})
     listener = Listener(broker.port, ("reader", "reader-pw"))
     clip = tmp_path / "lin.y4m"  # the frames where lin is on stage: a short clip
     header, frames = y4m_frames(range(82, 130))
