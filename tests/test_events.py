@@ -246,6 +246,9 @@ def test_an_unreachable_broker_and_a_refused_login_are_one_error_line_without_th
     assert_clean_failure(unreachable, "error: cannot reach the MQTT broker mqtt://facerec@127.0.0.1:")
     broker = new_broker(tmp_path / "broker", {"facerec": PASSWORD})
     try:
+        not_tls = run_script("recognize_video.py", "--embeddings", str(gallery), "--no-display",
+                             "--mqtt", f"mqtts://facerec:{PASSWORD}@127.0.0.1:{broker.port}")
+        assert_clean_failure(not_tls, "error: cannot reach the MQTT broker mqtts://facerec@127.0.0.1:")
         refused = run_script("recognize_video.py", "--embeddings", str(gallery), "--no-display", *sface_model_args(),
                              "--mqtt", f"mqtt://facerec:wrong-{PASSWORD}@127.0.0.1:{broker.port}")
         assert_clean_failure(refused, "refused the connection: Not authorized")
@@ -254,7 +257,7 @@ def test_an_unreachable_broker_and_a_refused_login_are_one_error_line_without_th
         assert_clean_failure(anonymous, "refused the connection")
     finally:
         broker.stop()
-    for run in (unreachable, refused, anonymous):
+    for run in (unreachable, not_tls, refused, anonymous):
         assert len(run.stderr.strip().splitlines()) == 1, run.stderr
         assert PASSWORD not in run.stdout + run.stderr
 
@@ -333,6 +336,10 @@ def test_a_person_leaving_the_gallery_leaves_home_assistant_and_a_killed_process
         enrol(dataset, embeddings, *sface_model_args())
         listener.wait_for(lambda: listener.payloads(biden)[-1] == "", "biden's config was not removed")
         assert listener.payloads(f"facerec/{CAMERA}/seen/biden")[-1] == ""
+        lin = "homeassistant/binary_sensor/facerec_stage/seen_lin/config"
+        configs = len(listener.payloads(lin))
+        listener.client.publish("homeassistant/status", "online", qos=1)  # Home Assistant restarted
+        listener.wait_for(lambda: len(listener.payloads(lin)) > configs, "discovery was not sent again")
         camera.process.kill()  # no goodbye: the broker publishes the connection's last will
         listener.wait_for(lambda: listener.payloads(f"facerec/{CAMERA}/status")[-1] == "offline", "no last will")
         state = retained(broker.port)

@@ -34,6 +34,7 @@ from .sink import Event, EventSink
 
 DEFAULT_PREFIX = "facerec"
 DISCOVERY_PREFIX = "homeassistant"  # Home Assistant's default discovery prefix
+BIRTH_TOPIC = f"{DISCOVERY_PREFIX}/status"  # where Home Assistant says `online` when it (re)starts
 PORTS = {"mqtt": 1883, "mqtts": 8883}
 KEEPALIVE_SECONDS = 30
 CONNECT_SECONDS = 10.0  # to reach the broker and hear its answer at the start
@@ -127,6 +128,7 @@ class MqttSink(EventSink):
         client.reconnect_delay_set(1, 30)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_birth
         return client
 
     def _connect(self, seconds: float) -> None:
@@ -151,6 +153,8 @@ class MqttSink(EventSink):
             else:
                 self._warn(f"{self.shown} refused the connection again: {reason}; retrying")
             return
+        if self.discovery:
+            client.subscribe(BIRTH_TOPIC, qos=1)
         with self._lock:
             if self._answered.is_set():
                 self._warn(f"{self.shown} is back: sending the events that waited")
@@ -158,6 +162,13 @@ class MqttSink(EventSink):
             self._connected.set()
             self._lock.notify_all()
         self._answered.set()
+
+    def _on_birth(self, client, userdata, message) -> None:
+        """Home Assistant (re)started: it asks for the discovery configs and states again."""
+        if message.topic == BIRTH_TOPIC and message.payload == b"online":
+            with self._lock:
+                self._dirty |= self._all_retained()
+                self._lock.notify_all()
 
     def _on_disconnect(self, client, userdata, flags, reason, properties) -> None:
         was_connected = self._connected.is_set()
