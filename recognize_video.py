@@ -10,12 +10,13 @@ exit_quietly_on_interrupt()  # first: a Ctrl-C during the slow imports below end
 import contextlib
 import sys
 
-from facerec.cli import (add_detector_arguments, add_embedder_arguments, add_matching_arguments, add_store_arguments,
-                         add_threshold_argument, check_store_fits, models_from_args, parser_for, positive_int,
-                         profile_from_args, threshold_from_args)
+from facerec.cli import (add_detector_arguments, add_embedder_arguments, add_event_arguments, add_matching_arguments,
+                         add_store_arguments, add_threshold_argument, check_store_fits, models_from_args, parser_for,
+                         positive_int, profile_from_args, threshold_from_args)
 from facerec.display import Window
 from facerec.errors import FacerecError, main_guard
-from facerec.follower import GalleryFollower, Naming
+from facerec.events import close_events, open_events
+from facerec.follower import GalleryFollower, Naming, print_warning
 from facerec.recognition import Recogniser, run_recognition
 from facerec.stores import check_profile, open_store
 from facerec.text import plural
@@ -44,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="let --output replace a file that is not a video")
     parser.add_argument("--no-display", action="store_true", help="run without a window")
     parser.add_argument("--json", action="store_true", help="print one JSON line per frame on standard output")
+    add_event_arguments(parser)
     add_threshold_argument(parser)
     add_detector_arguments(parser)
     add_embedder_arguments(parser)
@@ -52,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     output_path = None if args.output is None else check_output(args.output, args.source, args.force)
     profile = profile_from_args(args)
     with contextlib.ExitStack() as cleanup:
+        # connected (and checked) first: a wrong URL, broker or login is said at once
+        events = open_events(args.camera, print_warning, args.mqtt, args.webhook, args.mqtt_discovery,
+                             args.seen_minutes)
+        cleanup.callback(close_events, events)
         store = cleanup.enter_context(open_store(args.embeddings))
         sightings = store.sighting_log(args.camera) if args.log_sightings else None  # refused before models load
         if sightings is not None:
@@ -72,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             with open_source(args.source) as source:
                 output = VideoOutput(output_path, source.fps, source.frame_size) if output_path else None
                 summary = run_recognition(source, recogniser, window, output, sys.stdout if args.json else None,
-                                          sightings)
+                                          sightings, events)
         finally:
             if output is not None:
                 output.close()

@@ -9,14 +9,15 @@ import socket
 import sys
 from pathlib import Path
 
-from facerec.cli import (add_detector_arguments, add_embedder_arguments, add_matching_arguments, add_store_arguments,
-                         add_threshold_argument, check_store_fits, models_from_args, parser_for, profile_from_args,
-                         threshold_from_args)
+from facerec.cli import (add_detector_arguments, add_embedder_arguments, add_event_arguments, add_matching_arguments,
+                         add_store_arguments, add_threshold_argument, check_store_fits, models_from_args, parser_for,
+                         profile_from_args, threshold_from_args)
 from facerec.detection import load_detector
 from facerec.embedding import load_embedder
 from facerec.enrolment import models_identity
 from facerec.errors import FacerecError, main_guard
-from facerec.follower import GalleryFollower, Naming
+from facerec.events import Presence, close_events, open_events
+from facerec.follower import GalleryFollower, Naming, print_warning
 from facerec.recognition import Recogniser
 from facerec.stores import EmbeddingStore, NoGalleryYet, check_profile, open_store
 from facerec.video import open_source
@@ -52,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="access token required on every request (default: generated when --host is not loopback)")
     parser.add_argument("--source", default=None,
                         help="also show this webcam index, video file or stream URL, recognised by the server")
+    add_event_arguments(parser)
     add_threshold_argument(parser)
     add_matching_arguments(parser)
     add_detector_arguments(parser)
@@ -62,10 +64,16 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 <= args.port <= 65535:
         raise FacerecError(f"--port {args.port} is not a port number (0 to 65535)")
 
+    if (args.mqtt or args.webhook) and args.source is None:
+        raise FacerecError("--mqtt and --webhook tell who arrives in the server's own video: give --source too")
     if args.source is not None:
         open_source(args.source).close()  # a bad --source is refused now, not when a page first asks for it
     profile = profile_from_args(args)
     with contextlib.ExitStack() as cleanup:
+        # connected (and checked) first: a wrong URL, broker or login is said at once
+        events = open_events(args.camera, print_warning, args.mqtt, args.webhook, args.mqtt_discovery,
+                             args.seen_minutes)
+        cleanup.callback(close_events, events)
         store = cleanup.enter_context(open_store(args.embeddings))
         sightings = store.sighting_log(args.camera) if args.log_sightings else None  # refused before models load
         if sightings is not None:
@@ -90,12 +98,12 @@ def main(argv: list[str] | None = None) -> int:
                    load_embedder(embedder.network, embedder.paths[0]))
         engine = Engine(follower, learner, args.dataset, models, sightings)
         cleanup.enter_context(follower.following())
-        serve(engine, args)
+        serve(engine, args, events)
     return 0
 
 
-def serve(engine: Engine, args: argparse.Namespace) -> None:
-    """Listen as the arguments say, print the page's URL, and serve until Ctrl-C."""
+def serve(engine: Engine, args: argparse.Namespace, events: Presence | None = None) -> None:
+    """Listen as the arguments say, print the page's URL, and serve until Ctrl-C (`events`: see create_app)."""
     import uvicorn  # only once the arguments are good: --help stays quick
 
     loopback = is_loopback(args.host)
@@ -106,7 +114,7 @@ def serve(engine: Engine, args: argparse.Namespace) -> None:
     print(f"facerec web page: http://{shown_host}:{port}/" + (f"?token={token}" if token else ""), flush=True)
     if token and not args.token:
         print("the token was generated for this run: every request and WebSocket without it is refused", flush=True)
-    config = uvicorn.Config(create_app(engine, token, loopback, args.source), log_level="warning",
+    config = uvicorn.Config(create_app(engine, token, loopback, args.source, events), log_level="warning",
                             ws_max_size=MAX_UPLOAD_BYTES + FRAME_HEADER.size, timeout_graceful_shutdown=2)
     uvicorn.Server(config).run(sockets=[sock])
 

@@ -94,8 +94,24 @@ def add_store_arguments(parser: argparse._ActionsContainer, more_help: str = "",
                             help="record each named face (time, --camera, name, distance) in the gallery's "
                                  "database: needs a postgresql:// --embeddings")
         parser.add_argument("--camera", default=socket.gethostname(), metavar="NAME",
-                            help="the camera's name in the sightings (default: this machine's name, "
+                            help="the camera's name in the sightings and events (default: this machine's name, "
                                  f"{socket.gethostname()})")
+
+
+def add_event_arguments(parser: argparse.ArgumentParser) -> None:
+    """--mqtt, --webhook and their options: who arrived and who left, told to other systems (facerec.events)."""
+    parser.add_argument("--mqtt", default=None, metavar="URL",
+                        help="publish who arrives and leaves to this MQTT broker: mqtt://[user:password@]host[:port]"
+                             "[/prefix] (mqtts:// for TLS; prefix default: facerec), on PREFIX/CAMERA/events, "
+                             "/people, /status: README, \"Events: MQTT and webhooks\"")
+    parser.add_argument("--mqtt-discovery", action=argparse.BooleanOptionalAction, default=True,
+                        help="with --mqtt, make the camera a device in Home Assistant (discovery under "
+                             "homeassistant/: the last person seen, and a sensor per known person; default: on)")
+    parser.add_argument("--seen-minutes", type=bounded_number(float, 0, None, low_inclusive=False), default=5.0,
+                        metavar="N", help="a person's Home Assistant sensor stays on N minutes after they were "
+                                          "last in view (default: 5)")
+    parser.add_argument("--webhook", default=None, metavar="URL",
+                        help="POST each arrival and departure as JSON to this http(s) URL (retried for a while)")
 
 
 def add_threshold_argument(parser: argparse.ArgumentParser) -> None:

@@ -14,6 +14,7 @@ from .detection import DetectedFace, Detector
 from .display import QUIT_KEYS, Window
 from .drawing import draw_faces
 from .embedding import Embedder
+from .events import Presence
 from .matching import UNKNOWN, Match, Matcher
 from .stores import Sighting, SightingLog
 from .text import printable
@@ -155,10 +156,10 @@ def per_name(counts: Counter) -> str:
 
 def run_recognition(frames: Iterable[np.ndarray], recogniser: Recogniser, window: Window | None = None,
                     output: VideoOutput | None = None, json_lines: TextIO | None = None,
-                    sightings: SightingLog | None = None) -> Summary:
+                    sightings: SightingLog | None = None, events: Presence | None = None) -> Summary:
     """Recognise every frame until the frames end, a quit key, or Ctrl-C; return what was seen.
 
-    Each frame's named faces go to `sightings` if given (the caller closes it)."""
+    Each frame's named faces go to `sightings` if given, its tracks to `events` (the caller closes both)."""
     summary = Summary()
     start = previous = time.perf_counter()
     fps = 0.0
@@ -167,6 +168,8 @@ def run_recognition(frames: Iterable[np.ndarray], recogniser: Recogniser, window
             recognised = recogniser.recognise(frame, index)
             summary.add(recognised)
             log_sightings(sightings, recognised)
+            if events is not None and recogniser.tracker is not None:
+                events.saw(recogniser.tracker.tracks, index, recogniser.matcher)
             if json_lines is not None:
                 record = {"frame": index, "faces": [item.as_json() for item in recognised]}
                 json_lines.write(json.dumps(record) + "\n")

@@ -27,6 +27,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from ..events import Presence
 from ..tracking import Tracker
 from .engine import Engine
 from .protocol import MAX_UPLOAD_BYTES, Refusal, decode_image, frame_record, unpack_frame
@@ -64,9 +65,11 @@ async def read_json(request: Request) -> dict:
     return content
 
 
-def create_app(engine: Engine, token: str | None = None, loopback: bool = True, source: str | None = None) -> AccessGuard:
-    """The ASGI application serving `engine`; `token` (required off loopback) guards every request."""
-    stream = SourceStream(source, engine) if source else None
+def create_app(engine: Engine, token: str | None = None, loopback: bool = True, source: str | None = None,
+               events: Presence | None = None) -> AccessGuard:
+    """The ASGI application serving `engine`; `token` (required off loopback) guards every request;
+    `events` hears who arrives and leaves in `source` (which then runs from the start)."""
+    stream = SourceStream(source, engine, events) if source else None
 
     async def recognise_bytes(data: bytes, number: int, tracker: Tracker | None = None) -> dict:
         def work() -> dict:

@@ -4,7 +4,9 @@ One reader thread runs while at least one page watches: it recognises each
 frame with the engine, draws the boxes and labels, and keeps only the newest
 JPEG. Each viewer gets the newest frame whenever it changes, so a slow viewer
 skips frames instead of queueing them. A file is played at its own frame rate,
-from the start again at its end.
+from the start again at its end. With `events` (serve.py --mqtt, --webhook) the
+reader runs from the start and never stops, watched or not, and tells them who
+arrives and leaves (everyone leaves when a file starts again).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import time
 import cv2
 
 from ..errors import FacerecError
+from ..events import Presence
 from ..recognition import annotate
 from ..video import open_source
 from ..tracking import Tracker
@@ -28,15 +31,18 @@ FPS_SMOOTHING = 0.9
 class SourceStream:
     """The annotated frames of one --source, for any number of viewers."""
 
-    def __init__(self, text: str, engine: Engine) -> None:
+    def __init__(self, text: str, engine: Engine, events: Presence | None = None) -> None:
         self.text = text
         self.engine = engine
+        self.events = events
         self.problem = ""
         self._jpeg = b""
         self._number = 0
         self._viewers = 0
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
+        if events is not None:
+            self.watch()  # a viewer that never leaves: events need the source whether a page looks or not
 
     def watch(self) -> None:
         """A viewer arrives: start the reader if it is not running."""
@@ -69,6 +75,8 @@ class SourceStream:
             while self._viewers > 0:
                 with open_source(self.text) as source:
                     self._play(source)
+                if self.events is not None:
+                    self.events.end()  # the next pass has a new tracker
                 if source.spec.is_live:
                     raise FacerecError(f"video source {self.text!r} ended: {source.ended_by}")
         except FacerecError as error:
@@ -84,6 +92,8 @@ class SourceStream:
             if self._viewers <= 0:
                 return
             recognised = self.engine.recognise(frame, tracker, index)
+            if self.events is not None:
+                self.events.saw(tracker.tracks, index, self.engine.recogniser.matcher)
             now = time.perf_counter()
             instant = 1.0 / max(now - previous, 1e-6)
             fps = instant if fps == 0.0 else FPS_SMOOTHING * fps + (1 - FPS_SMOOTHING) * instant

@@ -1,0 +1,47 @@
+"""Events for other systems: who arrived in view of a camera and who left, sent to MQTT and webhooks.
+
+A video loop hands its tracks to a Presence after each frame (`saw`); the Presence tells the
+sinks of arrivals and departures. Each sink (EventSink: `arrived`, `left`, `close`) runs behind
+its own QueuedSink, so a slow or absent receiver never slows the video.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from ..errors import FacerecError
+from ..stores import masked
+from .presence import Presence
+from .sink import Event, EventSink, QueuedSink, Sinks
+
+
+def open_events(camera: str, warn: Callable[[str], None], mqtt: str | None = None, webhook: str | None = None,
+                discovery: bool = True, seen_minutes: float = 5.0) -> Presence | None:
+    """The Presence feeding the sinks the arguments ask for (None for none); FacerecError if one cannot start
+    (a bad URL, a broker that cannot be reached or refuses the login). Close it with `close_events`."""
+    sinks: list[EventSink] = []
+    try:
+        if webhook is not None:
+            from .webhook import WebhookSink
+            sinks.append(QueuedSink(WebhookSink(webhook, warn), f"--webhook {masked(webhook)}", warn))
+        if mqtt is not None:
+            try:
+                from .mqtt import MqttSink
+            except ImportError as error:
+                raise FacerecError(f"--mqtt needs paho-mqtt, which cannot be imported ({error}): "
+                                   "pip install paho-mqtt") from None
+            sinks.append(QueuedSink(MqttSink(mqtt, camera, warn, discovery, seen_minutes),
+                                    f"the MQTT broker {masked(mqtt)}", warn))
+    except BaseException:
+        Sinks(sinks).close()
+        raise
+    return Presence(Sinks(sinks), camera) if sinks else None
+
+
+def close_events(presence: Presence | None) -> None:
+    """Presence.close, if there is one (an ExitStack callback)."""
+    if presence is not None:
+        presence.close()
+
+
+__all__ = ["Event", "EventSink", "Presence", "QueuedSink", "Sinks", "close_events", "open_events"]

@@ -1,0 +1,356 @@
+"""Events to an MQTT broker, and the Home Assistant discovery that makes each camera a device.
+
+Topics under PREFIX/CAMERA (README, "Events: MQTT and webhooks"):
+
+    events          one JSON message per arrival or departure (QoS 1, not retained)
+    people          the names in view now, a JSON list (retained)
+    status          online / offline (retained; offline is also the connection's last will)
+    seen/PERSON     ON while PERSON is in view and for --seen-minutes after, else OFF (retained)
+
+The connection is made (and checked) when the sink is made: a bad URL, a broker that cannot be
+reached or a refused login is a FacerecError. Later losses are a warning: paho reconnects, events
+wait in the QueuedSink in front of this one, and the retained topics are published again from
+the state held here (a restarted broker may have forgotten them). Passwords are never shown.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from typing import Callable
+from urllib.parse import unquote, urlsplit
+
+import paho.mqtt.client as paho
+
+from .. import __version__
+from ..errors import FacerecError
+from ..stores import masked
+from .sink import Event, EventSink
+
+DEFAULT_PREFIX = "facerec"
+DISCOVERY_PREFIX = "homeassistant"  # Home Assistant's default discovery prefix
+BIRTH_TOPIC = f"{DISCOVERY_PREFIX}/status"  # where Home Assistant says `online` when it (re)starts
+PORTS = {"mqtt": 1883, "mqtts": 8883}
+KEEPALIVE_SECONDS = 30
+CONNECT_SECONDS = 10.0  # to reach the broker and hear its answer at the start
+FLUSH_SECONDS = 5.0  # at the end: the last messages' acknowledgements
+ON, OFF = "ON", "OFF"
+# Home Assistant's ids (node_id, object_id, unique_id) may only hold these characters
+_NOT_AN_ID = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+@dataclass(frozen=True)
+class MqttTarget:
+    """Where --mqtt points: the broker, the login and the topic prefix."""
+
+    host: str
+    port: int
+    tls: bool
+    username: str | None
+    password: str | None
+    prefix: str
+
+
+def parse_mqtt_url(url: str) -> MqttTarget:
+    """`mqtt://[user:password@]host[:port][/prefix]` (mqtts:// for TLS), or FacerecError saying what is wrong."""
+    shown = masked(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise FacerecError(f"--mqtt {shown} is not a valid URL (mqtt://[user:password@]host[:port][/prefix])") from None
+    if parts.scheme not in PORTS:
+        raise FacerecError(f"--mqtt {shown}: the URL must start with mqtt:// or mqtts:// (TLS)")
+    if not parts.hostname:
+        raise FacerecError(f"--mqtt {shown} names no broker host (mqtt://host[:port][/prefix])")
+    prefix = parts.path.strip("/") or DEFAULT_PREFIX
+    check_topic_level(prefix, "--mqtt's prefix", levels=True)
+    return MqttTarget(parts.hostname, port or PORTS[parts.scheme], parts.scheme == "mqtts",
+                      unquote(parts.username) if parts.username else None,
+                      unquote(parts.password) if parts.password is not None else None, prefix)
+
+
+def check_topic_level(text: str, what: str, levels: bool = False) -> None:
+    """FacerecError unless `text` can be used in a topic: no wildcards (+ #), no / unless `levels`."""
+    if not text or "+" in text or "#" in text or "\0" in text or (not levels and "/" in text):
+        raise FacerecError(f"{what} {text!r} cannot be part of an MQTT topic (no + or #{'' if levels else ' or /'})")
+
+
+def slug(text: str) -> str:
+    """`text` as Home Assistant accepts in its ids (letters, digits, _ and -)."""
+    return _NOT_AN_ID.sub("_", text).strip("_") or "_"
+
+
+class MqttSink(EventSink):
+    """Publishes a camera's events, who is in view, and Home Assistant's discovery, to one broker."""
+
+    def __init__(self, url: str, camera: str, warn: Callable[[str], None], discovery: bool = True,
+                 seen_minutes: float = 5.0, connect_seconds: float = CONNECT_SECONDS) -> None:
+        self.target = parse_mqtt_url(url)
+        check_topic_level(camera, "--camera")
+        self.shown = f"the MQTT broker {masked(url)}"
+        self.camera, self.discovery, self.seen_seconds = camera, discovery, seen_minutes * 60
+        self.topic = f"{self.target.prefix}/{camera}"
+        self._warn = warn
+        self._lock = threading.Condition()  # the state below, shared with paho's thread and the timers
+        self._in_view: Counter = Counter()  # tracks in view per name
+        self._people: list[str] = []  # the names published in `people`
+        self._known: set[str] = set()  # the gallery's people: each has a binary sensor
+        self._seen: dict[str, str] = {}  # person -> ON / OFF
+        self._timers: dict[str, threading.Timer] = {}
+        self._dirty: set[str] = set()  # retained topics to publish again
+        self._retained: list[paho.MQTTMessageInfo] = []  # retained messages not yet acknowledged
+        self._sent: list[paho.MQTTMessageInfo] = []  # events not yet acknowledged
+        self._connected = threading.Event()
+        self._answered = threading.Event()
+        self._refused: str | None = None
+        self._closing = False
+        self._client = self._new_client()
+        self._connect(connect_seconds)
+        self._keeper = threading.Thread(target=self._keep_retained, name="mqtt-retained", daemon=True)
+        self._keeper.start()
+
+    # the connection
+
+    def _new_client(self) -> paho.Client:
+        client_id = f"facerec-{slug(self.camera)}-{uuid.uuid4().hex[:8]}"
+        client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id)
+        if self.target.username is not None:
+            client.username_pw_set(self.target.username, self.target.password)
+        if self.target.tls:
+            client.tls_set()
+        client.will_set(f"{self.topic}/status", "offline", qos=1, retain=True)
+        client.reconnect_delay_set(1, 30)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_birth
+        return client
+
+    def _connect(self, seconds: float) -> None:
+        try:
+            self._client.connect(self.target.host, self.target.port, KEEPALIVE_SECONDS)
+        except (OSError, ValueError) as error:
+            raise FacerecError(f"cannot reach {self.shown}: {getattr(error, 'strerror', None) or error}") from None
+        self._client.loop_start()
+        answered = self._answered.wait(seconds)
+        if self._refused is not None or not answered:
+            self._client.loop_stop()
+            self._client.disconnect()
+            raise FacerecError(f"{self.shown} refused the connection: {self._refused}" if answered
+                               else f"{self.shown} did not answer in {seconds:g} s")
+
+    def _on_connect(self, client, userdata, flags, reason, properties) -> None:
+        if reason.is_failure:
+            if not self._answered.is_set():
+                self._refused = str(reason)
+                self._answered.set()
+                client.disconnect()  # at the start a refusal is final: no reconnecting
+            else:
+                self._warn(f"{self.shown} refused the connection again: {reason}; retrying")
+            return
+        if self.discovery:
+            client.subscribe(BIRTH_TOPIC, qos=1)
+        with self._lock:
+            if self._answered.is_set():
+                self._warn(f"{self.shown} is back: sending the events that waited")
+            self._dirty |= self._all_retained()  # a restarted broker may have forgotten them
+            self._connected.set()
+            self._lock.notify_all()
+        self._answered.set()
+
+    def _on_birth(self, client, userdata, message) -> None:
+        """Home Assistant (re)started: it asks for the discovery configs and states again."""
+        if message.topic == BIRTH_TOPIC and message.payload == b"online":
+            with self._lock:
+                self._dirty |= self._all_retained()
+                self._lock.notify_all()
+
+    def _on_disconnect(self, client, userdata, flags, reason, properties) -> None:
+        was_connected = self._connected.is_set()
+        self._connected.clear()
+        if was_connected and not self._closing:
+            self._warn(f"lost {self.shown} ({reason}): reconnecting; events wait until it is back")
+
+    # events (called by the QueuedSink's thread: waiting here never slows the video)
+
+    def arrived(self, event: Event) -> None:
+        self._publish_event(event)
+        with self._lock:
+            self._in_view[event.name] += 1
+            self._mark_seen(event.name)
+            self._people_changed()
+
+    def left(self, event: Event) -> None:
+        self._publish_event(event)
+        with self._lock:
+            self._in_view[event.name] -= 1
+            if self._in_view[event.name] <= 0:
+                del self._in_view[event.name]
+                if event.name in self._known:
+                    self._expire_later(event.name)
+            self._people_changed()
+
+    def gallery(self, names: set[str]) -> None:
+        with self._lock:
+            gone, new = self._known - names, names - self._known
+            self._known = set(names)
+            for name in gone:
+                self._cancel_timer(name)
+                self._seen.pop(name, None)
+                self._dirty.add(f"gone:{name}")
+            for name in new:
+                self._seen[name] = ON if name in self._in_view else OFF
+                self._dirty.add(f"seen:{name}")
+                self._dirty.discard(f"gone:{name}")
+            if self.discovery:
+                self._dirty.add("discovery")
+            self._lock.notify_all()
+
+    def _publish_event(self, event: Event) -> None:
+        """Publish once connected (QoS 1: paho sends it again if the connection drops before the broker has it)."""
+        while not self._connected.wait(1.0):
+            if self._closing:  # given up (the QueuedSink said how many events were not sent)
+                return
+        info = self._client.publish(f"{self.topic}/events", json.dumps(event.as_json()), qos=1)
+        with self._lock:
+            self._sent = [*(sent for sent in self._sent if not _acknowledged(sent)), info]
+
+    # retained state: changed here, published by one thread, in order, again after every reconnect
+
+    def _people_changed(self) -> None:
+        people = sorted(self._in_view)
+        if people != self._people:
+            self._people = people
+            self._dirty.add("people")
+            self._lock.notify_all()
+
+    def _mark_seen(self, name: str) -> None:
+        if name not in self._known:
+            return
+        self._cancel_timer(name)
+        if self._seen.get(name) != ON:
+            self._seen[name] = ON
+            self._dirty.add(f"seen:{name}")
+            self._lock.notify_all()
+
+    def _expire_later(self, name: str) -> None:
+        """`name` left: OFF after seen_seconds, unless seen again meanwhile."""
+        self._cancel_timer(name)
+        timer = threading.Timer(self.seen_seconds, self._expire, (name,))
+        timer.daemon = True
+        self._timers[name] = timer
+        timer.start()
+
+    def _expire(self, name: str) -> None:
+        with self._lock:
+            if self._timers.get(name) is not threading.current_thread():
+                return  # seen again, or removed, since this timer started
+            del self._timers[name]
+            if name in self._known and name not in self._in_view:
+                self._seen[name] = OFF
+                self._dirty.add(f"seen:{name}")
+                self._lock.notify_all()
+
+    def _cancel_timer(self, name: str) -> None:
+        timer = self._timers.pop(name, None)
+        if timer is not None:
+            timer.cancel()
+
+    def _all_retained(self) -> set[str]:
+        return {"status", "people", *(f"seen:{name}" for name in self._known),
+                *(["discovery"] if self.discovery else [])}
+
+    def _keep_retained(self) -> None:
+        while True:
+            with self._lock:
+                self._lock.wait_for(lambda: (self._dirty and self._connected.is_set()) or self._closing)
+                if not self._dirty or not self._connected.is_set():
+                    return
+            # messages sent before a reconnect are sent again by paho first: let them land before newer ones
+            _wait_acknowledged(self._retained, FLUSH_SECONDS)
+            with self._lock:
+                messages = [message for key in sorted(self._dirty) for message in self._messages(key)]
+                self._dirty.clear()
+            self._retained = [self._client.publish(topic, payload, qos=1, retain=True) for topic, payload in messages]
+
+    def _messages(self, key: str) -> list[tuple[str, str]]:
+        """(topic, payload) of one retained item as it is now (call with the lock held)."""
+        kind, _, name = key.partition(":")
+        if kind == "status":
+            return [(f"{self.topic}/status", "offline" if self._closing else "online")]
+        if kind == "people":
+            return [(f"{self.topic}/people", json.dumps(self._people))]
+        if kind == "seen":
+            return [(self._seen_topic(name), self._seen[name])] if name in self._seen else []
+        if kind == "gone":  # an empty retained message deletes the retained one (and the entity in Home Assistant)
+            return [(self._seen_topic(name), ""), *([(self._config_topic(name), "")] if self.discovery else [])]
+        return self.discovery_configs()
+
+    # Home Assistant discovery
+
+    def _device(self) -> dict:
+        return {"identifiers": [f"facerec_{slug(self.camera)}"], "name": f"facerec {self.camera}",
+                "manufacturer": "facerec", "model": "face recognition", "sw_version": __version__}
+
+    def _entity(self, component: str, object_id: str, name: str) -> dict:
+        # default_entity_id, not object_id: Home Assistant 2025.10 deprecated object_id and 2026.4 dropped it
+        unique_id = f"facerec_{slug(self.camera)}_{object_id}"
+        return {"name": name, "unique_id": unique_id, "default_entity_id": f"{component}.{unique_id}",
+                "availability_topic": f"{self.topic}/status", "payload_available": "online",
+                "payload_not_available": "offline", "device": self._device()}
+
+    def _seen_topic(self, name: str) -> str:
+        return f"{self.topic}/seen/{slug(name)}"
+
+    def _config_topic(self, name: str | None, component: str = "binary_sensor") -> str:
+        object_id = "last_person" if name is None else f"seen_{slug(name)}"
+        return f"{DISCOVERY_PREFIX}/{component}/facerec_{slug(self.camera)}/{object_id}/config"
+
+    def discovery_configs(self) -> list[tuple[str, str]]:
+        """(topic, JSON) of every discovery config: the last person seen, and a binary sensor per known person."""
+        last = {**self._entity("sensor", "last_person", "Last person seen"), "state_topic": f"{self.topic}/events",
+                "value_template": "{{ value_json.name }}", "json_attributes_topic": f"{self.topic}/events",
+                "icon": "mdi:face-recognition"}
+        configs = [(self._config_topic(None, "sensor"), json.dumps(last))]
+        minutes = f"{self.seen_seconds / 60:g}"
+        for name in sorted(self._known):
+            title = f"{name} seen on {self.camera} in the last {minutes} min"
+            seen = {**self._entity("binary_sensor", f"seen_{slug(name)}", title),
+                    "state_topic": self._seen_topic(name), "payload_on": ON, "payload_off": OFF,
+                    "device_class": "presence"}
+            configs.append((self._config_topic(name), json.dumps(seen)))
+        return configs
+
+    # the end
+
+    def close(self) -> None:
+        """Publish the last state and `offline`, wait (a little) for the broker's acknowledgements, disconnect."""
+        with self._lock:
+            for name in list(self._timers):
+                self._cancel_timer(name)
+            self._closing = True
+            self._dirty.add("status")
+            self._lock.notify_all()
+        self._keeper.join(FLUSH_SECONDS)
+        _wait_acknowledged([*self._sent, *self._retained], FLUSH_SECONDS)
+        self._client.disconnect()
+        self._client.loop_stop()
+
+
+def _acknowledged(info: paho.MQTTMessageInfo) -> bool:
+    try:
+        return info.is_published()
+    except (ValueError, RuntimeError):  # not sent yet (no connection): paho sends it once connected
+        return False
+
+
+def _wait_acknowledged(infos: list[paho.MQTTMessageInfo], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    for info in infos:
+        while not _acknowledged(info) and time.monotonic() < deadline:
+            time.sleep(0.02)

@@ -1,0 +1,135 @@
+"""What a sink is told (an Event), the interface every sink implements, and the queue that keeps sinks off the video."""
+
+from __future__ import annotations
+
+import collections
+import datetime
+import threading
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+# Events (and gallery changes) waiting for one sink at most; beyond, the oldest is dropped (with one warning).
+QUEUE_LIMIT = 1000
+# At the end of a run a sink gets this long to deliver what waits (a broker that is down may never come back).
+CLOSE_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class Event:
+    """A person arriving in view of a camera (a track got a name) or leaving it (the track ended)."""
+
+    type: str  # "arrived" or "left"
+    name: str  # a gallery name, or Unknown
+    camera: str
+    track: int
+    time: float  # seconds since the epoch: when the track got its name, or when it was last seen
+    distance: float | None
+    box: tuple[int, int, int, int]
+    frame: int  # the source's frame index of that moment
+
+    def as_json(self) -> dict:
+        """The event as MQTT and webhooks carry it (time in ISO 8601, UTC)."""
+        stamp = datetime.datetime.fromtimestamp(self.time, datetime.timezone.utc).isoformat(timespec="milliseconds")
+        return {"type": self.type, "name": self.name, "camera": self.camera, "track": self.track, "time": stamp,
+                "distance": None if self.distance is None else round(self.distance, 4), "box": list(self.box),
+                "frame": self.frame}
+
+
+class EventSink(ABC):
+    """Somewhere events go (an MQTT broker, a URL). Methods may block: QueuedSink calls them off the video loop."""
+
+    @abstractmethod
+    def arrived(self, event: Event) -> None: ...
+
+    @abstractmethod
+    def left(self, event: Event) -> None: ...
+
+    def gallery(self, names: set[str]) -> None:
+        """The people the gallery knows now (at the start and whenever it changes); most sinks ignore it."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """The source ended: deliver what is pending if possible, say goodbye, free the connection."""
+
+
+class QueuedSink(EventSink):
+    """`sink` run by its own thread: callers never wait for it. At most `limit` calls wait; beyond, the
+    oldest is dropped and `warn` is told once. close() gives the sink `close_seconds` to catch up."""
+
+    def __init__(self, sink: EventSink, name: str, warn: Callable[[str], None], limit: int = QUEUE_LIMIT,
+                 close_seconds: float = CLOSE_SECONDS) -> None:
+        self.sink, self.name, self._warn = sink, name, warn
+        self.close_seconds = close_seconds
+        self.dropped = 0
+        self._waiting: collections.deque = collections.deque(maxlen=limit)
+        self._changed = threading.Condition()
+        self._closing = False
+        self._thread = threading.Thread(target=self._deliver, name=f"events-{name}", daemon=True)
+        self._thread.start()
+
+    def arrived(self, event: Event) -> None:
+        self._put(self.sink.arrived, event)
+
+    def left(self, event: Event) -> None:
+        self._put(self.sink.left, event)
+
+    def gallery(self, names: set[str]) -> None:
+        self._put(self.sink.gallery, set(names))
+
+    def _put(self, method: Callable, argument: object) -> None:
+        with self._changed:
+            if len(self._waiting) == self._waiting.maxlen:
+                self.dropped += 1
+                if self.dropped == 1:
+                    self._warn(f"{self.name} is not keeping up: {self._waiting.maxlen} events wait; the oldest "
+                               "are dropped")
+            self._waiting.append((method, argument))
+            self._changed.notify()
+
+    def _deliver(self) -> None:
+        while True:
+            with self._changed:
+                self._changed.wait_for(lambda: self._waiting or self._closing)
+                if not self._waiting:
+                    return
+                method, argument = self._waiting.popleft()
+            try:
+                method(argument)
+            except Exception as error:  # a sink's failure never ends the others nor the video
+                self._warn(f"{self.name}: {error}")
+
+    def close(self) -> None:
+        with self._changed:
+            self._closing = True
+            self._changed.notify()
+        self._thread.join(self.close_seconds)
+        if self._thread.is_alive():  # still waiting for its sink (a broker that is down): give up on the rest
+            with self._changed:
+                undelivered = len(self._waiting) + 1
+                self._waiting.clear()
+            self._warn(f"{self.name}: {undelivered} events not delivered in {self.close_seconds:g} s")
+        self.sink.close()
+
+
+class Sinks(EventSink):
+    """Several sinks told the same things (each already queued)."""
+
+    def __init__(self, sinks: Iterable[EventSink]) -> None:
+        self.sinks = list(sinks)
+
+    def arrived(self, event: Event) -> None:
+        for sink in self.sinks:
+            sink.arrived(event)
+
+    def left(self, event: Event) -> None:
+        for sink in self.sinks:
+            sink.left(event)
+
+    def gallery(self, names: set[str]) -> None:
+        for sink in self.sinks:
+            sink.gallery(names)
+
+    def close(self) -> None:
+        for sink in self.sinks:
+            sink.close()
