@@ -30,6 +30,7 @@ import paho.mqtt.client as paho
 from .. import __version__
 from ..errors import FacerecError
 from ..stores import masked
+from ..text import printable
 from .sink import Event, EventSink
 
 DEFAULT_PREFIX = "facerec"
@@ -284,7 +285,7 @@ class MqttSink(EventSink):
         if kind == "status":
             return [(f"{self.topic}/status", "offline" if self._closing else "online")]
         if kind == "people":
-            return [(f"{self.topic}/people", json.dumps(self._people))]
+            return [(f"{self.topic}/people", json.dumps([printable(name) for name in self._people]))]
         if kind == "seen":
             return [(self._seen_topic(name), self._seen[name])] if name in self._seen else []
         if kind == "gone":  # an empty retained message deletes the retained one (and the entity in Home Assistant)
@@ -319,7 +320,7 @@ class MqttSink(EventSink):
         configs = [(self._config_topic(None, "sensor"), json.dumps(last))]
         minutes = f"{self.seen_seconds / 60:g}"
         for name in sorted(self._known):
-            title = f"{name} seen on {self.camera} in the last {minutes} min"
+            title = f"{printable(name)} seen on {printable(self.camera)} in the last {minutes} min"
             seen = {**self._entity("binary_sensor", f"seen_{slug(name)}", title),
                     "state_topic": self._seen_topic(name), "payload_on": ON, "payload_off": OFF,
                     "device_class": "presence"}

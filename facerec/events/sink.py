@@ -9,6 +9,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
+from ..text import printable
+
 # Events (and gallery changes) waiting for one sink at most; beyond, the oldest is dropped (with one warning).
 QUEUE_LIMIT = 1000
 # At the end of a run a sink gets this long to deliver what waits (a broker that is down may never come back).
@@ -31,7 +33,7 @@ class Event:
     def as_json(self) -> dict:
         """The event as MQTT and webhooks carry it (time in ISO 8601, UTC)."""
         stamp = datetime.datetime.fromtimestamp(self.time, datetime.timezone.utc).isoformat(timespec="milliseconds")
-        return {"type": self.type, "name": self.name, "camera": self.camera, "track": self.track, "time": stamp,
+        return {"type": self.type, "name": printable(self.name), "camera": printable(self.camera), "track": self.track, "time": stamp,
                 "distance": None if self.distance is None else round(self.distance, 4), "box": list(self.box),
                 "frame": self.frame}
 
