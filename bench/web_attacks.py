@@ -6,8 +6,8 @@ For each attack a fresh serve.py (sface, obama and biden enrolled) runs; a victi
 every 0.25 s (10 s timeout) while the attacker (other 127.x addresses) runs for --seconds; the server's
 resident memory is sampled every 20 ms.
 
-  slowloris   under `ulimit -n 1024`: 2,000 connections that send half a request's head and stop;
-              the victim GETs /api/info
+  slowloris   under `ulimit -n 1024`: 2,000 connections (made within 10 s) that send half a request's head
+              and stop, then held for --seconds; the victim GETs /api/info
   websocket   100 WebSockets from one address, each sending a 16 MiB frame minus its last byte,
               then 16 from four addresses sending frames just under the frame limit (4 MiB);
               the victim, a page's WebSocket opened before, sends a photo and waits for its answer
@@ -76,6 +76,15 @@ class Serving:
         self.peak_kb, self.sampling = self.rss_kb(), True
         self.start_kb = self.peak_kb
         threading.Thread(target=self.sample, daemon=True).start()
+        self.log, self.log_bytes = [], 0  # read as it comes: a full pipe would stall the server
+        self.reader = threading.Thread(target=self.read_log, daemon=True)
+        self.reader.start()
+
+    def read_log(self) -> None:
+        for line in self.process.stderr:
+            self.log_bytes += len(line)
+            if self.log_bytes < 65536:
+                self.log.append(line)
 
     def rss_kb(self) -> int:
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
@@ -90,15 +99,16 @@ class Serving:
             time.sleep(0.02)
 
     def stop(self) -> str:
-        """Stop the server; the size of its log (bytes of standard error)."""
+        """Stop the server; the start of its log (standard error)."""
         self.sampling = False
         self.process.terminate()
         try:
-            _, stderr = self.process.communicate(timeout=30)
+            self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            _, stderr = self.process.communicate()
-        return stderr
+            self.process.wait()
+        self.reader.join(10)
+        return "".join(self.log)
 
 
 class Victim:
@@ -163,19 +173,19 @@ def page_victim(server: Serving, stack: contextlib.ExitStack):
     return ask
 
 
-def slowloris(server: Serving, seconds: float, stack: contextlib.ExitStack) -> tuple[Victim, str]:
-    with Victim(http_victim(server, "/api/info")) as victim:
+def slowloris(server: Serving, seconds: float, victim_ask) -> tuple[Victim, str]:
+    with Victim(victim_ask) as victim:
         time.sleep(1)
-        sockets = half_sent(server.host, server.port, 2000, source="127.0.0.3", seconds=seconds)
-        time.sleep(max(0.0, seconds - 10))
+        sockets = half_sent(server.host, server.port, 2000, source="127.0.0.3", seconds=10)
+        time.sleep(seconds)  # held open (those the server has not closed)
         for sock in sockets:
             sock.close()
     return victim, "2000 half-sent requests"
 
 
-def websockets_attack(server: Serving, seconds: float, stack: contextlib.ExitStack) -> tuple[Victim, str]:
+def websockets_attack(server: Serving, seconds: float, victim_ask) -> tuple[Victim, str]:
     accepted = 0
-    with Victim(page_victim(server, stack)) as victim:
+    with Victim(victim_ask) as victim:
         time.sleep(1)
         opened = []
         for _ in range(100):  # one address, as one attacker: all open at once, then the frames
@@ -200,7 +210,7 @@ def websockets_attack(server: Serving, seconds: float, stack: contextlib.ExitSta
     return victim, f"100 WebSockets with 16 MiB - 1 byte ({accepted} accepted), then 16 with 4 MiB - 1"
 
 
-def bomb(server: Serving, seconds: float, stack: contextlib.ExitStack) -> tuple[Victim, str]:
+def bomb(server: Serving, seconds: float, victim_ask) -> tuple[Victim, str]:
     from websockets.sync.client import connect
 
     from facerec.web.protocol import pack_frame
@@ -224,7 +234,7 @@ def bomb(server: Serving, seconds: float, stack: contextlib.ExitStack) -> tuple[
                 ws.send(pack_frame(number, data))
                 ws.recv(timeout=120)
 
-    with Victim(page_victim(server, stack)) as victim:
+    with Victim(victim_ask) as victim:
         time.sleep(1)
         threads = [threading.Thread(target=poster) for _ in range(8)] + \
                   [threading.Thread(target=page, args=(n,)) for n in range(6)]
@@ -236,29 +246,36 @@ def bomb(server: Serving, seconds: float, stack: contextlib.ExitStack) -> tuple[
     return victim, f"8 bomb POSTs at a time and 6 bomb pages (POST answers {statuses})"
 
 
-ATTACKS = {"slowloris": (slowloris, 1024), "websocket": (websockets_attack, None), "bomb": (bomb, None)}
+# attack -> (its function, the server's open-file limit, its victim: "http" GETs /api/info, "page" a WebSocket)
+ATTACKS = {"slowloris": (slowloris, 1024, "http"), "websocket": (websockets_attack, None, "page"),
+           "bomb": (bomb, None, "page")}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--attack", choices=sorted(ATTACKS), action="append", help="(default: all three)")
     parser.add_argument("--seconds", type=float, default=15.0, help="how long each attack runs (default: 15)")
+    parser.add_argument("--log", action="store_true", help="print each server's standard error")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     with tempfile.TemporaryDirectory() as workdir:
         for name in args.attack or list(ATTACKS):
-            attack, file_limit = ATTACKS[name]
+            attack, file_limit, kind = ATTACKS[name]
             server = Serving(Path(workdir), file_limit)
             with contextlib.ExitStack() as stack:
-                with Victim(http_victim(server, "/api/info")) as quiet_victim:
-                    time.sleep(3)
-                victim, what = attack(server, args.seconds, stack)
+                ask = http_victim(server, "/api/info") if kind == "http" else page_victim(server, stack)
+                with Victim(ask) as quiet_victim:
+                    time.sleep(5)
+                victim, what = attack(server, args.seconds, ask)
             log = server.stop()
+            if args.log:
+                print(log)
             print(f"{name}: {what}" + (f" (ulimit -n {file_limit})" if file_limit else ""))
             print(f"  before the attack: {quiet_victim.summary()}")
             print(f"  during the attack: {victim.summary()}")
             print(f"  server memory: {server.start_kb / 1024:.0f} MB at start, peak {server.peak_kb / 1024:.0f} MB; "
-                  f"log {len(log):,} bytes, {log.count('Traceback')} tracebacks", flush=True)
+                  f"log {server.log_bytes:,} bytes ({log.count('Traceback')} tracebacks in its first 64 KB)",
+                  flush=True)
     return 0
 
 

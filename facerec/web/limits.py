@@ -130,11 +130,17 @@ def http_protocol(cap: int) -> type[H11Protocol]:
 
 
 class WebSocketProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's WebSocket protocol that lets go of a closed connection's half-received frame at once.
+    """uvicorn's WebSocket protocol that lets go of a closed connection's half-received frame at once, and
+    refuses a handshake with an HTTP answer quietly.
 
     The frame being received sits in the websockets parser, a generator that refers to its protocol: that
     cycle waits for Python's cyclic garbage collector, which an idle server may not run for a long time.
     """
+
+    async def send(self, message) -> None:  # type: ignore[override]
+        await super().send(message)
+        if message["type"] == "websocket.http.response.body" and not message.get("more_body", False):
+            self.handshake_complete = True  # uvicorn 0.54 forgets it and logs an error for each refused handshake
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
