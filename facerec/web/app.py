@@ -32,7 +32,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from ..tracking import Tracker
 from .engine import Engine, shown
 from .limits import ClientSlots, Turns
-from .protocol import MAX_UPLOAD_BYTES, Refusal, decode_image, frame_record, unpack_frame
+from .protocol import (MAX_FRAME_BYTES, MAX_IMAGE_PIXELS, MAX_UPLOAD_BYTES, Refusal, decode_image, frame_record,
+                       unpack_frame)
 from .security import AccessGuard
 from .source import BOUNDARY, SourceStream
 
@@ -88,7 +89,8 @@ def create_app(engine: Engine, token: str | None = None, loopback: bool = True, 
     async def info(request: Request) -> Response:
         return JSONResponse({"profile": engine.gallery.profile, "threshold": engine.threshold,
                              "people": len(engine.gallery.people), "source": source,
-                             "max_upload_bytes": MAX_UPLOAD_BYTES})
+                             "max_upload_bytes": MAX_UPLOAD_BYTES, "max_frame_bytes": MAX_FRAME_BYTES,
+                             "max_image_pixels": MAX_IMAGE_PIXELS})
 
     async def recognize(request: Request) -> Response:
         record = await recognise_bytes(await read_body(request), 0, client=client_address(request))
