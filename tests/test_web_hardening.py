@@ -104,6 +104,29 @@ def test_2000_half_sent_requests_under_a_1024_file_limit_leave_the_server_answer
     assert len(stderr.splitlines()) < 10, stderr[:2000]
 
 
+def test_accepts_failing_for_lack_of_open_files_are_logged_on_one_line(tmp_path):
+    """Under `ulimit -n 256` a burst of 1,000 connections runs the server out of descriptors before it can
+    close any: accepting fails, again and again; the log says so once, on one line, and the server recovers."""
+    def ulimit_256() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+
+    dataset, embeddings = enrolled(tmp_path, people=("obama",))
+    running = Server(dataset, embeddings, preexec_fn=ulimit_256)
+    sockets = []
+    try:
+        sockets = half_sent(running.host, running.port, 1000, source="127.0.0.3", seconds=10)
+        for sock in sockets:
+            sock.close()
+        status, _ = get(running.host, running.port, "/api/info")
+        assert status == 200
+    finally:
+        for sock in sockets:
+            sock.close()
+        stderr = running.stop()
+    assert stderr.count("cannot accept new connections: [Errno 24] Too many open files") == 1, stderr[:2000]
+    assert "Traceback" not in stderr and len(stderr.splitlines()) < 10, stderr[:2000]
+
+
 def test_a_connection_that_never_finishes_its_request_is_closed(server):
     """The head of a request must arrive within limits.HEADER_SECONDS (10 s); this waits at most 30 s."""
     sockets = half_sent(server.host, server.port, 1, source="127.0.0.3")

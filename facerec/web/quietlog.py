@@ -16,6 +16,8 @@ REPEAT_SECONDS = 60.0
 CONDITIONS = {
     "socket.accept() out of system resource": "cannot accept new connections: {error} (open files or memory exhausted)",
     "Invalid UTF-8 sequence received from client": "a WebSocket text message that is not UTF-8 was refused",
+    # asyncio retries accepting 1 s after such a failure: at shutdown, on a socket already closed
+    "Exception in callback BaseSelectorEventLoop._start_serving": "accepting was to resume on a closed socket: {error}",
     "server full:": None,  # already one line: rate-limited as it is
 }
 
