@@ -243,44 +243,64 @@ def test_a_bomb_frame_on_one_page_is_refused_and_another_page_is_answered(server
 
 # 9: viewers of --source ------------------------------------------------------------------------------------
 
-def test_200_video_viewers_cost_no_thread_each_and_the_api_still_answers(tmp_path):
-    dataset, embeddings = enrolled(tmp_path, people=("obama",))
-    running = Server(dataset, embeddings, "--source", str(shared_path("video/short_hamilton_clip.mp4")))
-    viewers, reading = [], True
+@contextlib.contextmanager
+def stalling_camera(frames: int = 10):
+    """An MJPEG camera over HTTP on loopback that sends `frames` frames to each client and then nothing, the
+    connection held open: a stream that stopped sending. Yields its URL."""
+    import cv2
 
-    def drain() -> None:  # the viewers read what they are sent, as browsers do
-        while reading:
-            for sock in list(viewers):
-                with contextlib.suppress(BlockingIOError, OSError):
-                    sock.recv(1 << 20)
-            time.sleep(0.01)
+    jpeg = cv2.imencode(".jpg", cv2.imread(str(shared_path("faces/known/obama/obama.jpg"))))[1].tobytes()
+    part = b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(jpeg) + jpeg + b"\r\n"
+    listener = socket.create_server(("127.0.0.1", 0))
+    held = []
 
-    def view() -> None:
-        sock = socket.create_connection((running.host, running.port), timeout=30)
-        sock.sendall(f"GET /video HTTP/1.1\r\nHost: {running.host}:{running.port}\r\n\r\n".encode())
-        assert sock.recv(4096).startswith(b"HTTP/1.1 200")
-        sock.setblocking(False)
-        viewers.append(sock)
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                client, _ = listener.accept()
+                held.append(client)
+                client.recv(65536)
+                client.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=frame\r\n\r\n"
+                               + part * frames)
 
-    drainer = threading.Thread(target=drain, daemon=True)
+    threading.Thread(target=serve, daemon=True).start()
     try:
-        view()
-        drainer.start()
-        assert running.json("GET", "/api/people")[0] == 200
-        time.sleep(2)
-        before = running.threads()
-        for _ in range(199):
-            view()
-        time.sleep(3)
-        grown = running.threads() - before
-        status, _ = get(running.host, running.port, "/api/people")
-        assert status == 200
-        assert grown < 10, f"{grown} threads more for 199 more viewers"
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/camera.mjpg"
     finally:
-        reading = False
-        for sock in viewers:
-            sock.close()
-        running.stop()
+        listener.close()
+        for client in held:
+            client.close()
+
+
+def test_200_viewers_of_a_stalled_source_cost_no_thread_each_and_the_api_still_answers(tmp_path):
+    """The source sends 10 frames, then nothing (taken as stalled only after FACEREC_STALL_SECONDS=120):
+    the viewers wait for its next frame; the server's threads do not grow with them."""
+    dataset, embeddings = enrolled(tmp_path, people=("obama",))
+    viewers = []
+    with stalling_camera() as camera:
+        running = Server(dataset, embeddings, "--source", camera, env={"FACEREC_STALL_SECONDS": "120"})
+        try:
+            def view() -> None:
+                sock = socket.create_connection((running.host, running.port), timeout=30)
+                sock.sendall(f"GET /video HTTP/1.1\r\nHost: {running.host}:{running.port}\r\n\r\n".encode())
+                assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+                viewers.append(sock)
+
+            view()
+            assert running.json("GET", "/api/people")[0] == 200
+            time.sleep(2)  # the source's 10 frames are shown, then it stalls
+            before = running.threads()
+            for _ in range(199):
+                view()
+            time.sleep(3)
+            grown = running.threads() - before
+            status, _ = get(running.host, running.port, "/api/people")
+            assert status == 200
+            assert grown < 10, f"{grown} threads more for 199 more viewers"
+        finally:
+            for sock in viewers:
+                sock.close()
+            running.stop()
 
 
 # 10: names that are not UTF-8 ------------------------------------------------------------------------------
