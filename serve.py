@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import socket
 import sys
 from pathlib import Path
@@ -23,8 +24,13 @@ from facerec.stores import EmbeddingStore, NoGalleryYet, check_profile, open_sto
 from facerec.video import open_source
 from facerec.web.app import create_app
 from facerec.web.engine import Engine
-from facerec.web.protocol import FRAME_HEADER, MAX_UPLOAD_BYTES
+from facerec.web.limits import (ACCEPT_BURST, WebSocketProtocol, connection_cap, give_back_freed_memory,
+                                http_protocol, raise_file_limit)
+from facerec.web.protocol import FRAME_HEADER, MAX_FRAME_BYTES
+from facerec.web.quietlog import quiet
 from facerec.web.security import is_loopback, new_token
+
+TOKEN_VARIABLE = "FACEREC_TOKEN"
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -50,7 +56,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="address to listen on (default: 127.0.0.1, this computer only); any other needs a token")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000; 0 picks a free one)")
     parser.add_argument("--token", default=None,
-                        help="access token required on every request (default: generated when --host is not loopback)")
+                        help="access token required on every request (default: generated when --host is not "
+                             "loopback); shown to every user of this computer by `ps`: prefer --token-file or "
+                             f"${TOKEN_VARIABLE}")
+    parser.add_argument("--token-file", type=Path, default=None,
+                        help="read the access token from the first line of this file")
     parser.add_argument("--source", default=None,
                         help="also show this webcam index, video file or stream URL, recognised by the server")
     add_event_arguments(parser)
@@ -59,8 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     add_detector_arguments(parser)
     add_embedder_arguments(parser)
     args = parser.parse_args(argv)
-    if args.token is not None and len(args.token) < 8:
-        raise FacerecError("--token must be at least 8 characters long")
+    args.token = given_token(args)
     if not 0 <= args.port <= 65535:
         raise FacerecError(f"--port {args.port} is not a port number (0 to 65535)")
 
@@ -102,6 +111,26 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def given_token(args: argparse.Namespace) -> str | None:
+    """The access token from --token, else --token-file, else $FACEREC_TOKEN; None if none is given."""
+    if args.token is not None:
+        token, where = args.token, "--token"
+    elif args.token_file is not None:
+        try:
+            lines = args.token_file.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as error:
+            reason = getattr(error, "strerror", None) or error
+            raise FacerecError(f"cannot read --token-file {args.token_file}: {reason}") from None
+        token, where = (lines[0].strip() if lines else ""), f"the first line of --token-file {args.token_file}"
+    elif os.environ.get(TOKEN_VARIABLE):
+        token, where = os.environ[TOKEN_VARIABLE].strip(), f"${TOKEN_VARIABLE}"
+    else:
+        return None
+    if len(token) < 8 or not token.isascii() or not token.isprintable():
+        raise FacerecError(f"{where}: the token must be at least 8 characters long (printable ASCII)")
+    return token
+
+
 def serve(engine: Engine, args: argparse.Namespace, events: Presence | None = None) -> None:
     """Listen as the arguments say, print the page's URL, and serve until Ctrl-C (`events`: see create_app)."""
     import uvicorn  # only once the arguments are good: --help stays quick
@@ -114,8 +143,11 @@ def serve(engine: Engine, args: argparse.Namespace, events: Presence | None = No
     print(f"facerec web page: http://{shown_host}:{port}/" + (f"?token={token}" if token else ""), flush=True)
     if token and not args.token:
         print("the token was generated for this run: every request and WebSocket without it is refused", flush=True)
+    give_back_freed_memory()  # frames of closed WebSockets: measured 60 MB kept for 16 of 4 MB without it
     config = uvicorn.Config(create_app(engine, token, loopback, args.source, events), log_level="warning",
-                            ws_max_size=MAX_UPLOAD_BYTES + FRAME_HEADER.size, timeout_graceful_shutdown=2)
+                            http=http_protocol(connection_cap(raise_file_limit())), backlog=ACCEPT_BURST, ws=WebSocketProtocol,
+                            ws_max_size=MAX_FRAME_BYTES + FRAME_HEADER.size, timeout_graceful_shutdown=2)
+    quiet("asyncio", "uvicorn.error")  # after the Config: it sets up uvicorn's logging
     uvicorn.Server(config).run(sockets=[sock])
 
 

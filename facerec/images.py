@@ -70,12 +70,12 @@ def _read_regular_file(path: Path) -> bytes:
     return data
 
 
-def _too_many_pixels(pixels: int) -> UnusablePhoto:
-    return UnusablePhoto(f"{pixels / 1e6:.0f} MP: more than the {MAX_PHOTO_PIXELS / 1e6:.0f} MP a photo may have")
+def _too_many_pixels(pixels: int, limit: int, what: str) -> UnusablePhoto:
+    return UnusablePhoto(f"{pixels / 1e6:.0f} MP: more than the {limit / 1e6:.0f} MP {what} may have")
 
 
-def _check_header(data: bytes) -> None:
-    """Refuse `data` unless Pillow reads an image header in it declaring at most MAX_PHOTO_PIXELS."""
+def _check_header(data: bytes, limit: int = MAX_PHOTO_PIXELS, what: str = "a photo") -> None:
+    """Refuse `data` unless Pillow reads an image header in it declaring at most `limit` pixels."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -85,11 +85,13 @@ def _check_header(data: bytes) -> None:
                 width, height = image.size
     except Image.DecompressionBombError as error:  # Pillow's own limit is above ours: this is too large
         pixels = re.search(r"\((\d+) pixels\)", str(error))
-        raise _too_many_pixels(int(pixels[1])) if pixels else UnusablePhoto(f"too many pixels: {error}") from None
+        if pixels:
+            raise _too_many_pixels(int(pixels[1]), limit, what) from None
+        raise UnusablePhoto(f"too many pixels: {error}") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         raise UnusablePhoto(NOT_AN_IMAGE) from None
-    if width * height > MAX_PHOTO_PIXELS:
-        raise _too_many_pixels(width * height)
+    if width * height > limit:
+        raise _too_many_pixels(width * height, limit, what)
 
 
 def load_photo(path: str | os.PathLike) -> np.ndarray:
@@ -97,10 +99,10 @@ def load_photo(path: str | os.PathLike) -> np.ndarray:
     return decode_photo(_read_regular_file(Path(path)))
 
 
-def decode_photo(data: bytes) -> np.ndarray:
+def decode_photo(data: bytes, max_pixels: int = MAX_PHOTO_PIXELS, what: str = "a photo") -> np.ndarray:
     """An encoded photo (a file's bytes, an upload) as 8-bit BGR, its pixels checked in its header before
-    decoding; UnusablePhoto saying why not."""
-    _check_header(data)
+    decoding (at most `max_pixels`, `what` naming the limit); UnusablePhoto saying why not."""
+    _check_header(data, max_pixels, what)
     try:
         image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     except cv2.error:

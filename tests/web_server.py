@@ -45,12 +45,15 @@ def enrolled(root: Path, people=("obama", "biden")) -> tuple[Path, Path]:
 class Server:
     """A running serve.py: its URL, token, and requests to it."""
 
-    def __init__(self, dataset: Path, embeddings: Path, *extra: str, host: str = "127.0.0.1") -> None:
+    def __init__(self, dataset: Path, embeddings: Path, *extra: str, host: str = "127.0.0.1", env: dict | None = None,
+                 preexec_fn=None) -> None:
+        """`env` is added to the environment; `preexec_fn` runs in the child before serve.py (e.g. a ulimit)."""
         self.dataset, self.embeddings = dataset, embeddings
         command = [sys.executable, str(PROJECT_ROOT / "serve.py"), *sface_model_args(), "--dataset", str(dataset),
                    "--embeddings", str(embeddings), "--host", host, "--port", "0", *extra]
         self.process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                        text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                        text=True, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+                                        preexec_fn=preexec_fn)
         lines: queue.Queue = queue.Queue()
         threading.Thread(target=lambda: [lines.put(line) for line in self.process.stdout] and None,
                          daemon=True).start()
@@ -108,6 +111,13 @@ class Server:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
         raise AssertionError("no VmRSS")
+
+    def threads(self) -> int:
+        """The server's thread count, from /proc."""
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("Threads:"):
+                return int(line.split()[1])
+        raise AssertionError("no Threads")
 
     def alive(self) -> bool:
         return self.process.poll() is None

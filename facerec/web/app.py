@@ -15,12 +15,14 @@ Routes (every answer of /api is JSON; a refusal is {"error": "..."} with its sta
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -29,8 +31,10 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..events import Presence
 from ..tracking import Tracker
-from .engine import Engine
-from .protocol import MAX_UPLOAD_BYTES, Refusal, decode_image, frame_record, unpack_frame
+from .engine import Engine, shown
+from .limits import ClientSlots, Turns
+from .protocol import (MAX_FRAME_BYTES, MAX_IMAGE_PIXELS, MAX_UPLOAD_BYTES, Refusal, decode_image, frame_record,
+                       unpack_frame)
 from .security import AccessGuard
 from .source import BOUNDARY, SourceStream
 
@@ -70,12 +74,14 @@ def create_app(engine: Engine, token: str | None = None, loopback: bool = True, 
     """The ASGI application serving `engine`; `token` (required off loopback) guards every request;
     `events` hears who arrives and leaves in `source` (which then runs from the start)."""
     stream = SourceStream(source, engine, events) if source else None
+    turns, live_pages = Turns(), ClientSlots()
 
-    async def recognise_bytes(data: bytes, number: int, tracker: Tracker | None = None) -> dict:
+    async def recognise_bytes(data: bytes, number: int, tracker: Tracker | None = None, client: str = "") -> dict:
         def work() -> dict:
             return frame_record(number, engine.recognise(decode_image(data), tracker, number))
 
-        return await run_in_threadpool(work)
+        async with turns.of(client):  # a client sending many images waits for its own, not everyone
+            return await run_in_threadpool(work)
 
     async def page(request: Request) -> Response:
         return FileResponse(STATIC / "index.html")
@@ -86,15 +92,16 @@ def create_app(engine: Engine, token: str | None = None, loopback: bool = True, 
     async def info(request: Request) -> Response:
         return JSONResponse({"profile": engine.gallery.profile, "threshold": engine.threshold,
                              "people": len(engine.gallery.people), "source": source,
-                             "max_upload_bytes": MAX_UPLOAD_BYTES})
+                             "max_upload_bytes": MAX_UPLOAD_BYTES, "max_frame_bytes": MAX_FRAME_BYTES,
+                             "max_image_pixels": MAX_IMAGE_PIXELS})
 
     async def recognize(request: Request) -> Response:
-        record = await recognise_bytes(await read_body(request), 0)
+        record = await recognise_bytes(await read_body(request), 0, client=client_address(request))
         return Response(json.dumps(record) + "\n", media_type="application/json")
 
     async def people(request: Request) -> Response:
         listing = await run_in_threadpool(engine.people)
-        return JSONResponse({"profile": engine.gallery.profile, "embeddings": engine.store.location,
+        return JSONResponse({"profile": engine.gallery.profile, "embeddings": shown(engine.store.location),
                              "people": listing})
 
     async def photo(request: Request) -> Response:
@@ -142,7 +149,7 @@ def create_app(engine: Engine, token: str | None = None, loopback: bool = True, 
             try:
                 number = 0
                 while True:
-                    number, jpeg = await run_in_threadpool(stream.next_jpeg, number)
+                    number, jpeg = await stream.next_jpeg(number)
                     if jpeg is not None:
                         yield (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
                                .encode() + jpeg + b"\r\n")
@@ -158,11 +165,23 @@ def create_app(engine: Engine, token: str | None = None, loopback: bool = True, 
         return JSONResponse({"source": source, "problem": stream.problem if stream else ""})
 
     async def live(websocket: WebSocket) -> None:
-        await websocket.accept()
-        await LiveSession(websocket, recognise_bytes).run()
+        client = client_address(websocket)
+        refusal = live_pages.refusal(client)
+        if refusal:
+            status, message = refusal
+            await websocket.send_denial_response(JSONResponse({"error": message}, status_code=status))
+            return
+        try:
+            await websocket.accept()
+            await LiveSession(websocket, functools.partial(recognise_bytes, client=client)).run()
+        finally:
+            live_pages.release(client)
 
     async def refused(request: Request, error: Refusal) -> Response:
         return JSONResponse({"error": error.message}, status_code=error.status)
+
+    async def http_error(request: Request, error: HTTPException) -> Response:  # 404, 405: JSON like every answer
+        return JSONResponse({"error": error.detail}, status_code=error.status_code, headers=error.headers)
 
     routes = [
         Route("/", page), Route("/gallery", gallery_page), Route("/api/info", info),
@@ -176,8 +195,13 @@ def create_app(engine: Engine, token: str | None = None, loopback: bool = True, 
         Route("/video", video), Route("/api/source", source_problem),
         WebSocketRoute("/ws", live), Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
-    app = Starlette(routes=routes, exception_handlers={Refusal: refused})
+    app = Starlette(routes=routes, exception_handlers={Refusal: refused, HTTPException: http_error})
     return AccessGuard(app, token, loopback)
+
+
+def client_address(connection: Request | WebSocket) -> str:
+    """The client's address: its limits (limits.py) are counted per address."""
+    return connection.client.host if connection.client else ""
 
 
 class LiveSession:

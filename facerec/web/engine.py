@@ -36,6 +36,7 @@ from ..errors import FacerecError
 from ..follower import GalleryFollower
 from ..recognition import RecognisedFace, log_sightings
 from ..stores import EmbeddingStore, SightingLog
+from ..text import printable
 from ..tracking import Tracker
 from .protocol import Refusal, decode_image, image_format
 
@@ -71,6 +72,20 @@ def check_photo_name(file: str) -> str:
     if not file or file.startswith(".") or "/" in file or "\\" in file:
         raise Refusal(400, f"{file!r} is not a photo's file name")
     return file
+
+
+def shown(name: str) -> str:
+    """A person's or photo's name as the API shows it: a byte that is not UTF-8 as \\xff (text.printable)."""
+    return printable(name)
+
+
+def named_entry(folder: Path, name: str) -> str:
+    """The name on disk of the entry of `folder` that the API shows as `name` (see shown()); else `name` itself."""
+    if "\\" in name and folder.is_dir():  # every escaped name has a backslash
+        for entry in folder.iterdir():
+            if entry.name != name and not entry.name.startswith(".") and shown(entry.name) == name:
+                return entry.name
+    return name
 
 
 def visible_files(folder: Path) -> list[Path]:
@@ -143,21 +158,25 @@ class Engine:
                     current = all(record.get(key) == value for key, value in file_signature(path).items())
                 except FileNotFoundError:  # deleted by another page just now
                     continue
-                photos.append({"file": path.name, "status": record["status"] if current else NOT_LEARNED})
+                photos.append({"file": shown(path.name), "status": record["status"] if current else NOT_LEARNED})
             statuses = [photo["status"] for photo in photos]
-            listing.append({"name": name, "vectors": vectors.get(name, 0), "used": statuses.count(USED),
+            listing.append({"name": shown(name), "vectors": vectors.get(name, 0), "used": statuses.count(USED),
                             "pending": statuses.count(NOT_LEARNED),
                             "skipped": len(statuses) - statuses.count(USED) - statuses.count(NOT_LEARNED),
                             "photos": photos})
         return listing
 
     def photo_path(self, name: str, file: str) -> Path:
-        path = self._person_folder(name) / check_photo_name(file)
+        folder = self._person_folder(name)
+        path = folder / check_photo_name(named_entry(folder, file))
         if not path.is_file():
             raise Refusal(404, f"{name} has no photo {file!r}")
         return path
 
     def _person_folder(self, name: str) -> Path:
+        real = named_entry(self.dataset, name)
+        if real != name:  # a folder the API lists under its escaped name
+            return self.dataset / real
         try:
             return person_folder(self.dataset, name)
         except FacerecError as error:
@@ -191,8 +210,10 @@ class Engine:
             self._enrolment = None
 
     def _current_enrolment(self, key: str) -> Enrolment:
+        if not key.isascii():  # no key this server gives (secrets.token_urlsafe) is anything else
+            raise Refusal(403, "X-Enrolment is not an enrolment key: start the enrolment again")
         enrolment = self._enrolment
-        if enrolment is None or not secrets.compare_digest(enrolment.key, key):
+        if enrolment is None or not secrets.compare_digest(enrolment.key.encode(), key.encode()):
             raise Refusal(409, "this enrolment is no longer held by this page (it was finished, cancelled or "
                                f"left idle for {ENROLMENT_IDLE_SECONDS:.0f} s): start it again")
         enrolment.last_seen = time.monotonic()
@@ -259,15 +280,15 @@ class Engine:
         folder = self._person_folder(name)
         with self._hold_gallery():
             self._refuse_if_enrolling(name)
-            if not folder.is_dir() and name not in self.gallery.names:
+            if not folder.is_dir() and folder.name not in self.gallery.names:
                 raise Refusal(404, f"there is no person {name!r} in the gallery")
-            self._delete(folder, lambda path: path.split("/", 1)[0] == name)
+            self._delete(folder, lambda path: path.split("/", 1)[0] == folder.name)
 
     def delete_photo(self, name: str, file: str) -> None:
         with self._hold_gallery():
             self._refuse_if_enrolling(name)
             path = self.photo_path(name, file)
-            key = f"{name}/{file}"
+            key = f"{path.parent.name}/{path.name}"
             self._delete(path, lambda candidate: candidate == key)
 
     def _delete(self, path: Path, gone: Callable[[str], bool]) -> None:

@@ -10,15 +10,23 @@ and `server_ms` (time spent on the frame).
 from __future__ import annotations
 
 import struct
+import threading
 from typing import Iterable
 
 import numpy as np
 
 from ..images import NOT_AN_IMAGE, UnusablePhoto, decode_photo
 from ..recognition import RecognisedFace
+from .limits import MAX_DECODES
 
 # Larger uploads are refused (413) before they are read: a 4K JPEG is about 3 MB.
 MAX_UPLOAD_BYTES = 16 * 1024 * 1024
+# A WebSocket frame is a camera frame: a 4K JPEG fits; each open page holds at most a few of these.
+MAX_FRAME_BYTES = 4 * 1024 * 1024
+# A frame or an uploaded photo is a camera picture, not a 100 MP enrolment file (images.MAX_PHOTO_PIXELS):
+# 16 MP holds 4K video and a 12 MP phone photo, and decodes into 48 MB (a 100 KB PNG can declare 100 MP).
+MAX_IMAGE_PIXELS = 16_000_000
+_decoding = threading.BoundedSemaphore(MAX_DECODES)
 FRAME_HEADER = struct.Struct(">I")
 IMAGE_SIGNATURES = {b"\xff\xd8\xff": "jpg", b"\x89PNG\r\n\x1a\n": "png"}
 
@@ -48,7 +56,8 @@ def decode_image(data: bytes) -> np.ndarray:
         raise Refusal(413, f"the image is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB")
     image_format(data)
     try:
-        return decode_photo(data)
+        with _decoding:
+            return decode_photo(data, MAX_IMAGE_PIXELS, "an uploaded image")
     except UnusablePhoto as why:
         reason = "truncated or damaged" if str(why) == NOT_AN_IMAGE else str(why)
         raise Refusal(400, f"the image cannot be decoded ({reason})") from None

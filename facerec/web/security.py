@@ -93,14 +93,13 @@ class AccessGuard:
         if scope["type"] not in ("http", "websocket"):
             return await self.app(scope, receive, send)
         status, message, token_in_query = self.refusal(scope)
-        if status and scope["type"] == "websocket":
-            await send({"type": "websocket.close", "code": 1008, "reason": message})  # refused handshake: HTTP 403
-            return
         if status:
+            # a WebSocket's handshake is refused with the same HTTP answer (the ASGI websocket.http.response extension)
+            kind = "http" if scope["type"] == "http" else "websocket.http"
             body = json.dumps({"error": message}).encode()
-            await send({"type": "http.response.start", "status": status,
+            await send({"type": f"{kind}.response.start", "status": status,
                         "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-            await send({"type": "http.response.body", "body": body})
+            await send({"type": f"{kind}.response.body", "body": body})
             return
         if not token_in_query or scope["type"] != "http":
             return await self.app(scope, receive, send)

@@ -4,13 +4,16 @@ One reader thread runs while at least one page watches: it recognises each
 frame with the engine, draws the boxes and labels, and keeps only the newest
 JPEG. Each viewer gets the newest frame whenever it changes, so a slow viewer
 skips frames instead of queueing them. A file is played at its own frame rate,
-from the start again at its end. With `events` (serve.py --mqtt, --webhook) the
+from the start again at its end. Viewers wait in the event loop on one shared
+future that the reader resolves for each frame: a viewer costs no thread, even
+while the source is stalled. With `events` (serve.py --mqtt, --webhook) the
 reader runs from the start and never stops, watched or not, and tells them who
 arrives and leaves (everyone leaves when a file starts again).
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 
@@ -36,17 +39,24 @@ class SourceStream:
         self.engine = engine
         self.events = events
         self.problem = ""
-        self._jpeg = b""
-        self._number = 0
+        self._newest = (0, b"")  # (number, JPEG), replaced whole: read without a lock
         self._viewers = 0
-        self._changed = threading.Condition()
+        self._changed = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._next: asyncio.Future | None = None  # resolved at the next frame or problem, for every viewer
         if events is not None:
             self.watch()  # a viewer that never leaves: events need the source whether a page looks or not
 
     def watch(self) -> None:
-        """A viewer arrives: start the reader if it is not running."""
+        """A viewer arrives (in the event loop, or before it runs for events' standing viewer): start the reader."""
         with self._changed:
+            if self._next is None:
+                try:
+                    self._loop = asyncio.get_running_loop()
+                    self._next = self._loop.create_future()
+                except RuntimeError:  # no loop yet: the first page viewer makes the future
+                    pass
             self._viewers += 1
             if self._thread is None or not self._thread.is_alive():
                 self.problem = ""
@@ -57,18 +67,30 @@ class SourceStream:
         with self._changed:
             self._viewers -= 1
 
-    def next_jpeg(self, after: int, timeout: float = 1.0) -> tuple[int, bytes | None]:
+    async def next_jpeg(self, after: int, timeout: float = 1.0) -> tuple[int, bytes | None]:
         """(number, JPEG) of the first frame newer than `after`, or (after, None) on a timeout or a stopped source."""
-        with self._changed:
-            self._changed.wait_for(lambda: self._number > after or self.problem, timeout)
-            if self._number > after:
-                return self._number, self._jpeg
-            return after, None
+        if self._newest[0] <= after and not self.problem and self._next is not None:
+            await asyncio.wait([self._next], timeout=timeout)  # never cancels the shared future
+        number, jpeg = self._newest
+        return (number, jpeg) if number > after else (after, None)
+
+    def _wake_viewers(self) -> None:
+        """In the event loop: resolve the viewers' future and make the next one."""
+        assert self._loop is not None and self._next is not None
+        done, self._next = self._next, self._loop.create_future()
+        done.set_result(None)
+
+    def _changed_now(self) -> None:
+        """From the reader thread: the newest frame or the problem changed."""
+        if self._loop is not None:
+            try:
+                self._loop.call_soon_threadsafe(self._wake_viewers)
+            except RuntimeError:  # the server is shutting down
+                pass
 
     def _publish(self, jpeg: bytes) -> None:
-        with self._changed:
-            self._jpeg, self._number = jpeg, self._number + 1
-            self._changed.notify_all()
+        self._newest = (self._newest[0] + 1, jpeg)
+        self._changed_now()
 
     def _run(self) -> None:
         try:
@@ -80,9 +102,8 @@ class SourceStream:
                 if source.spec.is_live:
                     raise FacerecError(f"video source {self.text!r} ended: {source.ended_by}")
         except FacerecError as error:
-            with self._changed:
-                self.problem = str(error)
-                self._changed.notify_all()
+            self.problem = str(error)
+            self._changed_now()
 
     def _play(self, source) -> None:
         interval = 0.0 if source.spec.is_live else 1.0 / source.fps
