@@ -55,6 +55,17 @@ class NoGalleryYet(FacerecError):
     """Store.load found no gallery at the location yet (the pickle: no file); a server may start empty."""
 
 
+class GalleryBusy(FacerecError):
+    """Another writer holds the gallery (open_writer): one writer at a time, so that neither undoes the other."""
+
+
+# How long a writer waits for another to let go before it is refused (GalleryBusy): long enough for a page's
+# delete to rewrite a large file, short enough that nobody waits for an enrolment of an hour.
+WRITER_WAIT_SECONDS = 5.0
+# how a GalleryBusy message ends, after who holds the gallery
+ONE_WRITER = "one writer at a time, so that neither undoes the other's changes; try again when it has finished"
+
+
 @dataclass
 class EmbeddingStore:
     """Vectors with their person names and source images, and the model profile that made them."""
@@ -127,6 +138,8 @@ class Watch(ABC):
 class StoreWriter(ABC):
     """One enrolment into a store, from one dataset folder.
 
+    A writer holds the gallery of its dataset from open_writer until `finish` or `close`: another writer
+    of it is refused meanwhile (GalleryBusy), so two writers never undo each other's changes.
     `previous` is what the store already knows of this dataset's images (known_images), made by the same
     models (None: nothing reusable, every image is embedded again); its `files` records and
     vectors let enrolment skip unchanged images. Images are recorded one at a time; what a
@@ -150,7 +163,18 @@ class StoreWriter(ABC):
     @abstractmethod
     def finish(self) -> EmbeddingStore:
         """Make the enrolment visible to every reader (the pickle writes its file atomically) and return the
-        whole gallery as it now is. FacerecError if it cannot; the store is then as described above."""
+        whole gallery as it now is. FacerecError if it cannot; the store is then as described above.
+        Lets the gallery go for other writers (close)."""
+
+    def close(self) -> None:
+        """Let the gallery go for other writers without finishing (idempotent): what was not finished is
+        as described above."""
+
+    def __enter__(self) -> StoreWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 class Store(ABC):
