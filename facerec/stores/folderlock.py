@@ -48,6 +48,8 @@ class FolderLock:
             os.close(self._fd)  # closing the only descriptor ends the flock
             self._fd = None
 
+    __del__ = release  # a writer dropped without finish or close lets the folder go with it
+
 
 def _holder(fd: int) -> str:
     """Who holds the lock on the folder open as `fd`, as well as Linux tells (/proc/locks): e.g.
