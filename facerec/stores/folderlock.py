@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import fcntl
 import os
-import time
 from pathlib import Path
 
 from ..text import printable
-from .base import ONE_WRITER, WRITER_WAIT_SECONDS, GalleryBusy
-
-_RETRY_SECONDS = 0.05
+from .base import WRITER_WAIT_SECONDS, take_turn
 
 
 class FolderLock:
@@ -26,21 +23,24 @@ class FolderLock:
         self._fd: int | None = fd
 
     @classmethod
-    def take(cls, folder: Path, what: str, wait: float = WRITER_WAIT_SECONDS) -> FolderLock:
-        """Lock `folder` (which must exist), waiting up to `wait` seconds; GalleryBusy naming the holder if
-        another process (or another writer of this one) keeps it. OSError if the folder cannot be opened."""
+    def take(cls, folder: Path, what: str, wait: float | None = WRITER_WAIT_SECONDS) -> FolderLock:
+        """Lock `folder` (which must exist), waiting as base.take_turn says (GalleryBusy naming the holder).
+        OSError if the folder cannot be opened."""
         fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
-        deadline = time.monotonic() + wait
-        while True:
+
+        def try_take() -> bool:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return cls(fd)
+                return True
             except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    holder = _holder(fd)
-                    os.close(fd)
-                    raise GalleryBusy(f"{what} is being written by {holder}: {ONE_WRITER}") from None
-                time.sleep(_RETRY_SECONDS)
+                return False
+
+        try:
+            take_turn(try_take, lambda: _holder(fd), what, wait)
+        except BaseException:
+            os.close(fd)
+            raise
+        return cls(fd)
 
     def release(self) -> None:
         """Let the folder go (idempotent)."""

@@ -36,8 +36,8 @@ import numpy as np
 from ..catalogue import PROFILES
 from ..errors import FacerecError
 from ..fileio import atomic_writer, check_writable
-from .base import (LEGACY_PROFILE, EmbeddingStore, NoGalleryYet, SightingLog, Store, StoreWriter, Watch,
-                   reusable)
+from .base import (LEGACY_PROFILE, WRITER_WAIT_SECONDS, EmbeddingStore, NoGalleryYet, SightingLog, Store, StoreWriter,
+                   Watch, reusable)
 from .folderlock import FolderLock
 
 FORMAT_VERSION = 1
@@ -571,16 +571,15 @@ class PickleStore(Store):
             return EmbeddingStore(np.zeros((0, 0), np.float32), [], [])
 
     def check_writable(self, force: bool = False) -> None:
-        self._take_lock(force).release()  # another writer at work now is named before any model is loaded
         open_store_target(self.path, force)
 
     def open_writer(self, dataset: Path, models: dict[str, Any], dimension: int,
-                    force: bool = False) -> StoreWriter:
+                    force: bool = False, wait: float | None = WRITER_WAIT_SECONDS) -> StoreWriter:
         """See open_store_target for what may be replaced; the new file is written when the writer finishes.
 
         The writer holds the file's folder (folderlock) until it finishes or closes: what it starts from is
-        read under the lock, so no other writer's change made meanwhile is overwritten (GalleryBusy if held)."""
-        lock = self._take_lock(force)
+        read under the lock, so no other writer's change made meanwhile is overwritten."""
+        lock = self._take_lock(force, wait)
         try:
             target = open_store_target(self.path, force)
             previous, mismatch = reusable(target.previous, models, dimension)
@@ -590,12 +589,12 @@ class PickleStore(Store):
             lock.release()
             raise
 
-    def _take_lock(self, force: bool) -> FolderLock:
+    def _take_lock(self, force: bool, wait: float | None) -> FolderLock:
         """The writers' lock of the folder the file is in (after symbolic links), created if missing."""
         folder = Path(os.path.realpath(self.path)).parent
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            return FolderLock.take(folder, f"embeddings file {self.location}")
+            return FolderLock.take(folder, f"embeddings file {self.location}", wait)
         except OSError as error:
             open_store_target(self.path, force)  # says what is wrong with the path, when that is it
             raise FacerecError(f"cannot lock the folder of embeddings file {self.location} for writing: "

@@ -43,8 +43,8 @@ from psycopg.types.json import Jsonb
 
 from ..errors import FacerecError, ctrl_c_deferred, record_kept
 from ..text import plural
-from .base import (LEGACY_PROFILE, ONE_WRITER, WRITER_WAIT_SECONDS, EmbeddingStore, GalleryBusy, NoGalleryYet,
-                   Sighting, SightingLog, Store, StoreWriter, Watch)
+from .base import (LEGACY_PROFILE, WRITER_WAIT_SECONDS, EmbeddingStore, NoGalleryYet, Sighting, SightingLog, Store,
+                   StoreWriter, Watch, take_turn)
 from .picklefile import check_unit_vectors
 
 SCHEMA_VERSION = 1
@@ -395,37 +395,38 @@ class PostgresStore(Store):
         """Reachable (checked on connecting) and of a schema this version knows; the models are checked by open_writer."""
         self._using("enrol into", self._check_version)
 
-    def _writer_connection(self, origin: str, dataset: Path) -> psycopg.Connection:
-        """A connection of the writer's own, holding the writer lock of `origin` (waiting up to WRITER_WAIT_SECONDS;
-        GalleryBusy naming the holder if another writer keeps it)."""
+    def _writer_connection(self, origin: str, dataset: Path, wait: float | None) -> psycopg.Connection:
+        """A connection of the writer's own, holding the writer lock of `origin` (waiting as base.take_turn says:
+        GalleryBusy naming the holder)."""
         # named for the message of a writer it makes wait
         connection = self._connect(f"facerec writer: {os.path.basename(sys.argv[0])} pid {os.getpid()}")
         key = (_WRITER_LOCK, _origin_lock(origin))
-        try:
-            connection.execute("SELECT set_config('lock_timeout', %s, false)", (f"{WRITER_WAIT_SECONDS:g}s",))
-            connection.execute("SELECT pg_advisory_lock(%s, %s)", key)
-            connection.execute("SELECT set_config('lock_timeout', '0', false)")
-            return connection
-        except psycopg.errors.LockNotAvailable:
-            holder = connection.execute(
+
+        def holder() -> str:
+            row = connection.execute(
                 "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
                 "WHERE l.locktype = 'advisory' AND l.classid = %s::oid AND l.objid = %s::oid AND l.objsubid = 2 "
                 "AND l.granted", key).fetchone()
-            connection.close()
-            who = f"another process ({holder[0]})" if holder and holder[0] else "another process"
-            raise GalleryBusy(f"the images of dataset folder {dataset} in the gallery {self.location} are being "
-                              f"written by {who}: {ONE_WRITER}") from None
+            return f"another process ({row[0]})" if row and row[0] else "another process"
+
+        try:
+            take_turn(lambda: connection.execute("SELECT pg_try_advisory_lock(%s, %s)", key).fetchone()[0], holder,
+                      f"the gallery of dataset folder {dataset} in {self.location}", wait)
+            return connection
         except psycopg.Error as error:
             connection.close()
             raise FacerecError(f"cannot enrol into the gallery database at {self._server} ({self.location}): "
                                f"{self._reason(error)}") from None
+        except BaseException:
+            connection.close()
+            raise
 
     def open_writer(self, dataset: Path, models: dict[str, Any], dimension: int,
-                    force: bool = False) -> StoreWriter:
+                    force: bool = False, wait: float | None = WRITER_WAIT_SECONDS) -> StoreWriter:
         """The writer works on a connection of its own, which holds its origin's writer lock until it finishes
         or closes: what it starts from is read under the lock, so no other writer's change is undone."""
         origin = _origin(dataset)
-        own = self._writer_connection(origin, dataset)
+        own = self._writer_connection(origin, dataset, wait)
         wanted = {"models": models, "dimension": dimension}
 
         def check(connection: psycopg.Connection) -> _PostgresWriter:
