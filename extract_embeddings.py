@@ -44,8 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     with open_store(args.embeddings) as store:
         store.check_writable(args.force)  # before a model is loaded (or downloaded): refuse what cannot be written
         detector, embedder = models_from_args(args)
+        # another run (or a web page) writing this gallery now is waited for, not undone
         writer = store.open_writer(args.dataset, models_identity(args.model, detector, embedder), embedder.dimension,
-                                   force=args.force)
+                                   force=args.force, wait=None)
         if writer.warning:
             print(f"warning: {writer.warning}", file=sys.stderr)
         try:

@@ -1,4 +1,4 @@
-"""Writing files so that a crash never leaves a half-written one behind."""
+"""Writing files so that a crash never leaves a half-written one behind; reading one only inside its folder."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import contextlib
 import errno
 import hashlib
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import BinaryIO, Iterator
@@ -77,3 +78,37 @@ def atomic_writer(path: str | os.PathLike) -> Iterator[BinaryIO]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
         raise
+
+
+def read_inside(folder: str | os.PathLike, names: list[str], limit: int) -> bytes:
+    """The bytes of the regular file folder/names[0]/.../names[-1] (at most `limit`), reached without following
+    a symbolic link below `folder`: each name is opened with O_NOFOLLOW in the folder opened before it, so
+    what is read really lies inside `folder`, whatever is swapped meanwhile (`folder` itself may be a link).
+
+    OSError if a name is a link, is missing, is not a plain name, or the file is not a regular file of at
+    most `limit` bytes (a FIFO or device is never waited on: O_NONBLOCK).
+    """
+    if not names or any(not name or name in (".", "..") or "/" in name or "\0" in name for name in names):
+        raise OSError(errno.ENOENT, "not a plain file name", str(names))
+    nofollow = os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        for name in names[:-1]:
+            inner = os.open(name, nofollow | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        inner = os.open(names[-1], nofollow | os.O_NONBLOCK, dir_fd=fd)
+        os.close(fd)
+        fd = inner
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", names[-1])
+        with os.fdopen(fd, "rb") as handle:
+            fd = -1  # the handle closes it
+            data = handle.read(limit + 1)
+    finally:
+        if fd >= 0:
+            os.close(fd)
+    if len(data) > limit:
+        raise OSError(errno.EFBIG, os.strerror(errno.EFBIG), names[-1])
+    return data

@@ -93,6 +93,7 @@ def test_a_file_made_by_other_models_is_not_reused_and_a_damaged_one_is_replaced
     assert PickleStore(path).open_writer(tmp_path, {"profile": "openface", "other": 1}, 128).previous is None
     mismatch = PickleStore(path).open_writer(tmp_path, MODELS, 512)
     assert mismatch.previous is None and "128-d vectors although made by the same models" in mismatch.warning
+    mismatch.close()  # a writer holds the file's folder until it finishes or closes
     path.write_bytes(b"\x80\x04garbage")
     with pytest.raises(FacerecError, match="add --force"):
         writer_for(path, tmp_path)

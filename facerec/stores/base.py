@@ -13,6 +13,8 @@ adding one module with one `Store` subclass and one line in `open_store`.
 from __future__ import annotations
 
 import re
+import sys
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,6 +108,33 @@ class NoGalleryYet(FacerecError):
     """Store.load found no gallery at the location yet (the pickle: no file); a server may start empty."""
 
 
+class GalleryBusy(FacerecError):
+    """Another writer holds the gallery (open_writer): one writer at a time, so that neither undoes the other."""
+
+
+# How long a writer waits by default for another to let go before it is refused (GalleryBusy): long enough for
+# a page's delete to rewrite a large file, short enough that a page never waits for an enrolment of an hour.
+WRITER_WAIT_SECONDS = 5.0
+_TURN_POLL_SECONDS = 0.2
+
+
+def take_turn(try_take: Callable[[], bool], holder: Callable[[], str], what: str, wait: float | None) -> None:
+    """Call `try_take` until it takes the writers' lock of `what` ("embeddings file F"). After `wait` seconds:
+    GalleryBusy naming the `holder()`. `wait` None: wait for as long as it takes, saying once on standard
+    error for whom (a script run while another enrols starts when that one has finished)."""
+    deadline = None if wait is None else time.monotonic() + wait
+    told = False
+    while not try_take():
+        if deadline is not None and time.monotonic() >= deadline:
+            raise GalleryBusy(f"{what} is being written by {holder()}: one writer at a time, so that neither undoes "
+                              "the other's changes; try again when it has finished")
+        if deadline is None and not told:
+            print(f"note: {what} is being written by {holder()}: waiting until it has finished (one writer at a "
+                  "time)", file=sys.stderr, flush=True)
+            told = True
+        time.sleep(_TURN_POLL_SECONDS)
+
+
 @dataclass
 class EmbeddingStore:
     """Vectors with their person names and source images, and the model profile that made them."""
@@ -178,6 +207,8 @@ class Watch(ABC):
 class StoreWriter(ABC):
     """One enrolment into a store, from one dataset folder.
 
+    A writer holds the gallery of its dataset from open_writer until `finish` or `close`: another writer
+    of it waits meanwhile, or is refused (GalleryBusy), so two writers never undo each other's changes.
     `previous` is what the store already knows of this dataset's images (known_images), made by the same
     models (None: nothing reusable, every image is embedded again); its `files` records and
     vectors let enrolment skip unchanged images. Images are recorded one at a time; what a
@@ -201,7 +232,18 @@ class StoreWriter(ABC):
     @abstractmethod
     def finish(self) -> EmbeddingStore:
         """Make the enrolment visible to every reader (the pickle writes its file atomically) and return the
-        whole gallery as it now is. FacerecError if it cannot; the store is then as described above."""
+        whole gallery as it now is. FacerecError if it cannot; the store is then as described above.
+        Lets the gallery go for other writers (close)."""
+
+    def close(self) -> None:
+        """Let the gallery go for other writers without finishing (idempotent): what was not finished is
+        as described above."""
+
+    def __enter__(self) -> StoreWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 class Store(ABC):
@@ -225,9 +267,11 @@ class Store(ABC):
 
     @abstractmethod
     def open_writer(self, dataset: Path, models: dict[str, Any], dimension: int,
-                    force: bool = False) -> StoreWriter:
+                    force: bool = False, wait: float | None = WRITER_WAIT_SECONDS) -> StoreWriter:
         """Start an enrolment of `dataset` made with `models` (enrolment.models_identity) giving
-        `dimension`-d vectors; check, before any work, that it can be written. FacerecError if not."""
+        `dimension`-d vectors; check, before any work, that it can be written. FacerecError if not.
+        While another writer holds the gallery, wait for it: at most `wait` seconds (then GalleryBusy),
+        None: as long as it takes (see take_turn)."""
 
     @abstractmethod
     def watch(self, on_change: Callable[[EmbeddingStore], None],

@@ -36,8 +36,9 @@ import numpy as np
 from ..catalogue import PROFILES
 from ..errors import FacerecError
 from ..fileio import atomic_writer, check_writable
-from .base import (LEGACY_PROFILE, EmbeddingStore, NoGalleryYet, SightingLog, Store, StoreWriter, Watch,
-                   reusable)
+from .base import (LEGACY_PROFILE, WRITER_WAIT_SECONDS, EmbeddingStore, NoGalleryYet, SightingLog, Store, StoreWriter,
+                   Watch, reusable)
+from .folderlock import FolderLock
 
 FORMAT_VERSION = 1
 
@@ -573,12 +574,31 @@ class PickleStore(Store):
         open_store_target(self.path, force)
 
     def open_writer(self, dataset: Path, models: dict[str, Any], dimension: int,
-                    force: bool = False) -> StoreWriter:
-        """See open_store_target for what may be replaced; the new file is written when the writer finishes."""
-        target = open_store_target(self.path, force)
-        previous, mismatch = reusable(target.previous, models, dimension)
-        warning = "; ".join(problem for problem in (target.warning, mismatch) if problem) or None
-        return PickleWriter(self, target.path, previous, warning, models, dimension)
+                    force: bool = False, wait: float | None = WRITER_WAIT_SECONDS) -> StoreWriter:
+        """See open_store_target for what may be replaced; the new file is written when the writer finishes.
+
+        The writer holds the file's folder (folderlock) until it finishes or closes: what it starts from is
+        read under the lock, so no other writer's change made meanwhile is overwritten."""
+        lock = self._take_lock(force, wait)
+        try:
+            target = open_store_target(self.path, force)
+            previous, mismatch = reusable(target.previous, models, dimension)
+            warning = "; ".join(problem for problem in (target.warning, mismatch) if problem) or None
+            return PickleWriter(self, target.path, previous, warning, models, dimension, lock)
+        except BaseException:
+            lock.release()
+            raise
+
+    def _take_lock(self, force: bool, wait: float | None) -> FolderLock:
+        """The writers' lock of the folder the file is in (after symbolic links), created if missing."""
+        folder = Path(os.path.realpath(self.path)).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            return FolderLock.take(folder, f"embeddings file {self.location}", wait)
+        except OSError as error:
+            open_store_target(self.path, force)  # says what is wrong with the path, when that is it
+            raise FacerecError(f"cannot lock the folder of embeddings file {self.location} for writing: "
+                               f"{error.strerror or error}") from None
 
     def watch(self, on_change: Callable[[EmbeddingStore], None],
               on_problem: Callable[[str], None]) -> Watch:
@@ -597,8 +617,8 @@ class PickleWriter(StoreWriter):
     """
 
     def __init__(self, store: PickleStore, path: Path, previous: EmbeddingStore | None, warning: str | None,
-                 models: dict[str, Any], dimension: int) -> None:
-        self._store = store
+                 models: dict[str, Any], dimension: int, lock: FolderLock) -> None:
+        self._store, self._lock = store, lock
         self.previous, self.warning = previous, warning
         self._path, self._models, self._dimension = path, dict(models), dimension
         self._files: dict[str, dict[str, Any]] = dict(previous.files) if previous else {}
@@ -626,7 +646,11 @@ class PickleWriter(StoreWriter):
         gallery = EmbeddingStore(vectors, [self._vectors[key][0] for key in keys], keys, self._models["profile"],
                                  self._models, {key: self._files[key] for key in sorted(self._files, key=_dataset_order)})
         self._store._wrote(save_store(gallery, self._path), gallery)
+        self.close()
         return gallery
+
+    def close(self) -> None:
+        self._lock.release()
 
 
 class FileWatch(Watch):

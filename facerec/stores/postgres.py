@@ -23,6 +23,7 @@ of committed changes only. SQL is only ever given values as parameters.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -45,8 +46,8 @@ from ..catalogue import PROFILES
 from ..errors import FacerecError, ctrl_c_deferred, record_kept
 from ..names import MAX_NAME_BYTES
 from ..text import plural, printable
-from .base import (LEGACY_PROFILE, EmbeddingStore, NoGalleryYet, Sighting, SightingLog, Store, StoreWriter, Watch,
-                   password_spans, starred, unclear_password)
+from .base import (LEGACY_PROFILE, WRITER_WAIT_SECONDS, EmbeddingStore, NoGalleryYet, Sighting, SightingLog, Store,
+                   StoreWriter, Watch, password_spans, starred, take_turn, unclear_password)
 from .picklefile import MAX_DIMENSION, MAX_VALUES, MAX_VECTORS, check_unit_vectors
 
 SCHEMA_VERSION = 1
@@ -60,6 +61,9 @@ SIGHTING_BATCH_SECONDS = 1.0
 MAX_QUEUED_SIGHTINGS = 10_000  # rows (a track is one row however long it lasts) kept while the database is lost
 CLOSE_WAIT_SECONDS = 5.0
 _SCHEMA_LOCK = 0x66616365  # pg_advisory_xact_lock key: one process creates the tables at a time
+# pg_advisory_lock(_WRITER_LOCK, a number of the origin), held by a writer's own connection from open_writer to
+# finish: one writer of a dataset folder's images at a time (a page's delete is not undone by an enrolment)
+_WRITER_LOCK = 0x66616377
 _T = TypeVar("_T")
 
 _SCHEMA = (
@@ -128,6 +132,11 @@ def _url_problem(url: str, error: psycopg.Error) -> str:
 def _origin(dataset: Path) -> str:
     """Which machine's which dataset folder an image comes from: two machines never overwrite each other's photos."""
     return f"{socket.gethostname()}:{Path(dataset).resolve()}"
+
+
+def _origin_lock(origin: str) -> int:
+    """The second key of the origin's writer lock (two origins sharing one only take turns)."""
+    return int.from_bytes(hashlib.sha256(origin.encode("utf-8", "surrogateescape")).digest()[:4], "big") & 0x7FFFFFFF
 
 
 class _Damaged(ValueError):
@@ -320,31 +329,34 @@ class PostgresStore(Store):
         """A psycopg error as one line, passwords masked."""
         return _masked(" ".join(str(error).split()) or type(error).__name__, self._secrets)
 
-    def _connect(self) -> psycopg.Connection:
+    def _connect(self, application_name: str = "facerec") -> psycopg.Connection:
         try:
             return psycopg.connect(self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT,
-                                   application_name="facerec", keepalives=1, keepalives_idle=5,
+                                   application_name=application_name, keepalives=1, keepalives_idle=5,
                                    keepalives_interval=2, keepalives_count=3)
         except psycopg.Error as error:
             raise FacerecError(f"cannot connect to the gallery database at {self._server} ({self.location}): "
                                f"{self._reason(error)}") from None
 
-    def _using(self, doing: str, work: Callable[[psycopg.Connection], _T]) -> _T:
-        """`work(connection)` on the store's own connection; errors become FacerecError.
+    def _using(self, doing: str, work: Callable[[psycopg.Connection], _T], own: psycopg.Connection | None = None
+               ) -> _T:
+        """`work(connection)` on the store's own connection (or a writer's `own`); errors become FacerecError.
 
         A connection found lost (the server restarted since it was last used) is replaced and
         the work done once more: every operation here is safe to repeat (upserts, deletes, reads).
+        Not a writer's own: its writer lock went with it, the writer fails.
         """
         with self._lock:
             for attempt in (1, 2):
-                if self._connection is None or self._connection.closed:
+                if own is None and (self._connection is None or self._connection.closed):
                     self._connection = self._connect()
+                connection = own or self._connection
                 try:
-                    return work(self._connection)
+                    return work(connection)
                 except psycopg.Error as error:
-                    if self._connection.broken or self._connection.closed:
-                        self._connection.close()
-                        if attempt == 1 and isinstance(error, psycopg.OperationalError):
+                    if connection.broken or connection.closed:
+                        connection.close()
+                        if attempt == 1 and own is None and isinstance(error, psycopg.OperationalError):
                             continue
                     raise FacerecError(f"cannot {doing} the gallery database at {self._server} ({self.location}): "
                                        f"{self._reason(error)}") from None
@@ -483,9 +495,38 @@ class PostgresStore(Store):
         """Reachable (checked on connecting) and of a schema this version knows; the models are checked by open_writer."""
         self._using("enrol into", self._check_version)
 
+    def _writer_connection(self, origin: str, dataset: Path, wait: float | None) -> psycopg.Connection:
+        """A connection of the writer's own, holding the writer lock of `origin` (waiting as base.take_turn says:
+        GalleryBusy naming the holder)."""
+        # named for the message of a writer it makes wait
+        connection = self._connect(f"facerec writer: {os.path.basename(sys.argv[0])} pid {os.getpid()}")
+        key = (_WRITER_LOCK, _origin_lock(origin))
+
+        def holder() -> str:
+            row = connection.execute(
+                "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                "WHERE l.locktype = 'advisory' AND l.classid = %s::oid AND l.objid = %s::oid AND l.objsubid = 2 "
+                "AND l.granted", key).fetchone()
+            return f"another process ({row[0]})" if row and row[0] else "another process"
+
+        try:
+            take_turn(lambda: connection.execute("SELECT pg_try_advisory_lock(%s, %s)", key).fetchone()[0], holder,
+                      f"the gallery of dataset folder {dataset} in {self.location}", wait)
+            return connection
+        except psycopg.Error as error:
+            connection.close()
+            raise FacerecError(f"cannot enrol into the gallery database at {self._server} ({self.location}): "
+                               f"{self._reason(error)}") from None
+        except BaseException:
+            connection.close()
+            raise
+
     def open_writer(self, dataset: Path, models: dict[str, Any], dimension: int,
-                    force: bool = False) -> StoreWriter:
+                    force: bool = False, wait: float | None = WRITER_WAIT_SECONDS) -> StoreWriter:
+        """The writer works on a connection of its own, which holds its origin's writer lock until it finishes
+        or closes: what it starts from is read under the lock, so no other writer's change is undone."""
         origin = _origin(dataset)
+        own = self._writer_connection(origin, dataset, wait)
         wanted = {"models": models, "dimension": dimension}
 
         def check(connection: psycopg.Connection) -> _PostgresWriter:
@@ -510,9 +551,13 @@ class PostgresStore(Store):
                                        "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", (Jsonb(wanted),))
                     self._changed(connection)
             previous = self._read(connection, origin)[0] if gallery == wanted else None
-            return _PostgresWriter(self, origin, wanted, previous, warning)
+            return _PostgresWriter(self, connection, origin, wanted, previous, warning)
 
-        return self._using("enrol into", check)
+        try:
+            return self._using("enrol into", check, own)
+        except BaseException:
+            own.close()
+            raise
 
     # --- following ---
 
@@ -573,9 +618,10 @@ def _storable(text: str) -> str:
 class _PostgresWriter(StoreWriter):
     """An enrolment of one dataset folder: each image is one transaction, committed at once."""
 
-    def __init__(self, store: PostgresStore, origin: str, gallery: dict[str, Any],
+    def __init__(self, store: PostgresStore, connection: psycopg.Connection, origin: str, gallery: dict[str, Any],
                  previous: EmbeddingStore | None, warning: str | None) -> None:
         self._store = store
+        self._connection = connection  # its own: it holds the origin's writer lock
         self._origin = origin
         self._gallery = gallery
         self._dimension = gallery["dimension"]
@@ -602,7 +648,7 @@ class _PostgresWriter(StoreWriter):
                 if work(connection):
                     self._store._changed(connection)
 
-        self._store._using(doing, transaction)
+        self._store._using(doing, transaction, self._connection)
 
     def record(self, key: str, signature: dict[str, int], status: str, person: str,
                vector: np.ndarray | None) -> None:
@@ -649,7 +695,11 @@ class _PostgresWriter(StoreWriter):
                     f"{' and '.join(done)} in {self._store.location} (the next run does the rest)")
 
     def finish(self) -> EmbeddingStore:
+        self.close()
         return self._store.load()
+
+    def close(self) -> None:
+        self._connection.close()  # ends the session: its writer lock goes with it
 
 
 class _GalleryWatch(Watch):

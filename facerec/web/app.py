@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import mimetypes
 import time
 from pathlib import Path
 
@@ -105,8 +106,10 @@ def create_app(engine: Engine, token: str | None = None, loopback: bool = True, 
                              "people": listing})
 
     async def photo(request: Request) -> Response:
-        path = engine.photo_path(request.path_params["name"], request.path_params["file"])
-        return FileResponse(path, headers={"Cache-Control": "no-store"})
+        name, file = request.path_params["name"], request.path_params["file"]
+        data = await run_in_threadpool(engine.photo, name, file)
+        return Response(data, media_type=mimetypes.guess_type(file)[0] or "application/octet-stream",
+                        headers={"Cache-Control": "no-store"})
 
     async def delete_person(request: Request) -> Response:
         await run_in_threadpool(engine.delete_person, request.path_params["name"])

@@ -12,12 +12,18 @@ cancels, or stays silent for ENROLMENT_IDLE_SECONDS); another page is refused.
 Nothing in the dataset or the gallery is ever half-written: photos go through
 capture.save_photo, the gallery through the store's writer, and a delete
 first renames what goes to a hidden name that enrolment ignores.
+
+Nothing outside the dataset folder is ever served, written, renamed or removed: a
+person folder or photo that is a symbolic link is enrolled (read) as the scripts do,
+but never served (404) and never written through; deleting it removes the link only.
+A name from a request is compared in NFC, as names are stored (names.normalise_name).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import secrets
 import shutil
 import threading
@@ -33,9 +39,12 @@ from ..detection import Detector
 from ..embedding import Embedder
 from ..enrolment import USED, enrol, file_signature
 from ..errors import FacerecError
+from ..fileio import read_inside
 from ..follower import GalleryFollower
+from ..images import MAX_PHOTO_BYTES
+from ..names import normalise_name
 from ..recognition import RecognisedFace, log_sightings
-from ..stores import EmbeddingStore, SightingLog
+from ..stores import EmbeddingStore, GalleryBusy, SightingLog
 from ..text import printable
 from ..tracking import Tracker
 from .protocol import Refusal, decode_image, image_format
@@ -92,6 +101,14 @@ def visible_files(folder: Path) -> list[Path]:
     return sorted(path for path in folder.iterdir() if path.is_file() and not path.name.startswith("."))
 
 
+def person_folders(dataset: Path) -> dict[str, Path]:
+    """The visible person folders of `dataset` (symbolic links to folders too), by their name in NFC."""
+    if not dataset.is_dir():
+        return {}
+    return {normalise_name(path.name): path for path in sorted(dataset.iterdir())
+            if path.is_dir() and not path.name.startswith(".")}
+
+
 class Engine:
     """Recognise frames, enrol people and keep the gallery, for any number of pages at once (thread-safe)."""
 
@@ -145,51 +162,67 @@ class Engine:
         """Every person of the dataset or the store: photos with their status, and counts."""
         store = self._known_images()
         vectors = {name: store.names.count(name) for name in store.people}
-        names = set(vectors)
-        if self.dataset.is_dir():
-            names |= {path.name for path in self.dataset.iterdir() if path.is_dir() and not path.name.startswith(".")}
+        folders = person_folders(self.dataset)
         listing = []
-        for name in sorted(names):
-            folder = self.dataset / name
+        for name in sorted(set(vectors) | set(folders)):
+            folder = folders.get(name, self.dataset / name)
+            link = folder.is_symlink()  # its photos lie elsewhere: not listed, not served
             photos = []
-            for path in visible_files(folder) if folder.is_dir() else []:
-                record = store.files.get(f"{name}/{path.name}", {})
+            for path in visible_files(folder) if folder.is_dir() and not link else []:
+                record = store.files.get(path.relative_to(self.dataset).as_posix(), {})
                 try:
                     current = all(record.get(key) == value for key, value in file_signature(path).items())
                 except FileNotFoundError:  # deleted by another page just now
                     continue
-                photos.append({"file": shown(path.name), "status": record["status"] if current else NOT_LEARNED})
+                photos.append({"file": shown(path.name), "status": record["status"] if current else NOT_LEARNED,
+                               "link": path.is_symlink()})
             statuses = [photo["status"] for photo in photos]
-            listing.append({"name": shown(name), "vectors": vectors.get(name, 0), "used": statuses.count(USED),
+            listing.append({"name": shown(name), "link": link, "vectors": vectors.get(name, 0), "used": statuses.count(USED),
                             "pending": statuses.count(NOT_LEARNED),
                             "skipped": len(statuses) - statuses.count(USED) - statuses.count(NOT_LEARNED),
                             "photos": photos})
         return listing
 
-    def photo_path(self, name: str, file: str) -> Path:
+    def photo(self, name: str, file: str) -> bytes:
+        """The bytes of a photo that really lies in the dataset: a regular file of a person folder, neither of
+        them a symbolic link (opened without following one: see fileio.read_inside); else 404."""
         folder = self._person_folder(name)
-        path = folder / check_photo_name(named_entry(folder, file))
-        if not path.is_file():
-            raise Refusal(404, f"{name} has no photo {file!r}")
-        return path
+        try:
+            return read_inside(self.dataset, [folder.name, check_photo_name(named_entry(folder, file))], MAX_PHOTO_BYTES)
+        except OSError:
+            raise Refusal(404, f"{printable(name)} has no photo {printable(file)!r} in the dataset folder") from None
 
     def _person_folder(self, name: str) -> Path:
+        """dataset/<name in NFC>, or the one folder whose name is that name in NFC (made on another system);
+        a name the API lists escaped (not UTF-8 on disk) is its folder."""
         real = named_entry(self.dataset, name)
         if real != name:  # a folder the API lists under its escaped name
             return self.dataset / real
         try:
-            return person_folder(self.dataset, name)
+            folder = person_folder(self.dataset, name)
         except FacerecError as error:
             raise Refusal(400, str(error)) from None
+        if not os.path.lexists(folder):
+            folder = person_folders(self.dataset).get(folder.name, folder)
+        return folder
+
+    def _writable_folder(self, name: str) -> Path:
+        """The person's folder, refused (409) if it is a symbolic link: the page never writes through one."""
+        folder = self._person_folder(name)
+        if folder.is_symlink():
+            raise Refusal(409, f"the folder of {printable(normalise_name(name))} in the dataset is a symbolic link: "
+                               "the page never changes what one points to; delete the person (which removes only "
+                               "the link) or change the folder on disk")
+        return folder
 
     # enrolment
 
     def start_enrolment(self, name: str) -> str:
         """Hold the enrolment for `name`; its key, which the page sends with its photos and "Learn"."""
-        self._person_folder(name)
+        self._writable_folder(name)
         with self._hold_gallery():
             self._refuse_if_enrolling()
-            self._enrolment = Enrolment(name, secrets.token_urlsafe(16), time.monotonic())
+            self._enrolment = Enrolment(normalise_name(name), secrets.token_urlsafe(16), time.monotonic())
             return self._enrolment.key
 
     def add_photo(self, key: str, data: bytes) -> tuple[str, int]:
@@ -198,7 +231,7 @@ class Engine:
         decode_image(data)  # refuse what is not an image before looking for faces in it
         with self._hold_gallery():
             enrolment = self._current_enrolment(key)
-            folder = self._person_folder(enrolment.name)
+            folder = self._writable_folder(enrolment.name)
             path, reason = keep_photo(self.learner_detector, folder, data, photo_format)
             if path is None:
                 raise Refusal(422, f"not saved: {reason}")
@@ -261,9 +294,9 @@ class Engine:
                 progress.message = f"{done} of {total} photos"
 
             try:
-                writer = self.store.open_writer(self.dataset, self.models, self.learner_embedder.dimension)
-                gallery, report = enrol(self.dataset, writer, self.learner_detector, self.learner_embedder,
-                                        progress=False, on_image=on_image)
+                with self.store.open_writer(self.dataset, self.models, self.learner_embedder.dimension) as writer:
+                    gallery, report = enrol(self.dataset, writer, self.learner_detector, self.learner_embedder,
+                                            progress=False, on_image=on_image)
                 self.follower.use(gallery)
             except FacerecError as error:
                 progress.state, progress.message = "failed", str(error)
@@ -277,52 +310,68 @@ class Engine:
     # deleting
 
     def delete_person(self, name: str) -> None:
+        """Remove the person's folder (a symbolic link: the link only) and every vector of their photos."""
         folder = self._person_folder(name)
+        name = normalise_name(name)
         with self._hold_gallery():
             self._refuse_if_enrolling(name)
-            if not folder.is_dir() and folder.name not in self.gallery.names:
-                raise Refusal(404, f"there is no person {name!r} in the gallery")
-            self._delete(folder, lambda path: path.split("/", 1)[0] == folder.name)
+            real = normalise_name(folder.name)  # (the name on disk: not UTF-8, it is listed escaped)
+            if not os.path.lexists(folder) and real not in self.gallery.names:
+                raise Refusal(404, f"there is no person {printable(name)!r} in the gallery")
+            self._delete(folder, lambda key: normalise_name(key.split("/", 1)[0]) == real)
 
     def delete_photo(self, name: str, file: str) -> None:
+        """Remove one photo (a symbolic link: the link only) and its vector; refused in a linked person folder."""
         with self._hold_gallery():
-            self._refuse_if_enrolling(name)
-            path = self.photo_path(name, file)
-            key = f"{path.parent.name}/{path.name}"
-            self._delete(path, lambda candidate: candidate == key)
+            self._refuse_if_enrolling(normalise_name(name))
+            folder = self._writable_folder(name)
+            path = folder / check_photo_name(named_entry(folder, file))
+            if not os.path.lexists(path) or (path.is_dir() and not path.is_symlink()):
+                raise Refusal(404, f"{printable(name)} has no photo {printable(file)!r}")
+            key = normalise_name(path.relative_to(self.dataset).as_posix())
+            self._delete(path, lambda candidate: normalise_name(candidate) == key)
 
     def _delete(self, path: Path, gone: Callable[[str], bool]) -> None:
-        """Hide `path` from enrolment, remove its images from the store, then remove it."""
-        trash = path.with_name(f"{TRASH_PREFIX}{path.name}-{secrets.token_hex(4)}")
-        if path.exists():
-            path.rename(trash)
+        """Hold the store's writer (409 while another holds it), hide `path` from enrolment, remove its images
+        from the store, then remove it."""
+        known = self._known_images()
+        # written with the models that made what is there: every other image stays as it is
+        dimension = known.vectors.shape[1] if len(known) else self.learner_embedder.dimension
         try:
-            known = self._known_images()
-            # written with the models that made what is there: every other image stays as it is
-            dimension = known.vectors.shape[1] if len(known) else self.learner_embedder.dimension
             writer = self.store.open_writer(self.dataset, known.models or self.models, dimension)
+        except GalleryBusy as error:  # an extract_embeddings.py run: this delete would be undone when it finishes
+            raise Refusal(409, str(error)) from None
+        with writer:
             if writer.previous is None and len(known):  # changed by another process just now
                 raise Refusal(409, "the gallery changed meanwhile: try again")
-            writer.remove([key for key in dict.fromkeys([*known.paths, *known.files]) if gone(key)])
-            gallery = writer.finish()
-        except BaseException:
-            if trash.exists():
-                trash.rename(path)  # the store is unchanged: so is the dataset
-            raise
+            held = writer.previous or known  # what the store holds now: read under the writer's hold
+            trash = path.with_name(f"{TRASH_PREFIX}{path.name}-{secrets.token_hex(4)}")
+            if os.path.lexists(path):  # (a person may be only in the store)
+                path.rename(trash)  # a symbolic link itself, never what it points to
+            try:
+                writer.remove([key for key in dict.fromkeys([*held.paths, *held.files]) if gone(key)])
+                gallery = writer.finish()
+            except BaseException:
+                if os.path.lexists(trash):
+                    trash.rename(path)  # the store is unchanged: so is the dataset
+                raise
         self.follower.use(gallery)
         _remove(trash)
 
     def _sweep_trash(self) -> None:
-        """Finish deletes a killed server left half done: their files are already out of the dataset's sight."""
+        """Finish deletes a killed server left half done: their files are already out of the dataset's sight.
+
+        Only in the dataset folder and its real person folders: a symbolic link is never followed."""
         if not self.dataset.is_dir():
             return
-        for folder in [self.dataset, *(p for p in self.dataset.iterdir() if p.is_dir())]:
+        for folder in [self.dataset, *(p for p in self.dataset.iterdir() if p.is_dir() and not p.is_symlink())]:
             for path in folder.glob(f"{TRASH_PREFIX}*"):
                 _remove(path)
 
 
 def _remove(path: Path) -> None:
-    if path.is_dir():
-        shutil.rmtree(path, ignore_errors=True)
+    """Remove what a delete renamed out of sight: a symbolic link itself (never its target), a file, a folder."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)  # does not follow the links inside either
     else:
         path.unlink(missing_ok=True)

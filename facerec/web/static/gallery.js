@@ -27,7 +27,8 @@ async function remove(what, path) {
 }
 
 function personCard(person) {
-  const cover = person.photos.find((photo) => photo.status === "used") || person.photos[0];
+  const cover = person.photos.find((photo) => photo.status === "used" && !photo.link) ||
+                person.photos.find((photo) => !photo.link);
   const counts = `${person.used} used, ${person.skipped} skipped` +
                  (person.pending ? `, ${person.pending} not learned yet` : "");
   const card = element("article", {className: "person", id: `person-${person.name}`},
@@ -41,14 +42,16 @@ function personCard(person) {
   const list = element("ul", {className: "photos"});
   for (const photo of person.photos) {
     list.append(element("li", {className: photo.status === "used" ? "used" : "skipped"},
-      element("img", {src: photoUrl(person.name, photo.file), alt: photo.file, loading: "lazy"}),
+      photo.link ? "" : element("img", {src: photoUrl(person.name, photo.file), alt: photo.file, loading: "lazy"}),
       element("span", {className: "file"}, photo.file),
       element("span", {className: "status"}, photo.status),
       element("button", {type: "button", className: "delete-photo", title: `delete ${photo.file}`,
                          onclick: () => remove(`${person.name}/${photo.file}`, photoUrl(person.name, photo.file))},
               "Delete")));
   }
-  if (!person.photos.length) list.append(element("li", {}, "no photo in the dataset (only in the embeddings file)"));
+  if (!person.photos.length) list.append(element("li", {}, person.link
+    ? "a symbolic link to a folder elsewhere: its photos are not shown, Delete removes only the link"
+    : "no photo in the dataset (only in the embeddings file)"));
   card.append(list);
   return card;
 }
