@@ -13,6 +13,7 @@ adding one module with one `Store` subclass and one line in `open_store`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -64,7 +65,7 @@ class EmbeddingStore:
     paths: list[str]
     profile: str = LEGACY_PROFILE
     models: dict[str, Any] = field(default_factory=dict)
-    files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    files: Mapping[str, dict[str, Any]] = field(default_factory=dict)  # {image key: {"size", "mtime_ns", "status"}}
     profile_recorded: bool = True  # False for a classic tutorial file: the profile is assumed
 
     @classmethod
