@@ -12,7 +12,6 @@ whose name cannot be shown as itself, are skipped with the reason.
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import stat
 import sys
@@ -26,6 +25,7 @@ from .detection import MIN_FACE_SIZE, DetectedFace, Detector
 from .embedding import Embedder
 from .errors import FacerecError
 from .images import UnusablePhoto, load_photo
+from .modelfiles import file_digests
 from .names import MAX_NAME_BYTES, case_twins, invisible_character, normalise_name
 from .stores import EmbeddingStore, StoreWriter
 from .text import plural, printable
@@ -146,13 +146,7 @@ def file_signature(path: Path) -> dict[str, int]:
 
 def models_identity(profile: str, detector: Detector, embedder: Embedder) -> dict[str, Any]:
     """A record of the models that make the vectors; vectors from other models are never reused."""
-    digests = {}
-    for path in (*detector.paths, *embedder.paths):
-        hasher = hashlib.sha256()
-        with open(path, "rb") as handle:
-            while chunk := handle.read(1 << 20):
-                hasher.update(chunk)
-        digests[Path(path).name] = hasher.hexdigest()
+    digests = {Path(path).name: file_digests(Path(path))["sha256"] for path in (*detector.paths, *embedder.paths)}
     return {"profile": profile, "detector": detector.network.name, "embedder": embedder.network.name,
             "confidence": detector.confidence, "sha256": digests}
 
