@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import pickle
 import statistics
 import subprocess
 import sys
@@ -27,31 +28,29 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from facerec.catalogue import SFACE, YUNET  # noqa: E402
+from store_load import synthetic_gallery  # noqa: E402
 
 SHARED = Path(os.environ.get("FACEREC_SHARED", ROOT.parent / "shared"))
 CLIP = SHARED / "video" / "short_hamilton_clip.mp4"
 
 
-# Run in the project timed, so that each writes the gallery in its own format.
+# Run in the project timed, so that each writes the gallery in its own format: the gallery comes as a plain pickle.
 _WRITE_GALLERY = """
-import sys
-import numpy as np
+import pickle, sys
 from facerec.stores import EmbeddingStore, save_store
-path, count = sys.argv[1], int(sys.argv[2])
-rng = np.random.default_rng(0)
-vectors = rng.normal(size=(count, 128)).astype(np.float32)
-vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-names = [f"person{i % 1000}" for i in range(count)]
-paths = [f"{name}/{i}.jpg" for i, name in enumerate(names)]
-files = {path: {"size": 30_000 + i, "mtime_ns": 1_700_000_000_000_000_000 + i, "status": "used"}
-         for i, path in enumerate(paths)}
-save_store(EmbeddingStore(vectors, names, paths, "sface", {"profile": "sface"}, files), path)
+with open(sys.argv[1], "rb") as handle:
+    save_store(EmbeddingStore(**pickle.load(handle)), sys.argv[2])
 """
 
 
 def write_gallery(project: Path, path: Path, count: int) -> Path:
-    """A gallery of `count` random unit vectors, written by `project`'s own code."""
-    subprocess.run([sys.executable, "-c", _WRITE_GALLERY, str(path), str(count)], cwd=project, check=True)
+    """A gallery of `count` random unit vectors (see store_load.py), written by `project`'s own code."""
+    gallery = synthetic_gallery(count, "sface")
+    plain = path.with_suffix(".plain")
+    with open(plain, "wb") as handle:
+        pickle.dump({"vectors": gallery.vectors, "names": gallery.names, "paths": gallery.paths,
+                     "profile": gallery.profile, "models": gallery.models, "files": dict(gallery.files)}, handle)
+    subprocess.run([sys.executable, "-c", _WRITE_GALLERY, str(plain), str(path)], cwd=project, check=True)
     return path
 
 
