@@ -52,11 +52,11 @@ def main(argv: list[str] | None = None) -> int:
         if writer.warning:
             print(f"warning: {writer.warning}", file=sys.stderr)
         try:
-            gallery, report = enrol(args.dataset, writer, detector, embedder, progress=not args.quiet, on_report=show,
+            counts, report = enrol(args.dataset, writer, detector, embedder, progress=not args.quiet, on_report=show,
                                     jobs=args.jobs)
         except NothingEnrolled as error:
             raise FacerecError(f"{error} to {store.location}") from None
-        print(f"wrote {plural(len(gallery), 'embedding')} of {plural(len(gallery.people), 'person', 'people')} "
+        print(f"wrote {plural(counts.vectors, 'embedding')} of {plural(counts.people, 'person', 'people')} "
               f"to {store.location}")
         print(f"next: {next_command('recognize_video.py', args, embeddings=masked(store.location))}")
     return 0

@@ -31,7 +31,7 @@ from .errors import FacerecError
 from .images import UnusablePhoto, load_photo
 from .modelfiles import file_digests
 from .names import MAX_NAME_BYTES, case_twins, invisible_character, normalise_name
-from .stores import EmbeddingStore, StoreWriter
+from .stores import GalleryCounts, StoreWriter
 from .text import plural, printable
 
 # Status recorded for an image that gave a vector; anything else is the reason it was skipped.
@@ -271,13 +271,13 @@ def _signature_or_error(path: Path) -> dict[str, int] | OSError:
 def enrol(dataset: Path, writer: StoreWriter, detector: Detector, embedder: Embedder, progress: bool = True,
           on_image: Callable[[int, int], None] | None = None,
           on_report: Callable[[EnrolmentReport], None] | None = None,
-          jobs: int = 1) -> tuple[EmbeddingStore, EnrolmentReport]:
+          jobs: int = 1) -> tuple[GalleryCounts, EnrolmentReport]:
     """Enrol `dataset` through `writer` (Store.open_writer), reusing what its `previous` knows; finish it.
 
     The photos to embed are embedded by `jobs` processes (see photo_embeddings); their outcomes are
     recorded here, one image at a time, in the dataset's order.
 
-    Returns the whole gallery as the store now holds it, and what the run did. FacerecError before
+    Returns what the whole gallery now holds (writer.finish: counts), and what the run did. FacerecError before
     anything is written when the dataset has no photos; NothingEnrolled when none gave a face.
     `on_image(done, total)`, if given, is called after each image (the web page's progress bar);
     `on_report(report)` once every image is done, before the writer finishes (and before NothingEnrolled).

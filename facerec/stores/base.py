@@ -96,6 +96,14 @@ def reusable(previous: EmbeddingStore | None, models: dict[str, Any], dimension:
 
 
 @dataclass(frozen=True)
+class GalleryCounts:
+    """What a gallery holds after an enrolment (StoreWriter.finish): its vectors and people, not the gallery itself."""
+
+    vectors: int
+    people: int
+
+
+@dataclass(frozen=True)
 class Sighting:
     """One named face (or track) seen by a camera."""
 
@@ -149,9 +157,10 @@ class StoreWriter(ABC):
         """Forget these images of this dataset (deleted photos and people)."""
 
     @abstractmethod
-    def finish(self) -> EmbeddingStore:
-        """Make the enrolment visible to every reader (the pickle writes its file atomically) and return the
-        whole gallery as it now is. FacerecError if it cannot; the store is then as described above."""
+    def finish(self) -> GalleryCounts:
+        """Make the enrolment visible to every reader (the pickle writes its file atomically) and return what the
+        whole gallery now holds (counts: Store.load gives the gallery, which a store may have at hand then).
+        FacerecError if it cannot; the store is then as described above."""
 
 
 class Store(ABC):

@@ -45,8 +45,8 @@ import numpy as np
 from ..catalogue import PROFILES
 from ..errors import FacerecError
 from ..fileio import atomic_writer, check_writable
-from .base import (LEGACY_PROFILE, EmbeddingStore, NoGalleryYet, SightingLog, Store, StoreWriter, Watch,
-                   reusable)
+from .base import (LEGACY_PROFILE, EmbeddingStore, GalleryCounts, NoGalleryYet, SightingLog, Store, StoreWriter,
+                   Watch, reusable)
 
 FORMAT_VERSION = 2
 # Joins a list of strings into one (see _Joined): no person, path or reason holds it (a file name cannot).
@@ -808,14 +808,14 @@ class PickleWriter(StoreWriter):
             self._files.pop(key, None)
             self._vectors.pop(key, None)
 
-    def finish(self) -> EmbeddingStore:
+    def finish(self) -> GalleryCounts:
         keys = sorted(self._vectors, key=_dataset_order)
         dimension = self._dimension or (len(self._vectors[keys[0]][1]) if keys else 0)
         vectors = np.array([self._vectors[key][1] for key in keys], np.float32).reshape(len(keys), dimension)
         gallery = EmbeddingStore(vectors, [self._vectors[key][0] for key in keys], keys, self._models["profile"],
                                  self._models, {key: self._files[key] for key in sorted(self._files, key=_dataset_order)})
-        self._store._wrote(save_store(gallery, self._path), gallery)
-        return gallery
+        self._store._wrote(save_store(gallery, self._path), gallery)  # the store's load() gives it, not read again
+        return GalleryCounts(len(gallery), len(gallery.people))
 
 
 class FileWatch(Watch):

@@ -42,7 +42,8 @@ from psycopg.types.json import Jsonb
 
 from ..errors import FacerecError, ctrl_c_deferred, record_kept
 from ..text import plural
-from .base import LEGACY_PROFILE, EmbeddingStore, NoGalleryYet, Sighting, SightingLog, Store, StoreWriter, Watch
+from .base import (LEGACY_PROFILE, EmbeddingStore, GalleryCounts, NoGalleryYet, Sighting, SightingLog, Store,
+                   StoreWriter, Watch)
 from .picklefile import check_unit_vectors
 
 SCHEMA_VERSION = 1
@@ -216,6 +217,8 @@ class PostgresStore(Store):
         self._server = f"{host}:{port}" if not host.startswith("/") else f"{host} (socket, port {port})"
         self._lock = threading.RLock()
         self._generation: int | None = None  # of the gallery the last load() returned
+        # that gallery: a watch that sees its generation hands it on, not a new read of it
+        self._loaded: tuple[int | None, EmbeddingStore] | None = None
         self._connection: psycopg.Connection | None = self._connect()
 
     # --- connections and messages ---
@@ -370,6 +373,7 @@ class PostgresStore(Store):
     def load(self) -> EmbeddingStore:
         """Every image with a vector, from every machine; `paths` are "<hostname>:<dataset folder>/<person>/<image>"."""
         gallery, self._generation = self._using("read", lambda connection: self._read(connection, None))
+        self._loaded = (self._generation, gallery)
         return gallery
 
     def known_images(self, dataset: Path) -> EmbeddingStore:
@@ -545,8 +549,11 @@ class _PostgresWriter(StoreWriter):
         record_kept(f"gallery {self._store.location}",
                     f"{' and '.join(done)} in {self._store.location} (the next run does the rest)")
 
-    def finish(self) -> EmbeddingStore:
-        return self._store.load()
+    def finish(self) -> GalleryCounts:
+        """Each image was committed when recorded: the counts of the whole gallery, not the gallery (a million
+        vectors are not read only to be counted)."""
+        return self._store._using("read", lambda connection: GalleryCounts(*connection.execute(
+            "SELECT count(*), count(DISTINCT person) FROM facerec_images WHERE vector IS NOT NULL").fetchone()))
 
 
 class _GalleryWatch(Watch):
@@ -605,8 +612,15 @@ class _GalleryWatch(Watch):
         return True
 
     def _deliver(self, connection: psycopg.Connection) -> None:
-        """Load the gallery and hand it over, unless it is the one the caller already has."""
-        if self._generation is not None and self._store._generation_of(connection) == self._generation:
+        """Load the gallery and hand it over, unless it is the one the caller already has; one that this store
+        loaded already (the web page's Learn) is handed over as it is, not read again."""
+        current = self._store._generation_of(connection)
+        if self._generation is not None and current == self._generation:
+            return
+        loaded = self._store._loaded
+        if loaded is not None and loaded[0] is not None and loaded[0] == current:
+            self._generation = current
+            self._hand_over(loaded[1])
             return
         try:
             gallery, generation = self._store._read(connection, None)
@@ -619,6 +633,9 @@ class _GalleryWatch(Watch):
             self._generation = self._store._generation_of(connection)
             return
         self._generation = generation
+        self._hand_over(gallery)
+
+    def _hand_over(self, gallery: EmbeddingStore) -> None:
         try:
             self._on_change(gallery)
         except FacerecError as error:  # the caller cannot use it (another profile since a --force enrolment...)

@@ -241,9 +241,9 @@ class Engine:
 
             try:
                 writer = self.store.open_writer(self.dataset, self.models, self.learner_embedder.dimension)
-                gallery, report = enrol(self.dataset, writer, self.learner_detector, self.learner_embedder,
-                                        progress=False, on_image=on_image)
-                self.follower.use(gallery)
+                _, report = enrol(self.dataset, writer, self.learner_detector, self.learner_embedder,
+                                  progress=False, on_image=on_image)
+                self.follower.use(self.store.load())  # the gallery just written (the pickle store has it at hand)
             except FacerecError as error:
                 progress.state, progress.message = "failed", str(error)
                 return
@@ -283,7 +283,8 @@ class Engine:
             if writer.previous is None and len(known):  # changed by another process just now
                 raise Refusal(409, "the gallery changed meanwhile: try again")
             writer.remove([key for key in dict.fromkeys([*known.paths, *known.files]) if gone(key)])
-            gallery = writer.finish()
+            writer.finish()
+            gallery = self.store.load()  # the gallery just written (the pickle store has it at hand)
         except BaseException:
             if trash.exists():
                 trash.rename(path)  # the store is unchanged: so is the dataset
