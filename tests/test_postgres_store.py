@@ -228,6 +228,22 @@ def test_a_name_made_of_sql_is_just_a_name(database_url, tmp_path):
     assert rows(database_url, "SELECT camera, name FROM facerec_sightings") == [(camera, INJECTION)]
 
 
+def test_names_and_paths_holding_the_separator_of_the_fast_listing_load_as_they_are(database_url, tmp_path):
+    # issue 22: the names and paths come as one string split at chr(31); a name holding it is read as JSON
+    store = PostgresStore(database_url)
+    odd = [("a\x1fb/1.jpg", "a\x1fb", "used", unit_vectors(1, 3)[0]), ("c/\x1f.jpg", "c", "used", unit_vectors(1, 4)[0]),
+           ("d/1.jpg", "d", "used", unit_vectors(1, 5)[0])]
+    _, gallery = enrol(store, tmp_path / "dataset", odd)
+    origin = f"{os.uname().nodename}:{(tmp_path / 'dataset').resolve()}"
+    assert gallery.names == ["a\x1fb", "c", "d"]
+    assert gallery.paths == [f"{origin}/{key}" for key, *_ in odd]
+    plain = PostgresStore(database_url)
+    writer = plain.open_writer(tmp_path / "dataset", MODELS, DIMENSION)
+    writer.remove(["a\x1fb/1.jpg", "c/\x1f.jpg"])
+    writer.finish()
+    assert (plain.load().names, plain.load().paths) == (["d"], [f"{origin}/d/1.jpg"])
+
+
 def test_a_file_name_that_is_not_utf8_is_stored_escaped_and_kept(database_url, tmp_path):
     store, dataset = PostgresStore(database_url), tmp_path / "dataset"
     key = "obama/caf\udce9.jpg"  # a Latin-1 file name, as Python lists it
