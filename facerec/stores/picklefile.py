@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import ctypes
 import math
+import mmap
 import os
 import pickle
 import stat
@@ -349,8 +350,7 @@ def _kind_of(mode: int) -> str:
 
 def _read_regular_file(path: Path) -> np.ndarray:
     """The bytes of `path` if it is a regular file of at most MAX_FILE_BYTES (devices and FIFOs are never opened),
-    as a writable uint8 array: the vectors are used where they were read (see _Source.lend), in memory that is
-    written once (a bytearray would be zeroed first)."""
+    as a writable uint8 array: the vectors are used where they were read (see _Source.lend)."""
     try:
         info = os.stat(path)
     except FileNotFoundError:
@@ -369,9 +369,14 @@ def _read_regular_file(path: Path) -> np.ndarray:
             info = os.fstat(handle.fileno())
             if not stat.S_ISREG(info.st_mode):
                 raise NotAStore(f"embeddings file {path} is not a regular file")
-            # the size it has now, plus one byte to notice a file still growing
-            buffer = np.empty(min(info.st_size, MAX_FILE_BYTES) + 1, np.uint8)
-            data = buffer[:handle.readinto(memoryview(buffer))]
+            # the size it has now, plus one byte to notice a file still growing, read straight into anonymous
+            # memory: np.empty asks for huge pages, which the kernel may first compact memory for (a read of half
+            # a gigabyte then took 3 times as long), and a bytearray is zeroed before it is written
+            buffer = np.frombuffer(mmap.mmap(-1, min(info.st_size, MAX_FILE_BYTES) + 1), np.uint8)
+            view, size = memoryview(buffer), 0
+            while size < len(buffer) and (count := os.readv(handle.fileno(), [view[size:]])):
+                size += count
+            data = buffer[:size]
     except OSError as error:
         raise FacerecError(f"cannot read embeddings file {path}: {error.strerror}") from None
     if len(data) > min(info.st_size, MAX_FILE_BYTES):
