@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 from facerec.cli import (add_detector_arguments, add_embedder_arguments, add_store_arguments, models_from_args,
-                         next_command, parser_for)
-from facerec.enrolment import EnrolmentReport, NothingEnrolled, enrol, models_identity
+                         next_command, parser_for, positive_int)
+from facerec.enrolment import EnrolmentReport, NothingEnrolled, default_jobs, enrol, models_identity
 from facerec.errors import FacerecError, main_guard
 from facerec.stores import masked, open_store
 from facerec.text import plural
@@ -38,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
                              "(never a folder, device or FIFO)")
     add_detector_arguments(parser)
     add_embedder_arguments(parser)
+    parser.add_argument("--jobs", type=positive_int, default=default_jobs(), metavar="N",
+                        help="photos embedded at once, each by its own process (default: the cores, "
+                             f"{default_jobs()} here)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
 
@@ -50,10 +53,11 @@ def main(argv: list[str] | None = None) -> int:
         if writer.warning:
             print(f"warning: {writer.warning}", file=sys.stderr)
         try:
-            gallery, report = enrol(args.dataset, writer, detector, embedder, progress=not args.quiet, on_report=show)
+            counts, report = enrol(args.dataset, writer, detector, embedder, progress=not args.quiet, on_report=show,
+                                    jobs=args.jobs)
         except NothingEnrolled as error:
             raise FacerecError(f"{error} to {store.location}") from None
-        print(f"wrote {plural(len(gallery), 'embedding')} of {plural(len(gallery.people), 'person', 'people')} "
+        print(f"wrote {plural(counts.vectors, 'embedding')} of {plural(counts.people, 'person', 'people')} "
               f"to {store.location}")
         print(f"next: {next_command('recognize_video.py', args, embeddings=masked(store.location))}")
     return 0

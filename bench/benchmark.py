@@ -6,7 +6,7 @@ Stages, each in a fresh process so its peak memory is its own:
   detect     decoding + the profile's detector
   bare       decoding + detection + embedding every face: the bare network work
   full       recognize_video.py's own main(), headless (--no-display), per profile
-  extract    extract_embeddings.py on ~150 photos, cold and again unchanged
+  extract    extract_embeddings.py on ~150 photos, cold on one core (--jobs 1, pinned), cold, and again unchanged
   match      exact and approximate (FAISS) search in galleries of 10^3 .. 10^6 random unit vectors
 
 It prints the README's "Benchmarks" table in markdown (one row per profile, naming the detector
@@ -192,13 +192,22 @@ def stage_extract(args: dict) -> dict:
         command = [sys.executable, str(ROOT / "extract_embeddings.py"), "--dataset", str(workdir / "dataset"),
                    "--embeddings", str(workdir / "e.pickle"), "--quiet", "--model", args["profile"],
                    "--detector", str(folder), "--embedding-model", str(embedder_file)]
-        timings = []
-        for _ in ("cold", "unchanged"):
+        one_core = min(os.sched_getaffinity(0))
+
+        def seconds(*extra: str, on_one_core: bool = False) -> float:
             start = time.perf_counter()
-            subprocess.run(command, check=True, capture_output=True)
-            timings.append(time.perf_counter() - start)
-    return {"photos": photos, "cold_s": timings[0], "unchanged_s": timings[1],
-            "peak_mb_children": peak_rss_mb(resource.RUSAGE_CHILDREN), "note": note}
+            subprocess.run([*command, *extra], check=True, capture_output=True,
+                           preexec_fn=(lambda: os.sched_setaffinity(0, {one_core})) if on_one_core else None)
+            return time.perf_counter() - start
+
+        # cold on one core (one process, which OpenCV's threads share), then cold on every core, in the same run
+        one_core_s = seconds("--jobs", "1", on_one_core=True)
+        (workdir / "e.pickle").unlink()
+        cold_s = seconds()
+        unchanged_s = seconds()
+    return {"photos": photos, "cold_s": cold_s, "unchanged_s": unchanged_s, "one_core_cold_s": one_core_s,
+            "cores_over_one_core": one_core_s / cold_s, "peak_mb_children": peak_rss_mb(resource.RUSAGE_CHILDREN),
+            "note": note}
 
 
 def rss_mb() -> float:
@@ -353,8 +362,8 @@ def markdown_table(results: dict) -> str:
             embedder += f" ({len(notes)})"
         cell = lambda stage, key, form: format(row[stage][key], form) if stage in row else "-"  # noqa: E731
         per_face = embedding_ms_per_face(row)
-        extract = (f"{row['extract']['cold_s']:.1f} s / {row['extract']['unchanged_s']:.2f} s ({row['extract']['photos']} photos)"
-                   if "extract" in row else "-")
+        extract = (f"{row['extract']['cold_s']:.1f} s / {row['extract']['unchanged_s']:.2f} s ({row['extract']['photos']} photos, "
+                   f"{row['extract']['cores_over_one_core']:.2f}x one core)" if "extract" in row else "-")
         lines.append(f"| `{profile}` | `{files['detector_files'][-1]}` | {embedder} | {cell('detect', 'fps', '.1f')} "
                      f"| {cell('bare', 'fps', '.1f')} | {cell('full', 'fps', '.1f')} "
                      f"| {'-' if per_face is None else format(per_face, '.1f')} "
@@ -389,7 +398,8 @@ def print_table(results: dict) -> None:
             print(f"  full / bare network loop: {row['full_over_bare']:.0%}")
         if "extract" in row:
             e = row["extract"]
-            print(f"  extract_embeddings.py on {e['photos']} photos: cold {e['cold_s']:.1f} s, "
+            print(f"  extract_embeddings.py on {e['photos']} photos: cold {e['cold_s']:.1f} s "
+                  f"(one core: {e['one_core_cold_s']:.1f} s, {e['cores_over_one_core']:.2f}x), "
                   f"unchanged {e['unchanged_s']:.2f} s, peak {e['peak_mb_children']:.0f} MB")
     if "match" in results:
         print(f"\nmatching, {results['match'][0]['faces_per_query']} faces a frame; exact: numpy, approximate: FAISS IVF-Flat; "

@@ -34,6 +34,18 @@ def best_time(function, repeat: int) -> float:
     return min(times)
 
 
+def synthetic_gallery(count: int, profile: str = "openface") -> EmbeddingStore:
+    """N random 128-d unit vectors of 1,000 people, with paths and file records as extract_embeddings.py writes them."""
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(count, 128)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    names = [f"person{i % 1000}" for i in range(count)]
+    paths = [f"{name}/{i}.jpg" for i, name in enumerate(names)]
+    files = {path: {"size": 30_000 + i, "mtime_ns": 1_700_000_000_000_000_000 + i, "status": "used"}
+             for i, path in enumerate(paths)}
+    return EmbeddingStore(vectors, names, paths, profile, {"profile": profile}, files)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--vectors", type=int, nargs="+", default=[10_000, 100_000])
@@ -41,16 +53,9 @@ def main() -> int:
     args = parser.parse_args()
     print("  vectors  file MB  pickle.load s  load_store s  ratio")
     for count in args.vectors:
-        rng = np.random.default_rng(0)
-        vectors = rng.normal(size=(count, 128)).astype(np.float32)
-        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-        names = [f"person{i % 1000}" for i in range(count)]
-        paths = [f"{name}/{i}.jpg" for i, name in enumerate(names)]
-        files = {path: {"size": 30_000 + i, "mtime_ns": 1_700_000_000_000_000_000 + i, "status": "used"}
-                 for i, path in enumerate(paths)}
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "embeddings.pickle"
-            save_store(EmbeddingStore(vectors, names, paths, "openface", {"profile": "openface"}, files), path)
+            save_store(synthetic_gallery(count), path)
 
             def unchecked():
                 with open(path, "rb") as handle:

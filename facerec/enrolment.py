@@ -11,23 +11,27 @@ whose name cannot be shown as itself, are skipped with the reason.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import errno
-import hashlib
+import multiprocessing
 import os
+import signal
 import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from .detection import MIN_FACE_SIZE, DetectedFace, Detector
-from .embedding import Embedder
+from .detection import MIN_FACE_SIZE, DetectedFace, Detector, load_detector
+from .embedding import Embedder, load_embedder
 from .errors import FacerecError
 from .images import UnusablePhoto, load_photo
+from .modelfiles import file_digests
 from .names import MAX_NAME_BYTES, case_twins, invisible_character, normalise_name
-from .stores import EmbeddingStore, StoreWriter
+from .stores import GalleryCounts, StoreWriter
 from .text import plural, printable
 
 # Status recorded for an image that gave a vector; anything else is the reason it was skipped.
@@ -146,13 +150,7 @@ def file_signature(path: Path) -> dict[str, int]:
 
 def models_identity(profile: str, detector: Detector, embedder: Embedder) -> dict[str, Any]:
     """A record of the models that make the vectors; vectors from other models are never reused."""
-    digests = {}
-    for path in (*detector.paths, *embedder.paths):
-        hasher = hashlib.sha256()
-        with open(path, "rb") as handle:
-            while chunk := handle.read(1 << 20):
-                hasher.update(chunk)
-        digests[Path(path).name] = hasher.hexdigest()
+    digests = {Path(path).name: file_digests(Path(path))["sha256"] for path in (*detector.paths, *embedder.paths)}
     return {"profile": profile, "detector": detector.network.name, "embedder": embedder.network.name,
             "confidence": detector.confidence, "sha256": digests}
 
@@ -196,16 +194,90 @@ def embed_face(image: np.ndarray, detector: Detector, embedder: Embedder) -> Fac
     return FaceEmbedding(embedder.embed(image, faces[:1])[0], USED, len(faces))
 
 
+def embed_photo(path: Path, detector: Detector, embedder: Embedder) -> FaceEmbedding:
+    """embed_face of the photo at `path`; a photo that cannot be used gives no vector and the reason."""
+    try:
+        return embed_face(load_photo(path), detector, embedder)
+    except UnusablePhoto as why:
+        return FaceEmbedding(None, str(why), 0)
+
+
+# --- embedding photos on every core -------------------------------------------------------------
+
+def default_jobs() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+_worker_models: tuple[Detector, Embedder] | None = None  # in a worker process: its own copy of the models
+# A worker takes about a second to start (imports, its models); a photo about 0.1 s of a core. With fewer
+# photos than this a job, the workers would not pay for themselves: fewer are started.
+PHOTOS_PER_JOB = 16
+
+
+def _start_worker(detector: tuple, embedder: tuple) -> None:
+    """In a new worker: load the models; one OpenCV thread (the workers share the cores); Ctrl-C is the parent's
+    to handle; a parent that dies, even killed, takes its workers with it (Linux)."""
+    global _worker_models
+    import cv2
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    cv2.setNumThreads(1)
+    _worker_models = (load_detector(*detector), load_embedder(*embedder))
+
+
+def _embed_in_worker(path: Path) -> FaceEmbedding:
+    assert _worker_models is not None
+    return embed_photo(path, *_worker_models)
+
+
+@contextlib.contextmanager
+def photo_embeddings(paths: list[Path], detector: Detector, embedder: Embedder, jobs: int = 1
+                     ) -> Iterator[Iterator[FaceEmbedding]]:
+    """embed_photo of each of `paths`, in their order, computed by up to `jobs` worker processes (one job, or a
+    few photos: in this process; see PHOTOS_PER_JOB). Workers are spawned, not forked (this process may hold threads and a database
+    connection), each with its own models; leaving the block cancels what they have not started."""
+    jobs = min(jobs, len(paths) // PHOTOS_PER_JOB)
+    if jobs <= 1:
+        yield (embed_photo(path, detector, embedder) for path in paths)
+        return
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    specs = ((detector.network, detector.paths, detector.confidence), (embedder.network, embedder.paths[0]))
+    pool = ProcessPoolExecutor(jobs, multiprocessing.get_context("spawn"), _start_worker, specs)
+    try:
+        yield pool.map(_embed_in_worker, paths)
+    except BrokenProcessPool as error:
+        raise FacerecError(f"a worker process embedding the photos ended unexpectedly ({error}): "
+                           "run again, with --jobs 1 if it happens again") from None
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 class NothingEnrolled(FacerecError):
     """No image of the dataset gave a face: nothing was written."""
 
 
+def _signature_or_error(path: Path) -> dict[str, int] | OSError:
+    try:
+        return file_signature(path)
+    except OSError as error:
+        return error
+
+
 def enrol(dataset: Path, writer: StoreWriter, detector: Detector, embedder: Embedder, progress: bool = True,
           on_image: Callable[[int, int], None] | None = None,
-          on_report: Callable[[EnrolmentReport], None] | None = None) -> tuple[EmbeddingStore, EnrolmentReport]:
+          on_report: Callable[[EnrolmentReport], None] | None = None,
+          jobs: int = 1) -> tuple[GalleryCounts, EnrolmentReport]:
     """Enrol `dataset` through `writer` (Store.open_writer), reusing what its `previous` knows; finish it.
 
-    Returns the whole gallery as the store now holds it, and what the run did. FacerecError before
+    The photos to embed are embedded by `jobs` processes (see photo_embeddings); their outcomes are
+    recorded here, one image at a time, in the dataset's order.
+
+    Returns what the whole gallery now holds (writer.finish: counts), and what the run did. FacerecError before
     anything is written when the dataset has no photos; NothingEnrolled when none gave a face.
     `on_image(done, total)`, if given, is called after each image (the web page's progress bar);
     `on_report(report)` once every image is done, before the writer finishes (and before NothingEnrolled).
@@ -232,39 +304,41 @@ def enrol(dataset: Path, writer: StoreWriter, detector: Detector, embedder: Embe
                            "different people" for twins in case_twins(listing.people))
     for path, reason in listing.skipped:
         report.skip(path, reason)
-    seen, names = set(), []
-    for done, (person, path) in enumerate(tqdm(images, desc="images", unit="img", disable=not progress,
-                                               file=sys.stderr), start=1):
-        key = path.relative_to(dataset).as_posix()
-        try:
-            signature = file_signature(path)
-        except OSError as error:
-            report.skip(path, "does not exist" if isinstance(error, FileNotFoundError)
-                        else f"cannot be read: {error.strerror or error}")
-            continue
-        seen.add(key)
+    def unchanged(key: str, signature: dict[str, int]) -> bool:
         record = old_files.get(key, {})
-        unchanged = all(record.get(k) == v for k, v in signature.items())
-        if unchanged and (record.get("status") != USED or key in old_vectors):
-            status, vector = record["status"], old_vectors.get(key)  # the writer keeps it as it was
-            report.reused += 1
-        else:
-            try:
-                embedded = embed_face(load_photo(path), detector, embedder)
-            except UnusablePhoto as why:
-                embedded = FaceEmbedding(None, str(why), 0)
-            if embedded.faces > 1:
-                report.warnings.append(f"{printable(path)}: {embedded.faces} faces found, "
-                                       "the most confident one is enrolled")
-            vector, status = embedded.vector, embedded.status
-            writer.record(key, signature, status, person, vector)
-            report.processed += 1
-        if on_image is not None:
-            on_image(done, len(images))
-        if vector is None:
-            report.skip(path, status)
-            continue
-        names.append(person)
+        return (all(record.get(k) == v for k, v in signature.items())
+                and (record.get("status") != USED or key in old_vectors))
+
+    checked = [(person, path, path.relative_to(dataset).as_posix(), _signature_or_error(path))
+               for person, path in images]
+    to_embed = [path for _, path, key, signature in checked
+                if not isinstance(signature, OSError) and not unchanged(key, signature)]
+    seen, names = set(), []
+    with photo_embeddings(to_embed, detector, embedder, jobs) as embedded_photos:
+        for done, (person, path, key, signature) in enumerate(tqdm(checked, desc="images", unit="img",
+                                                                   disable=not progress, file=sys.stderr), start=1):
+            if isinstance(signature, OSError):
+                report.skip(path, "does not exist" if isinstance(signature, FileNotFoundError)
+                            else f"cannot be read: {signature.strerror or signature}")
+                continue
+            seen.add(key)
+            if unchanged(key, signature):
+                status, vector = old_files[key]["status"], old_vectors.get(key)  # the writer keeps it as it was
+                report.reused += 1
+            else:
+                embedded = next(embedded_photos)
+                if embedded.faces > 1:
+                    report.warnings.append(f"{printable(path)}: {embedded.faces} faces found, "
+                                           "the most confident one is enrolled")
+                vector, status = embedded.vector, embedded.status
+                writer.record(key, signature, status, person, vector)
+                report.processed += 1
+            if on_image is not None:
+                on_image(done, len(images))
+            if vector is None:
+                report.skip(path, status)
+                continue
+            names.append(person)
     gone = sorted((set(old_files) | set(old_vectors)) - seen)
     report.removed = len(set(old_files) - seen)
     report.used = len(names)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import os
 import stat
 import sys
@@ -52,15 +53,74 @@ def _hashers(model_file: ModelFile) -> dict[str, "hashlib._Hash"]:
     return {name: hashlib.new(name) for name, digest in expected.items() if digest}
 
 
-def _content_problem(model_file: ModelFile, size: int, hashers: dict) -> str | None:
-    """What is wrong with content of this size and these digests, or None if it is the catalogued file."""
+def _content_problem(model_file: ModelFile, size: int, digests: dict[str, str]) -> str | None:
+    """What is wrong with content of this size and these digests (hex, by hash name), or None if it is the
+    catalogued file."""
     if model_file.size is not None and size != model_file.size:
         return f"it has {size:,} bytes where {model_file.size:,} are expected"
-    for name, hasher in hashers.items():
+    for name, digest in digests.items():
         expected = getattr(model_file, name)
-        if hasher.hexdigest() != expected:
-            return f"its {name} is {hasher.hexdigest()}, expected {expected}"
+        if digest != expected:
+            return f"its {name} is {digest}, expected {expected}"
     return None
+
+
+# Digests of the model files in the default folder, remembered beside them: an unchanged file is not read again
+# at every start. A file is unchanged while its size, modification and change times and inode are.
+CHECKSUM_CACHE = ".facerec-checksums.json"
+_MAX_CACHE_BYTES = 1 << 20
+_remembered: dict[str, tuple[tuple[int, ...], dict[str, str]]] = {}  # this run's, by real path: any folder
+
+
+def _stamp(info: os.stat_result) -> tuple[int, ...]:
+    return info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, info.st_dev
+
+
+def _read_cache(cache: Path) -> dict:
+    """The cache file's entries; {} if there is none or it is not one (it is then rewritten)."""
+    try:
+        with open(cache, "rb") as handle:
+            entries = json.loads(handle.read(_MAX_CACHE_BYTES + 1) or b"{}")
+    except (OSError, ValueError):
+        return {}
+    return entries if isinstance(entries, dict) else {}
+
+
+def file_digests(path: Path, names: Sequence[str] = ("sha256",)) -> dict[str, str]:
+    """The hex digests `names` ("sha256", "md5") of the file at `path`, computed once per content.
+
+    Remembered for this run by real path, and for every later run in CHECKSUM_CACHE when the
+    file is in the default folder (the only folder facerec writes to); a changed file is read
+    again. The cache is written atomically; one that cannot be written is only not written.
+    """
+    real = os.path.realpath(path)
+    stamp = _stamp(os.stat(real))
+    known = _remembered.get(real)
+    if known is not None and known[0] == stamp and set(names) <= set(known[1]):
+        return {name: known[1][name] for name in names}
+    folder = default_models_dir()
+    cache = folder / CHECKSUM_CACHE if Path(path).parent.resolve() == folder.resolve() else None
+    entries = _read_cache(cache) if cache is not None else {}
+    entry = entries.get(Path(path).name)
+    if (isinstance(entry, dict) and entry.get("stamp") == list(stamp) and isinstance(entry.get("digests"), dict)
+            and set(names) <= set(entry["digests"])):
+        digests = entry["digests"]
+    else:
+        hashers = {name: hashlib.new(name) for name in dict.fromkeys(("sha256", *names))}
+        with open(real, "rb") as handle:
+            while chunk := handle.read(_CHUNK):
+                for hasher in hashers.values():
+                    hasher.update(chunk)
+        digests = {name: hasher.hexdigest() for name, hasher in hashers.items()}
+        if cache is not None:
+            entries[Path(path).name] = {"stamp": list(stamp), "digests": digests}
+            try:
+                with atomic_writer(cache) as handle:
+                    handle.write(json.dumps(entries, indent=1, sort_keys=True).encode())
+            except OSError:
+                pass  # a read-only or full folder: the file is only read again at the next start
+    _remembered[real] = (stamp, dict(digests))
+    return {name: digests[name] for name in names}
 
 
 def _identity(model_file: ModelFile) -> str:
@@ -75,14 +135,7 @@ def verify_model_file(path: Path, model_file: ModelFile, downloadable: bool = Fa
     `downloadable` says `path` is in the default folder, where deleting it makes the next run download it;
     a file the user named is never downloaded, so the message says where to get the right one instead.
     """
-    hashers = _hashers(model_file)
-    size = 0
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            size += len(chunk)
-            for hasher in hashers.values():
-                hasher.update(chunk)
-    problem = _content_problem(model_file, size, hashers)
+    problem = _content_problem(model_file, os.stat(path).st_size, file_digests(path, list(_hashers(model_file))))
     if problem:
         fix = (f"Delete it and run again to download it, or fetch {model_file.url} by hand to {path}" if downloadable
                else f"Replace it with {model_file.url} ({_identity(model_file)})")
@@ -115,7 +168,7 @@ def _fetch(url: str, model_file: ModelFile, destination: Path, quiet: bool) -> s
                 for hasher in hashers.values():
                     hasher.update(chunk)
                 bar.update(len(chunk))
-            problem = _content_problem(model_file, size, hashers)
+            problem = _content_problem(model_file, size, {name: hasher.hexdigest() for name, hasher in hashers.items()})
             if problem:  # raising inside atomic_writer discards the temporary file
                 raise DownloadFailed(f"the download is corrupt: {problem}", ())
     except DownloadFailed as failure:

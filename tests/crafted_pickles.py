@@ -136,3 +136,26 @@ def tutorial_store(count: int = 3, dimension: int = 128, protocol: int = 3, nump
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     content = {"embeddings": [row.astype(dtype) for row in vectors], "names": [f"person{i % 2}" for i in range(count)]}
     return numpy1_dumps(content, protocol) if numpy1 else pickle.dumps(content, protocol=protocol)
+
+
+def format1(content: dict) -> dict:
+    """A store's dict (pickle.load of what save_store writes) in format 1, as facerec wrote it before issue 22:
+    a list of 1-D float32 arrays, and "files" as {path: {"size", "mtime_ns", "status"}}."""
+    files = content["files"]
+    records = {key: {"size": int(size), "mtime_ns": int(mtime), "status": status}
+               for key, size, mtime, status in zip(files["keys"], files["size"], files["mtime_ns"], files["status"])}
+    return {**content, "embeddings": [np.array(row) for row in content["embeddings"]], "files": records, "format": 1}
+
+
+def hostile_splits() -> dict[str, bytes]:
+    """Misuses of the one call the loader admits besides numpy's (getattr(str, "split"), for a list of strings)."""
+    text = "x\x00" * 50_000
+    cases = {
+        "getattr of another attribute": _Reduced(getattr, (str, "join")),
+        "getattr of something else": _Reduced(getattr, (dict, "split")),
+        "split at another separator": _Reduced(str.split, ("a b", " ")),
+        "split of bytes": _Reduced(str.split, (b"a\x00b", "\x00")),
+        # one string in the file, split again and again through the memo: each split is more objects
+        "the same string split many times": [_Reduced(str.split, (text, "\x00")) for _ in range(100)],
+    }
+    return {name: pickle.dumps({"embeddings": [], "names": value}, protocol=5) for name, value in cases.items()}

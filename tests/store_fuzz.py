@@ -53,6 +53,7 @@ def seeds(folder: Path) -> list[bytes]:
     valid.append(pickle.dumps({"embeddings": [[0.6, 0.8]], "names": ["a"]}, protocol=2))
     hostile = list(crafted_pickles.hostile_arrays().values())
     hostile += [crafted_pickles.memo_bomb(), crafted_pickles.repeated_references(2000, 512)]
+    hostile += list(crafted_pickles.hostile_splits().values())
     return valid + hostile
 
 

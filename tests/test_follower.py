@@ -117,7 +117,8 @@ def test_what_this_process_wrote_and_uses_is_not_taken_up_again_when_the_watch_s
     writer = store.open_writer(tmp_path, {"profile": "sface"}, 128)
     added = sface_store(4, 1)
     writer.record("person1/new.jpg", {"size": 1, "mtime_ns": 1}, "used", "person1", added.vectors[3])
-    written = writer.finish()
+    writer.finish()
+    written = store.load()  # what the engine hands to the follower: the gallery just written, not read again
     follower.use(written)
     matcher = recogniser.matcher
     seen_by_a_watch = store._load()[0]  # what the watch thread reads when it sees the new file

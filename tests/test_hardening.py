@@ -16,6 +16,8 @@ import pytest
 from conftest import PROJECT_ROOT, run_script, shared_path
 from helpers import CLIP, assert_clean_failure, count_frames, stand_in_openface
 
+from facerec.stores import load_store
+
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
@@ -119,7 +121,7 @@ def test_odd_images_are_used_or_skipped_with_a_reason_and_the_run_goes_on(models
     truncated = "biden/truncated.jpg"
     assert (truncated in used) != (str(odd_dataset / truncated) in skipped)
     every_file = {p.relative_to(odd_dataset).as_posix() for p in odd_dataset.rglob("*") if p.is_file()}
-    assert set(data["files"]) == every_file
+    assert set(data["files"]["keys"]) == every_file  # (format 2: the records in columns)
 
 
 def test_a_unicode_name_survives_enrolment_and_comes_back_in_the_json_for_its_own_photo(models, odd_dataset, tmp_path):
@@ -189,6 +191,26 @@ def test_killed_or_interrupted_extraction_leaves_the_previous_file_intact(models
         assert list(embeddings.parent.iterdir()) == [embeddings]  # no temporary file left
     else:
         assert process.returncode == -signal.SIGKILL
+
+
+def test_extraction_on_every_core_gives_the_vectors_of_one_process_in_the_same_order(tmp_path):
+    # issue 22 item 3: the photos are embedded by worker processes and recorded here in the dataset's order
+    dataset = tmp_path / "dataset"
+    for person in sorted(shared_path("faces/known").iterdir()):
+        (dataset / person.name).mkdir(parents=True)
+        for photo in person.iterdir():
+            for copy in range(4):  # 36 photos: enough for two workers
+                os.symlink(photo, dataset / person.name / f"{copy}_{photo.name}")
+    sface = ["--model", "sface", "--detector", str(shared_path("models")),
+             "--embedding-model", str(shared_path("models/face_recognition_sface_2021dec_int8bq.onnx"))]
+    stores = {}
+    for jobs in ("1", "2"):
+        result = extract(sface, dataset, tmp_path / f"e{jobs}.pickle", "--jobs", jobs)
+        assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+        stores[jobs] = load_store(tmp_path / f"e{jobs}.pickle")
+    one, two = stores["1"], stores["2"]
+    assert len(one) == 36 and (one.paths, one.names, one.files) == (two.paths, two.names, two.files)
+    np.testing.assert_array_equal(one.vectors, two.vectors)
 
 
 # 6: video sources that end, break, stall or never open -------------------------------------

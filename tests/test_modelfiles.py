@@ -4,17 +4,21 @@ import contextlib
 import functools
 import hashlib
 import http.server
+import json
+import os
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 
 import pytest
 
-from conftest import run_script
+from conftest import PROJECT_ROOT, run_script
 from facerec import modelfiles
 from facerec.catalogue import PROFILES, RES10_CAFFE, Mirror, ModelFile
 from facerec.errors import FacerecError
-from facerec.modelfiles import download_model_file, model_path, network_files, verify_model_file
+from facerec.modelfiles import CHECKSUM_CACHE, download_model_file, model_path, network_files, verify_model_file
 
 PROTOTXT = RES10_CAFFE.files[0]
 
@@ -368,3 +372,44 @@ def test_the_catalogue_error_lists_the_mirrors_of_a_file_to_fetch_by_hand(tmp_pa
     assert embedder.mirrors, "the OpenFace file has mirrors in the catalogue"
     for mirror in embedder.mirrors:
         assert f"or {mirror.url}" in message
+
+
+def _check_in_a_new_run(models):
+    """Check deploy.prototxt in the default folder `models` as a new start of a script does; its error, or ""."""
+    code = ("from facerec.catalogue import RES10_CAFFE\nfrom facerec.errors import FacerecError\n"
+            "from facerec.modelfiles import model_path\n"
+            "try:\n    model_path(RES10_CAFFE.files[0], None)\nexcept FacerecError as error:\n    print(error)\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                            env={**os.environ, "FACEREC_MODELS_DIR": str(models)}, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_a_model_is_hashed_once_and_a_changed_one_is_checked_again_and_refused(tmp_path, shared, monkeypatch):
+    # issue 22 item 5: an unchanged model is not read again at every start; the digest remembered beside it
+    # is keyed by size, modification and change times and inode
+    good = shared("models/deploy.prototxt").read_bytes()
+    path = tmp_path / PROTOTXT.filename
+    path.write_bytes(good)
+    monkeypatch.setenv("FACEREC_MODELS_DIR", str(tmp_path))
+    assert model_path(PROTOTXT, None) == path
+    cache = tmp_path / CHECKSUM_CACHE
+    remembered = cache.read_text()
+    assert json.loads(remembered)[PROTOTXT.filename]["digests"]["sha256"] == PROTOTXT.sha256
+    assert _check_in_a_new_run(tmp_path) == ""
+    # the next start takes the digest from the cache, not from the file: a wrong one remembered is believed
+    entries = json.loads(remembered)
+    entries[PROTOTXT.filename]["digests"]["sha256"] = "0" * 64
+    cache.write_text(json.dumps(entries))
+    assert f"its sha256 is {'0' * 64}" in _check_in_a_new_run(tmp_path)
+    # a file changed in place (same size, its modification time put back) is read again and refused,
+    # though the cache still holds the good digest for its name
+    cache.write_text(remembered)
+    info = path.stat()
+    damaged = good.replace(b"Convolution", b"Cenvolution", 1)
+    path.write_bytes(damaged)
+    os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns))
+    assert path.stat().st_size == info.st_size and path.stat().st_mtime_ns == info.st_mtime_ns
+    message = _check_in_a_new_run(tmp_path)
+    assert f"is damaged or not the expected file: its sha256 is {hashlib.sha256(damaged).hexdigest()}" in message
+    assert json.loads(cache.read_text())[PROTOTXT.filename]["digests"]["sha256"] == hashlib.sha256(damaged).hexdigest()

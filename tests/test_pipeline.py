@@ -64,7 +64,7 @@ def test_extraction_uses_every_photo_and_records_the_models(workspace, pipeline_
     assert np.allclose([np.linalg.norm(v) for v in data["embeddings"]], 1.0, atol=1e-5)
     assert data["profile"] == "openface"
     assert data["models"]["embedder"].startswith("OpenFace")
-    assert set(data["files"]) == set(data["paths"])
+    assert set(data["files"]["keys"]) == set(data["paths"])  # a record for every image (format 2: in columns)
     assert "clipface/frame120.png" in data["paths"]
 
 

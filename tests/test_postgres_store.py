@@ -28,7 +28,7 @@ from facerec.enrolment import embed_face
 from facerec.errors import FacerecError
 from facerec.images import read_image
 from facerec.matching import UNKNOWN, make_matcher
-from facerec.stores import EmbeddingStore, Sighting, check_profile, load_store, save_store
+from facerec.stores import EmbeddingStore, GalleryCounts, Sighting, check_profile, load_store, save_store
 
 try:
     import psycopg
@@ -103,7 +103,10 @@ def enrol(store: PostgresStore, dataset: Path, records, models=MODELS, force: bo
     writer = store.open_writer(dataset, models, DIMENSION, force)
     for index, (key, person, status, vector) in enumerate(records):
         writer.record(key, signature(index), status, person, vector)
-    return writer, writer.finish()
+    counts = writer.finish()
+    gallery = store.load()
+    assert counts == GalleryCounts(len(gallery), len(gallery.people))  # counted, not loaded, by finish
+    return writer, gallery
 
 
 def generation(url: str) -> int:
@@ -150,11 +153,13 @@ def test_round_trip_equals_the_pickle_fed_the_same_records(database_url, tmp_pat
 def test_a_real_sface_gallery_names_the_probes_as_the_pickle_does(database_url, known_store, models, tmp_path):
     pickled = load_store(known_store)
     vectors = dict(zip(pickled.paths, pickled.vectors))
-    writer = PostgresStore(database_url).open_writer(tmp_path / "dataset", pickled.models, pickled.vectors.shape[1])
+    store = PostgresStore(database_url)
+    writer = store.open_writer(tmp_path / "dataset", pickled.models, pickled.vectors.shape[1])
     for key, record in pickled.files.items():  # what extract_embeddings.py recorded, image by image
         writer.record(key, {"size": record["size"], "mtime_ns": record["mtime_ns"]}, record["status"],
                       key.split("/")[0], vectors.get(key))
-    from_database = writer.finish()
+    assert writer.finish() == GalleryCounts(len(pickled), len(pickled.people))
+    from_database = store.load()
     assert from_database.names == pickled.names and np.array_equal(from_database.vectors, pickled.vectors)
 
     detector, embedder = models
@@ -185,7 +190,8 @@ def test_add_change_and_delete_a_photo(database_url, tmp_path):
     writer.record("b/1.jpg", {"size": 5, "mtime_ns": 6}, "used", "b", first[2])  # changed photo
     writer.record("c/1.jpg", {"size": 7, "mtime_ns": 8}, "no face found", "c", None)  # new photo, skipped
     writer.remove(["a/1.jpg"])  # deleted photo
-    gallery = writer.finish()
+    assert writer.finish() == GalleryCounts(1, 1)
+    gallery = store.load()
 
     assert gallery.names == ["b"]
     assert np.array_equal(gallery.vectors, first[2:3])
@@ -222,6 +228,22 @@ def test_a_name_made_of_sql_is_just_a_name(database_url, tmp_path):
     assert rows(database_url, "SELECT camera, name FROM facerec_sightings") == [(camera, INJECTION)]
 
 
+def test_names_and_paths_holding_the_separator_of_the_fast_listing_load_as_they_are(database_url, tmp_path):
+    # issue 22: the names and paths come as one string split at chr(31); a name holding it is read as JSON
+    store = PostgresStore(database_url)
+    odd = [("a\x1fb/1.jpg", "a\x1fb", "used", unit_vectors(1, 3)[0]), ("c/\x1f.jpg", "c", "used", unit_vectors(1, 4)[0]),
+           ("d/1.jpg", "d", "used", unit_vectors(1, 5)[0])]
+    _, gallery = enrol(store, tmp_path / "dataset", odd)
+    origin = f"{os.uname().nodename}:{(tmp_path / 'dataset').resolve()}"
+    assert gallery.names == ["a\x1fb", "c", "d"]
+    assert gallery.paths == [f"{origin}/{key}" for key, *_ in odd]
+    plain = PostgresStore(database_url)
+    writer = plain.open_writer(tmp_path / "dataset", MODELS, DIMENSION)
+    writer.remove(["a\x1fb/1.jpg", "c/\x1f.jpg"])
+    writer.finish()
+    assert (plain.load().names, plain.load().paths) == (["d"], [f"{origin}/d/1.jpg"])
+
+
 def test_a_file_name_that_is_not_utf8_is_stored_escaped_and_kept(database_url, tmp_path):
     store, dataset = PostgresStore(database_url), tmp_path / "dataset"
     key = "obama/caf\udce9.jpg"  # a Latin-1 file name, as Python lists it
@@ -230,7 +252,7 @@ def test_a_file_name_that_is_not_utf8_is_stored_escaped_and_kept(database_url, t
         writer.record(key, signature(0), "used", "obama", unit_vectors(1)[0])
         # as an enrolment does: what the store knew that the dataset no longer lists is removed
         writer.remove([known for known in (writer.previous.files if writer.previous else {}) if known != key])
-        assert writer.finish().names == ["obama"], run
+        assert writer.finish() == GalleryCounts(1, 1), run
     assert store.known_images(dataset).paths == ["obama/caf\\xe9.jpg"]
 
 
@@ -255,7 +277,8 @@ def test_a_store_of_another_profile_is_refused_and_shows_its_profile(database_ur
     writer = store.open_writer(tmp_path / "other", openface, DIMENSION, force=True)
     assert "emptying it (12 images from 1 dataset folder, every machine's)" in writer.warning
     assert writer.previous is None
-    emptied = writer.finish()
+    assert writer.finish() == GalleryCounts(0, 0)
+    emptied = store.load()
     assert (len(emptied), emptied.profile, emptied.models) == (0, "openface", openface)
 
 
@@ -434,6 +457,30 @@ def test_a_watcher_sees_a_person_enrolled_and_removed_elsewhere(database_url, tm
     finally:
         watch.stop()
     assert not any(thread.name == "facerec-gallery-watch" for thread in threading.enumerate())
+
+
+def test_a_watcher_hands_on_the_gallery_its_store_loaded_and_does_not_read_it_again(database_url, tmp_path):
+    # issue 22: the web page's Learn loads the gallery it wrote and uses it; a watch that sees that generation
+    # hands on that very gallery (the follower already uses it: nothing is rebuilt), and reads a gallery only
+    # for a generation its store has not loaded
+    store = PostgresStore(database_url)
+    writer = store.open_writer(tmp_path / "door", MODELS, DIMENSION)
+    for index, (key, person, status, vector) in enumerate(dataset_records()):
+        writer.record(key, signature(index), status, person, vector)
+    assert writer.finish() == GalleryCounts(9, len({person for _, person, status, _ in dataset_records()
+                                                     if status == "used"}))
+    loaded = store.load()
+    follower = Follower()
+    watch = postgres._GalleryWatch(store, follower.on_change, follower.on_problem, None)  # it holds none yet
+    try:
+        assert follower.next_gallery() is loaded
+        PostgresStore(database_url).open_writer(tmp_path / "hall", MODELS, DIMENSION).record(
+            "other/1.jpg", signature(21), "used", "other", unit_vectors(1, 8)[0])  # elsewhere: read anew
+        elsewhere = follower.next_gallery()
+        assert elsewhere is not loaded and elsewhere.names == loaded.names + ["other"]
+        assert follower.problems == []
+    finally:
+        watch.stop()
 
 
 def test_a_watcher_survives_the_database_restarting(postgres_server, tmp_path):

@@ -10,7 +10,7 @@ import crafted_pickles
 from conftest import run_script
 from facerec.errors import FacerecError
 from facerec.fileio import temporary_prefix
-from facerec.stores import EmbeddingStore, UnusableStore, load_store, save_store
+from facerec.stores import EmbeddingStore, NotAStore, UnusableStore, load_store, save_store
 
 
 def make_store(n=4, dimension=128, seed=0) -> EmbeddingStore:
@@ -39,6 +39,33 @@ def test_file_keeps_the_seed_scripts_keys(tmp_path):
     assert len(data["embeddings"]) == len(data["names"]) == 4
     assert data["embeddings"][0].shape == (128,)
     assert data["names"] == ["person0", "person1", "person0", "person1"]
+
+
+def test_the_vectors_are_one_float32_array_and_the_classic_tutorials_idioms_still_work(tmp_path):
+    # issue 22: one 2-D array (a million vectors load in about a second), still read as the seed's scripts read it
+    from sklearn.preprocessing import LabelEncoder
+    from sklearn.svm import SVC
+
+    store = make_store(n=20)
+    save_store(store, tmp_path / "e.pickle")
+    with open(tmp_path / "e.pickle", "rb") as handle:
+        data = pickle.load(handle)
+    assert isinstance(data["embeddings"], np.ndarray) and data["embeddings"].shape == (20, 128)
+    assert data["embeddings"].dtype == np.float32 and data["names"] == store.names
+    rows = [vector for vector in data["embeddings"]]  # the seed iterates the embeddings
+    assert len(rows) == 20 and all(row.shape == (128,) for row in rows)
+    np.testing.assert_array_equal(np.array(data["embeddings"]), store.vectors)
+    labels = LabelEncoder()  # train_model.py of the classic tutorial
+    recognizer = SVC(C=1.0, kernel="linear").fit(data["embeddings"], labels.fit_transform(data["names"]))
+    assert list(labels.inverse_transform(recognizer.predict(np.array(data["embeddings"])))) == store.names
+
+
+@pytest.mark.parametrize("name", sorted(crafted_pickles.hostile_splits()))
+def test_the_one_call_besides_numpys_is_refused_in_any_other_use(tmp_path, name):
+    path = tmp_path / "e.pickle"
+    path.write_bytes(crafted_pickles.hostile_splits()[name])
+    with pytest.raises(NotAStore, match=r"was refused: it (calls getattr other|refers to builtins.dict|splits something|decodes more)"):
+        load_store(path)
 
 
 @pytest.mark.parametrize("protocol", [2, 3, 4, 5])
@@ -130,13 +157,30 @@ def unit_vectors(n, dimension=128, seed=0):
 ])
 def test_a_store_with_malformed_records_is_damaged_not_a_traceback(tmp_path, damage, problem):
     save_store(make_store(), tmp_path / "e.pickle")
-    content = pickle.loads((tmp_path / "e.pickle").read_bytes())
+    # the records as format 1 keeps them (still loaded, still checked); format 2's columns below
+    content = crafted_pickles.format1(pickle.loads((tmp_path / "e.pickle").read_bytes()))
     damage(content)
     path = write_pickle(tmp_path / "damaged.pickle", content)
     with pytest.raises(UnusableStore) as caught:
         load_store(path)
     assert f"embeddings file {path} is damaged: " in str(caught.value) and problem in str(caught.value)
     assert "run extract_embeddings.py" in str(caught.value)
+
+
+@pytest.mark.parametrize("damage, problem", [
+    (lambda f: f.update(size=[str(size) for size in f["size"]]), '"files" "size" must be a 1-D integer array'),
+    (lambda f: f.update(mtime_ns=f["mtime_ns"].astype(np.float64)), '"files" "mtime_ns" must be a 1-D integer'),
+    (lambda f: f.update(keys=f["keys"][:-1]), 'the "files" columns must be of one length'),
+    (lambda f: f["status"].__setitem__(0, 12), '"files" "status" must be a list of strings'),
+])
+def test_a_store_with_malformed_file_columns_is_damaged_not_a_traceback(tmp_path, damage, problem):
+    save_store(make_store(), tmp_path / "e.pickle")
+    content = pickle.loads((tmp_path / "e.pickle").read_bytes())
+    damage(content["files"])
+    path = write_pickle(tmp_path / "damaged.pickle", content)
+    with pytest.raises(UnusableStore) as caught:
+        load_store(path)
+    assert f"embeddings file {path} is damaged: " in str(caught.value) and problem in str(caught.value)
 
 
 @pytest.mark.parametrize("vector, length", [(np.zeros(128), "length 0,"), (np.full(128, 0.5), "length 5.657"),

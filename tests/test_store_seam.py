@@ -18,7 +18,7 @@ from test_sface import linked_dataset, sface_model_args
 from test_store import make_store
 
 from facerec.errors import FacerecError
-from facerec.stores import (LOCATION_VARIABLE, NoGalleryYet, PickleStore, load_store, masked, open_store,
+from facerec.stores import (LOCATION_VARIABLE, GalleryCounts, NoGalleryYet, PickleStore, load_store, masked, open_store,
                             save_store)
 
 MODELS = {"profile": "openface"}
@@ -76,7 +76,8 @@ def test_the_writer_keeps_the_file_until_it_finishes_then_writes_it_whole(tmp_pa
     writer.record("person1/1.jpg", {"size": 3, "mtime_ns": 4}, "no face found", "person1", None)
     writer.remove(["person0/0.jpg"])
     assert path.read_bytes() == before  # a run that dies here leaves the previous file
-    gallery = writer.finish()
+    assert writer.finish() == GalleryCounts(3, 3)  # counts: the gallery is the store's load()
+    gallery = PickleStore(path).load()
     stored = load_store(path)
     # listed as enrolment finds them: by person folder, then by photo; a skipped image keeps only its record
     assert stored.paths == gallery.paths == ["ann/1.jpg", "person0/2.jpg", "person1/3.jpg"]

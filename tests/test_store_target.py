@@ -11,6 +11,7 @@ import sys
 import numpy as np
 import pytest
 
+import crafted_pickles
 from conftest import PROJECT_ROOT, run_script, shared_path
 from helpers import assert_clean_failure, device_node, stand_in_openface
 
@@ -184,9 +185,22 @@ def test_vectors_of_another_length_from_the_same_models_are_redone(models, datas
     assert load_store(tmp_path / "e.pickle").vectors.shape == (1, 128)
 
 
+def test_a_store_in_the_older_layout_is_reused_and_rewritten_as_one_array(models, dataset, tmp_path, good_store):
+    target = tmp_path / "e.pickle"
+    old = crafted_pickles.format1(pickle.loads(good_store))  # a list of 1-D arrays, records as dicts
+    target.write_bytes(pickle.dumps(old, protocol=4))
+    result = extract(models, dataset, target)
+    assert result.returncode == 0, result.stderr
+    assert "0 processed now, 1 unchanged since the last run" in result.stdout  # its vector was reused
+    data = pickle.loads(target.read_bytes())
+    assert data["format"] == 2 and isinstance(data["embeddings"], np.ndarray) and data["embeddings"].shape == (1, 128)
+    np.testing.assert_array_equal(data["embeddings"][0], old["embeddings"][0])
+    assert load_store(target).files == old["files"]
+
+
 @pytest.mark.parametrize("damage", ["files as a list", "record without status", "size not an int"])
 def test_a_store_with_malformed_records_is_replaced_with_a_warning(models, dataset, tmp_path, good_store, damage):
-    content = pickle.loads(good_store)
+    content = crafted_pickles.format1(pickle.loads(good_store))  # the records as format 1 keeps them, still checked
     record = next(iter(content["files"].values()))
     if damage == "files as a list":
         content["files"] = list(content["files"])
@@ -196,7 +210,7 @@ def test_a_store_with_malformed_records_is_replaced_with_a_warning(models, datas
         record["size"] = "12"
     result = extract_over_damaged(models, dataset, tmp_path / "e.pickle", content)
     assert "is damaged" in result.stderr and "every image redone" in result.stderr
-    assert load_store(tmp_path / "e.pickle").files == pickle.loads(good_store)["files"]
+    assert load_store(tmp_path / "e.pickle").files == crafted_pickles.format1(pickle.loads(good_store))["files"]
 
 
 def test_a_target_that_cannot_be_written_is_refused_before_any_model_is_looked_for(dataset, tmp_path):

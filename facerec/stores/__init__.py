@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 
 from ..errors import FacerecError
-from .base import (LEGACY_PROFILE, EmbeddingStore, GalleryBusy, NoGalleryYet, Sighting, SightingLog, Store,
-                   StoreWriter, Watch, masked, reusable)
+from .base import (LEGACY_PROFILE, EmbeddingStore, GalleryBusy, GalleryCounts, NoGalleryYet, Sighting, SightingLog,
+                   Store, StoreWriter, Watch, masked, reusable)
 from .picklefile import (NotAStore, PickleStore, UnusableStore, check_profile, load_store, open_store_target,
                          save_store)
 
@@ -44,6 +44,7 @@ def open_store(location: str | os.PathLike | None) -> Store:
 
 
 __all__ = ["DEFAULT_LOCATION", "LEGACY_PROFILE", "LOCATION_HELP", "LOCATION_VARIABLE", "EmbeddingStore",
-           "GalleryBusy", "NoGalleryYet", "NotAStore", "PickleStore", "Sighting", "SightingLog", "Store", "StoreWriter",
+           "GalleryBusy", "GalleryCounts", "NoGalleryYet", "NotAStore", "PickleStore", "Sighting", "SightingLog", "Store",
+           "StoreWriter",
            "UnusableStore", "Watch", "check_profile", "load_store", "masked", "open_store", "open_store_target",
            "reusable", "save_store", "store_location"]

@@ -16,6 +16,7 @@ import re
 import sys
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -144,7 +145,7 @@ class EmbeddingStore:
     paths: list[str]
     profile: str = LEGACY_PROFILE
     models: dict[str, Any] = field(default_factory=dict)
-    files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    files: Mapping[str, dict[str, Any]] = field(default_factory=dict)  # {image key: {"size", "mtime_ns", "status"}}
     profile_recorded: bool = True  # False for a classic tutorial file: the profile is assumed
 
     @classmethod
@@ -172,6 +173,14 @@ def reusable(previous: EmbeddingStore | None, models: dict[str, Any], dimension:
         return None, (f"the previous embeddings hold {previous.vectors.shape[1]}-d vectors although made by the "
                       f"same models, which make {dimension}-d ones: it is damaged; every image is redone")
     return previous, None
+
+
+@dataclass(frozen=True)
+class GalleryCounts:
+    """What a gallery holds after an enrolment (StoreWriter.finish): its vectors and people, not the gallery itself."""
+
+    vectors: int
+    people: int
 
 
 @dataclass(frozen=True)
@@ -230,10 +239,11 @@ class StoreWriter(ABC):
         """Forget these images of this dataset (deleted photos and people)."""
 
     @abstractmethod
-    def finish(self) -> EmbeddingStore:
-        """Make the enrolment visible to every reader (the pickle writes its file atomically) and return the
-        whole gallery as it now is. FacerecError if it cannot; the store is then as described above.
-        Lets the gallery go for other writers (close)."""
+    def finish(self) -> GalleryCounts:
+        """Make the enrolment visible to every reader (the pickle writes its file atomically) and return what the
+        whole gallery now holds (counts: Store.load gives the gallery, which a store may have at hand then).
+        FacerecError if it cannot; the store is then as described above. Lets the gallery go for other writers
+        (close)."""
 
     def close(self) -> None:
         """Let the gallery go for other writers without finishing (idempotent): what was not finished is

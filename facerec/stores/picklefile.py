@@ -1,14 +1,20 @@
 """The embeddings file: one pickle of what extract_embeddings.py learned from the dataset.
 
 Format (a dict, readable by the classic tutorial scripts):
-    "embeddings": list of 1-D float32 arrays (one per face image), each of length 1
+    "embeddings": one 2-D float32 array, a row per face image, each row of length 1
     "names":      list of str, the person of each vector
     "paths":      list of str, the image each vector came from
     "profile":    name of the model profile that made the vectors
     "models":     dict describing the model files used
-    "files":      {path: {"size", "mtime_ns", "status"}} for every image seen,
-                  so a later run can skip what it already did
-    "format":     version number of this layout
+    "files":      every image seen, so a later run can skip what it already did, in
+                  columns: {"keys": [path], "size": int64 array, "mtime_ns": int64
+                  array, "status": [str]} (FileRecords gives them as {path: record})
+    "format":     version number of this layout (2)
+
+A list of strings is pickled as one string and str.split (see _Joined): pickle.load
+gives the list, and a reader builds one object, not one per face. Format 1 (the
+seed's list of 1-D arrays, "files" as {path: {"size", "mtime_ns", "status"}}) still
+loads, and the next extraction rewrites it in this layout.
 
 Loading never trusts the file. It is read only from a regular file of at most
 MAX_FILE_BYTES. A restricted unpickler admits only plain containers, numbers,
@@ -16,18 +22,22 @@ strings and numeric numpy arrays, and builds those arrays itself: numpy's own
 reconstruction functions are replaced by stand-ins that check every type,
 shape and byte count before numpy sees them, and make nothing but plain
 integer or float arrays (no fields, objects, sub-arrays). What the vectors
-may expand to in memory is bounded before it is allocated.
+may expand to in memory is bounded before it is allocated. The only calls it admits
+besides those are getattr(str, "split") and that split, bounded by the file's size.
 """
 
 from __future__ import annotations
 
-import io
+import ctypes
 import math
+import mmap
 import os
 import pickle
 import stat
 import threading
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable
 
@@ -36,11 +46,13 @@ import numpy as np
 from ..catalogue import PROFILES
 from ..errors import FacerecError
 from ..fileio import atomic_writer, check_writable
-from .base import (LEGACY_PROFILE, WRITER_WAIT_SECONDS, EmbeddingStore, NoGalleryYet, SightingLog, Store, StoreWriter,
-                   Watch, reusable)
+from .base import (LEGACY_PROFILE, WRITER_WAIT_SECONDS, EmbeddingStore, GalleryCounts, NoGalleryYet, SightingLog,
+                   Store, StoreWriter, Watch, reusable)
 from .folderlock import FolderLock
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# Joins a list of strings into one (see _Joined): no person, path or reason holds it (a file name cannot).
+SEPARATOR = "\x00"
 
 # Bounds on what a file may make the loader build. The largest gallery in mind is a few million
 # vectors (a million 128-d vectors is a 0.6 GB file): these leave room above that.
@@ -62,6 +74,32 @@ class NotAStore(FacerecError):
 
 class UnusableStore(FacerecError):
     """The file is an embeddings file (a dict with "embeddings" and "names") that this version cannot use."""
+
+
+class FileRecords(Mapping):
+    """The "files" records of format 2, {key: {"size", "mtime_ns", "status"}}, kept in the columns the file
+    stores (checked on loading) until first read: a recogniser never reads them, so starting one does not
+    make a dict per image of a million."""
+
+    COLUMNS = {"keys", "size", "mtime_ns", "status"}
+
+    def __init__(self, keys: list[str], sizes: np.ndarray, mtimes: np.ndarray, statuses: list[str]) -> None:
+        self.columns = (keys, sizes, mtimes, statuses)
+
+    @cached_property
+    def _records(self) -> dict[str, dict[str, Any]]:
+        keys, sizes, mtimes, statuses = self.columns
+        return {key: {"size": size, "mtime_ns": mtime, "status": status}
+                for key, size, mtime, status in zip(keys, sizes.tolist(), mtimes.tolist(), statuses)}
+
+    def __getitem__(self, key: str) -> dict[str, Any]:
+        return self._records[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._records)
+
+    def __len__(self) -> int:
+        return len(self._records)
 
 
 # --- the restricted unpickler ---------------------------------------------------------------
@@ -122,7 +160,7 @@ def _plain_array(data: Any, dtype: Any, shape: Any, order: Any) -> np.ndarray:
     """A numeric array over `data`, after checking type, shape and byte count (numpy is only given checked values)."""
     if not isinstance(dtype, _PickledDtype) or dtype.dtype is None:
         raise _Refused("it holds an array whose type is not a plain numpy number type")
-    if not isinstance(data, (bytes, bytearray)) or order not in ("C", "F"):
+    if not isinstance(data, (bytes, bytearray, memoryview)) or order not in ("C", "F"):
         raise _Refused("it holds an array whose data are not bytes")
     if (not isinstance(shape, tuple) or len(shape) > 2
             or not all(type(size) is int and 0 <= size <= MAX_VALUES for size in shape)):
@@ -155,6 +193,52 @@ def _scalar(dtype: Any, data: Any = None) -> int | float:
     return np.frombuffer(data, dtype=dtype.dtype)[0].item()
 
 
+class _StrName:
+    """What the pickle gets for builtins.str: only a token for getattr(str, "split"), no class to call."""
+
+
+class _SplitText(tuple):
+    """The strings one str.split gave while unpickling: a tuple, so no later opcode can add anything to it."""
+
+
+class _Source:
+    """The file's bytes as the unpickler reads them; a large array's bytes are lent in place, not copied."""
+
+    ALIGNMENT = 8  # a lent array starts at a multiple of this (numpy's largest number type is 8 bytes)
+    LINE_CHUNK = 4096
+
+    def __init__(self, data: np.ndarray) -> None:
+        self._data, self._view, self._position = data, memoryview(data), 0
+
+    def read(self, size: int = -1) -> bytes:
+        end = len(self._view) if size < 0 else min(self._position + size, len(self._view))
+        chunk = bytes(self._view[self._position:end])
+        self._position = end
+        return chunk
+
+    def readline(self) -> bytes:
+        end = self._position
+        while end < len(self._view):
+            found = bytes(self._view[end:end + self.LINE_CHUNK]).find(b"\n")
+            if found >= 0:
+                return self.read(end + found + 1 - self._position)
+            end += self.LINE_CHUNK
+        return self.read()
+
+    def lend(self, size: int) -> memoryview:
+        """The next `size` bytes in place, the bytes of an array: moved back over the 9 bytes of their BYTEARRAY8
+        header (already read) if they are not aligned for numpy."""
+        start = self._position
+        if start + size > len(self._view):
+            raise _Refused("it declares an array of more bytes than the file holds")
+        address = self._data.ctypes.data
+        shift = (address + start) % self.ALIGNMENT
+        if shift:
+            ctypes.memmove(address + start - shift, address + start, size)
+        self._position = start + size
+        return self._view[start - shift:start - shift + size]
+
+
 class _RestrictedUnpickler(pickle._Unpickler):
     """Plain data and numeric arrays only.
 
@@ -162,14 +246,18 @@ class _RestrictedUnpickler(pickle._Unpickler):
     as large as the largest memo index a file names, so a 9-byte file could take gigabytes.
     """
 
-    def __init__(self, data: bytes) -> None:
-        super().__init__(io.BytesIO(data))
-        # protocol 2 writes each array's bytes as _codecs.encode(text, "latin1"): never more than the file holds
-        self._encode_budget = len(data)
+    def __init__(self, data: np.ndarray) -> None:
+        self._source = _Source(data)
+        super().__init__(self._source)
+        # protocol 2 writes each array's bytes as _codecs.encode(text, "latin1"), and a list of strings is one
+        # string split: what is decoded or split, together, is never more than the file holds
+        self._decode_budget = len(data)
         self._globals = {
             ("numpy", "ndarray"): _NdarrayName,
             ("numpy", "dtype"): _PickledDtype,
             ("_codecs", "encode"): self._latin1_encode,
+            ("builtins", "str"): _StrName,
+            ("builtins", "getattr"): self._getattr,
         }
         for package in ("numpy.core", "numpy._core"):
             self._globals[(f"{package}.multiarray", "_reconstruct")] = _reconstruct
@@ -179,10 +267,27 @@ class _RestrictedUnpickler(pickle._Unpickler):
     def _latin1_encode(self, text: Any, encoding: Any = "utf-8", errors: Any = "strict") -> bytes:
         if not isinstance(text, str) or encoding not in ("latin1", "latin-1") or errors != "strict":
             raise _Refused("it calls _codecs.encode other than as numpy writes array bytes")
-        self._encode_budget -= len(text)
-        if self._encode_budget < 0:
-            raise _Refused("it decodes more bytes than the file holds")
+        self._spend(len(text))
         return text.encode("latin1")
+
+    def _spend(self, size: int) -> None:
+        self._decode_budget -= size
+        if self._decode_budget < 0:
+            raise _Refused("it decodes more bytes than the file holds")
+
+    def _getattr(self, owner: Any, name: Any) -> Callable[[Any, Any], _SplitText]:
+        if owner is not _StrName or type(name) is not str or name != "split":
+            raise _Refused("it calls getattr other than as getattr(str, 'split')")
+        return self._split
+
+    def _split(self, text: Any, separator: Any = None) -> _SplitText:
+        """Stands in for str.split, as a _Joined list is pickled: one string, at SEPARATOR, a bounded number of parts."""
+        if type(text) is not str or type(separator) is not str or separator != SEPARATOR:
+            raise _Refused("it splits something other than a string at the separator facerec writes")
+        self._spend(len(text))
+        if text.count(SEPARATOR) >= MAX_VECTORS:
+            raise _Refused(f"it splits a string into more than the {MAX_VECTORS:,} parts an embeddings file may have")
+        return _SplitText(text.split(SEPARATOR))
 
     def find_class(self, module: str, name: str) -> Any:
         found = self._globals.get((module, name))
@@ -200,12 +305,26 @@ class _RestrictedUnpickler(pickle._Unpickler):
             raise _Refused("it sets the state of something other than a numpy array or type")
         pickle._Unpickler.dispatch[pickle.BUILD[0]](self)
 
+    def _load_bytearray8_in_place(self) -> None:
+        # protocol 5 writes an array's numbers as a bytearray, a large one after its frame: those are lent in place,
+        # not copied; nothing is allocated at a size the file does not have
+        size = int.from_bytes(self.read(8), "little")
+        if self._unframer.current_frame is None:
+            self.append(self._source.lend(size))
+            return
+        if size > len(self._source._view):
+            raise _Refused("it declares an array of more bytes than the file holds")
+        buffer = bytearray(size)
+        self.readinto(buffer)
+        self.append(buffer)
+
     def _load_refused(self) -> None:
         raise _Refused("it makes objects in a way numpy and plain containers never do (NEWOBJ, OBJ, INST)")
 
     dispatch = {
         **pickle._Unpickler.dispatch,
         pickle.BUILD[0]: _load_build_checked,
+        pickle.BYTEARRAY8[0]: _load_bytearray8_in_place,
         **dict.fromkeys((pickle.NEWOBJ[0], pickle.NEWOBJ_EX[0], pickle.OBJ[0], pickle.INST[0]), _load_refused),
     }
 
@@ -230,8 +349,9 @@ def _kind_of(mode: int) -> str:
     return "not a plain file"
 
 
-def _read_regular_file(path: Path) -> bytes:
-    """The bytes of `path` if it is a regular file of at most MAX_FILE_BYTES (devices and FIFOs are never opened)."""
+def _read_regular_file(path: Path) -> np.ndarray:
+    """The bytes of `path` if it is a regular file of at most MAX_FILE_BYTES (devices and FIFOs are never opened),
+    as a writable uint8 array: the vectors are used where they were read (see _Source.lend)."""
     try:
         info = os.stat(path)
     except FileNotFoundError:
@@ -250,8 +370,14 @@ def _read_regular_file(path: Path) -> bytes:
             info = os.fstat(handle.fileno())
             if not stat.S_ISREG(info.st_mode):
                 raise NotAStore(f"embeddings file {path} is not a regular file")
-            # the size it has now, plus one byte to notice a file still growing
-            data = handle.read(min(info.st_size, MAX_FILE_BYTES) + 1)
+            # the size it has now, plus one byte to notice a file still growing, read straight into anonymous
+            # memory: np.empty asks for huge pages, which the kernel may first compact memory for (a read of half
+            # a gigabyte then took 3 times as long), and a bytearray is zeroed before it is written
+            buffer = np.frombuffer(mmap.mmap(-1, min(info.st_size, MAX_FILE_BYTES) + 1), np.uint8)
+            view, size = memoryview(buffer), 0
+            while size < len(buffer) and (count := os.readv(handle.fileno(), [view[size:]])):
+                size += count
+            data = buffer[:size]
     except OSError as error:
         raise FacerecError(f"cannot read embeddings file {path}: {error.strerror}") from None
     if len(data) > min(info.st_size, MAX_FILE_BYTES):
@@ -267,7 +393,7 @@ def load_store(path: str | os.PathLike) -> EmbeddingStore:
     """
     path = Path(path)
     data = _read_regular_file(path)
-    if not data:
+    if not len(data):
         raise NotAStore(f"embeddings file {path} is empty")
     try:
         content = _RestrictedUnpickler(data).load()
@@ -307,9 +433,7 @@ class _UnknownProfile(ValueError):
 
 
 def _vector_rows(raw: Any) -> list[Any]:
-    """The stored vectors, one item each (a numeric array or a list of numbers), not yet copied."""
-    if isinstance(raw, _PickledArray) and raw.array is not None and raw.array.ndim == 2:
-        return list(raw.array)
+    """The stored vectors of a list (format 1), one item each (a numeric array or a list of numbers), not yet copied."""
     if not isinstance(raw, (list, tuple)):
         raise _Damaged('"embeddings" must be a list of vectors')
     if len(raw) > MAX_VECTORS:
@@ -325,26 +449,46 @@ def _vector_rows(raw: Any) -> list[Any]:
     return rows
 
 
-def _vectors(rows: list[Any], names: list[str], file_size: int) -> np.ndarray:
-    """The rows as one float32 matrix, after bounding what it takes in memory."""
-    sizes = {row.size if isinstance(row, np.ndarray) else len(row) for row in rows}
-    if len(sizes) > 1:
-        raise _Damaged(f"vectors of different lengths {sorted(sizes)[:10]}")
-    dimension = sizes.pop() if sizes else 0
+def _check_size(count: int, dimension: int, file_size: int) -> None:
+    """Refuse vectors that would take more memory than such a file can hold (repeated references)."""
+    if count > MAX_VECTORS:
+        raise _Refused(f"it holds {count:,} vectors, more than the {MAX_VECTORS:,} an embeddings file may have")
     if dimension > MAX_DIMENSION:
         raise _Refused(f"its vectors have {dimension:,} numbers, more than the {MAX_DIMENSION:,} an embeddings file may have")
-    values = len(rows) * dimension
+    values = count * dimension
     if values > MAX_VALUES or values * 4 > MAX_EXPANSION * file_size:
-        raise _Refused(f"its {len(rows):,} vectors of {dimension:,} numbers would take {values * 4:,} bytes in memory, "
+        raise _Refused(f"its {count:,} vectors of {dimension:,} numbers would take {values * 4:,} bytes in memory, "
                        f"more than {MAX_EXPANSION} times the file's {file_size:,} bytes (or {MAX_VALUES * 4:,}): "
                        "the file repeats references to the same vectors")
-    vectors = np.empty((len(rows), dimension), np.float32)
-    with np.errstate(over="ignore", invalid="ignore"):
-        for index, row in enumerate(rows):
-            try:
-                vectors[index] = np.ravel(row)
-            except (TypeError, ValueError, OverflowError):
-                raise _Damaged(f"vector {index} is not made of numbers") from None
+
+
+def _vectors(raw: Any, names: list[str], file_size: int) -> np.ndarray:
+    """The stored vectors as one float32 matrix, after bounding what it takes in memory.
+
+    One 2-D array (what save_store writes) is taken as it is, without a Python object per
+    vector; a list of vectors (format 1, the seed's) is copied row by row.
+    """
+    if isinstance(raw, _PickledArray) and raw.array is not None and raw.array.ndim == 2:
+        _check_size(*raw.array.shape, file_size)
+        with np.errstate(over="ignore", invalid="ignore"):
+            # float32 in C order lent from the file's bytes (what save_store writes) is used in place (see _Source)
+            vectors = np.require(raw.array, np.float32, ["C_CONTIGUOUS", "ALIGNED", "WRITEABLE"])
+    else:
+        rows = _vector_rows(raw)
+        sizes = {row.size if isinstance(row, np.ndarray) else len(row) for row in rows}
+        if len(sizes) > 1:
+            raise _Damaged(f"vectors of different lengths {sorted(sizes)[:10]}")
+        dimension = sizes.pop() if sizes else 0
+        _check_size(len(rows), dimension, file_size)
+        vectors = np.empty((len(rows), dimension), np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):
+            for index, row in enumerate(rows):
+                try:
+                    vectors[index] = np.ravel(row)
+                except (TypeError, ValueError, OverflowError):
+                    raise _Damaged(f"vector {index} is not made of numbers") from None
+    if len(vectors) != len(names):
+        raise _Damaged(f"{len(vectors)} embeddings but {len(names)} names")
     check_unit_vectors(vectors, names)
     return vectors
 
@@ -352,11 +496,17 @@ def _vectors(rows: list[Any], names: list[str], file_size: int) -> np.ndarray:
 def check_unit_vectors(vectors: np.ndarray, names: list[str]) -> None:
     """Raise ValueError (saying which vector, and whose) unless every row is finite and of length 1, as the embedders
     make them (also used by the PostgreSQL store)."""
-    finite = np.isfinite(vectors).all(axis=1)
-    if not finite.all():
-        bad = int(np.flatnonzero(~finite)[0])
-        raise _Damaged(f"vector {bad} ({_shown(names[bad])}) contains NaN or infinity (or a number too large for float32)")
-    lengths = np.sqrt(np.einsum("ij,ij->i", vectors, vectors, dtype=np.float64))
+    with np.errstate(over="ignore", invalid="ignore"):
+        # float32, no temporary the size of the vectors: a million in a fraction of a second
+        lengths = np.sqrt(np.einsum("ij,ij->i", vectors, vectors)).astype(np.float64)
+    unsure = np.flatnonzero(~np.isfinite(lengths))  # NaN or infinity in the row, or squares too large for float32
+    if len(unsure):
+        rows = vectors[unsure].astype(np.float64)
+        finite = np.isfinite(rows).all(axis=1)
+        if not finite.all():
+            bad = int(unsure[np.flatnonzero(~finite)[0]])
+            raise _Damaged(f"vector {bad} ({_shown(names[bad])}) contains NaN or infinity (or a number too large for float32)")
+        lengths[unsure] = np.sqrt(np.einsum("ij,ij->i", rows, rows))
     off = np.abs(lengths - 1.0) > UNIT_LENGTH_TOLERANCE
     if len(vectors) and off.any():
         bad = int(np.flatnonzero(off)[0])
@@ -377,7 +527,27 @@ def _plain_value(value: Any, depth: int = 0) -> bool:
     return False
 
 
-def _file_records(files: Any) -> dict[str, dict[str, Any]]:
+def _strings(value: Any, what: str) -> list[str]:
+    """`value` as a list of str: a list or tuple of them, or what one str.split gave (a _Joined list)."""
+    if isinstance(value, _SplitText) or (isinstance(value, (list, tuple)) and all(type(item) is str for item in value)):
+        return list(value)
+    raise _Damaged(f'{what} must be a list of strings')
+
+
+def _integers(value: Any, what: str) -> np.ndarray:
+    if not (isinstance(value, _PickledArray) and value.array is not None and value.array.ndim == 1
+            and value.array.dtype.kind == "i"):
+        raise _Damaged(f'{what} must be a 1-D integer array')
+    return value.array.astype(np.int64)
+
+
+def _file_records(files: Any) -> Mapping[str, dict[str, Any]]:
+    if isinstance(files, dict) and set(files) == FileRecords.COLUMNS:  # format 2: columns
+        columns = (_strings(files["keys"], '"files" "keys"'), _integers(files["size"], '"files" "size"'),
+                   _integers(files["mtime_ns"], '"files" "mtime_ns"'), _strings(files["status"], '"files" "status"'))
+        if len({len(column) for column in columns}) > 1:
+            raise _Damaged('the "files" columns must be of one length')
+        return FileRecords(*columns)
     if not isinstance(files, dict):
         raise _Damaged('"files" must be a dict of image records')
     for key, record in files.items():
@@ -389,15 +559,10 @@ def _file_records(files: Any) -> dict[str, dict[str, Any]]:
 
 
 def _store_from_dict(content: dict, file_size: int) -> EmbeddingStore:
-    names = content["names"]
-    if not isinstance(names, (list, tuple)) or not all(type(name) is str for name in names):
-        raise _Damaged('"names" must be a list of strings')
-    rows = _vector_rows(content["embeddings"])
-    if len(rows) != len(names):
-        raise _Damaged(f"{len(rows)} embeddings but {len(names)} names")
-    vectors = _vectors(rows, list(names), file_size)
-    paths = content.get("paths", [""] * len(names))
-    if not isinstance(paths, list) or len(paths) != len(names) or not all(type(p) is str for p in paths):
+    names = _strings(content["names"], '"names"')
+    vectors = _vectors(content["embeddings"], names, file_size)
+    paths = _strings(content.get("paths", [""] * len(names)), '"paths"')
+    if len(paths) != len(names):
         raise _Damaged('"paths" must be a list of strings, one per embedding')
     profile = content.get("profile", LEGACY_PROFILE)
     if type(profile) is not str:
@@ -410,8 +575,7 @@ def _store_from_dict(content: dict, file_size: int) -> EmbeddingStore:
     if not isinstance(models, dict) or not _plain_value(models):
         raise _Damaged('"models" must be a small dict of names and numbers')
     files = _file_records(content.get("files", {}))
-    return EmbeddingStore(vectors, list(names), list(paths), profile, models, files,
-                          profile_recorded="profile" in content)
+    return EmbeddingStore(vectors, names, paths, profile, models, files, profile_recorded="profile" in content)
 
 
 def check_profile(store: EmbeddingStore, path: str | os.PathLike, wanted: str) -> None:
@@ -476,6 +640,36 @@ def open_store_target(path: str | os.PathLike, force: bool = False) -> StoreTarg
     return StoreTarget(target, previous, warning)
 
 
+class _Joined:
+    """A list of strings that pickles as SEPARATOR.join(items).split(SEPARATOR): pickle.load gives the list back,
+    and reading it makes one string and one split, not an object (and opcodes) per item."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __reduce__(self) -> tuple[Callable[..., list[str]], tuple[str, str]]:
+        return str.split, (self.text, SEPARATOR)
+
+
+def _compact(items: list[str]) -> list[str] | _Joined:
+    """`items` as save_store pickles them: joined, unless there are none or one of them holds SEPARATOR."""
+    text = SEPARATOR.join(items)
+    return _Joined(text) if items and text.count(SEPARATOR) == len(items) - 1 else list(items)
+
+
+def _file_columns(files: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+    """The "files" records in the columns of format 2 (see the top of this module)."""
+    if isinstance(files, FileRecords) and "_records" not in vars(files):  # as loaded, never read: as it was
+        keys, sizes, mtimes, statuses = files.columns
+    else:
+        keys, records = list(files), list(files.values())
+        sizes = np.array([record["size"] for record in records], np.int64)
+        mtimes = np.array([record["mtime_ns"] for record in records], np.int64)
+        statuses = [record["status"] for record in records]
+    return {"keys": _compact(keys), "size": np.asarray(sizes, np.int64), "mtime_ns": np.asarray(mtimes, np.int64),
+            "status": _compact(statuses)}
+
+
 def save_store(store: EmbeddingStore, path: str | os.PathLike) -> Signature:
     """Write the store atomically: the previous file stays intact until the new one is complete.
 
@@ -484,12 +678,12 @@ def save_store(store: EmbeddingStore, path: str | os.PathLike) -> Signature:
     large...) raises FacerecError; the previous file is kept.
     """
     content = {
-        "embeddings": [np.asarray(row, dtype=np.float32) for row in store.vectors],
-        "names": list(store.names),
-        "paths": list(store.paths),
+        "embeddings": np.ascontiguousarray(store.vectors, dtype=np.float32),
+        "names": _compact(store.names),
+        "paths": _compact(store.paths),
         "profile": store.profile,
         "models": dict(store.models),
-        "files": dict(store.files),
+        "files": _file_columns(store.files),
         "format": FORMAT_VERSION,
     }
     try:
@@ -639,15 +833,15 @@ class PickleWriter(StoreWriter):
             self._files.pop(key, None)
             self._vectors.pop(key, None)
 
-    def finish(self) -> EmbeddingStore:
+    def finish(self) -> GalleryCounts:
         keys = sorted(self._vectors, key=_dataset_order)
         dimension = self._dimension or (len(self._vectors[keys[0]][1]) if keys else 0)
         vectors = np.array([self._vectors[key][1] for key in keys], np.float32).reshape(len(keys), dimension)
         gallery = EmbeddingStore(vectors, [self._vectors[key][0] for key in keys], keys, self._models["profile"],
                                  self._models, {key: self._files[key] for key in sorted(self._files, key=_dataset_order)})
-        self._store._wrote(save_store(gallery, self._path), gallery)
+        self._store._wrote(save_store(gallery, self._path), gallery)  # the store's load() gives it, not read again
         self.close()
-        return gallery
+        return GalleryCounts(len(gallery), len(gallery.people))
 
     def close(self) -> None:
         self._lock.release()

@@ -46,7 +46,7 @@ from ..catalogue import PROFILES
 from ..errors import FacerecError, ctrl_c_deferred, record_kept
 from ..names import MAX_NAME_BYTES
 from ..text import plural, printable
-from .base import (LEGACY_PROFILE, WRITER_WAIT_SECONDS, EmbeddingStore, NoGalleryYet, Sighting, SightingLog, Store,
+from .base import (LEGACY_PROFILE, WRITER_WAIT_SECONDS, EmbeddingStore, GalleryCounts, NoGalleryYet, Sighting, SightingLog, Store,
                    StoreWriter, Watch, password_spans, starred, take_turn, unclear_password)
 from .picklefile import MAX_DIMENSION, MAX_VALUES, MAX_VECTORS, check_unit_vectors
 
@@ -321,6 +321,8 @@ class PostgresStore(Store):
         self._server = f"{host}:{port}" if not host.startswith("/") else f"{host} (socket, port {port})"
         self._lock = threading.RLock()
         self._generation: int | None = None  # of the gallery the last load() returned
+        # that gallery: a watch that sees its generation hands it on, not a new read of it
+        self._loaded: tuple[int | None, EmbeddingStore] | None = None
         self._connection: psycopg.Connection | None = self._connect()
 
     # --- connections and messages ---
@@ -451,13 +453,7 @@ class PostgresStore(Store):
             _check_rows(connection, origin, dimension)  # before any name, path or vector is fetched
             where, parameters = ("AND origin = %s", (origin,)) if origin is not None else ("", ())
             path = "key" if origin is not None else "origin || '/' || key"
-            listing = connection.execute(
-                f"SELECT coalesce(json_agg(json_build_array(person, {path}) ORDER BY id), '[]')::text "
-                f"FROM facerec_images WHERE vector IS NOT NULL {where}", parameters).fetchone()[0]
-            names, paths = [], []
-            for person, image in json.loads(listing):
-                names.append(person)
-                paths.append(image)
+            names, paths = self._names_and_paths(connection, path, where, parameters)
             copied = _CopiedVectors(len(names), dimension)
             try:
                 with connection.cursor().copy(_VECTOR_BLOCKS.format(size=_VECTOR_BLOCK_IDS, where=where),
@@ -480,9 +476,27 @@ class PostgresStore(Store):
             generation = self._generation_of(connection)
         return EmbeddingStore(vectors, names, paths, models["profile"], models, files), generation
 
+    @staticmethod
+    def _names_and_paths(connection: psycopg.Connection, path: str, where: str, parameters: tuple
+                         ) -> tuple[list[str], list[str]]:
+        """The person and path of every vector, by id: one string, split (a JSON array of a million pairs took
+        seconds to build and to parse); as JSON only when a name or path holds the separator itself."""
+        count, joined = connection.execute(
+            f"SELECT count(*), coalesce(string_agg(person || chr(31) || {path}, chr(31) ORDER BY id), '') "
+            f"FROM facerec_images WHERE vector IS NOT NULL {where}", parameters).fetchone()
+        parts = joined.split("\x1f") if count else []
+        if len(parts) == 2 * count:
+            return parts[0::2], parts[1::2]
+        listing = connection.execute(
+            f"SELECT coalesce(json_agg(json_build_array(person, {path}) ORDER BY id), '[]')::text "
+            f"FROM facerec_images WHERE vector IS NOT NULL {where}", parameters).fetchone()[0]
+        pairs = json.loads(listing)
+        return [person for person, _ in pairs], [image for _, image in pairs]
+
     def load(self) -> EmbeddingStore:
         """Every image with a vector, from every machine; `paths` are "<hostname>:<dataset folder>/<person>/<image>"."""
         gallery, self._generation = self._using("read", lambda connection: self._read(connection, None))
+        self._loaded = (self._generation, gallery)
         return gallery
 
     def known_images(self, dataset: Path) -> EmbeddingStore:
@@ -694,9 +708,12 @@ class _PostgresWriter(StoreWriter):
         record_kept(f"gallery {self._store.location}",
                     f"{' and '.join(done)} in {self._store.location} (the next run does the rest)")
 
-    def finish(self) -> EmbeddingStore:
+    def finish(self) -> GalleryCounts:
+        """Each image was committed when recorded: the counts of the whole gallery, not the gallery (a million
+        vectors are not read only to be counted). Lets the gallery go for other writers."""
         self.close()
-        return self._store.load()
+        return self._store._using("read", lambda connection: GalleryCounts(*connection.execute(
+            "SELECT count(*), count(DISTINCT person) FROM facerec_images WHERE vector IS NOT NULL").fetchone()))
 
     def close(self) -> None:
         self._connection.close()  # ends the session: its writer lock goes with it
@@ -762,14 +779,19 @@ class _GalleryWatch(Watch):
         """Load the gallery and hand it over, unless it is the one the caller already has.
 
         A gallery that cannot be used (damaged, none yet, a newer schema) is told once, until a usable one
-        comes; the caller keeps the one it has, and the watch goes on.
+        comes; the caller keeps the one it has, and the watch goes on. One that this store loaded already (the
+        web page's Learn) is handed over as it is, not read again.
         """
         current = None
         try:
             current = self._store._generation_of(connection)
             if self._generation is not None and current == self._generation:
                 return
-            gallery, generation = self._store._read(connection, None)
+            loaded = self._store._loaded
+            if loaded is not None and loaded[0] is not None and loaded[0] == current:
+                gallery, generation = loaded[1], current
+            else:
+                gallery, generation = self._store._read(connection, None)
         except (FacerecError, _Damaged) as error:
             if not self._unusable:
                 problem = str(error) if isinstance(error, FacerecError) else \
@@ -782,6 +804,9 @@ class _GalleryWatch(Watch):
             self._on_problem(f"the gallery in {self._store.location} is usable again")
             self._unusable = False
         self._generation = generation
+        self._hand_over(gallery)
+
+    def _hand_over(self, gallery: EmbeddingStore) -> None:
         try:
             self._on_change(gallery)
         except FacerecError as error:  # the caller cannot use it (another profile since a --force enrolment...)

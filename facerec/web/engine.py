@@ -295,9 +295,9 @@ class Engine:
 
             try:
                 with self.store.open_writer(self.dataset, self.models, self.learner_embedder.dimension) as writer:
-                    gallery, report = enrol(self.dataset, writer, self.learner_detector, self.learner_embedder,
-                                            progress=False, on_image=on_image)
-                self.follower.use(gallery)
+                    _, report = enrol(self.dataset, writer, self.learner_detector, self.learner_embedder,
+                                      progress=False, on_image=on_image)
+                self.follower.use(self.store.load())  # the gallery just written (the pickle store has it at hand)
             except FacerecError as error:
                 progress.state, progress.message = "failed", str(error)
                 return
@@ -350,7 +350,8 @@ class Engine:
                 path.rename(trash)  # a symbolic link itself, never what it points to
             try:
                 writer.remove([key for key in dict.fromkeys([*held.paths, *held.files]) if gone(key)])
-                gallery = writer.finish()
+                writer.finish()
+                gallery = self.store.load()  # the gallery just written (the pickle store has it at hand)
             except BaseException:
                 if os.path.lexists(trash):
                     trash.rename(path)  # the store is unchanged: so is the dataset
