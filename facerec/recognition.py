@@ -15,6 +15,7 @@ from .display import QUIT_KEYS, Window
 from .drawing import draw_faces
 from .embedding import Embedder
 from .matching import UNKNOWN, Match, Matcher
+from .pipelining import detected_ahead
 from .stores import Sighting, SightingLog
 from .tracking import Tracker
 from .video import VideoOutput, numbered_frames, why_frames_ended
@@ -64,15 +65,16 @@ class Recogniser:
         self.embedded = 0  # faces embedded so far
 
     def recognise(self, frame: np.ndarray, frame_index: int | None = None,
-                  tracker: Tracker | None = None) -> list[RecognisedFace]:
+                  tracker: Tracker | None = None, faces: list[DetectedFace] | None = None) -> list[RecognisedFace]:
         """The faces of `frame`; `frame_index` (the source's, for a tracker) defaults to frames seen.
 
         `tracker` (default: the recogniser's own) follows one video: a server that recognises several
-        videos at once with one set of networks gives each its own tracker.
+        videos at once with one set of networks gives each its own tracker. `faces`: the detector's
+        faces of `frame`, when they were found already (detected_ahead).
         """
         tracker = self.tracker if tracker is None else tracker
         matcher = self.matcher  # one gallery for the whole frame, even if a new one arrives meanwhile
-        faces = self.detector.detect(frame)
+        faces = self.detector.detect(frame) if faces is None else faces
         if tracker is None:
             return [RecognisedFace(face, match) for face, match in zip(faces, self._embed(frame, faces, matcher)[1])]
         tracks = tracker.update(faces, frame_index, frame)
@@ -149,16 +151,20 @@ def per_name(counts: Counter) -> str:
 
 def run_recognition(frames: Iterable[np.ndarray], recogniser: Recogniser, window: Window | None = None,
                     output: VideoOutput | None = None, json_lines: TextIO | None = None,
-                    sightings: SightingLog | None = None) -> Summary:
+                    sightings: SightingLog | None = None, ahead: bool = True) -> Summary:
     """Recognise every frame until the frames end, a quit key, or Ctrl-C; return what was seen.
 
-    Each frame's named faces go to `sightings` if given (the caller closes it)."""
+    Each frame's named faces go to `sightings` if given (the caller closes it). With `ahead`, the next
+    frame is detected on another thread while this one is embedded and shown (same names, faster)."""
     summary = Summary()
     start = previous = time.perf_counter()
     fps = 0.0
     try:
-        for index, frame in numbered_frames(frames):
-            recognised = recogniser.recognise(frame, index)
+        numbered = numbered_frames(frames)
+        steps = (detected_ahead(numbered, recogniser.detector) if ahead
+                 else ((index, frame, None) for index, frame in numbered))
+        for index, frame, faces in steps:
+            recognised = recogniser.recognise(frame, index, faces=faces)
             summary.add(recognised)
             log_sightings(sightings, recognised)
             if json_lines is not None:
