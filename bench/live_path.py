@@ -158,11 +158,52 @@ def live(detector, embedder, matcher, frames: list[np.ndarray], ahead: bool) -> 
     return window.latencies, summary.fps
 
 
+def throughput(profile: str, loaded: dict, variants: list, rounds: int) -> None:
+    fps: dict = {"detect": [], **{variant: [] for variant in variants}}
+    names = {}
+    for _ in range(rounds):
+        fps["detect"].append(detect_alone(loaded["opencv"][0]))
+        for runtime, ahead in variants:
+            rate, names[runtime, ahead] = full(*loaded[runtime], ahead)
+            fps[runtime, ahead].append(rate)
+    detect = statistics.median(fps["detect"])
+    print(f"\nprofile {profile}: {rounds} interleaved rounds, median frames/s")
+    print("| variant | embedder | frames/s | full / detect | names of every frame |")
+    print("|---|---|---:|---:|---|")
+    print(f"| detect alone | - | {detect:.1f} | - | - |")
+    reference = names[variants[0]]
+    for runtime, ahead in variants:
+        rate = statistics.median(fps[runtime, ahead])
+        same = "same" if names[runtime, ahead] == reference else (
+            f"{sum(a != b for a, b in zip(names[runtime, ahead], reference))} frames differ")
+        print(f"| full, {STEPS[ahead]} | {type(loaded[runtime][1]).__name__} | {rate:.1f} | {rate / detect:.2f} | {same} |")
+
+
+def latency(profile: str, loaded: dict, variants: list, rounds: int, frames: list[np.ndarray]) -> None:
+    pooled = {variant: ([], []) for variant in variants}
+    for _ in range(rounds):
+        for runtime, ahead in variants:
+            latencies, rate = live(*loaded[runtime], frames, ahead)
+            pooled[runtime, ahead][0].extend(latencies)
+            pooled[runtime, ahead][1].append(rate)
+    print(f"\nprofile {profile}: live camera at {LIVE_FPS:.0f} frames/s, capture to names drawn "
+          f"({rounds} interleaved rounds pooled)")
+    print("| variant | embedder | median ms | 90th percentile ms | frames shown a second |")
+    print("|---|---|---:|---:|---:|")
+    for (runtime, ahead), (latencies, rates) in pooled.items():
+        print(f"| {STEPS[ahead]} | {type(loaded[runtime][1]).__name__} | {1000 * statistics.median(latencies):.0f} "
+              f"| {1000 * float(np.percentile(latencies, 90)):.0f} | {statistics.median(rates):.1f} |")
+
+
+STEPS = {False: "one step at a time", True: "detection one frame ahead"}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profiles", nargs="+", default=list(PROFILES))
     parser.add_argument("--no-latency", action="store_true", help="skip the live camera")
+    parser.add_argument("--no-throughput", action="store_true", help="only the live camera")
     args = parser.parse_args(argv)
     print(f"python bench/live_path.py {' '.join(sys.argv[1:] if argv is None else argv)}  "
           f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores, OpenCV {cv2.__version__}, "
@@ -173,44 +214,10 @@ def main(argv: list[str] | None = None) -> int:
         if type(loaded["opencv"][1]) is type(loaded["catalogue"][1]):  # no faster runtime for this profile
             del loaded["catalogue"]
         variants = [(runtime, ahead) for runtime in loaded for ahead in (False, True)]
-        fps = {"detect": []}
-        fps.update({variant: [] for variant in variants})
-        names = {}
-        for _ in range(args.rounds):
-            fps["detect"].append(detect_alone(loaded["opencv"][0]))
-            for runtime, ahead in variants:
-                rate, names[runtime, ahead] = full(*loaded[runtime], ahead)
-                fps[runtime, ahead].append(rate)
-        detect = statistics.median(fps["detect"])
-        print(f"\nprofile {profile}: {args.rounds} interleaved rounds, median frames/s")
-        print("| variant | embedder | frames/s | full / detect | names of every frame |")
-        print("|---|---|---:|---:|---|")
-        print(f"| detect alone | - | {detect:.1f} | - | - |")
-        reference = names[variants[0]]
-        for runtime, ahead in variants:
-            rate = statistics.median(fps[runtime, ahead])
-            same = "same" if names[runtime, ahead] == reference else (
-                f"{sum(a != b for a, b in zip(names[runtime, ahead], reference))} frames differ")
-            embedder = type(loaded[runtime][1]).__name__
-            print(f"| full, {'detection one frame ahead' if ahead else 'one step at a time'} | {embedder} "
-                  f"| {rate:.1f} | {rate / detect:.2f} | {same} |")
-        if args.no_latency:
-            continue
-        print(f"\nprofile {profile}: live camera at {LIVE_FPS:.0f} frames/s, capture to names drawn "
-              f"({args.rounds} interleaved rounds pooled)")
-        print("| variant | embedder | median ms | 90th percentile ms | frames shown a second |")
-        print("|---|---|---:|---:|---:|")
-        runtime = list(loaded)[-1]
-        pooled = {ahead: ([], []) for ahead in (False, True)}
-        for _ in range(args.rounds):
-            for ahead in (False, True):
-                latencies, rate = live(*loaded[runtime], clip_frames, ahead)
-                pooled[ahead][0].extend(latencies)
-                pooled[ahead][1].append(rate)
-        for ahead, (latencies, rates) in pooled.items():
-            print(f"| {'detection one frame ahead' if ahead else 'one step at a time'} | "
-                  f"{type(loaded[runtime][1]).__name__} | {1000 * statistics.median(latencies):.0f} "
-                  f"| {1000 * float(np.percentile(latencies, 90)):.0f} | {statistics.median(rates):.1f} |")
+        if not args.no_throughput:
+            throughput(profile, loaded, variants, args.rounds)
+        if not args.no_latency:
+            latency(profile, loaded, variants, args.rounds, clip_frames)
     return 0
 
 

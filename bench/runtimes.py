@@ -101,6 +101,9 @@ def openvino_runners(model: bytes, name: str) -> list[Runner]:
         import openvino
     except ImportError:
         return []
+    import onnx
+
+    names = [output.name for output in onnx.load_from_string(model).graph.output]
     core = openvino.Core()
     runners = []
     for threads in (1, 2):
@@ -110,7 +113,8 @@ def openvino_runners(model: bytes, name: str) -> list[Runner]:
 
         def run(blob: np.ndarray, request=request, compiled=compiled) -> np.ndarray:
             result = request.infer({0: blob})
-            return _joined({output.get_any_name(): result[output] for output in compiled.outputs})
+            # in the file's order of outputs: OpenVINO may call one by another of its tensor's names
+            return _joined({name: result[output] for name, output in zip(names, compiled.outputs)})
         runners.append(Runner(f"OpenVINO {openvino.__version__.split('-')[0]} ({name})", threads, run))
     return runners
 
@@ -222,7 +226,8 @@ def compare(title: str, runners: list[Runner], frames: list[np.ndarray], rounds:
             time_round(runner, frames)
     count = sum(len(blob) for blob in frames)
     unit_label = "frames" if raw else "faces"
-    print(f"\n{title}: {count} {unit_label} in {len(frames)} frames, median of {rounds} interleaved rounds")
+    where = "" if raw else f" in {len(frames)} frames"
+    print(f"\n{title}: {count} {unit_label}{where}, median of {rounds} interleaved rounds")
     base = statistics.median(runners[0].face_ms)
     print(f"| runtime | threads | ms a {unit_label[:-1]} | ms a frame | × OpenCV DNN, 1st row | largest difference "
           f"{'of the raw outputs' if raw else 'of the unit vectors'} | clip's names |")
@@ -238,6 +243,24 @@ def compare(title: str, runners: list[Runner], frames: list[np.ndarray], rounds:
         rows.append({"runtime": runner.runtime, "threads": runner.threads, "ms": face_ms, "frame_ms": frame_ms,
                      "difference": difference, "names": same})
     return rows
+
+
+def load_times(rounds: int) -> None:
+    """Start-up cost of the sface embedder: load_embedder with OpenCV's DNN and with the catalogue's runtime."""
+    from facerec.embedding import RUNTIME_VARIABLE, load_embedder
+
+    path = MODELS / SFACE.files[0].filename
+    load_embedder(SFACE, path)  # derives and keeps the float32 file if it is not kept yet
+    seconds: dict[str, list[float]] = {}
+    for _ in range(rounds):
+        for runtime in ("opencv", ""):
+            os.environ[RUNTIME_VARIABLE] = runtime
+            start = time.perf_counter()
+            name = type(load_embedder(SFACE, path)).__name__
+            seconds.setdefault(name, []).append(time.perf_counter() - start)
+    os.environ.pop(RUNTIME_VARIABLE)
+    print(f"\nload_embedder(SFACE) (start-up; the float32 file kept), median of {rounds} interleaved rounds: "
+          + ", ".join(f"{name} {statistics.median(times):.2f} s" for name, times in seconds.items()))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -268,13 +291,14 @@ def main(argv: list[str] | None = None) -> int:
         plain = fold_block_quantised(source)
         runners = [opencv_runner(cv2.dnn.readNet(str(source)), threads, "OpenCV DNN (int8bq file)") for threads in (2, 1)]
         runners += onnxruntime_runners(plain, "float32 file") + openvino_runners(plain, "float32 file")
-        compare(f"YuNet ({source.name}, {YUNET_SIDE}x{YUNET_SIDE})", runners, [np.vstack(data["yunet"])], args.rounds,
-                raw=True)
+        compare(f"YuNet ({source.name}, {YUNET_SIDE}x{YUNET_SIDE})", runners, data["yunet"], args.rounds, raw=True)
     if "openface" in args.networks and OPENFACE_STANDIN.is_file():
         runners = [opencv_runner(cv2.dnn.readNetFromTorch(str(OPENFACE_STANDIN)), threads) for threads in (2, 1)]
         compare(f"OpenFace nn4.small2.v1 stand-in ({OPENFACE_STANDIN.name}; Torch7: OpenCV alone reads it)",
                 runners, data["openface"], args.rounds)
     cv2.setNumThreads(threads_before)
+    if "sface" in args.networks:
+        load_times(args.rounds)
     return 0
 
 

@@ -3,8 +3,9 @@
 Only detection runs ahead, since it needs nothing but the picture; the
 tracker, the embedder and the matcher still take the frames one at a time, in
 order, so every frame gets the names the one-step-at-a-time loop gives it.
-A frame is taken from the source when its detection can start, not earlier,
-so a live camera's frames are no older when named than without this.
+It is for files: a live camera's frame detected ahead waits for the frame
+before it, and on two busy cores the time from its capture to its names
+drawn grew (bench/live_path.py), so run_recognition leaves live sources alone.
 """
 
 from __future__ import annotations
