@@ -148,3 +148,29 @@ def test_detection_ahead_gives_each_frame_its_own_faces_in_order_and_errors_at_t
         for index, _, _ in detected_ahead(enumerate(frames), Failing()):
             seen.append(index)
     assert seen == [0, 1, 2, 3, 4]
+
+
+def test_a_file_is_detected_ahead_on_another_thread_and_a_live_source_is_not():
+    import threading
+    from types import SimpleNamespace
+
+    from facerec.matching import Gallery, NearestMatcher
+
+    class Recording:
+        def __init__(self):
+            self.threads = []
+
+        def detect(self, frame):
+            self.threads.append(threading.current_thread().name)
+            return []
+
+    class Frames(list):
+        spec = SimpleNamespace(is_live=True)
+
+    frames = [np.zeros((8, 8, 3), np.uint8) for _ in range(4)]
+    matcher = NearestMatcher(Gallery(np.eye(1, 128, dtype=np.float32), ["someone"]), 1.0)
+    for source, thread in ((frames, "detect-ahead"), (Frames(frames), threading.current_thread().name)):
+        detector = Recording()
+        summary = run_recognition(source, Recogniser(detector, SimpleNamespace(dimension=128), matcher, Tracker()))
+        assert summary.frames == 4
+        assert len(detector.threads) == 4 and all(name.startswith(thread) for name in detector.threads)
