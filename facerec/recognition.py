@@ -154,10 +154,10 @@ def run_recognition(frames: Iterable[np.ndarray], recogniser: Recogniser, window
                     sightings: SightingLog | None = None, ahead: bool | None = None) -> Summary:
     """Recognise every frame until the frames end, a quit key, or Ctrl-C; return what was seen.
 
-    Each frame's named faces go to `sightings` if given (the caller closes it). With `ahead`, the next
-    frame is detected on another thread while this one is embedded and shown: the same names, more
-    frames a second. By default a file is read ahead, a live source (camera, stream) is not: on 2 busy
-    cores that made the time from a frame's capture to its names drawn longer (bench/live_path.py)."""
+    Each frame's named faces go to `sightings` if given (the caller closes it)."""
+    # `ahead`: detect the next frame on another thread while this one is embedded and shown (the same names,
+    # more frames a second). By default a file is, a live source (camera, stream) is not: on 2 busy cores that
+    # made the time from a frame's capture to its names drawn longer (bench/live_path.py).
     if ahead is None:
         ahead = not getattr(getattr(frames, "spec", None), "is_live", False)
     summary = Summary()
