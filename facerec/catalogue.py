@@ -206,7 +206,8 @@ SFACE = Network(
     input_size=(112, 112),
     swap_rb=True,
     dimension=128,
-    # 3x faster a face than OpenCV's DNN on the int8 file, same vectors (bench/runtimes.py, README "Benchmarks").
+    # 2.6x faster a face than OpenCV's DNN on the int8 file (one run on a loaded machine), same vectors
+    # (bench/runtimes.py, README "Benchmarks").
     runtime="openvino",
     plain=ModelFile(
         "face_recognition_sface_2021dec_int8bq.float32.onnx",

@@ -123,7 +123,7 @@ class SFaceEmbedder(Embedder):
 class OpenVinoSFaceEmbedder(SFaceEmbedder):
     """SFace aligned as above, its network run by OpenVINO on the plain float32 file derived from the int8 one.
 
-    The same vectors as OpenCV's DNN (within 1e-6) at about a third of the time a face (bench/runtimes.py).
+    The same vectors as OpenCV's DNN (within 1e-6) in 40% of the time a face (bench/runtimes.py).
     One face a call (a batch is no faster in OpenVINO) on one thread: the other core detects the next frame.
     """
 
