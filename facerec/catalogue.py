@@ -76,6 +76,11 @@ class Network:
     # A detector that takes any input size (YuNet): larger frames are scaled down so their long side is at most this.
     max_side: int | None = None
     nms_threshold: float | None = None  # a detector's own non-maximum suppression IoU, if it has one
+    # A faster runtime than OpenCV's DNN for this network ("openvino"): its backend class is registered as
+    # "<backend>@<runtime>" and runs `plain`, the float32 file derived from `files` (facerec/plainonnx.py).
+    # Without the runtime installed (or with $FACEREC_RUNTIME=opencv) OpenCV's DNN runs `files` as before.
+    runtime: str | None = None
+    plain: ModelFile | None = None
 
 
 @dataclass(frozen=True)
@@ -252,6 +257,16 @@ SFACE = Network(
     input_size=(112, 112),
     swap_rb=True,
     dimension=128,
+    # 2.6x faster a face than OpenCV's DNN on the int8 file (one run on a loaded machine), same vectors
+    # (bench/runtimes.py, README "Benchmarks").
+    runtime="openvino",
+    plain=ModelFile(
+        "face_recognition_sface_2021dec_int8bq.float32.onnx",
+        "",  # never downloaded: derived from the file above, where it is first needed, and kept beside the models
+        38_689_385,
+        sha256="342c256d3dbc3297c0d1c81e1213483723de888d2d9e31b832bcf3f90f8f56a7",
+        licence="Apache-2.0 (OpenCV Zoo, SFace)",
+    ),
 )
 
 PROFILES: dict[str, Profile] = {

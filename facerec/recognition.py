@@ -16,6 +16,7 @@ from .drawing import draw_faces
 from .embedding import Embedder
 from .events import Presence
 from .matching import UNKNOWN, Match, Matcher
+from .pipelining import detected_ahead
 from .stores import Sighting, SightingLog
 from .text import printable
 from .tracking import Tracker
@@ -71,15 +72,16 @@ class Recogniser:
         self.embedded = 0  # faces embedded so far
 
     def recognise(self, frame: np.ndarray, frame_index: int | None = None,
-                  tracker: Tracker | None = None) -> list[RecognisedFace]:
+                  tracker: Tracker | None = None, faces: list[DetectedFace] | None = None) -> list[RecognisedFace]:
         """The faces of `frame`; `frame_index` (the source's, for a tracker) defaults to frames seen.
 
         `tracker` (default: the recogniser's own) follows one video: a server that recognises several
-        videos at once with one set of networks gives each its own tracker.
+        videos at once with one set of networks gives each its own tracker. `faces`: the detector's
+        faces of `frame`, when they were found already (detected_ahead).
         """
         tracker = self.tracker if tracker is None else tracker
         matcher = self.matcher  # one gallery for the whole frame, even if a new one arrives meanwhile
-        faces = self.detector.detect(frame)
+        faces = self.detector.detect(frame) if faces is None else faces
         if tracker is None:
             return [RecognisedFace(face, match) for face, match in zip(faces, self._embed(frame, faces, matcher)[1])]
         tracks = tracker.update(faces, frame_index, frame)
@@ -156,16 +158,25 @@ def per_name(counts: Counter) -> str:
 
 def run_recognition(frames: Iterable[np.ndarray], recogniser: Recogniser, window: Window | None = None,
                     output: VideoOutput | None = None, json_lines: TextIO | None = None,
-                    sightings: SightingLog | None = None, events: Presence | None = None) -> Summary:
+                    sightings: SightingLog | None = None, events: Presence | None = None,
+                    ahead: bool | None = None) -> Summary:
     """Recognise every frame until the frames end, a quit key, or Ctrl-C; return what was seen.
 
     Each frame's named faces go to `sightings` if given, its tracks to `events` (the caller closes both)."""
+    # `ahead`: detect the next frame on another thread while this one is embedded and shown (the same names,
+    # more frames a second). By default a file is, a live source (camera, stream) is not: on 2 busy cores that
+    # made the time from a frame's capture to its names drawn longer (bench/live_path.py).
+    if ahead is None:
+        ahead = not getattr(getattr(frames, "spec", None), "is_live", False)
     summary = Summary()
     start = previous = time.perf_counter()
     fps = 0.0
     try:
-        for index, frame in numbered_frames(frames):
-            recognised = recogniser.recognise(frame, index)
+        numbered = numbered_frames(frames)
+        steps = (detected_ahead(numbered, recogniser.detector) if ahead
+                 else ((index, frame, None) for index, frame in numbered))
+        for index, frame, faces in steps:
+            recognised = recogniser.recognise(frame, index, faces=faces)
             summary.add(recognised)
             log_sightings(sightings, recognised)
             if events is not None and recogniser.tracker is not None:

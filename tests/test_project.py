@@ -9,8 +9,8 @@ import sys
 
 from conftest import PROJECT_ROOT
 
-# Imported only when installed and documented as optional extras (README, "Large galleries").
-OPTIONAL_EXTRAS = {"faiss"}
+# Imported only when installed and documented as optional extras (README, "Large galleries"; requirements-openvino.txt).
+OPTIONAL_EXTRAS = {"faiss", "openvino", "onnx"}
 
 
 def readme_test_command() -> str:

@@ -1,0 +1,225 @@
+#!/usr/bin/env python3
+"""Benchmarks (not tests): the live path against detection alone, and a live camera's latency, in one run.
+
+For each profile, in interleaved rounds in this one process (so that other
+load slows every variant alike), on short_hamilton_clip.mp4:
+  detect        decoding + the profile's detector, one thread (bench/benchmark.py's "detect")
+  full ...      recognize_video.py's loop (run_recognition, tracks on, the clip read by its reader thread)
+                against faces/known + lin-manuel-miranda.png as "lin": with the embedder's runtime
+                (OpenCV's DNN, or the catalogue's faster one when installed) and with detection one frame
+                ahead on another thread or not
+Printed: frames/s (median of the rounds), full / detect, and whether every frame's names are those of
+the first full variant (OpenCV's DNN, one step at a time: the path before this round).
+
+Latency: the clip played as a live camera (30 frames/s, only the newest frame kept, as VideoSource does
+for a camera), drawn into a window stand-in; from a frame's capture to its names drawn, median and
+90th percentile, and the frames shown a second.
+
+Example:
+  python bench/live_path.py --rounds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import queue
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH.parent))
+sys.path.insert(0, str(BENCH))
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from benchmark import CLIP, SHARED, load_models, plain_frames  # noqa: E402
+from facerec.catalogue import PROFILES  # noqa: E402
+from facerec.embedding import RUNTIME_VARIABLE  # noqa: E402
+from facerec.images import read_image  # noqa: E402
+from facerec.matching import make_matcher  # noqa: E402
+from facerec.recognition import Recogniser, run_recognition  # noqa: E402
+from facerec.tracking import Tracker  # noqa: E402
+from facerec.video import open_source  # noqa: E402
+
+LIVE_FPS = 30.0
+
+
+def gallery_matcher(profile: str, detector, embedder):
+    photos = [*sorted((SHARED / "faces" / "known").glob("*/*")), SHARED / "faces" / "probe" / "lin-manuel-miranda.png"]
+    vectors, names = [], []
+    for photo in photos:
+        image = read_image(photo)
+        faces = detector.detect(image)[:1]
+        if faces:
+            vectors.append(embedder.embed(image, faces)[0])
+            names.append("lin" if photo.parent.name == "probe" else photo.parent.name)
+    return make_matcher("nearest", np.array(vectors), names, PROFILES[profile].threshold)
+
+
+def models(profile: str, runtime: str):
+    """(detector, embedder, matcher) with the embedder on `runtime` ("opencv", or "catalogue": the row's)."""
+    previous = os.environ.pop(RUNTIME_VARIABLE, None)
+    if runtime == "opencv":
+        os.environ[RUNTIME_VARIABLE] = "opencv"
+    try:
+        detector, embedder, *_ = load_models(profile)
+    finally:
+        os.environ.pop(RUNTIME_VARIABLE, None)
+        if previous is not None:
+            os.environ[RUNTIME_VARIABLE] = previous
+    return detector, embedder, gallery_matcher(profile, detector, embedder)
+
+
+def detect_alone(detector) -> float:
+    start, frames = time.perf_counter(), 0
+    for frame in plain_frames():
+        detector.detect(frame)
+        frames += 1
+    return frames / (time.perf_counter() - start)
+
+
+def full(detector, embedder, matcher, ahead: bool) -> tuple[float, list]:
+    """recognize_video.py's loop on the clip: (frames/s, every frame's names)."""
+    lines = io.StringIO()
+    with open_source(str(CLIP)) as source:
+        summary = run_recognition(source, Recogniser(detector, embedder, matcher, Tracker()), json_lines=lines,
+                                  ahead=ahead)
+    names = [[face["name"] for face in json.loads(line)["faces"]] for line in lines.getvalue().splitlines()]
+    return summary.fps, names
+
+
+class LiveClip:
+    """The clip as a live camera: a frame every 1/LIVE_FPS s, only the newest kept; `captured` by frame id."""
+
+    ended_by = "end of stream"
+
+    def __init__(self, frames: list[np.ndarray]) -> None:
+        self.frames = frames
+        self.captured: dict[int, float] = {}
+        self._slot: queue.Queue = queue.Queue(maxsize=1)
+        self._thread = threading.Thread(target=self._play, daemon=True)
+
+    def _play(self) -> None:
+        start = time.perf_counter()
+        for index, frame in enumerate(self.frames):
+            time.sleep(max(0.0, start + index / LIVE_FPS - time.perf_counter()))
+            copy = frame.copy()  # drawing marks the frame it is given
+            self.captured[id(copy)] = time.perf_counter()
+            self._offer((index, copy))
+        self._offer(None)
+
+    def _offer(self, item) -> None:
+        while True:
+            try:
+                self._slot.put_nowait(item)
+                return
+            except queue.Full:
+                try:
+                    self._slot.get_nowait()  # the stale frame goes
+                except queue.Empty:
+                    pass
+
+    def numbered(self):
+        self._thread.start()
+        while (item := self._slot.get()) is not None:
+            yield item
+
+    def __iter__(self):
+        return (frame for _, frame in self.numbered())
+
+
+class RecordingWindow:
+    """A window stand-in: when each frame was shown (its names drawn)."""
+
+    closed = False
+
+    def __init__(self, clip: LiveClip) -> None:
+        self.clip = clip
+        self.latencies: list[float] = []
+
+    def show(self, frame: np.ndarray, wait_ms: int = 1) -> None:
+        self.latencies.append(time.perf_counter() - self.clip.captured.pop(id(frame)))
+
+    def close(self) -> None:
+        pass
+
+
+def live(detector, embedder, matcher, frames: list[np.ndarray], ahead: bool) -> tuple[list[float], float]:
+    clip = LiveClip(frames)
+    window = RecordingWindow(clip)
+    summary = run_recognition(clip, Recogniser(detector, embedder, matcher, Tracker()), window=window, ahead=ahead)
+    return window.latencies, summary.fps
+
+
+def throughput(profile: str, loaded: dict, variants: list, rounds: int) -> None:
+    fps: dict = {"detect": [], **{variant: [] for variant in variants}}
+    names = {}
+    for _ in range(rounds):
+        fps["detect"].append(detect_alone(loaded["opencv"][0]))
+        for runtime, ahead in variants:
+            rate, names[runtime, ahead] = full(*loaded[runtime], ahead)
+            fps[runtime, ahead].append(rate)
+    detect = statistics.median(fps["detect"])
+    print(f"\nprofile {profile}: {rounds} interleaved rounds, median frames/s")
+    print("| variant | embedder | frames/s | full / detect | names of every frame |")
+    print("|---|---|---:|---:|---|")
+    print(f"| detect alone | - | {detect:.1f} | - | - |")
+    reference = names[variants[0]]
+    for runtime, ahead in variants:
+        rate = statistics.median(fps[runtime, ahead])
+        same = "same" if names[runtime, ahead] == reference else (
+            f"{sum(a != b for a, b in zip(names[runtime, ahead], reference))} frames differ")
+        print(f"| full, {STEPS[ahead]} | {type(loaded[runtime][1]).__name__} | {rate:.1f} | {rate / detect:.2f} | {same} |")
+
+
+def latency(profile: str, loaded: dict, variants: list, rounds: int, frames: list[np.ndarray]) -> None:
+    pooled = {variant: ([], []) for variant in variants}
+    for _ in range(rounds):
+        for runtime, ahead in variants:
+            latencies, rate = live(*loaded[runtime], frames, ahead)
+            pooled[runtime, ahead][0].extend(latencies)
+            pooled[runtime, ahead][1].append(rate)
+    print(f"\nprofile {profile}: live camera at {LIVE_FPS:.0f} frames/s, capture to names drawn "
+          f"({rounds} interleaved rounds pooled)")
+    print("| variant | embedder | median ms | 90th percentile ms | frames shown a second |")
+    print("|---|---|---:|---:|---:|")
+    for (runtime, ahead), (latencies, rates) in pooled.items():
+        print(f"| {STEPS[ahead]} | {type(loaded[runtime][1]).__name__} | {1000 * statistics.median(latencies):.0f} "
+              f"| {1000 * float(np.percentile(latencies, 90)):.0f} | {statistics.median(rates):.1f} |")
+
+
+STEPS = {False: "one step at a time", True: "detection one frame ahead"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--profiles", nargs="+", default=list(PROFILES))
+    parser.add_argument("--no-latency", action="store_true", help="skip the live camera")
+    parser.add_argument("--no-throughput", action="store_true", help="only the live camera")
+    args = parser.parse_args(argv)
+    print(f"python bench/live_path.py {' '.join(sys.argv[1:] if argv is None else argv)}  "
+          f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores, OpenCV {cv2.__version__}, "
+          f"load average {os.getloadavg()[0]:.1f}")
+    clip_frames = list(plain_frames())
+    for profile in args.profiles:
+        loaded = {runtime: models(profile, runtime) for runtime in ("opencv", "catalogue")}
+        if type(loaded["opencv"][1]) is type(loaded["catalogue"][1]):  # no faster runtime for this profile
+            del loaded["catalogue"]
+        variants = [(runtime, ahead) for runtime in loaded for ahead in (False, True)]
+        if not args.no_throughput:
+            throughput(profile, loaded, variants, args.rounds)
+        if not args.no_latency:
+            latency(profile, loaded, variants, args.rounds, clip_frames)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

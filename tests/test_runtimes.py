@@ -1,0 +1,176 @@
+"""The faster embedder runtime (OpenVINO on SFace's derived float32 file) and detection one frame ahead:
+the same vectors, the same names on the shared photos and the clip, OpenCV's DNN when the runtime is missing."""
+
+import hashlib
+import importlib.util
+import io
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from conftest import require, shared_path
+from helpers import CLIP
+from shared_faces import PROBE_FACES
+
+from facerec.catalogue import PROFILES, SFACE, YUNET
+from facerec.detection import load_detector
+from facerec.embedding import RUNTIME_VARIABLE, OpenVinoSFaceEmbedder, SFaceEmbedder, load_embedder
+from facerec.images import read_image
+from facerec.matching import make_matcher
+from facerec.pipelining import detected_ahead
+from facerec.plainonnx import fold_block_quantised, plain_model
+from facerec.recognition import Recogniser, run_recognition
+from facerec.tracking import Tracker
+from facerec.video import open_source
+
+SFACE_PROFILE = PROFILES["sface"]
+
+
+def require_runtime() -> None:
+    for module in ("openvino", "onnx"):
+        require(importlib.util.find_spec(module) is not None,
+                f"{module} is not installed (pip install -r requirements-openvino.txt)")
+
+
+@pytest.fixture(scope="module")
+def sface_models():
+    """(detector, OpenVINO embedder, OpenCV embedder) on ../shared/models."""
+    require_runtime()
+    models = shared_path("models")
+    detector = load_detector(YUNET, [models / YUNET.files[0].filename], SFACE_PROFILE.confidence)
+    path = models / SFACE.files[0].filename
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(RUNTIME_VARIABLE, "opencv")
+        opencv = load_embedder(SFACE, path)
+    return detector, load_embedder(SFACE, path), opencv
+
+
+def photo_faces(detector):
+    """(image, faces) of every photo of faces/known and of the probe photos whose people are known."""
+    photos = sorted(shared_path("faces/known").glob("*/*")) + [shared_path("faces/probe") / name for name in PROBE_FACES]
+    return [(image, detector.detect(image)) for image in map(read_image, photos)]
+
+
+def test_the_plain_sface_file_derives_to_the_catalogued_checksum():
+    require_runtime()
+    data = fold_block_quantised(shared_path("models") / SFACE.files[0].filename)
+    assert hashlib.sha256(data).hexdigest() == SFACE.plain.sha256
+    assert len(data) == SFACE.plain.size
+
+
+def test_openvino_gives_opencvs_vectors_and_names_on_the_shared_photos(sface_models):
+    detector, faster, opencv = sface_models
+    assert type(faster) is OpenVinoSFaceEmbedder and type(opencv) is SFaceEmbedder
+    pairs = photo_faces(detector)
+    assert sum(len(faces) for _, faces in pairs) > 20
+    new = np.vstack([faster.embed(image, faces) for image, faces in pairs if faces])
+    old = np.vstack([opencv.embed(image, faces) for image, faces in pairs if faces])
+    assert np.abs(new - old).max() < 1e-4  # distances then agree within 2e-4, far inside 0.01
+    known = [(path.parent.name, read_image(path)) for path in sorted(shared_path("faces/known").glob("*/*"))]
+
+    def names(embedder):
+        vectors = [embedder.embed(image, detector.detect(image)[:1])[0] for _, image in known]
+        matcher = make_matcher("nearest", np.array(vectors), [name for name, _ in known], SFACE_PROFILE.threshold)
+        return [match.name for match in matcher.match(np.vstack([embedder.embed(image, faces)
+                                                                 for image, faces in pairs if faces]))]
+
+    assert names(faster) == names(opencv)
+    assert len(set(names(faster))) >= 5  # the photos' people, not everyone Unknown
+
+
+def clip_names(detector, embedder, ahead: bool) -> list[list[str]]:
+    lin = read_image(shared_path("faces/probe/lin-manuel-miranda.png"))
+    photos = [(path.parent.name, read_image(path)) for path in sorted(shared_path("faces/known").glob("*/*"))]
+    photos.append(("lin", lin))
+    vectors = [embedder.embed(image, detector.detect(image)[:1])[0] for _, image in photos]
+    matcher = make_matcher("nearest", np.array(vectors), [name for name, _ in photos], SFACE_PROFILE.threshold)
+    lines = io.StringIO()
+    with open_source(str(shared_path(CLIP))) as source:
+        run_recognition(source, Recogniser(detector, embedder, matcher, Tracker()), json_lines=lines, ahead=ahead)
+    return [[face["name"] for face in json.loads(line)["faces"]] for line in lines.getvalue().splitlines()]
+
+
+def test_the_clip_gets_the_same_names_with_openvino_and_detection_ahead(sface_models):
+    detector, faster, opencv = sface_models
+    before = clip_names(detector, opencv, ahead=False)  # the path before: OpenCV's DNN, one step at a time
+    after = clip_names(detector, faster, ahead=True)  # as shipped
+    assert len(after) == 275
+    assert after == before
+    named = {name for frame in after for name in frame}
+    assert {"lin", "obama"} <= named
+
+
+def test_opencvs_dnn_runs_sface_without_openvino_with_the_variable_or_for_a_users_own_file(monkeypatch, tmp_path):
+    path = shared_path("models") / SFACE.files[0].filename
+    monkeypatch.setitem(__import__("sys").modules, "openvino", None)  # as if not installed: import fails
+    assert type(load_embedder(SFACE, path)) is SFaceEmbedder
+    monkeypatch.undo()
+    monkeypatch.setenv(RUNTIME_VARIABLE, "opencv")
+    assert type(load_embedder(SFACE, path)) is SFaceEmbedder
+    monkeypatch.delenv(RUNTIME_VARIABLE)
+    own = tmp_path / "my_sface.onnx"  # not the catalogued name: never checked, so never derived from
+    shutil.copy(path, own)
+    assert type(load_embedder(SFACE, own)) is SFaceEmbedder
+
+
+def test_a_damaged_kept_plain_file_is_derived_again(tmp_path):
+    require_runtime()
+    source = shared_path("models") / SFACE.files[0].filename
+    kept = tmp_path / SFACE.plain.filename
+    kept.write_bytes(b"not an onnx file")
+    data = plain_model(source, SFACE.plain, tmp_path)
+    assert hashlib.sha256(data).hexdigest() == SFACE.plain.sha256
+    assert kept.read_bytes() == data
+    assert plain_model(source, SFACE.plain, tmp_path) == data  # now from the kept copy
+
+
+def test_detection_ahead_gives_each_frame_its_own_faces_in_order_and_errors_at_their_frame():
+    models = shared_path("models")
+    detector = load_detector(YUNET, [models / YUNET.files[0].filename], SFACE_PROFILE.confidence)
+    with open_source(str(shared_path(CLIP))) as source:
+        frames = [frame for _, frame in zip(range(12), source)]
+    ahead = list(detected_ahead(enumerate(frames), detector))
+    assert [index for index, _, _ in ahead] == list(range(12))
+    assert all(frame is frames[index] for index, frame, _ in ahead)
+    assert [[face.box for face in faces] for _, _, faces in ahead] == [
+        [face.box for face in detector.detect(frame)] for frame in frames]
+
+    class Failing:
+        def detect(self, frame):
+            if frame is frames[5]:
+                raise RuntimeError("frame 5")
+            return []
+
+    seen = []
+    with pytest.raises(RuntimeError, match="frame 5"):
+        for index, _, _ in detected_ahead(enumerate(frames), Failing()):
+            seen.append(index)
+    assert seen == [0, 1, 2, 3, 4]
+
+
+def test_a_file_is_detected_ahead_on_another_thread_and_a_live_source_is_not():
+    import threading
+    from types import SimpleNamespace
+
+    from facerec.matching import Gallery, NearestMatcher
+
+    class Recording:
+        def __init__(self):
+            self.threads = []
+
+        def detect(self, frame):
+            self.threads.append(threading.current_thread().name)
+            return []
+
+    class Frames(list):
+        spec = SimpleNamespace(is_live=True)
+
+    frames = [np.zeros((8, 8, 3), np.uint8) for _ in range(4)]
+    matcher = NearestMatcher(Gallery(np.eye(1, 128, dtype=np.float32), ["someone"]), 1.0)
+    for source, thread in ((frames, "detect-ahead"), (Frames(frames), threading.current_thread().name)):
+        detector = Recording()
+        summary = run_recognition(source, Recogniser(detector, SimpleNamespace(dimension=128), matcher, Tracker()))
+        assert summary.frames == 4
+        assert len(detector.threads) == 4 and all(name.startswith(thread) for name in detector.threads)
