@@ -12,8 +12,8 @@ from pathlib import Path
 
 from facerec.cli import (add_detector_arguments, add_embedder_arguments, add_store_arguments, models_from_args,
                          next_command, parser_for)
-from facerec.enrolment import EnrolmentReport, NothingEnrolled, enrol, models_identity
-from facerec.errors import FacerecError, main_guard
+from facerec.enrolment import EnrolmentReport, enrol
+from facerec.errors import main_guard
 from facerec.stores import masked, open_store
 from facerec.text import plural
 
@@ -43,15 +43,10 @@ def main(argv: list[str] | None = None) -> int:
 
     with open_store(args.embeddings) as store:
         store.check_writable(args.force)  # before a model is loaded (or downloaded): refuse what cannot be written
-        detector, embedder = models_from_args(args)
-        writer = store.open_writer(args.dataset, models_identity(args.model, detector, embedder), embedder.dimension,
-                                   force=args.force)
-        if writer.warning:
-            print(f"warning: {writer.warning}", file=sys.stderr)
-        try:
-            gallery, report = enrol(args.dataset, writer, detector, embedder, progress=not args.quiet, on_report=show)
-        except NothingEnrolled as error:
-            raise FacerecError(f"{error} to {store.location}") from None
+        report = enrol(args.dataset, store, models_from_args(args), force=args.force, progress=not args.quiet,
+                       on_warning=lambda warning: print(f"warning: {warning}", file=sys.stderr), on_report=show)
+        gallery = report.gallery
+        assert gallery is not None
         print(f"wrote {plural(len(gallery), 'embedding')} of {plural(len(gallery.people), 'person', 'people')} "
               f"to {store.location}")
         print(f"next: {next_command('recognize_video.py', args, embeddings=masked(store.location))}")

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from facerec.capture import PHOTO_FORMATS, case_twin_folders, person_folder, run_capture
-from facerec.cli import add_detector_arguments, detector_from_args, next_command, parser_for, positive_int
+from facerec.cli import add_detector_arguments, models_from_args, next_command, parser_for, positive_int
 from facerec.display import Window
 from facerec.errors import main_guard
 from facerec.video import open_source
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     for twin in case_twin_folders(args.dataset, name):
         print(f"warning: the dataset already has {twin}: {name} differs only by case and will be another person",
               file=sys.stderr)
-    detector = detector_from_args(args)
+    detector = models_from_args(args, with_embedder=False).detector
     with open_source(args.source) as source:
         window = Window(f"facerec capture: {name} - SPACE saves, ESC quits",
                         hint="capture needs a screen to show what it saves")

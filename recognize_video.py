@@ -11,15 +11,14 @@ import contextlib
 import sys
 
 from facerec.cli import (add_detector_arguments, add_embedder_arguments, add_matching_arguments, add_store_arguments,
-                         add_threshold_argument, check_store_fits, models_from_args, parser_for, positive_int,
-                         profile_from_args, threshold_from_args)
+                         add_threshold_argument, models_from_args, parser_for, positive_int, profile_from_args)
 from facerec.display import Window
 from facerec.errors import FacerecError, main_guard
-from facerec.follower import GalleryFollower, Naming
+from facerec.follower import print_warning
 from facerec.recognition import Recogniser, run_recognition
-from facerec.stores import check_profile, open_store
+from facerec.stores import open_gallery
 from facerec.text import plural
-from facerec.tracking import DEFAULT_EVERY, Tracker
+from facerec.tracking import DEFAULT_EVERY
 from facerec.video import VideoOutput, check_output, open_source
 
 
@@ -50,21 +49,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     output_path = None if args.output is None else check_output(args.output, args.source, args.force)
-    profile = profile_from_args(args)
     with contextlib.ExitStack() as cleanup:
-        store = cleanup.enter_context(open_store(args.embeddings))
-        sightings = store.sighting_log(args.camera) if args.log_sightings else None  # refused before models load
-        if sightings is not None:
-            cleanup.callback(sightings.close)
-        gallery = store.load()
-        check_profile(gallery, store.location, profile.name)
-        naming = Naming(args.match, threshold_from_args(args), args.min_probability)
-        detector, embedder = models_from_args(args)
-        check_store_fits(gallery, store.location, embedder)
-        recogniser = Recogniser(detector, embedder, naming.matcher(gallery), Tracker(args.every))
-        if not len(gallery):
-            print(f"warning: {store.location} holds no faces: everyone is Unknown", file=sys.stderr)
-        follower = cleanup.enter_context(GalleryFollower(store, recogniser, naming, profile.name, gallery).following())
+        gallery = cleanup.enter_context(open_gallery(args.embeddings, profile=profile_from_args(args).name,
+                                                     sightings_camera=args.camera if args.log_sightings else None))
+        recogniser = Recogniser(models_from_args(args), gallery, threshold=args.threshold, match=args.match,
+                                min_probability=args.min_probability, every=args.every, on_problem=print_warning)
+        if not len(recogniser.gallery):
+            print(f"warning: {gallery.location} holds no faces: everyone is Unknown", file=sys.stderr)
+        follower = cleanup.enter_context(recogniser.watching_gallery()).follower
 
         window = None if args.no_display else Window("facerec - q or ESC quits", hint="use --no-display to run without one")
         output = None
@@ -72,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             with open_source(args.source) as source:
                 output = VideoOutput(output_path, source.fps, source.frame_size) if output_path else None
                 summary = run_recognition(source, recogniser, window, output, sys.stdout if args.json else None,
-                                          sightings)
+                                          gallery.sightings, recogniser.new_tracker())
         finally:
             if output is not None:
                 output.close()

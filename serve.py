@@ -10,15 +10,11 @@ import sys
 from pathlib import Path
 
 from facerec.cli import (add_detector_arguments, add_embedder_arguments, add_matching_arguments, add_store_arguments,
-                         add_threshold_argument, check_store_fits, models_from_args, parser_for, profile_from_args,
-                         threshold_from_args)
-from facerec.detection import load_detector
-from facerec.embedding import load_embedder
-from facerec.enrolment import models_identity
+                         add_threshold_argument, models_from_args, parser_for, profile_from_args)
 from facerec.errors import FacerecError, main_guard
-from facerec.follower import GalleryFollower, Naming
+from facerec.follower import print_warning
 from facerec.recognition import Recogniser
-from facerec.stores import EmbeddingStore, NoGalleryYet, check_profile, open_store
+from facerec.stores import open_gallery
 from facerec.video import open_source
 from facerec.web.app import create_app
 from facerec.web.engine import Engine
@@ -64,32 +60,19 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.source is not None:
         open_source(args.source).close()  # a bad --source is refused now, not when a page first asks for it
-    profile = profile_from_args(args)
     with contextlib.ExitStack() as cleanup:
-        store = cleanup.enter_context(open_store(args.embeddings))
-        sightings = store.sighting_log(args.camera) if args.log_sightings else None  # refused before models load
-        if sightings is not None:
-            cleanup.callback(sightings.close)
-        try:
-            gallery: EmbeddingStore | None = store.load()
-            check_profile(gallery, store.location, profile.name)
-        except NoGalleryYet:
-            gallery = None
-        detector, embedder = models_from_args(args)
-        models = models_identity(args.model, detector, embedder)
-        if gallery is None:
-            gallery = EmbeddingStore.empty(profile.name, models, embedder.dimension)
-            print(f"note: {store.location} holds no gallery yet: everyone is Unknown until you enrol someone "
+        gallery = cleanup.enter_context(open_gallery(args.embeddings, profile=profile_from_args(args).name,
+                                                     missing_ok=True,
+                                                     sightings_camera=args.camera if args.log_sightings else None))
+        models = models_from_args(args)
+        if gallery.snapshot is None:
+            print(f"note: {gallery.location} holds no gallery yet: everyone is Unknown until you enrol someone "
                   "from the page", file=sys.stderr)
-        check_store_fits(gallery, store.location, embedder)
-        naming = Naming(args.match, threshold_from_args(args), args.min_probability)
-        follower = GalleryFollower(store, Recogniser(detector, embedder, naming.matcher(gallery)), naming, profile.name,
-                                   gallery)
+        recogniser = Recogniser(models, gallery, threshold=args.threshold, match=args.match,
+                                min_probability=args.min_probability, on_problem=print_warning)
         # learning has its own networks (OpenCV's are not shared between threads), from the files just found and checked
-        learner = (load_detector(detector.network, detector.paths, detector.confidence),
-                   load_embedder(embedder.network, embedder.paths[0]))
-        engine = Engine(follower, learner, args.dataset, models, sightings)
-        cleanup.enter_context(follower.following())
+        engine = Engine(recogniser, models.reloaded(), args.dataset, gallery.sightings)
+        cleanup.enter_context(recogniser.watching_gallery())
         serve(engine, args)
     return 0
 

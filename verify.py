@@ -10,7 +10,7 @@ from pathlib import Path
 from facerec.cli import (add_detector_arguments, add_embedder_arguments, add_threshold_argument, models_from_args,
                          parser_for, threshold_from_args)
 from facerec.errors import FacerecError, main_guard
-from facerec.verification import read_pairs, summarise, verdict_json, verdict_line, verify_pairs, verify_photos
+from facerec.verification import read_pairs, summarise, verdict_json, verdict_line, verify, verify_pairs
 
 
 @main_guard
@@ -39,14 +39,15 @@ def main(argv: list[str] | None = None) -> int:
     threshold = threshold_from_args(args)
     if args.pairs is None:
         first, second = args.photos
-        verdict = verify_photos(first, second, *models_from_args(args), threshold)
+        verdict = verify(first, second, models_from_args(args), threshold)
         print(json.dumps(verdict_json(verdict, str(first), str(second))) if args.json
               else verdict_line(verdict, str(first), str(second)))
         return 0
 
     images = args.pairs.parent if args.images is None else args.images
     pairs = read_pairs(args.pairs, images)
-    results, unusable = verify_pairs(pairs, images, *models_from_args(args), threshold)
+    models = models_from_args(args)
+    results, unusable = verify_pairs(pairs, images, models.detector, models.needs_embedder(), threshold)
     summary = summarise(results, unusable, threshold)
     for result in results:
         print(json.dumps(result.as_json()) if args.json else result.line())

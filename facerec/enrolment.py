@@ -11,14 +11,14 @@ whose name cannot be shown as itself, are skipped with the reason.
 
 from __future__ import annotations
 
+import contextlib
 import errno
-import hashlib
 import os
 import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 
@@ -26,8 +26,9 @@ from .detection import MIN_FACE_SIZE, DetectedFace, Detector
 from .embedding import Embedder
 from .errors import FacerecError
 from .images import UnusablePhoto, load_photo
+from .models import Models, models_identity  # noqa: F401  (models_identity: where it was before issue 20)
 from .names import MAX_NAME_BYTES, case_twins, invisible_character, normalise_name
-from .stores import EmbeddingStore, StoreWriter
+from .stores import EmbeddingStore, Store, StoreWriter, open_store
 from .text import plural, printable
 
 # Status recorded for an image that gave a vector; anything else is the reason it was skipped.
@@ -49,6 +50,7 @@ class EnrolmentReport:
     people: list[str] = field(default_factory=list)
     people_without_photo: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    gallery: EmbeddingStore | None = field(default=None, repr=False)  # the whole gallery the store holds afterwards
 
     def skip(self, path: Path, reason: str) -> None:
         self.skipped.append((printable(path), reason))
@@ -144,19 +146,6 @@ def file_signature(path: Path) -> dict[str, int]:
     return {"size": info.st_size, "mtime_ns": info.st_mtime_ns}
 
 
-def models_identity(profile: str, detector: Detector, embedder: Embedder) -> dict[str, Any]:
-    """A record of the models that make the vectors; vectors from other models are never reused."""
-    digests = {}
-    for path in (*detector.paths, *embedder.paths):
-        hasher = hashlib.sha256()
-        with open(path, "rb") as handle:
-            while chunk := handle.read(1 << 20):
-                hasher.update(chunk)
-        digests[Path(path).name] = hasher.hexdigest()
-    return {"profile": profile, "detector": detector.network.name, "embedder": embedder.network.name,
-            "confidence": detector.confidence, "sha256": digests}
-
-
 @dataclass(frozen=True)
 class FaceEmbedding:
     """The vector of a photo's face, or None and why (`status` is USED when there is a vector)."""
@@ -200,7 +189,7 @@ class NothingEnrolled(FacerecError):
     """No image of the dataset gave a face: nothing was written."""
 
 
-def enrol(dataset: Path, writer: StoreWriter, detector: Detector, embedder: Embedder, progress: bool = True,
+def enrol_into(dataset: Path, writer: StoreWriter, detector: Detector, embedder: Embedder, progress: bool = True,
           on_image: Callable[[int, int], None] | None = None,
           on_report: Callable[[EnrolmentReport], None] | None = None) -> tuple[EmbeddingStore, EnrolmentReport]:
     """Enrol `dataset` through `writer` (Store.open_writer), reusing what its `previous` knows; finish it.
@@ -276,3 +265,33 @@ def enrol(dataset: Path, writer: StoreWriter, detector: Detector, embedder: Embe
         raise NothingEnrolled(f"no usable face in {shown}: nothing written")
     writer.remove(gone)
     return writer.finish(), report
+
+
+def enrol(dataset: str | os.PathLike, gallery: str | os.PathLike | Store | None, models: Models, *,
+          force: bool = False, progress: bool = False, on_warning: Callable[[str], None] | None = None,
+          on_image: Callable[[int, int], None] | None = None,
+          on_report: Callable[[EnrolmentReport], None] | None = None) -> EnrolmentReport:
+    """Enrol the photos of `dataset` (one folder of photos per person) into a gallery, as extract_embeddings.py does.
+
+    `gallery`: an embeddings file path, a postgresql:// URL (None: $FACEREC_EMBEDDINGS, else
+    output/embeddings.pickle) or an open Store. Incremental: images unchanged since the last run with
+    the same models are reused. `force` replaces a file that is not an embeddings file. What would be
+    replaced or not reused goes to `on_warning` (else into the report's warnings); `on_image` and
+    `on_report` as enrol_into. Returns the report, its `gallery` the whole gallery written.
+    FacerecError (NothingEnrolled if no photo gave a face) with the script's messages.
+    """
+    embedder = models.needs_embedder()
+    with contextlib.ExitStack() as cleanup:
+        store = gallery if isinstance(gallery, Store) else cleanup.enter_context(open_store(gallery))
+        writer = store.open_writer(Path(dataset), models.identity, embedder.dimension, force=force)
+        if writer.warning and on_warning is not None:
+            on_warning(writer.warning)
+        try:
+            written, report = enrol_into(Path(dataset), writer, models.detector, embedder, progress=progress,
+                                         on_image=on_image, on_report=on_report)
+        except NothingEnrolled as error:
+            raise NothingEnrolled(f"{error} to {store.location}") from None
+    if writer.warning and on_warning is None:
+        report.warnings.insert(0, writer.warning)
+    report.gallery = written
+    return report

@@ -36,8 +36,8 @@ import numpy as np
 from ..catalogue import PROFILES
 from ..errors import FacerecError
 from ..fileio import atomic_writer, check_writable
-from .base import (LEGACY_PROFILE, EmbeddingStore, NoGalleryYet, SightingLog, Store, StoreWriter, Watch,
-                   reusable)
+from ..gallery import check_unit_vectors, reusable, shown as _shown
+from .base import LEGACY_PROFILE, EmbeddingStore, NoGalleryYet, SightingLog, Store, StoreWriter, Watch
 
 FORMAT_VERSION = 1
 
@@ -50,9 +50,6 @@ MAX_VALUES = 1 << 30  # numbers in all vectors together: 4 GiB as float32
 # Each vector's numbers are in the file, at least one byte each (int8): in memory, as float32,
 # the vectors never need more than 4 times the file's size. More means repeated references.
 MAX_EXPANSION = 4
-# The embedders store unit vectors. float32 rounding moves a length by about 1e-7, float16 by
-# less than 5e-4; a vector further than this from length 1 is not one of theirs.
-UNIT_LENGTH_TOLERANCE = 1e-3
 
 
 class NotAStore(FacerecError):
@@ -211,12 +208,6 @@ class _RestrictedUnpickler(pickle._Unpickler):
 
 # --- reading --------------------------------------------------------------------------------
 
-def _shown(text: str, limit: int = 100) -> str:
-    """Text from the file, safe to put in a one-line message: printable and short."""
-    text = text[:limit]
-    return text if text.isprintable() else repr(text)[1:-1]
-
-
 def _kind_of(mode: int) -> str:
     if stat.S_ISDIR(mode):
         return "a folder"
@@ -344,23 +335,11 @@ def _vectors(rows: list[Any], names: list[str], file_size: int) -> np.ndarray:
                 vectors[index] = np.ravel(row)
             except (TypeError, ValueError, OverflowError):
                 raise _Damaged(f"vector {index} is not made of numbers") from None
-    check_unit_vectors(vectors, names)
+    try:
+        check_unit_vectors(vectors, names)
+    except ValueError as error:
+        raise _Damaged(str(error)) from None
     return vectors
-
-
-def check_unit_vectors(vectors: np.ndarray, names: list[str]) -> None:
-    """Raise ValueError (saying which vector, and whose) unless every row is finite and of length 1, as the embedders
-    make them (also used by the PostgreSQL store)."""
-    finite = np.isfinite(vectors).all(axis=1)
-    if not finite.all():
-        bad = int(np.flatnonzero(~finite)[0])
-        raise _Damaged(f"vector {bad} ({_shown(names[bad])}) contains NaN or infinity (or a number too large for float32)")
-    lengths = np.sqrt(np.einsum("ij,ij->i", vectors, vectors, dtype=np.float64))
-    off = np.abs(lengths - 1.0) > UNIT_LENGTH_TOLERANCE
-    if len(vectors) and off.any():
-        bad = int(np.flatnonzero(off)[0])
-        raise _Damaged(f"vector {bad} ({_shown(names[bad])}) has length {lengths[bad]:.4g}, but the embedders make vectors "
-                       f"of length 1 (within {UNIT_LENGTH_TOLERANCE:g}): it was not made by them")
 
 
 def _plain_value(value: Any, depth: int = 0) -> bool:
@@ -411,17 +390,6 @@ def _store_from_dict(content: dict, file_size: int) -> EmbeddingStore:
     files = _file_records(content.get("files", {}))
     return EmbeddingStore(vectors, list(names), list(paths), profile, models, files,
                           profile_recorded="profile" in content)
-
-
-def check_profile(store: EmbeddingStore, path: str | os.PathLike, wanted: str) -> None:
-    """Raise FacerecError unless the store's vectors were made by profile `wanted` (the message says what to do)."""
-    if store.profile == wanted:
-        return
-    if store.profile_recorded:
-        made = f"{path} was made with the {store.profile!r} profile"
-    else:
-        made = f"{path} records no model profile (a classic tutorial file); assumed {store.profile}"
-    raise FacerecError(f"{made}: recognise with --model {store.profile}, or re-run extract_embeddings.py --model {wanted}")
 
 
 # --- writing --------------------------------------------------------------------------------

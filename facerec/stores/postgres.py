@@ -42,8 +42,8 @@ from psycopg.types.json import Jsonb
 
 from ..errors import FacerecError, ctrl_c_deferred, record_kept
 from ..text import plural
+from ..gallery import check_unit_vectors
 from .base import LEGACY_PROFILE, EmbeddingStore, NoGalleryYet, Sighting, SightingLog, Store, StoreWriter, Watch
-from .picklefile import check_unit_vectors
 
 SCHEMA_VERSION = 1
 CHANNEL = "facerec_gallery"
