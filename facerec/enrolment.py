@@ -18,7 +18,7 @@ import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -28,6 +28,7 @@ from .errors import FacerecError
 from .images import UnusablePhoto, load_photo
 from .models import Models, models_identity  # noqa: F401  (models_identity: where it was before issue 20)
 from .names import MAX_NAME_BYTES, case_twins, invisible_character, normalise_name
+from .stages import Stage, load_stages
 from .stores import EmbeddingStore, Store, StoreWriter, open_store
 from .text import plural, printable
 
@@ -153,6 +154,7 @@ class FaceEmbedding:
     vector: np.ndarray | None
     status: str
     faces: int  # faces of at least MIN_FACE_SIZE found in the photo
+    problems: tuple[str, ...] = ()  # why the per-face stages call the face a poor photo (enrolment warns)
 
 
 def usable_faces(image: np.ndarray, detector: Detector) -> tuple[list[DetectedFace], str]:
@@ -177,12 +179,15 @@ def best_face(image: np.ndarray, detector: Detector) -> tuple[DetectedFace | Non
     return (faces[0] if faces else None), status
 
 
-def embed_face(image: np.ndarray, detector: Detector, embedder: Embedder) -> FaceEmbedding:
-    """The vector of the most confident usable face, with the number of usable faces in the photo."""
+def embed_face(image: np.ndarray, detector: Detector, embedder: Embedder,
+               stages: Sequence[Stage] = ()) -> FaceEmbedding:
+    """The vector of the most confident usable face, with the number of usable faces in the photo, and what
+    `stages` find poor about it."""
     faces, status = usable_faces(image, detector)
     if not faces:
         return FaceEmbedding(None, status, 0)
-    return FaceEmbedding(embedder.embed(image, faces[:1])[0], USED, len(faces))
+    problems = (stage.problem(image, faces[0]) for stage in stages)
+    return FaceEmbedding(embedder.embed(image, faces[:1])[0], USED, len(faces), tuple(filter(None, problems)))
 
 
 class NothingEnrolled(FacerecError):
@@ -221,6 +226,7 @@ def enrol_into(dataset: Path, writer: StoreWriter, detector: Detector, embedder:
                            "different people" for twins in case_twins(listing.people))
     for path, reason in listing.skipped:
         report.skip(path, reason)
+    stages = load_stages()
     seen, names = set(), []
     for done, (person, path) in enumerate(tqdm(images, desc="images", unit="img", disable=not progress,
                                                file=sys.stderr), start=1):
@@ -239,12 +245,13 @@ def enrol_into(dataset: Path, writer: StoreWriter, detector: Detector, embedder:
             report.reused += 1
         else:
             try:
-                embedded = embed_face(load_photo(path), detector, embedder)
+                embedded = embed_face(load_photo(path), detector, embedder, stages)
             except UnusablePhoto as why:
                 embedded = FaceEmbedding(None, str(why), 0)
             if embedded.faces > 1:
                 report.warnings.append(f"{printable(path)}: {embedded.faces} faces found, "
                                        "the most confident one is enrolled")
+            report.warnings.extend(f"{printable(path)}: {problem}" for problem in embedded.problems)
             vector, status = embedded.vector, embedded.status
             writer.record(key, signature, status, person, vector)
             report.processed += 1

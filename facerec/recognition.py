@@ -9,7 +9,7 @@ import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, TextIO
+from typing import Any, Callable, Iterable, Iterator, Sequence, TextIO
 
 import numpy as np
 
@@ -22,6 +22,7 @@ from .follower import GalleryFollower, Naming
 from .gallery import check_profile, check_store_fits
 from .matching import DEFAULT_MIN_PROBABILITY, MATCHERS, UNKNOWN, Match, Matcher
 from .models import Models
+from .stages import Stage, load_stages
 from .stores import EmbeddingStore, Sighting, SightingLog, StoredGallery, open_gallery
 from .tracking import DEFAULT_EVERY, Tracker
 from .video import VideoOutput, numbered_frames, open_source, why_frames_ended
@@ -114,8 +115,17 @@ def _rounded(value: Any) -> Any:
     return round(value, 4) if isinstance(value, float) else value
 
 
+def run_stages(stages: Sequence[Stage], image: np.ndarray, detected: Sequence[DetectedFace]) -> list[Face]:
+    """A Face record for each detected face of `image`, filled by every per-face stage."""
+    faces = [Face(face) for face in detected]
+    for stage in stages:
+        for face, value in zip(faces, stage.run(image, detected)):
+            face.values[stage.name] = value
+    return faces
+
+
 class FacePipeline:
-    """Detector, embedder and matcher together: a frame in, its named faces out.
+    """Detect, the per-face stages, embed, match and track: a frame in, its named faces out.
 
     Without a tracker every face is embedded and named on its own (a photo). With one (a video),
     faces keep track ids, only the faces the tracker asks for are embedded, and each face
@@ -124,11 +134,12 @@ class FacePipeline:
     """
 
     def __init__(self, detector: Detector, embedder: Embedder, matcher: Matcher,
-                 tracker: Tracker | None = None) -> None:
+                 tracker: Tracker | None = None, stages: Sequence[Stage] | None = None) -> None:
         self.detector = detector
         self.embedder = embedder
         self.matcher = matcher
         self.tracker = tracker
+        self.stages = load_stages() if stages is None else list(stages)  # default: the catalogue's
         self.embedded = 0  # faces embedded so far
 
     def recognise(self, frame: np.ndarray, frame_index: int | None = None,
@@ -140,7 +151,7 @@ class FacePipeline:
         """
         tracker = self.tracker if tracker is None else tracker
         matcher = self.matcher  # one gallery for the whole frame, even if a new one arrives meanwhile
-        faces = [Face(detected) for detected in self.detector.detect(frame)]
+        faces = run_stages(self.stages, frame, self.detector.detect(frame))
         if tracker is None:
             for face, match in zip(faces, self._embed(frame, faces, matcher)[1]):
                 face.match = match
