@@ -245,6 +245,8 @@ DEFAULT_PROFILE = "openface"
 
 # The per-face stages, run in this order on every detected face between detection and embedding (one row each).
 FACE_STAGES: tuple[FaceStage, ...] = (
+    FaceStage("quality", "quality.QualityStage", "how good the face is for recognition, 0 to 1: size, detector "
+              "confidence, sharpness, frontal pose (stages/quality.py)"),
 )
 
 # The catalogue by task: what finds faces, what reads each face, what turns a face into a vector.

@@ -75,7 +75,7 @@ def test_recognize_answers_the_json_line_the_packages_recogniser_gives(server):
         assert body.decode() == json.dumps(expected) + "\n"
         answer = json.loads(body)
         assert list(answer) == ["frame", "faces"] and [face["name"] for face in answer["faces"]] == [name]
-        assert list(answer["faces"][0]) == ["box", "confidence", "name", "distance", "match"]
+        assert list(answer["faces"][0]) == ["box", "confidence", "name", "distance", "match", "quality"]
 
 
 def test_people_lists_the_gallery_with_each_photo_status(server):
