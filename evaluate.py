@@ -19,17 +19,12 @@ exit_quietly_on_interrupt()  # first: a Ctrl-C during the slow imports below end
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from facerec.catalogue import DEFAULT_PROFILE, PROFILES
 from facerec.cli import add_store_arguments, bounded_number, distance_threshold, parser_for, positive_int, probability
-from facerec.crossvalidation import DEFAULT_FOLDS, k_fold
-from facerec.errors import FacerecError, main_guard
-from facerec.evaluation import (best_accuracy_threshold, check_vectors, identification_table, leave_one_out,
-                                load_labelled_vectors, pair_distances, pair_table, pairs_needed, plot_distances,
-                                plot_roc, rates_at, threshold_for_far)
-from facerec.matching import DEFAULT_MIN_PROBABILITY, MATCHERS, needs_training
-from facerec.stores import open_store
+from facerec.crossvalidation import DEFAULT_FOLDS
+from facerec.errors import main_guard
+from facerec.evaluation.run import WARNING, Settings, evaluate, read_labelled_vectors
+from facerec.matching import DEFAULT_MIN_PROBABILITY, MATCHERS
 
 
 @main_guard
@@ -74,75 +69,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.folds == 1:
         parser.error("--folds must be at least 2")
 
-    if args.vectors is None:
-        with open_store(args.embeddings) as store:
-            gallery, location = store.load(), store.location
-        vectors, names = gallery.vectors, gallery.names
-        check_vectors(vectors, [f"{location}, vector {index + 1}" + (f" ({path})" if path else "")
-                                for index, path in enumerate(gallery.paths)])
-        profile_name = gallery.profile
-    else:
-        vectors, names = load_labelled_vectors(args.vectors, args.labels)
-        profile_name = DEFAULT_PROFILE  # OpenFace's reps.csv
-    if args.threshold is None:
-        if profile_name not in PROFILES:
-            raise FacerecError(f"{location} was made with the profile {profile_name!r}, which this version "
-                               "does not know: give the threshold(s) with --threshold")
-        args.threshold = [PROFILES[profile_name].threshold]
-    people = len(set(names))
-    if len(names) < 2 or people < 2:
-        raise FacerecError(f"only {people} person(s) in {len(names)} vector(s): evaluation needs at least two people")
-    norms = np.linalg.norm(vectors, axis=1)
-    if np.any(np.abs(norms - 1.0) > 1e-3):
-        print(f"warning: vector lengths range from {norms.min():.3g} to {norms.max():.3g}: the pipeline stores "
-              "unit vectors, so these distances may not match its thresholds", file=sys.stderr)
-    pairs = pair_distances(vectors, names)
-    if len(pairs.same) == 0:
-        raise FacerecError("every person has a single vector: evaluation needs someone with two or more")
-
-    print(f"{len(names):,} vectors of {people:,} people, {vectors.shape[1]} dimensions: "
-          f"{len(pairs.same):,} same-person pairs, {len(pairs.different):,} different-person pairs")
-    marks = [("--threshold", threshold) for threshold in args.threshold]
-    if len(pairs.different) >= pairs_needed(args.target_far):
-        marks.append((f"false-match rate <= {args.target_far * 100:g}%", threshold_for_far(pairs, args.target_far)))
-    else:
-        print(f"warning: no threshold for a false-match rate of {args.target_far * 100:g}%: it takes about "
-              f"{pairs_needed(args.target_far):,} different-person pairs to estimate (3/rate), and there are "
-              f"{len(pairs.different):,}; give a larger --target-far or more people", file=sys.stderr)
-    marks.append(("best balanced accuracy", best_accuracy_threshold(pairs)))
-    print("\npairs below the threshold (L2 distance < t):")
-    print(pair_table([(label, rates_at(pairs, threshold)) for label, threshold in marks]))
-
-    strategies = list(MATCHERS) if args.match == "all" else [args.match]
-    untrained = [strategy for strategy in strategies if not needs_training(strategy)]
-    if untrained:
-        print("\nleave-one-out identification (each vector named against all the others):")
-        print(identification_table([leave_one_out(vectors, names, strategy, threshold)
-                                    for threshold in args.threshold for strategy in untrained]))
-    if args.folds is not None or len(untrained) < len(strategies):
-        folds = args.folds or DEFAULT_FOLDS
-        print(f"\nstratified {folds}-fold identification (each fold named against the other folds):")
-        print(identification_table([
-            k_fold(vectors, names, strategy, threshold, folds, probability, label)
-            for threshold in args.threshold for strategy in strategies
-            for probability, label in _settings(strategy, args.min_probability)]))
-
-    if args.plots is not None:
-        written = [args.plots / f"{args.plot_prefix}distances.png", args.plots / f"{args.plot_prefix}roc.png"]
-        try:
-            plot_distances(pairs, marks, written[0])
-            plot_roc(pairs, marks, written[1])
-        except OSError as error:
-            raise FacerecError(f"cannot write the plots in {args.plots}: {error.strerror or error}") from None
-        print(f"\nplots: {written[0]}, {written[1]}")
+    data = read_labelled_vectors(args.embeddings, args.vectors, args.labels)
+    settings = Settings(args.threshold, args.target_far, args.match, args.folds, args.min_probability, args.plots,
+                        args.plot_prefix)
+    for kind, text in evaluate(data, settings):
+        print(f"warning: {text}" if kind == WARNING else text, file=sys.stderr if kind == WARNING else sys.stdout)
     return 0
-
-
-def _settings(strategy: str, probabilities: list[float]) -> list[tuple[float | None, str]]:
-    """(min probability, table label) for each row of `strategy`: one per probability for svm."""
-    if strategy != "svm":
-        return [(None, strategy)]
-    return [(probability, f"svm p>={probability:g}") for probability in probabilities]
 
 
 if __name__ == "__main__":
