@@ -1,6 +1,6 @@
 """Command-line pieces shared by the scripts: argument types, the options, and the API calls they make.
 
-Only the scripts import this module: nothing in the package does."""
+Only the commands (facerec/commands/, the scripts' code) import this module: nothing else in the package does."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from .catalogue import DEFAULT_PROFILE, PROFILES, Profile
+from .commands import COMMANDS
 from .detection import MIN_CONFIDENCE
 from .matching import DEFAULT_MIN_PROBABILITY, MATCHERS, MAX_DISTANCE
 from .modelfiles import PROJECT_ROOT
@@ -143,11 +144,15 @@ def next_command(script: str, args: argparse.Namespace, **options: object) -> st
     `options` (e.g. embeddings=path) come first, as given; then --model unless it is the
     default, and --detector, --embedding-model and --confidence when they were given
     (imagecapture.py takes no --embedding-model). Every word is quoted for the shell. The
-    script is named as the running one was (`python extract_embeddings.py` from the project folder).
+    script is named as the running one was (`python extract_embeddings.py` from the project folder,
+    `facerec-extract` once installed).
     """
     running = Path(sys.argv[0])
-    folder = running.parent if (running.parent / script).is_file() else PROJECT_ROOT
-    words = ["python", str(folder / script)]
+    if running.name in {command for _, command in COMMANDS.values()}:  # an installed command: the next one too
+        words = [COMMANDS[script][1]]
+    else:
+        folder = running.parent if (running.parent / script).is_file() else PROJECT_ROOT
+        words = ["python", str(folder / script)]
     for name, value in options.items():
         words += [f"--{name.replace('_', '-')}", str(value)]
     if args.model != DEFAULT_PROFILE:

@@ -1,6 +1,7 @@
 """Model files on disk: find them, check them against the catalogue, download missing ones.
 
-Only the default folder (`models/` in the project, or $FACEREC_MODELS_DIR) is
+Only the default folder (default_models_dir: $FACEREC_MODELS_DIR, else `models/`
+in the project, or for an installed package ./models or the user's cache folder) is
 ever written to. A folder or path the user names is read only: a missing file
 there is an error listing what was expected. All the files a run needs are
 looked for first; every missing one is then downloaded, and one error lists
@@ -31,9 +32,22 @@ _CHUNK = 1 << 20
 DOWNLOAD_TIMEOUT_SECONDS = 30
 
 
+def in_checkout() -> bool:
+    """Whether the package runs from the project's folder (its scripts beside it), not installed by pip."""
+    return (PROJECT_ROOT / "pyproject.toml").is_file() and (PROJECT_ROOT / "recognize_video.py").is_file()
+
+
 def default_models_dir() -> Path:
-    """The folder where missing model files are downloaded to."""
-    return Path(os.environ.get("FACEREC_MODELS_DIR") or PROJECT_ROOT / "models")
+    """The folder where model files are looked for and missing ones downloaded to: $FACEREC_MODELS_DIR; else,
+    from a checkout, its models/; else (installed) ./models if the current folder has one, else the
+    user's cache folder, $XDG_CACHE_HOME/facerec/models (~/.cache/facerec/models)."""
+    if os.environ.get("FACEREC_MODELS_DIR"):
+        return Path(os.environ["FACEREC_MODELS_DIR"])
+    if in_checkout():
+        return PROJECT_ROOT / "models"
+    if Path("models").is_dir():
+        return Path("models")
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "facerec" / "models"
 
 
 def download_url(model_file: ModelFile) -> str:

@@ -1,5 +1,5 @@
 """The package as a library (issue 20): README's example runs as written, the API's errors, and no
-module of facerec/ imports the scripts' facerec.cli.
+module of facerec/ but the scripts' own code (facerec/commands/) imports facerec.cli.
 
 The example runs in a fresh Python process in a folder laid out as it expects: models/ (a link
 to ../shared/models), dataset/ (faces/known), photo.jpg and other.jpg (two photos of Obama) and
@@ -118,10 +118,11 @@ def test_enrol_returns_the_report_and_the_gallery(sface, example_folder, tmp_pat
 
 
 def test_no_module_of_the_package_imports_the_scripts_cli():
-    """facerec.cli is argparse for the scripts: the package itself never depends on it (DESIGN.md)."""
+    """facerec.cli is argparse for the scripts: only their code (facerec/commands/) uses it (DESIGN.md)."""
+    commands = PROJECT_ROOT / "facerec" / "commands"
     offenders = []
     for path in sorted((PROJECT_ROOT / "facerec").rglob("*.py")):
-        if path.name == "cli.py" and path.parent.name == "facerec":
+        if path == PROJECT_ROOT / "facerec" / "cli.py" or commands in path.parents:
             continue
         package = ".".join(path.relative_to(PROJECT_ROOT).with_suffix("").parts[:-1])
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
