@@ -31,7 +31,8 @@ _OWNERS = {
     "StoredGallery": "stores", "open_gallery": "stores",
     "Verdict": "verification", "verify": "verification",
 }
-__all__ = sorted(_OWNERS)
+__all__ = ["EnrolmentReport", "Face", "FacerecError", "Models", "Recogniser", "StoredGallery", "Verdict", "enrol",
+           "load_models", "open_gallery", "verify"]  # the keys of _OWNERS
 
 if TYPE_CHECKING:
     from .enrolment import EnrolmentReport, enrol

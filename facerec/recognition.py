@@ -170,7 +170,7 @@ class FacePipeline:
         if not faces:
             return np.empty((0, self.embedder.dimension), np.float32), []
         self.embedded += len(faces)
-        vectors = self.embedder.embed(frame, faces)
+        vectors = self.embedder.embed(frame, [face.detected for face in faces])
         return vectors, matcher.match(vectors)
 
 
@@ -194,8 +194,10 @@ class Recogniser(FacePipeline):
         if match not in MATCHERS:
             raise FacerecError(f"unknown matching strategy {match!r}: the strategies are {', '.join(sorted(MATCHERS))}")
         self._owned = not isinstance(gallery, StoredGallery)
-        opened = open_gallery(gallery, profile=models.profile.name) if self._owned else gallery
-        assert isinstance(opened, StoredGallery)
+        if isinstance(gallery, StoredGallery):
+            opened = gallery
+        else:
+            opened = open_gallery(gallery, profile=models.profile.name)
         try:
             snapshot = opened.snapshot
             if snapshot is None:
@@ -278,7 +280,7 @@ def log_sightings(log: SightingLog | None, recognised: Iterable[Face]) -> None:
 
 def annotate(frame: np.ndarray, recognised: Iterable[Face], fps: float) -> None:
     """Draw every face's box and label, and the frame rate, onto the frame; no label covers another or the rate."""
-    draw_faces(frame, [(face, face.label, face.known) for face in recognised], f"{fps:.1f} fps")
+    draw_faces(frame, [(face.detected, face.label, face.known) for face in recognised], f"{fps:.1f} fps")
 
 
 @dataclass

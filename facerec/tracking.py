@@ -28,12 +28,11 @@ import itertools
 import math
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Protocol, Sequence
 
 import cv2
 import numpy as np
 
-from .detection import DetectedFace
 from .matching import Match, Matcher
 
 Box = tuple[int, int, int, int]
@@ -60,6 +59,13 @@ VELOCITY_SMOOTHING = 0.5  # weight of the past in a track's velocity
 # on average, and no two frames of one shot by more than 13.
 THUMBNAIL_SIZE = (32, 18)
 CUT_DIFFERENCE = 20.0
+
+
+class Boxed(Protocol):
+    """What the tracker needs of a face: its box (a DetectedFace, or a Face record with its quality)."""
+
+    @property
+    def box(self) -> Box: ...
 
 
 def box_centre(box: Box) -> np.ndarray:
@@ -176,7 +182,7 @@ class Tracker:
         self._processed = 0
         self._cuts = CutDetector()
 
-    def update(self, faces: Sequence[DetectedFace], frame_index: int | None = None,
+    def update(self, faces: Sequence[Boxed], frame_index: int | None = None,
                frame: np.ndarray | None = None) -> list[Track]:
         """The track of each face, in the order of `faces`.
 
@@ -205,12 +211,12 @@ class Tracker:
                 track = Track(next(self._ids), face.box, frame_index)
                 self.tracks.append(track)
                 assigned[face_index] = track
-        for track, face in zip(assigned, faces):
-            assert track is not None
-            track.quality = getattr(face, "quality", None)  # Face records carry it where the quality stage runs
+        for followed, face in zip(assigned, faces):
+            assert followed is not None
+            followed.quality = getattr(face, "quality", None)  # Face records carry it where the quality stage runs
         return assigned  # type: ignore[return-value]  # every face has its track now
 
-    def _associate(self, faces: Sequence[DetectedFace], frame_index: int) -> list[tuple[int, int]]:
+    def _associate(self, faces: Sequence[Boxed], frame_index: int) -> list[tuple[int, int]]:
         """(track index, face index) pairs, closest first, each track and face used once, within the gates."""
         if not self.tracks or not faces:
             return []

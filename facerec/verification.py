@@ -274,7 +274,8 @@ class PairsSummary:
             out.append(f"{len(self.unusable)} photos without a usable face (their pairs are skipped):")
             out.extend(f"  {photo}: {reason}" for photo, reason in self.unusable.items())
         if self.labelled:
-            out.append(f"accuracy {100 * self.accuracy:.2f}% ({self.correct} of {self.labelled} labelled pairs right)")
+            out.append(f"accuracy {100 * self.correct / self.labelled:.2f}% ({self.correct} of {self.labelled} "
+                       "labelled pairs right)")
             out.append(f"errors: {self.false_matches} false matches (different people called the same person), "
                        f"{self.false_non_matches} false non-matches (the same person called different people)")
             out.append(f"largest same-person distance {_distance_text(self.largest_same)}, "
@@ -298,7 +299,8 @@ def _distance_text(distance: float | None) -> str:
 def summarise(results: Iterable[PairResult], unusable: dict[str, str], threshold: float) -> PairsSummary:
     """Counts, accuracy, errors of each kind and the extreme distances of the labelled pairs."""
     summary = PairsSummary(threshold=threshold, unusable=dict(unusable))
-    same, different = [], []
+    same: list[float] = []
+    different: list[float] = []
     for result in results:
         if result.verdict is None:
             summary.skipped += 1
