@@ -1,67 +1,13 @@
 #!/usr/bin/env python3
-"""Find the face in every photo of dataset/<person>/ and store its embedding for recognize_video.py."""
+"""Find the face in every photo of dataset/<person>/ and store its embedding for recognize_video.py.
 
-from __future__ import annotations
+`facerec-extract` once installed (pip install .); the code is facerec/commands/extract.py."""
 
 from facerec.errors import exit_quietly_on_interrupt
 
 exit_quietly_on_interrupt()  # first: a Ctrl-C during the slow imports below ends quietly
 
-import sys
-from pathlib import Path
-
-from facerec.cli import (add_detector_arguments, add_embedder_arguments, add_store_arguments, models_from_args,
-                         next_command, parser_for, positive_int)
-from facerec.enrolment import EnrolmentReport, NothingEnrolled, default_jobs, enrol, models_identity
-from facerec.errors import FacerecError, main_guard
-from facerec.stores import masked, open_store
-from facerec.text import plural
-
-
-def show(report: EnrolmentReport) -> None:
-    """The warnings on standard error, the counts and skipped images on standard output."""
-    for warning in report.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    for line in report.lines():
-        print(line)
-
-
-@main_guard
-def main(argv: list[str] | None = None) -> int:
-    parser = parser_for(__doc__, "python extract_embeddings.py --dataset dataset --embeddings output/embeddings.pickle")
-    parser.add_argument("--dataset", type=Path, default=Path("dataset"),
-                        help="folder with one sub-folder of photos per person (default: dataset)")
-    add_store_arguments(parser, ". A file is replaced only if it is an embeddings file (or an empty one); a "
-                                "symbolic link is followed: the file it points to is replaced")
-    parser.add_argument("--force", action="store_true",
-                        help="replace the --embeddings file even if it is not an embeddings file "
-                             "(never a folder, device or FIFO)")
-    add_detector_arguments(parser)
-    add_embedder_arguments(parser)
-    parser.add_argument("--jobs", type=positive_int, default=default_jobs(), metavar="N",
-                        help="photos embedded at once, each by its own process (default: the cores, "
-                             f"{default_jobs()} here)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = parser.parse_args(argv)
-
-    with open_store(args.embeddings) as store:
-        store.check_writable(args.force)  # before a model is loaded (or downloaded): refuse what cannot be written
-        detector, embedder = models_from_args(args)
-        # another run (or a web page) writing this gallery now is waited for, not undone
-        writer = store.open_writer(args.dataset, models_identity(args.model, detector, embedder), embedder.dimension,
-                                   force=args.force, wait=None)
-        if writer.warning:
-            print(f"warning: {writer.warning}", file=sys.stderr)
-        try:
-            counts, report = enrol(args.dataset, writer, detector, embedder, progress=not args.quiet, on_report=show,
-                                    jobs=args.jobs)
-        except NothingEnrolled as error:
-            raise FacerecError(f"{error} to {store.location}") from None
-        print(f"wrote {plural(counts.vectors, 'embedding')} of {plural(counts.people, 'person', 'people')} "
-              f"to {store.location}")
-        print(f"next: {next_command('recognize_video.py', args, embeddings=masked(store.location))}")
-    return 0
-
+from facerec.commands.extract import main  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -1,97 +1,13 @@
 #!/usr/bin/env python3
-"""Recognise the faces of a webcam, video file or stream against the stored embeddings."""
+"""Recognise the faces of a webcam, video file or stream against the stored embeddings.
 
-from __future__ import annotations
+`facerec-recognize` once installed (pip install .); the code is facerec/commands/recognize.py."""
 
 from facerec.errors import exit_quietly_on_interrupt
 
 exit_quietly_on_interrupt()  # first: a Ctrl-C during the slow imports below ends quietly
 
-import contextlib
-import sys
-
-from facerec.cli import (add_detector_arguments, add_embedder_arguments, add_event_arguments, add_matching_arguments,
-                         add_store_arguments, add_threshold_argument, check_store_fits, models_from_args, parser_for,
-                         positive_int, profile_from_args, threshold_from_args)
-from facerec.display import Window
-from facerec.errors import FacerecError, main_guard
-from facerec.events import close_events, open_events
-from facerec.follower import GalleryFollower, Naming, print_warning
-from facerec.recognition import Recogniser, run_recognition
-from facerec.stores import check_profile, open_store
-from facerec.text import plural
-from facerec.tracking import DEFAULT_EVERY, Tracker
-from facerec.video import VideoOutput, check_output, open_source
-
-
-@main_guard
-def main(argv: list[str] | None = None) -> int:
-    parser = parser_for(__doc__, "python recognize_video.py --source 0   # webcam 0; q or ESC quits\n"
-                                 "  python recognize_video.py --source clip.mp4 --no-display --json --output annotated.mp4")
-    add_store_arguments(parser, sightings=True)
-    parser.add_argument("--source", default="0", help="webcam index, video file or stream URL (default: 0)")
-    add_matching_arguments(parser)
-    parser.add_argument("--every", type=positive_int, default=DEFAULT_EVERY, metavar="N",
-                        help=f"embed a followed face again at least every N frames (default: {DEFAULT_EVERY}; also when it "
-                             "is new, comes back, moves, changes size or its last distance was near the threshold); a "
-                             "face's name comes from its track's recent embeddings. 1: embed and name every face of "
-                             "every frame on its own")
-    parser.add_argument("--output", default=None, metavar="FILE",
-                        help="also write the annotated video to this file (.mp4 or .avi). It is written under a "
-                             "temporary name and replaces FILE when the run ends, also on q, Ctrl-C or a read "
-                             "error (then it holds the frames processed until that moment); if it cannot be "
-                             "written completely (disk full) or the process is killed, FILE is left as it was. "
-                             "Refused: the source itself, and a FILE that is not a video (unless --force)")
-    parser.add_argument("--force", action="store_true", help="let --output replace a file that is not a video")
-    parser.add_argument("--no-display", action="store_true", help="run without a window")
-    parser.add_argument("--json", action="store_true", help="print one JSON line per frame on standard output")
-    add_event_arguments(parser)
-    add_threshold_argument(parser)
-    add_detector_arguments(parser)
-    add_embedder_arguments(parser)
-    args = parser.parse_args(argv)
-
-    output_path = None if args.output is None else check_output(args.output, args.source, args.force)
-    profile = profile_from_args(args)
-    with contextlib.ExitStack() as cleanup:
-        # connected (and checked) first: a wrong URL, broker or login is said at once
-        events = open_events(args.camera, print_warning, args.mqtt, args.webhook, args.mqtt_discovery,
-                             args.seen_minutes)
-        cleanup.callback(close_events, events)
-        store = cleanup.enter_context(open_store(args.embeddings))
-        sightings = store.sighting_log(args.camera) if args.log_sightings else None  # refused before models load
-        if sightings is not None:
-            cleanup.callback(sightings.close)
-        gallery = store.load()
-        check_profile(gallery, store.location, profile.name)
-        naming = Naming(args.match, threshold_from_args(args), args.min_probability)
-        detector, embedder = models_from_args(args)
-        check_store_fits(gallery, store.location, embedder)
-        recogniser = Recogniser(detector, embedder, naming.matcher(gallery), Tracker(args.every))
-        if not len(gallery):
-            print(f"warning: {store.location} holds no faces: everyone is Unknown", file=sys.stderr)
-        follower = cleanup.enter_context(GalleryFollower(store, recogniser, naming, profile.name, gallery).following())
-
-        window = None if args.no_display else Window("facerec - q or ESC quits", hint="use --no-display to run without one")
-        output = None
-        try:
-            with open_source(args.source) as source:
-                output = VideoOutput(output_path, source.fps, source.frame_size) if output_path else None
-                summary = run_recognition(source, recogniser, window, output, sys.stdout if args.json else None,
-                                          sightings, events)
-        finally:
-            if output is not None:
-                output.close()
-            if window is not None:
-                window.close()
-    reloads = f"; gallery reloaded {plural(follower.reloads, 'time')}" if follower.reloads else ""
-    print(summary.report() + reloads, file=sys.stderr)
-    if output is not None:
-        if output.problem:
-            raise FacerecError(output.problem)
-        print(output.outcome, file=sys.stderr)
-    return 0
-
+from facerec.commands.recognize import main  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -83,17 +83,12 @@ def files_used(profile_name: str) -> dict:
 
 
 def load_models(profile_name: str):
-    from facerec.catalogue import PROFILES
-    from facerec.detection import load_detector
-    from facerec.embedding import load_embedder
-    from facerec.modelfiles import model_path, network_files
+    """The profile's models as the scripts load them by default (facerec.load_models), from model_paths' files."""
+    import facerec
 
-    profile = PROFILES[profile_name]
     folder, embedder_file, note = model_paths(profile_name)
-    network, paths = network_files(profile.detectors, folder)
-    detector = load_detector(network, paths, profile.confidence)  # as the scripts' default
-    embedder = load_embedder(profile.embedder, model_path(profile.embedder.files[0], embedder_file))
-    return detector, embedder, folder, embedder_file, note
+    models = facerec.load_models(profile_name, detector=folder, embedder=embedder_file)
+    return models.detector, models.embedder, folder, embedder_file, note
 
 
 def plain_frames():

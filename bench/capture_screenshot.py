@@ -29,11 +29,9 @@ import numpy as np
 
 from benchmark import CLIP, ROOT, SHARED, model_paths  # puts the project on sys.path
 
+import facerec
 from facerec.catalogue import PROFILES
-from facerec.detection import load_detector
-from facerec.embedding import load_embedder
-from facerec.enrolment import read_image
-from facerec.modelfiles import model_path, network_files
+from facerec.images import read_image
 
 NAME = "Lin-Manuel Miranda"
 PHOTO = SHARED / "faces" / "probe" / "lin-manuel-miranda.png"
@@ -59,14 +57,10 @@ def write_frames(target: Path) -> None:
 
 def sface_distance_to_photo(image: np.ndarray) -> float:
     """L2 distance (sface profile) between the one face of `image` and the face of the named person's photo."""
-    profile = PROFILES["sface"]
     folder, embedder_file, _ = model_paths("sface")
-    network, paths = network_files(profile.detectors, folder)
-    detector = load_detector(network, paths, profile.confidence)
-    embedder = load_embedder(profile.embedder, model_path(profile.embedder.files[0], embedder_file))
-    photo = read_image(PHOTO)
-    [face] = detector.detect(image)
-    return float(np.linalg.norm(embedder.embed(image, [face])[0] - embedder.embed(photo, detector.detect(photo)[:1])[0]))
+    models = facerec.load_models("sface", detector=folder, embedder=embedder_file)
+    [face] = models.detector.detect(image)  # the saved photo holds one face
+    return facerec.verify(image, read_image(PHOTO), models).distance
 
 
 def xdotool(env: dict, *args: str) -> str:

@@ -92,7 +92,7 @@ def loop_share(embeddings: Path, broker: Broker) -> list[tuple[str, float, float
     from facerec.catalogue import PROFILES
     from facerec.events import close_events, open_events
     from facerec.matching import make_matcher
-    from facerec.recognition import Recogniser, run_recognition
+    from facerec.recognition import FacePipeline, run_recognition
     from facerec.stores import load_store
     from facerec.tracking import Tracker
 
@@ -105,7 +105,7 @@ def loop_share(embeddings: Path, broker: Broker) -> list[tuple[str, float, float
         if condition == CONDITIONS[2]:
             broker.stop()
         timed = TimedPresence(presence)
-        recogniser = Recogniser(detector, embedder, make_matcher("nearest", store.vectors, store.names,
+        recogniser = FacePipeline(detector, embedder, make_matcher("nearest", store.vectors, store.names,
                                                                  PROFILES["sface"].threshold), Tracker())
         summary = run_recognition(frames, recogniser, events=timed)
         close_events(presence)

@@ -44,7 +44,7 @@ from facerec.catalogue import PROFILES  # noqa: E402
 from facerec.embedding import RUNTIME_VARIABLE  # noqa: E402
 from facerec.images import read_image  # noqa: E402
 from facerec.matching import make_matcher  # noqa: E402
-from facerec.recognition import Recogniser, run_recognition  # noqa: E402
+from facerec.recognition import FacePipeline, run_recognition  # noqa: E402
 from facerec.tracking import Tracker  # noqa: E402
 from facerec.video import open_source  # noqa: E402
 
@@ -89,7 +89,7 @@ def full(detector, embedder, matcher, ahead: bool) -> tuple[float, list]:
     """recognize_video.py's loop on the clip: (frames/s, every frame's names)."""
     lines = io.StringIO()
     with open_source(str(CLIP)) as source:
-        summary = run_recognition(source, Recogniser(detector, embedder, matcher, Tracker()), json_lines=lines,
+        summary = run_recognition(source, FacePipeline(detector, embedder, matcher, Tracker()), json_lines=lines,
                                   ahead=ahead)
     names = [[face["name"] for face in json.loads(line)["faces"]] for line in lines.getvalue().splitlines()]
     return summary.fps, names
@@ -154,7 +154,7 @@ class RecordingWindow:
 def live(detector, embedder, matcher, frames: list[np.ndarray], ahead: bool) -> tuple[list[float], float]:
     clip = LiveClip(frames)
     window = RecordingWindow(clip)
-    summary = run_recognition(clip, Recogniser(detector, embedder, matcher, Tracker()), window=window, ahead=ahead)
+    summary = run_recognition(clip, FacePipeline(detector, embedder, matcher, Tracker()), window=window, ahead=ahead)
     return window.latencies, summary.fps
 
 

@@ -108,7 +108,7 @@ def stage_rules(args: dict) -> dict:
     from facerec.embedding import load_embedder
     from facerec.matching import make_matcher
     from facerec.modelfiles import model_path, network_files
-    from facerec.recognition import Recogniser, run_recognition
+    from facerec.recognition import FacePipeline, run_recognition
     from facerec.stores import load_store
     from facerec.tracking import NAMING_RULES, Tracker
 
@@ -130,7 +130,7 @@ def stage_rules(args: dict) -> dict:
                                   for every in args["everies"]]
     results = {}
     for rule, every, margin in runs:
-        recogniser = Recogniser(detector, embedder, matcher, Tracker(every, rule, doubt_margin=margin))
+        recogniser = FacePipeline(detector, embedder, matcher, Tracker(every, rule, doubt_margin=margin))
         lines = io.StringIO()
         summary = run_recognition(frames, recogniser, json_lines=lines)
         records = [json.loads(line) for line in lines.getvalue().splitlines()]

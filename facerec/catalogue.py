@@ -6,7 +6,8 @@ input (size, mean, scale, channel order). A profile pairs a detector with an
 embedder and says at which L2 distance a face becomes Unknown.
 
 Adding a model means adding rows here and, for a new kind of network, one
-backend class registered in detection.py or embedding.py.
+backend class registered in detection.py or embedding.py. A per-face stage
+(facerec/stages/) is one FACE_STAGES row and its module. TASKS lists it all by task.
 """
 
 from __future__ import annotations
@@ -81,6 +82,19 @@ class Network:
     # Without the runtime installed (or with $FACEREC_RUNTIME=opencv) OpenCV's DNN runs `files` as before.
     runtime: str | None = None
     plain: ModelFile | None = None
+
+
+@dataclass(frozen=True)
+class FaceStage:
+    """A per-face stage: it reads each detected face before embedding and fills one field of the Face record.
+
+    `name` is the field (in `face.values`, `--json` and the web API); `backend` the class that does
+    it, "module.Class" in facerec/stages/ (a subclass of stages.Stage).
+    """
+
+    name: str
+    backend: str
+    description: str
 
 
 @dataclass(frozen=True)
@@ -295,11 +309,24 @@ PROFILES: dict[str, Profile] = {
 
 DEFAULT_PROFILE = "openface"
 
+# The per-face stages, run in this order on every detected face between detection and embedding (one row each).
+FACE_STAGES: tuple[FaceStage, ...] = (
+    FaceStage("quality", "quality.QualityStage", "how good the face is for recognition, 0 to 1: size, detector "
+              "confidence, sharpness, frontal pose (stages/quality.py)"),
+)
+
+# The catalogue by task: what finds faces, what reads each face, what turns a face into a vector.
+TASKS: dict[str, tuple[Network | FaceStage, ...]] = {
+    "detector": tuple(dict.fromkeys(network for profile in PROFILES.values() for network in profile.detectors)),
+    "face stage": FACE_STAGES,
+    "embedder": tuple(dict.fromkeys(profile.embedder for profile in PROFILES.values())),
+}
+
 
 def all_model_files() -> dict[str, ModelFile]:
     """Every catalogued file by file name (a file of that name is expected to match its checksum)."""
     files: dict[str, ModelFile] = {}
-    for profile in PROFILES.values():
-        for network in (*profile.detectors, profile.embedder):
-            files.update({model_file.filename: model_file for model_file in network.files})
+    for network in (*TASKS["detector"], *TASKS["embedder"]):
+        assert isinstance(network, Network)
+        files.update({model_file.filename: model_file for model_file in network.files})
     return files

@@ -1,4 +1,6 @@
-"""Command-line pieces shared by the scripts: argument types, model options and model loading."""
+"""Command-line pieces shared by the scripts: argument types, the options, and the API calls they make.
+
+Only the commands (facerec/commands/, the scripts' code) import this module: nothing else in the package does."""
 
 from __future__ import annotations
 
@@ -11,12 +13,12 @@ from pathlib import Path
 from typing import Callable
 
 from .catalogue import DEFAULT_PROFILE, PROFILES, Profile
-from .detection import MIN_CONFIDENCE, Detector, load_detector, opencv_version_problem
-from .embedding import Embedder, load_embedder
-from .errors import FacerecError
+from .commands import COMMANDS
+from .detection import MIN_CONFIDENCE
 from .matching import DEFAULT_MIN_PROBABILITY, MATCHERS, MAX_DISTANCE
-from .modelfiles import PROJECT_ROOT, profile_files
-from .stores import LOCATION_HELP, EmbeddingStore
+from .modelfiles import PROJECT_ROOT
+from .models import Models, load_models
+from .stores import LOCATION_HELP
 
 
 def bounded_number(kind: Callable[[str], float], low: float | None = None, high: float | None = None,
@@ -141,29 +143,11 @@ def threshold_from_args(args: argparse.Namespace) -> float:
     return profile_from_args(args).threshold if args.threshold is None else args.threshold
 
 
-def _load_models(args: argparse.Namespace, with_embedder: bool) -> tuple[Detector, Embedder | None]:
-    """Find every model file the arguments name at once (downloading what is missing), check it and load it."""
-    problem = opencv_version_problem()
-    if problem:
-        raise FacerecError(problem)
-    profile = profile_from_args(args)
-    network, detector_paths, embedder_path = profile_files(
-        profile, args.detector, getattr(args, "embedding_model", None), with_embedder)
-    confidence = profile.confidence if args.confidence is None else args.confidence
-    detector = load_detector(network, detector_paths, confidence)
-    return detector, load_embedder(profile.embedder, embedder_path) if embedder_path is not None else None
-
-
-def detector_from_args(args: argparse.Namespace) -> Detector:
-    """Find (or download), check and load the detector the arguments name."""
-    return _load_models(args, with_embedder=False)[0]
-
-
-def models_from_args(args: argparse.Namespace) -> tuple[Detector, Embedder]:
-    """Find (or download) at once, check and load the detector and the embedder the arguments name."""
-    detector, embedder = _load_models(args, with_embedder=True)
-    assert embedder is not None
-    return detector, embedder
+def models_from_args(args: argparse.Namespace, with_embedder: bool = True) -> Models:
+    """Find (or download) at once, check and load the models the arguments name (the detector only without
+    `with_embedder`: imagecapture.py takes no --embedding-model)."""
+    return load_models(args.model, detector=args.detector, embedder=getattr(args, "embedding_model", None),
+                       confidence=args.confidence, with_embedder=with_embedder)
 
 
 # The options that chose the models: a hint for the next script repeats those that were given.
@@ -176,11 +160,15 @@ def next_command(script: str, args: argparse.Namespace, **options: object) -> st
     `options` (e.g. embeddings=path) come first, as given; then --model unless it is the
     default, and --detector, --embedding-model and --confidence when they were given
     (imagecapture.py takes no --embedding-model). Every word is quoted for the shell. The
-    script is named as the running one was (`python extract_embeddings.py` from the project folder).
+    script is named as the running one was (`python extract_embeddings.py` from the project folder,
+    `facerec-extract` once installed).
     """
     running = Path(sys.argv[0])
-    folder = running.parent if (running.parent / script).is_file() else PROJECT_ROOT
-    words = ["python", str(folder / script)]
+    if running.name in {command for _, command in COMMANDS.values()}:  # an installed command: the next one too
+        words = [COMMANDS[script][1]]
+    else:
+        folder = running.parent if (running.parent / script).is_file() else PROJECT_ROOT
+        words = ["python", str(folder / script)]
     for name, value in options.items():
         words += [f"--{name.replace('_', '-')}", str(value)]
     if args.model != DEFAULT_PROFILE:
@@ -190,12 +178,3 @@ def next_command(script: str, args: argparse.Namespace, **options: object) -> st
         if value is not None:
             words += [f"--{name.replace('_', '-')}", str(value)]
     return shlex.join(words)
-
-
-def check_store_fits(store: EmbeddingStore, path: Path, embedder: Embedder) -> None:
-    """Raise FacerecError unless the store at `path` holds vectors as long as the embedder's.
-
-    (Its profile is checked with store.check_profile as soon as it is loaded, before any model is.)"""
-    if len(store) and store.vectors.shape[1] != embedder.dimension:
-        raise FacerecError(f"{path} holds {store.vectors.shape[1]}-d vectors but the embedder makes "
-                           f"{embedder.dimension}-d ones: re-run extract_embeddings.py")

@@ -21,7 +21,7 @@ import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -29,9 +29,10 @@ from .detection import MIN_FACE_SIZE, DetectedFace, Detector, load_detector
 from .embedding import Embedder, load_embedder
 from .errors import FacerecError
 from .images import UnusablePhoto, load_photo
-from .modelfiles import file_digests
+from .models import Models, models_identity  # noqa: F401  (models_identity: where it was before issue 20)
 from .names import MAX_NAME_BYTES, case_twins, invisible_character, normalise_name
-from .stores import GalleryCounts, StoreWriter
+from .stages import Stage, load_stages
+from .stores import EmbeddingStore, GalleryCounts, Store, StoreWriter, open_store
 from .text import plural, printable
 
 # Status recorded for an image that gave a vector; anything else is the reason it was skipped.
@@ -53,6 +54,8 @@ class EnrolmentReport:
     people: list[str] = field(default_factory=list)
     people_without_photo: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    counts: GalleryCounts | None = None  # what the whole gallery holds afterwards
+    gallery: EmbeddingStore | None = field(default=None, repr=False)  # the whole gallery afterwards (enrol's load_gallery)
 
     def skip(self, path: Path, reason: str) -> None:
         self.skipped.append((printable(path), reason))
@@ -148,13 +151,6 @@ def file_signature(path: Path) -> dict[str, int]:
     return {"size": info.st_size, "mtime_ns": info.st_mtime_ns}
 
 
-def models_identity(profile: str, detector: Detector, embedder: Embedder) -> dict[str, Any]:
-    """A record of the models that make the vectors; vectors from other models are never reused."""
-    digests = {Path(path).name: file_digests(Path(path))["sha256"] for path in (*detector.paths, *embedder.paths)}
-    return {"profile": profile, "detector": detector.network.name, "embedder": embedder.network.name,
-            "confidence": detector.confidence, "sha256": digests}
-
-
 @dataclass(frozen=True)
 class FaceEmbedding:
     """The vector of a photo's face, or None and why (`status` is USED when there is a vector)."""
@@ -162,6 +158,7 @@ class FaceEmbedding:
     vector: np.ndarray | None
     status: str
     faces: int  # faces of at least MIN_FACE_SIZE found in the photo
+    problems: tuple[str, ...] = ()  # why the per-face stages call the face a poor photo (enrolment warns)
 
 
 def usable_faces(image: np.ndarray, detector: Detector) -> tuple[list[DetectedFace], str]:
@@ -186,18 +183,21 @@ def best_face(image: np.ndarray, detector: Detector) -> tuple[DetectedFace | Non
     return (faces[0] if faces else None), status
 
 
-def embed_face(image: np.ndarray, detector: Detector, embedder: Embedder) -> FaceEmbedding:
-    """The vector of the most confident usable face, with the number of usable faces in the photo."""
+def embed_face(image: np.ndarray, detector: Detector, embedder: Embedder,
+               stages: Sequence[Stage] = ()) -> FaceEmbedding:
+    """The vector of the most confident usable face, with the number of usable faces in the photo, and what
+    `stages` find poor about it."""
     faces, status = usable_faces(image, detector)
     if not faces:
         return FaceEmbedding(None, status, 0)
-    return FaceEmbedding(embedder.embed(image, faces[:1])[0], USED, len(faces))
+    problems = (stage.problem(image, faces[0]) for stage in stages)
+    return FaceEmbedding(embedder.embed(image, faces[:1])[0], USED, len(faces), tuple(filter(None, problems)))
 
 
-def embed_photo(path: Path, detector: Detector, embedder: Embedder) -> FaceEmbedding:
+def embed_photo(path: Path, detector: Detector, embedder: Embedder, stages: Sequence[Stage] = ()) -> FaceEmbedding:
     """embed_face of the photo at `path`; a photo that cannot be used gives no vector and the reason."""
     try:
-        return embed_face(load_photo(path), detector, embedder)
+        return embed_face(load_photo(path), detector, embedder, stages)
     except UnusablePhoto as why:
         return FaceEmbedding(None, str(why), 0)
 
@@ -209,7 +209,7 @@ def default_jobs() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-_worker_models: tuple[Detector, Embedder] | None = None  # in a worker process: its own copy of the models
+_worker_models: tuple[Detector, Embedder, list[Stage]] | None = None  # in a worker process: its own copy of the models
 # A worker takes about a second to start (imports, its models); a photo about 0.1 s of a core. With fewer
 # photos than this a job, the workers would not pay for themselves: fewer are started.
 PHOTOS_PER_JOB = 16
@@ -225,7 +225,7 @@ def _start_worker(detector: tuple, embedder: tuple) -> None:
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     cv2.setNumThreads(1)
-    _worker_models = (load_detector(*detector), load_embedder(*embedder))
+    _worker_models = (load_detector(*detector), load_embedder(*embedder), load_stages())
 
 
 def _embed_in_worker(path: Path) -> FaceEmbedding:
@@ -234,14 +234,14 @@ def _embed_in_worker(path: Path) -> FaceEmbedding:
 
 
 @contextlib.contextmanager
-def photo_embeddings(paths: list[Path], detector: Detector, embedder: Embedder, jobs: int = 1
-                     ) -> Iterator[Iterator[FaceEmbedding]]:
+def photo_embeddings(paths: list[Path], detector: Detector, embedder: Embedder, jobs: int = 1,
+                     stages: Sequence[Stage] = ()) -> Iterator[Iterator[FaceEmbedding]]:
     """embed_photo of each of `paths`, in their order, computed by up to `jobs` worker processes (one job, or a
     few photos: in this process; see PHOTOS_PER_JOB). Workers are spawned, not forked (this process may hold threads and a database
     connection), each with its own models; leaving the block cancels what they have not started."""
     jobs = min(jobs, len(paths) // PHOTOS_PER_JOB)
     if jobs <= 1:
-        yield (embed_photo(path, detector, embedder) for path in paths)
+        yield (embed_photo(path, detector, embedder, stages) for path in paths)
         return
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
@@ -268,7 +268,7 @@ def _signature_or_error(path: Path) -> dict[str, int] | OSError:
         return error
 
 
-def enrol(dataset: Path, writer: StoreWriter, detector: Detector, embedder: Embedder, progress: bool = True,
+def enrol_into(dataset: Path, writer: StoreWriter, detector: Detector, embedder: Embedder, progress: bool = True,
           on_image: Callable[[int, int], None] | None = None,
           on_report: Callable[[EnrolmentReport], None] | None = None,
           jobs: int = 1) -> tuple[GalleryCounts, EnrolmentReport]:
@@ -314,7 +314,7 @@ def enrol(dataset: Path, writer: StoreWriter, detector: Detector, embedder: Embe
     to_embed = [path for _, path, key, signature in checked
                 if not isinstance(signature, OSError) and not unchanged(key, signature)]
     seen, names = set(), []
-    with photo_embeddings(to_embed, detector, embedder, jobs) as embedded_photos:
+    with photo_embeddings(to_embed, detector, embedder, jobs, load_stages()) as embedded_photos:
         for done, (person, path, key, signature) in enumerate(tqdm(checked, desc="images", unit="img",
                                                                    disable=not progress, file=sys.stderr), start=1):
             if isinstance(signature, OSError):
@@ -330,6 +330,7 @@ def enrol(dataset: Path, writer: StoreWriter, detector: Detector, embedder: Embe
                 if embedded.faces > 1:
                     report.warnings.append(f"{printable(path)}: {embedded.faces} faces found, "
                                            "the most confident one is enrolled")
+                report.warnings.extend(f"{printable(path)}: {problem}" for problem in embedded.problems)
                 vector, status = embedded.vector, embedded.status
                 writer.record(key, signature, status, person, vector)
                 report.processed += 1
@@ -350,3 +351,40 @@ def enrol(dataset: Path, writer: StoreWriter, detector: Detector, embedder: Embe
         raise NothingEnrolled(f"no usable face in {shown}: nothing written")
     writer.remove(gone)
     return writer.finish(), report
+
+
+def enrol(dataset: str | os.PathLike, gallery: str | os.PathLike | Store | None, models: Models, *,
+          force: bool = False, progress: bool = False, on_warning: Callable[[str], None] | None = None,
+          on_image: Callable[[int, int], None] | None = None,
+          on_report: Callable[[EnrolmentReport], None] | None = None, jobs: int = 1,
+          wait: float | None = None, load_gallery: bool = True) -> EnrolmentReport:
+    """Enrol the photos of `dataset` (one folder of photos per person) into a gallery, as extract_embeddings.py does.
+
+    `gallery`: an embeddings file path, a postgresql:// URL (None: $FACEREC_EMBEDDINGS, else
+    output/embeddings.pickle) or an open Store. Incremental: images unchanged since the last run with
+    the same models are reused. `force` replaces a file that is not an embeddings file. What would be
+    replaced or not reused goes to `on_warning` (else into the report's warnings); `on_image` and
+    `on_report` as enrol_into; `jobs` processes embed the photos. Another writer of the same gallery
+    is waited for (`wait` seconds at most; None: as long as it takes), never undone. Returns the
+    report: its `counts`, and its `gallery` the whole gallery written (unless `load_gallery` is False:
+    a large database gallery is not read again only to be counted). FacerecError (NothingEnrolled if
+    no photo gave a face) with the script's messages.
+    """
+    embedder = models.needs_embedder()
+    with contextlib.ExitStack() as cleanup:
+        store = gallery if isinstance(gallery, Store) else cleanup.enter_context(open_store(gallery))
+        writer = cleanup.enter_context(store.open_writer(Path(dataset), models.identity, embedder.dimension,
+                                                         force=force, wait=wait))
+        if writer.warning and on_warning is not None:
+            on_warning(writer.warning)
+        try:
+            counts, report = enrol_into(Path(dataset), writer, models.detector, embedder, progress=progress,
+                                        on_image=on_image, on_report=on_report, jobs=jobs)
+        except NothingEnrolled as error:
+            raise NothingEnrolled(f"{error} to {store.location}") from None
+        if load_gallery:
+            report.gallery = store.load()  # the pickle store has the gallery it just wrote at hand
+    if writer.warning and on_warning is None:
+        report.warnings.insert(0, writer.warning)
+    report.counts = counts
+    return report

@@ -8,7 +8,7 @@ import os
 import signal
 import sys
 import threading
-from typing import Callable, Iterator
+from typing import Iterator, Protocol
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -79,7 +79,13 @@ def _silence_stdout() -> None:
         pass
 
 
-def main_guard(main: Callable[[list[str] | None], int]) -> Callable[[list[str] | None], int]:
+class ScriptMain(Protocol):
+    """A script's main: its arguments (None: the command line's) in, its exit code out."""
+
+    def __call__(self, argv: list[str] | None = None) -> int: ...
+
+
+def main_guard(main: ScriptMain) -> ScriptMain:
     """Wrap a script's main() so that a FacerecError, Ctrl-C or a closed pipe ends with a message, not a traceback."""
 
     @functools.wraps(main)

@@ -13,13 +13,15 @@ import contextlib
 import sys
 import threading
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
-from .cli import check_store_fits
 from .errors import FacerecError
+from .gallery import check_profile, check_store_fits
 from .matching import Matcher, make_matcher
-from .recognition import Recogniser
-from .stores import EmbeddingStore, Store, Watch, check_profile
+from .stores import EmbeddingStore, Store, Watch
+
+if TYPE_CHECKING:  # the recogniser builds its follower: only the annotation comes from there
+    from .recognition import FacePipeline
 
 
 def print_warning(message: str) -> None:
@@ -47,7 +49,7 @@ class GalleryFollower:
     in a gallery at once (the web server, just after it learned).
     """
 
-    def __init__(self, store: Store, recogniser: Recogniser, naming: Naming, profile: str,
+    def __init__(self, store: Store, recogniser: FacePipeline, naming: Naming, profile: str,
                  gallery: EmbeddingStore, warn: Callable[[str], None] = print_warning) -> None:
         self.store, self.recogniser, self.naming, self.profile = store, recogniser, naming, profile
         self.gallery = gallery

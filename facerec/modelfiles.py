@@ -1,6 +1,7 @@
 """Model files on disk: find them, check them against the catalogue, download missing ones.
 
-Only the default folder (`models/` in the project, or $FACEREC_MODELS_DIR) is
+Only the default folder (default_models_dir: $FACEREC_MODELS_DIR, else `models/`
+in the project, or for an installed package ./models or the user's cache folder) is
 ever written to. A folder or path the user names is read only: a missing file
 there is an error listing what was expected. All the files a run needs are
 looked for first; every missing one is then downloaded, and one error lists
@@ -33,9 +34,22 @@ _CHUNK = 1 << 20
 DOWNLOAD_TIMEOUT_SECONDS = 30
 
 
+def in_checkout() -> bool:
+    """Whether the package runs from the project's folder (its scripts beside it), not installed by pip."""
+    return (PROJECT_ROOT / "pyproject.toml").is_file() and (PROJECT_ROOT / "recognize_video.py").is_file()
+
+
 def default_models_dir() -> Path:
-    """The folder where missing model files are downloaded to."""
-    return Path(os.environ.get("FACEREC_MODELS_DIR") or PROJECT_ROOT / "models")
+    """The folder where model files are looked for and missing ones downloaded to: $FACEREC_MODELS_DIR; else,
+    from a checkout, its models/; else (installed) ./models if the current folder has one, else the
+    user's cache folder, $XDG_CACHE_HOME/facerec/models (~/.cache/facerec/models)."""
+    if os.environ.get("FACEREC_MODELS_DIR"):
+        return Path(os.environ["FACEREC_MODELS_DIR"])
+    if in_checkout():
+        return PROJECT_ROOT / "models"
+    if Path("models").is_dir():
+        return Path("models")
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "facerec" / "models"
 
 
 def download_urls(model_file: ModelFile) -> tuple[str, ...]:
@@ -238,13 +252,15 @@ def _not_a_folder(kind: str) -> str:
     return "a file, not a folder" if kind == "file" else "not a folder"
 
 
-def _models_folder(folder: Path | None) -> tuple[Path, bool]:
-    """The folder to look in, and whether missing files may be downloaded into it (only into the default one)."""
+def _models_folder(folder: Path | None, models_dir: Path | None = None) -> tuple[Path, bool]:
+    """The folder to look in, and whether missing files may be downloaded into it (only into the default one:
+    `models_dir` if given, else default_models_dir())."""
     if folder is None:
-        folder = default_models_dir()
+        folder = default_models_dir() if models_dir is None else Path(models_dir)
         kind = _kind(folder)
         if kind not in (None, "folder"):
-            named_by = "FACEREC_MODELS_DIR" if os.environ.get("FACEREC_MODELS_DIR") else "the default model folder"
+            named_by = ("models_dir" if models_dir is not None else "FACEREC_MODELS_DIR"
+                        if os.environ.get("FACEREC_MODELS_DIR") else "the default model folder")
             raise FacerecError(f"{folder} ({named_by}) is {_not_a_folder(kind)}: model files cannot be downloaded "
                                "into it; point FACEREC_MODELS_DIR at a folder (it is created if missing)")
         return folder, True
@@ -260,9 +276,10 @@ def _models_folder(folder: Path | None) -> tuple[Path, bool]:
 Wanted = tuple[ModelFile, Path, bool]
 
 
-def _locate_network(candidates: Sequence[Network], folder: Path | None) -> tuple[Network, list[Wanted]]:
+def _locate_network(candidates: Sequence[Network], folder: Path | None,
+                    models_dir: Path | None = None) -> tuple[Network, list[Wanted]]:
     """The first candidate whose files are all in the folder; in the default folder, else the first candidate."""
-    folder, downloadable = _models_folder(folder)
+    folder, downloadable = _models_folder(folder, models_dir)
     for network in candidates:
         wanted = [(model_file, folder / model_file.filename, downloadable) for model_file in network.files]
         if all(_kind(path) == "file" for _, path, _ in wanted):
@@ -274,10 +291,10 @@ def _locate_network(candidates: Sequence[Network], folder: Path | None) -> tuple
     return network, [(model_file, folder / model_file.filename, True) for model_file in network.files]
 
 
-def _locate_file(model_file: ModelFile, path: Path | None) -> Wanted:
+def _locate_file(model_file: ModelFile, path: Path | None, models_dir: Path | None = None) -> Wanted:
     """A single-file model: `path` as given (it must be there), or its place in the default folder."""
     if path is None:
-        folder, _ = _models_folder(None)
+        folder, _ = _models_folder(None, models_dir)
         return model_file, folder / model_file.filename, True
     kind = _kind(Path(path))
     if kind is None:
@@ -364,14 +381,16 @@ def model_path(model_file: ModelFile, path: Path | None) -> Path:
 
 
 def profile_files(profile: Profile, detector_folder: Path | None, embedder_path: Path | None,
-                  with_embedder: bool = True) -> tuple[Network, list[Path], Path | None]:
+                  with_embedder: bool = True, models_dir: Path | None = None) -> tuple[Network, list[Path], Path | None]:
     """Every file a run of `profile` needs, found, downloaded and checked at once.
+
+    `models_dir` replaces the default folder (where missing files are downloaded) for this call.
 
     Returns the detector network chosen, its file paths, and the embedder's path (None
     without `with_embedder`). Fails with one FacerecError listing every file that could not be had.
     """
-    network, wanted = _locate_network(profile.detectors, detector_folder)
+    network, wanted = _locate_network(profile.detectors, detector_folder, models_dir)
     if with_embedder:
-        wanted.append(_locate_file(profile.embedder.files[0], embedder_path))
+        wanted.append(_locate_file(profile.embedder.files[0], embedder_path, models_dir))
     paths = _obtain(wanted, profile)
     return network, paths[:len(network.files)], paths[len(network.files)] if with_embedder else None

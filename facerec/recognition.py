@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Iterable, TextIO
+from typing import Any, Callable, Iterable, Iterator, Sequence, TextIO
 
 import numpy as np
 
@@ -14,48 +17,122 @@ from .detection import DetectedFace, Detector
 from .display import QUIT_KEYS, Window
 from .drawing import draw_faces
 from .embedding import Embedder
+from .errors import FacerecError
 from .events import Presence
-from .matching import UNKNOWN, Match, Matcher
+from .follower import GalleryFollower, Naming
+from .gallery import check_profile, check_store_fits
+from .matching import DEFAULT_MIN_PROBABILITY, MATCHERS, UNKNOWN, Match, Matcher
+from .models import Models
 from .pipelining import detected_ahead
-from .stores import Sighting, SightingLog
+from .stages import Stage, load_stages
+from .stores import EmbeddingStore, Sighting, SightingLog, StoredGallery, open_gallery
 from .text import printable
-from .tracking import Tracker
-from .video import VideoOutput, numbered_frames, why_frames_ended
+from .tracking import DEFAULT_EVERY, Tracker
+from .video import VideoOutput, numbered_frames, open_source, why_frames_ended
 
 FPS_SMOOTHING = 0.9  # weight of the past in the on-screen frame rate
 
 
-@dataclass(frozen=True)
-class RecognisedFace:
-    """A detected face, the name it was given and, in a video, the id of its track."""
+@dataclass(eq=False)
+class Face:
+    """One face of an image: where the detector found it, who it is and, in a video, the id of its track.
 
-    face: DetectedFace
-    match: Match
+    `detected` is the detector's finding (box, confidence, landmarks); `match` the name the gallery gave
+    (None until it is matched); `values` what each per-face stage found, by the stage's name, also read
+    as attributes (`face.quality`). Everything that shows a face (the JSON line, the web page, the
+    drawing) reads it from here.
+    """
+
+    detected: DetectedFace
+    match: Match | None = None
     track: int | None = None
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        values = self.__dict__.get("values", {})
+        if name in values:
+            return values[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    @property
+    def box(self) -> tuple[int, int, int, int]:
+        """(x1, y1, x2, y2) in pixels, inside the image."""
+        return self.detected.box
+
+    @property
+    def confidence(self) -> float:
+        return self.detected.confidence
+
+    @property
+    def landmarks(self) -> np.ndarray | None:
+        return self.detected.landmarks
+
+    @property
+    def width(self) -> int:
+        return self.detected.width
+
+    @property
+    def height(self) -> int:
+        return self.detected.height
+
+    @property
+    def name(self) -> str:
+        """The person's name, or Unknown."""
+        return UNKNOWN if self.match is None else self.match.name
+
+    @property
+    def distance(self) -> float | None:
+        """The L2 distance to the gallery's evidence for the name (None: nothing to compare with)."""
+        return None if self.match is None else self.match.distance
+
+    @property
+    def photo(self) -> str | None:
+        """The gallery image the face matched, where the matching strategy names one."""
+        return None if self.match is None else self.match.photo
+
+    @property
+    def known(self) -> bool:
+        return self.name != UNKNOWN
 
     @property
     def label(self) -> str:
         """`#track name: distance` as drawn on the frame (no `#track` outside a video)."""
-        text = self.match.name if self.match.distance is None else f"{self.match.name}: {self.match.distance:.2f}"
+        text = self.name if self.distance is None else f"{self.name}: {self.distance:.2f}"
         return text if self.track is None else f"#{self.track} {text}"
 
     def as_json(self) -> dict:
-        """The face as recognize_video.py --json gives it; "track" only for a face followed by a tracker.
+        """The face as recognize_video.py --json gives it: box, confidence, name, distance, match (the photo),
+        then each stage's value, then "track" for a face followed by a tracker.
 
         The name and the photo are escaped as the terminal shows them (`text.printable`): a file name that is not
         UTF-8 would otherwise put a lone surrogate in the JSON, which no UTF-8 consumer can decode.
         """
-        distance = None if self.match.distance is None else round(self.match.distance, 4)
-        photo = None if self.match.photo is None else printable(self.match.photo)
-        record = {"box": list(self.face.box), "confidence": round(self.face.confidence, 4),
-                  "name": printable(self.match.name), "distance": distance, "match": photo}
+        record = {"box": list(self.box), "confidence": round(self.confidence, 4), "name": printable(self.name),
+                  "distance": _rounded(self.distance), "match": None if self.photo is None else printable(self.photo)}
+        record.update((name, _rounded(value)) for name, value in self.values.items())
         if self.track is not None:
             record["track"] = self.track
         return record
 
 
-class Recogniser:
-    """Detector, embedder and matcher together: a frame in, its named faces out.
+RecognisedFace = Face  # its name before issue 20
+
+
+def _rounded(value: Any) -> Any:
+    return round(value, 4) if isinstance(value, float) else value
+
+
+def run_stages(stages: Sequence[Stage], image: np.ndarray, detected: Sequence[DetectedFace]) -> list[Face]:
+    """A Face record for each detected face of `image`, filled by every per-face stage."""
+    faces = [Face(face) for face in detected]
+    for stage in stages:
+        for face, value in zip(faces, stage.run(image, detected)):
+            face.values[stage.name] = value
+    return faces
+
+
+class FacePipeline:
+    """Detect, the per-face stages, embed, match and track: a frame in, its named faces out.
 
     Without a tracker every face is embedded and named on its own (a photo). With one (a video),
     faces keep track ids, only the faces the tracker asks for are embedded, and each face
@@ -64,15 +141,16 @@ class Recogniser:
     """
 
     def __init__(self, detector: Detector, embedder: Embedder, matcher: Matcher,
-                 tracker: Tracker | None = None) -> None:
+                 tracker: Tracker | None = None, stages: Sequence[Stage] | None = None) -> None:
         self.detector = detector
         self.embedder = embedder
         self.matcher = matcher
         self.tracker = tracker
+        self.stages = load_stages() if stages is None else list(stages)  # default: the catalogue's
         self.embedded = 0  # faces embedded so far
 
     def recognise(self, frame: np.ndarray, frame_index: int | None = None,
-                  tracker: Tracker | None = None, faces: list[DetectedFace] | None = None) -> list[RecognisedFace]:
+                  tracker: Tracker | None = None, faces: list[DetectedFace] | None = None) -> list[Face]:
         """The faces of `frame`; `frame_index` (the source's, for a tracker) defaults to frames seen.
 
         `tracker` (default: the recogniser's own) follows one video: a server that recognises several
@@ -81,39 +159,136 @@ class Recogniser:
         """
         tracker = self.tracker if tracker is None else tracker
         matcher = self.matcher  # one gallery for the whole frame, even if a new one arrives meanwhile
-        faces = self.detector.detect(frame) if faces is None else faces
+        faces = run_stages(self.stages, frame, self.detector.detect(frame) if faces is None else faces)
         if tracker is None:
-            return [RecognisedFace(face, match) for face, match in zip(faces, self._embed(frame, faces, matcher)[1])]
+            for face, match in zip(faces, self._embed(frame, faces, matcher)[1]):
+                face.match = match
+            return faces
         tracks = tracker.update(faces, frame_index, frame)
         due = [i for i, track in enumerate(tracks) if tracker.needs_embedding(track)]
         vectors, verdicts = self._embed(frame, [faces[i] for i in due], matcher)
         for i, vector, verdict in zip(due, vectors, verdicts):
             tracker.add_evidence(tracks[i], vector, verdict, matcher)
-        return [RecognisedFace(face, track.match, track.id) for face, track in zip(faces, tracks)]
+        for face, track in zip(faces, tracks):
+            face.match, face.track = track.match, track.id
+        return faces
 
-    def _embed(self, frame: np.ndarray, faces: list[DetectedFace], matcher: Matcher) -> tuple[np.ndarray, list[Match]]:
+    def _embed(self, frame: np.ndarray, faces: list[Face], matcher: Matcher) -> tuple[np.ndarray, list[Match]]:
         """The faces' vectors and their own verdicts (none for no face)."""
         if not faces:
             return np.empty((0, self.embedder.dimension), np.float32), []
         self.embedded += len(faces)
-        vectors = self.embedder.embed(frame, faces)
+        vectors = self.embedder.embed(frame, [face.detected for face in faces])
         return vectors, matcher.match(vectors)
 
 
-def log_sightings(log: SightingLog | None, recognised: Iterable[RecognisedFace]) -> None:
+class Recogniser(FacePipeline):
+    """A model profile's networks naming faces with a gallery: `recognise` a photo, `follow` a video.
+
+    `gallery`: an open gallery (stores.open_gallery), or its location (an embeddings file or a
+    postgresql:// URL, opened here and closed by `close`); a gallery with none yet names everyone
+    Unknown. `threshold` (default: the profile's), `match` (matching.MATCHERS) and `min_probability`
+    (--match svm) as the scripts' options; `every` as recognize_video.py --every. Inside
+    `watching_gallery()` the gallery's changes by other processes are used from the next frame on;
+    a change that cannot be used goes to `on_problem` (default: the "facerec" logger's warnings).
+    FacerecError, with the scripts' messages, for a gallery of another profile or vector length.
+    """
+
+    def __init__(self, models: Models, gallery: StoredGallery | str | os.PathLike | None = None, *,
+                 threshold: float | None = None, match: str = "nearest",
+                 min_probability: float = DEFAULT_MIN_PROBABILITY, every: int = DEFAULT_EVERY,
+                 on_problem: Callable[[str], None] | None = None) -> None:
+        embedder = models.needs_embedder()
+        if match not in MATCHERS:
+            raise FacerecError(f"unknown matching strategy {match!r}: the strategies are {', '.join(sorted(MATCHERS))}")
+        self._owned = not isinstance(gallery, StoredGallery)
+        if isinstance(gallery, StoredGallery):
+            opened = gallery
+        else:
+            opened = open_gallery(gallery, profile=models.profile.name)
+        try:
+            snapshot = opened.snapshot
+            if snapshot is None:
+                snapshot = EmbeddingStore.empty(models.profile.name, models.identity, embedder.dimension)
+            check_profile(snapshot, opened.location, models.profile.name)
+            check_store_fits(snapshot, opened.location, embedder)
+            self.naming = Naming(match, models.threshold if threshold is None else threshold, min_probability)
+            super().__init__(models.detector, embedder, self.naming.matcher(snapshot))
+        except BaseException:
+            if self._owned:
+                opened.close()
+            raise
+        self.models, self.stored, self.every = models, opened, every
+        self.follower = GalleryFollower(opened.store, self, self.naming, models.profile.name, snapshot,
+                                        warn=on_problem or logging.getLogger("facerec").warning)
+
+    @property
+    def gallery(self) -> EmbeddingStore:
+        """The gallery faces are named with now."""
+        return self.follower.gallery
+
+    @property
+    def threshold(self) -> float:
+        return self.naming.threshold
+
+    def recognise(self, image: np.ndarray, frame_index: int | None = None,
+                  tracker: Tracker | None = None) -> list[Face]:
+        """The faces of one BGR image (OpenCV's convention), most confident first, each named on its own.
+
+        (`frame_index` and `tracker`: a frame of a video followed by that tracker, as `follow` does.)
+        """
+        return super().recognise(image, frame_index, tracker)
+
+    def new_tracker(self) -> Tracker:
+        """A tracker for one more video, embedding a followed face again at least every `every` frames."""
+        return Tracker(self.every)
+
+    def follow(self, source: str | int | os.PathLike | Iterable[np.ndarray]) -> Iterator[tuple[int, list[Face]]]:
+        """(frame index, faces) for each frame of a video, its faces followed as tracks (`face.track`).
+
+        `source`: a webcam index, a video file or a stream URL (opened and closed here, FacerecError if it
+        cannot be), or any iterable of BGR frames.
+        """
+        tracker = self.new_tracker()
+        with contextlib.ExitStack() as cleanup:
+            if isinstance(source, (str, int, os.PathLike)):
+                source = cleanup.enter_context(open_source(os.fspath(source) if not isinstance(source, int)
+                                                           else str(source)))
+            for index, frame in numbered_frames(source):
+                yield index, self.recognise(frame, index, tracker)
+
+    @contextlib.contextmanager
+    def watching_gallery(self) -> Iterator[Recogniser]:
+        """Use the gallery's changes (another process enrolled or deleted) inside the block."""
+        with self.follower.following():
+            yield self
+
+    def close(self) -> None:
+        """Close the gallery's store if this recogniser opened it."""
+        if self._owned:
+            self.stored.close()
+
+    def __enter__(self) -> Recogniser:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def log_sightings(log: SightingLog | None, recognised: Iterable[Face]) -> None:
     """Give `log` (if any) the named faces (not Unknown) of one frame just recognised."""
     if log is None:
         return
     now = time.time()
-    named = [Sighting(item.match.name, float(item.match.distance), now, item.track)
-             for item in recognised if item.match.name != UNKNOWN and item.match.distance is not None]
+    named = [Sighting(face.name, float(face.distance), now, face.track)
+             for face in recognised if face.known and face.distance is not None]
     if named:
         log.log(named)
 
 
-def annotate(frame: np.ndarray, recognised: Iterable[RecognisedFace], fps: float) -> None:
+def annotate(frame: np.ndarray, recognised: Iterable[Face], fps: float) -> None:
     """Draw every face's box and label, and the frame rate, onto the frame; no label covers another or the rate."""
-    draw_faces(frame, [(item.face, item.label, item.match.name != UNKNOWN) for item in recognised], f"{fps:.1f} fps")
+    draw_faces(frame, [(face.detected, face.label, face.known) for face in recognised], f"{fps:.1f} fps")
 
 
 @dataclass
@@ -127,14 +302,14 @@ class Summary:
     seconds: float = 0.0
     ended_by: str = ""
 
-    def add(self, recognised: list[RecognisedFace]) -> None:
+    def add(self, recognised: list[Face]) -> None:
         """Count one frame's faces."""
         self.frames += 1
         self.faces += len(recognised)
-        self.names.update(item.match.name for item in recognised)
-        for item in recognised:
-            if item.track is not None:
-                self.track_names.setdefault(item.track, Counter())[item.match.name] += 1
+        self.names.update(face.name for face in recognised)
+        for face in recognised:
+            if face.track is not None:
+                self.track_names.setdefault(face.track, Counter())[face.name] += 1
 
     @property
     def tracks(self) -> Counter:
@@ -156,18 +331,20 @@ def per_name(counts: Counter) -> str:
     return ", ".join(f"{printable(name)} {count}" for name, count in counts.most_common()) or "none"
 
 
-def run_recognition(frames: Iterable[np.ndarray], recogniser: Recogniser, window: Window | None = None,
+def run_recognition(frames: Iterable[np.ndarray], recogniser: FacePipeline, window: Window | None = None,
                     output: VideoOutput | None = None, json_lines: TextIO | None = None,
                     sightings: SightingLog | None = None, events: Presence | None = None,
-                    ahead: bool | None = None) -> Summary:
+                    ahead: bool | None = None, tracker: Tracker | None = None) -> Summary:
     """Recognise every frame until the frames end, a quit key, or Ctrl-C; return what was seen.
 
-    Each frame's named faces go to `sightings` if given, its tracks to `events` (the caller closes both)."""
+    `tracker` follows the faces (default: the recogniser's own). Each frame's named faces go to
+    `sightings` if given, its tracks to `events` (the caller closes both)."""
     # `ahead`: detect the next frame on another thread while this one is embedded and shown (the same names,
     # more frames a second). By default a file is, a live source (camera, stream) is not: on 2 busy cores that
     # made the time from a frame's capture to its names drawn longer (bench/live_path.py).
     if ahead is None:
         ahead = not getattr(getattr(frames, "spec", None), "is_live", False)
+    followed = recogniser.tracker if tracker is None else tracker
     summary = Summary()
     start = previous = time.perf_counter()
     fps = 0.0
@@ -176,11 +353,11 @@ def run_recognition(frames: Iterable[np.ndarray], recogniser: Recogniser, window
         steps = (detected_ahead(numbered, recogniser.detector) if ahead
                  else ((index, frame, None) for index, frame in numbered))
         for index, frame, faces in steps:
-            recognised = recogniser.recognise(frame, index, faces=faces)
+            recognised = recogniser.recognise(frame, index, tracker, faces=faces)
             summary.add(recognised)
             log_sightings(sightings, recognised)
-            if events is not None and recogniser.tracker is not None:
-                events.saw(recogniser.tracker.tracks, index, recogniser.matcher)
+            if events is not None and followed is not None:
+                events.saw(followed.tracks, index, recogniser.matcher)
             if json_lines is not None:
                 record = {"frame": index, "faces": [item.as_json() for item in recognised]}
                 json_lines.write(json.dumps(record) + "\n")

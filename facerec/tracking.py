@@ -13,7 +13,10 @@ of its evidence) becomes a new track.
 A track is embedded when it is new, when it comes back after being missed,
 when its box moved or changed size enough since its last embedding, when its
 latest verdict was in doubt (a distance within DOUBT_MARGIN of the threshold),
-and otherwise every `every` frames. Its name comes from its evidence
+and otherwise every `every` frames; but that periodic embedding waits (at most
+`every` frames more) while the face's quality (the quality stage's score, where
+faces carry one) is below POORER_FRAME of the frame it was last embedded from:
+a track's evidence comes from its better frames, not a blurred or turned-away one. Its name comes from its evidence
 (`NAMING_RULES`; by default the latest verdict, changed only when two
 consecutive verdicts agree on a new name); with `every=1` every face is
 embedded and named by its own frame's verdict, as when each frame stood alone.
@@ -25,12 +28,11 @@ import itertools
 import math
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Protocol, Sequence
 
 import cv2
 import numpy as np
 
-from .detection import DetectedFace
 from .matching import Match, Matcher
 
 Box = tuple[int, int, int, int]
@@ -48,12 +50,22 @@ MAX_SCALE = 1.5  # ... and so is a face more than this much wider or narrower th
 # larger or smaller, shows the face from a new angle or distance: embed it again.
 REEMBED_SHIFT = 0.5
 REEMBED_SCALE = 1.25
+# A due track whose face now scores below this share of the quality of its last embedded frame waits for a
+# better frame (at most `every` frames): a frame blurred by motion or a head turned away adds poor evidence.
+POORER_FRAME = 0.8
 EVIDENCE = 8  # the most recent embeddings of a track kept as its evidence (for its name, and to tell someone else)
 VELOCITY_SMOOTHING = 0.5  # weight of the past in a track's velocity
 # Frames are compared as 32x18 grey thumbnails: on the clip a cut changes them by 26 to 30 grey levels
 # on average, and no two frames of one shot by more than 13.
 THUMBNAIL_SIZE = (32, 18)
 CUT_DIFFERENCE = 20.0
+
+
+class Boxed(Protocol):
+    """What the tracker needs of a face: its box (a DetectedFace, or a Face record with its quality)."""
+
+    @property
+    def box(self) -> Box: ...
 
 
 def box_centre(box: Box) -> np.ndarray:
@@ -81,6 +93,8 @@ class Track:
     verdicts: deque = field(default_factory=lambda: deque(maxlen=EVIDENCE))
     match: Match | None = None  # the name the track carries now (None until first embedded)
     in_doubt: bool = False  # its latest verdict was near the threshold: embed it again next frame
+    quality: float | None = None  # the face's quality this frame (None: its faces carry no quality)
+    embedded_quality: float | None = None  # ... in the frame it was last embedded from
 
     def predicted_centre(self, frame_index: int) -> np.ndarray:
         return box_centre(self.box) + self.velocity * (frame_index - self.frame_index)
@@ -168,7 +182,7 @@ class Tracker:
         self._processed = 0
         self._cuts = CutDetector()
 
-    def update(self, faces: Sequence[DetectedFace], frame_index: int | None = None,
+    def update(self, faces: Sequence[Boxed], frame_index: int | None = None,
                frame: np.ndarray | None = None) -> list[Track]:
         """The track of each face, in the order of `faces`.
 
@@ -197,9 +211,12 @@ class Tracker:
                 track = Track(next(self._ids), face.box, frame_index)
                 self.tracks.append(track)
                 assigned[face_index] = track
+        for followed, face in zip(assigned, faces):
+            assert followed is not None
+            followed.quality = getattr(face, "quality", None)  # Face records carry it where the quality stage runs
         return assigned  # type: ignore[return-value]  # every face has its track now
 
-    def _associate(self, faces: Sequence[DetectedFace], frame_index: int) -> list[tuple[int, int]]:
+    def _associate(self, faces: Sequence[Boxed], frame_index: int) -> list[tuple[int, int]]:
         """(track index, face index) pairs, closest first, each track and face used once, within the gates."""
         if not self.tracks or not faces:
             return []
@@ -239,13 +256,23 @@ class Tracker:
 
     def needs_embedding(self, track: Track) -> bool:
         """True when the track's face should be embedded this frame (new, back, in doubt, moved, resized or due)."""
-        if track.match is None or track.returned or track.in_doubt or track.since_embedding >= self.every:
+        if track.match is None or track.returned or track.in_doubt:
+            return True
+        if track.since_embedding >= self.every and not self._waits_for_a_better_frame(track):
             return True
         assert track.embedded_box is not None
         width = box_width(track.embedded_box)
         moved = np.linalg.norm(box_centre(track.box) - box_centre(track.embedded_box)) / width
         resized = box_width(track.box) / width
         return bool(moved > REEMBED_SHIFT or not 1 / REEMBED_SCALE <= resized <= REEMBED_SCALE)
+
+    def _waits_for_a_better_frame(self, track: Track) -> bool:
+        """A due track whose face is poorer now than where it was last embedded waits (at most `every` frames)."""
+        if self.every == 1 or track.since_embedding >= 2 * self.every:
+            return False
+        if track.quality is None or track.embedded_quality is None:
+            return False
+        return track.quality < POORER_FRAME * track.embedded_quality
 
     def add_evidence(self, track: Track, vector: np.ndarray, verdict: Match, matcher: Matcher) -> Match:
         """Record the track's new embedding and its own verdict; return (and keep) the name the rule now gives.
@@ -261,6 +288,7 @@ class Tracker:
         track.vectors.append(np.asarray(vector, dtype=np.float32))
         track.verdicts.append(verdict)
         track.embedded_box = track.box
+        track.embedded_quality = track.quality
         track.since_embedding = 0
         track.in_doubt = (verdict.distance is not None
                           and abs(verdict.distance - matcher.threshold) < self.doubt_margin * matcher.threshold)

@@ -28,15 +28,16 @@ import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterator
 
 import numpy as np
 
 from .detection import DetectedFace, Detector
 from .embedding import Embedder
 from .enrolment import best_face
-from .images import UnusablePhoto, file_kind, load_photo
 from .errors import FacerecError
+from .images import UnusablePhoto, file_kind, load_photo
+from .models import Models
 from .text import printable
 
 SAME, DIFFERENT = "same person", "different people"
@@ -96,15 +97,38 @@ def compare(first: PhotoFace, second: PhotoFace, threshold: float) -> Verdict:
     return Verdict(first, second, distance, threshold)
 
 
-def verify_photos(first: Path, second: Path, detector: Detector, embedder: Embedder, threshold: float) -> Verdict:
+Photo = np.ndarray | str | os.PathLike  # a BGR image (OpenCV's convention) or a photo's path
+
+
+def chosen_face(photo: Photo, detector: Detector, embedder: Embedder, which: str = "an image") -> PhotoFace:
+    """The photo's face and vector; FacerecError naming the photo (`which` for an image) if it has no usable face."""
+    if isinstance(photo, np.ndarray):
+        face, status = best_face(photo, detector)
+        if face is not None:
+            return PhotoFace(face, embedder.embed(photo, [face])[0])
+    else:
+        found, status = embed_photo(Path(photo), detector, embedder)
+        if found is not None:
+            return found
+        which = str(photo)
+    raise FacerecError(f"{printable(which)}: {status}")
+
+
+def verify_photos(first: Photo, second: Photo, detector: Detector, embedder: Embedder, threshold: float) -> Verdict:
     """The verdict on two photos; a photo without a usable face is a FacerecError naming it."""
-    faces = []
-    for path in (first, second):
-        found, status = embed_photo(path, detector, embedder)
-        if found is None:
-            raise FacerecError(f"{printable(path)}: {status}")
-        faces.append(found)
-    return compare(*faces, threshold)
+    return compare(chosen_face(first, detector, embedder, "the first image"),
+                   chosen_face(second, detector, embedder, "the second image"), threshold)
+
+
+def verify(image_a: Photo, image_b: Photo, models: Models, threshold: float | None = None) -> Verdict:
+    """Are two photos the same person? The verdict (`same`, `distance`, `threshold`) on their most confident faces.
+
+    Each is a BGR array (OpenCV's convention) or a photo's path. `threshold`: the L2 distance at
+    which they stop being the same person (default: the profile's). FacerecError naming the photo
+    without a usable face, with verify.py's messages.
+    """
+    return verify_photos(image_a, image_b, models.detector, models.needs_embedder(),
+                         models.threshold if threshold is None else threshold)
 
 
 def verdict_line(verdict: Verdict, first: str, second: str) -> str:
@@ -337,7 +361,8 @@ class PairsSummary:
             out.append(f"{len(self.unusable)} photos without a usable face (their pairs are skipped):")
             out.extend(f"  {printable(photo)}: {reason}" for photo, reason in self.unusable.items())
         if self.labelled:
-            out.append(f"accuracy {100 * self.accuracy:.2f}% ({self.correct} of {self.labelled} labelled pairs right)")
+            out.append(f"accuracy {100 * self.correct / self.labelled:.2f}% ({self.correct} of {self.labelled} "
+                       "labelled pairs right)")
             out.append(f"errors: {self.false_matches} false matches (different people called the same person), "
                        f"{self.false_non_matches} false non-matches (the same person called different people)")
             out.append(f"largest same-person distance {_distance_text(self.largest_same)}, "

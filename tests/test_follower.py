@@ -18,7 +18,7 @@ from test_store import make_store
 
 from facerec.follower import GalleryFollower, Naming
 from facerec.matching import UNKNOWN
-from facerec.recognition import Recogniser, run_recognition
+from facerec.recognition import FacePipeline, run_recognition
 from facerec.stores import PickleStore, SightingLog, load_store, save_store
 from facerec.tracking import Tracker
 
@@ -55,7 +55,7 @@ def followed_file(models, tmp_path, warnings):
     store = PickleStore(path)
     gallery = store.load()
     naming = Naming("nearest", SFACE_THRESHOLD)
-    recogniser = Recogniser(detector, embedder, naming.matcher(gallery))
+    recogniser = FacePipeline(detector, embedder, naming.matcher(gallery))
     return path, store, GalleryFollower(store, recogniser, naming, "sface", gallery, warn=warnings)
 
 
@@ -93,7 +93,7 @@ def test_run_recognition_logs_each_frames_named_faces_with_track_and_distance(mo
 
     detector, embedder = models
     gallery = load_store(enrol_with_lin(tmp_path))
-    recogniser = Recogniser(detector, embedder, Naming("nearest", SFACE_THRESHOLD).matcher(gallery), Tracker(1))
+    recogniser = FacePipeline(detector, embedder, Naming("nearest", SFACE_THRESHOLD).matcher(gallery), Tracker(1))
     capture = cv2.VideoCapture(str(shared_path(CLIP)))
     frames = [capture.read()[1] for _ in range(130)][116:130]  # lin on stage
     capture.release()

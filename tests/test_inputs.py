@@ -159,7 +159,7 @@ def test_a_photo_deleted_during_extraction_is_skipped_and_the_run_goes_on(tmp_pa
     from facerec.catalogue import PROFILES
     from facerec.detection import load_detector
     from facerec.embedding import load_embedder
-    from facerec.enrolment import enrol, models_identity
+    from facerec.enrolment import enrol_into, models_identity
     from facerec.modelfiles import network_files
     from facerec.stores import PickleStore, load_store
 
@@ -174,7 +174,7 @@ def test_a_photo_deleted_during_extraction_is_skipped_and_the_run_goes_on(tmp_pa
     doomed = dataset / "obama" / "19.jpg"
     writer = PickleStore(tmp_path / "e.pickle").open_writer(dataset, models_identity("openface", detector, embedder),
                                                             embedder.dimension)
-    counts, report = enrol(dataset, writer, _DeletingDetector(detector, doomed), embedder, progress=False)
+    counts, report = enrol_into(dataset, writer, _DeletingDetector(detector, doomed), embedder, progress=False)
     assert not doomed.exists()
     assert dict(report.skipped) == {str(doomed): "does not exist"}
     store = load_store(tmp_path / "e.pickle")

@@ -21,7 +21,7 @@ from facerec.images import read_image
 from facerec.matching import make_matcher
 from facerec.pipelining import detected_ahead
 from facerec.plainonnx import fold_block_quantised, plain_model
-from facerec.recognition import Recogniser, run_recognition
+from facerec.recognition import FacePipeline, run_recognition
 from facerec.tracking import Tracker
 from facerec.video import open_source
 
@@ -88,7 +88,7 @@ def clip_names(detector, embedder, ahead: bool) -> list[list[str]]:
     matcher = make_matcher("nearest", np.array(vectors), [name for name, _ in photos], SFACE_PROFILE.threshold)
     lines = io.StringIO()
     with open_source(str(shared_path(CLIP))) as source:
-        run_recognition(source, Recogniser(detector, embedder, matcher, Tracker()), json_lines=lines, ahead=ahead)
+        run_recognition(source, FacePipeline(detector, embedder, matcher, Tracker()), json_lines=lines, ahead=ahead)
     return [[face["name"] for face in json.loads(line)["faces"]] for line in lines.getvalue().splitlines()]
 
 
@@ -171,6 +171,6 @@ def test_a_file_is_detected_ahead_on_another_thread_and_a_live_source_is_not():
     matcher = NearestMatcher(Gallery(np.eye(1, 128, dtype=np.float32), ["someone"]), 1.0)
     for source, thread in ((frames, "detect-ahead"), (Frames(frames), threading.current_thread().name)):
         detector = Recording()
-        summary = run_recognition(source, Recogniser(detector, SimpleNamespace(dimension=128), matcher, Tracker()))
+        summary = run_recognition(source, FacePipeline(detector, SimpleNamespace(dimension=128), matcher, Tracker()))
         assert summary.frames == 4
         assert len(detector.threads) == 4 and all(name.startswith(thread) for name in detector.threads)

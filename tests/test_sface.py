@@ -26,7 +26,7 @@ from facerec.images import read_image
 from facerec.errors import FacerecError
 from facerec.matching import UNKNOWN, make_matcher
 from facerec.modelfiles import CHECKSUM_CACHE, model_path, network_files, verify_model_file
-from facerec.recognition import Recogniser
+from facerec.recognition import FacePipeline
 from facerec.stores import load_store
 
 SFACE_THRESHOLD = PROFILES["sface"].threshold
@@ -126,9 +126,9 @@ def test_enrolment_records_the_sface_profile_and_unit_vectors(known_store):
 def test_probe_photos_name_known_people_and_no_one_else(models, known_store, photo):
     detector, embedder = models
     store = load_store(known_store)
-    recogniser = Recogniser(detector, embedder, make_matcher("nearest", store.vectors, store.names, SFACE_THRESHOLD))
+    recogniser = FacePipeline(detector, embedder, make_matcher("nearest", store.vectors, store.names, SFACE_THRESHOLD))
     recognised = recogniser.recognise(read_image(shared_path(f"faces/probe/{photo}")))
-    ordered = [recognised[i] for i in left_to_right([item.face.box for item in recognised])]
+    ordered = [recognised[i] for i in left_to_right([item.box for item in recognised])]
     expected = [person if person in store.names else UNKNOWN for person in PROBE_FACES[photo]]
     assert [item.match.name for item in ordered] == expected, [item.label for item in ordered]
 

@@ -22,7 +22,7 @@ from test_sface import CLIP_CONFIDENCE, enrol_with_lin, models, sface_model_args
 from facerec.catalogue import PROFILES, YUNET
 from facerec.detection import DetectedFace, load_detector
 from facerec.matching import UNKNOWN, make_matcher
-from facerec.recognition import Recogniser
+from facerec.recognition import FacePipeline
 from facerec.stores import load_store
 from facerec.tracking import DEFAULT_EVERY, DOUBT_MARGIN, MAX_MISSED, Tracker
 
@@ -136,7 +136,7 @@ def test_every_1_names_each_face_exactly_as_a_recogniser_without_tracks(clip_run
     _, embedder = models
     detector = load_detector(YUNET, [shared_path("models") / YUNET.files[0].filename], float(CLIP_CONFIDENCE))
     store = load_store(gallery)
-    alone = Recogniser(detector, embedder, make_matcher("nearest", store.vectors, store.names, SFACE_THRESHOLD))
+    alone = FacePipeline(detector, embedder, make_matcher("nearest", store.vectors, store.names, SFACE_THRESHOLD))
     capture = cv2.VideoCapture(str(shared_path(CLIP)))
     expected = {}
     for index in range(CLIP_FRAMES):
@@ -144,7 +144,7 @@ def test_every_1_names_each_face_exactly_as_a_recogniser_without_tracks(clip_run
         assert ok
         for item in alone.recognise(frame):
             assert item.track is None
-            expected[(index, item.face.box)] = (item.match.name, round(item.match.distance, 4))
+            expected[(index, item.box)] = (item.match.name, round(item.match.distance, 4))
     capture.release()
     given = {(record["frame"], tuple(face["box"])): (face["name"], face["distance"])
              for record in clip_runs[1][0] for face in record["faces"]}

@@ -26,7 +26,7 @@ from facerec.detection import load_detector
 from facerec.embedding import load_embedder
 from facerec.matching import make_matcher
 from facerec.modelfiles import model_path, network_files
-from facerec.recognition import Recogniser
+from facerec.recognition import FacePipeline
 from facerec.stores import load_store
 from facerec.web.protocol import MAX_UPLOAD_BYTES, frame_record, pack_frame
 
@@ -65,7 +65,7 @@ def test_recognize_answers_the_json_line_the_packages_recogniser_gives(server):
     network, paths = network_files(profile.detectors, shared_path("models"))
     embedder = load_embedder(profile.embedder, model_path(SFACE.files[0], shared_path("models") / SFACE.files[0].filename))
     store = load_store(server.embeddings)
-    recogniser = Recogniser(load_detector(network, paths, profile.confidence), embedder,
+    recogniser = FacePipeline(load_detector(network, paths, profile.confidence), embedder,
                             make_matcher("nearest", store.vectors, store.names, profile.threshold, store.paths))
     for asset, name in [(OBAMA, "obama"), (LIN, "Unknown")]:
         data = shared_path(asset).read_bytes()
@@ -75,7 +75,7 @@ def test_recognize_answers_the_json_line_the_packages_recogniser_gives(server):
         assert body.decode() == json.dumps(expected) + "\n"
         answer = json.loads(body)
         assert list(answer) == ["frame", "faces"] and [face["name"] for face in answer["faces"]] == [name]
-        assert list(answer["faces"][0]) == ["box", "confidence", "name", "distance", "match"]
+        assert list(answer["faces"][0]) == ["box", "confidence", "name", "distance", "match", "quality"]
 
 
 def test_people_lists_the_gallery_with_each_photo_status(server):

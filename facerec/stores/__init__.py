@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 from ..errors import FacerecError
+from ..gallery import check_profile, reusable
 from .base import (LEGACY_PROFILE, EmbeddingStore, GalleryBusy, GalleryCounts, NoGalleryYet, Sighting, SightingLog,
-                   Store, StoreWriter, Watch, masked, reusable)
-from .picklefile import (NotAStore, PickleStore, UnusableStore, check_profile, load_store, open_store_target,
-                         save_store)
+                   Store, StoreWriter, Watch, masked)
+from .picklefile import NotAStore, PickleStore, UnusableStore, load_store, open_store_target, save_store
 
 # Where the gallery is when --embeddings is not given.
 LOCATION_VARIABLE = "FACEREC_EMBEDDINGS"
@@ -43,8 +44,63 @@ def open_store(location: str | os.PathLike | None) -> Store:
     return PickleStore(location)
 
 
+@dataclass
+class StoredGallery:
+    """An open store, the gallery it held when opened (None: none yet) and, if asked for, its sighting log.
+
+    Close it (or use it as a context manager) to close the log and the store."""
+
+    store: Store
+    snapshot: EmbeddingStore | None
+    sightings: SightingLog | None = None
+
+    @property
+    def location(self) -> str:
+        """The path, or the URL without its password: for messages."""
+        return self.store.location
+
+    def close(self) -> None:
+        try:
+            if self.sightings is not None:
+                self.sightings.close()
+        finally:
+            self.store.close()
+
+    def __enter__(self) -> StoredGallery:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def open_gallery(location: str | os.PathLike | None = None, *, profile: str | None = None, missing_ok: bool = False,
+                 sightings_camera: str | None = None) -> StoredGallery:
+    """Open the store at `location` (see open_store) and load its gallery; FacerecError saying why not.
+
+    `profile`: refuse a gallery made by another model profile (before any model is loaded).
+    `missing_ok`: a store with no gallery yet gives a StoredGallery whose snapshot is None (else NoGalleryYet).
+    `sightings_camera`: also open the store's sighting log for that camera name (refused before the gallery
+    is read when the store cannot keep one).
+    """
+    opened = StoredGallery(open_store(location), None)
+    try:
+        if sightings_camera is not None:
+            opened.sightings = opened.store.sighting_log(sightings_camera)
+        try:
+            opened.snapshot = opened.store.load()
+        except NoGalleryYet:
+            if not missing_ok:
+                raise
+        if opened.snapshot is not None and profile is not None:
+            check_profile(opened.snapshot, opened.location, profile)
+    except BaseException:
+        opened.close()
+        raise
+    return opened
+
+
 __all__ = ["DEFAULT_LOCATION", "LEGACY_PROFILE", "LOCATION_HELP", "LOCATION_VARIABLE", "EmbeddingStore",
            "GalleryBusy", "GalleryCounts", "NoGalleryYet", "NotAStore", "PickleStore", "Sighting", "SightingLog", "Store",
-           "StoreWriter",
-           "UnusableStore", "Watch", "check_profile", "load_store", "masked", "open_store", "open_store_target",
+           "StoreWriter", "UnusableStore", "Watch", "StoredGallery", "check_profile", "load_store", "masked", "open_gallery",
+           "open_store", "open_store_target",
            "reusable", "save_store", "store_location"]

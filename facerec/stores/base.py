@@ -161,20 +161,6 @@ class EmbeddingStore:
         return list(dict.fromkeys(self.names))
 
 
-def reusable(previous: EmbeddingStore | None, models: dict[str, Any], dimension: int
-             ) -> tuple[EmbeddingStore | None, str | None]:
-    """(what an enrolment may reuse of `previous`, or None: made by other models; a warning for the user, or None).
-
-    Vectors are reused only from the same models (enrolment.models_identity) at the embedder's `dimension`.
-    """
-    if previous is None or previous.models != models:
-        return None, None
-    if dimension and len(previous) and previous.vectors.shape[1] != dimension:
-        return None, (f"the previous embeddings hold {previous.vectors.shape[1]}-d vectors although made by the "
-                      f"same models, which make {dimension}-d ones: it is damaged; every image is redone")
-    return previous, None
-
-
 @dataclass(frozen=True)
 class GalleryCounts:
     """What a gallery holds after an enrolment (StoreWriter.finish): its vectors and people, not the gallery itself."""

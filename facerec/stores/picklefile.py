@@ -46,8 +46,9 @@ import numpy as np
 from ..catalogue import PROFILES
 from ..errors import FacerecError
 from ..fileio import atomic_writer, check_writable
+from ..gallery import MAX_DIMENSION, MAX_VALUES, MAX_VECTORS, check_unit_vectors, reusable, shown as _shown
 from .base import (LEGACY_PROFILE, WRITER_WAIT_SECONDS, EmbeddingStore, GalleryCounts, NoGalleryYet, SightingLog,
-                   Store, StoreWriter, Watch, reusable)
+                   Store, StoreWriter, Watch)
 from .folderlock import FolderLock
 
 FORMAT_VERSION = 2
@@ -57,15 +58,9 @@ SEPARATOR = "\x00"
 # Bounds on what a file may make the loader build. The largest gallery in mind is a few million
 # vectors (a million 128-d vectors is a 0.6 GB file): these leave room above that.
 MAX_FILE_BYTES = 4 << 30
-MAX_VECTORS = 5_000_000
-MAX_DIMENSION = 4096
-MAX_VALUES = 1 << 30  # numbers in all vectors together: 4 GiB as float32
 # Each vector's numbers are in the file, at least one byte each (int8): in memory, as float32,
 # the vectors never need more than 4 times the file's size. More means repeated references.
 MAX_EXPANSION = 4
-# The embedders store unit vectors. float32 rounding moves a length by about 1e-7, float16 by
-# less than 5e-4; a vector further than this from length 1 is not one of theirs.
-UNIT_LENGTH_TOLERANCE = 1e-3
 
 
 class NotAStore(FacerecError):
@@ -331,12 +326,6 @@ class _RestrictedUnpickler(pickle._Unpickler):
 
 # --- reading --------------------------------------------------------------------------------
 
-def _shown(text: str, limit: int = 100) -> str:
-    """Text from the file, safe to put in a one-line message: printable and short."""
-    text = text[:limit]
-    return text if text.isprintable() else repr(text)[1:-1]
-
-
 def _kind_of(mode: int) -> str:
     if stat.S_ISDIR(mode):
         return "a folder"
@@ -489,29 +478,12 @@ def _vectors(raw: Any, names: list[str], file_size: int) -> np.ndarray:
                     raise _Damaged(f"vector {index} is not made of numbers") from None
     if len(vectors) != len(names):
         raise _Damaged(f"{len(vectors)} embeddings but {len(names)} names")
-    check_unit_vectors(vectors, names)
+    try:
+        check_unit_vectors(vectors, names)
+    except ValueError as error:
+        raise _Damaged(str(error)) from None
     return vectors
 
-
-def check_unit_vectors(vectors: np.ndarray, names: list[str]) -> None:
-    """Raise ValueError (saying which vector, and whose) unless every row is finite and of length 1, as the embedders
-    make them (also used by the PostgreSQL store)."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        # float32, no temporary the size of the vectors: a million in a fraction of a second
-        lengths = np.sqrt(np.einsum("ij,ij->i", vectors, vectors)).astype(np.float64)
-    unsure = np.flatnonzero(~np.isfinite(lengths))  # NaN or infinity in the row, or squares too large for float32
-    if len(unsure):
-        rows = vectors[unsure].astype(np.float64)
-        finite = np.isfinite(rows).all(axis=1)
-        if not finite.all():
-            bad = int(unsure[np.flatnonzero(~finite)[0]])
-            raise _Damaged(f"vector {bad} ({_shown(names[bad])}) contains NaN or infinity (or a number too large for float32)")
-        lengths[unsure] = np.sqrt(np.einsum("ij,ij->i", rows, rows))
-    off = np.abs(lengths - 1.0) > UNIT_LENGTH_TOLERANCE
-    if len(vectors) and off.any():
-        bad = int(np.flatnonzero(off)[0])
-        raise _Damaged(f"vector {bad} ({_shown(names[bad])}) has length {lengths[bad]:.4g}, but the embedders make vectors "
-                       f"of length 1 (within {UNIT_LENGTH_TOLERANCE:g}): it was not made by them")
 
 
 def _plain_value(value: Any, depth: int = 0) -> bool:
@@ -576,17 +548,6 @@ def _store_from_dict(content: dict, file_size: int) -> EmbeddingStore:
         raise _Damaged('"models" must be a small dict of names and numbers')
     files = _file_records(content.get("files", {}))
     return EmbeddingStore(vectors, names, paths, profile, models, files, profile_recorded="profile" in content)
-
-
-def check_profile(store: EmbeddingStore, path: str | os.PathLike, wanted: str) -> None:
-    """Raise FacerecError unless the store's vectors were made by profile `wanted` (the message says what to do)."""
-    if store.profile == wanted:
-        return
-    if store.profile_recorded:
-        made = f"{path} was made with the {store.profile!r} profile"
-    else:
-        made = f"{path} records no model profile (a classic tutorial file); assumed {store.profile}"
-    raise FacerecError(f"{made}: recognise with --model {store.profile}, or re-run extract_embeddings.py --model {wanted}")
 
 
 # --- writing --------------------------------------------------------------------------------

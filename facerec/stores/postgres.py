@@ -44,11 +44,11 @@ from psycopg.types.json import Jsonb
 
 from ..catalogue import PROFILES
 from ..errors import FacerecError, ctrl_c_deferred, record_kept
+from ..gallery import MAX_DIMENSION, MAX_VALUES, MAX_VECTORS, check_unit_vectors
 from ..names import MAX_NAME_BYTES
 from ..text import plural, printable
 from .base import (LEGACY_PROFILE, WRITER_WAIT_SECONDS, EmbeddingStore, GalleryCounts, NoGalleryYet, Sighting, SightingLog, Store,
                    StoreWriter, Watch, password_spans, starred, take_turn, unclear_password)
-from .picklefile import MAX_DIMENSION, MAX_VALUES, MAX_VECTORS, check_unit_vectors
 
 SCHEMA_VERSION = 1
 CHANNEL = "facerec_gallery"

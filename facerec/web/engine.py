@@ -30,20 +30,18 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
 from ..capture import keep_photo, person_folder
-from ..detection import Detector
-from ..embedding import Embedder
-from ..enrolment import USED, enrol, file_signature
+from ..enrolment import USED, enrol_into, file_signature
 from ..errors import FacerecError
 from ..fileio import read_inside
-from ..follower import GalleryFollower
 from ..images import MAX_PHOTO_BYTES
+from ..models import Models
 from ..names import normalise_name
-from ..recognition import RecognisedFace, log_sightings
+from ..recognition import Face, Recogniser, log_sightings
 from ..stores import EmbeddingStore, GalleryBusy, SightingLog
 from ..text import printable
 from ..tracking import Tracker
@@ -112,16 +110,17 @@ def person_folders(dataset: Path) -> dict[str, Path]:
 class Engine:
     """Recognise frames, enrol people and keep the gallery, for any number of pages at once (thread-safe)."""
 
-    def __init__(self, follower: GalleryFollower, learner: tuple[Detector, Embedder], dataset: Path,
-                 models: dict[str, Any], sightings: SightingLog | None = None) -> None:
-        """`follower` holds the store, the recogniser and the gallery in use; `learner` the networks that enrol;
-        `models` their record (enrolment.models_identity); each recognised frame's named faces go to `sightings`."""
-        self.follower = follower
-        self.store = follower.store
-        self.recogniser = follower.recogniser
-        self.learner_detector, self.learner_embedder = learner
+    def __init__(self, recogniser: Recogniser, learner: Models, dataset: Path,
+                 sightings: SightingLog | None = None) -> None:
+        """`recogniser` names the pages' faces with the store's gallery (its follower swaps in new ones);
+        `learner` the same models' other networks, that enrol; each recognised frame's named faces go to
+        `sightings`."""
+        self.follower = recogniser.follower
+        self.store = recogniser.follower.store
+        self.recogniser = recogniser
+        self.learner_detector, self.learner_embedder = learner.detector, learner.needs_embedder()
         self.dataset = Path(dataset)
-        self.models = models
+        self.models = learner.identity  # the record of the models (models.models_identity) the gallery keeps
         self.sightings = sightings
         self.progress = LearnProgress()
         self._enrolment: Enrolment | None = None
@@ -133,7 +132,7 @@ class Engine:
     # recognition
 
     def recognise(self, image: np.ndarray, tracker: Tracker | None = None,
-                  frame_index: int | None = None) -> list[RecognisedFace]:
+                  frame_index: int | None = None) -> list[Face]:
         """The faces of `image`: a photo on its own, or with `tracker` a frame of the video it follows."""
         with self._recognising:
             recognised = self.recogniser.recognise(image, frame_index, tracker)
@@ -295,8 +294,8 @@ class Engine:
 
             try:
                 with self.store.open_writer(self.dataset, self.models, self.learner_embedder.dimension) as writer:
-                    _, report = enrol(self.dataset, writer, self.learner_detector, self.learner_embedder,
-                                      progress=False, on_image=on_image)
+                    _, report = enrol_into(self.dataset, writer, self.learner_detector, self.learner_embedder,
+                                           progress=False, on_image=on_image)
                 self.follower.use(self.store.load())  # the gallery just written (the pickle store has it at hand)
             except FacerecError as error:
                 progress.state, progress.message = "failed", str(error)

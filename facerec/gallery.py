@@ -1,0 +1,96 @@
+"""The checks every gallery store shares: whose models made a gallery, whether its vectors are the embedders',
+whether it fits the running models, and what an enrolment may reuse of it.
+
+A store (stores/*) only reads and writes its backend; what makes a gallery usable is
+decided here, once, for every kind of store. (The in-memory snapshot is
+stores.base.EmbeddingStore; nothing here needs more of it than its fields.)
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .errors import FacerecError
+
+if TYPE_CHECKING:  # only for the annotations: the stores import this module
+    from .embedding import Embedder
+    from .stores.base import EmbeddingStore
+
+# The embedders store unit vectors. float32 rounding moves a length by about 1e-7, float16 by
+# less than 5e-4; a vector further than this from length 1 is not one of theirs.
+UNIT_LENGTH_TOLERANCE = 1e-3
+
+# Bounds on any gallery, whatever its store: the largest in mind is a few million vectors (a million 128-d
+# vectors is a 0.6 GB file); these leave room above that.
+MAX_VECTORS = 5_000_000
+MAX_DIMENSION = 4096
+MAX_VALUES = 1 << 30  # numbers in all vectors together: 4 GiB as float32
+
+
+class NotUnitVectors(ValueError):
+    """A gallery's vectors are not what the embedders make (the store says which file or database)."""
+
+
+def shown(text: str, limit: int = 100) -> str:
+    """Text from a gallery, safe to put in a one-line message: printable and short."""
+    text = text[:limit]
+    return text if text.isprintable() else repr(text)[1:-1]
+
+
+def check_unit_vectors(vectors: np.ndarray, names: list[str]) -> None:
+    """Raise NotUnitVectors (saying which vector, and whose) unless every row is finite and of length 1, as the
+    embedders make them."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        # float32, no temporary the size of the vectors: a million in a fraction of a second
+        lengths = np.sqrt(np.einsum("ij,ij->i", vectors, vectors)).astype(np.float64)
+    unsure = np.flatnonzero(~np.isfinite(lengths))  # NaN or infinity in the row, or squares too large for float32
+    if len(unsure):
+        rows = vectors[unsure].astype(np.float64)
+        finite = np.isfinite(rows).all(axis=1)
+        if not finite.all():
+            bad = int(unsure[np.flatnonzero(~finite)[0]])
+            raise NotUnitVectors(f"vector {bad} ({shown(names[bad])}) contains NaN or infinity (or a number too large "
+                                 "for float32)")
+        lengths[unsure] = np.sqrt(np.einsum("ij,ij->i", rows, rows))
+    off = np.abs(lengths - 1.0) > UNIT_LENGTH_TOLERANCE
+    if len(vectors) and off.any():
+        bad = int(np.flatnonzero(off)[0])
+        raise NotUnitVectors(f"vector {bad} ({shown(names[bad])}) has length {lengths[bad]:.4g}, but the embedders "
+                             f"make vectors of length 1 (within {UNIT_LENGTH_TOLERANCE:g}): it was not made by them")
+
+
+def check_profile(store: EmbeddingStore, path: str | os.PathLike, wanted: str) -> None:
+    """Raise FacerecError unless the store's vectors were made by profile `wanted` (the message says what to do)."""
+    if store.profile == wanted:
+        return
+    if store.profile_recorded:
+        made = f"{path} was made with the {store.profile!r} profile"
+    else:
+        made = f"{path} records no model profile (a classic tutorial file); assumed {store.profile}"
+    raise FacerecError(f"{made}: recognise with --model {store.profile}, or re-run extract_embeddings.py --model {wanted}")
+
+
+def check_store_fits(store: EmbeddingStore, path: str | os.PathLike, embedder: Embedder) -> None:
+    """Raise FacerecError unless the store at `path` holds vectors as long as the embedder's.
+
+    (Its profile is checked with check_profile as soon as it is loaded, before any model is.)"""
+    if len(store) and store.vectors.shape[1] != embedder.dimension:
+        raise FacerecError(f"{path} holds {store.vectors.shape[1]}-d vectors but the embedder makes "
+                           f"{embedder.dimension}-d ones: re-run extract_embeddings.py")
+
+
+def reusable(previous: EmbeddingStore | None, models: dict[str, Any], dimension: int
+             ) -> tuple[EmbeddingStore | None, str | None]:
+    """(what an enrolment may reuse of `previous`, or None: made by other models; a warning for the user, or None).
+
+    Vectors are reused only from the same models (models.models_identity) at the embedder's `dimension`.
+    """
+    if previous is None or previous.models != models:
+        return None, None
+    if dimension and len(previous) and previous.vectors.shape[1] != dimension:
+        return None, (f"the previous embeddings hold {previous.vectors.shape[1]}-d vectors although made by the "
+                      f"same models, which make {dimension}-d ones: it is damaged; every image is redone")
+    return previous, None
