@@ -232,12 +232,13 @@ class Recogniser(FacePipeline):
         return self.naming.threshold
 
     def recognise(self, image: np.ndarray, frame_index: int | None = None,
-                  tracker: Tracker | None = None) -> list[Face]:
+                  tracker: Tracker | None = None, faces: list[DetectedFace] | None = None) -> list[Face]:
         """The faces of one BGR image (OpenCV's convention), most confident first, each named on its own.
 
-        (`frame_index` and `tracker`: a frame of a video followed by that tracker, as `follow` does.)
+        (`frame_index` and `tracker`: a frame of a video followed by that tracker, as `follow` does;
+        `faces`: the detector's faces of `image` when they were found already.)
         """
-        return super().recognise(image, frame_index, tracker)
+        return super().recognise(image, frame_index, tracker, faces)
 
     def new_tracker(self) -> Tracker:
         """A tracker for one more video, embedding a followed face again at least every `every` frames."""
