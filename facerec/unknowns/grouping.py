@@ -49,18 +49,6 @@ def _pairwise(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum(squared, 0.0))
 
 
-def linkage_distance(a: np.ndarray, b: np.ndarray, linkage: Linkage = DEFAULT_LINKAGE) -> float:
-    """The distance between two sets of vectors under the linkage."""
-    distances = _pairwise(_as_track(a), _as_track(b))
-    if linkage == "single":
-        return float(distances.min())
-    if linkage == "complete":
-        return float(distances.max())
-    if linkage == "average":
-        return float(distances.mean())
-    raise ValueError(f"unknown linkage {linkage!r}: one of {', '.join(LINKAGES)}")
-
-
 def grouping_cut(threshold: float, margin: float = DEFAULT_MARGIN) -> float:
     """The largest distance at which two groups are one person: the profile's threshold minus the margin."""
     if margin < 0 or margin >= threshold:
@@ -69,37 +57,56 @@ def grouping_cut(threshold: float, margin: float = DEFAULT_MARGIN) -> float:
 
 
 class Groups:
-    """Groups built one track at a time (incremental grouping). `members[g]` holds group g's vectors."""
+    """Groups built one track at a time (incremental grouping)."""
 
     def __init__(self, threshold: float, margin: float = DEFAULT_MARGIN, linkage: Linkage = DEFAULT_LINKAGE) -> None:
         if linkage not in LINKAGES:
             raise ValueError(f"unknown linkage {linkage!r}: one of {', '.join(LINKAGES)}")
         self.cut = grouping_cut(threshold, margin)
         self.linkage = linkage
-        self.members: list[np.ndarray] = []
+        # Every vector in one array, with its group's index: a new track is compared with all of them at once.
+        self._vectors: np.ndarray | None = None
+        self._group = np.zeros(0, dtype=np.int64)
+        self._count = 0
 
     def __len__(self) -> int:
-        return len(self.members)
+        return self._count
 
-    def nearest(self, track: np.ndarray) -> tuple[int | None, float]:
-        """The nearest group to a track and its distance ((None, inf) when there is no group)."""
+    def members(self, index: int) -> np.ndarray:
+        """Group `index`'s vectors, in the order they joined."""
+        if not 0 <= index < self._count or self._vectors is None:
+            raise IndexError(f"no group {index}")
+        return self._vectors[self._group == index]
+
+    def distances(self, track: np.ndarray) -> np.ndarray:
+        """The linkage distance from a track to each group."""
         track = _as_track(track)
-        best, best_distance = None, float("inf")
-        for index, vectors in enumerate(self.members):
-            distance = linkage_distance(track, vectors, self.linkage)
-            if distance < best_distance:
-                best, best_distance = index, distance
-        return best, best_distance
+        if self._vectors is None:
+            return np.zeros(0)
+        pairs = _pairwise(track, self._vectors)
+        if self.linkage == "single":
+            per_group = np.full(self._count, np.inf)
+            np.minimum.at(per_group, self._group, pairs.min(0))
+            return per_group
+        if self.linkage == "complete":
+            per_group = np.zeros(self._count)
+            np.maximum.at(per_group, self._group, pairs.max(0))
+            return per_group
+        return np.bincount(self._group, pairs.sum(0), self._count) / (np.bincount(self._group, minlength=self._count)
+                                                                       * len(track))
 
     def add(self, track: np.ndarray) -> int:
         """Put a track in the nearest group within the cut, or in a new group; its group's index."""
         track = _as_track(track)
-        index, distance = self.nearest(track)
-        if index is not None and distance <= self.cut:
-            self.members[index] = np.vstack([self.members[index], track])
-            return index
-        self.members.append(track)
-        return len(self.members) - 1
+        distances = self.distances(track)
+        if len(distances) and distances.min() <= self.cut:
+            index = int(distances.argmin())
+        else:
+            index = self._count
+            self._count += 1
+        self._vectors = track if self._vectors is None else np.vstack([self._vectors, track])
+        self._group = np.concatenate([self._group, np.full(len(track), index)])
+        return index
 
 
 def _track_distances(tracks: list[np.ndarray], linkage: Linkage) -> np.ndarray:
