@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         vectors, people = load()
         threshold = PROFILES[profile].threshold
         # Distance parameters from half the threshold to 1.25 times it (where every method's best lies).
-        sweep = np.round(np.arange(threshold / 2, threshold * 1.25, args.step), 4)
+        sweep = np.round(np.arange(round(threshold / 2, 2), threshold * 1.25, args.step), 4)
         print(f"\n{name}: {len(vectors)} faces of {len(set(people))} people; {profile} threshold {threshold}; "
               f"best BCubed recall at precision >= {args.precision}")
         print(f"  {'method':<42} {'parameter':>26} {'precision':>9} {'recall':>7}")
