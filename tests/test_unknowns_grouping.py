@@ -40,7 +40,7 @@ def test_regroup_is_agglomerative_clustering(lfw, linkage):
     """Our full regroup makes the same groups as scikit-learn's agglomerative clustering at the same cut."""
     vectors = lfw[0][:SUBSET]
     ours = regroup(list(vectors), OPENFACE_THRESHOLD, DEFAULT_MARGIN, linkage)
-    # scikit-learn merges below its distance_threshold; ours at or below the cut: no LFW distance is exactly 0.50.
+    # scikit-learn merges below its distance_threshold; ours at or below the cut: no LFW distance is exactly 0.51.
     theirs = AgglomerativeClustering(n_clusters=None, distance_threshold=OPENFACE_THRESHOLD - DEFAULT_MARGIN,
                                      linkage=linkage).fit_predict(vectors)
     pairs_ours = ours[:, None] == ours[None, :]
