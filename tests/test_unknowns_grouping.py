@@ -35,14 +35,14 @@ def test_bcubed_hand_example():
         bcubed([0, 1], ["a"])
 
 
+@pytest.mark.parametrize("cut", [OPENFACE_THRESHOLD - DEFAULT_MARGIN, 0.75])
 @pytest.mark.parametrize("linkage", LINKAGES)
-def test_regroup_is_agglomerative_clustering(lfw, linkage):
+def test_regroup_is_agglomerative_clustering(lfw, linkage, cut):
     """Our full regroup makes the same groups as scikit-learn's agglomerative clustering at the same cut."""
     vectors = lfw[0][:SUBSET]
-    ours = regroup(list(vectors), OPENFACE_THRESHOLD, DEFAULT_MARGIN, linkage)
-    # scikit-learn merges below its distance_threshold; ours at or below the cut: no LFW distance is exactly 0.51.
-    theirs = AgglomerativeClustering(n_clusters=None, distance_threshold=OPENFACE_THRESHOLD - DEFAULT_MARGIN,
-                                     linkage=linkage).fit_predict(vectors)
+    ours = regroup(list(vectors), cut, 0.0, linkage)
+    # scikit-learn merges below its distance_threshold, ours at or below the cut: no LFW distance equals either cut.
+    theirs = AgglomerativeClustering(n_clusters=None, distance_threshold=cut, linkage=linkage).fit_predict(vectors)
     pairs_ours = ours[:, None] == ours[None, :]
     pairs_theirs = theirs[:, None] == theirs[None, :]
     assert np.array_equal(pairs_ours, pairs_theirs)
