@@ -1,0 +1,179 @@
+"""Grouping unknown faces into candidate people: unit vectors, one array of them per track.
+
+A track's vectors stay together (one camera followed one face). Two groups are as far apart as the
+*linkage* says, over every pair of their vectors (L2 distance):
+
+- "single": the closest pair (a group grows along a chain of close faces: pose and light change slowly
+  across tracks of one person),
+- "average": the mean of all pairs,
+- "complete": the farthest pair.
+
+Two ways to group, with the same linkage and the same cut (the profile's threshold minus a margin, so a
+group is stricter than naming a face):
+
+- incremental (`Groups.add`): a new track joins the group nearest to it if that is within the cut, else
+  it starts a group. It never merges two existing groups: that is what `regroup` is for.
+- full (`regroup`): agglomerative clustering of all tracks, merging the nearest two groups while they are
+  within the cut.
+
+The linkage and margin were chosen by measurement: bench/unknowns.py (BCubed precision and recall on
+labelled LFW OpenFace vectors and SFace vectors of ../shared/faces, against scikit-learn and dlib).
+Pure numpy, no I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Sequence
+
+import numpy as np
+
+Linkage = Literal["single", "average", "complete"]
+LINKAGES: tuple[Linkage, ...] = ("single", "average", "complete")
+# Chosen with bench/unknowns.py (BCubed on the 1,000 LFW OpenFace vectors): single linkage reaches the best
+# recall at precision >= 0.98 of every method tried (its regroup is scikit-learn's single-linkage
+# agglomerative clustering, and DBSCAN's with min_samples 1 or 2); 0.51 is the largest cut that keeps
+# precision >= 0.98 there (0.982, recall 0.564). On the 27 SFace faces of ../shared/faces every cut from
+# 0.83 to the threshold groups them perfectly, so the set cannot choose a margin for sface: the same 0.04.
+DEFAULT_LINKAGE: Linkage = "single"
+DEFAULT_MARGIN = 0.04  # in L2 distance, below the profile's threshold
+
+
+def _as_track(vectors: np.ndarray | Sequence[Sequence[float]]) -> np.ndarray:
+    track = np.asarray(vectors, dtype=np.float64)
+    if track.ndim == 1:
+        track = track[None, :]
+    if track.ndim != 2 or len(track) == 0:
+        raise ValueError("a track is a non-empty (n, d) array of vectors")
+    return track
+
+
+def _pairwise(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """L2 distances between the rows of a and of b (clipped at 0 against rounding)."""
+    squared = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * a @ b.T
+    return np.sqrt(np.maximum(squared, 0.0))
+
+
+def grouping_cut(threshold: float, margin: float = DEFAULT_MARGIN) -> float:
+    """The largest distance at which two groups are one person: the profile's threshold minus the margin."""
+    if margin < 0 or margin >= threshold:
+        raise ValueError(f"margin {margin} must be at least 0 and below the threshold {threshold}")
+    return threshold - margin
+
+
+class Groups:
+    """Groups built one track at a time (incremental grouping)."""
+
+    def __init__(self, threshold: float, margin: float = DEFAULT_MARGIN, linkage: Linkage = DEFAULT_LINKAGE) -> None:
+        if linkage not in LINKAGES:
+            raise ValueError(f"unknown linkage {linkage!r}: one of {', '.join(LINKAGES)}")
+        self.cut = grouping_cut(threshold, margin)
+        self.linkage = linkage
+        # Every vector in one array, with its group's index: a new track is compared with all of them at once.
+        self._vectors: np.ndarray | None = None
+        self._group = np.zeros(0, dtype=np.int64)
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def members(self, index: int) -> np.ndarray:
+        """Group `index`'s vectors, in the order they joined."""
+        if not 0 <= index < self._count or self._vectors is None:
+            raise IndexError(f"no group {index}")
+        return self._vectors[self._group == index]
+
+    def distances(self, track: np.ndarray) -> np.ndarray:
+        """The linkage distance from a track to each group."""
+        track = _as_track(track)
+        if self._vectors is None:
+            return np.zeros(0)
+        pairs = _pairwise(track, self._vectors)
+        if self.linkage == "single":
+            per_group = np.full(self._count, np.inf)
+            np.minimum.at(per_group, self._group, pairs.min(0))
+            return per_group
+        if self.linkage == "complete":
+            per_group = np.zeros(self._count)
+            np.maximum.at(per_group, self._group, pairs.max(0))
+            return per_group
+        return np.bincount(self._group, pairs.sum(0), self._count) / (np.bincount(self._group, minlength=self._count)
+                                                                       * len(track))
+
+    def add(self, track: np.ndarray) -> int:
+        """Put a track in the nearest group within the cut, or in a new group; its group's index."""
+        track = _as_track(track)
+        distances = self.distances(track)
+        if len(distances) and distances.min() <= self.cut:
+            index = int(distances.argmin())
+        else:
+            index = self._count
+            self._count += 1
+        self._vectors = track if self._vectors is None else np.vstack([self._vectors, track])
+        self._group = np.concatenate([self._group, np.full(len(track), index)])
+        return index
+
+
+def _track_distances(tracks: list[np.ndarray], linkage: Linkage) -> np.ndarray:
+    """Linkage distances between tracks, computed a track at a time (never the full vector-by-vector matrix)."""
+    vectors = np.vstack(tracks)
+    starts = np.cumsum([0] + [len(track) for track in tracks[:-1]])
+    reduce = {"single": np.minimum, "complete": np.maximum, "average": np.add}[linkage]
+    rows = np.empty((len(tracks), len(tracks)))
+    for index, track in enumerate(tracks):
+        per_track = reduce.reduceat(_pairwise(track, vectors), starts, axis=1)
+        rows[index] = reduce.reduce(per_track, axis=0)
+    if linkage == "average":
+        sizes = np.array([len(track) for track in tracks], dtype=np.float64)
+        rows /= sizes[:, None] * sizes[None, :]
+    return rows
+
+
+def regroup(tracks: Sequence[np.ndarray], threshold: float, margin: float = DEFAULT_MARGIN,
+            linkage: Linkage = DEFAULT_LINKAGE) -> np.ndarray:
+    """Full regroup: agglomerative clustering of the tracks, merging while the nearest groups are within the cut.
+
+    Returns a group label per track (0, 1, ... in order of each group's first track). Memory and time are
+    quadratic in the number of tracks (each row's nearest group is cached, so a merge costs one pass).
+    """
+    if linkage not in LINKAGES:
+        raise ValueError(f"unknown linkage {linkage!r}: one of {', '.join(LINKAGES)}")
+    cut = grouping_cut(threshold, margin)
+    tracks = [_as_track(track) for track in tracks]
+    count = len(tracks)
+    if count == 0:
+        return np.zeros(0, dtype=np.int64)
+    distance = _track_distances(tracks, linkage)
+    np.fill_diagonal(distance, np.inf)
+    sizes = np.array([len(track) for track in tracks], dtype=np.float64)
+    owner = np.arange(count)  # the cluster (its surviving row) each track belongs to
+    alive = np.ones(count, dtype=bool)
+    nearest = distance.argmin(1)
+    while True:
+        rows = np.flatnonzero(alive)
+        row_minima = distance[rows, nearest[rows]]
+        if len(rows) < 2 or row_minima.min() > cut:
+            break
+        keep = rows[row_minima.argmin()]
+        gone = nearest[keep]
+        # Lance-Williams: the merged cluster's distance to every other cluster, from the two it replaces.
+        if linkage == "single":
+            merged = np.minimum(distance[keep], distance[gone])
+        elif linkage == "complete":
+            merged = np.maximum(distance[keep], distance[gone])
+        else:
+            merged = (sizes[keep] * distance[keep] + sizes[gone] * distance[gone]) / (sizes[keep] + sizes[gone])
+        merged[keep] = merged[gone] = np.inf
+        distance[keep], distance[:, keep] = merged, merged
+        distance[gone], distance[:, gone] = np.inf, np.inf
+        sizes[keep] += sizes[gone]
+        alive[gone] = False
+        owner[owner == gone] = keep
+        # Rows whose nearest was one of the two, and the merged row, look again; others may now be nearer it.
+        stale = alive & ((nearest == keep) | (nearest == gone))
+        stale[keep] = True
+        nearest[stale] = distance[stale].argmin(1)
+        closer = alive & (merged < distance[np.arange(count), nearest])
+        nearest[closer] = keep
+    _, labels = np.unique(owner, return_inverse=True)
+    first_seen = {}
+    return np.array([first_seen.setdefault(label, len(first_seen)) for label in labels], dtype=np.int64)
