@@ -75,8 +75,7 @@ def binary_rows(origin: str, start: int, vectors: np.ndarray) -> bytes:
               ("size_length", ">i4"), ("size", ">i8"),
               ("mtime_length", ">i4"), ("mtime_ns", ">i8"),
               ("status_length", ">i4"), ("status", "S4"),
-              ("vector_length", ">i4"), ("ndim", ">i4"), ("nulls", ">i4"), ("oid", ">u4"), ("dimension", ">i4"),
-              ("lower", ">i4"), ("numbers", [("size", ">i4"), ("value", ">f4")], (DIMENSION,))]
+              ("vector_length", ">i4"), ("vector", "<f4", (DIMENSION,))]  # bytea: the numbers as stored
     rows = np.zeros(count, np.dtype(layout))
     numbers = np.arange(start, start + count)
     rows["fields"] = 7
@@ -86,10 +85,7 @@ def binary_rows(origin: str, start: int, vectors: np.ndarray) -> bytes:
     rows["size_length"], rows["size"] = 8, 30_000 + numbers
     rows["mtime_length"], rows["mtime_ns"] = 8, 1_700_000_000_000_000_000 + numbers
     rows["status_length"], rows["status"] = 4, texts["status"]
-    rows["vector_length"] = 20 + 8 * DIMENSION
-    rows["ndim"], rows["oid"], rows["dimension"], rows["lower"] = 1, 700, DIMENSION, 1
-    rows["numbers"]["size"] = 4
-    rows["numbers"]["value"] = vectors
+    rows["vector_length"], rows["vector"] = 4 * DIMENSION, vectors
     return rows.tobytes()
 
 

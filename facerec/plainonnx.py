@@ -10,7 +10,9 @@ runtime runs. The first dimension of the input and output is made free, so
 the faces of a frame go through in one call.
 
 The result is derived deterministically: its sha256 is in the catalogue, and
-a copy is kept in the default model folder so it is derived only once.
+a copy is kept in the default model folder so it is derived only once, and
+checked by modelfiles.file_digests like the downloaded files (hashed again only
+when it changed).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 from .catalogue import ModelFile
 from .errors import FacerecError
 from .fileio import atomic_writer
+from .modelfiles import file_digests
 
 BATCH_DIMENSION = "batch"
 
@@ -91,15 +94,14 @@ def _sha256(data: bytes) -> str:
 def plain_model(source: Path, derived: ModelFile, cache_folder: Path | None) -> bytes:
     """The plain float32 model derived from `source` (the catalogued `derived` file), from the cache when it is there.
 
-    The copy in `cache_folder` is used when its sha256 is the catalogue's; else the model is derived again and
+    The copy in `cache_folder` is used when its sha256 (remembered while the file is unchanged, see
+    modelfiles.file_digests) is the catalogue's; else the model is derived again and
     saved there (when the folder can be written). FacerecError when it cannot be derived (no `onnx` package)
     or derives to other bytes than the catalogue's (another version of the conversion: not the file checked).
     """
     cached = None if cache_folder is None else cache_folder / derived.filename
-    if cached is not None and cached.is_file():
-        data = cached.read_bytes()
-        if _sha256(data) == derived.sha256:
-            return data
+    if cached is not None and cached.is_file() and file_digests(cached)["sha256"] == derived.sha256:
+        return cached.read_bytes()
     try:
         data = fold_block_quantised(source)
     except ImportError:

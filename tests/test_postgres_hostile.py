@@ -257,8 +257,18 @@ def test_a_huge_vector_is_refused_before_it_is_fetched(database_url, tmp_path): 
     # in a block of ids of its own, so that it is sent whole unless refused first (random: not compressible)
     rows(database_url, "INSERT INTO facerec_images (id, origin, key, person, size, mtime_ns, status, vector) "
                        "SELECT 1000000, 'elsewhere:/d', 'big/1.jpg', 'big', 1, 1, 'used', "
-                       "array_agg(random()::float4) FROM generate_series(1, 1000000)")
+                       "string_agg(float4send(random()::float4), ''::bytea) FROM generate_series(1, 1000000)")
     assert_refused_unread(database_url, tmp_path, "1 vector of 10 is not of the 128 numbers its model record says")
+
+
+@pytest.mark.parametrize("change", ["substr(vector, 1, 511)", "vector || '\\x00'::bytea", "''::bytea"])
+def test_a_vector_of_the_wrong_length_is_refused_before_it_is_fetched(database_url, tmp_path, change):  # noqa: F811
+    enrol(PostgresStore(database_url), tmp_path / "dataset", dataset_records())
+    rows(database_url, f"UPDATE facerec_images SET vector = {change} WHERE id = "
+                       "(SELECT min(id) FROM facerec_images WHERE vector IS NOT NULL)")
+    assert_refused_unread(database_url, tmp_path, "1 vector of 9 is not of the 128 numbers its model record says")
+    assert_refused_unread(database_url, tmp_path, "1 vector of 9 is not of the 128 numbers its model record says",
+                          lambda store: store.known_images(tmp_path / "dataset"))
 
 
 def test_more_vectors_than_the_file_store_takes_are_refused_before_they_are_fetched(database_url, tmp_path,  # noqa: F811

@@ -223,7 +223,7 @@ def check_whole_images(url: str, datasets: dict[Path, dict[str, str]], known_vec
     for where, key, person, status, vector in found:
         name, expected = known_vectors[origins[where][key]]
         assert (person, status) == (name, "used"), key
-        assert np.array(vector, np.float32).tobytes() == expected, key
+        assert np.frombuffer(vector, "<f4").astype(np.float32).tobytes() == expected, key
     return len(found)
 
 

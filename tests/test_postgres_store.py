@@ -32,6 +32,7 @@ from facerec.stores import EmbeddingStore, GalleryCounts, Sighting, check_profil
 
 try:
     import psycopg
+    from psycopg.types.json import Jsonb
 except ImportError:  # the driver is in requirements.txt; CI must not pass by skipping
     if REQUIRE_ASSETS:
         raise
@@ -294,11 +295,64 @@ def test_an_enrolment_whose_gallery_was_emptied_for_other_models_stops(database_
 
 def test_a_newer_schema_is_refused(database_url, tmp_path):
     enrol(PostgresStore(database_url), tmp_path / "dataset", dataset_records())
-    rows(database_url, "UPDATE facerec_meta SET value = '2' WHERE key = 'schema_version'")
+    rows(database_url, "UPDATE facerec_meta SET value = '3' WHERE key = 'schema_version'")
     store = PostgresStore(database_url)
     for attempt in (store.load, lambda: store.open_writer(tmp_path / "dataset", MODELS, DIMENSION)):
-        with pytest.raises(FacerecError, match=r"schema version 2, newer than this facerec knows \(1\): upgrade facerec"):
+        with pytest.raises(FacerecError, match=r"schema version 3, newer than this facerec knows \(2\): upgrade facerec"):
             attempt()
+
+
+# The tables of schema version 1 (facerec before the vectors became bytea), as that version made them.
+VERSION_1_SCHEMA = (
+    "CREATE TABLE facerec_meta (key text PRIMARY KEY, value jsonb NOT NULL)",
+    "CREATE TABLE facerec_images (id bigserial PRIMARY KEY, origin text NOT NULL, key text NOT NULL, "
+    "person text NOT NULL, size bigint NOT NULL, mtime_ns bigint NOT NULL, status text NOT NULL, "
+    "vector float4[] CHECK (array_ndims(vector) = 1), made_at timestamptz NOT NULL DEFAULT now(), "
+    "UNIQUE (origin, key))",
+    "CREATE TABLE facerec_sightings (id bigserial PRIMARY KEY, camera text NOT NULL, run uuid NOT NULL, "
+    "track bigint, name text NOT NULL, first_seen timestamptz NOT NULL, last_seen timestamptz NOT NULL, "
+    "faces integer NOT NULL, best_distance real NOT NULL, UNIQUE (camera, run, track, name))",
+)
+
+
+def version_1_gallery(url: str, dataset: Path, records) -> None:
+    """A gallery of `records` as facerec's schema version 1 stored it (vectors as float4[])."""
+    with psycopg.connect(url) as connection:
+        for statement in VERSION_1_SCHEMA:
+            connection.execute(statement)
+        connection.execute("INSERT INTO facerec_meta VALUES ('schema_version', '1'), ('generation', '0'), "
+                           "('gallery', %s)", (Jsonb({"models": MODELS, "dimension": DIMENSION}),))
+        for index, (key, person, status, vector) in enumerate(records):
+            connection.execute(
+                "INSERT INTO facerec_images (origin, key, person, size, mtime_ns, status, vector) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s::float4[])",
+                (postgres._origin(dataset), key, person, *signature(index).values(), status,
+                 None if vector is None else [float(number) for number in vector]))
+
+
+def test_a_version_1_gallery_is_converted_by_the_next_enrolment_and_loads_the_same(postgres_server, database_url,
+                                                                                   tmp_path):
+    dataset, records = tmp_path / "dataset", dataset_records()
+    version_1_gallery(database_url, dataset, records)
+    _, expected = enrol(PostgresStore(postgres_server.url(postgres_server.new_database())), dataset, records)  # made by this version
+    store = PostgresStore(database_url)
+    with pytest.raises(FacerecError, match=r"has schema version 1, which this facerec reads once converted: the next "
+                                           r"enrolment by this version \(extract_embeddings.py --embeddings "):
+        store.load()
+    assert rows(database_url, "SELECT value FROM facerec_meta WHERE key = 'schema_version'") == [(1,)]  # readers wait
+
+    writer = store.open_writer(dataset, MODELS, DIMENSION)  # converts, then reads what it may reuse
+    assert rows(database_url, "SELECT value FROM facerec_meta WHERE key = 'schema_version'") == [(2,)]
+    assert rows(database_url, "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = "
+                              "'facerec_images'::regclass AND attname = 'vector'") == [("bytea",)]
+    for index, (key, person, status, vector) in enumerate(records):  # nothing to write again: all as recorded
+        writer.record(key, signature(index), status, person, vector)
+    assert writer.finish() == GalleryCounts(9, 4)
+    converted = PostgresStore(database_url).load()
+    assert converted.names == expected.names and converted.paths == expected.paths
+    assert np.array_equal(converted.vectors, expected.vectors) and converted.vectors.dtype == np.float32
+    assert rows(database_url, "SELECT octet_length(vector) FROM facerec_images WHERE vector IS NOT NULL "
+                              "GROUP BY 1") == [(4 * DIMENSION,)]
 
 
 def test_a_database_without_a_gallery_says_to_enrol(database_url, tmp_path):
@@ -311,14 +365,15 @@ def test_a_database_without_a_gallery_says_to_enrol(database_url, tmp_path):
 
 def test_damaged_vectors_are_refused(database_url, tmp_path):
     enrol(PostgresStore(database_url), tmp_path / "dataset", dataset_records())
-    rows(database_url, "UPDATE facerec_images SET vector = vector[1:5] WHERE id = (SELECT max(id) FROM facerec_images "
-                       "WHERE vector IS NOT NULL)")
+    rows(database_url, "UPDATE facerec_images SET vector = substr(vector, 1, 20) WHERE id = (SELECT max(id) "
+                       "FROM facerec_images WHERE vector IS NOT NULL)")
     with pytest.raises(FacerecError, match="is damaged: 1 vector of 9 is not of the 128 numbers its model record says"):
         PostgresStore(database_url).load()
-    rows(database_url, "UPDATE facerec_images SET vector = vector[1:5]")
+    rows(database_url, "UPDATE facerec_images SET vector = substr(vector, 1, 20)")
     with pytest.raises(FacerecError, match="is damaged: 9 vectors of 9 are not of the 128 numbers its model record says"):
         PostgresStore(database_url).load()
-    rows(database_url, "UPDATE facerec_images SET vector = array_fill(0.5::float4, ARRAY[128]) WHERE vector IS NOT NULL")
+    rows(database_url, "UPDATE facerec_images SET vector = %s WHERE vector IS NOT NULL",
+         np.full(128, 0.5, "<f4").tobytes())
     with pytest.raises(FacerecError, match=r"is damaged: vector 0 \(Zoë Ångström\) has length 5.657, but the embedders make vectors of length 1"):
         PostgresStore(database_url).load()
 
@@ -375,7 +430,7 @@ def check_whole_images(url: str) -> list[tuple]:
         if index % 7 == 0:
             assert (status, vector) == ("no face found", None), key
         else:
-            assert status == "used" and np.array_equal(np.array(vector, np.float32), vector_of(index)), key
+            assert status == "used" and np.array_equal(np.frombuffer(vector, "<f4"), vector_of(index)), key
     return images
 
 

@@ -5,6 +5,7 @@ import hashlib
 import importlib.util
 import io
 import json
+import os
 import shutil
 
 import numpy as np
@@ -14,6 +15,7 @@ from conftest import require, shared_path
 from helpers import CLIP
 from shared_faces import PROBE_FACES
 
+from facerec import modelfiles
 from facerec.catalogue import PROFILES, SFACE, YUNET
 from facerec.detection import load_detector
 from facerec.embedding import RUNTIME_VARIABLE, OpenVinoSFaceEmbedder, SFaceEmbedder, load_embedder
@@ -124,6 +126,30 @@ def test_a_damaged_kept_plain_file_is_derived_again(tmp_path):
     assert hashlib.sha256(data).hexdigest() == SFACE.plain.sha256
     assert kept.read_bytes() == data
     assert plain_model(source, SFACE.plain, tmp_path) == data  # now from the kept copy
+
+
+def test_the_kept_plain_file_is_hashed_once_and_derived_again_when_damaged(tmp_path, monkeypatch):
+    require_runtime()
+    monkeypatch.setenv("FACEREC_MODELS_DIR", str(tmp_path))  # the default folder: its checksums are remembered
+    source = shared_path("models") / SFACE.files[0].filename
+    kept = tmp_path / SFACE.plain.filename
+    data = plain_model(source, SFACE.plain, tmp_path)  # derived and kept
+    assert plain_model(source, SFACE.plain, tmp_path) == data  # hashed once, checksum remembered
+    remembered = json.loads((tmp_path / modelfiles.CHECKSUM_CACHE).read_text())
+    assert remembered[SFACE.plain.filename]["digests"]["sha256"] == SFACE.plain.sha256
+
+    monkeypatch.setattr(modelfiles, "_remembered", {})  # a later run: only the cache file remembers
+    with monkeypatch.context() as hashing:
+        hashing.setattr(modelfiles.hashlib, "new", lambda *_: pytest.fail("an unchanged kept file was hashed again"))
+        assert plain_model(source, SFACE.plain, tmp_path) == data
+
+    damaged = bytearray(data)
+    damaged[len(damaged) // 2] ^= 0xFF  # same size, same modification time: still seen as changed
+    stamp = kept.stat()
+    kept.write_bytes(bytes(damaged))
+    os.utime(kept, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    assert plain_model(source, SFACE.plain, tmp_path) == data  # derived again, not the damaged copy
+    assert kept.read_bytes() == data
 
 
 def test_detection_ahead_gives_each_frame_its_own_faces_in_order_and_errors_at_their_frame():

@@ -4,13 +4,14 @@ Tables (made on the first enrolment or sighting log, in one transaction; a store
 schema_version is newer than SCHEMA_VERSION is refused):
 
     facerec_meta       key text PRIMARY KEY, value jsonb
-                       'schema_version': 1
+                       'schema_version': 2 (1: vectors were float4[]; the first enrolment by this version
+                                         converts them, see _upgrade; a reader of version 1 is told to)
                        'gallery':        {"models": <enrolment.models_identity>, "dimension": 128}
                        'generation':     a number every committed change of the gallery increments
     facerec_images     one row per image of a dataset folder on one machine:
                        id, origin ("<hostname>:<absolute dataset path>"), key (path in the dataset,
-                       "obama/obama1.jpg"), person, size, mtime_ns, status, vector float4[] (NULL
-                       when the image was skipped), made_at; UNIQUE (origin, key)
+                       "obama/obama1.jpg"), person, size, mtime_ns, status, vector bytea (the vector's
+                       float32 numbers, little-endian, 4 bytes each; NULL when the image was skipped), made_at; UNIQUE (origin, key)
     facerec_sightings  one row per (camera, run, track, name), a photo's face one row each:
                        camera, run (one recogniser process), track (NULL: no track), name,
                        first_seen, last_seen, faces, best_distance
@@ -50,7 +51,7 @@ from ..text import plural, printable
 from .base import (LEGACY_PROFILE, WRITER_WAIT_SECONDS, EmbeddingStore, GalleryCounts, NoGalleryYet, Sighting, SightingLog, Store,
                    StoreWriter, Watch, password_spans, starred, take_turn, unclear_password)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 CHANNEL = "facerec_gallery"
 CONNECT_TIMEOUT = 5  # seconds to wait for the server before saying it is unreachable
 RETRY_SECONDS = 1.0  # a watcher or sighting log whose database is lost tries again this often
@@ -76,7 +77,7 @@ _SCHEMA = (
            size bigint NOT NULL,
            mtime_ns bigint NOT NULL,
            status text NOT NULL,
-           vector float4[] CHECK (array_ndims(vector) = 1),
+           vector bytea,
            made_at timestamptz NOT NULL DEFAULT now(),
            UNIQUE (origin, key))""",
     """CREATE TABLE IF NOT EXISTS facerec_sightings (
@@ -150,13 +151,10 @@ MAX_PERSON_BYTES = 4 * MAX_NAME_BYTES  # a folder name, every byte of it escaped
 MAX_KEY_BYTES = 2 * MAX_PERSON_BYTES + 1  # person/photo.jpg
 MAX_ORIGIN_BYTES = 255 + 1 + 4096  # hostname:absolute dataset folder (PATH_MAX)
 MAX_STATUS_BYTES = 4096  # why a photo was skipped
-# A float4[] of n numbers takes 24 + 4n bytes (PostgreSQL's array header); a larger one is refused by its stored
-# size, which PostgreSQL knows without reading (detoasting) the array.
-_ARRAY_HEADER_BYTES = 24
-
+# A vector of n numbers is 4n bytes: octet_length of a bytea is its stored size, known without reading (detoasting) it.
 _ROW_CHECK = (
-    "SELECT count(*) FILTER (WHERE vector IS NOT NULL), count(*), count(*) FILTER (WHERE vector IS NOT NULL AND "
-    "CASE WHEN pg_column_size(vector) > %(bytes)s THEN true ELSE cardinality(vector) <> %(dimension)s END), "
+    "SELECT count(*) FILTER (WHERE vector IS NOT NULL), count(*), "
+    "count(*) FILTER (WHERE vector IS NOT NULL AND octet_length(vector) <> %(bytes)s), "
     "coalesce(max(octet_length(person)), 0), coalesce(max(octet_length(key)), 0), "
     "coalesce(max(octet_length(origin)), 0), coalesce(max(octet_length(status)), 0) "
     "FROM facerec_images WHERE {where}")
@@ -194,7 +192,7 @@ def _check_rows(connection: psycopg.Connection, origin: str | None, dimension: i
     where = "vector IS NOT NULL" if origin is None else "origin = %(origin)s"
     vectors, images, misfits, person, key, place, status = connection.execute(
         _ROW_CHECK.format(where=where),
-        {"bytes": _ARRAY_HEADER_BYTES + 4 * dimension, "dimension": dimension, "origin": origin}).fetchone()
+        {"bytes": 4 * dimension, "origin": origin}).fetchone()
     if max(vectors, images) > MAX_VECTORS or vectors * dimension > MAX_VALUES:
         raise _Damaged(f"it holds {max(vectors, images):,} images with {vectors:,} vectors of {dimension:,} numbers, "
                        f"more than the {MAX_VECTORS:,} vectors (or {MAX_VALUES:,} numbers) a gallery may have")
@@ -208,29 +206,34 @@ def _check_rows(connection: psycopg.Connection, origin: str | None, dimension: i
             raise _Damaged(f"{what} is {size:,} bytes, more than the {limit:,} one may have")
 
 
-# The vectors in blocks of consecutive ids, one 2-D float4 array a row: a million vectors are a few hundred
-# rows of COPY, not a million (the per-row cost is in Python). Each row starts with its block's first id:
-# the order is checked, never trusted. The blocks are sorted before their vectors are gathered (sorting the
-# gathered rows would spill them to disk). {where} is a fixed fragment, never input.
+# The vectors in blocks of consecutive ids, one bytea a row (the block's vectors, end to end): a million vectors
+# are a few hundred rows of COPY, not a million (the per-row cost is in Python), and their numbers are read as
+# they are stored (float4[] sent a length before every number: twice the bytes, each parsed). Each row starts
+# with its block's first id: the order is checked, never trusted. The blocks are sorted before their vectors are
+# gathered (sorting the gathered rows would spill them to disk). {where} is a fixed fragment, never input.
 _VECTOR_BLOCK_IDS = 4096
 _VECTOR_BLOCKS = (
-    "COPY (SELECT block, (SELECT array_agg(vector ORDER BY id) FROM facerec_images "
+    "COPY (SELECT block, (SELECT string_agg(vector, ''::bytea ORDER BY id) FROM facerec_images "
     "WHERE id >= block AND id < block + {size} AND vector IS NOT NULL {where}) "
     "FROM (SELECT block FROM generate_series((SELECT min(id) FROM facerec_images), "
     "(SELECT max(id) FROM facerec_images), {size}) AS block ORDER BY block) AS blocks) TO STDOUT (FORMAT binary)")
+_FLOAT32 = np.dtype("<f4")  # a vector's numbers as stored
+
+
+def _stored(vector: np.ndarray) -> bytes:
+    """A vector as the vector column holds it."""
+    return np.asarray(vector, _FLOAT32).tobytes()
 
 
 class _CopiedVectors:
-    """Parses the binary COPY of _VECTOR_BLOCKS (rows of a block's first id and a 2-D float4 array, or NULL)
+    """Parses the binary COPY of _VECTOR_BLOCKS (rows of a block's first id and its vectors' bytes, or NULL)
     into a float32 matrix.
 
-    Every header is checked: a block that is not `dimension` numbers a vector, with no NULL
-    number, or more vectors than the names say, is refused.
+    Every header is checked: a block that is not whole vectors of `dimension` numbers, or
+    more vectors than the names say, is refused.
     """
 
     SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
-    FLOAT4_OID = 700
-    NUMBER = np.dtype([("size", ">i4"), ("value", ">f4")])
 
     def __init__(self, count: int, dimension: int) -> None:
         self.vectors = np.empty((count, dimension), np.float32)
@@ -249,7 +252,7 @@ class _CopiedVectors:
                 self.ended = True
                 offset += 2
                 break
-            if len(self.buffer) - offset < 18:  # fields, the block's first id (length and value), the array's length
+            if len(self.buffer) - offset < 18:  # fields, the block's first id (length and value), the bytes' length
                 break
             block_length, block, length = (int.from_bytes(self.buffer[offset + start:offset + end], "big", signed=True)
                                            for start, end in ((2, 6), (6, 14), (14, 18)))
@@ -273,19 +276,13 @@ class _CopiedVectors:
 
     def _read_block(self, start: int, length: int) -> None:
         dimension = self.vectors.shape[1]
-        ndim, nulls, oid = (int.from_bytes(self.buffer[start + i:start + i + 4], "big") for i in (0, 4, 8))
-        vectors = int.from_bytes(self.buffer[start + 12:start + 16], "big") if ndim == 2 else 0
-        numbers = int.from_bytes(self.buffer[start + 20:start + 24], "big") if ndim == 2 else 0
-        if ndim != 2 or nulls or oid != self.FLOAT4_OID or length != 28 + 8 * vectors * numbers:
-            raise _Damaged(f"vector {self.done} is not a vector of float4 numbers")
-        if numbers != dimension:
-            raise _Damaged(f"its vectors have {numbers} numbers, its model record says {dimension}")
+        vectors, rest = divmod(length, 4 * dimension)
+        if rest:
+            raise _Damaged(f"a vector after vector {self.done} is not of the {dimension} numbers its model record says")
         if self.done + vectors > len(self.vectors):
             raise _Damaged("it holds more vectors than names")
-        block = np.frombuffer(self.buffer, self.NUMBER, count=vectors * numbers, offset=start + 28)
-        if not (block["size"] == 4).all():
-            raise _Damaged(f"a vector after vector {self.done} has a missing number")
-        self.vectors[self.done:self.done + vectors] = block["value"].reshape(vectors, numbers)
+        block = np.frombuffer(self.buffer, _FLOAT32, count=vectors * dimension, offset=start)
+        self.vectors[self.done:self.done + vectors] = block.reshape(vectors, dimension)
         self.done += vectors
 
     def result(self) -> np.ndarray:
@@ -393,10 +390,10 @@ class PostgresStore(Store):
                                "ON CONFLICT (key) DO NOTHING", (Jsonb(SCHEMA_VERSION),))
             self._check_version(connection)
 
-    def _check_version(self, connection: psycopg.Connection) -> bool:
-        """False if the database has no facerec tables; FacerecError if they are of a newer schema."""
+    def _check_version(self, connection: psycopg.Connection) -> int:
+        """The schema version, 0 if the database has no facerec tables; FacerecError if they are of a newer schema."""
         if connection.execute("SELECT to_regclass('facerec_meta') IS NOT NULL").fetchone()[0] is False:
-            return False
+            return 0
         row = connection.execute("SELECT CASE WHEN jsonb_typeof(value) = 'number' AND octet_length(value::text) <= 19 "
                                  "THEN value END FROM facerec_meta WHERE key = 'schema_version'").fetchone()
         version = row[0] if row else None
@@ -405,7 +402,31 @@ class PostgresStore(Store):
         if version > SCHEMA_VERSION:
             raise FacerecError(f"the gallery in {self.location} has schema version {version}, newer than this facerec "
                                f"knows ({SCHEMA_VERSION}): upgrade facerec on this machine")
-        return True
+        return version
+
+    def _upgrade(self, connection: psycopg.Connection) -> None:
+        """A writer converts a version-1 gallery (vectors as float4[]) to this version's layout, once, in one
+        transaction: readers see the old tables or the new, never half; one writer converts, the others wait
+        for it (the schema lock) and find it done. NULL numbers stay short vectors, which a reader refuses."""
+        if self._check_version(connection) >= SCHEMA_VERSION:
+            return
+        with connection.transaction():
+            connection.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+            if self._check_version(connection) >= SCHEMA_VERSION:
+                return
+            # float4send is big-endian: each number's 4 bytes are turned round
+            connection.execute(
+                "CREATE FUNCTION pg_temp.facerec_vector(numbers float4[]) RETURNS bytea LANGUAGE sql IMMUTABLE AS $$ "
+                "SELECT string_agg(substr(b, 4, 1) || substr(b, 3, 1) || substr(b, 2, 1) || substr(b, 1, 1), "
+                "''::bytea ORDER BY i) FROM unnest(numbers) WITH ORDINALITY AS n(number, i), "
+                "LATERAL float4send(number) AS b $$")
+            connection.execute("ALTER TABLE facerec_images DROP CONSTRAINT IF EXISTS facerec_images_vector_check")
+            connection.execute("ALTER TABLE facerec_images ALTER COLUMN vector TYPE bytea "
+                               "USING pg_temp.facerec_vector(vector)")
+            connection.execute("DROP FUNCTION pg_temp.facerec_vector(float4[])")
+            connection.execute("UPDATE facerec_meta SET value = %s WHERE key = 'schema_version'",
+                               (Jsonb(SCHEMA_VERSION),))
+            self._changed(connection)  # a watcher that was told the old version is unreadable reads it now
 
     @staticmethod
     def _gallery_record(connection: psycopg.Connection, lock: str = "") -> Any:
@@ -442,7 +463,12 @@ class PostgresStore(Store):
             # the names of a million vectors are sorted in memory (about 100 MB), not on disk; JIT only adds time
             connection.execute("SET LOCAL work_mem = '256MB'")
             connection.execute("SET LOCAL jit = off")
-            gallery = self._gallery_record(connection) if self._check_version(connection) else None
+            version = self._check_version(connection)
+            if 0 < version < SCHEMA_VERSION:
+                raise FacerecError(f"the gallery in {self.location} has schema version {version}, which this facerec "
+                                   f"reads once converted: the next enrolment by this version (extract_embeddings.py "
+                                   f"--embeddings {self.location}) converts it, once for every machine")
+            gallery = self._gallery_record(connection) if version else None
             if gallery is None:
                 if origin is None:
                     raise NoGalleryYet(f"the gallery database {self.location} holds no gallery yet: enrol people with "
@@ -455,13 +481,10 @@ class PostgresStore(Store):
             path = "key" if origin is not None else "origin || '/' || key"
             names, paths = self._names_and_paths(connection, path, where, parameters)
             copied = _CopiedVectors(len(names), dimension)
-            try:
-                with connection.cursor().copy(_VECTOR_BLOCKS.format(size=_VECTOR_BLOCK_IDS, where=where),
-                                              parameters or None) as copy:
-                    for chunk in copy:
-                        copied.feed(chunk)
-            except psycopg.DataError as error:  # array_agg: vectors of different lengths
-                raise _Damaged(f"its vectors are not all of one length ({self._reason(error)})") from None
+            with connection.cursor().copy(_VECTOR_BLOCKS.format(size=_VECTOR_BLOCK_IDS, where=where),
+                                          parameters or None) as copy:
+                for chunk in copy:
+                    copied.feed(chunk)
             vectors = copied.result()
             try:
                 check_unit_vectors(vectors, names)
@@ -546,6 +569,7 @@ class PostgresStore(Store):
         def check(connection: psycopg.Connection) -> _PostgresWriter:
             warning = None
             self._create_schema(connection)
+            self._upgrade(connection)
             with connection.transaction():
                 gallery = self._gallery_record(connection, "FOR UPDATE")
                 images, origins = connection.execute(
@@ -681,7 +705,7 @@ class _PostgresWriter(StoreWriter):
         if known is not None and known[:3] == (size, mtime_ns, status) and known[3] in (None, person) and (
                 vector is None if known[4] is None else vector is not None and np.array_equal(known[4], vector)):
             return  # as the store has it: no transaction, no notification
-        values = (self._origin, key, person, size, mtime_ns, status, None if vector is None else vector.tolist())
+        values = (self._origin, key, person, size, mtime_ns, status, None if vector is None else _stored(vector))
         with ctrl_c_deferred():  # a Ctrl-C waits for the commit and its count: what it says is kept is exact
             self._change("record an image in", lambda connection: connection.execute(_UPSERT_IMAGE, values).rowcount)
             self._known[key] = (size, mtime_ns, status, person, vector)
