@@ -155,7 +155,7 @@ def test_clip_with_svm_names_lin_and_never_the_absent(clip_svm_run):
     for record in clip_svm_run:
         assert set(record) == {"frame", "faces"}
         for face in record["faces"]:
-            assert set(face) == {"box", "confidence", "name", "distance", "match", "track"}
+            assert set(face) == {"box", "confidence", "name", "distance", "match", "quality", "track"}
             named[face["name"]] = named.get(face["name"], 0) + 1
             if face["name"] != UNKNOWN:
                 assert face["distance"] < PROFILES["sface"].threshold and face["match"].startswith(f"{face['name']}/"), face
