@@ -13,7 +13,6 @@ import math
 import os
 import queue
 import stat
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -25,7 +24,8 @@ import cv2
 import numpy as np
 
 from .errors import FacerecError, ctrl_c_deferred, record_kept
-from .fileio import _FILE_MODE
+from .detection import quiet_opencv
+from .fileio import _FILE_MODE, check_writable, temporary_file
 
 FILE_QUEUE_FRAMES = 16
 DEFAULT_FPS = 30.0
@@ -40,7 +40,6 @@ STALL_SHARE = 0.9
 # After the timeout fires, the decoder may still hand out the half-received frame before reads fail.
 STALL_AFTERMATH_READS = 2
 VIDEO_SUFFIXES = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG"}
-MAX_NAME_BYTES = 255
 
 
 def stall_seconds() -> float:
@@ -57,18 +56,6 @@ def stall_seconds() -> float:
         raise FacerecError(f"{STALL_VARIABLE}={text!r} is not a number of seconds from {low:g} to {high:g}: "
                            f"set it to one (or unset it for {DEFAULT_STALL_SECONDS:g} s)")
     return seconds
-
-
-@contextlib.contextmanager
-def opencv_silenced() -> Iterator[None]:
-    """OpenCV's own log lines off for a moment (probing a camera index prints a screenful of warnings)."""
-    logging = cv2.utils.logging
-    previous = logging.getLogLevel()
-    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
-    try:
-        yield
-    finally:
-        logging.setLogLevel(previous)
 
 
 @dataclass(frozen=True)
@@ -132,7 +119,7 @@ class VideoSource:
             _checked_file(path)
             self.capture = cv2.VideoCapture(str(path))
         elif self.spec.camera_index is not None:
-            with opencv_silenced():  # a missing camera makes every backend print its own warning
+            with quiet_opencv():  # a missing camera makes every backend print its own warning
                 self.capture = cv2.VideoCapture(self.spec.camera_index)
         else:  # a dead server must not hang the open or a read forever
             timeout_ms = int(self.stall_seconds * 1000)
@@ -300,23 +287,13 @@ def check_output(text: str, source: str, force: bool = False) -> Path:
     if path.suffix.lower() not in VIDEO_SUFFIXES:
         raise FacerecError(f"--output {text}: the name must end in .mp4 or .avi (.m4v and .mov also work)")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".facerec-probe.", dir=path.parent)  # can a file be made there?
-        os.close(fd)
-        os.unlink(probe)
+        check_writable(path)
     except (FileExistsError, NotADirectoryError):
         raise FacerecError(f"cannot write video {text}: {_first_non_folder(path)} is not a folder") from None
     except OSError as error:
         raise FacerecError(f"cannot write video {text}: {error.strerror or error}"
                            + (f" ({error.filename})" if error.filename else "")) from None
     return path
-
-
-def _temporary_name(path: Path) -> tuple[str, str]:
-    """(prefix, suffix) for a hidden temporary beside `path` whose name fits in MAX_NAME_BYTES."""
-    suffix = f".partial{path.suffix}"  # same suffix, so OpenCV picks the same container
-    room = MAX_NAME_BYTES - len(os.fsencode(suffix)) - 2 - 8  # the dots and mkstemp's 8 random characters
-    return f".{os.fsdecode(os.fsencode(path.stem)[:room])}.", suffix
 
 
 class VideoOutput:
@@ -334,9 +311,9 @@ class VideoOutput:
         self.frames = 0
         self.problem: str | None = None
         self.outcome = ""
-        prefix, suffix = _temporary_name(self.path)
         try:
-            fd, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=self.path.parent)
+            # the same suffix, so OpenCV picks the same container
+            fd, name = temporary_file(self.path, suffix=f".partial{self.path.suffix}")
         except OSError as error:
             raise FacerecError(f"cannot write video {self.path}: {error.strerror or error}") from None
         os.close(fd)

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import ctypes
 import math
-import mmap
 import os
 import pickle
 import stat
@@ -45,7 +44,7 @@ import numpy as np
 
 from ..catalogue import PROFILES
 from ..errors import FacerecError
-from ..fileio import atomic_writer, check_writable
+from ..fileio import FileTooLarge, NotRegularFile, atomic_writer, check_writable, file_kind, read_regular_file
 from ..gallery import MAX_DIMENSION, MAX_VALUES, MAX_VECTORS, check_unit_vectors, reusable, shown as _shown
 from .base import (LEGACY_PROFILE, WRITER_WAIT_SECONDS, EmbeddingStore, GalleryCounts, NoGalleryYet, SightingLog,
                    Store, StoreWriter, Watch)
@@ -326,52 +325,22 @@ class _RestrictedUnpickler(pickle._Unpickler):
 
 # --- reading --------------------------------------------------------------------------------
 
-def _kind_of(mode: int) -> str:
-    if stat.S_ISDIR(mode):
-        return "a folder"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "not a plain file"
-
-
 def _read_regular_file(path: Path) -> np.ndarray:
     """The bytes of `path` if it is a regular file of at most MAX_FILE_BYTES (devices and FIFOs are never opened),
-    as a writable uint8 array: the vectors are used where they were read (see _Source.lend)."""
+    as a writable uint8 array in anonymous memory: the vectors are used where they were read (see _Source.lend)."""
     try:
-        info = os.stat(path)
+        return read_regular_file(path, MAX_FILE_BYTES, anonymous=True)
     except FileNotFoundError:
         raise NoGalleryYet(f"embeddings file {path} does not exist: run extract_embeddings.py first") from None
+    except NotRegularFile as error:
+        raise NotAStore(f"embeddings file {path} is not a regular file ({error.kind})") from None
+    except FileTooLarge as error:
+        if error.grew:
+            raise NotAStore(f"embeddings file {path} grew while it was read: is something still writing it?") from None
+        raise NotAStore(f"embeddings file {path} is {error.size:,} bytes, more than the {MAX_FILE_BYTES:,} "
+                        "an embeddings file may have") from None
     except OSError as error:
         raise FacerecError(f"cannot read embeddings file {path}: {error.strerror}") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise NotAStore(f"embeddings file {path} is not a regular file ({_kind_of(info.st_mode)})")
-    if info.st_size > MAX_FILE_BYTES:
-        raise NotAStore(f"embeddings file {path} is {info.st_size:,} bytes, more than the {MAX_FILE_BYTES:,} "
-                        "an embeddings file may have")
-    try:
-        # O_NONBLOCK: if the file was swapped for a FIFO since stat, opening it does not wait for a writer
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-        with os.fdopen(fd, "rb") as handle:
-            info = os.fstat(handle.fileno())
-            if not stat.S_ISREG(info.st_mode):
-                raise NotAStore(f"embeddings file {path} is not a regular file")
-            # the size it has now, plus one byte to notice a file still growing, read straight into anonymous
-            # memory: np.empty asks for huge pages, which the kernel may first compact memory for (a read of half
-            # a gigabyte then took 3 times as long), and a bytearray is zeroed before it is written
-            buffer = np.frombuffer(mmap.mmap(-1, min(info.st_size, MAX_FILE_BYTES) + 1), np.uint8)
-            view, size = memoryview(buffer), 0
-            while size < len(buffer) and (count := os.readv(handle.fileno(), [view[size:]])):
-                size += count
-            data = buffer[:size]
-    except OSError as error:
-        raise FacerecError(f"cannot read embeddings file {path}: {error.strerror}") from None
-    if len(data) > min(info.st_size, MAX_FILE_BYTES):
-        raise NotAStore(f"embeddings file {path} grew while it was read: is something still writing it?")
-    return data
 
 
 def load_store(path: str | os.PathLike) -> EmbeddingStore:
@@ -582,7 +551,7 @@ def open_store_target(path: str | os.PathLike, force: bool = False) -> StoreTarg
         raise FacerecError(f"cannot write embeddings file {shown}: {error.strerror}") from None
     previous, warning = None, None
     if info is not None and not stat.S_ISREG(info.st_mode):
-        raise FacerecError(f"embeddings file {shown} is {_kind_of(info.st_mode)}, not a regular file: "
+        raise FacerecError(f"embeddings file {shown} is {file_kind(info.st_mode)}, not a regular file: "
                            "choose another --embeddings")
     if info is not None and info.st_size:
         try:
