@@ -133,7 +133,8 @@ def photos(count: int) -> str:
 class Screen(Protocol):
     """What the capture loop needs of a window (facerec.display.Window fits)."""
 
-    closed: bool
+    @property
+    def closed(self) -> bool: ...
 
     def show(self, frame: np.ndarray, wait_ms: int = 1) -> int | None: ...
 

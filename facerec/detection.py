@@ -182,8 +182,9 @@ class SsdDetector(Detector):
         rows = rows[rows[:, 2] > self.confidence]
         scale = np.array([width, height, width, height])
         return [
-            DetectedFace(clip_box(*(row[3:7] * scale), width, height), float(row[2]))
+            DetectedFace(clip_box(x1, y1, x2, y2, width, height), float(row[2]))
             for row in rows
+            for x1, y1, x2, y2 in [row[3:7] * scale]
         ]
 
 

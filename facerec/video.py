@@ -122,6 +122,7 @@ class VideoSource:
             with quiet_opencv():  # a missing camera makes every backend print its own warning
                 self.capture = cv2.VideoCapture(self.spec.camera_index)
         else:  # a dead server must not hang the open or a read forever
+            assert self.stall_seconds is not None  # a stream is live
             timeout_ms = int(self.stall_seconds * 1000)
             self.capture = cv2.VideoCapture(self.spec.text, cv2.CAP_ANY, [
                 cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, timeout_ms])
@@ -165,7 +166,7 @@ class VideoSource:
             while not self._stop.is_set():
                 started = time.monotonic()
                 ok, frame = self.capture.read()
-                if self.spec.is_live and time.monotonic() - started >= STALL_SHARE * self.stall_seconds:
+                if self.stall_seconds is not None and time.monotonic() - started >= STALL_SHARE * self.stall_seconds:
                     last_slow_read = self.frames_read
                 if not ok or frame is None:
                     reason = self._why_reading_stopped(last_slow_read)
@@ -318,12 +319,13 @@ class VideoOutput:
             raise FacerecError(f"cannot write video {self.path}: {error.strerror or error}") from None
         os.close(fd)
         self._temporary = Path(name)
-        fourcc = cv2.VideoWriter_fourcc(*VIDEO_SUFFIXES[self.path.suffix.lower()])
-        self._writer = cv2.VideoWriter(name, fourcc, fps, frame_size)
-        if not self._writer.isOpened():
+        fourcc = cv2.VideoWriter.fourcc(*VIDEO_SUFFIXES[self.path.suffix.lower()])
+        writer = cv2.VideoWriter(name, fourcc, fps, frame_size)
+        if not writer.isOpened():
             self._temporary.unlink(missing_ok=True)
             raise FacerecError(f"cannot write video {self.path}: OpenCV could not start a {self.path.suffix} "
                                "encoder (use .mp4 or .avi)")
+        self._writer: cv2.VideoWriter | None = writer  # None once closed
         self._last: np.ndarray | None = None
         self._attempted = 0
 
@@ -340,6 +342,8 @@ class VideoOutput:
     def _append(self, frame: np.ndarray) -> None:
         # A Ctrl-C lands between Python steps: after the encoder took the frame but before the count
         # moved, the file holds one frame more than `frames`. `_attempted` bounds what it may hold.
+        if self._writer is None:
+            raise FacerecError(f"cannot write video {self.path}: it is already closed")
         self._attempted = self.frames + 1
         self._writer.write(frame)
         self.frames += 1
@@ -360,11 +364,11 @@ class VideoOutput:
         if self._writer is None:
             return
         with ctrl_c_deferred():
-            self._finish()
+            self._finish(self._writer)
 
-    def _finish(self) -> None:
+    def _finish(self, writer: cv2.VideoWriter) -> None:
         try:
-            self._writer.release()
+            writer.release()
             self._writer = None
             previous = "is left as it was" if self.path.exists() else "was not created"
             found = self._frames_in_temporary() if self._attempted else 0
