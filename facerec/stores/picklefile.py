@@ -38,7 +38,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 import numpy as np
 
@@ -129,6 +129,8 @@ class _PickledDtype:
         if not plain:
             raise _Refused("it holds a numpy type with fields, sub-arrays or flags, not plain numbers")
         if state[1] in ("<", ">"):
+            if self.dtype is None:
+                raise _Refused("it sets the byte order of a numpy type it never made")
             self.dtype = self.dtype.newbyteorder(state[1])
 
 
@@ -202,7 +204,7 @@ class _Source:
     LINE_CHUNK = 4096
 
     def __init__(self, data: np.ndarray) -> None:
-        self._data, self._view, self._position = data, memoryview(data), 0
+        self._data, self._view, self._position = data, data.data, 0
 
     def read(self, size: int = -1) -> bytes:
         end = len(self._view) if size < 0 else min(self._position + size, len(self._view))
@@ -239,6 +241,14 @@ class _RestrictedUnpickler(pickle._Unpickler):
     Python's own unpickler rather than the C one: the C one allocates (and zeroes) a memo
     as large as the largest memo index a file names, so a 9-byte file could take gigabytes.
     """
+
+    if TYPE_CHECKING:  # pickle._Unpickler's internals, which typeshed does not describe
+        stack: list[Any]
+        _unframer: Any
+
+        def read(self, size: int) -> bytes: ...
+        def readinto(self, buffer: bytearray) -> int: ...
+        def append(self, item: Any) -> None: ...
 
     def __init__(self, data: np.ndarray) -> None:
         self._source = _Source(data)
@@ -297,7 +307,8 @@ class _RestrictedUnpickler(pickle._Unpickler):
         # change this module's objects for every later load)
         if len(self.stack) < 2 or not isinstance(self.stack[-2], (_PickledDtype, _PickledArray)):
             raise _Refused("it sets the state of something other than a numpy array or type")
-        pickle._Unpickler.dispatch[pickle.BUILD[0]](self)
+        # typeshed types _Unpickler.dispatch as taking the C Unpickler, whose methods the Python one has
+        pickle._Unpickler.dispatch[pickle.BUILD[0]](self)  # type: ignore[arg-type]
 
     def _load_bytearray8_in_place(self) -> None:
         # protocol 5 writes an array's numbers as a bytearray, a large one after its frame: those are lent in place,
@@ -315,7 +326,7 @@ class _RestrictedUnpickler(pickle._Unpickler):
     def _load_refused(self) -> None:
         raise _Refused("it makes objects in a way numpy and plain containers never do (NEWOBJ, OBJ, INST)")
 
-    dispatch = {
+    dispatch: ClassVar[dict[int, Callable[[Any], None]]] = {
         **pickle._Unpickler.dispatch,
         pickle.BUILD[0]: _load_build_checked,
         pickle.BYTEARRAY8[0]: _load_bytearray8_in_place,
@@ -396,7 +407,7 @@ def _vector_rows(raw: Any) -> list[Any]:
         raise _Damaged('"embeddings" must be a list of vectors')
     if len(raw) > MAX_VECTORS:
         raise _Refused(f"it holds {len(raw):,} vectors, more than the {MAX_VECTORS:,} an embeddings file may have")
-    rows = []
+    rows: list[Any] = []  # arrays, lists and tuples of numbers
     for index, item in enumerate(raw):
         if isinstance(item, _PickledArray) and item.array is not None:
             rows.append(item.array)
@@ -427,7 +438,8 @@ def _vectors(raw: Any, names: list[str], file_size: int) -> np.ndarray:
     vector; a list of vectors (format 1, the seed's) is copied row by row.
     """
     if isinstance(raw, _PickledArray) and raw.array is not None and raw.array.ndim == 2:
-        _check_size(*raw.array.shape, file_size)
+        count, dimension = raw.array.shape
+        _check_size(count, dimension, file_size)
         with np.errstate(over="ignore", invalid="ignore"):
             # float32 in C order lent from the file's bytes (what save_store writes) is used in place (see _Source)
             vectors = np.require(raw.array, np.float32, ["C_CONTIGUOUS", "ALIGNED", "WRITEABLE"])
