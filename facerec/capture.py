@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import re
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +25,7 @@ from .detection import DetectedFace, Detector
 from .display import KEY_SPACE, QUIT_KEYS
 from .drawing import KNOWN_COLOUR, UNKNOWN_COLOUR, draw_faces, draw_label, label_rect
 from .errors import FacerecError, record_kept
-from .fileio import _FILE_MODE
+from .fileio import written_temporary
 from .images import UnusablePhoto, decode_photo
 from .names import case_twins, check_person_name
 from .text import plural
@@ -82,14 +81,9 @@ def save_photo(folder: Path, data: bytes, photo_format: str = "jpg") -> Path:
     crash never leaves a half-written photo under a number (at most a hidden `.photo.*.tmp`).
     """
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(prefix=".photo.", suffix=".tmp", dir=folder)
+        with written_temporary(folder / "photo") as (handle, temporary):  # .photo.XXXXXXXX.tmp
+            handle.write(data)
         try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(temporary, _FILE_MODE)
             number = next_photo_number(folder)
             while True:
                 path = folder / f"{number:0{NUMBER_DIGITS}d}.{photo_format}"
@@ -139,7 +133,8 @@ def photos(count: int) -> str:
 class Screen(Protocol):
     """What the capture loop needs of a window (facerec.display.Window fits)."""
 
-    closed: bool
+    @property
+    def closed(self) -> bool: ...
 
     def show(self, frame: np.ndarray, wait_ms: int = 1) -> int | None: ...
 

@@ -55,7 +55,8 @@ def opencv_version_problem(version: str = cv2.__version__) -> str | None:
 
 @contextlib.contextmanager
 def quiet_opencv() -> Iterator[None]:
-    """Silence OpenCV's own log lines (a failed forward pass prints a dozen) while the body runs."""
+    """Silence OpenCV's own log lines while the body runs (a failed forward pass prints a dozen, probing a camera
+    index a screenful of warnings)."""
     logging = getattr(cv2.utils, "logging", cv2)  # cv2.utils.logging in 4.14, cv2.setLogLevel in 4.11
     previous = logging.getLogLevel()
     logging.setLogLevel(0)  # LOG_LEVEL_SILENT
@@ -181,8 +182,9 @@ class SsdDetector(Detector):
         rows = rows[rows[:, 2] > self.confidence]
         scale = np.array([width, height, width, height])
         return [
-            DetectedFace(clip_box(*(row[3:7] * scale), width, height), float(row[2]))
+            DetectedFace(clip_box(x1, y1, x2, y2, width, height), float(row[2]))
             for row in rows
+            for x1, y1, x2, y2 in [row[3:7] * scale]
         ]
 
 

@@ -13,20 +13,18 @@ from __future__ import annotations
 import io
 import os
 import re
-import stat
 import warnings
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from .fileio import FileTooLarge, NotRegularFile, read_regular_file
+
 MAX_PHOTO_BYTES = 100 * 2**20  # a 100 MP JPEG is about 30 MiB; camera photos are far smaller
 MAX_PHOTO_PIXELS = 100_000_000  # 100 MP: decoded as 8-bit BGR that is 300 MB
 
 NOT_AN_IMAGE = "not a readable image"
-
-_FILE_KINDS = [(stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
-               (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")]
 
 
 class UnusablePhoto(Exception):
@@ -40,34 +38,19 @@ def _bytes_text(size: int) -> str:
     return f"{size} bytes"
 
 
-def file_kind(mode: int) -> str:
-    """What a file that is not a regular one is, from its st_mode: "a FIFO", "a character device", ..."""
-    return next((what for test, what in _FILE_KINDS if test(mode)), "a special file")
-
-
 def _read_regular_file(path: Path) -> bytes:
     """The content of `path` if it is a regular file of at most MAX_PHOTO_BYTES, else UnusablePhoto."""
     try:
-        # O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        return read_regular_file(path, MAX_PHOTO_BYTES)
     except FileNotFoundError:
         raise UnusablePhoto("does not exist") from None
+    except NotRegularFile as error:
+        raise UnusablePhoto(f"not a regular file ({error.kind})") from None
+    except FileTooLarge as error:
+        size = "" if error.grew else f"{_bytes_text(error.size)}: "  # grown since fstat: its size is unknown
+        raise UnusablePhoto(f"{size}larger than the {_bytes_text(MAX_PHOTO_BYTES)} a photo may be") from None
     except OSError as error:
         raise UnusablePhoto(f"cannot be read: {error.strerror or error}") from None
-    with os.fdopen(fd, "rb") as handle:
-        mode = os.fstat(fd)
-        if not stat.S_ISREG(mode.st_mode):
-            raise UnusablePhoto(f"not a regular file ({file_kind(mode.st_mode)})")
-        if mode.st_size > MAX_PHOTO_BYTES:
-            raise UnusablePhoto(f"{_bytes_text(mode.st_size)}: larger than the {_bytes_text(MAX_PHOTO_BYTES)} "
-                                "a photo may be")
-        try:
-            data = handle.read(MAX_PHOTO_BYTES + 1)
-        except OSError as error:
-            raise UnusablePhoto(f"cannot be read: {error.strerror or error}") from None
-    if len(data) > MAX_PHOTO_BYTES:  # it grew since fstat
-        raise UnusablePhoto(f"larger than the {_bytes_text(MAX_PHOTO_BYTES)} a photo may be")
-    return data
 
 
 def _too_many_pixels(pixels: int, limit: int, what: str) -> UnusablePhoto:

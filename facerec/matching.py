@@ -141,6 +141,7 @@ class Gallery:
 
     def _approximate_candidates(self, queries: np.ndarray, k: int) -> Iterator[np.ndarray]:
         """For each query, the k + _EXTRA_CANDIDATES closest rows the index finds (exact search if it finds under k)."""
+        assert self._index is not None  # chosen only when there is an index (see search)
         _, found = self._index.search(queries, min(len(self), k + _EXTRA_CANDIDATES))
         for query, rows in zip(queries, found):
             rows = rows[rows >= 0]
@@ -265,7 +266,7 @@ class VoteMatcher(Matcher):
                 matches.append(self._named(UNKNOWN, float(row_distances[0]), row_indices[0]))
                 continue
             votes = Counter(name for name, _, _ in voters)
-            best = {}
+            best: dict[str, tuple[float, int]] = {}
             for name, distance, row in voters:  # voters are closest first
                 best.setdefault(name, (distance, row))
             winner = min(votes, key=lambda name: (-votes[name], best[name][0]))

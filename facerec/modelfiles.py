@@ -27,7 +27,7 @@ from typing import Sequence
 
 from .catalogue import PROFILES, ModelFile, Network, Profile, all_model_files
 from .errors import FacerecError
-from .fileio import atomic_writer
+from .fileio import NAME_MAX, atomic_writer
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _CHUNK = 1 << 20
@@ -236,14 +236,14 @@ def checked_path(path: Path, downloadable: bool = False) -> Path:
 def _kind(path: Path) -> str | None:
     """"file" (a regular file), "folder", "other", or None when nothing is there.
 
-    A path the system refuses to look up (a name over 255 bytes, no permission) is a FacerecError.
+    A path the system refuses to look up (a name over NAME_MAX bytes, no permission) is a FacerecError.
     """
     try:
         mode = path.stat().st_mode
     except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError as error:
-        limit = " (a file or folder name may have at most 255 bytes)" if error.errno == errno.ENAMETOOLONG else ""
+        limit = f" (a file or folder name may have at most {NAME_MAX} bytes)" if error.errno == errno.ENAMETOOLONG else ""
         raise FacerecError(f"cannot use the model path {path}: {error.strerror}{limit}") from None
     return "folder" if stat.S_ISDIR(mode) else "file" if stat.S_ISREG(mode) else "other"
 

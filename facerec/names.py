@@ -13,9 +13,8 @@ import unicodedata
 from typing import Iterable
 
 from .errors import FacerecError
+from .fileio import NAME_MAX as MAX_NAME_BYTES  # a name is a folder: at most the longest file name
 from .text import INVISIBLE_CATEGORIES, printable
-
-MAX_NAME_BYTES = 255  # the longest file name most file systems take
 
 
 def normalise_name(name: str) -> str:

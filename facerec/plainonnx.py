@@ -47,7 +47,8 @@ def fold_block_quantised(source: Path) -> bytes:
     for node in graph.node:
         if node.op_type == "DequantizeLinear" and all(name in constants for name in node.input):
             attributes = {attribute.name: helper.get_attribute_value(attribute) for attribute in node.attribute}
-            folded[node.output[0]] = _dequantise(*(constants[name] for name in node.input),
+            quantised, scales, zero_points = (constants[name] for name in node.input)
+            folded[node.output[0]] = _dequantise(quantised, scales, zero_points,
                                                  axis=attributes.get("axis", 1), block=attributes.get("block_size", 0))
         elif node.op_type == "Reshape" and node.input[0] in folded and node.input[1] in constants:
             folded[node.output[0]] = folded[node.input[0]].reshape(constants[node.input[1]])

@@ -159,19 +159,19 @@ class FacePipeline:
         """
         tracker = self.tracker if tracker is None else tracker
         matcher = self.matcher  # one gallery for the whole frame, even if a new one arrives meanwhile
-        faces = run_stages(self.stages, frame, self.detector.detect(frame) if faces is None else faces)
+        records = run_stages(self.stages, frame, self.detector.detect(frame) if faces is None else faces)
         if tracker is None:
-            for face, match in zip(faces, self._embed(frame, faces, matcher)[1]):
-                face.match = match
-            return faces
-        tracks = tracker.update(faces, frame_index, frame)
+            for record, match in zip(records, self._embed(frame, records, matcher)[1]):
+                record.match = match
+            return records
+        tracks = tracker.update(records, frame_index, frame)
         due = [i for i, track in enumerate(tracks) if tracker.needs_embedding(track)]
-        vectors, verdicts = self._embed(frame, [faces[i] for i in due], matcher)
+        vectors, verdicts = self._embed(frame, [records[i] for i in due], matcher)
         for i, vector, verdict in zip(due, vectors, verdicts):
             tracker.add_evidence(tracks[i], vector, verdict, matcher)
-        for face, track in zip(faces, tracks):
-            face.match, face.track = track.match, track.id
-        return faces
+        for record, track in zip(records, tracks):
+            record.match, record.track = track.match, track.id
+        return records
 
     def _embed(self, frame: np.ndarray, faces: list[Face], matcher: Matcher) -> tuple[np.ndarray, list[Match]]:
         """The faces' vectors and their own verdicts (none for no face)."""

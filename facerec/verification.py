@@ -36,7 +36,8 @@ from .detection import DetectedFace, Detector
 from .embedding import Embedder
 from .enrolment import best_face
 from .errors import FacerecError
-from .images import UnusablePhoto, file_kind, load_photo
+from .fileio import file_kind
+from .images import UnusablePhoto, load_photo
 from .models import Models
 from .text import printable
 

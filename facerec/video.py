@@ -13,7 +13,6 @@ import math
 import os
 import queue
 import stat
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -25,7 +24,8 @@ import cv2
 import numpy as np
 
 from .errors import FacerecError, ctrl_c_deferred, record_kept
-from .fileio import _FILE_MODE
+from .detection import quiet_opencv
+from .fileio import _FILE_MODE, check_writable, temporary_file
 
 FILE_QUEUE_FRAMES = 16
 DEFAULT_FPS = 30.0
@@ -40,7 +40,6 @@ STALL_SHARE = 0.9
 # After the timeout fires, the decoder may still hand out the half-received frame before reads fail.
 STALL_AFTERMATH_READS = 2
 VIDEO_SUFFIXES = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG"}
-MAX_NAME_BYTES = 255
 
 
 def stall_seconds() -> float:
@@ -57,18 +56,6 @@ def stall_seconds() -> float:
         raise FacerecError(f"{STALL_VARIABLE}={text!r} is not a number of seconds from {low:g} to {high:g}: "
                            f"set it to one (or unset it for {DEFAULT_STALL_SECONDS:g} s)")
     return seconds
-
-
-@contextlib.contextmanager
-def opencv_silenced() -> Iterator[None]:
-    """OpenCV's own log lines off for a moment (probing a camera index prints a screenful of warnings)."""
-    logging = cv2.utils.logging
-    previous = logging.getLogLevel()
-    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
-    try:
-        yield
-    finally:
-        logging.setLogLevel(previous)
 
 
 @dataclass(frozen=True)
@@ -132,9 +119,10 @@ class VideoSource:
             _checked_file(path)
             self.capture = cv2.VideoCapture(str(path))
         elif self.spec.camera_index is not None:
-            with opencv_silenced():  # a missing camera makes every backend print its own warning
+            with quiet_opencv():  # a missing camera makes every backend print its own warning
                 self.capture = cv2.VideoCapture(self.spec.camera_index)
         else:  # a dead server must not hang the open or a read forever
+            assert self.stall_seconds is not None  # a stream is live
             timeout_ms = int(self.stall_seconds * 1000)
             self.capture = cv2.VideoCapture(self.spec.text, cv2.CAP_ANY, [
                 cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, timeout_ms])
@@ -178,7 +166,7 @@ class VideoSource:
             while not self._stop.is_set():
                 started = time.monotonic()
                 ok, frame = self.capture.read()
-                if self.spec.is_live and time.monotonic() - started >= STALL_SHARE * self.stall_seconds:
+                if self.stall_seconds is not None and time.monotonic() - started >= STALL_SHARE * self.stall_seconds:
                     last_slow_read = self.frames_read
                 if not ok or frame is None:
                     reason = self._why_reading_stopped(last_slow_read)
@@ -300,23 +288,13 @@ def check_output(text: str, source: str, force: bool = False) -> Path:
     if path.suffix.lower() not in VIDEO_SUFFIXES:
         raise FacerecError(f"--output {text}: the name must end in .mp4 or .avi (.m4v and .mov also work)")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".facerec-probe.", dir=path.parent)  # can a file be made there?
-        os.close(fd)
-        os.unlink(probe)
+        check_writable(path)
     except (FileExistsError, NotADirectoryError):
         raise FacerecError(f"cannot write video {text}: {_first_non_folder(path)} is not a folder") from None
     except OSError as error:
         raise FacerecError(f"cannot write video {text}: {error.strerror or error}"
                            + (f" ({error.filename})" if error.filename else "")) from None
     return path
-
-
-def _temporary_name(path: Path) -> tuple[str, str]:
-    """(prefix, suffix) for a hidden temporary beside `path` whose name fits in MAX_NAME_BYTES."""
-    suffix = f".partial{path.suffix}"  # same suffix, so OpenCV picks the same container
-    room = MAX_NAME_BYTES - len(os.fsencode(suffix)) - 2 - 8  # the dots and mkstemp's 8 random characters
-    return f".{os.fsdecode(os.fsencode(path.stem)[:room])}.", suffix
 
 
 class VideoOutput:
@@ -334,19 +312,20 @@ class VideoOutput:
         self.frames = 0
         self.problem: str | None = None
         self.outcome = ""
-        prefix, suffix = _temporary_name(self.path)
         try:
-            fd, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=self.path.parent)
+            # the same suffix, so OpenCV picks the same container
+            fd, name = temporary_file(self.path, suffix=f".partial{self.path.suffix}")
         except OSError as error:
             raise FacerecError(f"cannot write video {self.path}: {error.strerror or error}") from None
         os.close(fd)
         self._temporary = Path(name)
-        fourcc = cv2.VideoWriter_fourcc(*VIDEO_SUFFIXES[self.path.suffix.lower()])
-        self._writer = cv2.VideoWriter(name, fourcc, fps, frame_size)
-        if not self._writer.isOpened():
+        fourcc = cv2.VideoWriter.fourcc(*VIDEO_SUFFIXES[self.path.suffix.lower()])
+        writer = cv2.VideoWriter(name, fourcc, fps, frame_size)
+        if not writer.isOpened():
             self._temporary.unlink(missing_ok=True)
             raise FacerecError(f"cannot write video {self.path}: OpenCV could not start a {self.path.suffix} "
                                "encoder (use .mp4 or .avi)")
+        self._writer: cv2.VideoWriter | None = writer  # None once closed
         self._last: np.ndarray | None = None
         self._attempted = 0
 
@@ -363,6 +342,8 @@ class VideoOutput:
     def _append(self, frame: np.ndarray) -> None:
         # A Ctrl-C lands between Python steps: after the encoder took the frame but before the count
         # moved, the file holds one frame more than `frames`. `_attempted` bounds what it may hold.
+        if self._writer is None:
+            raise FacerecError(f"cannot write video {self.path}: it is already closed")
         self._attempted = self.frames + 1
         self._writer.write(frame)
         self.frames += 1
@@ -383,11 +364,11 @@ class VideoOutput:
         if self._writer is None:
             return
         with ctrl_c_deferred():
-            self._finish()
+            self._finish(self._writer)
 
-    def _finish(self) -> None:
+    def _finish(self, writer: cv2.VideoWriter) -> None:
         try:
-            self._writer.release()
+            writer.release()
             self._writer = None
             previous = "is left as it was" if self.path.exists() else "was not created"
             found = self._frames_in_temporary() if self._attempted else 0

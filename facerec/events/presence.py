@@ -56,17 +56,17 @@ class Presence:
                 self._people = people
                 self.sink.gallery(people)
         now = self._clock()
-        live = {track.id: track for track in tracks if track.match is not None}
+        live = {track.id: (track, track.match) for track in tracks if track.match is not None}
         arrivals = []
-        for track_id, track in live.items():
+        for track_id, (track, match) in live.items():
             seen = self._in_view.get(track_id)
-            if seen is not None and seen.name != track.match.name:
+            if seen is not None and seen.name != match.name:
                 self._leave(track_id)
                 seen = None
             if seen is None:
                 arrivals.append(track_id)
             if seen is None or track.missed == 0:
-                self._in_view[track_id] = _InView(track.match.name, now, track.match.distance, track.box, frame_index)
+                self._in_view[track_id] = _InView(match.name, now, match.distance, track.box, frame_index)
         for track_id in [track_id for track_id in self._in_view if track_id not in live]:
             self._leave(track_id)
         for track_id in arrivals:
@@ -91,4 +91,4 @@ class Presence:
 
     def _event(self, kind: str, track_id: int) -> Event:
         seen = self._in_view[track_id]
-        return Event(kind, seen.name, self.camera, track_id, seen.time, seen.distance, tuple(seen.box), seen.frame)
+        return Event(kind, seen.name, self.camera, track_id, seen.time, seen.distance, seen.box, seen.frame)

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import ctypes
 import math
-import mmap
 import os
 import pickle
 import stat
@@ -39,13 +38,13 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 import numpy as np
 
 from ..catalogue import PROFILES
 from ..errors import FacerecError
-from ..fileio import atomic_writer, check_writable
+from ..fileio import FileTooLarge, NotRegularFile, atomic_writer, check_writable, file_kind, read_regular_file
 from ..gallery import MAX_DIMENSION, MAX_VALUES, MAX_VECTORS, check_unit_vectors, reusable, shown as _shown
 from .base import (LEGACY_PROFILE, WRITER_WAIT_SECONDS, EmbeddingStore, GalleryCounts, NoGalleryYet, SightingLog,
                    Store, StoreWriter, Watch)
@@ -130,6 +129,8 @@ class _PickledDtype:
         if not plain:
             raise _Refused("it holds a numpy type with fields, sub-arrays or flags, not plain numbers")
         if state[1] in ("<", ">"):
+            if self.dtype is None:
+                raise _Refused("it sets the byte order of a numpy type it never made")
             self.dtype = self.dtype.newbyteorder(state[1])
 
 
@@ -203,7 +204,7 @@ class _Source:
     LINE_CHUNK = 4096
 
     def __init__(self, data: np.ndarray) -> None:
-        self._data, self._view, self._position = data, memoryview(data), 0
+        self._data, self._view, self._position = data, data.data, 0
 
     def read(self, size: int = -1) -> bytes:
         end = len(self._view) if size < 0 else min(self._position + size, len(self._view))
@@ -240,6 +241,14 @@ class _RestrictedUnpickler(pickle._Unpickler):
     Python's own unpickler rather than the C one: the C one allocates (and zeroes) a memo
     as large as the largest memo index a file names, so a 9-byte file could take gigabytes.
     """
+
+    if TYPE_CHECKING:  # pickle._Unpickler's internals, which typeshed does not describe
+        stack: list[Any]
+        _unframer: Any
+
+        def read(self, size: int) -> bytes: ...
+        def readinto(self, buffer: bytearray) -> int: ...
+        def append(self, item: Any) -> None: ...
 
     def __init__(self, data: np.ndarray) -> None:
         self._source = _Source(data)
@@ -298,7 +307,8 @@ class _RestrictedUnpickler(pickle._Unpickler):
         # change this module's objects for every later load)
         if len(self.stack) < 2 or not isinstance(self.stack[-2], (_PickledDtype, _PickledArray)):
             raise _Refused("it sets the state of something other than a numpy array or type")
-        pickle._Unpickler.dispatch[pickle.BUILD[0]](self)
+        # typeshed types _Unpickler.dispatch as taking the C Unpickler, whose methods the Python one has
+        pickle._Unpickler.dispatch[pickle.BUILD[0]](self)  # type: ignore[arg-type]
 
     def _load_bytearray8_in_place(self) -> None:
         # protocol 5 writes an array's numbers as a bytearray, a large one after its frame: those are lent in place,
@@ -316,7 +326,7 @@ class _RestrictedUnpickler(pickle._Unpickler):
     def _load_refused(self) -> None:
         raise _Refused("it makes objects in a way numpy and plain containers never do (NEWOBJ, OBJ, INST)")
 
-    dispatch = {
+    dispatch: ClassVar[dict[int, Callable[[Any], None]]] = {
         **pickle._Unpickler.dispatch,
         pickle.BUILD[0]: _load_build_checked,
         pickle.BYTEARRAY8[0]: _load_bytearray8_in_place,
@@ -326,52 +336,22 @@ class _RestrictedUnpickler(pickle._Unpickler):
 
 # --- reading --------------------------------------------------------------------------------
 
-def _kind_of(mode: int) -> str:
-    if stat.S_ISDIR(mode):
-        return "a folder"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "not a plain file"
-
-
 def _read_regular_file(path: Path) -> np.ndarray:
     """The bytes of `path` if it is a regular file of at most MAX_FILE_BYTES (devices and FIFOs are never opened),
-    as a writable uint8 array: the vectors are used where they were read (see _Source.lend)."""
+    as a writable uint8 array in anonymous memory: the vectors are used where they were read (see _Source.lend)."""
     try:
-        info = os.stat(path)
+        return read_regular_file(path, MAX_FILE_BYTES, anonymous=True)
     except FileNotFoundError:
         raise NoGalleryYet(f"embeddings file {path} does not exist: run extract_embeddings.py first") from None
+    except NotRegularFile as error:
+        raise NotAStore(f"embeddings file {path} is not a regular file ({error.kind})") from None
+    except FileTooLarge as error:
+        if error.grew:
+            raise NotAStore(f"embeddings file {path} grew while it was read: is something still writing it?") from None
+        raise NotAStore(f"embeddings file {path} is {error.size:,} bytes, more than the {MAX_FILE_BYTES:,} "
+                        "an embeddings file may have") from None
     except OSError as error:
         raise FacerecError(f"cannot read embeddings file {path}: {error.strerror}") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise NotAStore(f"embeddings file {path} is not a regular file ({_kind_of(info.st_mode)})")
-    if info.st_size > MAX_FILE_BYTES:
-        raise NotAStore(f"embeddings file {path} is {info.st_size:,} bytes, more than the {MAX_FILE_BYTES:,} "
-                        "an embeddings file may have")
-    try:
-        # O_NONBLOCK: if the file was swapped for a FIFO since stat, opening it does not wait for a writer
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-        with os.fdopen(fd, "rb") as handle:
-            info = os.fstat(handle.fileno())
-            if not stat.S_ISREG(info.st_mode):
-                raise NotAStore(f"embeddings file {path} is not a regular file")
-            # the size it has now, plus one byte to notice a file still growing, read straight into anonymous
-            # memory: np.empty asks for huge pages, which the kernel may first compact memory for (a read of half
-            # a gigabyte then took 3 times as long), and a bytearray is zeroed before it is written
-            buffer = np.frombuffer(mmap.mmap(-1, min(info.st_size, MAX_FILE_BYTES) + 1), np.uint8)
-            view, size = memoryview(buffer), 0
-            while size < len(buffer) and (count := os.readv(handle.fileno(), [view[size:]])):
-                size += count
-            data = buffer[:size]
-    except OSError as error:
-        raise FacerecError(f"cannot read embeddings file {path}: {error.strerror}") from None
-    if len(data) > min(info.st_size, MAX_FILE_BYTES):
-        raise NotAStore(f"embeddings file {path} grew while it was read: is something still writing it?")
-    return data
 
 
 def load_store(path: str | os.PathLike) -> EmbeddingStore:
@@ -427,7 +407,7 @@ def _vector_rows(raw: Any) -> list[Any]:
         raise _Damaged('"embeddings" must be a list of vectors')
     if len(raw) > MAX_VECTORS:
         raise _Refused(f"it holds {len(raw):,} vectors, more than the {MAX_VECTORS:,} an embeddings file may have")
-    rows = []
+    rows: list[Any] = []  # arrays, lists and tuples of numbers
     for index, item in enumerate(raw):
         if isinstance(item, _PickledArray) and item.array is not None:
             rows.append(item.array)
@@ -458,7 +438,8 @@ def _vectors(raw: Any, names: list[str], file_size: int) -> np.ndarray:
     vector; a list of vectors (format 1, the seed's) is copied row by row.
     """
     if isinstance(raw, _PickledArray) and raw.array is not None and raw.array.ndim == 2:
-        _check_size(*raw.array.shape, file_size)
+        count, dimension = raw.array.shape
+        _check_size(count, dimension, file_size)
         with np.errstate(over="ignore", invalid="ignore"):
             # float32 in C order lent from the file's bytes (what save_store writes) is used in place (see _Source)
             vectors = np.require(raw.array, np.float32, ["C_CONTIGUOUS", "ALIGNED", "WRITEABLE"])
@@ -582,7 +563,7 @@ def open_store_target(path: str | os.PathLike, force: bool = False) -> StoreTarg
         raise FacerecError(f"cannot write embeddings file {shown}: {error.strerror}") from None
     previous, warning = None, None
     if info is not None and not stat.S_ISREG(info.st_mode):
-        raise FacerecError(f"embeddings file {shown} is {_kind_of(info.st_mode)}, not a regular file: "
+        raise FacerecError(f"embeddings file {shown} is {file_kind(info.st_mode)}, not a regular file: "
                            "choose another --embeddings")
     if info is not None and info.st_size:
         try:

@@ -100,6 +100,14 @@ _PARAMETER_PASSWORD = re.compile(r"(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^&
 _QUOTED = re.compile(r'"([^"]*)"')
 
 
+def _one_row(cursor: psycopg.Cursor) -> tuple[Any, ...]:
+    """The row of a query that always gives one (an aggregate, a SELECT of expressions)."""
+    row = cursor.fetchone()
+    if row is None:
+        raise FacerecError("the gallery database gave no row where a query always gives one")
+    return row
+
+
 def _masked(text: str, secrets: tuple[str, ...] = ()) -> str:
     """`text` with every password in it replaced by ***: those of URLs and parameters, and each of `secrets`
     where it stands as a word of its own (a password "e" is not every letter e)."""
@@ -190,9 +198,9 @@ def _check_rows(connection: psycopg.Connection, origin: str | None, dimension: i
     exceed the bounds above, or whose vectors are not `dimension` numbers, by one aggregate query: nothing of
     them is fetched."""
     where = "vector IS NOT NULL" if origin is None else "origin = %(origin)s"
-    vectors, images, misfits, person, key, place, status = connection.execute(
+    vectors, images, misfits, person, key, place, status = _one_row(connection.execute(
         _ROW_CHECK.format(where=where),
-        {"bytes": 4 * dimension, "origin": origin}).fetchone()
+        {"bytes": 4 * dimension, "origin": origin}))
     if max(vectors, images) > MAX_VECTORS or vectors * dimension > MAX_VALUES:
         raise _Damaged(f"it holds {max(vectors, images):,} images with {vectors:,} vectors of {dimension:,} numbers, "
                        f"more than the {MAX_VECTORS:,} vectors (or {MAX_VALUES:,} numbers) a gallery may have")
@@ -243,7 +251,7 @@ class _CopiedVectors:
         self.ended = False
         self.block: int | None = None  # the first id of the last block read
 
-    def feed(self, chunk: bytes) -> None:
+    def feed(self, chunk: bytes | bytearray | memoryview) -> None:
         self.buffer += chunk
         offset = self._read_header() if not self.header_read else 0
         while not self.ended and len(self.buffer) - offset >= 2:
@@ -311,9 +319,9 @@ class PostgresStore(Store):
         except psycopg.Error as error:
             raise FacerecError(f"{self.location} is not a PostgreSQL URL: {_url_problem(url, error)}") from None
         written = [url[start:end] for start, end in password_spans(url)]
-        self._secrets = tuple(dict.fromkeys(s for s in (*written, *map(unquote, written), parameters.get("password"),
+        self._secrets = tuple(dict.fromkeys(str(s) for s in (*written, *map(unquote, written), parameters.get("password"),
                                                         os.environ.get("PGPASSWORD")) if s))
-        host = parameters.get("host") or os.environ.get("PGHOST") or "localhost"
+        host = str(parameters.get("host") or os.environ.get("PGHOST") or "localhost")
         port = parameters.get("port") or os.environ.get("PGPORT") or "5432"
         self._server = f"{host}:{port}" if not host.startswith("/") else f"{host} (socket, port {port})"
         self._lock = threading.RLock()
@@ -347,9 +355,11 @@ class PostgresStore(Store):
         """
         with self._lock:
             for attempt in (1, 2):
-                if own is None and (self._connection is None or self._connection.closed):
-                    self._connection = self._connect()
-                connection = own or self._connection
+                connection = own
+                if connection is None:
+                    if self._connection is None or self._connection.closed:
+                        self._connection = self._connect()
+                    connection = self._connection
                 try:
                     return work(connection)
                 except psycopg.Error as error:
@@ -392,7 +402,7 @@ class PostgresStore(Store):
 
     def _check_version(self, connection: psycopg.Connection) -> int:
         """The schema version, 0 if the database has no facerec tables; FacerecError if they are of a newer schema."""
-        if connection.execute("SELECT to_regclass('facerec_meta') IS NOT NULL").fetchone()[0] is False:
+        if _one_row(connection.execute("SELECT to_regclass('facerec_meta') IS NOT NULL"))[0] is False:
             return 0
         row = connection.execute("SELECT CASE WHEN jsonb_typeof(value) = 'number' AND octet_length(value::text) <= 19 "
                                  "THEN value END FROM facerec_meta WHERE key = 'schema_version'").fetchone()
@@ -492,9 +502,9 @@ class PostgresStore(Store):
                 raise _Damaged(str(error)) from None
             files = {}
             if origin is not None:
-                records = connection.execute(
+                records = _one_row(connection.execute(
                     "SELECT coalesce(json_object_agg(key, json_build_object('size', size, 'mtime_ns', mtime_ns, "
-                    "'status', status)), '{}')::text FROM facerec_images WHERE origin = %s", (origin,)).fetchone()[0]
+                    "'status', status)), '{}')::text FROM facerec_images WHERE origin = %s", (origin,)))[0]
                 files = json.loads(records)
             generation = self._generation_of(connection)
         return EmbeddingStore(vectors, names, paths, models["profile"], models, files), generation
@@ -504,15 +514,15 @@ class PostgresStore(Store):
                          ) -> tuple[list[str], list[str]]:
         """The person and path of every vector, by id: one string, split (a JSON array of a million pairs took
         seconds to build and to parse); as JSON only when a name or path holds the separator itself."""
-        count, joined = connection.execute(
+        count, joined = _one_row(connection.execute(
             f"SELECT count(*), coalesce(string_agg(person || chr(31) || {path}, chr(31) ORDER BY id), '') "
-            f"FROM facerec_images WHERE vector IS NOT NULL {where}", parameters).fetchone()
+            f"FROM facerec_images WHERE vector IS NOT NULL {where}", parameters))
         parts = joined.split("\x1f") if count else []
         if len(parts) == 2 * count:
             return parts[0::2], parts[1::2]
-        listing = connection.execute(
+        listing = _one_row(connection.execute(
             f"SELECT coalesce(json_agg(json_build_array(person, {path}) ORDER BY id), '[]')::text "
-            f"FROM facerec_images WHERE vector IS NOT NULL {where}", parameters).fetchone()[0]
+            f"FROM facerec_images WHERE vector IS NOT NULL {where}", parameters))[0]
         pairs = json.loads(listing)
         return [person for person, _ in pairs], [image for _, image in pairs]
 
@@ -547,7 +557,7 @@ class PostgresStore(Store):
             return f"another process ({row[0]})" if row and row[0] else "another process"
 
         try:
-            take_turn(lambda: connection.execute("SELECT pg_try_advisory_lock(%s, %s)", key).fetchone()[0], holder,
+            take_turn(lambda: _one_row(connection.execute("SELECT pg_try_advisory_lock(%s, %s)", key))[0], holder,
                       f"the gallery of dataset folder {dataset} in {self.location}", wait)
             return connection
         except psycopg.Error as error:
@@ -572,8 +582,8 @@ class PostgresStore(Store):
             self._upgrade(connection)
             with connection.transaction():
                 gallery = self._gallery_record(connection, "FOR UPDATE")
-                images, origins = connection.execute(
-                    "SELECT count(*), count(DISTINCT origin) FROM facerec_images").fetchone()
+                images, origins = _one_row(connection.execute(
+                    "SELECT count(*), count(DISTINCT origin) FROM facerec_images"))
                 if gallery != wanted and images and not force:
                     raise FacerecError(
                         f"the gallery in {self.location} holds {plural(images, 'image')} from "
@@ -607,8 +617,8 @@ class PostgresStore(Store):
         def check(connection: psycopg.Connection) -> None:
             self._create_schema(connection)
             # refused now, not by the background writer later: the role must be able to add and update rows
-            allowed = connection.execute("SELECT has_table_privilege('facerec_sightings', 'INSERT') "
-                                         "AND has_table_privilege('facerec_sightings', 'UPDATE')").fetchone()[0]
+            allowed = _one_row(connection.execute("SELECT has_table_privilege('facerec_sightings', 'INSERT') "
+                                                  "AND has_table_privilege('facerec_sightings', 'UPDATE')"))[0]
             if not allowed:
                 raise FacerecError(f"cannot keep sightings in the gallery database at {self._server} ({self.location}): "
                                    "permission denied: this role may not INSERT and UPDATE facerec_sightings")
@@ -736,8 +746,8 @@ class _PostgresWriter(StoreWriter):
         """Each image was committed when recorded: the counts of the whole gallery, not the gallery (a million
         vectors are not read only to be counted). Lets the gallery go for other writers."""
         self.close()
-        return self._store._using("read", lambda connection: GalleryCounts(*connection.execute(
-            "SELECT count(*), count(DISTINCT person) FROM facerec_images WHERE vector IS NOT NULL").fetchone()))
+        return self._store._using("read", lambda connection: GalleryCounts(*_one_row(connection.execute(
+            "SELECT count(*), count(DISTINCT person) FROM facerec_images WHERE vector IS NOT NULL"))))
 
     def close(self) -> None:
         self._connection.close()  # ends the session: its writer lock goes with it
@@ -807,6 +817,7 @@ class _GalleryWatch(Watch):
         web page's Learn) is handed over as it is, not read again.
         """
         current = None
+        generation: int | None  # of the gallery handed over
         try:
             current = self._store._generation_of(connection)
             if self._generation is not None and current == self._generation:

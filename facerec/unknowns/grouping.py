@@ -175,5 +175,5 @@ def regroup(tracks: Sequence[np.ndarray], threshold: float, margin: float = DEFA
         closer = alive & (merged < distance[np.arange(count), nearest])
         nearest[closer] = keep
     _, labels = np.unique(owner, return_inverse=True)
-    first_seen = {}
+    first_seen: dict[int, int] = {}
     return np.array([first_seen.setdefault(label, len(first_seen)) for label in labels], dtype=np.int64)

@@ -198,7 +198,8 @@ def create_app(engine: Engine, token: str | None = None, loopback: bool = True, 
         Route("/video", video), Route("/api/source", source_problem),
         WebSocketRoute("/ws", live), Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
-    app = Starlette(routes=routes, exception_handlers={Refusal: refused, HTTPException: http_error})
+    # starlette types every handler as taking any Exception; each of ours takes only the one it is registered for
+    app = Starlette(routes=routes, exception_handlers={Refusal: refused, HTTPException: http_error})  # type: ignore[dict-item]
     return AccessGuard(app, token, loopback)
 
 
@@ -242,6 +243,8 @@ class LiveSession:
             await self.arrived.wait()
             self.arrived.clear()
             message, self.newest = self.newest, None
+            if message is None:  # never: a frame is stored before the event is set
+                continue
             dropped, self.dropped = self.dropped, 0
             started = time.perf_counter()
             number = None
