@@ -350,13 +350,12 @@ class Engine:
             try:
                 writer.remove([key for key in dict.fromkeys([*held.paths, *held.files]) if gone(key)])
                 writer.finish()
-                gallery = self.store.load()  # the gallery just written (the pickle store has it at hand)
             except BaseException:
                 if os.path.lexists(trash):
                     trash.rename(path)  # the store is unchanged: so is the dataset
                 raise
-        self.follower.use(gallery)
-        _remove(trash)
+        _remove(trash)  # the store no longer holds it: the dataset must not either, whatever follows
+        self.follower.use(self.store.load())  # the gallery just written (the pickle store has it at hand)
 
     def _sweep_trash(self) -> None:
         """Finish deletes a killed server left half done: their files are already out of the dataset's sight.
