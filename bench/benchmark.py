@@ -219,7 +219,7 @@ def stage_match(args: dict) -> dict:
     and `queries` random unit vectors (strangers: ~1.1 from everyone).
     """
     from facerec.errors import FacerecError
-    from facerec.matching import APPROXIMATE_FROM, UNKNOWN, Gallery, NearestMatcher
+    from facerec.matching import APPROXIMATE_FROM, UNKNOWN, VectorIndex, NearestMatcher
 
     with contextlib.suppress(ImportError):
         import faiss  # noqa: F401  loaded now, so that its library does not count as the index's memory
@@ -243,7 +243,7 @@ def stage_match(args: dict) -> dict:
     for search in ("exact", "approximate"):
         resident, start = rss_mb(), time.perf_counter()
         try:
-            gallery = Gallery(vectors, names, search=search)
+            gallery = VectorIndex(vectors, names, search=search)
         except FacerecError as error:
             result[search] = {"skipped": str(error)}
             continue

@@ -44,7 +44,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from benchmark import make_noisy_dataset, model_paths  # noqa: E402
 
-from facerec.stores import EmbeddingStore, load_store, save_store  # noqa: E402
+from facerec.stores import Gallery, load_store, save_store  # noqa: E402
 from facerec.stores.postgres import PostgresStore  # noqa: E402
 
 MODELS = {"profile": "sface", "detector": "yunet", "embedder": "sface", "confidence": 0.9,
@@ -89,8 +89,8 @@ def binary_rows(origin: str, start: int, vectors: np.ndarray) -> bytes:
     return rows.tobytes()
 
 
-def fill(url: str, count: int, folder: Path) -> EmbeddingStore:
-    """A gallery of `count` vectors in the database (bulk COPY, as a restore would) and the same as an EmbeddingStore."""
+def fill(url: str, count: int, folder: Path) -> Gallery:
+    """A gallery of `count` vectors in the database (bulk COPY, as a restore would) and the same as an Gallery."""
     import psycopg
     reset(url)
     dataset = folder / "dataset"
@@ -109,7 +109,7 @@ def fill(url: str, count: int, folder: Path) -> EmbeddingStore:
     paths = [f"p{n % 1000:07d}/{n:09d}.jpg" for n in range(count)]
     files = {path: {"size": 30_000 + n, "mtime_ns": 1_700_000_000_000_000_000 + n, "status": "used"}
              for n, path in enumerate(paths)}
-    return EmbeddingStore(vectors, names, paths, "sface", MODELS, files)
+    return Gallery(vectors, names, paths, "sface", MODELS, files)
 
 
 def best_time(function, repeat: int) -> tuple[float, object]:
@@ -171,7 +171,7 @@ def bench_watch(url: str, size: int, repeat: int) -> list[str]:
         arrived = threading.Event()
         seen: list[float] = []
 
-        def on_change(gallery: EmbeddingStore) -> None:
+        def on_change(gallery: Gallery) -> None:
             if gallery.names[-1].startswith("newcomer"):
                 seen.append(time.perf_counter())
                 arrived.set()

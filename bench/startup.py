@@ -37,9 +37,9 @@ CLIP = SHARED / "video" / "short_hamilton_clip.mp4"
 # Run in the project timed, so that each writes the gallery in its own format: the gallery comes as a plain pickle.
 _WRITE_GALLERY = """
 import pickle, sys
-from facerec.stores import EmbeddingStore, save_store
+from facerec.stores import Gallery, save_store
 with open(sys.argv[1], "rb") as handle:
-    save_store(EmbeddingStore(**pickle.load(handle)), sys.argv[2])
+    save_store(Gallery(**pickle.load(handle)), sys.argv[2])
 """
 
 

@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from facerec.stores import EmbeddingStore, load_store, save_store  # noqa: E402
+from facerec.stores import Gallery, load_store, save_store  # noqa: E402
 
 
 def best_time(function, repeat: int) -> float:
@@ -34,7 +34,7 @@ def best_time(function, repeat: int) -> float:
     return min(times)
 
 
-def synthetic_gallery(count: int, profile: str = "openface") -> EmbeddingStore:
+def synthetic_gallery(count: int, profile: str = "openface") -> Gallery:
     """N random 128-d unit vectors of 1,000 people, with paths and file records as extract_embeddings.py writes them."""
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(count, 128)).astype(np.float32)
@@ -43,7 +43,7 @@ def synthetic_gallery(count: int, profile: str = "openface") -> EmbeddingStore:
     paths = [f"{name}/{i}.jpg" for i, name in enumerate(names)]
     files = {path: {"size": 30_000 + i, "mtime_ns": 1_700_000_000_000_000_000 + i, "status": "used"}
              for i, path in enumerate(paths)}
-    return EmbeddingStore(vectors, names, paths, profile, {"profile": profile}, files)
+    return Gallery(vectors, names, paths, profile, {"profile": profile}, files)
 
 
 def main() -> int:

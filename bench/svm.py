@@ -54,7 +54,7 @@ def stage_train(args: dict) -> dict:
     import sklearn.svm  # noqa: F401  imported before timing: the import is paid once per process
 
     start = time.perf_counter()
-    matching.SvmMatcher(matching.Gallery(vectors, names), 0.55)
+    matching.SvmMatcher(matching.VectorIndex(vectors, names), 0.55)
     return {"size": args["size"], "people": len(set(names)), "kernel": args["kernel"],
             "train_s": time.perf_counter() - start}
 
@@ -93,25 +93,25 @@ def stage_one_photo(args: dict) -> dict:
 
     from facerec.crossvalidation import k_fold
     from facerec.evaluation import load_labelled_vectors
-    from facerec.matching import MATCHERS, Gallery, Matcher, NearestMatcher, SvmMatcher
+    from facerec.matching import MATCHERS, Matcher, NearestMatcher, SvmMatcher, VectorIndex
 
     class OnePhotoByDistance(Matcher):
         """The SVM learns people with two photos or more; a face whose nearest vector is a one-photo person's goes by distance."""
 
-        def __init__(self, gallery: Gallery, threshold: float) -> None:
-            super().__init__(gallery, threshold)
-            counts = Counter(gallery.names)
+        def __init__(self, index: VectorIndex, threshold: float) -> None:
+            super().__init__(index, threshold)
+            counts = Counter(index.names)
             self.alone = {name for name, count in counts.items() if count == 1}
-            rows = [row for row, name in enumerate(gallery.names) if counts[name] > 1]
-            self.nearest = NearestMatcher(gallery, threshold)
-            self.svm = SvmMatcher(Gallery(gallery.vectors[rows], [gallery.names[row] for row in rows]), threshold) \
-                if len({gallery.names[row] for row in rows}) >= 2 else None
+            rows = [row for row, name in enumerate(index.names) if counts[name] > 1]
+            self.nearest = NearestMatcher(index, threshold)
+            self.svm = SvmMatcher(VectorIndex(index.vectors[rows], [index.names[row] for row in rows]), threshold) \
+                if len({index.names[row] for row in rows}) >= 2 else None
 
         def _match(self, queries):
             by_distance = self.nearest.match(queries)
             by_svm = self.svm.match(queries) if self.svm is not None else by_distance
-            indices, _ = self.gallery.nearest(queries, 1)
-            return [near if self.gallery.names[row] in self.alone else learnt
+            indices, _ = self.index.nearest(queries, 1)
+            return [near if self.index.names[row] in self.alone else learnt
                     for near, learnt, row in zip(by_distance, by_svm, indices[:, 0])]
 
     MATCHERS["svm one-photo by distance"] = OnePhotoByDistance

@@ -28,10 +28,10 @@ _OWNERS = {
     "FacerecError": "errors",
     "Models": "models", "load_models": "models",
     "Face": "recognition", "Recogniser": "recognition",
-    "StoredGallery": "stores", "open_gallery": "stores",
+    "Gallery": "stores", "StoredGallery": "stores", "open_gallery": "stores",
     "Verdict": "verification", "verify": "verification",
 }
-__all__ = ["EnrolmentReport", "Face", "FacerecError", "Models", "Recogniser", "StoredGallery", "Verdict", "enrol",
+__all__ = ["EnrolmentReport", "Face", "FacerecError", "Gallery", "Models", "Recogniser", "StoredGallery", "Verdict", "enrol",
            "load_models", "open_gallery", "verify"]  # the keys of _OWNERS
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from .errors import FacerecError
     from .models import Models, load_models
     from .recognition import Face, Recogniser
-    from .stores import StoredGallery, open_gallery
+    from .stores import Gallery, StoredGallery, open_gallery
     from .verification import Verdict, verify
 
 

@@ -32,7 +32,7 @@ from .images import UnusablePhoto, load_photo
 from .models import Models, models_identity  # noqa: F401  (models_identity: where it was before issue 20)
 from .names import MAX_NAME_BYTES, case_twins, invisible_character, normalise_name
 from .stages import Stage, load_stages
-from .stores import EmbeddingStore, GalleryCounts, Store, StoreWriter, open_store
+from .stores import Gallery, GalleryCounts, Store, StoreWriter, open_store
 from .text import plural, printable
 
 # Status recorded for an image that gave a vector; anything else is the reason it was skipped.
@@ -55,7 +55,7 @@ class EnrolmentReport:
     people_without_photo: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     counts: GalleryCounts | None = None  # what the whole gallery holds afterwards
-    gallery: EmbeddingStore | None = field(default=None, repr=False)  # the whole gallery afterwards (enrol's load_gallery)
+    gallery: Gallery | None = field(default=None, repr=False)  # the whole gallery afterwards (enrol's load_gallery)
 
     def skip(self, path: Path, reason: str) -> None:
         self.skipped.append((printable(path), reason))

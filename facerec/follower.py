@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 from .errors import FacerecError
 from .gallery import check_profile, check_store_fits
 from .matching import Matcher, make_matcher
-from .stores import EmbeddingStore, Store, Watch
+from .stores import Gallery, Store, Watch
 
 if TYPE_CHECKING:  # the recogniser builds its follower: only the annotation comes from there
     from .recognition import FacePipeline
@@ -36,7 +36,7 @@ class Naming:
     threshold: float
     min_probability: float | None = None  # for the svm strategy
 
-    def matcher(self, gallery: EmbeddingStore) -> Matcher:
+    def matcher(self, gallery: Gallery) -> Matcher:
         return make_matcher(self.strategy, gallery.vectors, gallery.names, self.threshold, gallery.paths,
                             self.min_probability)
 
@@ -50,14 +50,14 @@ class GalleryFollower:
     """
 
     def __init__(self, store: Store, recogniser: FacePipeline, naming: Naming, profile: str,
-                 gallery: EmbeddingStore, warn: Callable[[str], None] = print_warning) -> None:
+                 gallery: Gallery, warn: Callable[[str], None] = print_warning) -> None:
         self.store, self.recogniser, self.naming, self.profile = store, recogniser, naming, profile
         self.gallery = gallery
         self.reloads = 0  # galleries swapped in since the start
         self._warn = warn
         self._swapping = threading.Lock()  # one swap at a time: the newest gallery is the last one in
 
-    def use(self, gallery: EmbeddingStore) -> None:
+    def use(self, gallery: Gallery) -> None:
         """Name faces with `gallery` from the next frame on; FacerecError (and no change) if it does not fit."""
         with self._swapping:
             if len(gallery):
@@ -68,7 +68,7 @@ class GalleryFollower:
             self.gallery = gallery
             self.reloads += 1
 
-    def _changed(self, gallery: EmbeddingStore) -> None:
+    def _changed(self, gallery: Gallery) -> None:
         if gallery is self.gallery:  # what this process wrote and already uses (the web page's Learn or delete)
             return
         try:

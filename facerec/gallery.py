@@ -3,7 +3,7 @@ whether it fits the running models, and what an enrolment may reuse of it.
 
 A store (stores/*) only reads and writes its backend; what makes a gallery usable is
 decided here, once, for every kind of store. (The in-memory snapshot is
-stores.base.EmbeddingStore; nothing here needs more of it than its fields.)
+stores.base.Gallery; nothing here needs more of it than its fields.)
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from .errors import FacerecError
 
 if TYPE_CHECKING:  # only for the annotations: the stores import this module
     from .embedding import Embedder
-    from .stores.base import EmbeddingStore
+    from .stores.base import Gallery
 
 # The embedders store unit vectors. float32 rounding moves a length by about 1e-7, float16 by
 # less than 5e-4; a vector further than this from length 1 is not one of theirs.
@@ -62,28 +62,28 @@ def check_unit_vectors(vectors: np.ndarray, names: list[str]) -> None:
                              f"make vectors of length 1 (within {UNIT_LENGTH_TOLERANCE:g}): it was not made by them")
 
 
-def check_profile(store: EmbeddingStore, path: str | os.PathLike, wanted: str) -> None:
-    """Raise FacerecError unless the store's vectors were made by profile `wanted` (the message says what to do)."""
-    if store.profile == wanted:
+def check_profile(gallery: Gallery, path: str | os.PathLike, wanted: str) -> None:
+    """Raise FacerecError unless the gallery's vectors were made by profile `wanted` (the message says what to do)."""
+    if gallery.profile == wanted:
         return
-    if store.profile_recorded:
-        made = f"{path} was made with the {store.profile!r} profile"
+    if gallery.profile_recorded:
+        made = f"{path} was made with the {gallery.profile!r} profile"
     else:
-        made = f"{path} records no model profile (a classic tutorial file); assumed {store.profile}"
-    raise FacerecError(f"{made}: recognise with --model {store.profile}, or re-run extract_embeddings.py --model {wanted}")
+        made = f"{path} records no model profile (a classic tutorial file); assumed {gallery.profile}"
+    raise FacerecError(f"{made}: recognise with --model {gallery.profile}, or re-run extract_embeddings.py --model {wanted}")
 
 
-def check_store_fits(store: EmbeddingStore, path: str | os.PathLike, embedder: Embedder) -> None:
-    """Raise FacerecError unless the store at `path` holds vectors as long as the embedder's.
+def check_store_fits(gallery: Gallery, path: str | os.PathLike, embedder: Embedder) -> None:
+    """Raise FacerecError unless the gallery at `path` holds vectors as long as the embedder's.
 
     (Its profile is checked with check_profile as soon as it is loaded, before any model is.)"""
-    if len(store) and store.vectors.shape[1] != embedder.dimension:
-        raise FacerecError(f"{path} holds {store.vectors.shape[1]}-d vectors but the embedder makes "
+    if len(gallery) and gallery.vectors.shape[1] != embedder.dimension:
+        raise FacerecError(f"{path} holds {gallery.vectors.shape[1]}-d vectors but the embedder makes "
                            f"{embedder.dimension}-d ones: re-run extract_embeddings.py")
 
 
-def reusable(previous: EmbeddingStore | None, models: dict[str, Any], dimension: int
-             ) -> tuple[EmbeddingStore | None, str | None]:
+def reusable(previous: Gallery | None, models: dict[str, Any], dimension: int
+             ) -> tuple[Gallery | None, str | None]:
     """(what an enrolment may reuse of `previous`, or None: made by other models; a warning for the user, or None).
 
     Vectors are reused only from the same models (models.models_identity) at the embedder's `dimension`.

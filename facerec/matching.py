@@ -70,8 +70,8 @@ class Match:
     photo: str | None = None
 
 
-class Gallery:
-    """Stored vectors as one float32 matrix, with one name per row and optionally the photo of each row.
+class VectorIndex:
+    """A gallery's vectors as one float32 matrix, searchable by L2 distance, with one name per row and optionally the photo of each row.
 
     `search`: "exact", "approximate" (a FAISS index; FacerecError without FAISS) or
     "auto": approximate from APPROXIMATE_FROM rows on when FAISS is installed, else exact.
@@ -171,7 +171,7 @@ def _inverted_file_index(faiss, vectors: np.ndarray):
     return index
 
 
-def person_centroids(vectors: np.ndarray, names: Sequence[str]) -> Gallery:
+def person_centroids(vectors: np.ndarray, names: Sequence[str]) -> VectorIndex:
     """A gallery with one row per person: the mean of their unit vectors, scaled to unit length."""
     vectors = np.asarray(vectors, dtype=np.float64)
     if vectors.size:
@@ -179,28 +179,28 @@ def person_centroids(vectors: np.ndarray, names: Sequence[str]) -> Gallery:
         vectors = vectors / np.where(lengths == 0, 1.0, lengths)
     people = list(dict.fromkeys(names))
     if not people:
-        return Gallery(np.zeros((0, vectors.shape[1] if vectors.ndim == 2 else 0), np.float32), [])
+        return VectorIndex(np.zeros((0, vectors.shape[1] if vectors.ndim == 2 else 0), np.float32), [])
     person_index = {person: index for index, person in enumerate(people)}
     rows = np.array([person_index[name] for name in names])
     sums = np.zeros((len(people), vectors.shape[1]))
     np.add.at(sums, rows, vectors)
     norms = np.linalg.norm(sums, axis=1, keepdims=True)
-    return Gallery(sums / np.where(norms == 0, 1.0, norms), people)
+    return VectorIndex(sums / np.where(norms == 0, 1.0, norms), people)
 
 
 class Matcher(ABC):
     """Names query vectors against a gallery; `threshold` is the L2 distance where Unknown begins."""
 
-    def __init__(self, gallery: Gallery, threshold: float) -> None:
-        self.gallery = gallery
-        self.photos = gallery  # one row per stored photo: where Match.photo comes from
+    def __init__(self, index: VectorIndex, threshold: float) -> None:
+        self.index = index
+        self.photos = index  # one row per stored photo: where Match.photo comes from
         self.threshold = threshold
         self._rows_by_name: dict[str, np.ndarray] | None = None
 
     def match(self, queries: np.ndarray) -> list[Match]:
         """One Match per row of `queries` (an (M, D) array)."""
         queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
-        if len(self.gallery) == 0:
+        if len(self.index) == 0:
             return [Match(UNKNOWN, None) for _ in queries]
         return self._match(queries)
 
@@ -224,8 +224,8 @@ class NearestMatcher(Matcher):
     """The name of the single closest stored vector."""
 
     def _match(self, queries: np.ndarray) -> list[Match]:
-        indices, distances = self.gallery.nearest(queries, k=1)
-        return [self._named(self.gallery.names[i], float(d), self._photo_row(i, query))
+        indices, distances = self.index.nearest(queries, k=1)
+        return [self._named(self.index.names[i], float(d), self._photo_row(i, query))
                 for i, d, query in zip(indices[:, 0], distances[:, 0], queries)]
 
     def _photo_row(self, index: int, query: np.ndarray) -> int:
@@ -236,13 +236,13 @@ class NearestMatcher(Matcher):
 class CentroidMatcher(NearestMatcher):
     """The closest person, each person represented by the normalised mean of their vectors."""
 
-    def __init__(self, gallery: Gallery, threshold: float) -> None:
-        super().__init__(gallery, threshold)
-        self.gallery = person_centroids(gallery.vectors, gallery.names)
+    def __init__(self, index: VectorIndex, threshold: float) -> None:
+        super().__init__(index, threshold)
+        self.index = person_centroids(index.vectors, index.names)
 
     def _photo_row(self, index: int, query: np.ndarray) -> int:
         """The stored photo behind a centroid: that person's photo nearest the query."""
-        return self.nearest_photo_of(self.gallery.names[index], query)
+        return self.nearest_photo_of(self.index.names[index], query)
 
 
 class VoteMatcher(Matcher):
@@ -253,15 +253,15 @@ class VoteMatcher(Matcher):
     the overall nearest distance.
     """
 
-    def __init__(self, gallery: Gallery, threshold: float, k: int = DEFAULT_VOTE_K) -> None:
-        super().__init__(gallery, threshold)
+    def __init__(self, index: VectorIndex, threshold: float, k: int = DEFAULT_VOTE_K) -> None:
+        super().__init__(index, threshold)
         self.k = k
 
     def _match(self, queries: np.ndarray) -> list[Match]:
-        indices, distances = self.gallery.nearest(queries, k=self.k)
+        indices, distances = self.index.nearest(queries, k=self.k)
         matches = []
         for row_indices, row_distances in zip(indices, distances):
-            voters = [(self.gallery.names[i], d, i) for i, d in zip(row_indices, row_distances) if d < self.threshold]
+            voters = [(self.index.names[i], d, i) for i, d in zip(row_indices, row_distances) if d < self.threshold]
             if not voters:
                 matches.append(self._named(UNKNOWN, float(row_distances[0]), row_indices[0]))
                 continue
@@ -292,12 +292,12 @@ class SvmMatcher(Matcher):
 
     trains = True
 
-    def __init__(self, gallery: Gallery, threshold: float, min_probability: float = DEFAULT_MIN_PROBABILITY) -> None:
-        super().__init__(gallery, threshold)
+    def __init__(self, index: VectorIndex, threshold: float, min_probability: float = DEFAULT_MIN_PROBABILITY) -> None:
+        super().__init__(index, threshold)
         if not 0.0 <= min_probability <= 1.0:
             raise ValueError(f"min_probability must be in [0, 1], got {min_probability}")
         self.min_probability = min_probability
-        people = list(dict.fromkeys(gallery.names))
+        people = list(dict.fromkeys(index.names))
         if len(people) < 2:
             held = f"only {people[0]!r}" if people else "nobody"
             raise FacerecError(f"the svm strategy needs at least two people to tell apart, the gallery holds {held}: "
@@ -312,11 +312,11 @@ class SvmMatcher(Matcher):
             from .classifier import ProbabilisticSvm
         except ImportError:
             raise FacerecError("the svm strategy needs scikit-learn: pip install -r requirements.txt") from None
-        encoder = LabelEncoder().fit(self.gallery.names)
-        labels = encoder.transform(self.gallery.names)
+        encoder = LabelEncoder().fit(self.index.names)
+        labels = encoder.transform(self.index.names)
         counts = np.bincount(labels)
         rows = np.concatenate([np.arange(len(labels)), np.flatnonzero(counts[labels] == 1)])
-        return encoder, ProbabilisticSvm(self.gallery.vectors[rows], labels[rows], SVM_KERNEL)
+        return encoder, ProbabilisticSvm(self.index.vectors[rows], labels[rows], SVM_KERNEL)
 
     def _match(self, queries: np.ndarray) -> list[Match]:
         probabilities = self._classifier.probabilities(queries)
@@ -349,7 +349,7 @@ def make_matcher(strategy: str, vectors: np.ndarray, names: Sequence[str], thres
 
     `min_probability` is for `svm` (None: its default); the other strategies ignore it.
     """
-    gallery = Gallery(vectors, names, paths=paths)
+    index = VectorIndex(vectors, names, paths=paths)
     if strategy == "svm" and min_probability is not None:
-        return SvmMatcher(gallery, threshold, min_probability)
-    return MATCHERS[strategy](gallery, threshold)
+        return SvmMatcher(index, threshold, min_probability)
+    return MATCHERS[strategy](index, threshold)

@@ -25,7 +25,7 @@ from .matching import DEFAULT_MIN_PROBABILITY, MATCHERS, UNKNOWN, Match, Matcher
 from .models import Models
 from .pipelining import detected_ahead
 from .stages import Stage, load_stages
-from .stores import EmbeddingStore, Sighting, SightingLog, StoredGallery, open_gallery
+from .stores import Gallery, Sighting, SightingLog, StoredGallery, open_gallery
 from .text import printable
 from .tracking import DEFAULT_EVERY, Tracker
 from .video import VideoOutput, numbered_frames, open_source, why_frames_ended
@@ -209,7 +209,7 @@ class Recogniser(FacePipeline):
         try:
             snapshot = opened.snapshot
             if snapshot is None:
-                snapshot = EmbeddingStore.empty(models.profile.name, models.identity, embedder.dimension)
+                snapshot = Gallery.empty(models.profile.name, models.identity, embedder.dimension)
             check_profile(snapshot, opened.location, models.profile.name)
             check_store_fits(snapshot, opened.location, embedder)
             self.naming = Naming(match, models.threshold if threshold is None else threshold, min_probability)
@@ -223,7 +223,7 @@ class Recogniser(FacePipeline):
                                         warn=on_problem or logging.getLogger("facerec").warning)
 
     @property
-    def gallery(self) -> EmbeddingStore:
+    def gallery(self) -> Gallery:
         """The gallery faces are named with now."""
         return self.follower.gallery
 

@@ -30,7 +30,7 @@ from hypothesis import strategies as st  # noqa: E402
 
 import crafted_pickles  # noqa: E402
 from facerec.errors import FacerecError  # noqa: E402
-from facerec.stores import EmbeddingStore, load_store, save_store  # noqa: E402
+from facerec.stores import Gallery, load_store, save_store  # noqa: E402
 
 SECONDS_AN_INPUT = 5
 
@@ -41,7 +41,7 @@ def seeds(folder: Path) -> list[bytes]:
     vectors = rng.normal(size=(3, 8)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     ours = folder / "ours.pickle"
-    save_store(EmbeddingStore(vectors, ["a", "b", "a"], ["a/1.jpg", "b/1.jpg", "a/2.jpg"], "openface",
+    save_store(Gallery(vectors, ["a", "b", "a"], ["a/1.jpg", "b/1.jpg", "a/2.jpg"], "openface",
                               {"profile": "openface", "sha256": {"x.t7": "00"}},
                               {f"{n}": {"size": 1, "mtime_ns": 2, "status": "used"} for n in ("a/1.jpg", "b/1.jpg", "a/2.jpg")}),
                ours)
@@ -108,7 +108,7 @@ def main() -> int:
                 assert "\n" not in str(error), str(error)
                 outcomes["refused"] += 1
             else:
-                assert isinstance(store, EmbeddingStore)
+                assert isinstance(store, Gallery)
                 assert store.vectors.dtype == np.float32 and len(store.vectors) == len(store.names)
                 outcomes["loaded"] += 1
             finally:

@@ -13,7 +13,7 @@ from conftest import run_script, shared_path
 from facerec.errors import FacerecError
 from facerec.evaluation import (PairDistances, best_accuracy_threshold, leave_one_out, load_labelled_vectors,
                                 pair_distances, rates_at, threshold_for_far)
-from facerec.stores import EmbeddingStore, save_store
+from facerec.stores import Gallery, save_store
 
 # Hand-made set: unit vectors on a circle, at these angles (degrees). Two vectors
 # `a` degrees apart are 2*sin(a/2) apart: 10 -> 0.1743, 14 -> 0.2437, 16 -> 0.2783,
@@ -139,7 +139,7 @@ def test_every_printed_figure_is_exact(tmp_path):
 
 def test_embeddings_file_and_one_strategy(tmp_path):
     vectors, names = circle_vectors()
-    store = EmbeddingStore(vectors, names, [f"dataset/{n}/{i}.jpg" for i, n in enumerate(names)])
+    store = Gallery(vectors, names, [f"dataset/{n}/{i}.jpg" for i, n in enumerate(names)])
     save_store(store, tmp_path / "embeddings.pickle")
     result = run_script("evaluate.py", "--embeddings", str(tmp_path / "embeddings.pickle"), "--threshold", "0.6",
                         "--match", "vote", "--target-far", "0.2")

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import PROJECT_ROOT
 from facerec.evaluation import PairDistances, best_accuracy_threshold
-from facerec.stores import EmbeddingStore, save_store
+from facerec.stores import Gallery, save_store
 from helpers import assert_clean_failure
 from test_evaluate import circle_vectors, table_rows, write_csvs
 
@@ -88,7 +88,7 @@ def test_an_sface_store_is_evaluated_at_the_sface_threshold(tmp_path):
 
     vectors, names = circle_vectors()
     path = tmp_path / "e.pickle"
-    save_store(EmbeddingStore(vectors, names, [f"{n}/{i}.jpg" for i, n in enumerate(names)], profile="sface"), path)
+    save_store(Gallery(vectors, names, [f"{n}/{i}.jpg" for i, n in enumerate(names)], profile="sface"), path)
     result = evaluate("--embeddings", path, "--match", "nearest", "--target-far", "0.2")
     assert result.returncode == 0, result.stderr
     threshold = f"{PROFILES['sface'].threshold:.4f}"

@@ -97,9 +97,9 @@ def test_the_api_names_verifies_and_refuses_with_the_scripts_messages(sface, exa
     with pytest.raises(facerec.FacerecError, match="unknown model profile 'nope'"):
         facerec.load_models("nope")
     # the script's refusal of a gallery made by another profile, word for word
-    from facerec.stores import EmbeddingStore, save_store
+    from facerec.stores import Gallery, save_store
 
-    save_store(EmbeddingStore.empty("openface", {}, 128), openface_gallery)
+    save_store(Gallery.empty("openface", {}, 128), openface_gallery)
     with pytest.raises(facerec.FacerecError) as refused:
         facerec.Recogniser(sface, facerec.open_gallery(openface_gallery))
     run = subprocess.run([sys.executable, str(PROJECT_ROOT / "recognize_video.py"), "--embeddings",

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from facerec.matching import UNKNOWN, CentroidMatcher, Gallery, Match, NearestMatcher, VoteMatcher, make_matcher, person_centroids
+from facerec.matching import UNKNOWN, CentroidMatcher, VectorIndex, Match, NearestMatcher, VoteMatcher, make_matcher, person_centroids
 
 
 def unit(*components: float) -> np.ndarray:
@@ -13,7 +13,7 @@ def unit(*components: float) -> np.ndarray:
     return vector / np.linalg.norm(vector)
 
 
-GALLERY = Gallery(
+GALLERY = VectorIndex(
     [unit(1, 0, 0), unit(0, 1, 0), unit(0, 0, 1), unit(1, 1, 0)],
     ["ann", "bob", "cy", "ann"],
 )
@@ -35,7 +35,7 @@ def test_batch_of_queries_gets_one_match_each_in_order():
 
 def test_distance_at_or_above_threshold_is_unknown_with_its_distance():
     # (0,1,0) to (0,0,1) is sqrt(2); the threshold sits exactly there, so the name is refused
-    gallery = Gallery([unit(0, 0, 1)], ["cy"])
+    gallery = VectorIndex([unit(0, 0, 1)], ["cy"])
     [at] = NearestMatcher(gallery, threshold=math.sqrt(2)).match(unit(0, 1, 0))
     assert at == Match(UNKNOWN, pytest.approx(math.sqrt(2)))
     [above] = NearestMatcher(gallery, threshold=math.sqrt(2) + 1e-6).match(unit(0, 1, 0))
@@ -43,15 +43,15 @@ def test_distance_at_or_above_threshold_is_unknown_with_its_distance():
 
 
 def test_tie_goes_to_the_vector_stored_first():
-    gallery = Gallery([unit(0, 1), unit(0, -1)], ["up", "down"])
+    gallery = VectorIndex([unit(0, 1), unit(0, -1)], ["up", "down"])
     [match] = NearestMatcher(gallery, threshold=2.0).match(unit(1, 0))
     assert match.name == "up" and match.distance == pytest.approx(math.sqrt(2))
-    reversed_gallery = Gallery([unit(0, -1), unit(0, 1)], ["down", "up"])
+    reversed_gallery = VectorIndex([unit(0, -1), unit(0, 1)], ["down", "up"])
     assert NearestMatcher(reversed_gallery, threshold=2.0).match(unit(1, 0))[0].name == "down"
 
 
 def test_empty_gallery_names_everyone_unknown_without_distance():
-    empty = Gallery(np.zeros((0, 128), np.float32), [])
+    empty = VectorIndex(np.zeros((0, 128), np.float32), [])
     for strategy in ("nearest", "centroid", "vote"):
         matches = make_matcher(strategy, empty.vectors, [], 0.55).match(np.ones((3, 128), np.float32) / np.sqrt(128))
         assert matches == [Match(UNKNOWN, None)] * 3
@@ -74,7 +74,7 @@ def test_centroid_is_the_normalised_mean_of_each_person():
 
 def test_vote_takes_the_majority_under_the_threshold():
     # two "ann" vectors a little further than one "bob" vector: nearest says bob, a vote of 3 says ann
-    gallery = Gallery([unit(1, 0.30), unit(1, -0.30), unit(1, 0.25)], ["ann", "ann", "bob"])
+    gallery = VectorIndex([unit(1, 0.30), unit(1, -0.30), unit(1, 0.25)], ["ann", "ann", "bob"])
     query = unit(1, 0)
     assert NearestMatcher(gallery, threshold=1.0).match(query)[0].name == "bob"
     [vote] = VoteMatcher(gallery, threshold=1.0, k=3).match(query)
@@ -96,7 +96,7 @@ def test_near_ties_in_float32_are_resolved_exactly():
     rng = np.random.default_rng(1)
     base = unit(*rng.normal(size=128))
     nudge = unit(*rng.normal(size=128)) * 1e-6
-    gallery = Gallery([base + nudge, base], ["far", "near"])
+    gallery = VectorIndex([base + nudge, base], ["far", "near"])
     [match] = NearestMatcher(gallery, threshold=1.0).match(base)
     assert match.name == "near"
 
@@ -105,7 +105,7 @@ PHOTOS = ["ann/1.jpg", "bob/1.jpg", "cy/1.jpg", "ann/2.jpg"]  # one per row of G
 
 
 def test_each_strategy_gives_the_photo_of_its_evidence():
-    gallery = Gallery(GALLERY.vectors, GALLERY.names, paths=PHOTOS)
+    gallery = VectorIndex(GALLERY.vectors, GALLERY.names, paths=PHOTOS)
     near_second_ann = unit(1, 0.8, 0)  # closer to ann/2 (1, 1, 0) than to ann/1 (1, 0, 0)
     for strategy in ("nearest", "centroid", "vote"):
         [match] = make_matcher(strategy, gallery.vectors, gallery.names, 1.0, PHOTOS).match(near_second_ann)
@@ -114,13 +114,13 @@ def test_each_strategy_gives_the_photo_of_its_evidence():
     ann_far = unit(1, -0.2, 0)
     assert CentroidMatcher(gallery, threshold=1.0).match(ann_far)[0].photo == "ann/1.jpg"
     # vote: the winner's closest photo, not the overall closest one (bob's, as in test_vote_takes_the_majority...)
-    voters = Gallery([unit(1, 0.30), unit(1, -0.30), unit(1, 0.25)], ["ann", "ann", "bob"], paths=["a1", "a2", "b"])
+    voters = VectorIndex([unit(1, 0.30), unit(1, -0.30), unit(1, 0.25)], ["ann", "ann", "bob"], paths=["a1", "a2", "b"])
     [vote] = VoteMatcher(voters, threshold=1.0, k=3).match(unit(1, 0))
     assert (vote.name, vote.photo) == ("ann", "a1")  # a1 and a2 tie: the one stored first
 
 
 def test_unknown_faces_get_the_photo_they_were_measured_against():
-    gallery = Gallery(GALLERY.vectors, GALLERY.names, paths=PHOTOS)
+    gallery = VectorIndex(GALLERY.vectors, GALLERY.names, paths=PHOTOS)
     query = unit(0.1, 1, 1)  # nearest: bob and cy tie at the same distance, bob stored first
     for strategy in ("nearest", "centroid", "vote"):
         [match] = make_matcher(strategy, gallery.vectors, gallery.names, 0.1, PHOTOS).match(query)
@@ -129,7 +129,7 @@ def test_unknown_faces_get_the_photo_they_were_measured_against():
 
 def test_without_paths_or_with_the_seed_scripts_empty_paths_the_photo_is_none():
     assert NearestMatcher(GALLERY, 1.0).match(unit(1, 0, 0))[0].photo is None
-    blank = Gallery(GALLERY.vectors, GALLERY.names, paths=[""] * 4)
+    blank = VectorIndex(GALLERY.vectors, GALLERY.names, paths=[""] * 4)
     assert NearestMatcher(blank, 1.0).match(unit(1, 0, 0))[0].photo is None
     with pytest.raises(ValueError, match="one path per name"):
-        Gallery(GALLERY.vectors, GALLERY.names, paths=PHOTOS[:3])
+        VectorIndex(GALLERY.vectors, GALLERY.names, paths=PHOTOS[:3])

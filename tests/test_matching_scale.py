@@ -9,7 +9,7 @@ import pytest
 from conftest import require
 from facerec import matching
 from facerec.errors import FacerecError
-from facerec.matching import Gallery, NearestMatcher
+from facerec.matching import VectorIndex, NearestMatcher
 
 DIMENSION = 128
 
@@ -55,10 +55,10 @@ def test_approximate_finds_the_exact_nearest_of_noisy_copies_with_exact_distance
     # (the benchmark measures recall 1.000 up to 3*10^4 rows, >= 0.997 up to 10^6; README.md, "Large galleries")
     vectors = random_gallery(20_000)
     queries, copied = noisy_copies(vectors, 300)
-    approximate = Gallery(vectors, [str(i) for i in range(len(vectors))], search="approximate")
+    approximate = VectorIndex(vectors, [str(i) for i in range(len(vectors))], search="approximate")
     assert approximate.search == "approximate"
     indices, distances = approximate.nearest(queries, k=3)
-    exact_indices, exact_distances = Gallery(vectors, approximate.names, search="exact").nearest(queries, k=1)
+    exact_indices, exact_distances = VectorIndex(vectors, approximate.names, search="exact").nearest(queries, k=1)
     np.testing.assert_array_equal(indices[:, 0], exact_indices[:, 0])
     np.testing.assert_array_equal(indices[:, 0], copied)
     np.testing.assert_allclose(distances[:, 0], exact_distances[:, 0], rtol=0, atol=1e-12)
@@ -70,8 +70,8 @@ def test_approximate_finds_the_exact_nearest_of_noisy_copies_with_exact_distance
 def test_approximate_keeps_the_hand_made_answers_and_ties(faiss_installed):
     vectors = np.array([[0, 1], [0, -1], [1, 0], [0.6, 0.8]], np.float32)
     queries = np.array([[1, 0], [-1, 0], [0.8, 0.6]], np.float32)
-    exact = Gallery(vectors, list("abcd"), search="exact").nearest(queries, k=4)
-    approximate = Gallery(vectors, list("abcd"), search="approximate").nearest(queries, k=4)
+    exact = VectorIndex(vectors, list("abcd"), search="exact").nearest(queries, k=4)
+    approximate = VectorIndex(vectors, list("abcd"), search="approximate").nearest(queries, k=4)
     np.testing.assert_array_equal(approximate[0], exact[0])  # (-1, 0) is as far from a as from b: a first
     np.testing.assert_array_equal(approximate[1], exact[1])
 
@@ -80,38 +80,38 @@ def test_rows_the_index_cannot_supply_are_searched_exactly(faiss_installed, monk
     monkeypatch.setattr(matching, "_PROBED_CELLS", 1)  # one cell of ~45 rows cannot give 200
     vectors = random_gallery(2_000)
     queries, _ = noisy_copies(vectors, 5)
-    approximate = Gallery(vectors, ["x"] * len(vectors), search="approximate").nearest(queries, k=200)
-    exact = Gallery(vectors, ["x"] * len(vectors), search="exact").nearest(queries, k=200)
+    approximate = VectorIndex(vectors, ["x"] * len(vectors), search="approximate").nearest(queries, k=200)
+    exact = VectorIndex(vectors, ["x"] * len(vectors), search="exact").nearest(queries, k=200)
     np.testing.assert_array_equal(approximate[0], exact[0])
     np.testing.assert_array_equal(approximate[1], exact[1])
 
 
 def test_empty_approximate_gallery_names_everyone_unknown(faiss_installed):
-    gallery = Gallery(np.zeros((0, DIMENSION), np.float32), [], search="approximate")
+    gallery = VectorIndex(np.zeros((0, DIMENSION), np.float32), [], search="approximate")
     assert NearestMatcher(gallery, 0.55).match(random_gallery(2)) == [matching.Match(matching.UNKNOWN, None)] * 2
 
 
 def test_auto_searches_exactly_below_the_threshold_and_approximately_from_it(faiss_installed):
     size = matching.APPROXIMATE_FROM
     vectors = random_gallery(size)
-    assert Gallery(vectors[:-1], ["x"] * (size - 1)).search == "exact"
-    assert Gallery(vectors, ["x"] * size).search == "approximate"
-    assert Gallery(vectors, ["x"] * size, search="exact").search == "exact"
-    assert Gallery(vectors[:10], ["x"] * 10, search="approximate").search == "approximate"
+    assert VectorIndex(vectors[:-1], ["x"] * (size - 1)).search == "exact"
+    assert VectorIndex(vectors, ["x"] * size).search == "approximate"
+    assert VectorIndex(vectors, ["x"] * size, search="exact").search == "exact"
+    assert VectorIndex(vectors[:10], ["x"] * 10, search="approximate").search == "approximate"
 
 
 def test_without_faiss_auto_stays_exact_and_approximate_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "faiss", None)  # import faiss now raises ImportError
     monkeypatch.setattr(matching, "APPROXIMATE_FROM", 10)
     vectors = random_gallery(20)
-    assert Gallery(vectors, ["x"] * 20).search == "exact"
+    assert VectorIndex(vectors, ["x"] * 20).search == "exact"
     with pytest.raises(FacerecError, match="pip install faiss-cpu"):
-        Gallery(vectors, ["x"] * 20, search="approximate")
+        VectorIndex(vectors, ["x"] * 20, search="approximate")
 
 
 def test_unknown_search_is_refused():
     with pytest.raises(ValueError, match="search"):
-        Gallery(random_gallery(3), ["x"] * 3, search="fast")
+        VectorIndex(random_gallery(3), ["x"] * 3, search="fast")
 
 
 def test_exact_search_in_a_million_rows_matches_float64_brute_force():
@@ -119,7 +119,7 @@ def test_exact_search_in_a_million_rows_matches_float64_brute_force():
     rng = np.random.default_rng(2)
     near, copied = noisy_copies(vectors, 3, seed=3)
     queries = np.vstack([near, unit_rows(rng.standard_normal((3, DIMENSION), dtype=np.float32))])
-    gallery = Gallery(vectors, ["x"] * len(vectors), search="exact")
+    gallery = VectorIndex(vectors, ["x"] * len(vectors), search="exact")
     indices, distances = gallery.nearest(queries, k=2)
     expected_indices, expected_distances = brute_force(vectors, queries)
     np.testing.assert_array_equal(indices[:, 0], expected_indices)

@@ -28,7 +28,7 @@ from facerec.enrolment import embed_face
 from facerec.errors import FacerecError
 from facerec.images import read_image
 from facerec.matching import UNKNOWN, make_matcher
-from facerec.stores import EmbeddingStore, GalleryCounts, Sighting, check_profile, load_store, save_store
+from facerec.stores import Gallery, GalleryCounts, Sighting, check_profile, load_store, save_store
 
 try:
     import psycopg
@@ -133,7 +133,7 @@ def test_round_trip_equals_the_pickle_fed_the_same_records(database_url, tmp_pat
     used = [(key, person, vector) for key, person, status, vector in records if vector is not None]
     files = {key: {**signature(index), "status": status} for index, (key, _, status, _) in enumerate(records)}
     pickle_path = tmp_path / "embeddings.pickle"
-    save_store(EmbeddingStore(np.array([v for _, _, v in used]), [p for _, p, _ in used], [k for k, _, _ in used],
+    save_store(Gallery(np.array([v for _, _, v in used]), [p for _, p, _ in used], [k for k, _, _ in used],
                               "sface", MODELS, files), pickle_path)
     pickled = load_store(pickle_path)
 
@@ -474,12 +474,12 @@ class Follower:
     """Collects what a watch reports; `changed`/`problem` are set at each report."""
 
     def __init__(self) -> None:
-        self.galleries: list[EmbeddingStore] = []
+        self.galleries: list[Gallery] = []
         self.problems: list[str] = []
         self.changed = threading.Event()
         self.problem = threading.Event()
 
-    def on_change(self, gallery: EmbeddingStore) -> None:
+    def on_change(self, gallery: Gallery) -> None:
         self.galleries.append(gallery)
         self.changed.set()
 
@@ -487,7 +487,7 @@ class Follower:
         self.problems.append(message)
         self.problem.set()
 
-    def next_gallery(self) -> EmbeddingStore:
+    def next_gallery(self) -> Gallery:
         assert self.changed.wait(WAIT), "no on_change"
         self.changed.clear()
         return self.galleries[-1]

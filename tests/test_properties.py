@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from facerec.matching import UNKNOWN, Gallery, NearestMatcher
-from facerec.stores import EmbeddingStore, load_store, save_store
+from facerec.matching import UNKNOWN, VectorIndex, NearestMatcher
+from facerec.stores import Gallery, load_store, save_store
 
 DIMENSION = 8
 finite = st.floats(-1.0, 1.0, allow_nan=False, width=32)
@@ -22,7 +22,7 @@ names = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1
        threshold=st.floats(0.0, 3.0), data=st.data())
 def test_the_name_returned_is_the_one_at_the_smallest_distance(gallery, queries, threshold, data):
     labels = data.draw(st.lists(names, min_size=len(gallery), max_size=len(gallery)))
-    matches = NearestMatcher(Gallery(gallery, labels), threshold).match(queries)
+    matches = NearestMatcher(VectorIndex(gallery, labels), threshold).match(queries)
     for query, match in zip(queries, matches):
         distances = np.linalg.norm(gallery.astype(np.float64) - query.astype(np.float64), axis=1)
         best = distances.min()
@@ -43,7 +43,7 @@ def test_saving_then_loading_gives_back_the_same_data(rows, data):
     labels = data.draw(st.lists(names, min_size=len(rows), max_size=len(rows)))
     paths = data.draw(st.lists(st.text(max_size=20), min_size=len(rows), max_size=len(rows)))
     files = {path: {"size": i, "mtime_ns": i * 7, "status": "used"} for i, path in enumerate(paths)}
-    store = EmbeddingStore(rows, labels, paths, "openface", {"profile": "openface", "sha256": {"a": "b"}}, files)
+    store = Gallery(rows, labels, paths, "openface", {"profile": "openface", "sha256": {"a": "b"}}, files)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "e.pickle"
         save_store(store, path)

@@ -62,9 +62,9 @@ def test_json_lines_carry_each_faces_quality(tmp_path):
         writer.write(frame)
     writer.release()
     gallery = tmp_path / "e.pickle"
-    from facerec.stores import EmbeddingStore, save_store
+    from facerec.stores import Gallery, save_store
 
-    save_store(EmbeddingStore.empty("sface", {}, 128), gallery)
+    save_store(Gallery.empty("sface", {}, 128), gallery)
     run = run_script("recognize_video.py", "--source", str(video), "--embeddings", str(gallery), "--no-display",
                      "--json", "--every", "1", *sface_model_args())
     assert run.returncode == 0, run.stderr

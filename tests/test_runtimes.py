@@ -180,7 +180,7 @@ def test_a_file_is_detected_ahead_on_another_thread_and_a_live_source_is_not():
     import threading
     from types import SimpleNamespace
 
-    from facerec.matching import Gallery, NearestMatcher
+    from facerec.matching import VectorIndex, NearestMatcher
 
     class Recording:
         def __init__(self):
@@ -194,7 +194,7 @@ def test_a_file_is_detected_ahead_on_another_thread_and_a_live_source_is_not():
         spec = SimpleNamespace(is_live=True)
 
     frames = [np.zeros((8, 8, 3), np.uint8) for _ in range(4)]
-    matcher = NearestMatcher(Gallery(np.eye(1, 128, dtype=np.float32), ["someone"]), 1.0)
+    matcher = NearestMatcher(VectorIndex(np.eye(1, 128, dtype=np.float32), ["someone"]), 1.0)
     for source, thread in ((frames, "detect-ahead"), (Frames(frames), threading.current_thread().name)):
         detector = Recording()
         summary = run_recognition(source, FacePipeline(detector, SimpleNamespace(dimension=128), matcher, Tracker()))

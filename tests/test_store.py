@@ -10,17 +10,17 @@ import crafted_pickles
 from conftest import run_script
 from facerec.errors import FacerecError
 from facerec.fileio import temporary_prefix
-from facerec.stores import EmbeddingStore, NotAStore, UnusableStore, load_store, save_store
+from facerec.stores import Gallery, NotAStore, UnusableStore, load_store, save_store
 
 
-def make_store(n=4, dimension=128, seed=0) -> EmbeddingStore:
+def make_store(n=4, dimension=128, seed=0) -> Gallery:
     rng = np.random.default_rng(seed)
     vectors = rng.normal(size=(n, dimension)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     names = [f"person{i % 2}" for i in range(n)]
     paths = [f"{name}/{i}.jpg" for i, name in enumerate(names)]
     files = {path: {"size": 10 + i, "mtime_ns": i, "status": "used"} for i, path in enumerate(paths)}
-    return EmbeddingStore(vectors, names, paths, "openface", {"profile": "openface"}, files)
+    return Gallery(vectors, names, paths, "openface", {"profile": "openface"}, files)
 
 
 def test_save_then_load_gives_back_the_same_store(tmp_path):

@@ -15,8 +15,8 @@ from test_sface import run_clip, sface_model_args
 from facerec.catalogue import PROFILES
 from facerec.crossvalidation import k_fold, stratified_folds
 from facerec.errors import FacerecError
-from facerec.matching import UNKNOWN, Gallery, SvmMatcher, make_matcher, needs_training
-from facerec.stores import EmbeddingStore, save_store
+from facerec.matching import UNKNOWN, VectorIndex, SvmMatcher, make_matcher, needs_training
+from facerec.stores import Gallery, save_store
 
 DIMENSIONS = 8
 THRESHOLD = 0.9
@@ -76,15 +76,15 @@ def test_a_name_needs_both_the_probability_and_the_distance():
     vectors = np.array(mixed + [unit(axis(2) + 0.1 * axis(tilt)) for tilt in range(3, 8)], np.float32)
     names = ["ann"] * 5 + ["bob"] * 5 + ["cat"] * 5
     query = unit(axis(0) + 0.025 * axis(1))[None].astype(np.float32)  # 0.10 from a photo of bob
-    [sure] = SvmMatcher(Gallery(vectors, names), THRESHOLD, min_probability=0.5).match(query)
-    [unsure] = SvmMatcher(Gallery(vectors, names), THRESHOLD, min_probability=0.9).match(query)
+    [sure] = SvmMatcher(VectorIndex(vectors, names), THRESHOLD, min_probability=0.5).match(query)
+    [unsure] = SvmMatcher(VectorIndex(vectors, names), THRESHOLD, min_probability=0.9).match(query)
     assert sure.name in ("ann", "bob") and unsure.name == UNKNOWN and unsure.distance == sure.distance < 0.11
     vectors, names, _ = cluster_gallery()
     # Towards ann's axis more than any other, but 1.02 from each of her photos: the distance says no.
     far = unit(axis(0) + 0.9 * axis(3) + 0.9 * axis(4) + 0.9 * axis(5) + 0.9 * axis(6) + 0.9 * axis(7))[None].astype(np.float32)
-    [refused] = SvmMatcher(Gallery(vectors, names), THRESHOLD, min_probability=0.0).match(far)
+    [refused] = SvmMatcher(VectorIndex(vectors, names), THRESHOLD, min_probability=0.0).match(far)
     assert refused.name == UNKNOWN and refused.distance >= THRESHOLD
-    [named] = SvmMatcher(Gallery(vectors, names), refused.distance + 0.01, min_probability=0.0).match(far)
+    [named] = SvmMatcher(VectorIndex(vectors, names), refused.distance + 0.01, min_probability=0.0).match(far)
     assert named.name == "ann"
 
 
@@ -126,9 +126,9 @@ def test_evaluate_folds_prints_the_svm_rows_exactly(tmp_path):
 def test_a_gallery_of_fewer_than_two_people_is_refused():
     vectors, names, _ = cluster_gallery()
     with pytest.raises(FacerecError, match="at least two people.*only 'ann'"):
-        SvmMatcher(Gallery(vectors[:5], names[:5]), THRESHOLD)
+        SvmMatcher(VectorIndex(vectors[:5], names[:5]), THRESHOLD)
     with pytest.raises(FacerecError, match="holds nobody"):
-        SvmMatcher(Gallery(np.zeros((0, DIMENSIONS), np.float32), []), THRESHOLD)
+        SvmMatcher(VectorIndex(np.zeros((0, DIMENSIONS), np.float32), []), THRESHOLD)
 
 
 def test_people_with_one_photo_are_learnt():
@@ -168,7 +168,7 @@ def sface_store(tmp_path, names):
     rng = np.random.default_rng(0)
     vectors = rng.standard_normal((len(names), 128)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    save_store(EmbeddingStore(vectors.reshape(len(names), 128), list(names), [f"{n}/{i}.jpg" for i, n in enumerate(names)],
+    save_store(Gallery(vectors.reshape(len(names), 128), list(names), [f"{n}/{i}.jpg" for i, n in enumerate(names)],
                               profile="sface"), path)
     return path
 

@@ -51,7 +51,7 @@ class Presence:
     def _saw(self, tracks: Iterable[Track], frame_index: int, matcher: Matcher) -> None:
         if matcher is not self._matcher:  # a new gallery (or the first): tell the sink whom it knows
             self._matcher = matcher
-            people = set(matcher.gallery.names)
+            people = set(matcher.index.names)
             if people != self._people:
                 self._people = people
                 self.sink.gallery(people)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from ..errors import FacerecError
 from ..gallery import check_profile, reusable
-from .base import (LEGACY_PROFILE, EmbeddingStore, GalleryBusy, GalleryCounts, NoGalleryYet, Sighting, SightingLog,
+from .base import (LEGACY_PROFILE, EmbeddingStore, Gallery, GalleryBusy, GalleryCounts, NoGalleryYet, Sighting, SightingLog,
                    Store, StoreWriter, Watch, masked)
 from .picklefile import NotAStore, PickleStore, UnusableStore, load_store, open_store_target, save_store
 
@@ -51,7 +51,7 @@ class StoredGallery:
     Close it (or use it as a context manager) to close the log and the store."""
 
     store: Store
-    snapshot: EmbeddingStore | None
+    snapshot: Gallery | None
     sightings: SightingLog | None = None
 
     @property
@@ -99,7 +99,7 @@ def open_gallery(location: str | os.PathLike | None = None, *, profile: str | No
     return opened
 
 
-__all__ = ["DEFAULT_LOCATION", "LEGACY_PROFILE", "LOCATION_HELP", "LOCATION_VARIABLE", "EmbeddingStore",
+__all__ = ["DEFAULT_LOCATION", "LEGACY_PROFILE", "LOCATION_HELP", "LOCATION_VARIABLE", "EmbeddingStore", "Gallery",
            "GalleryBusy", "GalleryCounts", "NoGalleryYet", "NotAStore", "PickleStore", "Sighting", "SightingLog", "Store",
            "StoreWriter", "UnusableStore", "Watch", "StoredGallery", "check_profile", "load_store", "masked", "open_gallery",
            "open_store", "open_store_target",

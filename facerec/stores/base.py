@@ -4,7 +4,7 @@ Scripts open a store with `facerec.stores.open_store(PATH_OR_URL)` and use only 
 declared here, so they never know which kind they hold. Adding a kind of store means
 adding one module with one `Store` subclass and one line in `open_store`.
 
-    load()          the whole gallery, as one in-memory EmbeddingStore snapshot
+    load()          the whole gallery, as one in-memory Gallery snapshot
     open_writer()   an enrolment: checked before any work, one image recorded at a time
     watch()         be told when someone else changed the gallery (live updates)
     sighting_log()  record who was seen, by which camera (where the store can keep it)
@@ -137,8 +137,9 @@ def take_turn(try_take: Callable[[], bool], holder: Callable[[], str], what: str
 
 
 @dataclass
-class EmbeddingStore:
-    """Vectors with their person names and source images, and the model profile that made them."""
+class Gallery:
+    """A gallery as held in memory: vectors with their person names and source images, the model profile that
+    made them, and the record of each image enrolled. A Store keeps it; matching.VectorIndex searches its vectors."""
 
     vectors: np.ndarray
     names: list[str]
@@ -149,7 +150,7 @@ class EmbeddingStore:
     profile_recorded: bool = True  # False for a classic tutorial file: the profile is assumed
 
     @classmethod
-    def empty(cls, profile: str, models: dict[str, Any], dimension: int) -> EmbeddingStore:
+    def empty(cls, profile: str, models: dict[str, Any], dimension: int) -> Gallery:
         return cls(np.zeros((0, dimension), np.float32), [], [], profile, dict(models), {})
 
     def __len__(self) -> int:
@@ -159,6 +160,9 @@ class EmbeddingStore:
     def people(self) -> list[str]:
         """Each person's name once, in order of first appearance."""
         return list(dict.fromkeys(self.names))
+
+
+EmbeddingStore = Gallery  # its name before issue 20
 
 
 @dataclass(frozen=True)
@@ -211,7 +215,7 @@ class StoreWriter(ABC):
     as it was; PostgreSQL: the images recorded so far, each whole).
     """
 
-    previous: EmbeddingStore | None
+    previous: Gallery | None
     warning: str | None  # why what was there will be replaced or not reused, for the user
 
     @abstractmethod
@@ -248,11 +252,11 @@ class Store(ABC):
     location: str  # for messages: the path, or the URL with any password masked
 
     @abstractmethod
-    def load(self) -> EmbeddingStore:
+    def load(self) -> Gallery:
         """The whole gallery now. FacerecError naming `location` if it cannot be read or used."""
 
     @abstractmethod
-    def known_images(self, dataset: Path) -> EmbeddingStore:
+    def known_images(self, dataset: Path) -> Gallery:
         """What the store holds of `dataset`'s images, keyed (`paths`, `files`) by their path relative to it:
         the statuses a gallery page shows, and what an enrolment of that dataset may reuse."""
 
@@ -270,7 +274,7 @@ class Store(ABC):
         None: as long as it takes (see take_turn)."""
 
     @abstractmethod
-    def watch(self, on_change: Callable[[EmbeddingStore], None],
+    def watch(self, on_change: Callable[[Gallery], None],
               on_problem: Callable[[str], None]) -> Watch:
         """Call `on_change(gallery)` from a background thread whenever the gallery changed (elsewhere or
         here), with the gallery already loaded; `on_problem(message)` when the store became unreachable

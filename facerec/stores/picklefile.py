@@ -46,7 +46,7 @@ from ..catalogue import PROFILES
 from ..errors import FacerecError
 from ..fileio import FileTooLarge, NotRegularFile, atomic_writer, check_writable, file_kind, read_regular_file
 from ..gallery import MAX_DIMENSION, MAX_VALUES, MAX_VECTORS, check_unit_vectors, reusable, shown as _shown
-from .base import (LEGACY_PROFILE, WRITER_WAIT_SECONDS, EmbeddingStore, GalleryCounts, NoGalleryYet, SightingLog,
+from .base import (LEGACY_PROFILE, WRITER_WAIT_SECONDS, Gallery, GalleryCounts, NoGalleryYet, SightingLog,
                    Store, StoreWriter, Watch)
 from .folderlock import FolderLock
 
@@ -354,7 +354,7 @@ def _read_regular_file(path: Path) -> np.ndarray:
         raise FacerecError(f"cannot read embeddings file {path}: {error.strerror}") from None
 
 
-def load_store(path: str | os.PathLike) -> EmbeddingStore:
+def load_store(path: str | os.PathLike) -> Gallery:
     """Read and check an embeddings file; raise FacerecError naming the file and the problem.
 
     NotAStore: not an embeddings file at all. UnusableStore: an embeddings file that is
@@ -511,7 +511,7 @@ def _file_records(files: Any) -> Mapping[str, dict[str, Any]]:
     return files
 
 
-def _store_from_dict(content: dict, file_size: int) -> EmbeddingStore:
+def _store_from_dict(content: dict, file_size: int) -> Gallery:
     names = _strings(content["names"], '"names"')
     vectors = _vectors(content["embeddings"], names, file_size)
     paths = _strings(content.get("paths", [""] * len(names)), '"paths"')
@@ -528,7 +528,7 @@ def _store_from_dict(content: dict, file_size: int) -> EmbeddingStore:
     if not isinstance(models, dict) or not _plain_value(models):
         raise _Damaged('"models" must be a small dict of names and numbers')
     files = _file_records(content.get("files", {}))
-    return EmbeddingStore(vectors, names, paths, profile, models, files, profile_recorded="profile" in content)
+    return Gallery(vectors, names, paths, profile, models, files, profile_recorded="profile" in content)
 
 
 # --- writing --------------------------------------------------------------------------------
@@ -538,7 +538,7 @@ class StoreTarget:
     """Where a new store will be written, checked before any work: see open_store_target."""
 
     path: Path  # the file to replace: --embeddings, with symbolic links followed
-    previous: EmbeddingStore | None  # the store there now, if it is one this version can use
+    previous: Gallery | None  # the store there now, if it is one this version can use
     warning: str | None = None  # why what is there will be replaced without being used
 
 
@@ -612,20 +612,20 @@ def _file_columns(files: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
             "status": _compact(statuses)}
 
 
-def save_store(store: EmbeddingStore, path: str | os.PathLike) -> Signature:
-    """Write the store atomically: the previous file stays intact until the new one is complete.
+def save_store(gallery: Gallery, path: str | os.PathLike) -> Signature:
+    """Write the gallery to the embeddings file atomically: the previous file stays intact until the new one is complete.
 
     Returns the new file's signature (see _signature), taken from the file written, so no later
     change by another process can be mistaken for it. A failure to write (disk full, file too
     large...) raises FacerecError; the previous file is kept.
     """
     content = {
-        "embeddings": np.ascontiguousarray(store.vectors, dtype=np.float32),
-        "names": _compact(store.names),
-        "paths": _compact(store.paths),
-        "profile": store.profile,
-        "models": dict(store.models),
-        "files": _file_columns(store.files),
+        "embeddings": np.ascontiguousarray(gallery.vectors, dtype=np.float32),
+        "names": _compact(gallery.names),
+        "paths": _compact(gallery.paths),
+        "profile": gallery.profile,
+        "models": dict(gallery.models),
+        "files": _file_columns(gallery.files),
         "format": FORMAT_VERSION,
     }
     try:
@@ -678,9 +678,9 @@ class PickleStore(Store):
         self._ever_loaded = False
         # the file as last read, with what it held: an unchanged file is not read and checked again (the web
         # page asks for known_images at every gallery request); a watch sees a change by the same signature
-        self._read: tuple[Signature, EmbeddingStore] | None = None
+        self._read: tuple[Signature, Gallery] | None = None
 
-    def _load(self) -> tuple[EmbeddingStore, Signature | None]:
+    def _load(self) -> tuple[Gallery, Signature | None]:
         signature = _signature(self.path)  # before reading: a change during the read is seen at the next poll
         if signature is not None and self._read is not None and self._read[0] == signature:
             return self._read[1], signature
@@ -689,22 +689,22 @@ class PickleStore(Store):
             self._read = (signature, gallery)
         return gallery, signature
 
-    def _wrote(self, signature: Signature, gallery: EmbeddingStore) -> None:
+    def _wrote(self, signature: Signature, gallery: Gallery) -> None:
         """A writer of this store just wrote `gallery` as the file `signature`: a watch that sees that file
         hands on this very gallery (which a follower already uses), not a new read."""
         self._read = (signature, gallery)
 
-    def load(self) -> EmbeddingStore:
+    def load(self) -> Gallery:
         gallery, self._loaded = self._load()
         self._ever_loaded = True
         return gallery
 
-    def known_images(self, dataset: Path) -> EmbeddingStore:
+    def known_images(self, dataset: Path) -> Gallery:
         """The whole file (one file holds one dataset); an empty gallery when there is no file yet."""
         try:
             return self._load()[0]
         except NoGalleryYet:
-            return EmbeddingStore(np.zeros((0, 0), np.float32), [], [])
+            return Gallery(np.zeros((0, 0), np.float32), [], [])
 
     def check_writable(self, force: bool = False) -> None:
         open_store_target(self.path, force)
@@ -736,7 +736,7 @@ class PickleStore(Store):
             raise FacerecError(f"cannot lock the folder of embeddings file {self.location} for writing: "
                                f"{error.strerror or error}") from None
 
-    def watch(self, on_change: Callable[[EmbeddingStore], None],
+    def watch(self, on_change: Callable[[Gallery], None],
               on_problem: Callable[[str], None]) -> Watch:
         start = self._loaded if self._ever_loaded else _signature(self.path)
         return FileWatch(self, start, on_change, on_problem)
@@ -752,7 +752,7 @@ class PickleWriter(StoreWriter):
     It starts from `previous` (nothing if None). A run that ends before `finish` leaves the file as it was.
     """
 
-    def __init__(self, store: PickleStore, path: Path, previous: EmbeddingStore | None, warning: str | None,
+    def __init__(self, store: PickleStore, path: Path, previous: Gallery | None, warning: str | None,
                  models: dict[str, Any], dimension: int, lock: FolderLock) -> None:
         self._store, self._lock = store, lock
         self.previous, self.warning = previous, warning
@@ -779,7 +779,7 @@ class PickleWriter(StoreWriter):
         keys = sorted(self._vectors, key=_dataset_order)
         dimension = self._dimension or (len(self._vectors[keys[0]][1]) if keys else 0)
         vectors = np.array([self._vectors[key][1] for key in keys], np.float32).reshape(len(keys), dimension)
-        gallery = EmbeddingStore(vectors, [self._vectors[key][0] for key in keys], keys, self._models["profile"],
+        gallery = Gallery(vectors, [self._vectors[key][0] for key in keys], keys, self._models["profile"],
                                  self._models, {key: self._files[key] for key in sorted(self._files, key=_dataset_order)})
         self._store._wrote(save_store(gallery, self._path), gallery)  # the store's load() gives it, not read again
         self.close()
@@ -792,7 +792,7 @@ class PickleWriter(StoreWriter):
 class FileWatch(Watch):
     """A daemon thread that polls an embeddings file and loads each new version (see PickleStore.watch)."""
 
-    def __init__(self, store: PickleStore, start: Signature | None, on_change: Callable[[EmbeddingStore], None],
+    def __init__(self, store: PickleStore, start: Signature | None, on_change: Callable[[Gallery], None],
                  on_problem: Callable[[str], None]) -> None:
         self._store, self._seen = store, start
         self._on_change, self._on_problem = on_change, on_problem

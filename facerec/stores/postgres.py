@@ -48,7 +48,7 @@ from ..errors import FacerecError, ctrl_c_deferred, record_kept
 from ..gallery import MAX_DIMENSION, MAX_VALUES, MAX_VECTORS, check_unit_vectors
 from ..names import MAX_NAME_BYTES
 from ..text import plural, printable
-from .base import (LEGACY_PROFILE, WRITER_WAIT_SECONDS, EmbeddingStore, GalleryCounts, NoGalleryYet, Sighting, SightingLog, Store,
+from .base import (LEGACY_PROFILE, WRITER_WAIT_SECONDS, Gallery, GalleryCounts, NoGalleryYet, Sighting, SightingLog, Store,
                    StoreWriter, Watch, password_spans, starred, take_turn, unclear_password)
 
 SCHEMA_VERSION = 2
@@ -327,7 +327,7 @@ class PostgresStore(Store):
         self._lock = threading.RLock()
         self._generation: int | None = None  # of the gallery the last load() returned
         # that gallery: a watch that sees its generation hands it on, not a new read of it
-        self._loaded: tuple[int | None, EmbeddingStore] | None = None
+        self._loaded: tuple[int | None, Gallery] | None = None
         self._connection: psycopg.Connection | None = self._connect()
 
     # --- connections and messages ---
@@ -465,7 +465,7 @@ class PostgresStore(Store):
 
     # --- reading ---
 
-    def _read(self, connection: psycopg.Connection, origin: str | None) -> tuple[EmbeddingStore, int | None]:
+    def _read(self, connection: psycopg.Connection, origin: str | None) -> tuple[Gallery, int | None]:
         """The gallery (origin None: every origin, paths "<origin>/<key>") or one origin's images (paths are keys,
         with their file records), read in one snapshot; and the gallery's generation."""
         with connection.transaction():
@@ -483,7 +483,7 @@ class PostgresStore(Store):
                 if origin is None:
                     raise NoGalleryYet(f"the gallery database {self.location} holds no gallery yet: enrol people with "
                                        f"extract_embeddings.py --embeddings {self.location}")
-                return EmbeddingStore(np.zeros((0, 0), np.float32), [], [], LEGACY_PROFILE, {}, {},
+                return Gallery(np.zeros((0, 0), np.float32), [], [], LEGACY_PROFILE, {}, {},
                                       profile_recorded=False), None
             models, dimension = _model_record(gallery)
             _check_rows(connection, origin, dimension)  # before any name, path or vector is fetched
@@ -507,7 +507,7 @@ class PostgresStore(Store):
                     "'status', status)), '{}')::text FROM facerec_images WHERE origin = %s", (origin,)))[0]
                 files = json.loads(records)
             generation = self._generation_of(connection)
-        return EmbeddingStore(vectors, names, paths, models["profile"], models, files), generation
+        return Gallery(vectors, names, paths, models["profile"], models, files), generation
 
     @staticmethod
     def _names_and_paths(connection: psycopg.Connection, path: str, where: str, parameters: tuple
@@ -526,13 +526,13 @@ class PostgresStore(Store):
         pairs = json.loads(listing)
         return [person for person, _ in pairs], [image for _, image in pairs]
 
-    def load(self) -> EmbeddingStore:
+    def load(self) -> Gallery:
         """Every image with a vector, from every machine; `paths` are "<hostname>:<dataset folder>/<person>/<image>"."""
         gallery, self._generation = self._using("read", lambda connection: self._read(connection, None))
         self._loaded = (self._generation, gallery)
         return gallery
 
-    def known_images(self, dataset: Path) -> EmbeddingStore:
+    def known_images(self, dataset: Path) -> Gallery:
         """This machine's images of `dataset`, keyed by their path in it, with their file records."""
         return self._using("read", lambda connection: self._read(connection, _origin(dataset))[0])
 
@@ -609,7 +609,7 @@ class PostgresStore(Store):
 
     # --- following ---
 
-    def watch(self, on_change: Callable[[EmbeddingStore], None],
+    def watch(self, on_change: Callable[[Gallery], None],
               on_problem: Callable[[str], None]) -> Watch:
         return _GalleryWatch(self, on_change, on_problem, self._generation)
 
@@ -667,7 +667,7 @@ class _PostgresWriter(StoreWriter):
     """An enrolment of one dataset folder: each image is one transaction, committed at once."""
 
     def __init__(self, store: PostgresStore, connection: psycopg.Connection, origin: str, gallery: dict[str, Any],
-                 previous: EmbeddingStore | None, warning: str | None) -> None:
+                 previous: Gallery | None, warning: str | None) -> None:
         self._store = store
         self._connection = connection  # its own: it holds the origin's writer lock
         self._origin = origin
@@ -756,7 +756,7 @@ class _PostgresWriter(StoreWriter):
 class _GalleryWatch(Watch):
     """A thread with its own connection, LISTENing on CHANNEL; reloads the gallery when it changed."""
 
-    def __init__(self, store: PostgresStore, on_change: Callable[[EmbeddingStore], None],
+    def __init__(self, store: PostgresStore, on_change: Callable[[Gallery], None],
                  on_problem: Callable[[str], None], generation: int | None) -> None:
         self._store = store
         self._on_change = on_change
@@ -841,7 +841,7 @@ class _GalleryWatch(Watch):
         self._generation = generation
         self._hand_over(gallery)
 
-    def _hand_over(self, gallery: EmbeddingStore) -> None:
+    def _hand_over(self, gallery: Gallery) -> None:
         try:
             self._on_change(gallery)
         except FacerecError as error:  # the caller cannot use it (another profile since a --force enrolment...)

@@ -42,7 +42,7 @@ from ..images import MAX_PHOTO_BYTES
 from ..models import Models
 from ..names import normalise_name
 from ..recognition import Face, Recogniser, log_sightings
-from ..stores import EmbeddingStore, GalleryBusy, SightingLog
+from ..stores import Gallery, GalleryBusy, SightingLog
 from ..text import printable
 from ..tracking import Tracker
 from .protocol import Refusal, decode_image, image_format
@@ -142,7 +142,7 @@ class Engine:
     # the gallery
 
     @property
-    def gallery(self) -> EmbeddingStore:
+    def gallery(self) -> Gallery:
         """The gallery faces are named with now."""
         return self.follower.gallery
 
@@ -150,7 +150,7 @@ class Engine:
     def threshold(self) -> float:
         return self.follower.naming.threshold
 
-    def _known_images(self) -> EmbeddingStore:
+    def _known_images(self) -> Gallery:
         """What the store holds of the dataset; Refusal (503) if it cannot be read now."""
         try:
             return self.store.known_images(self.dataset)

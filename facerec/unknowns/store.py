@@ -1,0 +1,92 @@
+"""Where unknown faces are kept, beside the gallery they were not found in: the interface every kind implements.
+
+The recogniser hands a finished Unknown track (`KeptTrack`: its best few crops with their vectors) to
+`UnknownStore.add`; the store groups it with earlier tracks (grouping.py), bounds what it keeps (a
+maximum number of faces, a retention in days) and answers the questions of `unknowns.py` and the web
+page's Unknown tab. A file gallery keeps its unknowns beside the embeddings file, a PostgreSQL gallery
+in tables of the same database, so many cameras pool theirs. `open_unknowns` picks the kind.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+
+MAX_FACES = 20_000  # faces kept at most (all groups together); beyond, the oldest go first, with one warning
+RETENTION_DAYS = 30.0  # a face older than this (by when it was seen) is forgotten
+FACES_PER_TRACK = 5  # best crops kept of one track, by face quality
+
+
+@dataclass(frozen=True)
+class KeptFace:
+    """One face crop of an unknown track: the JPEG bytes, its unit vector, its quality score and when it was seen."""
+
+    jpeg: bytes
+    vector: np.ndarray  # float32, (d,), unit length
+    quality: float  # stages/quality.py, 0..1
+    seen: float  # seconds since the epoch
+
+
+@dataclass(frozen=True)
+class KeptTrack:
+    """A track that stayed Unknown until it ended: at most FACES_PER_TRACK faces, best quality first."""
+
+    camera: str
+    track: int
+    first_seen: float  # seconds since the epoch
+    last_seen: float
+    faces: tuple[KeptFace, ...]
+
+
+@dataclass(frozen=True)
+class UnknownGroup:
+    """A candidate person: the tracks grouped together, as `unknowns.py list --json` shows it."""
+
+    group: int  # stable id: kept across runs, processes and regroups where the group survives
+    faces: int
+    tracks: int
+    first_seen: float
+    last_seen: float
+    cameras: tuple[str, ...]
+
+
+class UnknownStore(ABC):
+    """Unknown faces of one gallery. Every method is one transaction: another process sees all of it or none."""
+
+    @abstractmethod
+    def add(self, track: KeptTrack) -> int | None:
+        """Keep the track and group it (grouping.Groups' rule); its group's id, or None when it was not kept
+        because it is within the profile's threshold of an ignored group (ignored people are not kept again)."""
+
+    @abstractmethod
+    def groups(self) -> list[UnknownGroup]:
+        """The groups still to review (not ignored, not named), largest first."""
+
+    @abstractmethod
+    def best_faces(self, group: int, limit: int = FACES_PER_TRACK) -> list[KeptFace]:
+        """The group's best faces by quality (FacerecError for a group that does not exist)."""
+
+    @abstractmethod
+    def ignore(self, group: int) -> None:
+        """Never propose the group again; its faces are dropped, its vectors kept as a negative."""
+
+    @abstractmethod
+    def merge(self, into: int, other: int) -> None:
+        """`other`'s tracks join `into`; `other` is gone."""
+
+    @abstractmethod
+    def named(self, group: int, person: str) -> None:
+        """The group is now `person` (its crops were enrolled): it leaves the list, its sightings carry the name."""
+
+    @abstractmethod
+    def forget(self, group: int | None) -> int:
+        """Delete a group (None: every group, ignored ones included) for good, crops and vectors; faces deleted."""
+
+    @abstractmethod
+    def regroup(self) -> None:
+        """Regroup every kept track from scratch (grouping.regroup), keeping ids where groups survive."""
+
+    @abstractmethod
+    def close(self) -> None: ...
