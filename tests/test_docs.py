@@ -152,3 +152,9 @@ def test_every_runnable_command_runs_as_written(page, tmp_path):
                                     capture_output=True, text=True, timeout=SECONDS_A_BLOCK)
             assert result.returncode == 0, f"{page.name}: {command}\n{result.stdout[-2000:]}{result.stderr[-3000:]}"
             assert "Traceback" not in result.stderr and "error:" not in result.stderr, result.stderr[-3000:]
+
+
+def test_only_blocks_after_the_marker_are_runnable(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("```sh\npython not-marked.py\n```\n\n<!-- runnable -->\n```sh\npython a.py --x 1\n\npython b.py\n```\n")
+    assert runnable_blocks(page) == [["python a.py --x 1", "python b.py"]]
