@@ -6,8 +6,8 @@ score per class in a Python loop over the pairs, 83,845 of them for 410
 people, and fit the calibration on several refits. Here the same scores are
 combined with numpy, and one temperature is fitted on one held-out half.
 A linear SVM (one-vs-rest) can be asked for, but trains no faster on large
-galleries: it fits one problem per person over every vector (README.md,
-"Which matching strategy").
+galleries: it fits one problem per person over every vector (docs/thresholds.md,
+"The classifier: svm").
 """
 
 from __future__ import annotations

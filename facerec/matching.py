@@ -20,7 +20,7 @@ From APPROXIMATE_FROM rows on, when FAISS is installed (`pip install
 faiss-cpu`), the candidates come from an inverted-file index instead: each
 query scans only the stored vectors of the cells closest to it. Its
 candidates are measured again in float64 too, so distances stay exact, but
-the nearest row can be missed (rarely: see README.md, "Large galleries").
+the nearest row can be missed (rarely: see docs/large-galleries.md).
 """
 
 from __future__ import annotations

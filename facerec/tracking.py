@@ -1,25 +1,8 @@
 """Tracks: faces followed from frame to frame, which of them need embedding, and the name each carries.
 
-Each frame's detections are associated with the tracks of the frames before
-(greedily, closest first, by the distance of each face's centre from where the
-track's recent motion puts it, in face widths, plus how much its size changed).
-A face matched to no track starts a new one; a track missing for more than
-`max_missed` processed frames is forgotten, so a face hidden a few frames keeps
-its track and one gone longer gets a new one. A cut to another shot (the
-whole picture changes at once) ends every track, and a track whose new
-embedding is no longer its person's (at or beyond the threshold from the mean
-of its evidence) becomes a new track.
-
-A track is embedded when it is new, when it comes back after being missed,
-when its box moved or changed size enough since its last embedding, when its
-latest verdict was in doubt (a distance within DOUBT_MARGIN of the threshold),
-and otherwise every `every` frames; but that periodic embedding waits (at most
-`every` frames more) while the face's quality (the quality stage's score, where
-faces carry one) is below POORER_FRAME of the frame it was last embedded from:
-a track's evidence comes from its better frames, not a blurred or turned-away one. Its name comes from its evidence
-(`NAMING_RULES`; by default the latest verdict, changed only when two
-consecutive verdicts agree on a new name); with `every=1` every face is
-embedded and named by its own frame's verdict, as when each frame stood alone.
+`Tracker.update` gives each detected face its track, `needs_embedding` says which tracks are due,
+`add_evidence` decides a track's name from its verdicts (`NAMING_RULES`, default "held"). The rules
+and the measurements behind every constant below: docs/tracks.md.
 """
 
 from __future__ import annotations

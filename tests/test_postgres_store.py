@@ -570,9 +570,10 @@ def test_a_watcher_survives_the_database_restarting(postgres_server, tmp_path):
 # --- sightings ---
 
 def readme_sightings_query() -> str:
-    text = (PROJECT_ROOT / "README.md").read_text()
+    """The query docs/many-cameras.md gives users (after its <!-- sightings-query --> marker)."""
+    text = (PROJECT_ROOT / "docs" / "many-cameras.md").read_text()
     found = re.search(r"<!-- sightings-query -->\s*```sql\n(.*?)```", text, re.S)
-    assert found, "README.md has no sightings query"
+    assert found, "docs/many-cameras.md has no sightings query"
     return found.group(1)
 
 

@@ -1,6 +1,6 @@
 """Events to an MQTT broker, and the Home Assistant discovery that makes each camera a device.
 
-Topics under PREFIX/CAMERA (README, "Events: MQTT and webhooks"):
+Topics under PREFIX/CAMERA (docs/events.md):
 
     events          one JSON message per arrival or departure (QoS 1, not retained)
     people          the names in view now, a JSON list (retained)
