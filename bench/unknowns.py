@@ -21,7 +21,7 @@ vectors; scikit-learn's AgglomerativeClustering, DBSCAN and HDBSCAN (noise point
 one) and dlib's chinese_whispers_clustering (when dlib is installed; a note says when it is not) on one
 vector per track, the unit mean of its vectors. For each: the best BCubed recall (over tracks) among the
 settings whose precision is at least --precision (a group should hold one person), with that setting.
-Then ours as shipped (DEFAULT_LINKAGE, the threshold minus DEFAULT_MARGIN), its number of groups, and
+Then ours as shipped (DEFAULT_LINKAGE, the threshold minus the profile's margin_for), its number of groups, and
 whether it meets the target of issue 21: precision >= --precision with recall at least the best any
 established method reaches at that precision. The incremental grouping sees the tracks in a shuffled
 order (fixed seed).
@@ -48,10 +48,9 @@ from sklearn.cluster import DBSCAN, HDBSCAN, AgglomerativeClustering  # noqa: E4
 from facerec.catalogue import PROFILES  # noqa: E402
 from facerec.evaluation import load_labelled_vectors  # noqa: E402
 from facerec.evaluation.clustering import bcubed  # noqa: E402
-from facerec.matching import make_matcher  # noqa: E402
-from facerec.recognition import FacePipeline  # noqa: E402
-from facerec.tracking import Tracker, unit_mean  # noqa: E402
-from facerec.unknowns.grouping import DEFAULT_LINKAGE, DEFAULT_MARGIN, LINKAGES, Groups, regroup  # noqa: E402
+from facerec.tracking import unit_mean  # noqa: E402
+from facerec.unknowns.grouping import DEFAULT_LINKAGE, LINKAGES, Groups, margin_for, regroup  # noqa: E402
+from clip_tracks import clip_tracks_sface  # noqa: E402
 
 SHARED = Path(os.environ.get("FACEREC_SHARED", ROOT.parent / "shared"))
 LFW = SHARED / "embeddings"
@@ -72,51 +71,6 @@ def faces_sface() -> tuple[list[np.ndarray], list[str]]:
     known, probes = photo_faces(*sface_models(PROFILES["sface"].confidence))
     faces = known + probes
     return [vector[None, :] for _, _, vector in faces], [person for person, _, _ in faces]
-
-
-class EvidenceLog(Tracker):
-    """The tracker recognize_video.py runs, also noting each embedding: (track id, frame, box, vector)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.embedded: list[tuple[int, int, tuple[int, int, int, int], np.ndarray]] = []
-
-    def add_evidence(self, track, vector, verdict, matcher):  # type: ignore[no-untyped-def]
-        match = super().add_evidence(track, vector, verdict, matcher)  # may give the track a new id: after it
-        self.embedded.append((track.id, track.frame_index, track.box, np.asarray(vector)))
-        return match
-
-
-def clip_tracks_sface() -> tuple[list[np.ndarray], list[str]]:
-    """Each track's embedded vectors, and its person (bench/shared_faces.py's clip_person, checked by eye)."""
-    import cv2
-    from sface_threshold import CLIP, photo_faces, sface_models
-    from shared_faces import clip_person
-    profile = PROFILES["sface"]
-    detector, embedder = sface_models(profile.confidence)
-    known, _ = photo_faces(detector, embedder)
-    matcher = make_matcher("nearest", np.array([vector for _, _, vector in known]),
-                           [person for person, _, _ in known], profile.threshold)
-    tracker = EvidenceLog()
-    pipeline = FacePipeline(detector, embedder, matcher, tracker)
-    capture = cv2.VideoCapture(str(CLIP))
-    index = 0
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        pipeline.recognise(frame, index)
-        index += 1
-    capture.release()
-    vectors: dict[int, list[np.ndarray]] = {}
-    people: dict[int, set[str]] = {}
-    for track, frame_index, box, vector in tracker.embedded:
-        vectors.setdefault(track, []).append(vector)
-        people.setdefault(track, set()).add(clip_person(frame_index, box))
-    mixed = {track: who for track, who in people.items() if len(who) > 1}
-    if mixed:
-        raise SystemExit(f"tracks whose faces are not one person by bench/shared_faces.py's clip_person: {mixed}")
-    return [np.array(vectors[track]) for track in vectors], [people[track].pop() for track in vectors]
 
 
 def incremental(linkage: str, threshold: float) -> Grouper:
@@ -234,12 +188,13 @@ def main(argv: list[str] | None = None) -> int:
             shown = "none reaches it" if parameter is None else f"{parameter_name} {parameter:g}"
             note = f"  ({failed} of {len(parameters)} settings failed in the library)" if failed else ""
             print(f"  {method:<42} {shown:>26} {precision:>9.3f} {recall:>7.3f}{note}")
-        default_cut = threshold - DEFAULT_MARGIN
+        margin = margin_for(profile)
+        default_cut = round(threshold - margin, 4)
         for kind, make in (("incremental", incremental), ("regroup", full)):
             labels = make(DEFAULT_LINKAGE, threshold)(tracks, default_cut)
             precision, recall = bcubed(labels, people)
             met = precision >= args.precision and recall >= best_established - 1e-9
-            print(f"  ours {kind} as shipped ({DEFAULT_LINKAGE}, cut {threshold} - {DEFAULT_MARGIN} = {default_cut:.2f}): "
+            print(f"  ours {kind} as shipped ({DEFAULT_LINKAGE}, cut {threshold} - {margin} = {default_cut:g}): "
                   f"precision {precision:.3f}, recall {recall:.3f}, {len(set(labels))} groups of "
                   f"{len(set(people))} people: target {'met' if met else 'NOT met'} (best established recall "
                   f"{best_established:.3f})")
