@@ -10,8 +10,11 @@ Data: each item is a track, one or more vectors of one face (a photo is a track 
 - clip-tracks-sface: the tracks of ../shared/video/short_hamilton_clip.mp4 as recognize_video.py follows
   them (the sface profile's YuNet and SFace models from ../shared/models at its confidence, facerec's
   Tracker with its defaults, the quality stage, a gallery of faces/known, which does not hold Lin-Manuel
-  Miranda): each track is every vector the tracker embedded for it. Who each track is was established
-  by eye: the crops of every embedded face of every track, and the frames bench/shared_faces.py names
+  Miranda): each track is its best 5 vectors by face quality, as --keep-unknowns keeps them
+  (clip-tracks-sface), or every vector the tracker embedded for it (clip-tracks-sface-every-vector).
+  These group every track, also those the gallery named (Obama, Alex Lacamoire's close-up), which
+  --keep-unknowns does not keep: more evidence of who is near whom. clip-unknown-tracks-sface groups only
+  the tracks that never carried a name (best 5 vectors each): what --keep-unknowns hands the store. Who each track is was established by eye: the crops of every embedded face of every track, and the frames bench/shared_faces.py names
   (clip_person), with Alex Lacamoire's faces also compared by eye with probe/alex-lacamoire.png and Lin-Manuel
   Miranda's with probe/lin-manuel-miranda.png. A track whose faces that rule gives to two people stops the bench.
 
@@ -157,6 +160,8 @@ DATA: dict[str, tuple[Callable[[], tuple[list[np.ndarray], list[str]]], str]] = 
     "lfw-openface": (lfw_openface, "openface"),
     "faces-sface": (faces_sface, "sface"),
     "clip-tracks-sface": (clip_tracks_sface, "sface"),
+    "clip-tracks-sface-every-vector": (lambda: clip_tracks_sface(None), "sface"),
+    "clip-unknown-tracks-sface": (lambda: clip_tracks_sface(unknown_only=True), "sface"),
 }
 
 

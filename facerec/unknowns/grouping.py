@@ -37,11 +37,13 @@ DEFAULT_LINKAGE: Linkage = "single"
 # The margin below the profile's threshold, in L2 distance, per profile: the profiles' distances differ in scale.
 # openface, 1,000 LFW OpenFace vectors: 0.51 is the largest cut that keeps precision >= 0.98 (0.982, recall 0.564,
 # as scikit-learn's and DBSCAN's best; dlib's chinese whispers 0.555).
-# sface, the 13 tracks of the clip (bench/unknowns.py, clip-tracks-sface): one person's tracks are up to 0.9125
-# apart (Lin-Manuel Miranda's two shots), two different blurred people in the audience 0.9226; the cut 0.915 is the
-# middle of that gap (precision 1.000, recall 0.923, as the best of scikit-learn's and dlib's methods). With 0.04 (cut
-# 1.03) those two people and a third were one group: precision 0.897. Alex Lacamoire's two tracks (1.038 apart, a
-# face at the piano and a close-up in profile) stay two groups: no cut joins them without joining strangers. The 27
+# sface, the clip's 13 tracks as --keep-unknowns keeps them (best 5 vectors by quality; bench/unknowns.py,
+# clip-tracks-sface): one person's tracks are up to 0.9136 apart (Lin-Manuel Miranda's two shots), two different
+# blurred people in the audience 0.9226 (0.9125 and 0.9226 with every vector). The cut 0.915 lies in that gap:
+# precision 1.000, recall 0.923, as the best of scikit-learn's and dlib's methods; on the 11 tracks that stayed
+# Unknown, 9 groups of 9 people. With 0.04 (cut 1.03) those two people and a third were one group: precision 0.897.
+# Alex Lacamoire's two tracks (1.079 apart; at the piano, and a close-up in profile) stay two groups: no cut joins
+# them without joining strangers. The gap is 0.01 wide and rests on few tracks: measure again with more. The 27
 # SFace faces of ../shared/faces group perfectly at every cut from 0.83 to the threshold, so they do not choose.
 MARGINS: dict[str, float] = {"openface": 0.04, "sface": 0.155}
 DEFAULT_MARGIN = MARGINS["openface"]  # where no profile is given (and for a profile not measured)
