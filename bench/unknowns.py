@@ -27,7 +27,8 @@ settings whose precision is at least --precision (a group should hold one person
 Then ours as shipped (DEFAULT_LINKAGE, the threshold minus the profile's margin_for), its number of groups, and
 whether it meets the target of issue 21: precision >= --precision with recall at least the best any
 established method reaches at that precision. The incremental grouping sees the tracks in a shuffled
-order (fixed seed).
+order (fixed seed). A last line shows an incremental rule not shipped: a new track also merges the groups it
+bridges (it gives the full regroup's groups with single linkage, whatever the order).
 
 Example:
   python bench/unknowns.py
@@ -89,6 +90,26 @@ def incremental(linkage: str, threshold: float) -> Grouper:
 
 def full(linkage: str, threshold: float) -> Grouper:
     return lambda tracks, cut: regroup(tracks, threshold, threshold - cut, linkage)
+
+
+def bridging(tracks: list[np.ndarray], cut: float) -> np.ndarray:
+    """Not shipped: incremental single linkage where a new track also merges every group within the cut of it
+    (union-find), in the same shuffled order. It always gives the full regroup's single-linkage groups."""
+    owner = list(range(len(tracks)))
+
+    def root(index: int) -> int:
+        while owner[index] != index:
+            owner[index] = owner[owner[index]]
+            index = owner[index]
+        return index
+
+    seen: list[int] = []
+    for index in np.random.default_rng(SEED).permutation(len(tracks)):
+        for other in seen:
+            if np.linalg.norm(tracks[index][:, None] - tracks[other][None], axis=2).min() <= cut:
+                owner[root(other)] = root(index)
+        seen.append(int(index))
+    return np.array([root(index) for index in range(len(tracks))])
 
 
 def on_means(cluster: Callable[[np.ndarray, float], np.ndarray]) -> Grouper:
@@ -203,6 +224,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"precision {precision:.3f}, recall {recall:.3f}, {len(set(labels))} groups of "
                   f"{len(set(people))} people: target {'met' if met else 'NOT met'} (best established recall "
                   f"{best_established:.3f})")
+        precision, recall = bcubed(bridging(tracks, default_cut), people)
+        print(f"  (not shipped: incremental merging the groups a new track bridges, same cut: precision {precision:.3f}, "
+              f"recall {recall:.3f})")
         alone_precision, alone_recall = bcubed(np.arange(len(tracks)), people)
         print(f"  (every track alone: precision {alone_precision:.3f}, recall {alone_recall:.3f})")
     return 0
