@@ -41,7 +41,7 @@ ALEX_CLOSE_UP = range(20, 47)
 ALEX_CLOSE_UP_MIN_WIDTH = 140
 NOT_IN_CLIP = ("biden", "kit_harington", "rose_leslie")
 
-# Everyone the clip shows, by shot, checked by eye (frames 0, 11, 22, 45, 51, 59, 65, 71, 78, 150, 211, 224, 260 and
+# Everyone the clip shows, by shot, checked by eye (frames 0, 22, 45, 51, 59, 65, 71, 78, 150, 211, 224, 230, 260 and
 # the crops of every track of the sface profile, bench/unknowns.py): each face's person from its frame and the
 # centre of its box. Shot 1 (frames 0-19): Lin-Manuel Miranda at the microphone (right), Alex Lacamoire at the piano
 # (left; curly hair and beard, as probe/alex-lacamoire.png). Shot 2 (20-81): Alex Lacamoire's close-up, and behind
