@@ -41,6 +41,38 @@ ALEX_CLOSE_UP = range(20, 47)
 ALEX_CLOSE_UP_MIN_WIDTH = 140
 NOT_IN_CLIP = ("biden", "kit_harington", "rose_leslie")
 
+# Everyone the clip shows, by shot, checked by eye (frames 0, 22, 45, 51, 59, 65, 71, 78, 150, 211, 224, 230, 260 and
+# the crops of every track of the sface profile, bench/unknowns.py): each face's person from its frame and the
+# centre of its box. Shot 1 (frames 0-19): Lin-Manuel Miranda at the microphone (right), Alex Lacamoire at the piano
+# (left; curly hair and beard, as probe/alex-lacamoire.png). Shot 2 (20-81): Alex Lacamoire's close-up, and behind
+# him, blurred, a man in a dark suit with a hand at his chin (left) and a woman with long dark hair (right), both in
+# one frame (51), so two people. Shot 3 (82-210): Lin-Manuel Miranda alone. Shot 4 (211-274), the audience, left to
+# right: a man, a blurred head behind him (both in frame 224), a woman in a striped top, Barack Obama, Michelle Obama,
+# a face cut by the right edge. The two blurred people of shot 2 are named apart from those of shot 4: no face of
+# either can be told from another at that blur, so this assumes they are not the same people.
+STAGE_SHOT = range(20, 82)
+LIN_ALONE = range(82, 211)
+AUDIENCE_ROWS = ((130, "audience man at the left"), (290, "audience woman in stripes"),  # right edges of seats, px
+                 (390, "obama"), (540, "michelle_obama"), (640, "audience face at the right edge"))
+BEHIND_LEFT_MAN_Y = 80  # a face centred above this (and left of 130 px) is the head behind the man at the left
+
+
+def clip_person(frame: int, box) -> str:
+    """Who a face of the clip is (every face the sface profile's detector finds), as checked by eye (see above)."""
+    x1, y1, x2, y2 = box
+    x, y = (x1 + x2) / 2, (y1 + y2) / 2
+    if frame < STAGE_SHOT.start:
+        return "alex_lacamoire" if x < 320 else "lin"
+    if frame in STAGE_SHOT:
+        if frame in ALEX_CLOSE_UP and x2 - x1 >= ALEX_CLOSE_UP_MIN_WIDTH:
+            return "alex_lacamoire"
+        return "stage-shot audience man" if x < 320 else "stage-shot audience woman"
+    if frame in LIN_ALONE:
+        return "lin"
+    if x < AUDIENCE_ROWS[0][0] and y < BEHIND_LEFT_MAN_Y:
+        return "audience head behind the man at the left"
+    return next(person for right, person in AUDIENCE_ROWS if x < right or right == AUDIENCE_ROWS[-1][0])
+
 
 def left_to_right(boxes):
     """Indices of the boxes (x1, y1, x2, y2) from left to right."""

@@ -10,7 +10,7 @@ from conftest import shared_path
 from facerec.catalogue import PROFILES
 from facerec.evaluation import load_labelled_vectors
 from facerec.evaluation.clustering import bcubed
-from facerec.unknowns.grouping import DEFAULT_MARGIN, LINKAGES, Groups, regroup
+from facerec.unknowns.grouping import DEFAULT_MARGIN, LINKAGES, MARGINS, Groups, margin_for, regroup
 
 OPENFACE_THRESHOLD = PROFILES["openface"].threshold
 SUBSET = 400  # the first 400 LFW vectors (people in alphabetical order): a few seconds
@@ -91,3 +91,38 @@ def test_bad_arguments():
     with pytest.raises(ValueError):
         Groups(0.55).add(np.zeros((0, 128)))
     assert len(regroup([], 0.55)) == 0
+
+
+def test_margin_per_profile():
+    """Each profile has its measured margin; a profile never measured gets DEFAULT_MARGIN."""
+    assert margin_for("sface") == MARGINS["sface"] != DEFAULT_MARGIN
+    assert margin_for("openface") == DEFAULT_MARGIN
+    assert margin_for("a-profile-nobody-measured") == DEFAULT_MARGIN
+
+
+@pytest.fixture(scope="module")
+def clip_tracks():
+    for asset in ("video/short_hamilton_clip.mp4", "models/face_detection_yunet_2023mar_int8bq.onnx",
+                  "models/face_recognition_sface_2021dec_int8bq.onnx"):
+        shared_path(asset)  # skips (or fails under FACEREC_REQUIRE_ASSETS) when missing
+    from clip_tracks import clip_tracks_sface
+    tracks, people = clip_tracks_sface()
+    return tracks, np.array(people)
+
+
+def test_clip_tracks_grouped_with_the_sface_margin(clip_tracks):
+    """The clip's real tracks (sface models, facerec's tracker), labelled by eye: with sface's margin every group
+    holds one person and Lin-Manuel Miranda's two shots are one group; with openface's margin (0.04) two blurred
+    strangers in the audience were grouped with a third person."""
+    tracks, people = clip_tracks
+    threshold = PROFILES["sface"].threshold
+    for margin, strict in ((margin_for("sface"), True), (DEFAULT_MARGIN, False)):
+        full = regroup(tracks, threshold, margin)
+        groups = Groups(threshold, margin)
+        incremental = np.array([groups.add(track) for track in tracks])
+        for labels in (full, incremental):
+            precision, recall = bcubed(labels, people)
+            assert (precision >= 0.98) == strict
+            if strict:
+                assert len(set(labels[people == "lin"])) == 1
+                assert recall > bcubed(np.arange(len(tracks)), people)[1]

@@ -16,8 +16,9 @@ group is stricter than naming a face):
 - full (`regroup`): agglomerative clustering of all tracks, merging the nearest two groups while they are
   within the cut.
 
-The linkage and margin were chosen by measurement: bench/unknowns.py (BCubed precision and recall on
-labelled LFW OpenFace vectors and SFace vectors of ../shared/faces, against scikit-learn and dlib).
+The linkage and each profile's margin (`margin_for`) were chosen by measurement: bench/unknowns.py (BCubed
+precision and recall on labelled LFW OpenFace vectors, SFace vectors of ../shared/faces and SFace tracks of the
+clip, against scikit-learn and dlib).
 Pure numpy, no I/O.
 """
 
@@ -29,13 +30,28 @@ import numpy as np
 
 Linkage = Literal["single", "average", "complete"]
 LINKAGES: tuple[Linkage, ...] = ("single", "average", "complete")
-# Chosen with bench/unknowns.py (BCubed on the 1,000 LFW OpenFace vectors): single linkage reaches the best
-# recall at precision >= 0.98 of every method tried (its regroup is scikit-learn's single-linkage
-# agglomerative clustering, and DBSCAN's with min_samples 1 or 2); 0.51 is the largest cut that keeps
-# precision >= 0.98 there (0.982, recall 0.564). On the 27 SFace faces of ../shared/faces every cut from
-# 0.83 to the threshold groups them perfectly, so the set cannot choose a margin for sface: the same 0.04.
+# Chosen with bench/unknowns.py (BCubed precision and recall of groups, against scikit-learn and dlib):
+# single linkage reaches the best recall at precision >= 0.98 of every linkage on each data set (on LFW its regroup
+# is scikit-learn's single-linkage agglomerative clustering, and DBSCAN's with min_samples 1 or 2).
 DEFAULT_LINKAGE: Linkage = "single"
-DEFAULT_MARGIN = 0.04  # in L2 distance, below the profile's threshold
+# The margin below the profile's threshold, in L2 distance, per profile: the profiles' distances differ in scale.
+# openface, 1,000 LFW OpenFace vectors: 0.51 is the largest cut that keeps precision >= 0.98 (0.982, recall 0.564,
+# as scikit-learn's and DBSCAN's best; dlib's chinese whispers 0.555).
+# sface, the clip's 13 tracks as --keep-unknowns keeps them (best 5 vectors by quality; bench/unknowns.py,
+# clip-tracks-sface): one person's tracks are up to 0.9136 apart (Lin-Manuel Miranda's two shots), two different
+# blurred people in the audience 0.9226 (0.9125 and 0.9226 with every vector). The cut 0.915 lies in that gap:
+# precision 1.000, recall 0.923, as the best of scikit-learn's and dlib's methods; on the 11 tracks that stayed
+# Unknown, 9 groups of 9 people. With 0.04 (cut 1.03) those two people and a third were one group: precision 0.897.
+# Alex Lacamoire's two tracks (1.079 apart; at the piano, and a close-up in profile) stay two groups: no cut joins
+# them without joining strangers. The gap is 0.01 wide and rests on few tracks: measure again with more. The 27
+# SFace faces of ../shared/faces group perfectly at every cut from 0.83 to the threshold, so they do not choose.
+MARGINS: dict[str, float] = {"openface": 0.04, "sface": 0.155}
+DEFAULT_MARGIN = MARGINS["openface"]  # where no profile is given (and for a profile not measured)
+
+
+def margin_for(profile: str) -> float:
+    """The grouping margin measured for a model profile (DEFAULT_MARGIN for one not measured)."""
+    return MARGINS.get(profile, DEFAULT_MARGIN)
 
 
 def _as_track(vectors: np.ndarray | Sequence[Sequence[float]]) -> np.ndarray:
