@@ -94,3 +94,29 @@ def reusable(previous: Gallery | None, models: dict[str, Any], dimension: int
         return None, (f"the previous embeddings hold {previous.vectors.shape[1]}-d vectors although made by the "
                       f"same models, which make {dimension}-d ones: it is damaged; every image is redone")
     return previous, None
+
+
+def check_negative(gallery: Gallery, location: str, person: str, vector: np.ndarray, models: dict[str, Any]) -> None:
+    """Raise FacerecError unless `vector`, made by `models`, can be kept as a face that is not `person` in `gallery`:
+    the person is in it, and the vector is a unit vector of the gallery's models and length (else no rule could
+    compare it with the person's photos)."""
+    if person not in gallery.names:
+        known = ", ".join(shown(name) for name in gallery.people[:10]) or "nobody"
+        raise FacerecError(f"{shown(person)} is not in the gallery {location} (it holds {known}"
+                           f"{', ...' if len(gallery.people) > 10 else ''}): a negative example is of a known person")
+    if gallery.models and _vector_makers(gallery.models) != _vector_makers(models):
+        raise FacerecError(f"the gallery {location} was made with other models ({gallery.profile!r} profile) than "
+                           f"this face's vector ({models.get('profile')!r}): give the gallery's --model and model files")
+    vector = np.asarray(vector, np.float32).reshape(1, -1)
+    if vector.shape[1] != gallery.vectors.shape[1]:
+        raise FacerecError(f"a {vector.shape[1]}-d vector cannot be compared with the {gallery.vectors.shape[1]}-d "
+                           f"vectors of {location}")
+    try:
+        check_unit_vectors(vector, [person])
+    except NotUnitVectors as error:
+        raise FacerecError(f"not kept as a negative example: {error}") from None
+
+
+def _vector_makers(models: dict[str, Any]) -> dict[str, Any]:
+    """What in a models record (models.models_identity) decides the vectors: all but the detector's confidence."""
+    return {key: value for key, value in models.items() if key != "confidence"}
