@@ -9,7 +9,7 @@ stores.base.Gallery; nothing here needs more of it than its fields.)
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -96,21 +96,22 @@ def reusable(previous: Gallery | None, models: dict[str, Any], dimension: int
     return previous, None
 
 
-def check_negative(gallery: Gallery, location: str, person: str, vector: np.ndarray, models: dict[str, Any]) -> None:
-    """Raise FacerecError unless `vector`, made by `models`, can be kept as a face that is not `person` in `gallery`:
-    the person is in it, and the vector is a unit vector of the gallery's models and length (else no rule could
-    compare it with the person's photos)."""
-    if person not in gallery.names:
-        known = ", ".join(shown(name) for name in gallery.people[:10]) or "nobody"
+def check_negative(location: str, person: str, people: Sequence[str], gallery_models: dict[str, Any], dimension: int,
+                   vector: np.ndarray, models: dict[str, Any]) -> None:
+    """Raise FacerecError unless `vector`, made by `models`, can be kept as a face that is not `person` in the gallery
+    at `location`: the person is one of its `people`, and the vector is a unit vector of the gallery's models
+    (`gallery_models`) and `dimension` (else no rule could compare it with the person's photos)."""
+    if person not in people:
+        known = ", ".join(shown(name) for name in people[:10]) or "nobody"
         raise FacerecError(f"{shown(person)} is not in the gallery {location} (it holds {known}"
-                           f"{', ...' if len(gallery.people) > 10 else ''}): a negative example is of a known person")
-    if gallery.models and _vector_makers(gallery.models) != _vector_makers(models):
-        raise FacerecError(f"the gallery {location} was made with other models ({gallery.profile!r} profile) than "
-                           f"this face's vector ({models.get('profile')!r}): give the gallery's --model and model files")
+                           f"{', ...' if len(people) > 10 else ''}): a negative example is of a known person")
+    if gallery_models and _vector_makers(gallery_models) != _vector_makers(models):
+        raise FacerecError(f"the gallery {location} was made with other models ({gallery_models.get('profile')!r} "
+                           f"profile) than this face's vector ({models.get('profile')!r}): give the gallery's --model "
+                           "and model files")
     vector = np.asarray(vector, np.float32).reshape(1, -1)
-    if vector.shape[1] != gallery.vectors.shape[1]:
-        raise FacerecError(f"a {vector.shape[1]}-d vector cannot be compared with the {gallery.vectors.shape[1]}-d "
-                           f"vectors of {location}")
+    if vector.shape[1] != dimension:
+        raise FacerecError(f"a {vector.shape[1]}-d vector cannot be compared with the {dimension}-d vectors of {location}")
     try:
         check_unit_vectors(vector, [person])
     except NotUnitVectors as error:

@@ -769,7 +769,8 @@ class PickleStore(Store):
         lock = self._take_lock(False, WRITER_WAIT_SECONDS)
         try:
             gallery = self._load()[0]
-            check_negative(gallery, self.location, person, vector, models)
+            check_negative(self.location, person, gallery.people, gallery.models, gallery.vectors.shape[1], vector,
+                           models)
             changed = dataclasses.replace(gallery, negatives=gallery.negatives.added(person, vector))
             self._wrote(save_store(changed, os.path.realpath(self.path)), changed)  # a link stays a link
         finally:

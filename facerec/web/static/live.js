@@ -141,8 +141,31 @@ function draw(faces) {
     const item = document.createElement("li");
     item.textContent = text;
     item.className = face.name === "Unknown" ? "unknown" : "known";
+    if (face.face && face.name !== "Unknown") item.append(" ", notButton(face));
     list.append(item);
   }
+}
+
+// "Not PERSON": the face (the id the server gave it) is not the person it was named; the server keeps it as a
+// negative example. On pointerdown: the list is redrawn at every answer, before a click could complete.
+function notButton(face) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "not-person";
+  button.textContent = `Not ${face.name}`;
+  button.addEventListener("pointerdown", async (event) => {
+    event.preventDefault();
+    if (!confirm(`This face is not ${face.name}? It is kept as a face that is not ${face.name}, so that it (and ` +
+                 `faces nearer it than ${face.name}'s photos) is not named ${face.name} again.`)) return;
+    try {
+      const kept = await api("POST", "/api/negatives", JSON.stringify({face: face.face, name: face.name}),
+                             {"Content-Type": "application/json"});
+      show(message, `kept as not ${kept.not} (${kept.negatives} negative example${kept.negatives === 1 ? "" : "s"})`);
+    } catch (error) {
+      show(message, error.message);
+    }
+  });
+  return button;
 }
 
 // enrolment ----------------------------------------------------------------------------------
