@@ -47,7 +47,7 @@ class RecentFaces:
         with self._lock:
             for face in faces:
                 vector = latest.get(face.track) if face.track is not None else None
-                if not face.known or vector is None:
+                if not face.known or vector is None or face.track is None:
                     ids.append(None)
                     continue
                 key = (id(tracker), face.track)
