@@ -60,3 +60,38 @@ def test_not_person_keeps_the_face_the_server_saw_and_it_is_no_longer_named(tmp_
         assert photo["faces"][0]["name"] == "Unknown"
         _, people, _ = server.request("GET", "/api/people")
         assert [person["name"] for person in people["people"]] == ["biden", "obama"]  # photos untouched
+
+
+def test_the_live_pages_not_button_corrects_the_name_in_a_real_browser(tmp_path):
+    """Chromium with a fake camera showing obama's photo: his label offers "Not obama"; accepting its confirmation
+    keeps the face as not obama, and the page then shows the face Unknown (tests/test_web_browser.py's helpers)."""
+    import cv2
+    from selenium.webdriver.common.by import By
+    from test_web_browser import browser, labels, names, screenshot, text_of, wait_for, write_y4m
+
+    def shown_buttons(driver) -> list:
+        return [button for button in driver.find_elements(By.CSS_SELECTOR, "#faces button.not-person")
+                if button.is_displayed()]
+
+    camera = write_y4m(tmp_path / "obama.y4m", cv2.imread(str(shared_path("faces/known/obama/obama.jpg"))))
+    with serving(tmp_path / "server") as server:
+        driver = browser(tmp_path, camera)
+        try:
+            driver.get(server.url)
+            wait_for(driver, lambda d: labels(d) and names(labels(d)[0], "obama") and shown_buttons(d),
+                     "obama named, with the button")
+            button = driver.find_element(By.CSS_SELECTOR, "#faces button.not-person")
+            assert button.text == "Not obama"
+            button.click()
+            driver.switch_to.alert.dismiss()  # cancelled: nothing kept
+            assert len(load_store(server.embeddings).negatives) == 0
+            wait_for(driver, shown_buttons, "the button")
+            driver.find_element(By.CSS_SELECTOR, "#faces button.not-person").click()
+            driver.switch_to.alert.accept()
+            wait_for(driver, lambda d: "kept as not obama" in text_of(d, "message"), "the correction kept")
+            wait_for(driver, lambda d: labels(d) and names(labels(d)[0], "Unknown"), "the face Unknown")
+            assert not shown_buttons(driver)
+            assert load_store(server.embeddings).negatives.names == ["obama"]
+            screenshot(driver, "web_not_person.png")
+        finally:
+            driver.quit()

@@ -125,8 +125,7 @@ function draw(faces) {
   context.font = "16px sans-serif";
   context.lineWidth = 3;
   const list = document.getElementById("faces");
-  list.replaceChildren();
-  for (const face of faces) {
+  faces.forEach((face, index) => {
     const [x1, y1, x2, y2] = face.box;
     const colour = face.name === "Unknown" ? UNKNOWN : KNOWN;
     const text = label(face);
@@ -138,34 +137,43 @@ function draw(faces) {
     context.fillRect(left, top, width, 22);
     context.fillStyle = "#fff";
     context.fillText(text, left + 4, top + 16);
-    const item = document.createElement("li");
-    item.textContent = text;
+    // the items are kept from frame to frame (only their text changes): a button stays there to be clicked
+    const item = list.children[index] || list.appendChild(faceItem());
+    item.firstChild.textContent = text;
     item.className = face.name === "Unknown" ? "unknown" : "known";
-    if (face.face && face.name !== "Unknown") item.append(" ", notButton(face));
-    list.append(item);
-  }
+    const button = item.lastChild;
+    button.hidden = !face.face || face.name === "Unknown";
+    button.dataset.face = face.face || "";
+    button.dataset.name = face.name;
+    button.textContent = `Not ${face.name}`;
+  });
+  while (list.children.length > faces.length) list.lastChild.remove();
 }
 
-// "Not PERSON": the face (the id the server gave it) is not the person it was named; the server keeps it as a
-// negative example. On pointerdown: the list is redrawn at every answer, before a click could complete.
-function notButton(face) {
+// A face of the "In view" list: its label, and "Not PERSON" for a named face (notPerson).
+function faceItem() {
+  const item = document.createElement("li");
+  const text = document.createElement("span");
+  text.className = "label";
   const button = document.createElement("button");
   button.type = "button";
   button.className = "not-person";
-  button.textContent = `Not ${face.name}`;
-  button.addEventListener("pointerdown", async (event) => {
-    event.preventDefault();
-    if (!confirm(`This face is not ${face.name}? It is kept as a face that is not ${face.name}, so that it (and ` +
-                 `faces nearer it than ${face.name}'s photos) is not named ${face.name} again.`)) return;
-    try {
-      const kept = await api("POST", "/api/negatives", JSON.stringify({face: face.face, name: face.name}),
-                             {"Content-Type": "application/json"});
-      show(message, `kept as not ${kept.not} (${kept.negatives} negative example${kept.negatives === 1 ? "" : "s"})`);
-    } catch (error) {
-      show(message, error.message);
-    }
-  });
-  return button;
+  button.addEventListener("click", () => notPerson(button.dataset.face, button.dataset.name));
+  item.append(text, " ", button);
+  return item;
+}
+
+// "Not PERSON": the face (the id the server gave it) is not the person it was named; the server keeps it as a
+// negative example (docs/negatives.md).
+async function notPerson(face, name) {
+  if (!face || !confirm(`This face is not ${name}? It is kept as a face that is not ${name}: it (and faces ` +
+                        `nearer it than ${name}'s photos) will not be named ${name} again.`)) return;
+  try {
+    const kept = await api("POST", "/api/negatives", JSON.stringify({face, name}), {"Content-Type": "application/json"});
+    show(message, `kept as not ${kept.not} (${kept.negatives} negative example${kept.negatives === 1 ? "" : "s"})`);
+  } catch (error) {
+    show(message, error.message);
+  }
 }
 
 // enrolment ----------------------------------------------------------------------------------
