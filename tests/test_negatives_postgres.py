@@ -6,13 +6,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from conftest import run_script, shared_path
+from helpers import assert_clean_failure
 from postgres_server import database_url, postgres_server  # noqa: F401 (fixtures)
 from test_postgres_store import (DIMENSION, MODELS, Follower, dataset_records, enrol, generation, rows, signature,
                                  unit_vectors)
+from test_sface import enrol as extract, linked_dataset, sface_model_args
 
 from facerec.errors import FacerecError
-from facerec.matching import UNKNOWN
 from facerec.follower import Naming
+from facerec.matching import UNKNOWN
 from facerec.stores.postgres import PostgresStore
 
 
@@ -88,3 +91,16 @@ def test_emptying_the_gallery_for_other_models_forgets_its_negatives(database_ur
     other = {**MODELS, "sha256": {"face_detection_yunet.onnx": "ef" * 32, "face_recognition_sface.onnx": "01" * 32}}
     enrol(store, tmp_path / "dataset", dataset_records(1), models=other, force=True)
     assert len(store.load().negatives) == 0
+
+
+def test_unknowns_not_keeps_a_negative_in_a_postgresql_gallery_as_a_user_runs_it(database_url, tmp_path):
+    extract(linked_dataset(tmp_path / "dataset"), database_url, *sface_model_args())
+    lin = str(shared_path("faces/probe/lin-manuel-miranda.png"))
+    result = run_script("unknowns.py", "--embeddings", database_url, *sface_model_args(), "not", "obama", lin)
+    assert result.returncode == 0, result.stderr
+    gallery = PostgresStore(database_url).load()
+    assert gallery.negatives.names == ["obama"]
+    assert Naming("nearest", 1.07).matcher(gallery).match(gallery.negatives.vectors)[0].name == UNKNOWN
+    refused = run_script("unknowns.py", "--embeddings", database_url, *sface_model_args(), "not", "lin", lin)
+    assert_clean_failure(refused, "lin is not in the gallery")
+    assert len(PostgresStore(database_url).load().negatives) == 1
