@@ -267,3 +267,27 @@ def test_one_correction_from_one_crop_stops_a_strangers_name_on_the_clip_and_oba
     after = {(face["frame"], tuple(face["box"])): face["name"] for face in clip_faces(embeddings)}
     assert [after[frame, tuple(box)] for frame, box in stranger if after[frame, tuple(box)] == "obama"] == []
     assert [after[frame, tuple(box)] for frame, box in own] == ["obama"] * len(own)
+
+
+def test_a_running_follower_names_with_the_negative_another_process_kept(tmp_path):
+    """follower.GalleryFollower (recognize_video.py's and the server's live gallery) swaps in the gallery with the
+    negative, and its matcher applies the rule from then on."""
+    import time
+    from types import SimpleNamespace
+
+    from facerec.follower import GalleryFollower, Naming
+
+    path = gallery_file(tmp_path / "embeddings.pickle")
+    store = PickleStore(path)
+    gallery = store.load()
+    naming = Naming("nearest", 1.2)
+    recogniser = SimpleNamespace(embedder=SimpleNamespace(dimension=DIMENSION), matcher=naming.matcher(gallery))
+    face = gallery.vectors[2]
+    assert recogniser.matcher.match(face)[0].name == "ann"
+    follower = GalleryFollower(store, recogniser, naming, "sface", gallery, warn=pytest.fail)
+    with follower.following():
+        PickleStore(path).add_negative("ann", face, MODELS)  # another process's store
+        deadline = time.monotonic() + 30
+        while recogniser.matcher.match(face)[0].name == "ann" and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert recogniser.matcher.match(face)[0].name == UNKNOWN and follower.gallery.negatives.names == ["ann"]
