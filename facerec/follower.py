@@ -38,7 +38,7 @@ class Naming:
 
     def matcher(self, gallery: Gallery) -> Matcher:
         return make_matcher(self.strategy, gallery.vectors, gallery.names, self.threshold, gallery.paths,
-                            self.min_probability)
+                            self.min_probability, (gallery.negatives.vectors, gallery.negatives.names))
 
 
 class GalleryFollower:

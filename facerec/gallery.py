@@ -9,7 +9,7 @@ stores.base.Gallery; nothing here needs more of it than its fields.)
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -94,3 +94,30 @@ def reusable(previous: Gallery | None, models: dict[str, Any], dimension: int
         return None, (f"the previous embeddings hold {previous.vectors.shape[1]}-d vectors although made by the "
                       f"same models, which make {dimension}-d ones: it is damaged; every image is redone")
     return previous, None
+
+
+def check_negative(location: str, person: str, people: Sequence[str], gallery_models: dict[str, Any], dimension: int,
+                   vector: np.ndarray, models: dict[str, Any]) -> None:
+    """Raise FacerecError unless `vector`, made by `models`, can be kept as a face that is not `person` in the gallery
+    at `location`: the person is one of its `people`, and the vector is a unit vector of the gallery's models
+    (`gallery_models`) and `dimension` (else no rule could compare it with the person's photos)."""
+    if person not in people:
+        known = ", ".join(shown(name) for name in people[:10]) or "nobody"
+        raise FacerecError(f"{shown(person)} is not in the gallery {location} (it holds {known}"
+                           f"{', ...' if len(people) > 10 else ''}): a negative example is of a known person")
+    if gallery_models and _vector_makers(gallery_models) != _vector_makers(models):
+        raise FacerecError(f"the gallery {location} was made with other models ({gallery_models.get('profile')!r} "
+                           f"profile) than this face's vector ({models.get('profile')!r}): give the gallery's --model "
+                           "and model files")
+    vector = np.asarray(vector, np.float32).reshape(1, -1)
+    if vector.shape[1] != dimension:
+        raise FacerecError(f"a {vector.shape[1]}-d vector cannot be compared with the {dimension}-d vectors of {location}")
+    try:
+        check_unit_vectors(vector, [person])
+    except NotUnitVectors as error:
+        raise FacerecError(f"not kept as a negative example: {error}") from None
+
+
+def _vector_makers(models: dict[str, Any]) -> dict[str, Any]:
+    """What in a models record (models.models_identity) decides the vectors: all but the detector's confidence."""
+    return {key: value for key, value in models.items() if key != "confidence"}

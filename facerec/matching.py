@@ -9,6 +9,12 @@ Four strategies share one interface (`Matcher.match`):
   probability is high enough and the face is near a photo of that person.
 
 A face whose best distance is at or above the threshold is `UNKNOWN`.
+
+Negative examples (faces the user said are not PERSON: "Not PERSON" on the live page, `unknowns.py not`)
+apply one rule after every strategy alike (`Matcher.match`): a face the strategy names PERSON keeps that
+name only if its distance to PERSON's nearest photo is smaller than its distance to PERSON's nearest
+negative; otherwise it is `UNKNOWN` (with the strategy's distance and photo as evidence). A person without
+negatives is named as before, at no cost. See docs/negatives.md.
 Every match also says which stored photo is its evidence (`Match.photo`):
 the photo of the nearest vector, or for `centroid` the nearest photo of the
 person whose distance is reported; Unknown faces get it too.
@@ -196,13 +202,36 @@ class Matcher(ABC):
         self.photos = index  # one row per stored photo: where Match.photo comes from
         self.threshold = threshold
         self._rows_by_name: dict[str, np.ndarray] | None = None
+        self.negatives: dict[str, np.ndarray] = {}  # person -> (n, D) float64: faces that are not them
+
+    def with_negatives(self, vectors: np.ndarray, names: Sequence[str]) -> Matcher:
+        """Apply the negative examples' rule (see the top of this module) with these faces that are not
+        `names[i]`; returns the matcher."""
+        vectors = np.asarray(vectors, np.float64)
+        by_person = np.array(names, dtype=object)
+        self.negatives = {person: vectors[by_person == person] for person in dict.fromkeys(names)}
+        return self
 
     def match(self, queries: np.ndarray) -> list[Match]:
-        """One Match per row of `queries` (an (M, D) array)."""
+        """One Match per row of `queries` (an (M, D) array); the negative examples' rule applied."""
         queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
         if len(self.index) == 0:
             return [Match(UNKNOWN, None) for _ in queries]
-        return self._match(queries)
+        matches = self._match(queries)
+        if self.negatives:
+            matches = [self._unless_negative(match, query) for match, query in zip(matches, queries)]
+        return matches
+
+    def _unless_negative(self, match: Match, query: np.ndarray) -> Match:
+        """`match`, or Unknown when the face is at least as near one of the person's negatives as their nearest photo."""
+        negatives = self.negatives.get(match.name)
+        if negatives is None:
+            return match
+        query64 = np.asarray(query, np.float64)
+        photo = self.photos.vectors[self.nearest_photo_of(match.name, query)].astype(np.float64)
+        to_photo = float(np.linalg.norm(photo - query64))
+        to_negative = float(np.linalg.norm(negatives - query64, axis=1).min())
+        return match if to_photo < to_negative else Match(UNKNOWN, match.distance, match.photo)
 
     @abstractmethod
     def _match(self, queries: np.ndarray) -> list[Match]: ...
@@ -344,12 +373,18 @@ def needs_training(strategy: str) -> bool:
 
 
 def make_matcher(strategy: str, vectors: np.ndarray, names: Sequence[str], threshold: float,
-                 paths: Sequence[str] | None = None, min_probability: float | None = None) -> Matcher:
+                 paths: Sequence[str] | None = None, min_probability: float | None = None,
+                 negatives: tuple[np.ndarray, Sequence[str]] | None = None) -> Matcher:
     """Build the matcher called `strategy` (a key of MATCHERS) over the stored vectors (and the photo of each).
 
-    `min_probability` is for `svm` (None: its default); the other strategies ignore it.
+    `min_probability` is for `svm` (None: its default); the other strategies ignore it. `negatives`:
+    (vectors, names) of faces that are not names[i] (Matcher.with_negatives).
     """
     index = VectorIndex(vectors, names, paths=paths)
     if strategy == "svm" and min_probability is not None:
-        return SvmMatcher(index, threshold, min_probability)
-    return MATCHERS[strategy](index, threshold)
+        matcher: Matcher = SvmMatcher(index, threshold, min_probability)
+    else:
+        matcher = MATCHERS[strategy](index, threshold)
+    if negatives is not None and len(negatives[1]):
+        matcher.with_negatives(*negatives)
+    return matcher

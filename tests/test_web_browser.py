@@ -90,7 +90,9 @@ def screenshot(driver, name: str) -> None:
 
 
 def labels(driver) -> list[str]:
-    return [line for line in text_of(driver, "faces").splitlines() if line]
+    """The faces' labels in the "In view" list (without the buttons beside them)."""
+    from selenium.webdriver.common.by import By
+    return [element.text for element in driver.find_elements(By.CSS_SELECTOR, "#faces li .label") if element.text]
 
 
 @pytest.fixture(scope="module")

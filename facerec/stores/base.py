@@ -8,6 +8,7 @@ adding one module with one `Store` subclass and one line in `open_store`.
     open_writer()   an enrolment: checked before any work, one image recorded at a time
     watch()         be told when someone else changed the gallery (live updates)
     sighting_log()  record who was seen, by which camera (where the store can keep it)
+    add_negative()  keep a face as "not this person" (a negative example: see docs/negatives.md)
 """
 
 from __future__ import annotations
@@ -136,6 +137,30 @@ def take_turn(try_take: Callable[[], bool], holder: Callable[[], str], what: str
         time.sleep(_TURN_POLL_SECONDS)
 
 
+@dataclass(frozen=True)
+class Negatives:
+    """Faces the user said are not a person ("Not PERSON"): one unit vector each, with that person's name.
+
+    Kept with the gallery by its store; matching.Matcher names a face PERSON only if it is nearer PERSON's
+    photos than PERSON's negatives (docs/negatives.md)."""
+
+    vectors: np.ndarray  # (N, D) float32
+    names: list[str]  # the person each vector is not
+
+    @classmethod
+    def none(cls, dimension: int = 0) -> Negatives:
+        return cls(np.zeros((0, dimension), np.float32), [])
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def added(self, person: str, vector: np.ndarray) -> Negatives:
+        """These negatives and one more."""
+        row = np.asarray(vector, np.float32).reshape(1, -1)
+        vectors = np.concatenate([self.vectors, row]) if len(self) else row
+        return Negatives(vectors, [*self.names, person])
+
+
 @dataclass
 class Gallery:
     """A gallery as held in memory: vectors with their person names and source images, the model profile that
@@ -148,6 +173,7 @@ class Gallery:
     models: dict[str, Any] = field(default_factory=dict)
     files: Mapping[str, dict[str, Any]] = field(default_factory=dict)  # {image key: {"size", "mtime_ns", "status"}}
     profile_recorded: bool = True  # False for a classic tutorial file: the profile is assumed
+    negatives: Negatives = field(default_factory=Negatives.none)  # faces that are not a person (docs/negatives.md)
 
     @classmethod
     def empty(cls, profile: str, models: dict[str, Any], dimension: int) -> Gallery:
@@ -283,6 +309,12 @@ class Store(ABC):
     @abstractmethod
     def sighting_log(self, camera: str) -> SightingLog:
         """A log of the sightings of `camera`; FacerecError if this kind of store cannot keep one."""
+
+    def add_negative(self, person: str, vector: np.ndarray, models: dict[str, Any]) -> Gallery:
+        """Keep `vector` (made by `models`, enrolment.models_identity) as a face that is not `person`, who must be in
+        the gallery; one transaction (the pickle: the file rewritten atomically), which watchers see as a change.
+        Returns the gallery as it now is. FacerecError if the gallery cannot take it."""
+        raise FacerecError(f"{self.location} cannot keep negative examples")
 
     def close(self) -> None:
         """Release connections; the store is not used afterwards."""

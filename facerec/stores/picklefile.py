@@ -10,6 +10,9 @@ Format (a dict, readable by the classic tutorial scripts):
                   columns: {"keys": [path], "size": int64 array, "mtime_ns": int64
                   array, "status": [str]} (FileRecords gives them as {path: record})
     "format":     version number of this layout (2)
+    "negatives":  only when there are any: faces the user said are not a person (docs/negatives.md),
+                  {"embeddings": 2-D float32 array of unit rows, "names": [the person each is not]};
+                  a reader that does not know the key ignores it
 
 A list of strings is pickled as one string and str.split (see _Joined): pickle.load
 gives the list, and a reader builds one object, not one per face. Format 1 (the
@@ -29,6 +32,7 @@ besides those are getattr(str, "split") and that split, bounded by the file's si
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import math
 import os
 import pickle
@@ -45,8 +49,9 @@ import numpy as np
 from ..catalogue import PROFILES
 from ..errors import FacerecError
 from ..fileio import FileTooLarge, NotRegularFile, atomic_writer, check_writable, file_kind, read_regular_file
-from ..gallery import MAX_DIMENSION, MAX_VALUES, MAX_VECTORS, check_unit_vectors, reusable, shown as _shown
-from .base import (LEGACY_PROFILE, WRITER_WAIT_SECONDS, Gallery, GalleryCounts, NoGalleryYet, SightingLog,
+from ..gallery import (MAX_DIMENSION, MAX_VALUES, MAX_VECTORS, check_negative, check_unit_vectors, reusable,
+                       shown as _shown)
+from .base import (LEGACY_PROFILE, WRITER_WAIT_SECONDS, Gallery, GalleryCounts, Negatives, NoGalleryYet, SightingLog,
                    Store, StoreWriter, Watch)
 from .folderlock import FolderLock
 
@@ -528,7 +533,22 @@ def _store_from_dict(content: dict, file_size: int) -> Gallery:
     if not isinstance(models, dict) or not _plain_value(models):
         raise _Damaged('"models" must be a small dict of names and numbers')
     files = _file_records(content.get("files", {}))
-    return Gallery(vectors, names, paths, profile, models, files, profile_recorded="profile" in content)
+    negatives = _negatives(content.get("negatives"), vectors.shape[1], file_size)
+    return Gallery(vectors, names, paths, profile, models, files, profile_recorded="profile" in content,
+                   negatives=negatives)
+
+
+def _negatives(raw: Any, dimension: int, file_size: int) -> Negatives:
+    """The "negatives" record (None: none), checked as the gallery's own vectors are."""
+    if raw is None:
+        return Negatives.none(dimension)
+    if not isinstance(raw, dict) or set(raw) != {"embeddings", "names"}:
+        raise _Damaged('"negatives" must be {"embeddings": vectors, "names": [person]}')
+    names = _strings(raw["names"], '"negatives" "names"')
+    vectors = _vectors(raw["embeddings"], names, file_size)
+    if len(names) and vectors.shape[1] != dimension:
+        raise _Damaged(f"its negative examples are {vectors.shape[1]}-d vectors, its gallery's {dimension}-d")
+    return Negatives(vectors, names)
 
 
 # --- writing --------------------------------------------------------------------------------
@@ -628,6 +648,9 @@ def save_store(gallery: Gallery, path: str | os.PathLike) -> Signature:
         "files": _file_columns(gallery.files),
         "format": FORMAT_VERSION,
     }
+    if len(gallery.negatives):
+        content["negatives"] = {"embeddings": np.ascontiguousarray(gallery.negatives.vectors, dtype=np.float32),
+                                "names": _compact(gallery.negatives.names)}
     try:
         with atomic_writer(path) as handle:
             pickle.dump(content, handle, protocol=pickle.HIGHEST_PROTOCOL)
@@ -741,6 +764,19 @@ class PickleStore(Store):
         start = self._loaded if self._ever_loaded else _signature(self.path)
         return FileWatch(self, start, on_change, on_problem)
 
+    def add_negative(self, person: str, vector: np.ndarray, models: dict[str, Any]) -> Gallery:
+        """Under the writers' lock: the file as it is now, plus the negative, written atomically."""
+        lock = self._take_lock(False, WRITER_WAIT_SECONDS)
+        try:
+            gallery = self._load()[0]
+            check_negative(self.location, person, gallery.people, gallery.models, gallery.vectors.shape[1], vector,
+                           models)
+            changed = dataclasses.replace(gallery, negatives=gallery.negatives.added(person, vector))
+            self._wrote(save_store(changed, os.path.realpath(self.path)), changed)  # a link stays a link
+        finally:
+            lock.release()
+        return changed
+
     def sighting_log(self, camera: str) -> SightingLog:
         raise FacerecError(f"--log-sightings needs a PostgreSQL gallery (--embeddings postgresql://...): "
                            f"the embeddings file {self.location} keeps no sightings")
@@ -761,6 +797,8 @@ class PickleWriter(StoreWriter):
         self._vectors: dict[str, tuple[str, np.ndarray]] = (
             {key: (name, vector) for key, name, vector in zip(previous.paths, previous.names, previous.vectors)}
             if previous else {})
+        # kept as they are: an enrolment changes photos, not what the user said (made by other models: dropped)
+        self._negatives = previous.negatives if previous else Negatives.none(dimension)
 
     def record(self, key: str, signature: dict[str, int], status: str, person: str,
                vector: np.ndarray | None) -> None:
@@ -780,7 +818,8 @@ class PickleWriter(StoreWriter):
         dimension = self._dimension or (len(self._vectors[keys[0]][1]) if keys else 0)
         vectors = np.array([self._vectors[key][1] for key in keys], np.float32).reshape(len(keys), dimension)
         gallery = Gallery(vectors, [self._vectors[key][0] for key in keys], keys, self._models["profile"],
-                                 self._models, {key: self._files[key] for key in sorted(self._files, key=_dataset_order)})
+                          self._models, {key: self._files[key] for key in sorted(self._files, key=_dataset_order)},
+                          negatives=self._negatives)
         self._store._wrote(save_store(gallery, self._path), gallery)  # the store's load() gives it, not read again
         self.close()
         return GalleryCounts(len(gallery), len(gallery.people))

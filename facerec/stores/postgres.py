@@ -15,6 +15,10 @@ schema_version is newer than SCHEMA_VERSION is refused):
     facerec_sightings  one row per (camera, run, track, name), a photo's face one row each:
                        camera, run (one recogniser process), track (NULL: no track), name,
                        first_seen, last_seen, faces, best_distance
+    facerec_negatives  one row per face the user said is not a person (docs/negatives.md): id, person,
+                       vector bytea (as facerec_images'), made_at. Made with the others, or by the first
+                       add_negative in a database made before it: no schema_version change, and a
+                       database without it has no negatives (an older facerec ignores the table)
 
 The gallery is every image with a vector, from every origin. Each image is written in its
 own transaction, so a run killed mid-way leaves the images it recorded so far, each whole.
@@ -45,11 +49,11 @@ from psycopg.types.json import Jsonb
 
 from ..catalogue import PROFILES
 from ..errors import FacerecError, ctrl_c_deferred, record_kept
-from ..gallery import MAX_DIMENSION, MAX_VALUES, MAX_VECTORS, check_unit_vectors
+from ..gallery import MAX_DIMENSION, MAX_VALUES, MAX_VECTORS, check_negative, check_unit_vectors
 from ..names import MAX_NAME_BYTES
 from ..text import plural, printable
-from .base import (LEGACY_PROFILE, WRITER_WAIT_SECONDS, Gallery, GalleryCounts, NoGalleryYet, Sighting, SightingLog, Store,
-                   StoreWriter, Watch, password_spans, starred, take_turn, unclear_password)
+from .base import (LEGACY_PROFILE, WRITER_WAIT_SECONDS, Gallery, GalleryCounts, Negatives, NoGalleryYet, Sighting,
+                   SightingLog, Store, StoreWriter, Watch, password_spans, starred, take_turn, unclear_password)
 
 SCHEMA_VERSION = 2
 CHANNEL = "facerec_gallery"
@@ -67,6 +71,13 @@ _SCHEMA_LOCK = 0x66616365  # pg_advisory_xact_lock key: one process creates the 
 _WRITER_LOCK = 0x66616377
 _T = TypeVar("_T")
 
+_NEGATIVES_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS facerec_negatives (
+           id bigserial PRIMARY KEY,
+           person text NOT NULL,
+           vector bytea NOT NULL,
+           made_at timestamptz NOT NULL DEFAULT now())""",
+)
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS facerec_meta (key text PRIMARY KEY, value jsonb NOT NULL)",
     """CREATE TABLE IF NOT EXISTS facerec_images (
@@ -92,6 +103,7 @@ _SCHEMA = (
            best_distance real NOT NULL,
            UNIQUE (camera, run, track, name))""",
     "CREATE INDEX IF NOT EXISTS facerec_sightings_last_seen ON facerec_sightings (last_seen)",
+    *_NEGATIVES_SCHEMA,
 )
 
 # A URL's password (postgresql://user:PASSWORD@host) and a password parameter (?password=..., password=...).
@@ -506,8 +518,9 @@ class PostgresStore(Store):
                     "SELECT coalesce(json_object_agg(key, json_build_object('size', size, 'mtime_ns', mtime_ns, "
                     "'status', status)), '{}')::text FROM facerec_images WHERE origin = %s", (origin,)))[0]
                 files = json.loads(records)
+            negatives = _read_negatives(connection, dimension) if origin is None else Negatives.none(dimension)
             generation = self._generation_of(connection)
-        return Gallery(vectors, names, paths, models["profile"], models, files), generation
+        return Gallery(vectors, names, paths, models["profile"], models, files, negatives=negatives), generation
 
     @staticmethod
     def _names_and_paths(connection: psycopg.Connection, path: str, where: str, parameters: tuple
@@ -595,6 +608,7 @@ class PostgresStore(Store):
                                    f"emptying it ({plural(images, 'image')} from {plural(origins, 'dataset folder')}, every machine's) "
                                    "and enrolling anew (--force)")
                         connection.execute("DELETE FROM facerec_images")
+                        _forget_negatives(connection)  # made by the other models too
                     connection.execute("INSERT INTO facerec_meta VALUES ('gallery', %s) "
                                        "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", (Jsonb(wanted),))
                     self._changed(connection)
@@ -625,6 +639,30 @@ class PostgresStore(Store):
 
         self._using("keep sightings in", check)
         return _PostgresSightingLog(self, camera)
+
+    def add_negative(self, person: str, vector: np.ndarray, models: dict[str, Any]) -> Gallery:
+        """One transaction, checked against the gallery as it is then; watchers are told (generation, NOTIFY)."""
+        def add(connection: psycopg.Connection) -> None:
+            with connection.transaction():
+                connection.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))  # the table, once
+                for statement in _NEGATIVES_SCHEMA:
+                    connection.execute(statement)
+                record = self._gallery_record(connection, "FOR SHARE") if self._check_version(connection) else None
+                if record is None:
+                    raise NoGalleryYet(f"the gallery database {self.location} holds no gallery yet: enrol people with "
+                                       f"extract_embeddings.py --embeddings {self.location}")
+                gallery_models, dimension = _model_record(record)
+                found = connection.execute("SELECT 1 FROM facerec_images WHERE person = %s AND vector IS NOT NULL "
+                                           "LIMIT 1", (person,)).fetchone()
+                people = [person] if found else [row[0] for row in connection.execute(
+                    "SELECT DISTINCT person FROM facerec_images WHERE vector IS NOT NULL ORDER BY person LIMIT 11")]
+                check_negative(self.location, person, people, gallery_models, dimension, vector, models)
+                connection.execute("INSERT INTO facerec_negatives (person, vector) VALUES (%s, %s)",
+                                   (_storable(person), _stored(np.asarray(vector).ravel())))
+                self._changed(connection)
+
+        self._using("keep a negative example in", add)
+        return self.load()
 
 
 def _difference(gallery: Any, wanted: dict[str, Any]) -> str:
@@ -962,3 +1000,37 @@ class _PostgresSightingLog(SightingLog):
                 "faces = facerec_sightings.faces + EXCLUDED.faces, "
                 "best_distance = least(facerec_sightings.best_distance, EXCLUDED.best_distance)",
                 (self._camera, self._run, tracks, names, firsts, lasts, faces, best))
+
+
+# Bounds on the negative examples a reader fetches (checked in SQL first, as _check_rows does for the images).
+MAX_NEGATIVES = 1_000_000
+
+
+def _forget_negatives(connection: psycopg.Connection) -> None:
+    """Delete every negative example (a gallery emptied for other models), where the table exists."""
+    if _one_row(connection.execute("SELECT to_regclass('facerec_negatives') IS NOT NULL"))[0]:
+        connection.execute("DELETE FROM facerec_negatives")
+
+
+def _read_negatives(connection: psycopg.Connection, dimension: int) -> Negatives:
+    """Every negative example (none in a database made before the table), checked before it is fetched."""
+    if not _one_row(connection.execute("SELECT to_regclass('facerec_negatives') IS NOT NULL"))[0]:
+        return Negatives.none(dimension)
+    count, misfits, person = _one_row(connection.execute(
+        "SELECT count(*), count(*) FILTER (WHERE octet_length(vector) <> %s), "
+        "coalesce(max(octet_length(person)), 0) FROM facerec_negatives", (4 * dimension,)))
+    if count > MAX_NEGATIVES:
+        raise _Damaged(f"it holds {count:,} negative examples, more than the {MAX_NEGATIVES:,} it may have")
+    if misfits:
+        raise _Damaged(f"{plural(misfits, 'negative example')} of {count:,} not of the {dimension} numbers its model "
+                       "record says")
+    if person > MAX_PERSON_BYTES:
+        raise _Damaged(f"a negative example's person is {person:,} bytes, more than the {MAX_PERSON_BYTES:,} one may have")
+    rows = connection.execute("SELECT person, vector FROM facerec_negatives ORDER BY id").fetchall()
+    names = [name for name, _ in rows]
+    vectors = np.frombuffer(b"".join(bytes(vector) for _, vector in rows), _FLOAT32).reshape(len(rows), dimension)
+    try:
+        check_unit_vectors(vectors, names)
+    except ValueError as error:
+        raise _Damaged(f"a negative example: {error}") from None
+    return Negatives(vectors.astype(np.float32), names)

@@ -8,6 +8,7 @@ Routes (every answer of /api is JSON; a refusal is {"error": "..."} with its sta
     POST /api/enrolment {"name"}  hold the enrolment -> {"key"}; DELETE /api/enrolment cancels it
     POST /api/enrolment/photos    a photo for the held enrolment (header X-Enrolment: key)
     POST /api/learn, GET /api/learn   learn the dataset (header X-Enrolment ends that enrolment); progress
+    POST /api/negatives {"face", "name"}   "Not PERSON": the face (an id of a live answer) is not NAME
     WS   /ws                      frames in, answers out (protocol.py)
     GET  /video                   the annotated --source as MJPEG
 """
@@ -79,7 +80,8 @@ def create_app(engine: Engine, token: str | None = None, loopback: bool = True, 
 
     async def recognise_bytes(data: bytes, number: int, tracker: Tracker | None = None, client: str = "") -> dict:
         def work() -> dict:
-            return frame_record(number, engine.recognise(decode_image(data), tracker, number))
+            faces = engine.recognise(decode_image(data), tracker, number)
+            return frame_record(number, faces, engine.recent.remember(faces, tracker))
 
         async with turns.of(client):  # a client sending many images waits for its own, not everyone
             return await run_in_threadpool(work)
@@ -140,6 +142,14 @@ def create_app(engine: Engine, token: str | None = None, loopback: bool = True, 
         progress = await run_in_threadpool(engine.learn, request.headers.get(ENROLMENT_HEADER) or None)
         return JSONResponse(progress.as_json(), status_code=202)
 
+    async def not_person(request: Request) -> Response:
+        content = await read_json(request)
+        face, name = content.get("face"), content.get("name")
+        if not isinstance(face, str) or not isinstance(name, str):
+            raise Refusal(400, 'send {"face": "<the id of a named face in a live answer>", "name": "<its name>"}')
+        kept = await run_in_threadpool(engine.not_person, face, name)
+        return JSONResponse({"not": shown(kept.person), "negatives": kept.negatives}, status_code=201)
+
     async def learn_progress(request: Request) -> Response:
         return JSONResponse(engine.progress.as_json())
 
@@ -195,6 +205,7 @@ def create_app(engine: Engine, token: str | None = None, loopback: bool = True, 
         Route("/api/enrolment", cancel_enrolment, methods=["DELETE"]),
         Route("/api/enrolment/photos", enrolment_photo, methods=["POST"]),
         Route("/api/learn", learn, methods=["POST"]), Route("/api/learn", learn_progress),
+        Route("/api/negatives", not_person, methods=["POST"]),
         Route("/video", video), Route("/api/source", source_problem),
         WebSocketRoute("/ws", live), Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]

@@ -45,7 +45,9 @@ from ..recognition import Face, Recogniser, log_sightings
 from ..stores import Gallery, GalleryBusy, SightingLog
 from ..text import printable
 from ..tracking import Tracker
+from ..unknowns.negatives import NegativeKept, keep_negative
 from .protocol import Refusal, decode_image, image_format
+from .recent import RecentFaces
 
 ENROLMENT_IDLE_SECONDS = 120.0
 NOT_LEARNED = "not learned yet"
@@ -127,6 +129,7 @@ class Engine:
         self._recognising = threading.Lock()  # the recogniser's networks, one frame at a time
         self._gallery = threading.Lock()  # the dataset, the store file and the enrolment
         self._learner: threading.Thread | None = None
+        self.recent = RecentFaces()  # the named faces of the last frames: what "Not PERSON" refers to
         self._sweep_trash()
 
     # recognition
@@ -305,6 +308,30 @@ class Engine:
                 return
             progress.message = " ".join(report.lines()[:1])
             progress.state = "done"
+
+    # correcting a wrong name
+
+    def not_person(self, face_id: str, name: str) -> NegativeKept:
+        """The face `face_id` (RecentFaces) is not `name`, the name the server gave it: keep it as a negative
+        example of `name` (unknowns/negatives.py) and name faces with the gallery that has it from the next frame.
+        Refusal: 404 a face not held (any more), 409 another name, a busy gallery or one that cannot take it."""
+        seen = self.recent.take(face_id) if face_id.isascii() else None
+        if seen is None:
+            raise Refusal(404, "the server no longer holds that face (it keeps the named faces of the last few "
+                               "seconds): click the label of a face in view")
+        try:
+            if normalise_name(name) != seen.name:
+                raise Refusal(409, f"the server named that face {printable(seen.name)}, not {printable(name)}")
+            with self._hold_gallery():
+                try:
+                    kept = keep_negative(self.store, seen.name, seen.vector, self.models)
+                except FacerecError as error:
+                    raise Refusal(409, str(error)) from None
+                self.follower.use(kept.gallery)
+        except BaseException:
+            self.recent.put_back(face_id, seen)
+            raise
+        return kept
 
     # deleting
 

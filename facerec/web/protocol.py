@@ -4,14 +4,15 @@ A frame on the WebSocket is one binary message: a 4-byte big-endian frame number
 chosen by the page, then the JPEG (or PNG) bytes. The answer is one text message,
 the JSON line recognize_video.py --json prints for a frame, with the page's frame
 number, plus `dropped` (frames replaced by newer ones since the previous answer)
-and `server_ms` (time spent on the frame).
+and `server_ms` (time spent on the frame). A named face of a followed video also carries `face`, the id
+"Not PERSON" sends back (recent.py).
 """
 
 from __future__ import annotations
 
 import struct
 import threading
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -76,6 +77,11 @@ def unpack_frame(message: bytes) -> tuple[int, bytes]:
     return number, message[FRAME_HEADER.size:]
 
 
-def frame_record(number: int, recognised: Iterable[RecognisedFace]) -> dict:
-    """The JSON line recognize_video.py --json prints for frame `number`."""
-    return {"frame": number, "faces": [item.as_json() for item in recognised]}
+def frame_record(number: int, recognised: Iterable[RecognisedFace], face_ids: Sequence[str | None] = ()) -> dict:
+    """The JSON line recognize_video.py --json prints for frame `number`; `face_ids` (RecentFaces.remember)
+    add each named face's "face" id."""
+    faces = [item.as_json() for item in recognised]
+    for face, face_id in zip(faces, face_ids):
+        if face_id is not None:
+            face["face"] = face_id
+    return {"frame": number, "faces": faces}

@@ -125,8 +125,7 @@ function draw(faces) {
   context.font = "16px sans-serif";
   context.lineWidth = 3;
   const list = document.getElementById("faces");
-  list.replaceChildren();
-  for (const face of faces) {
+  faces.forEach((face, index) => {
     const [x1, y1, x2, y2] = face.box;
     const colour = face.name === "Unknown" ? UNKNOWN : KNOWN;
     const text = label(face);
@@ -138,10 +137,42 @@ function draw(faces) {
     context.fillRect(left, top, width, 22);
     context.fillStyle = "#fff";
     context.fillText(text, left + 4, top + 16);
-    const item = document.createElement("li");
-    item.textContent = text;
+    // the items are kept from frame to frame (only their text changes): a button stays there to be clicked
+    const item = list.children[index] || list.appendChild(faceItem());
+    item.firstChild.textContent = text;
     item.className = face.name === "Unknown" ? "unknown" : "known";
-    list.append(item);
+    const button = item.lastChild;
+    button.hidden = !face.face || face.name === "Unknown";
+    button.dataset.face = face.face || "";
+    button.dataset.name = face.name;
+    button.textContent = `Not ${face.name}`;
+  });
+  while (list.children.length > faces.length) list.lastChild.remove();
+}
+
+// A face of the "In view" list: its label, and "Not PERSON" for a named face (notPerson).
+function faceItem() {
+  const item = document.createElement("li");
+  const text = document.createElement("span");
+  text.className = "label";
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "not-person";
+  button.addEventListener("click", () => notPerson(button.dataset.face, button.dataset.name));
+  item.append(text, " ", button);
+  return item;
+}
+
+// "Not PERSON": the face (the id the server gave it) is not the person it was named; the server keeps it as a
+// negative example (docs/negatives.md).
+async function notPerson(face, name) {
+  if (!face || !confirm(`This face is not ${name}? It is kept as a face that is not ${name}: it (and faces ` +
+                        `nearer it than ${name}'s photos) will not be named ${name} again.`)) return;
+  try {
+    const kept = await api("POST", "/api/negatives", JSON.stringify({face, name}), {"Content-Type": "application/json"});
+    show(message, `kept as not ${kept.not} (${kept.negatives} negative example${kept.negatives === 1 ? "" : "s"})`);
+  } catch (error) {
+    show(message, error.message);
   }
 }
 
