@@ -420,7 +420,7 @@ class FileUnknowns(UnknownStore):
                     vectors[face.track].append(face.vector)
             labels = regroup_tracks([np.array(vectors[t.id]) for t in tracks], self.settings.threshold,
                                     self.settings.margin)
-            ids, state.next[0] = stable_ids([t.group for t in tracks], labels, state.next[0])
+            ids = stable_ids([t.group for t in tracks], labels, lambda: state.new_id(0))
             for track, group in zip(tracks, ids):
                 state.groups.pop(track.group, None)
                 track.group = group

@@ -72,10 +72,10 @@ def place_track(track: np.ndarray, vectors: np.ndarray, owners: np.ndarray, nega
     return Placement(True, None)
 
 
-def stable_ids(old: list[int], labels: np.ndarray, next_id: int) -> tuple[list[int], int]:
+def stable_ids(old: list[int], labels: np.ndarray, new_id: Callable[[], int]) -> list[int]:
     """The group id of each track after a regroup gave it `labels`, keeping old ids where groups survive: the
     new group holding most tracks of an old group keeps its id (largest overlaps first, each id once); the
-    others get new ids from `next_id`. Returns the ids and the next free id."""
+    others get ids from `new_id()`."""
     overlaps = Counter(zip(labels.tolist(), old))
     taken: dict[int, int] = {}  # new label -> id
     used: set[int] = set()
@@ -84,9 +84,8 @@ def stable_ids(old: list[int], labels: np.ndarray, next_id: int) -> tuple[list[i
             taken[label] = old_id
             used.add(old_id)
     for label in sorted(set(labels.tolist()) - set(taken)):
-        taken[label] = next_id
-        next_id += 1
-    return [taken[label] for label in labels.tolist()], next_id
+        taken[label] = new_id()
+    return [taken[label] for label in labels.tolist()]
 
 
 def faces_to_drop(seen: np.ndarray, order: np.ndarray, now: float, max_faces: int,
