@@ -283,10 +283,12 @@ class FileUnknowns(UnknownStore):
         return result
 
     def _sweep(self, state: _State) -> None:
-        """Delete the crops the index does not name (dropped, forgotten, or left by a crash)."""
+        """Delete the crops the index does not name (dropped, forgotten, or written by a change that did not
+        finish), and the temporaries of a writer killed mid-way (under the lock, no other writer is writing)."""
         kept = {_crop_name(face.id) for face in state.faces.values() if face.crop}
         with os.scandir(self.folder) as entries:
-            names = [entry.name for entry in entries if entry.name.endswith(".jpg") and entry.name not in kept]
+            names = [entry.name for entry in entries if entry.name not in kept and (
+                entry.name.endswith(".jpg") or entry.name.startswith(".") and entry.name.endswith(".tmp"))]
         for name in names:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.folder / name)
