@@ -348,3 +348,17 @@ def test_a_crop_swapped_for_a_link_is_not_followed(tmp_path):
     crop_file.symlink_to(secret)
     with pytest.raises(FacerecError, match="cannot read the crop"):
         store.best_faces(kit)
+
+
+def test_a_track_with_numbers_that_are_not_finite_is_refused_before_anything_is_written(location):
+    from facerec.unknowns import KeptFace, KeptTrack
+
+    store, _ = opened(location, Clock())
+    jpeg, vector = crop(PHOTOS["kit"][0])
+    for bad in (KeptTrack("door", 1, float("nan"), START, (KeptFace(jpeg, vector, 0.9, START),)),
+                KeptTrack("door", 1, START, START, (KeptFace(jpeg, vector * np.inf, 0.9, START),)),
+                KeptTrack("door", 1, START, START, ())):
+        with pytest.raises(ValueError):
+            store.add(bad)
+    assert store.groups() == [] and store.add(track(PHOTOS["kit"][:1], 1, START)) is not None
+    store.close()

@@ -67,6 +67,8 @@ class UnknownGroup:
 class UnknownStore(ABC):
     """Unknown faces of one gallery. Every method is one transaction: another process sees all of it or none."""
 
+    location: str  # for messages: the folder, or the URL with any password masked
+
     @abstractmethod
     def add(self, track: KeptTrack) -> int | None:
         """Keep the track and group it (grouping.Groups' rule); its group's id, or None when it was not kept
