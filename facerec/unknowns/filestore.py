@@ -90,6 +90,14 @@ class _State:
     tracks: dict[int, _Track] = field(default_factory=dict)
     faces: dict[int, _Face] = field(default_factory=dict)
 
+    def copy(self, deep: bool) -> _State:
+        """Another state with dicts of its own; `deep`: and faces and tracks of its own (a change changes them)."""
+        tracks, faces = self.tracks, self.faces
+        if deep:
+            tracks = {key: _Track(t.id, t.group, t.camera, t.track, t.first_seen, t.last_seen) for key, t in tracks.items()}
+            faces = {key: _Face(f.id, f.track, f.quality, f.seen, f.crop, f.vector) for key, f in faces.items()}
+        return _State(self.profile, self.dimension, list(self.next), dict(self.groups), dict(tracks), dict(faces))
+
     def new_id(self, kind: int) -> int:
         self.next[kind] += 1
         return self.next[kind] - 1
@@ -240,17 +248,20 @@ class FileUnknowns(UnknownStore):
         self.folder = unknowns_folder(gallery)
         self.location = printable(self.folder)
         self.settings = settings
-        self._written: tuple[Signature, _State] | None = None  # the index as this store last wrote it
+        # The index as this store last read or wrote it, never changed afterwards (a change works on a copy): a
+        # recogniser does not parse again what it just wrote, nor a page an index that has not changed; threads
+        # of one process may share the store.
+        self._known: tuple[Signature, _State] | None = None
 
     # --- reading and writing the index ---
 
     def _read(self) -> _State:
-        """The index now: the one this store last wrote, if the file is still that one (a recogniser keeping
-        tracks does not parse again what it just wrote), else read and checked."""
+        """The index now, not to be changed: the one this store last read or wrote if the file is still that
+        one (same inode, size and time), else read and checked."""
         signature = _signature(self.folder / INDEX)
-        if self._written is not None and self._written[0] == signature:
-            return self._written[1]
-        self._written = None
+        known = self._known
+        if known is not None and known[0] == signature:
+            return known[1]
         try:
             data = read_regular_file(self.folder / INDEX, MAX_INDEX_BYTES)
         except FileNotFoundError:
@@ -272,13 +283,13 @@ class FileUnknowns(UnknownStore):
             raise FacerecError(f"the unknown faces in {self.location} were kept with the {state.profile} model, not "
                                f"{self.settings.profile}: use --model {state.profile}, or `unknowns.py --model "
                                f"{state.profile} forget --all` first")
+        if signature is not None:  # taken before the read: a file replaced meanwhile is read again next time
+            self._known = (signature, state)
         return state
 
     def _view(self) -> _State:
         """The index as a reader sees it: what the bounds drop is not shown, even before a writer drops it."""
-        read = self._read()  # never changed here: it may be the one this store wrote
-        state = _State(read.profile, read.dimension, list(read.next), dict(read.groups), dict(read.tracks),
-                       dict(read.faces))
+        state = self._read().copy(deep=False)
         state.bound(self.settings)  # removes entries of the copied dicts, changes no face or track
         return state
 
@@ -298,8 +309,7 @@ class FileUnknowns(UnknownStore):
     def _change(self, change: Callable[[_State, dict[int, bytes]], _T]) -> _T:
         """One transaction: under the lock, read, `change(state, new_crops)`, bound, write (see the module)."""
         with self._lock():
-            state = self._read()
-            self._written = None  # changed from here on: not the file's content until written
+            state = self._read().copy(deep=True)
             crops: dict[int, bytes] = {}
             result = change(state, crops)
             self.settings.dropped_oldest(state.bound(self.settings), self.location)
@@ -315,7 +325,7 @@ class FileUnknowns(UnknownStore):
             except OSError as error:
                 raise FacerecError(f"cannot write the unknown faces in {self.location}: {error.strerror or error}; "
                                    "they are as they were") from None
-            self._written = (written, state)
+            self._known = (written, state)
             self._sweep(state)
         return result
 
