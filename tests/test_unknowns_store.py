@@ -393,3 +393,14 @@ def test_threads_sharing_a_file_store_see_whole_states(tmp_path):
     keeper.join()
     assert problems == []
     assert sorted(group.faces for group in store.groups()) == [10] * len(PHOTOS)  # 40 tracks of 4 people
+
+
+def test_an_ignored_person_is_kept_again_once_their_negatives_are_past_the_retention(location):
+    clock = Clock()
+    store, _ = opened(location, clock, retention_days=30)
+    store.ignore(store.add(track(PHOTOS["kit"][:1], 1, START)))
+    clock.now = START + 10 * DAY
+    assert store.add(track(PHOTOS["kit"][1:], 2, clock.now)) is None
+    clock.now = START + 31 * DAY  # the negative is forgotten with the retention, as every face
+    assert store.add(track(PHOTOS["kit"][1:], 3, clock.now)) is not None
+    store.close()

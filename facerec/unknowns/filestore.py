@@ -311,8 +311,9 @@ class FileUnknowns(UnknownStore):
         with self._lock():
             state = self._read().copy(deep=True)
             crops: dict[int, bytes] = {}
+            dropped = state.bound(self.settings)  # the change sees no face past the bounds
             result = change(state, crops)
-            self.settings.dropped_oldest(state.bound(self.settings), self.location)
+            self.settings.dropped_oldest(dropped + state.bound(self.settings), self.location)
             try:
                 for face, jpeg in crops.items():
                     if face in state.faces:
