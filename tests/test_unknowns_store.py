@@ -404,3 +404,17 @@ def test_an_ignored_person_is_kept_again_once_their_negatives_are_past_the_reten
     clock.now = START + 31 * DAY  # the negative is forgotten with the retention, as every face
     assert store.add(track(PHOTOS["kit"][1:], 3, clock.now)) is not None
     store.close()
+
+
+def test_naming_into_a_dataset_the_file_gallery_was_not_enrolled_from_is_refused(tmp_path):
+    """Its enrolment would forget every person of the embeddings file not in that folder."""
+    location = str(tmp_path / "embeddings.pickle")
+    enrol(copied_dataset(tmp_path / "dataset"), location, sface())
+    before = open(location, "rb").read()
+    store, _ = opened(location, Clock())
+    kit = store.add(track(PHOTOS["kit"], 1, START))
+    with pytest.raises(FacerecError, match="was not enrolled from"):
+        name_group(store, kit, "kit", tmp_path / "elsewhere", location, sface())
+    assert open(location, "rb").read() == before and not (tmp_path / "elsewhere").exists()
+    assert [g.group for g in store.groups()] == [kit]
+    store.close()

@@ -25,7 +25,7 @@ from ..fileio import atomic_writer, written_temporary
 from ..images import UnusablePhoto, decode_photo
 from ..models import Models
 from ..names import check_person_name
-from ..stores import Store
+from ..stores import Store, open_store
 from ..text import plural, printable
 from .store import FACES_PER_TRACK, KeptFace, UnknownGroup, UnknownStore
 
@@ -135,20 +135,33 @@ def name_group(store: UnknownStore, group: int, person: str, dataset: str | os.P
                            "nothing named")
     folder = Path(dataset) / person
     photos: list[Path] = []
-    try:
+    with contextlib.ExitStack() as cleanup:
+        into = gallery if isinstance(gallery, Store) else cleanup.enter_context(open_store(gallery))
+        _check_dataset(into, Path(dataset))
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            for face in usable:
-                photos.append(_place_photo(folder, group, face.jpeg))
-        except OSError as error:
-            raise FacerecError(f"cannot add photos to {printable(folder)}: {error.strerror or error}") from None
-        report = enrol(dataset, gallery, models, on_warning=on_warning, wait=None, load_gallery=False)
-    except BaseException:
-        for photo in photos:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                for face in usable:
+                    photos.append(_place_photo(folder, group, face.jpeg))
+            except OSError as error:
+                raise FacerecError(f"cannot add photos to {printable(folder)}: {error.strerror or error}") from None
+            report = enrol(dataset, into, models, on_warning=on_warning, wait=None, load_gallery=False)
+        except BaseException:
+            for photo in photos:
+                with contextlib.suppress(OSError):
+                    photo.unlink()
             with contextlib.suppress(OSError):
-                photo.unlink()
-        with contextlib.suppress(OSError):
-            folder.rmdir()  # only if it was made for these photos (it is empty again)
-        raise
+                folder.rmdir()  # only if it was made for these photos (it is empty again)
+            raise
     store.named(group, person)
     return Naming(person, photos, report)
+
+
+def _check_dataset(store: Store, dataset: Path) -> None:
+    """Refuse a dataset the gallery was not enrolled from: its enrolment would forget the images it does not
+    find there (an embeddings file holds one dataset: every other person would be gone)."""
+    known = list(store.known_images(dataset).files)
+    if known and not any(os.path.lexists(dataset / key) for key in known):
+        raise FacerecError(f"the gallery {store.location} was not enrolled from {printable(dataset)} (none of its "
+                           f"{plural(len(known), 'photo')} is there): give --dataset the folder extract_embeddings.py "
+                           "enrolled; nothing named")
