@@ -418,3 +418,25 @@ def test_naming_into_a_dataset_the_file_gallery_was_not_enrolled_from_is_refused
     assert open(location, "rb").read() == before and not (tmp_path / "elsewhere").exists()
     assert [g.group for g in store.groups()] == [kit]
     store.close()
+
+
+def test_rows_a_hostile_database_holds_are_not_fetched_whole(database_url):
+    """A crop larger than the bound, a vector of another size and a camera name of a megabyte: the crop is not
+    fetched, the vector not compared, the name cut."""
+    import psycopg
+
+    store, _ = opened(database_url, Clock())
+    kit = store.add(track(PHOTOS["kit"][:1], 1, START))
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        connection.execute("UPDATE facerec_unknown_tracks SET camera = repeat('x', 1000000)")
+        track_id = connection.execute("SELECT id FROM facerec_unknown_tracks").fetchone()[0]
+        connection.execute("INSERT INTO facerec_unknown_faces (track_id, quality, seen, vector, jpeg) "
+                           "VALUES (%s, 1, %s, %s, %s), (%s, 1, %s, %s, NULL)",
+                           (track_id, START, crop(PHOTOS["kit"][0])[1].tobytes(), b"\xff" * (5 * 2**20),
+                            track_id, START, b"\0" * 12))
+    [face] = store.best_faces(kit)
+    assert face.jpeg == crop(PHOTOS["kit"][0])[0]
+    [group] = store.groups()
+    assert len(group.cameras[0]) == 1024
+    assert store.add(track(PHOTOS["kit"][1:], 2, START)) == kit  # the short vector is left out, not an error
+    store.close()
