@@ -420,7 +420,7 @@ def test_naming_into_a_dataset_the_file_gallery_was_not_enrolled_from_is_refused
     store.close()
 
 
-def test_rows_a_hostile_database_holds_are_not_fetched_whole(database_url):
+def test_rows_a_hostile_database_holds_are_not_fetched_whole(database_url):  # noqa: F811 (the fixture)
     """A crop larger than the bound, a vector of another size and a camera name of a megabyte: the crop is not
     fetched, the vector not compared, the name cut."""
     import psycopg
