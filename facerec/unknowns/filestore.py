@@ -334,12 +334,16 @@ class FileUnknowns(UnknownStore):
         """Delete the crops the index does not name (dropped, forgotten, or written by a change that did not
         finish), and the temporaries of a writer killed mid-way (under the lock, no other writer is writing)."""
         kept = {_crop_name(face.id) for face in state.faces.values() if face.crop}
-        with os.scandir(self.folder) as entries:
-            names = [entry.name for entry in entries if entry.name not in kept and (
-                entry.name.endswith(".jpg") or entry.name.startswith(".") and entry.name.endswith(".tmp"))]
-        for name in names:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.folder / name)
+        try:
+            with os.scandir(self.folder) as entries:
+                names = [entry.name for entry in entries if entry.name not in kept and (
+                    entry.name.endswith(".jpg") or entry.name.startswith(".") and entry.name.endswith(".tmp"))]
+            for name in names:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.folder / name)
+        except OSError as error:
+            raise FacerecError(f"the unknown faces in {self.location} were changed, but crops no longer kept could "
+                               f"not be deleted ({error.strerror or error}): the next change tries again") from None
 
     # --- the interface ---
 
