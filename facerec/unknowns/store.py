@@ -10,13 +10,18 @@ in tables of the same database, so many cameras pool theirs. `open_unknowns` pic
 from __future__ import annotations
 
 import os
+import sys
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
+from ..catalogue import PROFILES
 from ..errors import FacerecError
+from ..stores import POSTGRES_SCHEMES, store_location
+from .grouping import DEFAULT_MARGIN
 
 MAX_FACES = 20_000  # faces kept at most (all groups together); beyond, the oldest go first, with one warning
 RETENTION_DAYS = 30.0  # a face older than this (by when it was seen) is forgotten
@@ -92,11 +97,14 @@ class UnknownStore(ABC):
 
     @abstractmethod
     def named(self, group: int, person: str) -> None:
-        """The group is now `person` (its crops were enrolled): it leaves the list, its sightings carry the name."""
+        """The group is now `person` (its crops were enrolled): it leaves the list, its crops and vectors are
+        deleted, its sightings carry the name (the file: its tracks are kept under the name until the retention
+        ends; PostgreSQL: they become facerec_sightings rows of `person`)."""
 
     @abstractmethod
     def forget(self, group: int | None) -> int:
-        """Delete a group (None: every group, ignored ones included) for good, crops and vectors; faces deleted."""
+        """Delete a group (None: every group, ignored and named ones included) for good: crops, vectors and
+        tracks. Returns how many faces were deleted."""
 
     @abstractmethod
     def regroup(self) -> None:
@@ -125,16 +133,10 @@ def open_unknowns(location: str | os.PathLike | None, profile: str, *, threshold
     is; `on_warning` (default: a `warning:` line on standard error) hears the one warning of a run that drops
     the oldest faces. FacerecError if the store cannot be opened.
     """
-    import sys
-    import time
-
-    from ..catalogue import PROFILES
-    from ..stores import POSTGRES_SCHEMES, store_location
-    from .grouping import DEFAULT_MARGIN
+    from .rules import Settings  # rules and the stores import this module
 
     if profile not in PROFILES:
         raise FacerecError(f"unknown model profile {profile!r}: one of {', '.join(sorted(PROFILES))}")
-    from .rules import Settings
 
     try:
         settings = Settings(profile, PROFILES[profile].threshold if threshold is None else threshold,
