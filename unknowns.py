@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""People nobody has named yet, and wrong names corrected: `unknowns.py not PERSON PHOTO` (docs/negatives.md).
+"""Review the unknown faces kept with a gallery (list, show, name, ignore, merge, forget, regroup) and correct a wrong
+name (not PERSON PHOTO).
 
 `facerec-unknowns` once installed (pip install .); the code is facerec/commands/unknowns.py."""
 

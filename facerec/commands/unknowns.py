@@ -1,6 +1,7 @@
-"""Correct a wrong name: `not PERSON PHOTO` keeps the face of PHOTO as a negative example of PERSON, and from then
-on a face is named PERSON only if it is nearer PERSON's photos than PERSON's negatives (docs/negatives.md). The
-options before the subcommand choose the gallery and the model."""
+"""Review the unknown faces kept with a gallery (--keep-unknowns): list the candidate people, look at one,
+name, ignore, merge or forget a group, or regroup them all; and correct a wrong name (`not PERSON PHOTO`).
+The options before the subcommand choose the gallery and the model; docs/unknown-people.md says what is
+kept, where, and for how long, docs/negatives.md how a correction works."""
 
 from __future__ import annotations
 
@@ -9,30 +10,116 @@ from facerec.errors import exit_quietly_on_interrupt
 exit_quietly_on_interrupt()  # first: a Ctrl-C during the slow imports below ends quietly
 
 import argparse
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from facerec.cli import (add_detector_arguments, add_embedder_arguments, add_store_arguments, add_threshold_argument,
-                         models_from_args, parser_for, profile_from_args)
+                         models_from_args, parser_for, positive_int, profile_from_args)
 from facerec.errors import FacerecError, main_guard
 from facerec.gallery import check_store_fits, shown
 from facerec.names import normalise_name
 from facerec.stores import open_gallery
 from facerec.text import plural, printable
 from facerec.unknowns.negatives import keep_negative, photo_face_vector
+from facerec.unknowns.review import group_json, group_line, name_group, show_group
+from facerec.unknowns.store import UnknownStore, open_unknowns
+
+group_id = positive_int
 
 
 @dataclass(frozen=True)
 class Subcommand:
-    """One subcommand: its name, help, its own arguments, and what it does (given the unknown-face store where the
-    subcommand needs one; `not` does not)."""
+    """One subcommand: its name, help, its own arguments, and what it does (with the unknown-face store opened,
+    unless it needs none: `not` works on the gallery alone)."""
 
     name: str
     help: str
     arguments: Callable[[argparse.ArgumentParser], None]
     run: Callable[[Any, argparse.Namespace], None]
+    needs_store: bool = True
+
+
+def _list_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="one JSON object per group and line: group, faces, "
+                                                            "tracks, first_seen, last_seen (UTC), cameras")
+
+
+def _list(store: UnknownStore, args: argparse.Namespace) -> None:
+    groups = store.groups()
+    for group in groups:
+        print(json.dumps(group_json(group)) if args.json else group_line(group))
+    if not groups and not args.json:
+        print("no unknown group to review", file=sys.stderr)
+
+
+def _show_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("group", type=group_id, metavar="GROUP")
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR",
+                        help="folder the best crops are written to, as group-GROUP-N.jpg (made if missing)")
+
+
+def _show(store: UnknownStore, args: argparse.Namespace) -> None:
+    for path in show_group(store, args.group, args.out):
+        print(printable(path))
+
+
+def _name_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("group", type=group_id, metavar="GROUP")
+    parser.add_argument("person", metavar="PERSON", help="who they are: a folder name of the dataset")
+    parser.add_argument("--dataset", type=Path, default=Path("dataset"),
+                        help="the dataset the gallery is enrolled from (default: dataset)")
+
+
+def _name(store: UnknownStore, args: argparse.Namespace) -> None:
+    naming = name_group(store, args.group, args.person, args.dataset, args.embeddings, models_from_args(args),
+                        on_warning=lambda warning: print(f"warning: {warning}", file=sys.stderr))
+    for warning in naming.report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"unknown group {args.group} is {printable(naming.person)}: {plural(len(naming.photos), 'photo')} added to "
+          f"{printable(args.dataset / naming.person)}, learned into the gallery")
+
+
+def _one_group(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("group", type=group_id, metavar="GROUP")
+
+
+def _ignore(store: UnknownStore, args: argparse.Namespace) -> None:
+    store.ignore(args.group)
+    print(f"unknown group {args.group} ignored: its crops are deleted, its faces are not kept again")
+
+
+def _merge_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("into", type=group_id, metavar="GROUP", help="the group that stays")
+    parser.add_argument("other", type=group_id, metavar="GROUP", help="the group that joins it")
+
+
+def _merge(store: UnknownStore, args: argparse.Namespace) -> None:
+    store.merge(args.into, args.other)
+    print(f"unknown group {args.other} merged into {args.into}")
+
+
+def _forget_arguments(parser: argparse.ArgumentParser) -> None:
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("group", type=group_id, metavar="GROUP", nargs="?")
+    which.add_argument("--all", action="store_true", help="every group, ignored and named ones included")
+
+
+def _forget(store: UnknownStore, args: argparse.Namespace) -> None:
+    faces = store.forget(None if args.all else args.group)
+    what = "every unknown group" if args.all else f"unknown group {args.group}"
+    print(f"forgot {what}: {plural(faces, 'face')} deleted for good")
+
+
+def _no_arguments(parser: argparse.ArgumentParser) -> None:
+    pass
+
+
+def _regroup(store: UnknownStore, args: argparse.Namespace) -> None:
+    store.regroup()
+    print(f"regrouped: {plural(len(store.groups()), 'group')} to review")
 
 
 def _not_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,17 +147,28 @@ def _not(store: Any, args: argparse.Namespace) -> None:
           f"a face is named {printable(kept.person)} only if it is nearer {printable(kept.person)}'s photos than these")
 
 
-# The subcommands, in the order --help lists them: one line each (the others: branch h21store).
+# The subcommands, in the order --help lists them: one line each.
 SUBCOMMANDS = [
+    Subcommand("list", "the groups to review, largest first", _list_arguments, _list),
+    Subcommand("show", "write a group's best crops to a folder as JPEG files", _show_arguments, _show),
+    Subcommand("name", "the group is PERSON: its crops become photos of PERSON, learned into the gallery",
+               _name_arguments, _name),
+    Subcommand("ignore", "never propose the group again; its faces are not kept again", _one_group, _ignore),
+    Subcommand("merge", "the second group joins the first", _merge_arguments, _merge),
+    Subcommand("forget", "delete a group (or --all) for good: crops, vectors, sightings of it", _forget_arguments,
+               _forget),
+    Subcommand("regroup", "group every kept track again from scratch (ids kept where groups survive)",
+               _no_arguments, _regroup),
     Subcommand("not", "the face of PHOTO is not PERSON: keep it as a negative example of PERSON",
-               _not_arguments, _not),
+               _not_arguments, _not, needs_store=False),
 ]
 
 
 @main_guard
 def main(argv: list[str] | None = None) -> int:
-    parser = parser_for(__doc__, "python unknowns.py --model sface --embeddings output/embeddings.pickle "
-                                 "not obama stranger.jpg")
+    parser = parser_for(__doc__, "python unknowns.py --model sface --embeddings output/embeddings.pickle list --json\n"
+                                 "  python unknowns.py --model sface name 3 alice --dataset dataset\n"
+                                 "  python unknowns.py --model sface not obama stranger.jpg")
     add_store_arguments(parser)
     add_threshold_argument(parser)
     add_detector_arguments(parser)
@@ -79,8 +177,12 @@ def main(argv: list[str] | None = None) -> int:
     for subcommand in SUBCOMMANDS:
         subcommand.arguments(commands.add_parser(subcommand.name, help=subcommand.help, description=subcommand.help))
     args = parser.parse_args(argv)
-    run = next(subcommand.run for subcommand in SUBCOMMANDS if subcommand.name == args.command)
-    run(None, args)
+    chosen = next(subcommand for subcommand in SUBCOMMANDS if subcommand.name == args.command)
+    if not chosen.needs_store:
+        chosen.run(None, args)
+        return 0
+    with open_unknowns(args.embeddings, args.model, threshold=args.threshold) as store:
+        chosen.run(store, args)
     return 0
 
 

@@ -9,14 +9,31 @@ in tables of the same database, so many cameras pool theirs. `open_unknowns` pic
 
 from __future__ import annotations
 
+import os
+import sys
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
+
+from ..catalogue import PROFILES
+from ..errors import FacerecError
+from ..stores import POSTGRES_SCHEMES, store_location
+from .grouping import margin_for
 
 MAX_FACES = 20_000  # faces kept at most (all groups together); beyond, the oldest go first, with one warning
 RETENTION_DAYS = 30.0  # a face older than this (by when it was seen) is forgotten
 FACES_PER_TRACK = 5  # best crops kept of one track, by face quality
+
+
+class NoSuchGroup(FacerecError):
+    """The group asked for is not (or no longer) one to review: never made, named, ignored, merged or forgotten."""
+
+    def __init__(self, group: int, what: str = "to review") -> None:
+        super().__init__(f"there is no unknown group {group} {what}: `unknowns.py list` shows them")
+        self.group = group
 
 
 @dataclass(frozen=True)
@@ -55,6 +72,8 @@ class UnknownGroup:
 class UnknownStore(ABC):
     """Unknown faces of one gallery. Every method is one transaction: another process sees all of it or none."""
 
+    location: str  # for messages: the folder, or the URL with any password masked
+
     @abstractmethod
     def add(self, track: KeptTrack) -> int | None:
         """Keep the track and group it (grouping.Groups' rule); its group's id, or None when it was not kept
@@ -78,11 +97,14 @@ class UnknownStore(ABC):
 
     @abstractmethod
     def named(self, group: int, person: str) -> None:
-        """The group is now `person` (its crops were enrolled): it leaves the list, its sightings carry the name."""
+        """The group is now `person` (its crops were enrolled): it leaves the list, its crops and vectors are
+        deleted, its sightings carry the name (the file: its tracks are kept under the name until the retention
+        ends; PostgreSQL: they become facerec_sightings rows of `person`)."""
 
     @abstractmethod
     def forget(self, group: int | None) -> int:
-        """Delete a group (None: every group, ignored ones included) for good, crops and vectors; faces deleted."""
+        """Delete a group (None: every group, ignored and named ones included) for good: crops, vectors and
+        tracks. Returns how many faces were deleted."""
 
     @abstractmethod
     def regroup(self) -> None:
@@ -90,3 +112,46 @@ class UnknownStore(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+    def __enter__(self) -> UnknownStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def open_unknowns(location: str | os.PathLike | None, profile: str, *, threshold: float | None = None,
+                  margin: float | None = None, max_faces: int = MAX_FACES, retention_days: float = RETENTION_DAYS,
+                  clock: Callable[[], float] | None = None,
+                  on_warning: Callable[[str], None] | None = None) -> UnknownStore:
+    """The unknown faces kept with the gallery at `location` (stores.store_location: an embeddings file path,
+    or a postgresql:// URL), made by model `profile`'s vectors.
+
+    `threshold`: the profile's distance at which a face is Unknown (default: the profile's); a track joins a
+    group within `threshold - margin` (default: the profile's, grouping.margin_for), is not kept within `threshold` of an ignored
+    group. `max_faces` and `retention_days` bound what is kept; `clock` (default time.time) says when "now"
+    is; `on_warning` (default: a `warning:` line on standard error) hears the one warning of a run that drops
+    the oldest faces. FacerecError if the store cannot be opened.
+    """
+    from .rules import Settings  # rules and the stores import this module
+
+    if profile not in PROFILES:
+        raise FacerecError(f"unknown model profile {profile!r}: one of {', '.join(sorted(PROFILES))}")
+
+    try:
+        settings = Settings(profile, PROFILES[profile].threshold if threshold is None else threshold,
+                            margin_for(profile) if margin is None else margin, max_faces, retention_days, clock or time.time,
+                            on_warning or (lambda message: print(f"warning: {message}", file=sys.stderr, flush=True)))
+    except ValueError as error:
+        raise FacerecError(f"cannot group unknown faces so: {error}") from None
+    where = store_location(location)
+    if where.lower().startswith(POSTGRES_SCHEMES):
+        try:
+            from .postgres import PostgresUnknowns
+        except ImportError as error:
+            raise FacerecError(f"unknown faces in PostgreSQL need psycopg, which cannot be imported ({error}): "
+                               "pip install \"psycopg[binary]\"") from None
+        return PostgresUnknowns(where, settings)
+    from .filestore import FileUnknowns
+
+    return FileUnknowns(where, settings)
