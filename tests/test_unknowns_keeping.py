@@ -1,0 +1,195 @@
+"""Keeping unknown faces (--keep-unknowns): the keeper over real frames of the clip with the real sface models.
+
+The store here is a small UnknownStore that records what it is given (the real stores have their own
+tests); the recogniser, the tracker, the quality stage and the crops are the real ones.
+"""
+
+import threading
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import shared_path
+from helpers import CLIP
+from test_sface import CLIP_CONFIDENCE, enrol, enrol_with_lin, linked_dataset, models, sface_model_args  # noqa: F401
+
+from facerec.catalogue import PROFILES, YUNET
+from facerec.detection import load_detector
+from facerec.matching import make_matcher
+from facerec.recognition import FacePipeline, run_recognition
+from facerec.stores import load_store
+from facerec.tracking import Tracker
+from facerec.unknowns.keeping import KeptTracks, UnknownKeeper
+from facerec.unknowns.store import FACES_PER_TRACK, KeptTrack, UnknownStore
+
+SFACE_THRESHOLD = PROFILES["sface"].threshold
+LIN_FRAMES = range(82, 142)  # the first two seconds of the shot where Lin-Manuel Miranda is on stage alone
+WAIT_SECONDS = 30
+
+
+class RecordingStore(UnknownStore):
+    """Keeps what it is given, in order; `gate` (if set) holds every add until it is opened."""
+
+    def __init__(self, gate: threading.Event | None = None):
+        self.added: list[KeptTrack] = []
+        self.gate = gate
+
+    def add(self, track):
+        if self.gate is not None:
+            self.gate.wait(WAIT_SECONDS)
+        self.added.append(track)
+        return len(self.added)
+
+    def groups(self):
+        return []
+
+    def best_faces(self, group, limit=FACES_PER_TRACK):
+        return []
+
+    def ignore(self, group):
+        pass
+
+    def merge(self, into, other):
+        pass
+
+    def named(self, group, person):
+        pass
+
+    def forget(self, group):
+        return 0
+
+    def regroup(self):
+        pass
+
+    def close(self):
+        pass
+
+
+@pytest.fixture(scope="module")
+def without_lin(tmp_path_factory):
+    """faces/known (no Lin-Manuel Miranda) enrolled with the sface profile."""
+    root = tmp_path_factory.mktemp("keeping_known")
+    enrol(linked_dataset(root / "dataset"), root / "embeddings.pickle", *sface_model_args())
+    return root / "embeddings.pickle"
+
+
+def pipeline(models, embeddings):  # noqa: F811  (models: the fixture's value)
+    _, embedder = models
+    detector = load_detector(YUNET, [shared_path("models") / YUNET.files[0].filename], float(CLIP_CONFIDENCE))
+    gallery = load_store(embeddings)
+    return FacePipeline(detector, embedder, make_matcher("nearest", gallery.vectors, gallery.names, SFACE_THRESHOLD),
+                        Tracker())
+
+
+def clip_frames(frames):
+    capture = cv2.VideoCapture(str(shared_path(CLIP)))
+    try:
+        for index in range(frames.stop):
+            ok, frame = capture.read()
+            assert ok
+            if index in frames:
+                yield frame
+    finally:
+        capture.release()
+
+
+def keep_over(models, embeddings, frames):  # noqa: F811
+    """Run the keeper over `frames` of the clip: (tracks handed over, every face seen per track id)."""
+    recogniser = pipeline(models, embeddings)
+    handed: list[KeptTrack] = []
+    keeper = UnknownKeeper(handed.append, "stage")
+    seen: dict[int, list] = {}
+    for frame in clip_frames(frames):
+        faces = recogniser.recognise(frame)
+        for face in faces:
+            seen.setdefault(face.track, []).append(face)
+        keeper.saw(frame, faces, recogniser.tracker.tracks)
+    keeper.end()
+    return handed, seen
+
+
+@pytest.fixture(scope="module")
+def kept_without_lin(models, without_lin):  # noqa: F811
+    return keep_over(models, without_lin, LIN_FRAMES)
+
+
+def lin_track(seen):
+    """The id of the track that holds most faces (Lin's, alone on stage)."""
+    return max(seen, key=lambda track: len(seen[track]))
+
+
+def test_an_unknown_track_is_kept_with_its_best_faces_each_with_the_vector_embedded_from_that_face(kept_without_lin):
+    handed, seen = kept_without_lin
+    lin = lin_track(seen)
+    [kept] = [track for track in handed if track.track == lin]
+    assert kept.camera == "stage" and kept.first_seen <= kept.last_seen
+    embedded = [face for face in seen[lin] if face.vector is not None]
+    assert len(embedded) > FACES_PER_TRACK  # the test chooses among more than it keeps
+    assert len(kept.faces) == FACES_PER_TRACK
+    best = sorted((face.quality for face in embedded), reverse=True)[:FACES_PER_TRACK]
+    assert [face.quality for face in kept.faces] == pytest.approx(best)  # best first
+    for face in kept.faces:
+        [source] = [seen_face for seen_face in embedded if np.array_equal(seen_face.vector, face.vector)]
+        assert source.quality == pytest.approx(face.quality)  # the vector of the very face chosen for its quality
+        assert face.vector.dtype == np.float32 and abs(float(np.linalg.norm(face.vector)) - 1) < 1e-4
+
+
+def test_a_kept_crop_shows_the_face_its_vector_was_made_from(kept_without_lin, models):  # noqa: F811
+    handed, seen = kept_without_lin
+    _, embedder = models
+    detector = load_detector(YUNET, [shared_path("models") / YUNET.files[0].filename], 0.5)
+    [kept] = [track for track in handed if track.track == lin_track(seen)]
+    for face in kept.faces:
+        crop = cv2.imdecode(np.frombuffer(face.jpeg, np.uint8), cv2.IMREAD_COLOR)
+        assert crop is not None and face.jpeg[:2] == b"\xff\xd8"
+        [found] = detector.detect(crop)  # the margin leaves the detector enough to find it again (enrolment does)
+        again = embedder.embed(crop, [found])[0]
+        assert float(np.linalg.norm(again - face.vector)) < 0.5 * SFACE_THRESHOLD
+
+
+def test_a_track_that_carried_a_name_is_not_kept(models, tmp_path):  # noqa: F811
+    handed, seen = keep_over(models, enrol_with_lin(tmp_path), LIN_FRAMES)
+    lin = lin_track(seen)
+    assert any(face.name == "lin" for face in seen[lin])
+    named = {track for track, faces in seen.items() if any(face.known for face in faces)}
+    assert lin in named and not named & {track.track for track in handed}
+    for track in handed:  # what is kept is what stayed Unknown in every frame
+        assert all(not face.known for face in seen[track.track])
+
+
+def test_the_video_loop_feeds_the_keeper_and_its_end_ends_the_tracks(models, without_lin):  # noqa: F811
+    handed: list[KeptTrack] = []
+    summary = run_recognition(clip_frames(range(82, 90)), pipeline(models, without_lin),
+                              unknowns=UnknownKeeper(handed.append, "stage"))
+    assert summary.frames == 8
+    [kept] = handed  # Lin, still on stage when the frames end
+    assert 1 <= len(kept.faces) <= FACES_PER_TRACK and kept.camera == "stage"
+
+
+def test_a_slow_store_never_holds_the_video_and_keeps_everything_by_close(kept_without_lin):
+    handed, _ = kept_without_lin
+    gate = threading.Event()
+    store = RecordingStore(gate)
+    queue = KeptTracks(store, print)
+    for track in handed * 3:
+        queue.add(track)  # returns at once although the store is held
+    assert store.added == []
+    gate.set()
+    queue.close()
+    assert store.added == handed * 3 and queue.kept == len(handed) * 3
+
+
+def test_a_store_that_cannot_keep_up_loses_the_oldest_tracks_with_one_warning(kept_without_lin):
+    handed, _ = kept_without_lin
+    gate = threading.Event()
+    store = RecordingStore(gate)
+    warnings: list[str] = []
+    queue = KeptTracks(store, warnings.append, limit=2)
+    tracks = [KeptTrack("stage", number, 0.0, 1.0, handed[0].faces) for number in range(6)]
+    for track in tracks:
+        queue.add(track)
+    gate.set()
+    queue.close()
+    assert len(warnings) == 1 and "unknown tracks wait" in warnings[0]
+    assert [track.track for track in store.added][-2:] == [4, 5] and len(store.added) < 6
