@@ -4,24 +4,27 @@ The store here is a small UnknownStore that records what it is given (the real s
 tests); the recogniser, the tracker, the quality stage and the crops are the real ones.
 """
 
+import json
+import shutil
 import threading
 
 import cv2
 import numpy as np
 import pytest
 
-from conftest import shared_path
+from conftest import run_script, shared_path
 from helpers import CLIP
+from shared_faces import clip_face_identity
 from test_sface import CLIP_CONFIDENCE, enrol, enrol_with_lin, linked_dataset, models, sface_model_args  # noqa: F401
 
 from facerec.catalogue import PROFILES, YUNET
 from facerec.detection import load_detector
-from facerec.matching import make_matcher
+from facerec.matching import UNKNOWN, make_matcher
 from facerec.recognition import FacePipeline, run_recognition
 from facerec.stores import load_store
 from facerec.tracking import Tracker
 from facerec.unknowns.keeping import KeptTracks, UnknownKeeper
-from facerec.unknowns.store import FACES_PER_TRACK, KeptTrack, UnknownStore
+from facerec.unknowns.store import FACES_PER_TRACK, KeptTrack, UnknownStore, open_unknowns
 
 SFACE_THRESHOLD = PROFILES["sface"].threshold
 LIN_FRAMES = range(82, 142)  # the first two seconds of the shot where Lin-Manuel Miranda is on stage alone
@@ -193,3 +196,114 @@ def test_a_store_that_cannot_keep_up_loses_the_oldest_tracks_with_one_warning(ke
     queue.close()
     assert len(warnings) == 1 and "unknown tracks wait" in warnings[0]
     assert [track.track for track in store.added][-2:] == [4, 5] and len(store.added) < 6
+
+
+# recognize_video.py --keep-unknowns, as a user runs it ----------------------------------------------------------
+
+def run_clip_keeping(embeddings, source, *options):
+    """recognize_video.py --json over `source` (the clip's confidence, camera "stage"): (JSON records, the run)."""
+    run = run_script("recognize_video.py", "--embeddings", str(embeddings), "--source", str(source), "--no-display",
+                     "--json", "--confidence", CLIP_CONFIDENCE, "--camera", "stage", *options, *sface_model_args())
+    assert run.returncode == 0, run.stderr
+    return [json.loads(line) for line in run.stdout.splitlines()], run
+
+
+def unknowns_script(embeddings, *words):
+    run = run_script("unknowns.py", *sface_model_args(), "--embeddings", str(embeddings), *words)
+    assert run.returncode == 0, run.stderr
+    return run
+
+
+def tracks_always_unknown(records):
+    names: dict[int, set] = {}
+    for record in records:
+        for face in record["faces"]:
+            names.setdefault(face["track"], set()).add(face["name"])
+    return {track for track, seen in names.items() if seen == {UNKNOWN}}
+
+
+@pytest.fixture(scope="module")
+def clip_kept(tmp_path_factory):
+    """faces/known (no Lin-Manuel Miranda) enrolled in root, then the clip with --keep-unknowns."""
+    root = tmp_path_factory.mktemp("keeping_clip")
+    embeddings = root / "embeddings.pickle"
+    enrol(linked_dataset(root / "dataset"), embeddings, *sface_model_args())
+    records, run = run_clip_keeping(embeddings, shared_path(CLIP), "--keep-unknowns")
+    return root, records, run
+
+
+def probe_vector(models):  # noqa: F811
+    detector, embedder = models
+    image = cv2.imread(str(shared_path("faces/probe/lin-manuel-miranda.png")))
+    [face] = detector.detect(image)
+    return embedder.embed(image, [face])[0]
+
+
+def test_keep_unknowns_over_the_clip_keeps_every_track_that_stayed_unknown_and_groups_lins(clip_kept, models):  # noqa: F811
+    root, records, run = clip_kept
+    unknown_tracks = tracks_always_unknown(records)
+    assert f"{len(unknown_tracks)} unknown tracks kept for review" in run.stderr  # every one, and nothing else
+    assert (root / "embeddings.pickle.unknowns").is_dir()
+    lin = probe_vector(models)
+    with open_unknowns(root / "embeddings.pickle", "sface") as store:
+        groups = store.groups()
+        assert sum(group.tracks for group in groups) == len(unknown_tracks)
+        assert all(group.cameras == ("stage",) for group in groups)
+        near = {group.group: [float(np.linalg.norm(face.vector - lin)) for face in store.best_faces(group.group)]
+                for group in groups}
+    lins = [group for group, distances in near.items() if np.median(distances) < SFACE_THRESHOLD]
+    assert lins  # Lin-Manuel Miranda, whom the gallery lacks, is kept
+    assert all(max(near[group]) < SFACE_THRESHOLD for group in lins)  # and his group holds no one else
+
+
+def write_frames(path, frames):
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (640, 360))
+    for frame in clip_frames(frames):
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def test_nothing_is_kept_unless_asked(tmp_path, without_lin):
+    video = write_frames(tmp_path / "lin.avi", range(82, 112))  # Lin alone, Unknown to this gallery
+    embeddings = tmp_path / "embeddings.pickle"
+    shutil.copy(without_lin, embeddings)
+    records, run = run_clip_keeping(embeddings, video)
+    assert tracks_always_unknown(records) and "kept" not in run.stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["embeddings.pickle", "lin.avi"]
+    run_clip_keeping(embeddings, video, "--keep-unknowns", "--unknowns-max-faces", "3", "--unknowns-days", "1")
+    with open_unknowns(embeddings, "sface") as store:
+        assert sum(group.faces for group in store.groups()) == 3  # the bound given
+
+
+def faces_named(records, name):
+    return [(record["frame"], tuple(face["box"])) for record in records for face in record["faces"]
+            if face["name"] == name]
+
+
+def test_the_whole_loop_a_kept_group_named_lin_names_him_in_the_next_run(clip_kept, tmp_path):
+    """Issue 21's "Done when": gallery without lin, --keep-unknowns, list, verify, name, run again."""
+    root, _, _ = clip_kept
+    embeddings = root / "embeddings.pickle"
+    listed = [json.loads(line) for line in unknowns_script(embeddings, "list", "--json").stdout.splitlines()]
+    assert listed and all({"group", "faces", "tracks", "first_seen", "last_seen", "cameras"} <= set(group)
+                          for group in listed)
+    probe = str(shared_path("faces/probe/lin-manuel-miranda.png"))
+    verdicts = {}
+    for group in listed:  # largest first: the first group whose best crop verify.py calls Lin is named
+        unknowns_script(embeddings, "show", str(group["group"]), "--out", str(tmp_path / "shown"))
+        crop = tmp_path / "shown" / f"group-{group['group']}-1.jpg"
+        check = run_script("verify.py", *sface_model_args(), "--json", str(crop), probe)
+        verdicts[group["group"]] = check.returncode == 0 and json.loads(check.stdout)["same"]
+    lin_groups = [group for group, same in verdicts.items() if same]
+    assert lin_groups, verdicts
+    unknowns_script(embeddings, "name", str(lin_groups[0]), "lin", "--dataset", str(root / "dataset"))
+    still = [json.loads(line)["group"] for line in unknowns_script(embeddings, "list", "--json").stdout.splitlines()]
+    assert lin_groups[0] not in still and len(still) == len(listed) - 1
+
+    named_now, _ = run_clip_keeping(embeddings, shared_path(CLIP))
+    reference, _ = run_clip_keeping(enrol_with_lin(tmp_path / "reference"), shared_path(CLIP))
+    ours, theirs = faces_named(named_now, "lin"), faces_named(reference, "lin")
+    print(f"faces named lin: {len(ours)} from the named group, {len(theirs)} from the probe photo")
+    assert len(ours) >= 0.9 * len(theirs)
+    assert all(clip_face_identity(frame, box) is None for frame, box in ours)  # no one else (obama, alex, audience)
