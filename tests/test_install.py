@@ -85,7 +85,7 @@ def test_the_installed_package_exposes_the_api_and_the_web_pages_files(installed
 def test_each_command_is_installed_and_answers_help(installed):
     bin_folder, env, work = installed
     for command in ("facerec-capture", "facerec-extract", "facerec-recognize", "facerec-verify", "facerec-evaluate",
-                    "facerec-serve"):
+                    "facerec-serve", "facerec-unknowns"):
         result = run([str(bin_folder / command), "--help"], work, env, timeout=120)
         assert result.returncode == 0 and result.stdout.startswith(f"usage: {command} "), (command, result.stderr)
 

@@ -9,4 +9,5 @@ COMMANDS = {
     "verify.py": ("verify", "facerec-verify"),
     "evaluate.py": ("evaluate", "facerec-evaluate"),
     "serve.py": ("serve", "facerec-serve"),
+    "unknowns.py": ("unknowns", "facerec-unknowns"),
 }

@@ -73,6 +73,18 @@ class Groups:
         self._group = np.zeros(0, dtype=np.int64)
         self._count = 0
 
+    @classmethod
+    def of(cls, vectors: np.ndarray, groups: np.ndarray, threshold: float, margin: float = DEFAULT_MARGIN,
+           linkage: Linkage = DEFAULT_LINKAGE) -> Groups:
+        """Groups already made (a store's, read back): each vector's group index, 0 to count - 1."""
+        made = cls(threshold, margin, linkage)
+        groups = np.asarray(groups, dtype=np.int64)
+        if len(groups):
+            made._vectors = _as_track(vectors)
+            made._group = groups
+            made._count = int(groups.max()) + 1
+        return made
+
     def __len__(self) -> int:
         return self._count
 

@@ -9,14 +9,26 @@ in tables of the same database, so many cameras pool theirs. `open_unknowns` pic
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
+
+from ..errors import FacerecError
 
 MAX_FACES = 20_000  # faces kept at most (all groups together); beyond, the oldest go first, with one warning
 RETENTION_DAYS = 30.0  # a face older than this (by when it was seen) is forgotten
 FACES_PER_TRACK = 5  # best crops kept of one track, by face quality
+
+
+class NoSuchGroup(FacerecError):
+    """The group asked for is not (or no longer) one to review: never made, named, ignored, merged or forgotten."""
+
+    def __init__(self, group: int, what: str = "to review") -> None:
+        super().__init__(f"there is no unknown group {group} {what}: `unknowns.py list` shows them")
+        self.group = group
 
 
 @dataclass(frozen=True)
@@ -90,3 +102,49 @@ class UnknownStore(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+    def __enter__(self) -> UnknownStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def open_unknowns(location: str | os.PathLike | None, profile: str, *, threshold: float | None = None,
+                  margin: float | None = None, max_faces: int = MAX_FACES, retention_days: float = RETENTION_DAYS,
+                  clock: Callable[[], float] | None = None,
+                  on_warning: Callable[[str], None] | None = None) -> UnknownStore:
+    """The unknown faces kept with the gallery at `location` (stores.store_location: an embeddings file path,
+    or a postgresql:// URL), made by model `profile`'s vectors.
+
+    `threshold`: the profile's distance at which a face is Unknown (default: the profile's); a track joins a
+    group within `threshold - margin` (grouping.DEFAULT_MARGIN), is not kept within `threshold` of an ignored
+    group. `max_faces` and `retention_days` bound what is kept; `clock` (default time.time) says when "now"
+    is; `on_warning` (default: a `warning:` line on standard error) hears the one warning of a run that drops
+    the oldest faces. FacerecError if the store cannot be opened.
+    """
+    import sys
+    import time
+
+    from ..catalogue import PROFILES
+    from ..stores import POSTGRES_SCHEMES, store_location
+    from .grouping import DEFAULT_MARGIN
+
+    if profile not in PROFILES:
+        raise FacerecError(f"unknown model profile {profile!r}: one of {', '.join(sorted(PROFILES))}")
+    from .rules import Settings
+
+    settings = Settings(profile, PROFILES[profile].threshold if threshold is None else threshold,
+                        DEFAULT_MARGIN if margin is None else margin, max_faces, retention_days, clock or time.time,
+                        on_warning or (lambda message: print(f"warning: {message}", file=sys.stderr, flush=True)))
+    where = store_location(location)
+    if where.lower().startswith(POSTGRES_SCHEMES):
+        try:
+            from .postgres import PostgresUnknowns
+        except ImportError as error:
+            raise FacerecError(f"unknown faces in PostgreSQL need psycopg, which cannot be imported ({error}): "
+                               "pip install \"psycopg[binary]\"") from None
+        return PostgresUnknowns(where, settings)
+    from .filestore import FileUnknowns
+
+    return FileUnknowns(where, settings)

@@ -1,0 +1,439 @@
+"""Unknown faces beside an embeddings file: the folder `<embeddings file>.unknowns/` (e.g.
+output/embeddings.pickle.unknowns/), made on the first track kept.
+
+    unknowns.json   the groups, tracks and faces, each face's vector as base64 float32 (little-endian);
+                    no pickle: a planted file can only be refused, never run. Read with a size bound
+                    (MAX_INDEX_BYTES) and every field checked.
+    <face id>.jpg   one face crop (MAX_CROP_BYTES at most), named by its face's id
+
+A change is one transaction: under the folder's lock (folderlock: one writer at a time, let go by the kernel
+if the writer dies) the index is read, changed, and written to a temporary name renamed into place; new
+crops are written (the same way) before the index that names them, crops the index no longer names are
+deleted after it. A crash leaves the previous index or the new one, whole; a crop no index names is
+deleted by the next change. Readers read the index without the lock (it is only ever replaced whole).
+
+Layout of unknowns.json:
+    {"format": "facerec-unknowns", "version": 1, "profile": "sface", "dimension": 128,
+     "next": [next group id, next track id, next face id],
+     "groups": [[id, "open" | "ignored" | "named", name or null], ...],
+     "tracks": [[id, group, camera, track, first_seen, last_seen], ...],
+     "faces":  [[id, track, quality, seen, has a crop (bool), "base64 vector"], ...]}
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, TypeVar
+
+import numpy as np
+
+from ..errors import FacerecError
+from ..fileio import NotRegularFile, atomic_writer, read_inside, read_regular_file
+from ..stores.folderlock import FolderLock
+from ..text import printable
+from .grouping import regroup as regroup_tracks
+from .rules import DAY_SECONDS, Settings, faces_to_drop, place_track, stable_ids
+from .store import FACES_PER_TRACK, KeptFace, KeptTrack, NoSuchGroup, UnknownGroup, UnknownStore
+
+FOLDER_SUFFIX = ".unknowns"
+INDEX = "unknowns.json"
+FORMAT, VERSION = "facerec-unknowns", 1
+MAX_INDEX_BYTES = 256 * 2**20  # 20,000 faces of 512 numbers are about 60 MB of JSON
+MAX_CROP_BYTES = 4 * 2**20
+MAX_TEXT = 1024  # characters of a camera or person name
+MAX_DIMENSION = 4096
+STATES = ("open", "ignored", "named")
+_T = TypeVar("_T")
+
+
+def unknowns_folder(gallery: str | os.PathLike) -> Path:
+    """Where the unknowns of the embeddings file `gallery` live: a folder beside it, named after it."""
+    path = Path(gallery)
+    return path.with_name(path.name + FOLDER_SUFFIX)
+
+
+@dataclass
+class _Face:
+    id: int
+    track: int
+    quality: float
+    seen: float
+    crop: bool  # False once the group is ignored: the vector stays as a negative, the crop goes
+    vector: np.ndarray
+
+
+@dataclass
+class _Track:
+    id: int
+    group: int
+    camera: str
+    track: int
+    first_seen: float
+    last_seen: float
+
+
+@dataclass
+class _State:
+    """The whole index in memory."""
+
+    profile: str | None = None
+    dimension: int | None = None
+    next: list[int] = field(default_factory=lambda: [1, 1, 1])  # group, track, face: ids are never reused
+    groups: dict[int, tuple[str, str | None]] = field(default_factory=dict)  # id -> (state, name)
+    tracks: dict[int, _Track] = field(default_factory=dict)
+    faces: dict[int, _Face] = field(default_factory=dict)
+
+    def new_id(self, kind: int) -> int:
+        self.next[kind] += 1
+        return self.next[kind] - 1
+
+    def group_of(self, face: _Face) -> int:
+        return self.tracks[face.track].group
+
+    def open_group(self, group: int) -> None:
+        """NoSuchGroup unless `group` is one to review."""
+        if self.groups.get(group, ("",))[0] != "open":
+            raise NoSuchGroup(group)
+
+    def drop_faces(self, ids: list[int]) -> None:
+        """Forget these faces, then the tracks left without a face (a named group's tracks stay: they are its
+        sightings) and the groups left without a track."""
+        for face in ids:
+            del self.faces[face]
+        with_faces = {face.track for face in self.faces.values()}
+        for track in [t.id for t in self.tracks.values() if t.id not in with_faces
+                      and self.groups[t.group][0] != "named"]:
+            del self.tracks[track]
+        with_tracks = {track.group for track in self.tracks.values()}
+        for group in [group for group in self.groups if group not in with_tracks]:
+            del self.groups[group]
+
+    def bound(self, settings: Settings) -> int:
+        """Apply the retention (to faces by when they were seen, to tracks by when they were last seen) and the
+        maximum; how many faces went for the maximum."""
+        now = settings.clock()
+        faces = list(self.faces.values())
+        drop, excess = faces_to_drop(np.array([f.seen for f in faces]), np.array([f.id for f in faces]), now,
+                                     settings.max_faces, settings.retention_days)
+        expired = {t.id for t in self.tracks.values() if t.last_seen < now - settings.retention_days * DAY_SECONDS}
+        for track in expired:
+            del self.tracks[track]
+        self.drop_faces([face.id for face, gone in zip(faces, drop) if gone or face.track in expired])
+        return excess
+
+
+class _Damaged(ValueError):
+    pass
+
+
+def _check(condition: bool, what: str) -> None:
+    if not condition:
+        raise _Damaged(what)
+
+
+def _number(value: Any) -> bool:
+    return type(value) in (int, float) and np.isfinite(value)
+
+
+def _whole(value: Any) -> bool:
+    return type(value) is int and 0 <= value < 2**62
+
+
+def _text(value: Any) -> bool:
+    return type(value) is str and len(value) <= MAX_TEXT
+
+
+def _parse(data: bytes) -> _State:
+    """The index's content, every field checked (_Damaged saying what is wrong)."""
+    try:
+        content = json.loads(data)
+    except (ValueError, RecursionError) as error:
+        raise _Damaged(f"not JSON ({type(error).__name__})") from None
+    _check(isinstance(content, dict) and content.get("format") == FORMAT, f'not a "{FORMAT}" file')
+    _check(content.get("version") == VERSION, f"of version {content.get('version')!r}, not {VERSION}")
+    state = _State(profile=content.get("profile"), dimension=content.get("dimension"))
+    _check(_text(state.profile) and (state.dimension is None or _whole(state.dimension)
+                                     and 0 < state.dimension <= MAX_DIMENSION),  # type: ignore[operator]
+           "its profile or dimension is not a name and a number")
+    nexts = content.get("next")
+    _check(isinstance(nexts, list) and len(nexts) == 3 and all(map(_whole, nexts)), '"next" is not three ids')
+    state.next = list(nexts)
+    lists = [content.get(key) for key in ("groups", "tracks", "faces")]
+    _check(all(isinstance(rows, list) and all(isinstance(row, list) for row in rows) for rows in lists),
+           "groups, tracks and faces must be lists of lists")
+    groups, tracks, faces = lists
+    for row in groups:  # type: ignore[union-attr]
+        _check(len(row) == 3 and _whole(row[0]) and row[0] < state.next[0] and row[1] in STATES
+               and (row[2] is None or _text(row[2])), f"a group is not [id, state, name]: {printable(str(row)[:80])}")
+        state.groups[row[0]] = (row[1], row[2])
+    for row in tracks:  # type: ignore[union-attr]
+        _check(len(row) == 6 and _whole(row[0]) and row[0] < state.next[1] and row[1] in state.groups
+               and _text(row[2]) and _whole(row[3]) and _number(row[4]) and _number(row[5]),
+               f"a track is not [id, group, camera, track, first, last]: {printable(str(row)[:80])}")
+        state.tracks[row[0]] = _Track(*row)
+    _check(state.dimension is not None or not faces, "it has faces but no dimension")
+    size = 4 * (state.dimension or 0)
+    for row in faces:  # type: ignore[union-attr]
+        _check(len(row) == 6 and _whole(row[0]) and row[0] < state.next[2] and row[1] in state.tracks
+               and _number(row[2]) and _number(row[3]) and type(row[4]) is bool and type(row[5]) is str
+               and len(row[5]) == (size + 2) // 3 * 4, f"a face is not [id, track, quality, seen, crop, vector]: "
+               f"{printable(str(row)[:80])}")
+        try:
+            vector = np.frombuffer(base64.b64decode(row[5], validate=True), "<f4").astype(np.float32)
+        except ValueError:
+            raise _Damaged("a face's vector is not base64") from None
+        _check(bool(np.isfinite(vector).all()), "a face's vector holds a number that is not finite")
+        state.faces[row[0]] = _Face(row[0], row[1], float(row[2]), float(row[3]), row[4], vector)
+    _check(len(set(state.groups)) == len(groups) and len(state.tracks) == len(tracks)  # type: ignore[arg-type]
+           and len(state.faces) == len(faces), "an id is used twice")  # type: ignore[arg-type]
+    return state
+
+
+def _serialise(state: _State) -> bytes:
+    content = {"format": FORMAT, "version": VERSION, "profile": state.profile, "dimension": state.dimension,
+               "next": state.next,
+               "groups": [[group, kind, name] for group, (kind, name) in state.groups.items()],
+               "tracks": [[t.id, t.group, t.camera, t.track, t.first_seen, t.last_seen] for t in state.tracks.values()],
+               "faces": [[f.id, f.track, f.quality, f.seen, f.crop,
+                          base64.b64encode(np.asarray(f.vector, "<f4").tobytes()).decode("ascii")]
+                         for f in state.faces.values()]}
+    return json.dumps(content, separators=(",", ":")).encode("utf-8")
+
+
+def _crop_name(face: int) -> str:
+    return f"{face}.jpg"
+
+
+class FileUnknowns(UnknownStore):
+    """The unknowns of one embeddings file (see the top of this module)."""
+
+    def __init__(self, gallery: str | os.PathLike, settings: Settings) -> None:
+        self.folder = unknowns_folder(gallery)
+        self.location = printable(self.folder)
+        self.settings = settings
+
+    # --- reading and writing the index ---
+
+    def _read(self) -> _State:
+        try:
+            data = read_regular_file(self.folder / INDEX, MAX_INDEX_BYTES)
+        except FileNotFoundError:
+            return _State(self.settings.profile)
+        except NotRegularFile as error:
+            raise FacerecError(f"{self.location}/{INDEX} is {error.kind}, not the unknowns' index: move it away") \
+                from None
+        except OSError as error:
+            raise FacerecError(f"cannot read the unknown faces' index {self.location}/{INDEX}: "
+                               f"{error.strerror or error}") from None
+        try:
+            state = _parse(data)
+        except _Damaged as error:
+            raise FacerecError(f"the unknown faces' index {self.location}/{INDEX} is damaged ({error}): move the "
+                               f"folder {self.location} away (or delete it) to start again") from None
+        if state.profile != self.settings.profile and not state.tracks:
+            return _State(self.settings.profile, next=state.next)  # nothing kept: another model may start
+        if state.profile != self.settings.profile:
+            raise FacerecError(f"the unknown faces in {self.location} were kept with the {state.profile} model, not "
+                               f"{self.settings.profile}: use --model {state.profile}, or `unknowns.py --model "
+                               f"{state.profile} forget --all` first")
+        return state
+
+    def _view(self) -> _State:
+        """The index as a reader sees it: what the bounds drop is not shown, even before a writer drops it."""
+        state = self._read()
+        state.bound(self.settings)
+        return state
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            lock = FolderLock.take(self.folder, f"the unknown faces {self.location}", wait=None)
+        except OSError as error:
+            raise FacerecError(f"cannot open the unknown faces' folder {self.location}: {error.strerror or error}") \
+                from None
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def _change(self, change: Callable[[_State, dict[int, bytes]], _T]) -> _T:
+        """One transaction: under the lock, read, `change(state, new_crops)`, bound, write (see the module)."""
+        with self._lock():
+            state = self._read()
+            crops: dict[int, bytes] = {}
+            result = change(state, crops)
+            self.settings.dropped_oldest(state.bound(self.settings), self.location)
+            try:
+                for face, jpeg in crops.items():
+                    if face in state.faces:
+                        with atomic_writer(self.folder / _crop_name(face)) as handle:
+                            handle.write(jpeg)
+                with atomic_writer(self.folder / INDEX) as handle:
+                    handle.write(_serialise(state))
+            except OSError as error:
+                raise FacerecError(f"cannot write the unknown faces in {self.location}: {error.strerror or error}; "
+                                   "they are as they were") from None
+            self._sweep(state)
+        return result
+
+    def _sweep(self, state: _State) -> None:
+        """Delete the crops the index does not name (dropped, forgotten, or left by a crash)."""
+        kept = {_crop_name(face.id) for face in state.faces.values() if face.crop}
+        with os.scandir(self.folder) as entries:
+            names = [entry.name for entry in entries if entry.name.endswith(".jpg") and entry.name not in kept]
+        for name in names:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.folder / name)
+
+    # --- the interface ---
+
+    def add(self, track: KeptTrack) -> int | None:
+        faces = sorted(track.faces, key=lambda face: -face.quality)[:FACES_PER_TRACK]
+        if not faces:
+            raise ValueError("a kept track has at least one face")
+        vectors = np.array([face.vector for face in faces], np.float32)
+
+        def change(state: _State, crops: dict[int, bytes]) -> int | None:
+            if state.dimension is None or not state.faces:
+                state.dimension = vectors.shape[1]
+            if vectors.shape[1] != state.dimension:
+                raise FacerecError(f"a face of {vectors.shape[1]} numbers cannot join the unknown faces of "
+                                   f"{state.dimension} in {self.location}")
+            kept = list(state.faces.values())
+            placement = place_track(vectors, np.array([f.vector for f in kept]).reshape(len(kept), vectors.shape[1]),
+                                    np.array([state.group_of(f) for f in kept], np.int64),
+                                    np.array([state.groups[state.group_of(f)][0] == "ignored" for f in kept]),
+                                    self.settings.threshold, self.settings.margin)
+            if not placement.kept:
+                return None
+            group = placement.group
+            if group is None:
+                group = state.new_id(0)
+                state.groups[group] = ("open", None)
+            number = state.new_id(1)
+            state.tracks[number] = _Track(number, group, track.camera, int(track.track), float(track.first_seen),
+                                          float(track.last_seen))
+            for face, vector in zip(faces, vectors):
+                face_id = state.new_id(2)
+                state.faces[face_id] = _Face(face_id, number, float(face.quality), float(face.seen), True, vector)
+                crops[face_id] = face.jpeg
+            return group
+
+        return self._change(change)
+
+    def groups(self) -> list[UnknownGroup]:
+        state = self._view()
+        summary: dict[int, dict[str, Any]] = {}
+        for group, (kind, _) in state.groups.items():
+            if kind == "open":
+                summary[group] = {"faces": 0, "tracks": 0, "first": np.inf, "last": -np.inf, "cameras": set()}
+        for face in state.faces.values():
+            if state.group_of(face) in summary:
+                summary[state.group_of(face)]["faces"] += 1
+        for track in state.tracks.values():
+            if track.group in summary:
+                entry = summary[track.group]
+                entry["tracks"] += 1
+                entry["first"] = min(entry["first"], track.first_seen)
+                entry["last"] = max(entry["last"], track.last_seen)
+                entry["cameras"].add(track.camera)
+        groups = [UnknownGroup(group, e["faces"], e["tracks"], e["first"], e["last"], tuple(sorted(e["cameras"])))
+                  for group, e in summary.items()]
+        return sorted(groups, key=lambda g: (-g.faces, -g.tracks, -g.last_seen, g.group))
+
+    def best_faces(self, group: int, limit: int = FACES_PER_TRACK) -> list[KeptFace]:
+        state = self._view()
+        state.open_group(group)
+        faces = sorted((face for face in state.faces.values() if face.crop and state.group_of(face) == group),
+                       key=lambda face: (-face.quality, -face.seen))
+        best: list[KeptFace] = []
+        for face in faces:
+            if len(best) >= limit:
+                break
+            try:
+                jpeg = read_inside(self.folder, [_crop_name(face.id)], MAX_CROP_BYTES)
+            except FileNotFoundError:
+                continue  # forgotten by another process since the index was read
+            except OSError as error:
+                raise FacerecError(f"cannot read the crop {self.location}/{_crop_name(face.id)}: "
+                                   f"{error.strerror or error}") from None
+            best.append(KeptFace(jpeg, face.vector, face.quality, face.seen))
+        return best
+
+    def ignore(self, group: int) -> None:
+        def change(state: _State, crops: dict[int, bytes]) -> None:
+            state.open_group(group)
+            state.groups[group] = ("ignored", None)
+            for face in state.faces.values():
+                if state.group_of(face) == group:
+                    face.crop = False
+
+        self._change(change)
+
+    def merge(self, into: int, other: int) -> None:
+        def change(state: _State, crops: dict[int, bytes]) -> None:
+            state.open_group(into)
+            state.open_group(other)
+            if into == other:
+                raise FacerecError(f"cannot merge group {into} with itself")
+            for track in state.tracks.values():
+                if track.group == other:
+                    track.group = into
+            del state.groups[other]
+
+        self._change(change)
+
+    def named(self, group: int, person: str) -> None:
+        def change(state: _State, crops: dict[int, bytes]) -> None:
+            state.open_group(group)
+            state.groups[group] = ("named", person)
+            state.drop_faces([face.id for face in state.faces.values() if state.group_of(face) == group])
+
+        self._change(change)
+
+    def forget(self, group: int | None) -> int:
+        def change(state: _State, crops: dict[int, bytes]) -> int:
+            if group is not None and group not in state.groups:
+                raise NoSuchGroup(group, "kept")
+            faces = [face.id for face in state.faces.values() if group is None or state.group_of(face) == group]
+            for track in [t.id for t in state.tracks.values() if group is None or t.group == group]:
+                del state.tracks[track]
+            state.drop_faces(faces)
+            for gone in [g for g in state.groups if group is None or g == group]:
+                state.groups.pop(gone)
+            return len(faces)
+
+        return self._change(change)
+
+    def regroup(self) -> None:
+        def change(state: _State, crops: dict[int, bytes]) -> None:
+            tracks = [t for t in state.tracks.values() if state.groups[t.group][0] == "open"]
+            vectors = {t.id: [] for t in tracks}  # type: dict[int, list[np.ndarray]]
+            for face in state.faces.values():
+                if face.track in vectors:
+                    vectors[face.track].append(face.vector)
+            labels = regroup_tracks([np.array(vectors[t.id]) for t in tracks], self.settings.threshold,
+                                    self.settings.margin)
+            ids = stable_ids([t.group for t in tracks], labels, lambda: state.new_id(0))
+            for track, group in zip(tracks, ids):
+                state.groups.pop(track.group, None)
+                track.group = group
+            for group in ids:
+                state.groups[group] = ("open", None)
+
+        self._change(change)
+
+    def sightings(self) -> list[tuple[str, str, float, float]]:
+        """The named groups' tracks: (person, camera, first_seen, last_seen), kept until the retention ends."""
+        state = self._view()
+        return sorted((state.groups[t.group][1] or "", t.camera, t.first_seen, t.last_seen)
+                      for t in state.tracks.values() if state.groups[t.group][0] == "named")
+
+    def close(self) -> None:
+        pass

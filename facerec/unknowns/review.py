@@ -1,0 +1,154 @@
+"""The actions on kept unknown faces that `unknowns.py` and the web page's Unknown tab both take.
+
+    group_json(group)                    what `list --json` prints of a group (and the page shows)
+    show_group(store, group, out)        the group's best crops written to a folder as JPEG files
+    name_group(store, group, person, dataset, gallery, models)
+                                         the crops become photos of `person` in the dataset, are learned
+                                         into the gallery (an incremental enrolment), the group is named
+
+Ignoring, merging, forgetting and regrouping are the store's own methods (store.UnknownStore), one
+transaction each.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from ..enrolment import EnrolmentReport, embed_face, enrol
+from ..errors import FacerecError
+from ..fileio import atomic_writer, written_temporary
+from ..images import UnusablePhoto, decode_photo
+from ..models import Models
+from ..names import check_person_name
+from ..stores import Store
+from ..text import plural, printable
+from .store import FACES_PER_TRACK, KeptFace, UnknownGroup, UnknownStore
+
+# Crops of a group that become photos when it is named: its best, by quality.
+PHOTOS_PER_NAME = 2 * FACES_PER_TRACK
+# The photos' names in the dataset: unknown-<group>-<n>.jpg, n the first free number (nothing is overwritten).
+PHOTO_NAME = "unknown-{group}-{number}.jpg"
+MAX_PHOTO_NUMBER = 100_000
+
+
+def timestamp(seconds: float) -> str:
+    """Seconds since the epoch as ISO 8601 in UTC, to the second: 2026-12-03T14:06:35Z."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+def group_json(group: UnknownGroup) -> dict[str, Any]:
+    """A group as one JSON object: group, faces, tracks, first_seen, last_seen (ISO 8601, UTC), cameras."""
+    return {"group": group.group, "faces": group.faces, "tracks": group.tracks,
+            "first_seen": timestamp(group.first_seen), "last_seen": timestamp(group.last_seen),
+            "cameras": list(group.cameras)}
+
+
+def group_line(group: UnknownGroup) -> str:
+    """A group as one line of `unknowns.py list`."""
+    return (f"group {group.group}: {plural(group.faces, 'face')}, {plural(group.tracks, 'track')}, seen "
+            f"{timestamp(group.first_seen)} to {timestamp(group.last_seen)} by {', '.join(map(printable, group.cameras))}")
+
+
+def _best(store: UnknownStore, group: int, limit: int) -> list[KeptFace]:
+    faces = store.best_faces(group, limit)
+    if not faces:
+        raise FacerecError(f"unknown group {group} has no face crop left (dropped by the bounds meanwhile?)")
+    return faces
+
+
+def show_group(store: UnknownStore, group: int, out: str | os.PathLike, limit: int = PHOTOS_PER_NAME) -> list[Path]:
+    """Write the group's best crops (at most `limit`) to the folder `out` (made if missing) as
+    group-<group>-<n>.jpg, n from 1 (best first), each written atomically (one of the same name is replaced:
+    showing a group again refreshes its files). The paths written."""
+    faces = _best(store, group, limit)
+    folder = Path(out)
+    written = []
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for number, face in enumerate(faces, start=1):
+            path = folder / f"group-{group}-{number}.jpg"
+            with atomic_writer(path) as handle:
+                handle.write(face.jpeg)
+            written.append(path)
+    except OSError as error:
+        raise FacerecError(f"cannot write the crops to {printable(folder)}: {error.strerror or error}") from None
+    return written
+
+
+@dataclass
+class Naming:
+    """What name_group did: the photos added to the dataset and the enrolment's report."""
+
+    person: str
+    photos: list[Path]
+    report: EnrolmentReport
+
+
+def _place_photo(folder: Path, group: int, jpeg: bytes) -> Path:
+    """Write `jpeg` as the first free unknown-<group>-<n>.jpg of `folder`: to a temporary, then linked to its
+    name (a link never replaces a file, so nothing is overwritten, even by a photo put there meanwhile)."""
+    with written_temporary(folder / f"unknown-{group}.jpg") as (handle, temporary):
+        handle.write(jpeg)
+    try:
+        for number in range(1, MAX_PHOTO_NUMBER):
+            path = folder / PHOTO_NAME.format(group=group, number=number)
+            try:
+                os.link(temporary, path)
+                return path
+            except FileExistsError:
+                continue
+        raise FacerecError(f"{printable(folder)} has no free name for another photo of unknown group {group}")
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+
+
+def name_group(store: UnknownStore, group: int, person: str, dataset: str | os.PathLike,
+               gallery: str | os.PathLike | Store | None, models: Models, *, limit: int = PHOTOS_PER_NAME,
+               on_warning: Callable[[str], None] | None = None) -> Naming:
+    """Name a group `person`: its best crops (at most `limit`, those in which the detector finds a face)
+    become photos dataset/<person>/unknown-<group>-<n>.jpg (the name checked as enrolment checks a folder's;
+    nothing is overwritten), the dataset is enrolled into `gallery` incrementally (only those photos are new:
+    an existing person gains them, a new person is made), then the store names the group (it leaves the list;
+    its tracks become sightings of `person`, see the store).
+
+    FacerecError, with nothing left behind, when the group does not exist, no crop shows a face, or the
+    enrolment fails (the photos added are removed again; another writer of the gallery is waited for).
+    """
+    person = check_person_name(person)
+    faces = _best(store, group, limit)
+    detector, embedder = models.detector, models.needs_embedder()
+    usable = []
+    for face in faces:
+        try:
+            if embed_face(decode_photo(face.jpeg), detector, embedder).vector is not None:
+                usable.append(face)
+        except UnusablePhoto:
+            continue
+    if not usable:
+        raise FacerecError(f"the detector finds no face in the {plural(len(faces), 'crop')} of unknown group {group}: "
+                           "nothing named")
+    folder = Path(dataset) / person
+    photos: list[Path] = []
+    try:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            for face in usable:
+                photos.append(_place_photo(folder, group, face.jpeg))
+        except OSError as error:
+            raise FacerecError(f"cannot add photos to {printable(folder)}: {error.strerror or error}") from None
+        report = enrol(dataset, gallery, models, on_warning=on_warning, wait=None, load_gallery=False)
+    except BaseException:
+        for photo in photos:
+            with contextlib.suppress(OSError):
+                photo.unlink()
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only if it was made for these photos (it is empty again)
+        raise
+    store.named(group, person)
+    return Naming(person, photos, report)

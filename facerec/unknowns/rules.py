@@ -1,0 +1,102 @@
+"""What every kind of unknown store decides the same way, on arrays it read: where a new track goes (a group,
+a new group, or nowhere: it is an ignored person), which group ids survive a regroup, which faces the bounds
+drop. Pure numpy, no I/O: filestore.py and postgres.py only read and write what these say."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .grouping import DEFAULT_MARGIN, Groups, grouping_cut
+
+DAY_SECONDS = 86_400.0
+
+
+@dataclass
+class Settings:
+    """How a store groups and bounds what it keeps (see store.open_unknowns), and whether it warned yet."""
+
+    profile: str
+    threshold: float
+    margin: float
+    max_faces: int
+    retention_days: float
+    clock: Callable[[], float]
+    on_warning: Callable[[str], None]
+    warned: bool = False
+
+    def __post_init__(self) -> None:
+        if self.max_faces < 1 or not self.retention_days > 0:
+            raise ValueError("max_faces must be at least 1 and retention_days above 0")
+        self.cut = grouping_cut(self.threshold, self.margin)  # ValueError for a margin that leaves no cut
+
+    def dropped_oldest(self, count: int, where: str) -> None:
+        """`count` faces were dropped for the maximum: warn once per run (per store opened)."""
+        if count and not self.warned:
+            self.warned = True
+            self.on_warning(f"{where} keeps at most {self.max_faces:,} unknown faces: the oldest are dropped "
+                            "(told once per run)")
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where `place_track` puts a track: not kept (an ignored person), into group `group`, or (None) a new group."""
+
+    kept: bool
+    group: int | None = None
+
+
+def place_track(track: np.ndarray, vectors: np.ndarray, owners: np.ndarray, negative: np.ndarray, threshold: float,
+                margin: float = DEFAULT_MARGIN) -> Placement:
+    """Where a new track goes, given every kept vector, its group id (`owners`) and whether it is a negative
+    (of an ignored group). Within `threshold` of a negative: not kept. Else grouping.Groups' rule among the
+    groups still to review: the nearest within the cut, or a new group."""
+    if not len(owners):
+        return Placement(True, None)
+    vectors = np.asarray(vectors, dtype=np.float64).reshape(len(owners), -1)
+    owners = np.asarray(owners, dtype=np.int64)
+    negative = np.asarray(negative, dtype=bool)
+    if negative.any():
+        ignored = Groups.of(vectors[negative], np.zeros(int(negative.sum()), np.int64), threshold, margin)
+        if ignored.distances(track).min() < threshold:
+            return Placement(False)
+    live = ~negative
+    ids, inverse = np.unique(owners[live], return_inverse=True)
+    groups = Groups.of(vectors[live], inverse, threshold, margin)
+    distances = groups.distances(track)
+    if len(distances) and distances.min() <= groups.cut:
+        return Placement(True, int(ids[distances.argmin()]))
+    return Placement(True, None)
+
+
+def stable_ids(old: list[int], labels: np.ndarray, new_id: Callable[[], int]) -> list[int]:
+    """The group id of each track after a regroup gave it `labels`, keeping old ids where groups survive: the
+    new group holding most tracks of an old group keeps its id (largest overlaps first, each id once); the
+    others get ids from `new_id()`."""
+    overlaps = Counter(zip(labels.tolist(), old))
+    taken: dict[int, int] = {}  # new label -> id
+    used: set[int] = set()
+    for (label, old_id), _ in sorted(overlaps.items(), key=lambda item: (-item[1], item[0][1], item[0][0])):
+        if label not in taken and old_id not in used:
+            taken[label] = old_id
+            used.add(old_id)
+    for label in sorted(set(labels.tolist()) - set(taken)):
+        taken[label] = new_id()
+    return [taken[label] for label in labels.tolist()]
+
+
+def faces_to_drop(seen: np.ndarray, order: np.ndarray, now: float, max_faces: int,
+                  retention_days: float) -> tuple[np.ndarray, int]:
+    """Which faces the bounds drop (a mask), and how many of them only for the maximum: those seen more than
+    `retention_days` before `now`, then the oldest (by `seen`, then `order`) beyond `max_faces`."""
+    seen = np.asarray(seen, dtype=np.float64)
+    drop = seen < now - retention_days * DAY_SECONDS
+    left = np.flatnonzero(~drop)
+    excess = len(left) - max_faces
+    if excess > 0:
+        oldest = left[np.lexsort((np.asarray(order)[left], seen[left]))[:excess]]
+        drop[oldest] = True
+    return drop, max(excess, 0)
