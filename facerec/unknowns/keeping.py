@@ -14,6 +14,7 @@ Nothing is kept unless the user asks (--keep-unknowns): these are faces of peopl
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
@@ -65,15 +66,21 @@ class UnknownKeeper:
     """One video's unknown tracks (one tracker's): `saw` after each frame, `end` when the source ends.
 
     `hand` receives each finished track that stayed Unknown (KeptTracks.add keeps it off the loop).
+    `end` may come from another thread than `saw` (a page that goes away while its frame is recognised).
     """
 
     def __init__(self, hand: Callable[[KeptTrack], None], camera: str, clock: Callable[[], float] = time.time,
                  per_track: int = FACES_PER_TRACK) -> None:
         self.hand, self.camera, self._clock, self.per_track = hand, camera, clock, per_track
         self._tracks: dict[int, _Pending] = {}
+        self._lock = threading.Lock()
 
     def saw(self, frame: np.ndarray, faces: Sequence[Face], tracks: Iterable[Track]) -> None:
         """After a frame (before anything is drawn on it): its faces, and the tracker's live tracks."""
+        with self._lock:
+            self._saw(frame, faces, tracks)
+
+    def _saw(self, frame: np.ndarray, faces: Sequence[Face], tracks: Iterable[Track]) -> None:
         now = self._clock()
         for face in faces:
             if face.track is None:
@@ -96,8 +103,9 @@ class UnknownKeeper:
 
     def end(self) -> None:
         """The source ended (or starts again, with a new tracker): every track ends."""
-        for track_id in list(self._tracks):
-            self._finish(track_id)
+        with self._lock:
+            for track_id in list(self._tracks):
+                self._finish(track_id)
 
     def _finish(self, track_id: int) -> None:
         pending = self._tracks.pop(track_id)

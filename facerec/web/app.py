@@ -10,6 +10,10 @@ Routes (every answer of /api is JSON; a refusal is {"error": "..."} with its sta
     POST /api/learn, GET /api/learn   learn the dataset (header X-Enrolment ends that enrolment); progress
     WS   /ws                      frames in, answers out (protocol.py)
     GET  /video                   the annotated --source as MJPEG
+    GET  /unknown                 the Unknown tab (serve.py --keep-unknowns: 404 from its API without)
+    GET  /api/unknowns            the groups to review (unknowns.py list --json's objects, "crops") and "people"
+    GET  /api/unknowns/GROUP/faces/N   the group's Nth best crop (0: the best), from the unknown store only
+    POST /api/unknowns/GROUP/name {"person"}, POST .../ignore, POST .../merge {"other": GROUP}, DELETE .../GROUP
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..events import Presence
 from ..tracking import Tracker
+from ..unknowns.keeping import UnknownKeeper
 from .engine import Engine, shown
 from .limits import ClientSlots, Turns
 from .protocol import (MAX_FRAME_BYTES, MAX_IMAGE_PIXELS, MAX_UPLOAD_BYTES, Refusal, decode_image, frame_record,
@@ -71,15 +76,17 @@ async def read_json(request: Request) -> dict:
 
 
 def create_app(engine: Engine, token: str | None = None, loopback: bool = True, source: str | None = None,
-               events: Presence | None = None) -> AccessGuard:
+               events: Presence | None = None, camera: str = "") -> AccessGuard:
     """The ASGI application serving `engine`; `token` (required off loopback) guards every request;
-    `events` hears who arrives and leaves in `source` (which then runs from the start)."""
-    stream = SourceStream(source, engine, events) if source else None
+    `events` hears who arrives and leaves in `source` (which then runs from the start); `camera` names
+    `source` where its Unknown tracks are kept (a page's are kept as "page ADDRESS")."""
+    stream = SourceStream(source, engine, events, camera) if source else None
     turns, live_pages = Turns(), ClientSlots()
 
-    async def recognise_bytes(data: bytes, number: int, tracker: Tracker | None = None, client: str = "") -> dict:
+    async def recognise_bytes(data: bytes, number: int, tracker: Tracker | None = None, client: str = "",
+                              keeper: UnknownKeeper | None = None) -> dict:
         def work() -> dict:
-            return frame_record(number, engine.recognise(decode_image(data), tracker, number))
+            return frame_record(number, engine.recognise(decode_image(data), tracker, number, keeper))
 
         async with turns.of(client):  # a client sending many images waits for its own, not everyone
             return await run_in_threadpool(work)
@@ -164,6 +171,38 @@ def create_app(engine: Engine, token: str | None = None, loopback: bool = True, 
         return StreamingResponse(parts(), media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
                                  headers={"Cache-Control": "no-store"})
 
+    async def unknown_page(request: Request) -> Response:
+        return FileResponse(STATIC / "unknown.html")
+
+    async def unknowns(request: Request) -> Response:
+        return JSONResponse(await run_in_threadpool(engine.unknown_groups))
+
+    async def unknown_crop(request: Request) -> Response:
+        group, number = request.path_params["group"], request.path_params["number"]
+        data = await run_in_threadpool(engine.unknown_crop, group, number)
+        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+    async def name_unknown(request: Request) -> Response:
+        person = (await read_json(request)).get("person")
+        if not isinstance(person, str):
+            raise Refusal(400, 'send {"person": "..."}')
+        return JSONResponse(await run_in_threadpool(engine.name_unknown, request.path_params["group"], person))
+
+    async def ignore_unknown(request: Request) -> Response:
+        await run_in_threadpool(engine.ignore_unknown, request.path_params["group"])
+        return JSONResponse({"ignored": request.path_params["group"]})
+
+    async def merge_unknowns(request: Request) -> Response:
+        other = (await read_json(request)).get("other")
+        if not isinstance(other, int) or isinstance(other, bool):
+            raise Refusal(400, 'send {"other": GROUP}, the id of the group that joins this one')
+        await run_in_threadpool(engine.merge_unknowns, request.path_params["group"], other)
+        return JSONResponse({"merged": other, "into": request.path_params["group"]})
+
+    async def forget_unknown(request: Request) -> Response:
+        faces = await run_in_threadpool(engine.forget_unknown, request.path_params["group"])
+        return JSONResponse({"forgotten": request.path_params["group"], "faces": faces})
+
     async def source_problem(request: Request) -> Response:
         return JSONResponse({"source": source, "problem": stream.problem if stream else ""})
 
@@ -176,7 +215,8 @@ def create_app(engine: Engine, token: str | None = None, loopback: bool = True, 
             return
         try:
             await websocket.accept()
-            await LiveSession(websocket, functools.partial(recognise_bytes, client=client)).run()
+            await LiveSession(websocket, functools.partial(recognise_bytes, client=client),
+                              engine.keeper(f"page {client}")).run()
         finally:
             live_pages.release(client)
 
@@ -196,6 +236,12 @@ def create_app(engine: Engine, token: str | None = None, loopback: bool = True, 
         Route("/api/enrolment/photos", enrolment_photo, methods=["POST"]),
         Route("/api/learn", learn, methods=["POST"]), Route("/api/learn", learn_progress),
         Route("/video", video), Route("/api/source", source_problem),
+        Route("/unknown", unknown_page), Route("/api/unknowns", unknowns),
+        Route("/api/unknowns/{group:int}/faces/{number:int}", unknown_crop),
+        Route("/api/unknowns/{group:int}/name", name_unknown, methods=["POST"]),
+        Route("/api/unknowns/{group:int}/ignore", ignore_unknown, methods=["POST"]),
+        Route("/api/unknowns/{group:int}/merge", merge_unknowns, methods=["POST"]),
+        Route("/api/unknowns/{group:int}", forget_unknown, methods=["DELETE"]),
         WebSocketRoute("/ws", live), Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     # starlette types every handler as taking any Exception; each of ours takes only the one it is registered for
@@ -211,10 +257,11 @@ def client_address(connection: Request | WebSocket) -> str:
 class LiveSession:
     """One page's WebSocket: a reader keeps only the newest frame, a worker answers it; older frames are dropped."""
 
-    def __init__(self, websocket: WebSocket, recognise_bytes) -> None:
+    def __init__(self, websocket: WebSocket, recognise_bytes, keeper: UnknownKeeper | None = None) -> None:
         self.websocket = websocket
         self.recognise_bytes = recognise_bytes
         self.tracker = Tracker()  # this page's faces followed from frame to frame, as recognize_video.py does
+        self.keeper = keeper  # serve.py --keep-unknowns: this page's Unknown tracks
         self.newest: bytes | None = None
         self.dropped = 0
         self.arrived = asyncio.Event()
@@ -237,6 +284,8 @@ class LiveSession:
             return
         finally:
             worker.cancel()
+            if self.keeper is not None:
+                self.keeper.end()  # the page is gone: so are its tracks
 
     async def answer(self) -> None:
         while True:
@@ -250,7 +299,7 @@ class LiveSession:
             number = None
             try:
                 number, data = unpack_frame(message)
-                reply = await self.recognise_bytes(data, number, self.tracker)
+                reply = await self.recognise_bytes(data, number, self.tracker, keeper=self.keeper)
             except Refusal as error:
                 reply = {"frame": number, "error": error.message}
             reply["dropped"] = dropped
