@@ -86,9 +86,10 @@ def pipeline(models, embeddings):  # noqa: F811  (models: the fixture's value)
 
 
 def clip_frames(frames):
+    """The clip's frames whose indices are in `frames`, in order."""
     capture = cv2.VideoCapture(str(shared_path(CLIP)))
     try:
-        for index in range(frames.stop):
+        for index in range(max(frames) + 1):
             ok, frame = capture.read()
             assert ok
             if index in frames:
