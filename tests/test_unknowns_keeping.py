@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from conftest import run_script, shared_path
+from postgres_server import database_url, postgres_server  # noqa: F401  (fixtures: a real PostgreSQL on loopback)
 from helpers import CLIP
 from shared_faces import clip_face_identity
 from test_sface import CLIP_CONFIDENCE, enrol, enrol_with_lin, linked_dataset, models, sface_model_args  # noqa: F401
@@ -308,3 +309,19 @@ def test_the_whole_loop_a_kept_group_named_lin_names_him_in_the_next_run(clip_ke
     print(f"faces named lin: {len(ours)} from the named group, {len(theirs)} from the probe photo")
     assert len(ours) >= 0.9 * len(theirs)
     assert all(clip_face_identity(frame, box) is None for frame, box in ours)  # no one else (obama, alex, audience)
+
+
+def test_two_cameras_pool_their_unknowns_in_the_gallerys_database(database_url, tmp_path):  # noqa: F811
+    """A PostgreSQL gallery keeps the unknowns in its own tables: two cameras that see the same stranger make one
+    group of two tracks."""
+    enrol(linked_dataset(tmp_path / "dataset"), database_url, *sface_model_args())
+    video = write_frames(tmp_path / "lin.avi", range(82, 112))  # Lin alone: one track a run
+    for camera in ("door", "hall"):
+        run = run_script("recognize_video.py", "--embeddings", database_url, "--source", str(video), "--no-display",
+                         "--confidence", CLIP_CONFIDENCE, "--camera", camera, "--keep-unknowns", *sface_model_args())
+        assert run.returncode == 0, run.stderr
+        assert "1 unknown track kept" in run.stderr
+    with open_unknowns(database_url, "sface") as store:
+        [group] = store.groups()
+    assert group.tracks == 2 and group.cameras == ("door", "hall")
+    assert not list(tmp_path.glob("*.unknowns"))  # nothing beside anything: all in the database
