@@ -272,3 +272,93 @@ def test_a_store_of_another_model_is_refused_until_forgotten(location):
     with pytest.raises(FacerecError, match="sface|128"):
         other.add(track(PHOTOS["kit"][:1], 1, START)) if "://" in location else other.groups()
     other.close()
+
+
+# --- the file store: atomic, bounded reads ---
+
+# A recogniser's process keeping tracks (random vectors: recognition does not matter here) until it is killed.
+KEEPER = r"""
+import sys
+import time
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+from facerec.unknowns import KeptFace, KeptTrack, open_unknowns
+store = open_unknowns(sys.argv[2], "sface")
+rng = np.random.default_rng(0)
+now = time.time()
+for number in range(100_000):
+    vectors = rng.normal(size=(5, 128)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    faces = tuple(KeptFace(bytes(rng.integers(0, 256, 50_000, dtype=np.uint8)), vector, 0.5, now + number)
+                  for vector in vectors)
+    store.add(KeptTrack("door", number, now + number, now + number, faces))
+    print(number, flush=True)
+"""
+
+
+def test_a_writer_killed_mid_change_leaves_a_whole_index_and_the_next_change_removes_its_leftovers(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import PROJECT_ROOT
+
+    location = str(tmp_path / "embeddings.pickle")
+    keeper = subprocess.Popen([sys.executable, "-c", KEEPER, str(PROJECT_ROOT), location], stdout=subprocess.PIPE,
+                              text=True)
+    for _ in range(30):  # some changes committed, then killed wherever it is
+        keeper.stdout.readline()
+    keeper.send_signal(signal.SIGKILL)
+    keeper.wait()
+    keeper.stdout.close()
+    folder = unknowns_folder(location)
+    clock = Clock(time.time() + 1000)
+    store, _ = opened(location, clock)
+    groups = store.groups()
+    listed = sum(group.faces for group in groups)
+    assert listed >= 30 * 5 and listed % 5 == 0  # whole tracks only
+    index = json.loads((folder / INDEX).read_bytes())
+    named = {f"{face[0]}.jpg" for face in index["faces"]}
+    assert named <= {path.name for path in jpeg_files(folder)}  # every crop the index names is there
+    store.add(track(PHOTOS["kit"][:1], 1, clock.now))
+    index = json.loads((folder / INDEX).read_bytes())
+    assert sorted(os.listdir(folder)) == sorted([INDEX] + [f"{face[0]}.jpg" for face in index["faces"]])
+
+
+def test_a_refused_change_leaves_the_index_as_it_was(tmp_path):
+    location = str(tmp_path / "embeddings.pickle")
+    store, _ = opened(location, Clock())
+    kit = store.add(track(PHOTOS["kit"][:1], 1, START))
+    before = (unknowns_folder(location) / INDEX).read_bytes()
+    for change in (lambda: store.merge(kit, kit + 1), lambda: store.ignore(kit + 1), lambda: store.forget(kit + 1)):
+        with pytest.raises(NoSuchGroup):
+            change()
+    assert (unknowns_folder(location) / INDEX).read_bytes() == before
+
+
+def test_a_crop_swapped_for_a_link_is_not_followed(tmp_path):
+    location = str(tmp_path / "embeddings.pickle")
+    store, _ = opened(location, Clock())
+    kit = store.add(track(PHOTOS["kit"][:1], 1, START))
+    [crop_file] = jpeg_files(unknowns_folder(location))
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not a face")
+    crop_file.unlink()
+    crop_file.symlink_to(secret)
+    with pytest.raises(FacerecError, match="cannot read the crop"):
+        store.best_faces(kit)
+
+
+def test_a_track_with_numbers_that_are_not_finite_is_refused_before_anything_is_written(location):
+    from facerec.unknowns import KeptFace, KeptTrack
+
+    store, _ = opened(location, Clock())
+    jpeg, vector = crop(PHOTOS["kit"][0])
+    for bad in (KeptTrack("door", 1, float("nan"), START, (KeptFace(jpeg, vector, 0.9, START),)),
+                KeptTrack("door", 1, START, START, (KeptFace(jpeg, vector * np.inf, 0.9, START),)),
+                KeptTrack("door", 1, START, START, ())):
+        with pytest.raises(ValueError):
+            store.add(bad)
+    assert store.groups() == [] and store.add(track(PHOTOS["kit"][:1], 1, START)) is not None
+    store.close()

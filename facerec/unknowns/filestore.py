@@ -37,7 +37,7 @@ from ..fileio import NotRegularFile, atomic_writer, read_inside, read_regular_fi
 from ..stores.folderlock import FolderLock
 from ..text import printable
 from .grouping import regroup as regroup_tracks
-from .rules import DAY_SECONDS, Settings, faces_to_drop, place_track, stable_ids
+from .rules import track_faces, DAY_SECONDS, Settings, faces_to_drop, place_track, stable_ids
 from .store import FACES_PER_TRACK, KeptFace, KeptTrack, NoSuchGroup, UnknownGroup, UnknownStore
 
 FOLDER_SUFFIX = ".unknowns"
@@ -283,10 +283,12 @@ class FileUnknowns(UnknownStore):
         return result
 
     def _sweep(self, state: _State) -> None:
-        """Delete the crops the index does not name (dropped, forgotten, or left by a crash)."""
+        """Delete the crops the index does not name (dropped, forgotten, or written by a change that did not
+        finish), and the temporaries of a writer killed mid-way (under the lock, no other writer is writing)."""
         kept = {_crop_name(face.id) for face in state.faces.values() if face.crop}
         with os.scandir(self.folder) as entries:
-            names = [entry.name for entry in entries if entry.name.endswith(".jpg") and entry.name not in kept]
+            names = [entry.name for entry in entries if entry.name not in kept and (
+                entry.name.endswith(".jpg") or entry.name.startswith(".") and entry.name.endswith(".tmp"))]
         for name in names:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.folder / name)
@@ -294,10 +296,7 @@ class FileUnknowns(UnknownStore):
     # --- the interface ---
 
     def add(self, track: KeptTrack) -> int | None:
-        faces = sorted(track.faces, key=lambda face: -face.quality)[:FACES_PER_TRACK]
-        if not faces:
-            raise ValueError("a kept track has at least one face")
-        vectors = np.array([face.vector for face in faces], np.float32)
+        faces, vectors = track_faces(track)
 
         def change(state: _State, crops: dict[int, bytes]) -> int | None:
             if state.dimension is None or not state.faces:

@@ -33,7 +33,7 @@ from psycopg.types.json import Jsonb
 from ..errors import FacerecError
 from ..stores.postgres import PostgresStore
 from .grouping import regroup as regroup_tracks
-from .rules import Settings, faces_to_drop, place_track, stable_ids
+from .rules import track_faces, Settings, faces_to_drop, place_track, stable_ids
 from .store import FACES_PER_TRACK, KeptFace, KeptTrack, NoSuchGroup, UnknownGroup, UnknownStore
 
 SCHEMA_VERSION = 1
@@ -100,10 +100,11 @@ class PostgresUnknowns(UnknownStore):
         def change(connection: psycopg.Connection) -> _T:
             with connection.transaction():
                 connection.execute("SELECT pg_advisory_xact_lock(%s)", (_UNKNOWNS_LOCK,))
-                for statement in _SCHEMA:
-                    connection.execute(statement)
-                connection.execute("INSERT INTO facerec_unknown_meta VALUES ('schema_version', %s) "
-                                   "ON CONFLICT (key) DO NOTHING", (Jsonb(SCHEMA_VERSION),))
+                if not connection.execute(_TABLES).fetchone()[0]:  # type: ignore[index]
+                    for statement in _SCHEMA:
+                        connection.execute(statement)
+                    connection.execute("INSERT INTO facerec_unknown_meta VALUES ('schema_version', %s)",
+                                       (Jsonb(SCHEMA_VERSION),))
                 self._check_version(connection)
                 result = work(connection)
                 self.settings.dropped_oldest(self._bound(connection), self.location)
@@ -162,10 +163,7 @@ class PostgresUnknowns(UnknownStore):
     # --- the interface ---
 
     def add(self, track: KeptTrack) -> int | None:
-        faces = sorted(track.faces, key=lambda face: -face.quality)[:FACES_PER_TRACK]
-        if not faces:
-            raise ValueError("a kept track has at least one face")
-        vectors = np.array([face.vector for face in faces], np.float32)
+        faces, vectors = track_faces(track)
         dimension = vectors.shape[1]
 
         def add(connection: psycopg.Connection) -> int | None:

@@ -11,6 +11,7 @@ from typing import Callable
 import numpy as np
 
 from .grouping import DEFAULT_MARGIN, Groups, grouping_cut
+from .store import FACES_PER_TRACK, KeptFace, KeptTrack
 
 DAY_SECONDS = 86_400.0
 
@@ -47,6 +48,23 @@ class Placement:
 
     kept: bool
     group: int | None = None
+
+
+def track_faces(track: KeptTrack) -> tuple[list[KeptFace], np.ndarray]:
+    """The faces a store keeps of `track` (its FACES_PER_TRACK best by quality) and their vectors as one float32
+    array; ValueError for a track no store should keep (no face, numbers that are not finite, vectors of
+    different sizes)."""
+    faces = sorted(track.faces, key=lambda face: -face.quality)[:FACES_PER_TRACK]
+    if not faces:
+        raise ValueError("a kept track has at least one face")
+    try:
+        vectors = np.array([np.asarray(face.vector, np.float32).reshape(-1) for face in faces], np.float32)
+    except ValueError:
+        raise ValueError("the faces of a kept track have vectors of different sizes") from None
+    numbers = [track.first_seen, track.last_seen, *(face.quality for face in faces), *(face.seen for face in faces)]
+    if not (np.isfinite(vectors).all() and np.isfinite(numbers).all() and vectors.shape[1]):
+        raise ValueError("a kept track's times, qualities and vectors must be finite numbers")
+    return faces, vectors
 
 
 def place_track(track: np.ndarray, vectors: np.ndarray, owners: np.ndarray, negative: np.ndarray, threshold: float,

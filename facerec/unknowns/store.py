@@ -67,6 +67,8 @@ class UnknownGroup:
 class UnknownStore(ABC):
     """Unknown faces of one gallery. Every method is one transaction: another process sees all of it or none."""
 
+    location: str  # for messages: the folder, or the URL with any password masked
+
     @abstractmethod
     def add(self, track: KeptTrack) -> int | None:
         """Keep the track and group it (grouping.Groups' rule); its group's id, or None when it was not kept
@@ -134,9 +136,12 @@ def open_unknowns(location: str | os.PathLike | None, profile: str, *, threshold
         raise FacerecError(f"unknown model profile {profile!r}: one of {', '.join(sorted(PROFILES))}")
     from .rules import Settings
 
-    settings = Settings(profile, PROFILES[profile].threshold if threshold is None else threshold,
-                        DEFAULT_MARGIN if margin is None else margin, max_faces, retention_days, clock or time.time,
-                        on_warning or (lambda message: print(f"warning: {message}", file=sys.stderr, flush=True)))
+    try:
+        settings = Settings(profile, PROFILES[profile].threshold if threshold is None else threshold,
+                            DEFAULT_MARGIN if margin is None else margin, max_faces, retention_days, clock or time.time,
+                            on_warning or (lambda message: print(f"warning: {message}", file=sys.stderr, flush=True)))
+    except ValueError as error:
+        raise FacerecError(f"cannot group unknown faces so: {error}") from None
     where = store_location(location)
     if where.lower().startswith(POSTGRES_SCHEMES):
         try:
