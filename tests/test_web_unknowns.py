@@ -6,6 +6,7 @@ The unknown faces are kept for real first: recognize_video.py --keep-unknowns ov
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 
@@ -15,7 +16,7 @@ import pytest
 
 from conftest import run_script, shared_path
 from test_sface import CLIP_CONFIDENCE, sface_model_args
-from test_unknowns_keeping import write_frames
+from test_unknowns_keeping import clip_frames, write_frames
 from test_web_browser import browser, screenshot, wait_for
 from web_server import Server, enrolled
 
@@ -167,6 +168,27 @@ def test_the_servers_source_keeps_its_unknown_tracks_under_its_camera_name(tmp_p
         assert groups and all(group["cameras"] == ["door"] for group in groups)
     finally:
         running.stop()
+
+
+def test_a_track_still_in_view_of_the_source_when_the_server_stops_is_kept(tmp_path):
+    dataset, embeddings = enrolled(tmp_path)
+    video = tmp_path / "still.avi"  # Lin, still, for a minute: one track that has not ended when the server stops
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 30, (640, 360))
+    frame = next(clip_frames([100]))
+    for _ in range(1800):
+        writer.write(frame)
+    writer.release()
+    running = Server(dataset, embeddings, "--keep-unknowns", "--source", str(video), "--camera", "door")
+    try:
+        connection = http.client.HTTPConnection(running.host, running.port, timeout=WAIT_SECONDS)
+        connection.request("GET", "/video")
+        assert b"image/jpeg" in connection.getresponse().read(200)  # the source has recognised a frame
+        connection.close()
+        assert groups_of(running)["groups"] == []  # its track goes on
+    finally:
+        running.stop()
+    groups = stored_groups(embeddings)
+    assert len(groups) == 1 and len(next(iter(groups.values()))) >= 1
 
 
 # the tab in a real browser -----------------------------------------------------------------------------------

@@ -19,11 +19,13 @@ Routes (every answer of /api is JSON; a refusal is {"error": "..."} with its sta
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import mimetypes
 import time
 from pathlib import Path
+from typing import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -244,8 +246,15 @@ def create_app(engine: Engine, token: str | None = None, loopback: bool = True, 
         Route("/api/unknowns/{group:int}", forget_unknown, methods=["DELETE"]),
         WebSocketRoute("/ws", live), Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        if stream is not None:
+            stream.stop()
+
     # starlette types every handler as taking any Exception; each of ours takes only the one it is registered for
-    app = Starlette(routes=routes, exception_handlers={Refusal: refused, HTTPException: http_error})  # type: ignore[dict-item]
+    app = Starlette(routes=routes, exception_handlers={Refusal: refused, HTTPException: http_error},  # type: ignore[dict-item]
+                    lifespan=lifespan)
     return AccessGuard(app, token, loopback)
 
 

@@ -41,6 +41,7 @@ class SourceStream:
         self.engine = engine
         self.events = events
         self.camera = camera  # its name where its Unknown tracks are kept (serve.py --keep-unknowns)
+        self._keeper: UnknownKeeper | None = None  # the current pass's
         self.problem = ""
         self._newest = (0, b"")  # (number, JPEG), replaced whole: read without a lock
         self._viewers = 0
@@ -65,6 +66,11 @@ class SourceStream:
                 self.problem = ""
                 self._thread = threading.Thread(target=self._run, name="source-reader", daemon=True)
                 self._thread.start()
+
+    def stop(self) -> None:
+        """The server stops: the tracks in view end now (an Unknown one is kept), not with a pass that never ends."""
+        if self._keeper is not None:
+            self._keeper.end()
 
     def leave(self) -> None:
         with self._changed:
@@ -111,7 +117,7 @@ class SourceStream:
     def _play(self, source) -> None:
         interval = 0.0 if source.spec.is_live else 1.0 / source.fps
         tracker = Tracker()
-        keeper = self.engine.keeper(self.camera)
+        keeper = self._keeper = self.engine.keeper(self.camera)
         try:
             self._frames(source, tracker, keeper, interval)
         finally:
