@@ -144,6 +144,24 @@ def test_ignore_merge_and_forget_change_the_groups_as_the_store_does(server):
     assert [group["group"] for group in groups_of(server)["groups"]] == [lin]
 
 
+def test_a_pages_camera_is_kept_too_when_the_page_goes(server):
+    from websockets.sync.client import connect
+
+    from facerec.web.protocol import pack_frame
+
+    tracks = sum(group["tracks"] for group in groups_of(server)["groups"])
+    with connect(server.ws_url(), max_size=None) as ws:
+        for number in range(3):
+            ws.send(pack_frame(number, probe_photo()))
+            assert [face["name"] for face in json.loads(ws.recv(timeout=WAIT_SECONDS))["faces"]] == ["Unknown"]
+    deadline = time.monotonic() + WAIT_SECONDS
+    while sum(group["tracks"] for group in groups_of(server)["groups"]) == tracks and time.monotonic() < deadline:
+        time.sleep(0.2)  # kept off the loop, once the page closed
+    groups = groups_of(server)["groups"]
+    assert sum(group["tracks"] for group in groups) == tracks + 1
+    assert any("page 127.0.0.1" in group["cameras"] for group in groups)
+
+
 def test_without_keep_unknowns_the_server_keeps_nothing_and_says_how(tmp_path):
     dataset, embeddings = enrolled(tmp_path)
     running = Server(dataset, embeddings)
