@@ -151,6 +151,7 @@ def keeping_from_args(args: argparse.Namespace, cleanup: contextlib.ExitStack,
     store = cleanup.enter_context(open_unknowns(args.embeddings, profile_from_args(args).name,
                                                 threshold=args.threshold, max_faces=args.unknowns_max_faces,
                                                 retention_days=args.unknowns_days, on_warning=warn))
+    store.groups()  # read once: one kept with another model, or damaged, is refused now, not at each track kept
     keeping = KeptTracks(store, warn)
     cleanup.callback(keeping.close)
     return keeping

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import run_script, shared_path
 from postgres_server import database_url, postgres_server  # noqa: F401  (fixtures: a real PostgreSQL on loopback)
-from helpers import CLIP
+from helpers import CLIP, assert_clean_failure
 from shared_faces import clip_face_identity
 from test_sface import CLIP_CONFIDENCE, enrol, enrol_with_lin, linked_dataset, models, sface_model_args  # noqa: F401
 
@@ -325,3 +325,14 @@ def test_two_cameras_pool_their_unknowns_in_the_gallerys_database(database_url, 
         [group] = store.groups()
     assert group.tracks == 2 and group.cameras == ("door", "hall")
     assert not list(tmp_path.glob("*.unknowns"))  # nothing beside anything: all in the database
+
+
+def test_unknowns_that_cannot_be_read_are_refused_before_the_video_starts(tmp_path, without_lin):
+    embeddings = tmp_path / "embeddings.pickle"
+    shutil.copy(without_lin, embeddings)
+    (tmp_path / "embeddings.pickle.unknowns").write_bytes(b"not a folder")
+    video = write_frames(tmp_path / "lin.avi", range(82, 92))
+    run = run_script("recognize_video.py", "--embeddings", str(embeddings), "--source", str(video), "--no-display",
+                     "--json", "--keep-unknowns", *sface_model_args())
+    assert_clean_failure(run, "error: cannot read the unknown faces' index")
+    assert run.stdout == ""  # not one frame
