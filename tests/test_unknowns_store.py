@@ -362,3 +362,45 @@ def test_a_track_with_numbers_that_are_not_finite_is_refused_before_anything_is_
             store.add(bad)
     assert store.groups() == [] and store.add(track(PHOTOS["kit"][:1], 1, START)) is not None
     store.close()
+
+
+def test_threads_sharing_a_file_store_see_whole_states(tmp_path):
+    """A server's keeper thread adds while its page lists: every list is a state some change committed."""
+    import threading
+
+    store, _ = opened(str(tmp_path / "embeddings.pickle"), Clock())
+    problems: list[BaseException] = []
+    done = threading.Event()
+
+    def keep() -> None:
+        try:
+            for number in range(40):
+                store.add(track([interleaved()[number % 8][1]], number, START))
+        except BaseException as error:  # noqa: BLE001 (handed to the test)
+            problems.append(error)
+        finally:
+            done.set()
+
+    keeper = threading.Thread(target=keep)
+    keeper.start()
+    while not done.is_set():
+        try:
+            groups = store.groups()
+            assert all(group.faces == group.tracks for group in groups)  # one face a track, never half a track
+        except BaseException as error:  # noqa: BLE001
+            problems.append(error)
+            break
+    keeper.join()
+    assert problems == []
+    assert sorted(group.faces for group in store.groups()) == [10] * len(PHOTOS)  # 40 tracks of 4 people
+
+
+def test_an_ignored_person_is_kept_again_once_their_negatives_are_past_the_retention(location):
+    clock = Clock()
+    store, _ = opened(location, clock, retention_days=30)
+    store.ignore(store.add(track(PHOTOS["kit"][:1], 1, START)))
+    clock.now = START + 10 * DAY
+    assert store.add(track(PHOTOS["kit"][1:], 2, clock.now)) is None
+    clock.now = START + 31 * DAY  # the negative is forgotten with the retention, as every face
+    assert store.add(track(PHOTOS["kit"][1:], 3, clock.now)) is not None
+    store.close()

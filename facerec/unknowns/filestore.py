@@ -1,7 +1,7 @@
 """Unknown faces beside an embeddings file: the folder `<embeddings file>.unknowns/` (e.g.
 output/embeddings.pickle.unknowns/), made on the first track kept.
 
-    unknowns.json   the groups, tracks and faces, each face's vector as base64 float32 (little-endian);
+    unknowns.json   the groups, tracks and faces, the faces' vectors as one base64 block of float32 (little-endian);
                     no pickle: a planted file can only be refused, never run. Read with a size bound
                     (MAX_INDEX_BYTES) and every field checked.
     <face id>.jpg   one face crop (MAX_CROP_BYTES at most), named by its face's id
@@ -17,7 +17,8 @@ Layout of unknowns.json:
      "next": [next group id, next track id, next face id],
      "groups": [[id, "open" | "ignored" | "named", name or null], ...],
      "tracks": [[id, group, camera, track, first_seen, last_seen], ...],
-     "faces":  [[id, track, quality, seen, has a crop (bool), "base64 vector"], ...]}
+     "faces":  [[id, track, quality, seen, has a crop (bool)], ...],
+     "vectors": "base64 of the faces' vectors, one row of `dimension` numbers per face, in their order"}
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,6 +90,14 @@ class _State:
     tracks: dict[int, _Track] = field(default_factory=dict)
     faces: dict[int, _Face] = field(default_factory=dict)
 
+    def copy(self, deep: bool) -> _State:
+        """Another state with dicts of its own; `deep`: and faces and tracks of its own (a change changes them)."""
+        tracks, faces = self.tracks, self.faces
+        if deep:
+            tracks = {key: _Track(t.id, t.group, t.camera, t.track, t.first_seen, t.last_seen) for key, t in tracks.items()}
+            faces = {key: _Face(f.id, f.track, f.quality, f.seen, f.crop, f.vector) for key, f in faces.items()}
+        return _State(self.profile, self.dimension, list(self.next), dict(self.groups), dict(tracks), dict(faces))
+
     def new_id(self, kind: int) -> int:
         self.next[kind] += 1
         return self.next[kind] - 1
@@ -131,13 +141,14 @@ class _Damaged(ValueError):
     pass
 
 
-def _check(condition: bool, what: str) -> None:
+def _check(condition: bool, what: str | Callable[[], str]) -> None:
+    """_Damaged(what) unless `condition`; `what` may be a function, called only then (rows are many)."""
     if not condition:
-        raise _Damaged(what)
+        raise _Damaged(what if isinstance(what, str) else what())
 
 
 def _number(value: Any) -> bool:
-    return type(value) in (int, float) and np.isfinite(value)
+    return type(value) in (int, float) and math.isfinite(value)
 
 
 def _whole(value: Any) -> bool:
@@ -146,6 +157,10 @@ def _whole(value: Any) -> bool:
 
 def _text(value: Any) -> bool:
     return type(value) is str and len(value) <= MAX_TEXT
+
+
+def _shown(row: Any) -> str:
+    return printable(str(row)[:80])
 
 
 def _parse(data: bytes) -> _State:
@@ -169,25 +184,28 @@ def _parse(data: bytes) -> _State:
     groups, tracks, faces = lists
     for row in groups:  # type: ignore[union-attr]
         _check(len(row) == 3 and _whole(row[0]) and row[0] < state.next[0] and row[1] in STATES
-               and (row[2] is None or _text(row[2])), f"a group is not [id, state, name]: {printable(str(row)[:80])}")
+               and (row[2] is None or _text(row[2])), lambda: f"a group is not [id, state, name]: {_shown(row)}")
         state.groups[row[0]] = (row[1], row[2])
     for row in tracks:  # type: ignore[union-attr]
         _check(len(row) == 6 and _whole(row[0]) and row[0] < state.next[1] and row[1] in state.groups
                and _text(row[2]) and _whole(row[3]) and _number(row[4]) and _number(row[5]),
-               f"a track is not [id, group, camera, track, first, last]: {printable(str(row)[:80])}")
+               lambda: f"a track is not [id, group, camera, track, first, last]: {_shown(row)}")
         state.tracks[row[0]] = _Track(*row)
     _check(state.dimension is not None or not faces, "it has faces but no dimension")
-    size = 4 * (state.dimension or 0)
     for row in faces:  # type: ignore[union-attr]
-        _check(len(row) == 6 and _whole(row[0]) and row[0] < state.next[2] and row[1] in state.tracks
-               and _number(row[2]) and _number(row[3]) and type(row[4]) is bool and type(row[5]) is str
-               and len(row[5]) == (size + 2) // 3 * 4, f"a face is not [id, track, quality, seen, crop, vector]: "
-               f"{printable(str(row)[:80])}")
-        try:
-            vector = np.frombuffer(base64.b64decode(row[5], validate=True), "<f4").astype(np.float32)
-        except ValueError:
-            raise _Damaged("a face's vector is not base64") from None
-        _check(bool(np.isfinite(vector).all()), "a face's vector holds a number that is not finite")
+        _check(len(row) == 5 and _whole(row[0]) and row[0] < state.next[2] and row[1] in state.tracks
+               and _number(row[2]) and _number(row[3]) and type(row[4]) is bool,
+               lambda: f"a face is not [id, track, quality, seen, crop]: {_shown(row)}")
+    encoded = content.get("vectors")
+    count, dimension = len(faces), state.dimension or 0  # type: ignore[arg-type]
+    _check(type(encoded) is str and len(encoded) == (4 * count * dimension + 2) // 3 * 4,
+           f'"vectors" is not the base64 of {count} vectors of {dimension} numbers')
+    try:
+        vectors = np.frombuffer(base64.b64decode(encoded, validate=True), "<f4").astype(np.float32)
+    except ValueError:
+        raise _Damaged('"vectors" is not base64') from None
+    _check(bool(np.isfinite(vectors).all()), "a face's vector holds a number that is not finite")
+    for row, vector in zip(faces, vectors.reshape(count, dimension)):  # type: ignore[arg-type]
         state.faces[row[0]] = _Face(row[0], row[1], float(row[2]), float(row[3]), row[4], vector)
     _check(len(set(state.groups)) == len(groups) and len(state.tracks) == len(tracks)  # type: ignore[arg-type]
            and len(state.faces) == len(faces), "an id is used twice")  # type: ignore[arg-type]
@@ -199,10 +217,24 @@ def _serialise(state: _State) -> bytes:
                "next": state.next,
                "groups": [[group, kind, name] for group, (kind, name) in state.groups.items()],
                "tracks": [[t.id, t.group, t.camera, t.track, t.first_seen, t.last_seen] for t in state.tracks.values()],
-               "faces": [[f.id, f.track, f.quality, f.seen, f.crop,
-                          base64.b64encode(np.asarray(f.vector, "<f4").tobytes()).decode("ascii")]
-                         for f in state.faces.values()]}
+               "faces": [[f.id, f.track, f.quality, f.seen, f.crop] for f in state.faces.values()],
+               "vectors": base64.b64encode(np.array([f.vector for f in state.faces.values()], "<f4").tobytes()
+                                           ).decode("ascii")}
     return json.dumps(content, separators=(",", ":")).encode("utf-8")
+
+
+Signature = tuple[int, int, int]  # (inode, size, mtime in ns): each index written is a new inode
+
+
+def _signature_of(info: os.stat_result) -> Signature:
+    return info.st_ino, info.st_size, info.st_mtime_ns
+
+
+def _signature(path: Path) -> Signature | None:
+    try:
+        return _signature_of(os.stat(path))
+    except OSError:
+        return None
 
 
 def _crop_name(face: int) -> str:
@@ -216,10 +248,20 @@ class FileUnknowns(UnknownStore):
         self.folder = unknowns_folder(gallery)
         self.location = printable(self.folder)
         self.settings = settings
+        # The index as this store last read or wrote it, never changed afterwards (a change works on a copy): a
+        # recogniser does not parse again what it just wrote, nor a page an index that has not changed; threads
+        # of one process may share the store.
+        self._known: tuple[Signature, _State] | None = None
 
     # --- reading and writing the index ---
 
     def _read(self) -> _State:
+        """The index now, not to be changed: the one this store last read or wrote if the file is still that
+        one (same inode, size and time), else read and checked."""
+        signature = _signature(self.folder / INDEX)
+        known = self._known
+        if known is not None and known[0] == signature:
+            return known[1]
         try:
             data = read_regular_file(self.folder / INDEX, MAX_INDEX_BYTES)
         except FileNotFoundError:
@@ -241,12 +283,14 @@ class FileUnknowns(UnknownStore):
             raise FacerecError(f"the unknown faces in {self.location} were kept with the {state.profile} model, not "
                                f"{self.settings.profile}: use --model {state.profile}, or `unknowns.py --model "
                                f"{state.profile} forget --all` first")
+        if signature is not None:  # taken before the read: a file replaced meanwhile is read again next time
+            self._known = (signature, state)
         return state
 
     def _view(self) -> _State:
         """The index as a reader sees it: what the bounds drop is not shown, even before a writer drops it."""
-        state = self._read()
-        state.bound(self.settings)
+        state = self._read().copy(deep=False)
+        state.bound(self.settings)  # removes entries of the copied dicts, changes no face or track
         return state
 
     @contextlib.contextmanager
@@ -265,10 +309,11 @@ class FileUnknowns(UnknownStore):
     def _change(self, change: Callable[[_State, dict[int, bytes]], _T]) -> _T:
         """One transaction: under the lock, read, `change(state, new_crops)`, bound, write (see the module)."""
         with self._lock():
-            state = self._read()
+            state = self._read().copy(deep=True)
             crops: dict[int, bytes] = {}
+            dropped = state.bound(self.settings)  # the change sees no face past the bounds
             result = change(state, crops)
-            self.settings.dropped_oldest(state.bound(self.settings), self.location)
+            self.settings.dropped_oldest(dropped + state.bound(self.settings), self.location)
             try:
                 for face, jpeg in crops.items():
                     if face in state.faces:
@@ -276,9 +321,12 @@ class FileUnknowns(UnknownStore):
                             handle.write(jpeg)
                 with atomic_writer(self.folder / INDEX) as handle:
                     handle.write(_serialise(state))
+                    handle.flush()
+                    written = _signature_of(os.fstat(handle.fileno()))  # renaming it changes neither
             except OSError as error:
                 raise FacerecError(f"cannot write the unknown faces in {self.location}: {error.strerror or error}; "
                                    "they are as they were") from None
+            self._known = (written, state)
             self._sweep(state)
         return result
 

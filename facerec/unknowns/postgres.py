@@ -96,7 +96,7 @@ class PostgresUnknowns(UnknownStore):
 
     def _change(self, work: Callable[[psycopg.Connection], _T], vacuum: bool = False) -> _T:
         """`work` in one transaction, under the writers' lock, with the tables made if missing; the bounds
-        applied before it commits."""
+        applied before it and before it commits."""
         def change(connection: psycopg.Connection) -> _T:
             with connection.transaction():
                 connection.execute("SELECT pg_advisory_xact_lock(%s)", (_UNKNOWNS_LOCK,))
@@ -106,8 +106,9 @@ class PostgresUnknowns(UnknownStore):
                     connection.execute("INSERT INTO facerec_unknown_meta VALUES ('schema_version', %s)",
                                        (Jsonb(SCHEMA_VERSION),))
                 self._check_version(connection)
+                dropped = self._bound(connection)  # the work sees no face past the bounds
                 result = work(connection)
-                self.settings.dropped_oldest(self._bound(connection), self.location)
+                self.settings.dropped_oldest(dropped + self._bound(connection), self.location)
             if vacuum:
                 with contextlib.suppress(psycopg.Error):  # another role's table: its owner's autovacuum does it
                     connection.execute("VACUUM facerec_unknown_faces")
