@@ -5,12 +5,13 @@ Only the commands (facerec/commands/, the scripts' code) import this module: not
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import shlex
 import socket
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from .catalogue import DEFAULT_PROFILE, PROFILES, Profile
 from .commands import COMMANDS
@@ -19,6 +20,9 @@ from .matching import DEFAULT_MIN_PROBABILITY, MATCHERS, MAX_DISTANCE
 from .modelfiles import PROJECT_ROOT
 from .models import Models, load_models
 from .stores import LOCATION_HELP
+
+if TYPE_CHECKING:
+    from .unknowns.keeping import KeptTracks
 
 
 def bounded_number(kind: Callable[[str], float], low: float | None = None, high: float | None = None,
@@ -114,6 +118,43 @@ def add_event_arguments(parser: argparse.ArgumentParser) -> None:
                                           "last in view (default: 5)")
     parser.add_argument("--webhook", default=None, metavar="URL",
                         help="POST each arrival and departure as JSON to this http(s) URL (retried for a while)")
+
+
+def add_unknowns_arguments(parser: argparse.ArgumentParser) -> None:
+    """--keep-unknowns and its bounds: the faces nobody has named yet, kept for review (facerec.unknowns)."""
+    from .unknowns.store import FACES_PER_TRACK, MAX_FACES, RETENTION_DAYS
+
+    parser.add_argument("--keep-unknowns", action="store_true",
+                        help=f"keep the best {FACES_PER_TRACK} face crops (with their vectors, camera, first and last "
+                             "seen) of every face that stays Unknown until it leaves, grouped into candidate people, "
+                             "beside --embeddings (a folder EMBEDDINGS.unknowns/, or tables of the database) to "
+                             "review, name, ignore or forget with unknowns.py or the web page's Unknown tab. Off by "
+                             "default: these are faces of people who agreed to nothing (docs/unknown-people.md)")
+    parser.add_argument("--unknowns-max-faces", type=positive_int, default=MAX_FACES, metavar="N",
+                        help=f"with --keep-unknowns, keep at most N unknown faces, all groups together; beyond, the "
+                             f"oldest are deleted, with one warning (default: {MAX_FACES})")
+    parser.add_argument("--unknowns-days", type=bounded_number(float, 0, None, low_inclusive=False),
+                        default=RETENTION_DAYS, metavar="DAYS",
+                        help=f"with --keep-unknowns, delete an unknown face DAYS after it was seen (default: "
+                             f"{RETENTION_DAYS:g})")
+
+
+def keeping_from_args(args: argparse.Namespace, cleanup: contextlib.ExitStack,
+                      warn: Callable[[str], None]) -> KeptTracks | None:
+    """With --keep-unknowns, the unknown store beside --embeddings, opened (FacerecError if it cannot be) and
+    fed off the video loop; both closed by `cleanup` (the queue first: what waits is kept). Else None."""
+    if not args.keep_unknowns:
+        return None
+    from .unknowns.keeping import KeptTracks
+    from .unknowns.store import open_unknowns
+
+    store = cleanup.enter_context(open_unknowns(args.embeddings, profile_from_args(args).name,
+                                                threshold=args.threshold, max_faces=args.unknowns_max_faces,
+                                                retention_days=args.unknowns_days, on_warning=warn))
+    store.groups()  # read once: one kept with another model, or damaged, is refused now, not at each track kept
+    keeping = KeptTracks(store, warn)
+    cleanup.callback(keeping.close)
+    return keeping
 
 
 def add_threshold_argument(parser: argparse.ArgumentParser) -> None:

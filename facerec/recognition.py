@@ -9,7 +9,7 @@ import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Sequence, TextIO
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence, TextIO
 
 import numpy as np
 
@@ -30,6 +30,9 @@ from .text import printable
 from .tracking import DEFAULT_EVERY, Tracker
 from .video import VideoOutput, numbered_frames, open_source, why_frames_ended
 
+if TYPE_CHECKING:  # unknowns/ reads Face records: it sits above this module
+    from .unknowns.keeping import UnknownKeeper
+
 FPS_SMOOTHING = 0.9  # weight of the past in the on-screen frame rate
 
 
@@ -47,6 +50,7 @@ class Face:
     match: Match | None = None
     track: int | None = None
     values: dict[str, Any] = field(default_factory=dict)
+    vector: np.ndarray | None = None  # the embedder's vector of this face, when this frame embedded it (unknowns/keeping.py)
 
     def __getattr__(self, name: str) -> Any:
         values = self.__dict__.get("values", {})
@@ -161,14 +165,15 @@ class FacePipeline:
         matcher = self.matcher  # one gallery for the whole frame, even if a new one arrives meanwhile
         records = run_stages(self.stages, frame, self.detector.detect(frame) if faces is None else faces)
         if tracker is None:
-            for record, match in zip(records, self._embed(frame, records, matcher)[1]):
-                record.match = match
+            for record, vector, match in zip(records, *self._embed(frame, records, matcher)):
+                record.match, record.vector = match, vector
             return records
         tracks = tracker.update(records, frame_index, frame)
         due = [i for i, track in enumerate(tracks) if tracker.needs_embedding(track)]
         vectors, verdicts = self._embed(frame, [records[i] for i in due], matcher)
         for i, vector, verdict in zip(due, vectors, verdicts):
             tracker.add_evidence(tracks[i], vector, verdict, matcher)
+            records[i].vector = vector
         for record, track in zip(records, tracks):
             record.match, record.track = track.match, track.id
         return records
@@ -335,11 +340,13 @@ def per_name(counts: Counter) -> str:
 def run_recognition(frames: Iterable[np.ndarray], recogniser: FacePipeline, window: Window | None = None,
                     output: VideoOutput | None = None, json_lines: TextIO | None = None,
                     sightings: SightingLog | None = None, events: Presence | None = None,
-                    ahead: bool | None = None, tracker: Tracker | None = None) -> Summary:
+                    ahead: bool | None = None, tracker: Tracker | None = None,
+                    unknowns: UnknownKeeper | None = None) -> Summary:
     """Recognise every frame until the frames end, a quit key, or Ctrl-C; return what was seen.
 
     `tracker` follows the faces (default: the recogniser's own). Each frame's named faces go to
-    `sightings` if given, its tracks to `events` (the caller closes both)."""
+    `sightings` if given, its tracks to `events` (the caller closes both), its faces and tracks to
+    `unknowns` (--keep-unknowns; its tracks end with the run)."""
     # `ahead`: detect the next frame on another thread while this one is embedded and shown (the same names,
     # more frames a second). By default a file is, a live source (camera, stream) is not: on 2 busy cores that
     # made the time from a frame's capture to its names drawn longer (bench/live_path.py).
@@ -359,6 +366,8 @@ def run_recognition(frames: Iterable[np.ndarray], recogniser: FacePipeline, wind
             log_sightings(sightings, recognised)
             if events is not None and followed is not None:
                 events.saw(followed.tracks, index, recogniser.matcher)
+            if unknowns is not None and followed is not None:
+                unknowns.saw(frame, recognised, followed.tracks)  # before the frame is drawn on
             if json_lines is not None:
                 record = {"frame": index, "faces": [item.as_json() for item in recognised]}
                 json_lines.write(json.dumps(record) + "\n")
@@ -381,5 +390,8 @@ def run_recognition(frames: Iterable[np.ndarray], recogniser: FacePipeline, wind
             summary.ended_by = why_frames_ended(frames)
     except KeyboardInterrupt:
         summary.ended_by = "interrupted (Ctrl-C)"
+    finally:
+        if unknowns is not None:
+            unknowns.end()
     summary.seconds = time.perf_counter() - start
     return summary

@@ -10,8 +10,8 @@ import contextlib
 import sys
 
 from facerec.cli import (add_detector_arguments, add_embedder_arguments, add_event_arguments, add_matching_arguments,
-                         add_store_arguments, add_threshold_argument, models_from_args, parser_for, positive_int,
-                         profile_from_args)
+                         add_store_arguments, add_threshold_argument, add_unknowns_arguments, keeping_from_args,
+                         models_from_args, parser_for, positive_int, profile_from_args)
 from facerec.display import Window
 from facerec.errors import FacerecError, main_guard
 from facerec.events import close_events, open_events
@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-display", action="store_true", help="run without a window")
     parser.add_argument("--json", action="store_true", help="print one JSON line per frame on standard output")
     add_event_arguments(parser)
+    add_unknowns_arguments(parser)
     add_threshold_argument(parser)
     add_detector_arguments(parser)
     add_embedder_arguments(parser)
@@ -63,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         if not len(recogniser.gallery):
             print(f"warning: {gallery.location} holds no faces: everyone is Unknown", file=sys.stderr)
         follower = cleanup.enter_context(recogniser.watching_gallery()).follower
+        keeping = keeping_from_args(args, cleanup, print_warning)
 
         window = None if args.no_display else Window("facerec - q or ESC quits", hint="use --no-display to run without one")
         output = None
@@ -70,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
             with open_source(args.source) as source:
                 output = VideoOutput(output_path, source.fps, source.frame_size) if output_path else None
                 summary = run_recognition(source, recogniser, window, output, sys.stdout if args.json else None,
-                                          gallery.sightings, events, tracker=recogniser.new_tracker())
+                                          gallery.sightings, events, tracker=recogniser.new_tracker(),
+                                          unknowns=keeping.keeper(args.camera) if keeping else None)
         finally:
             if output is not None:
                 output.close()
@@ -78,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
                 window.close()
     reloads = f"; gallery reloaded {plural(follower.reloads, 'time')}" if follower.reloads else ""
     print(summary.report() + reloads, file=sys.stderr)
+    if keeping is not None:
+        print(f"{plural(keeping.kept, 'unknown track')} kept for review: unknowns.py list", file=sys.stderr)
     if output is not None:
         if output.problem:
             raise FacerecError(output.problem)

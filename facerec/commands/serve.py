@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 from facerec.cli import (add_detector_arguments, add_embedder_arguments, add_event_arguments, add_matching_arguments,
-                         add_store_arguments, add_threshold_argument, models_from_args, parser_for, profile_from_args)
+                         add_store_arguments, add_threshold_argument, add_unknowns_arguments, keeping_from_args,
+                         models_from_args, parser_for, profile_from_args)
 from facerec.errors import FacerecError, main_guard
 from facerec.events import Presence, close_events, open_events
 from facerec.follower import print_warning
@@ -59,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--source", default=None,
                         help="also show this webcam index, video file or stream URL, recognised by the server")
     add_event_arguments(parser)
+    add_unknowns_arguments(parser)
     add_threshold_argument(parser)
     add_matching_arguments(parser)
     add_detector_arguments(parser)
@@ -87,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         recogniser = Recogniser(models, gallery, threshold=args.threshold, match=args.match,
                                 min_probability=args.min_probability, on_problem=print_warning)
         # learning has its own networks (OpenCV's are not shared between threads), from the files just found and checked
-        engine = Engine(recogniser, models.reloaded(), args.dataset, gallery.sightings)
+        engine = Engine(recogniser, models.reloaded(), args.dataset, gallery.sightings,
+                        keeping_from_args(args, cleanup, print_warning))
         cleanup.enter_context(recogniser.watching_gallery())
         serve(engine, args, events)
     return 0
@@ -126,7 +129,7 @@ def serve(engine: Engine, args: argparse.Namespace, events: Presence | None = No
     if token and not args.token:
         print("the token was generated for this run: every request and WebSocket without it is refused", flush=True)
     give_back_freed_memory()  # frames of closed WebSockets: measured 60 MB kept for 16 of 4 MB without it
-    config = uvicorn.Config(create_app(engine, token, loopback, args.source, events), log_level="warning",
+    config = uvicorn.Config(create_app(engine, token, loopback, args.source, events, args.camera), log_level="warning",
                             http=http_protocol(connection_cap(raise_file_limit())), backlog=ACCEPT_BURST,
                             ws=WebSocketProtocol, ws_max_size=MAX_FRAME_BYTES + FRAME_HEADER.size,
                             timeout_graceful_shutdown=2)

@@ -55,13 +55,14 @@ class EventSink(ABC):
         """The source ended: deliver what is pending if possible, say goodbye, free the connection."""
 
 
-class QueuedSink(EventSink):
-    """`sink` run by its own thread: callers never wait for it. At most `limit` calls wait; beyond, the
-    oldest is dropped and `warn` is told once. close() gives the sink `close_seconds` to catch up."""
+class OffLoop:
+    """Calls made in order by a thread of its own, named `name`: callers never wait. At most `limit` calls
+    wait; beyond, the oldest is dropped and `warn` is told once. close() gives them `close_seconds` to finish;
+    `what` names the calls in the warnings ("events")."""
 
-    def __init__(self, sink: EventSink, name: str, warn: Callable[[str], None], limit: int = QUEUE_LIMIT,
-                 close_seconds: float = CLOSE_SECONDS) -> None:
-        self.sink, self.name, self._warn = sink, name, warn
+    def __init__(self, name: str, warn: Callable[[str], None], limit: int = QUEUE_LIMIT,
+                 close_seconds: float = CLOSE_SECONDS, what: str = "events") -> None:
+        self.name, self._warn, self.what = name, warn, what
         self.close_seconds = close_seconds
         self.dropped = 0
         self._waiting: collections.deque = collections.deque(maxlen=limit)
@@ -70,21 +71,12 @@ class QueuedSink(EventSink):
         self._thread = threading.Thread(target=self._deliver, name=f"events-{name}", daemon=True)
         self._thread.start()
 
-    def arrived(self, event: Event) -> None:
-        self._put(self.sink.arrived, event)
-
-    def left(self, event: Event) -> None:
-        self._put(self.sink.left, event)
-
-    def gallery(self, names: set[str]) -> None:
-        self._put(self.sink.gallery, set(names))
-
     def _put(self, method: Callable, argument: object) -> None:
         with self._changed:
             if len(self._waiting) == self._waiting.maxlen:
                 self.dropped += 1
                 if self.dropped == 1:
-                    self._warn(f"{self.name} is not keeping up: {self._waiting.maxlen} events wait; the oldest "
+                    self._warn(f"{self.name} is not keeping up: {self._waiting.maxlen} {self.what} wait; the oldest "
                                "are dropped")
             self._waiting.append((method, argument))
             self._changed.notify()
@@ -98,19 +90,42 @@ class QueuedSink(EventSink):
                 method, argument = self._waiting.popleft()
             try:
                 method(argument)
-            except Exception as error:  # a sink's failure never ends the others nor the video
+            except Exception as error:  # a failed call never ends the others nor the video
                 self._warn(f"{self.name}: {error}")
 
-    def close(self) -> None:
+    def _finish(self) -> None:
+        """Let what waits be done (for `close_seconds` at most), then stop the thread."""
         with self._changed:
             self._closing = True
             self._changed.notify()
         self._thread.join(self.close_seconds)
-        if self._thread.is_alive():  # still waiting for its sink (a broker that is down): give up on the rest
+        if self._thread.is_alive():  # still waiting (a broker that is down): give up on the rest
             with self._changed:
-                undelivered = len(self._waiting) + 1
+                undone = len(self._waiting) + 1
                 self._waiting.clear()
-            self._warn(f"{self.name}: {undelivered} events not delivered in {self.close_seconds:g} s")
+            self._warn(f"{self.name}: {undone} {self.what} not delivered in {self.close_seconds:g} s")
+
+
+class QueuedSink(OffLoop, EventSink):
+    """`sink` run by its own thread: callers never wait for it. At most `limit` calls wait; beyond, the
+    oldest is dropped and `warn` is told once. close() gives the sink `close_seconds` to catch up."""
+
+    def __init__(self, sink: EventSink, name: str, warn: Callable[[str], None], limit: int = QUEUE_LIMIT,
+                 close_seconds: float = CLOSE_SECONDS) -> None:
+        self.sink = sink
+        super().__init__(name, warn, limit, close_seconds)
+
+    def arrived(self, event: Event) -> None:
+        self._put(self.sink.arrived, event)
+
+    def left(self, event: Event) -> None:
+        self._put(self.sink.left, event)
+
+    def gallery(self, names: set[str]) -> None:
+        self._put(self.sink.gallery, set(names))
+
+    def close(self) -> None:
+        self._finish()
         self.sink.close()
 
 

@@ -11,16 +11,22 @@ Routes (every answer of /api is JSON; a refusal is {"error": "..."} with its sta
     POST /api/negatives {"face", "name"}   "Not PERSON": the face (an id of a live answer) is not NAME
     WS   /ws                      frames in, answers out (protocol.py)
     GET  /video                   the annotated --source as MJPEG
+    GET  /unknown                 the Unknown tab (serve.py --keep-unknowns: 404 from its API without)
+    GET  /api/unknowns            the groups to review (unknowns.py list --json's objects, "crops") and "people"
+    GET  /api/unknowns/GROUP/faces/N   the group's Nth best crop (0: the best), from the unknown store only
+    POST /api/unknowns/GROUP/name {"person"}, POST .../ignore, POST .../merge {"other": GROUP}, DELETE .../GROUP
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import mimetypes
 import time
 from pathlib import Path
+from typing import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -33,6 +39,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..events import Presence
 from ..tracking import Tracker
+from ..unknowns.keeping import UnknownKeeper
 from .engine import Engine, shown
 from .limits import ClientSlots, Turns
 from .protocol import (MAX_FRAME_BYTES, MAX_IMAGE_PIXELS, MAX_UPLOAD_BYTES, Refusal, decode_image, frame_record,
@@ -72,15 +79,17 @@ async def read_json(request: Request) -> dict:
 
 
 def create_app(engine: Engine, token: str | None = None, loopback: bool = True, source: str | None = None,
-               events: Presence | None = None) -> AccessGuard:
+               events: Presence | None = None, camera: str = "") -> AccessGuard:
     """The ASGI application serving `engine`; `token` (required off loopback) guards every request;
-    `events` hears who arrives and leaves in `source` (which then runs from the start)."""
-    stream = SourceStream(source, engine, events) if source else None
+    `events` hears who arrives and leaves in `source` (which then runs from the start); `camera` names
+    `source` where its Unknown tracks are kept (a page's are kept as "page ADDRESS")."""
+    stream = SourceStream(source, engine, events, camera) if source else None
     turns, live_pages = Turns(), ClientSlots()
 
-    async def recognise_bytes(data: bytes, number: int, tracker: Tracker | None = None, client: str = "") -> dict:
+    async def recognise_bytes(data: bytes, number: int, tracker: Tracker | None = None, client: str = "",
+                              keeper: UnknownKeeper | None = None) -> dict:
         def work() -> dict:
-            faces = engine.recognise(decode_image(data), tracker, number)
+            faces = engine.recognise(decode_image(data), tracker, number, keeper)
             return frame_record(number, faces, engine.recent.remember(faces, tracker))
 
         async with turns.of(client):  # a client sending many images waits for its own, not everyone
@@ -174,6 +183,38 @@ def create_app(engine: Engine, token: str | None = None, loopback: bool = True, 
         return StreamingResponse(parts(), media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
                                  headers={"Cache-Control": "no-store"})
 
+    async def unknown_page(request: Request) -> Response:
+        return FileResponse(STATIC / "unknown.html")
+
+    async def unknowns(request: Request) -> Response:
+        return JSONResponse(await run_in_threadpool(engine.unknown_groups))
+
+    async def unknown_crop(request: Request) -> Response:
+        group, number = request.path_params["group"], request.path_params["number"]
+        data = await run_in_threadpool(engine.unknown_crop, group, number)
+        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+    async def name_unknown(request: Request) -> Response:
+        person = (await read_json(request)).get("person")
+        if not isinstance(person, str):
+            raise Refusal(400, 'send {"person": "..."}')
+        return JSONResponse(await run_in_threadpool(engine.name_unknown, request.path_params["group"], person))
+
+    async def ignore_unknown(request: Request) -> Response:
+        await run_in_threadpool(engine.ignore_unknown, request.path_params["group"])
+        return JSONResponse({"ignored": request.path_params["group"]})
+
+    async def merge_unknowns(request: Request) -> Response:
+        other = (await read_json(request)).get("other")
+        if not isinstance(other, int) or isinstance(other, bool):
+            raise Refusal(400, 'send {"other": GROUP}, the id of the group that joins this one')
+        await run_in_threadpool(engine.merge_unknowns, request.path_params["group"], other)
+        return JSONResponse({"merged": other, "into": request.path_params["group"]})
+
+    async def forget_unknown(request: Request) -> Response:
+        faces = await run_in_threadpool(engine.forget_unknown, request.path_params["group"])
+        return JSONResponse({"forgotten": request.path_params["group"], "faces": faces})
+
     async def source_problem(request: Request) -> Response:
         return JSONResponse({"source": source, "problem": stream.problem if stream else ""})
 
@@ -186,7 +227,8 @@ def create_app(engine: Engine, token: str | None = None, loopback: bool = True, 
             return
         try:
             await websocket.accept()
-            await LiveSession(websocket, functools.partial(recognise_bytes, client=client)).run()
+            await LiveSession(websocket, functools.partial(recognise_bytes, client=client),
+                              engine.keeper(f"page {client}")).run()
         finally:
             live_pages.release(client)
 
@@ -207,10 +249,23 @@ def create_app(engine: Engine, token: str | None = None, loopback: bool = True, 
         Route("/api/learn", learn, methods=["POST"]), Route("/api/learn", learn_progress),
         Route("/api/negatives", not_person, methods=["POST"]),
         Route("/video", video), Route("/api/source", source_problem),
+        Route("/unknown", unknown_page), Route("/api/unknowns", unknowns),
+        Route("/api/unknowns/{group:int}/faces/{number:int}", unknown_crop),
+        Route("/api/unknowns/{group:int}/name", name_unknown, methods=["POST"]),
+        Route("/api/unknowns/{group:int}/ignore", ignore_unknown, methods=["POST"]),
+        Route("/api/unknowns/{group:int}/merge", merge_unknowns, methods=["POST"]),
+        Route("/api/unknowns/{group:int}", forget_unknown, methods=["DELETE"]),
         WebSocketRoute("/ws", live), Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        if stream is not None:
+            stream.stop()
+
     # starlette types every handler as taking any Exception; each of ours takes only the one it is registered for
-    app = Starlette(routes=routes, exception_handlers={Refusal: refused, HTTPException: http_error})  # type: ignore[dict-item]
+    app = Starlette(routes=routes, exception_handlers={Refusal: refused, HTTPException: http_error},  # type: ignore[dict-item]
+                    lifespan=lifespan)
     return AccessGuard(app, token, loopback)
 
 
@@ -222,10 +277,11 @@ def client_address(connection: Request | WebSocket) -> str:
 class LiveSession:
     """One page's WebSocket: a reader keeps only the newest frame, a worker answers it; older frames are dropped."""
 
-    def __init__(self, websocket: WebSocket, recognise_bytes) -> None:
+    def __init__(self, websocket: WebSocket, recognise_bytes, keeper: UnknownKeeper | None = None) -> None:
         self.websocket = websocket
         self.recognise_bytes = recognise_bytes
         self.tracker = Tracker()  # this page's faces followed from frame to frame, as recognize_video.py does
+        self.keeper = keeper  # serve.py --keep-unknowns: this page's Unknown tracks
         self.newest: bytes | None = None
         self.dropped = 0
         self.arrived = asyncio.Event()
@@ -248,6 +304,8 @@ class LiveSession:
             return
         finally:
             worker.cancel()
+            if self.keeper is not None:
+                self.keeper.end()  # the page is gone: so are its tracks
 
     async def answer(self) -> None:
         while True:
@@ -261,7 +319,7 @@ class LiveSession:
             number = None
             try:
                 number, data = unpack_frame(message)
-                reply = await self.recognise_bytes(data, number, self.tracker)
+                reply = await self.recognise_bytes(data, number, self.tracker, keeper=self.keeper)
             except Refusal as error:
                 reply = {"frame": number, "error": error.message}
             reply["dropped"] = dropped

@@ -45,13 +45,17 @@ from ..recognition import Face, Recogniser, log_sightings
 from ..stores import Gallery, GalleryBusy, SightingLog
 from ..text import printable
 from ..tracking import Tracker
+from ..unknowns.keeping import KeptTracks, UnknownKeeper
 from ..unknowns.negatives import NegativeKept, keep_negative
+from ..unknowns.review import group_json, name_group
+from ..unknowns.store import FACES_PER_TRACK, NoSuchGroup, UnknownStore
 from .protocol import Refusal, decode_image, image_format
 from .recent import RecentFaces
 
 ENROLMENT_IDLE_SECONDS = 120.0
 NOT_LEARNED = "not learned yet"
 TRASH_PREFIX = ".deleted-"  # hidden: enrolment never reads it
+MAX_GROUP = 2**63  # unknown group ids are below it
 
 
 @dataclass
@@ -113,10 +117,11 @@ class Engine:
     """Recognise frames, enrol people and keep the gallery, for any number of pages at once (thread-safe)."""
 
     def __init__(self, recogniser: Recogniser, learner: Models, dataset: Path,
-                 sightings: SightingLog | None = None) -> None:
+                 sightings: SightingLog | None = None, keeping: KeptTracks | None = None) -> None:
         """`recogniser` names the pages' faces with the store's gallery (its follower swaps in new ones);
         `learner` the same models' other networks, that enrol; each recognised frame's named faces go to
-        `sightings`."""
+        `sightings`; with `keeping` (serve.py --keep-unknowns) each video's Unknown tracks are kept in its
+        store, which the Unknown tab reviews."""
         self.follower = recogniser.follower
         self.store = recogniser.follower.store
         self.recogniser = recogniser
@@ -124,6 +129,8 @@ class Engine:
         self.dataset = Path(dataset)
         self.models = learner.identity  # the record of the models (models.models_identity) the gallery keeps
         self.sightings = sightings
+        self.learner = learner
+        self.keeping = keeping
         self.progress = LearnProgress()
         self._enrolment: Enrolment | None = None
         self._recognising = threading.Lock()  # the recogniser's networks, one frame at a time
@@ -135,12 +142,92 @@ class Engine:
     # recognition
 
     def recognise(self, image: np.ndarray, tracker: Tracker | None = None,
-                  frame_index: int | None = None) -> list[Face]:
-        """The faces of `image`: a photo on its own, or with `tracker` a frame of the video it follows."""
+                  frame_index: int | None = None, keeper: UnknownKeeper | None = None) -> list[Face]:
+        """The faces of `image`: a photo on its own, or with `tracker` a frame of the video it follows
+        (whose Unknown tracks `keeper`, if any, keeps: call it before drawing on `image`)."""
         with self._recognising:
             recognised = self.recogniser.recognise(image, frame_index, tracker)
         log_sightings(self.sightings, recognised)
+        if keeper is not None and tracker is not None:
+            keeper.saw(image, recognised, tracker.tracks)
         return recognised
+
+    def keeper(self, camera: str) -> UnknownKeeper | None:
+        """A keeper of one more video's Unknown tracks, seen by `camera`; None without --keep-unknowns."""
+        return None if self.keeping is None else self.keeping.keeper(camera)
+
+    # unknown people (serve.py --keep-unknowns): the review actions of unknowns/review.py and the store
+
+    @property
+    def unknowns(self) -> UnknownStore:
+        """The unknown store; Refusal (404) when the server keeps none."""
+        if self.keeping is None:
+            raise Refusal(404, "this server keeps no unknown faces: start serve.py with --keep-unknowns")
+        return self.keeping.store
+
+    @contextlib.contextmanager
+    def _unknown_group(self, *groups: int) -> Iterator[UnknownStore]:
+        """The store, for an action on `groups`: a group that is gone (or never was) is 404, a store that fails 503."""
+        store = self.unknowns
+        for group in groups:
+            if not 0 <= group < MAX_GROUP:  # an id no store gives (a database's are 64-bit)
+                raise Refusal(404, str(NoSuchGroup(group)))
+        try:
+            yield store
+        except NoSuchGroup as error:
+            raise Refusal(404, str(error)) from None
+        except FacerecError as error:
+            raise Refusal(503, str(error)) from None
+
+    def unknown_groups(self) -> dict:
+        """The groups to review, largest first (unknowns.py list --json's objects, with how many crops each has),
+        and the people of the gallery, whom a group may be named."""
+        with self._unknown_group() as store:
+            groups = [{**group_json(group), "crops": min(group.faces, FACES_PER_TRACK)} for group in store.groups()]
+        return {"groups": groups, "people": [shown(name) for name in sorted(self.gallery.people)]}
+
+    def unknown_crop(self, group: int, number: int) -> bytes:
+        """The JPEG of the group's `number`th best face (0: the best), read from the unknown store only."""
+        with self._unknown_group(group) as store:
+            faces = store.best_faces(group, FACES_PER_TRACK)
+        if not 0 <= number < len(faces):
+            raise Refusal(404, f"unknown group {group} has no crop {number}")
+        return faces[number].jpeg
+
+    def name_unknown(self, group: int, person: str) -> dict:
+        """Name the group `person` as `unknowns.py name` does (its crops enrolled into this gallery); the pages
+        name them from their next frame. Refusal: 400 for a name that cannot be a folder, 409 while learning or
+        enrolling that person, 404 for a group that is gone, 422 when no crop shows a face the detector finds."""
+        folder = self._writable_folder(person)  # 400 for a name that cannot be a folder, 409 for a link
+        person = normalise_name(person)
+        with self._hold_gallery():
+            self._refuse_if_enrolling(person)
+            with self._unknown_group(group) as store:
+                try:
+                    naming = name_group(store, group, folder.name, self.dataset, self.store, self.learner)
+                except NoSuchGroup:
+                    raise
+                except GalleryBusy as error:
+                    raise Refusal(409, str(error)) from None
+                except FacerecError as error:
+                    raise Refusal(422, str(error)) from None
+            self.follower.use(self.store.load())  # the gallery just written
+        return {"named": group, "person": shown(naming.person), "photos": [shown(path.name) for path in naming.photos]}
+
+    def ignore_unknown(self, group: int) -> None:
+        with self._unknown_group(group) as store:
+            store.ignore(group)
+
+    def merge_unknowns(self, into: int, other: int) -> None:
+        if into == other:
+            raise Refusal(400, f"a group cannot be merged with itself ({into})")
+        with self._unknown_group(into, other) as store:
+            store.merge(into, other)
+
+    def forget_unknown(self, group: int) -> int:
+        """Delete the group for good; the faces deleted."""
+        with self._unknown_group(group) as store:
+            return store.forget(group)
 
     # the gallery
 

@@ -8,7 +8,8 @@ from the start again at its end. Viewers wait in the event loop on one shared
 future that the reader resolves for each frame: a viewer costs no thread, even
 while the source is stalled. With `events` (serve.py --mqtt, --webhook) the
 reader runs from the start and never stops, watched or not, and tells them who
-arrives and leaves (everyone leaves when a file starts again).
+arrives and leaves (everyone leaves when a file starts again). So it does with serve.py
+--keep-unknowns, keeping the source's Unknown tracks under the camera's name.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ..events import Presence
 from ..recognition import annotate
 from ..video import open_source
 from ..tracking import Tracker
+from ..unknowns.keeping import UnknownKeeper
 from .engine import Engine
 
 BOUNDARY = "frame"
@@ -34,10 +36,12 @@ FPS_SMOOTHING = 0.9
 class SourceStream:
     """The annotated frames of one --source, for any number of viewers."""
 
-    def __init__(self, text: str, engine: Engine, events: Presence | None = None) -> None:
+    def __init__(self, text: str, engine: Engine, events: Presence | None = None, camera: str = "") -> None:
         self.text = text
         self.engine = engine
         self.events = events
+        self.camera = camera  # its name where its Unknown tracks are kept (serve.py --keep-unknowns)
+        self._keeper: UnknownKeeper | None = None  # the current pass's
         self.problem = ""
         self._newest = (0, b"")  # (number, JPEG), replaced whole: read without a lock
         self._viewers = 0
@@ -45,8 +49,8 @@ class SourceStream:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._next: asyncio.Future | None = None  # resolved at the next frame or problem, for every viewer
-        if events is not None:
-            self.watch()  # a viewer that never leaves: events need the source whether a page looks or not
+        if events is not None or engine.keeping is not None:
+            self.watch()  # a viewer that never leaves: events and kept unknowns need the source, watched or not
 
     def watch(self) -> None:
         """A viewer arrives (in the event loop, or before it runs for events' standing viewer): start the reader."""
@@ -62,6 +66,11 @@ class SourceStream:
                 self.problem = ""
                 self._thread = threading.Thread(target=self._run, name="source-reader", daemon=True)
                 self._thread.start()
+
+    def stop(self) -> None:
+        """The server stops: the tracks in view end now (an Unknown one is kept), not with a pass that never ends."""
+        if self._keeper is not None:
+            self._keeper.end()
 
     def leave(self) -> None:
         with self._changed:
@@ -107,12 +116,20 @@ class SourceStream:
 
     def _play(self, source) -> None:
         interval = 0.0 if source.spec.is_live else 1.0 / source.fps
-        fps, previous = 0.0, time.perf_counter()
         tracker = Tracker()
+        keeper = self._keeper = self.engine.keeper(self.camera)
+        try:
+            self._frames(source, tracker, keeper, interval)
+        finally:
+            if keeper is not None:
+                keeper.end()  # the next pass has a new tracker
+
+    def _frames(self, source, tracker: Tracker, keeper: UnknownKeeper | None, interval: float) -> None:
+        fps, previous = 0.0, time.perf_counter()
         for index, frame in source.numbered():
             if self._viewers <= 0:
                 return
-            recognised = self.engine.recognise(frame, tracker, index)
+            recognised = self.engine.recognise(frame, tracker, index, keeper)
             if self.events is not None:
                 self.events.saw(tracker.tracks, index, self.engine.recogniser.matcher)
             now = time.perf_counter()

@@ -1,4 +1,4 @@
-// What both pages need: JSON requests that turn a refusal into an Error carrying the server's message.
+// What every page needs: JSON requests that turn a refusal into an Error carrying the server's message.
 "use strict";
 
 async function api(method, path, body, headers) {
@@ -13,6 +13,14 @@ async function api(method, path, body, headers) {
     throw new Error(content.error || `the server answered ${response.status}`);
   }
   return content;
+}
+
+// A new DOM element with these properties and children.
+function element(tag, attributes, ...children) {
+  const node = document.createElement(tag);
+  Object.assign(node, attributes || {});
+  node.append(...children);
+  return node;
 }
 
 function show(element, text) {

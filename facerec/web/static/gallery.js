@@ -8,13 +8,6 @@ function photoUrl(name, file) {
   return `/api/people/${encodeURIComponent(name)}/photos/${encodeURIComponent(file)}`;
 }
 
-function element(tag, attributes, ...children) {
-  const node = document.createElement(tag);
-  Object.assign(node, attributes || {});
-  node.append(...children);
-  return node;
-}
-
 async function remove(what, path) {
   if (!window.confirm(`Delete ${what}? This removes it from the dataset and the embeddings file.`)) return;
   try {

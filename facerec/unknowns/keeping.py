@@ -1,0 +1,141 @@
+"""Keeping unknown faces (--keep-unknowns): a video's tracks that stay Unknown, handed to the unknown store when they end.
+
+After each frame the video loop gives an `UnknownKeeper` the frame, its Face records and the tracker's
+live tracks (as it gives them to events.Presence). For each track it keeps the best FACES_PER_TRACK
+faces by face quality (stages/quality.py), each with the vector the embedder made from that very face
+in that frame (`Face.vector`: only frames where the track was embedded; nothing is embedded twice),
+as a JPEG crop with a margin around the box (enough for the detector to find the face again when the
+group is named and its crops enrolled). When the track ends (the tracker forgets it, a cut, a new id
+because it became someone else, or the source ends: `end`) and it never carried a name, it becomes
+a KeptTrack for the store; a track that carried a name at any moment is dropped. Storing runs off
+the video loop (`KeptTracks`: one thread, bounded, like the event sinks), since a database can be slow.
+Nothing is kept unless the user asks (--keep-unknowns): these are faces of people who agreed to nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Sequence
+
+import cv2
+import numpy as np
+
+from ..events.sink import OffLoop
+from ..recognition import Face
+from ..stages.quality import factors, score
+from ..tracking import Track
+from .store import FACES_PER_TRACK, KeptFace, KeptTrack, UnknownStore
+
+MARGIN = 0.4  # of the box's width and height, added on each side of a kept crop: YuNet finds the face in it again
+JPEG_QUALITY = 90
+WAITING_TRACKS = 200  # finished tracks waiting for a slow store at most; beyond, the oldest are dropped (one warning)
+CLOSE_SECONDS = 60.0  # at the end of a run, the store gets this long to keep what waits
+
+
+def face_crop(frame: np.ndarray, box: tuple[int, int, int, int], margin: float = MARGIN) -> bytes:
+    """The JPEG of the face's box grown by `margin` of its size on each side, cut at the frame's edges."""
+    x1, y1, x2, y2 = box
+    dx, dy = round((x2 - x1) * margin), round((y2 - y1) * margin)
+    height, width = frame.shape[:2]
+    crop = frame[max(0, y1 - dy):min(height, y2 + dy), max(0, x1 - dx):min(width, x2 + dx)]
+    ok, encoded = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    if not ok:  # never for a non-empty BGR crop
+        raise ValueError(f"cannot encode a face crop of {crop.shape}")
+    return encoded.tobytes()
+
+
+def quality_of(frame: np.ndarray, face: Face) -> float:
+    """The face's quality: the stage's value where the recogniser ran it, else computed the same way."""
+    value = face.values.get("quality")
+    return float(value) if value is not None else score(factors(frame, face.detected))
+
+
+@dataclass
+class _Pending:
+    """What is kept of one live track so far."""
+
+    first_seen: float
+    last_seen: float
+    named: bool = False
+    faces: list[KeptFace] = field(default_factory=list)  # best quality first, at most `per_track`
+
+
+class UnknownKeeper:
+    """One video's unknown tracks (one tracker's): `saw` after each frame, `end` when the source ends.
+
+    `hand` receives each finished track that stayed Unknown (KeptTracks.add keeps it off the loop).
+    `end` may come from another thread than `saw` (a page that goes away while its frame is recognised).
+    """
+
+    def __init__(self, hand: Callable[[KeptTrack], None], camera: str, clock: Callable[[], float] = time.time,
+                 per_track: int = FACES_PER_TRACK) -> None:
+        self.hand, self.camera, self._clock, self.per_track = hand, camera, clock, per_track
+        self._tracks: dict[int, _Pending] = {}
+        self._lock = threading.Lock()
+
+    def saw(self, frame: np.ndarray, faces: Sequence[Face], tracks: Iterable[Track]) -> None:
+        """After a frame (before anything is drawn on it): its faces, and the tracker's live tracks."""
+        with self._lock:
+            self._saw(frame, faces, tracks)
+
+    def _saw(self, frame: np.ndarray, faces: Sequence[Face], tracks: Iterable[Track]) -> None:
+        now = self._clock()
+        for face in faces:
+            if face.track is None:
+                continue
+            pending = self._tracks.setdefault(face.track, _Pending(now, now))
+            pending.last_seen = now
+            if face.known:  # a track that carried a name is someone the gallery knows: nothing of it is kept
+                pending.named = True
+                pending.faces.clear()
+            if pending.named or face.vector is None:
+                continue
+            quality = quality_of(frame, face)
+            if len(pending.faces) == self.per_track and quality <= pending.faces[-1].quality:
+                continue  # no better than the worst kept: not even encoded
+            kept = KeptFace(face_crop(frame, face.box), np.asarray(face.vector, np.float32).copy(), quality, now)
+            pending.faces = sorted([*pending.faces, kept], key=lambda item: -item.quality)[:self.per_track]
+        live = {track.id for track in tracks}
+        for track_id in [track_id for track_id in self._tracks if track_id not in live]:
+            self._finish(track_id)
+
+    def end(self) -> None:
+        """The source ended (or starts again, with a new tracker): every track ends."""
+        with self._lock:
+            for track_id in list(self._tracks):
+                self._finish(track_id)
+
+    def _finish(self, track_id: int) -> None:
+        pending = self._tracks.pop(track_id)
+        if not pending.named and pending.faces:
+            self.hand(KeptTrack(self.camera, track_id, pending.first_seen, pending.last_seen, tuple(pending.faces)))
+
+
+class KeptTracks(OffLoop):
+    """Finished unknown tracks given to `store` by a thread of its own: the video never waits for the store.
+
+    At most `limit` tracks wait; beyond, the oldest are dropped with one warning. `close` gives the store
+    `close_seconds` to keep what waits; it does not close the store (its opener does).
+    """
+
+    def __init__(self, store: UnknownStore, warn: Callable[[str], None], limit: int = WAITING_TRACKS,
+                 close_seconds: float = CLOSE_SECONDS) -> None:
+        self.store = store
+        self.kept = 0  # tracks the store kept (an ignored person's are not)
+        super().__init__("the unknown-face store", warn, limit, close_seconds, what="unknown tracks")
+
+    def add(self, track: KeptTrack) -> None:
+        self._put(self._keep, track)
+
+    def _keep(self, track: KeptTrack) -> None:
+        if self.store.add(track) is not None:
+            self.kept += 1
+
+    def keeper(self, camera: str) -> UnknownKeeper:
+        """A keeper for one more video of `camera`, handing its finished tracks to this queue."""
+        return UnknownKeeper(self.add, camera)
+
+    def close(self) -> None:
+        self._finish()
