@@ -194,6 +194,27 @@ def test_a_gallery_of_several_blocks_loads_as_written(database_url, tmp_path):
                            for index, row in enumerate(written) if row[0] == origins[1] and index not in deleted}
 
 
+def test_the_gallery_stream_read_in_pieces_of_any_size_is_the_same(database_url, tmp_path):
+    # the server's COPY of the blocks is read as it comes: a row split anywhere (here in pieces of 1 to 4099
+    # bytes) gives the same gallery as whole rows; a stream cut short is refused
+    store = PostgresStore(database_url)
+    _, gallery = enrol(store, tmp_path / "dataset", dataset_records())
+    with psycopg.connect(database_url) as connection:
+        statement = postgres._GALLERY_BLOCKS.format(size=postgres._BLOCK_IDS, path="origin || '/' || key", where="")
+        with connection.cursor().copy(statement) as copy:
+            stream = b"".join(bytes(chunk) for chunk in copy)
+    for piece in (1, 7, 30, 4099):
+        copied = postgres._CopiedGallery(len(gallery), DIMENSION, "utf-8")
+        for start in range(0, len(stream), piece):
+            copied.feed(stream[start:start + piece])
+        assert np.array_equal(copied.result(), gallery.vectors), piece
+        assert (copied.names, copied.paths) == ([gallery.names], [gallery.paths]), piece
+    cut = postgres._CopiedGallery(len(gallery), DIMENSION, "utf-8")
+    cut.feed(stream[:-3])
+    with pytest.raises(ValueError, match="did not arrive whole"):
+        cut.result()
+
+
 def test_a_real_sface_gallery_names_the_probes_as_the_pickle_does(database_url, known_store, models, tmp_path):
     pickled = load_store(known_store)
     vectors = dict(zip(pickled.paths, pickled.vectors))

@@ -270,55 +270,67 @@ class _CopiedGallery:
         self.block: int | None = None  # the first id of the last block read
 
     def feed(self, chunk: bytes | bytearray | memoryview) -> None:
-        self.buffer += chunk
-        offset = self._read_header() if not self.header_read else 0
-        while not self.ended and len(self.buffer) - offset >= 2:
-            fields = int.from_bytes(self.buffer[offset:offset + 2], "big", signed=True)
+        # a chunk is mostly one whole row (a block, megabytes): read where it is, only a part row is kept
+        if self.buffer:
+            self.buffer += chunk
+        data = self.buffer if self.buffer else memoryview(chunk).cast("B")
+        offset = self._parse(data)
+        if data is self.buffer:
+            del self.buffer[:offset]
+        else:
+            self.buffer += data[offset:]
+
+    def _parse(self, data: bytearray | memoryview) -> int:
+        """Read the whole rows at the start of `data`; returns where the rest begins."""
+        offset = self._read_header(data) if not self.header_read else 0
+        while self.header_read and not self.ended and len(data) - offset >= 2:
+            fields = int.from_bytes(data[offset:offset + 2], "big", signed=True)
             if fields == -1:
                 self.ended = True
-                offset += 2
-                break
-            if len(self.buffer) - offset < 30:  # fields, the first id and the count (lengths and values), a length
+                return offset + 2
+            if len(data) - offset < 30:  # fields, the first id and the count (lengths and values), a length
                 break
             block_length, block, count_length, count, length = (
-                int.from_bytes(self.buffer[offset + start:offset + end], "big", signed=True)
+                int.from_bytes(data[offset + start:offset + end], "big", signed=True)
                 for start, end in ((2, 6), (6, 14), (14, 18), (18, 26), (26, 30)))
             if (fields != 4 or block_length != 8 or count_length != 8 or count < 0
                     or (self.block is not None and block <= self.block)):
                 raise _Damaged("the server sent the gallery in an unexpected layout or order")
             listing_at = offset + 30 + max(length, 0)
-            if len(self.buffer) < listing_at + 4:
+            if len(data) < listing_at + 4:
                 break
-            listing_length = int.from_bytes(self.buffer[listing_at:listing_at + 4], "big", signed=True)
-            if len(self.buffer) < listing_at + 4 + max(listing_length, 0):
+            listing_length = int.from_bytes(data[listing_at:listing_at + 4], "big", signed=True)
+            if len(data) < listing_at + 4 + max(listing_length, 0):
                 break
             if (length == -1) != (count == 0) or (listing_length == -1) != (count == 0):
                 raise _Damaged("the server sent the gallery in an unexpected layout or order")
             if count:  # 0: a block of ids without vectors
-                self._read_block(block, count, offset + 30, length, listing_at + 4, listing_length)
+                self._read_block(block, count, data[offset + 30:listing_at],
+                                 data[listing_at + 4:listing_at + 4 + listing_length])
             self.block = block
             offset = listing_at + 4 + max(listing_length, 0)
-        del self.buffer[:offset]
+        return offset
 
-    def _read_header(self) -> int:
-        if len(self.buffer) < 19:
+    def _read_header(self, data: bytearray | memoryview) -> int:
+        if len(data) < 19:
             return 0
-        if self.buffer[:11] != self.SIGNATURE:
+        if data[:11] != self.SIGNATURE:
             raise _Damaged("the server sent the gallery in an unknown COPY format")
         self.header_read = True
-        return 19 + int.from_bytes(self.buffer[15:19], "big")
+        return 19 + int.from_bytes(data[15:19], "big")
 
-    def _read_block(self, block: int, count: int, start: int, length: int, listing_start: int,
-                    listing_length: int) -> None:
+    def _read_block(self, block: int, count: int, numbers: bytearray | memoryview,
+                    listing: bytearray | memoryview) -> None:
         dimension = self.vectors.shape[1]
-        if length != 4 * dimension * count:
+        if len(numbers) != 4 * dimension * count:
             raise _Damaged(f"a vector after vector {self.done} is not of the {dimension} numbers its model record says")
         if self.done + count > len(self.vectors):
             raise _Damaged("it holds more vectors than were counted")
-        numbers = np.frombuffer(self.buffer, _FLOAT32, count=count * dimension, offset=start)
-        self.vectors[self.done:self.done + count] = numbers.reshape(count, dimension)
+        # copied as bytes: a block's numbers start anywhere in the row, and an unaligned float32 copy is slow
+        self.vectors.reshape(-1).view(np.uint8)[4 * dimension * self.done:4 * dimension * (self.done + count)] = \
+            np.frombuffer(numbers, np.uint8)
         self.done += count
-        parts = self.buffer[listing_start:listing_start + listing_length].decode(self.encoding).split(_SEPARATOR)
+        parts = str(listing, self.encoding).split(_SEPARATOR)
         if len(parts) == 2 * count:
             self.names.append(parts[0::2])
             self.paths.append(parts[1::2])
