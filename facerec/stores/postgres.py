@@ -220,11 +220,11 @@ def _check_rows(connection: psycopg.Connection, origin: str | None, dimension: i
 # vectors end to end (one bytea) and its people and paths (one text: person, path, person, path... joined by
 # chr(31)). A million vectors are a few hundred rows, not a million (the per-row cost is in Python), read in one
 # pass over the table: the numbers as they are stored (float4[] sent a length before every number: twice the
-# bytes, each parsed), no sort (each block's rows come from the primary key's index in id order, and an aggregate
-# over a sorted subquery takes its rows in that order; ORDER BY inside the aggregate sorted every block anew, and
-# a query of its own for the names sorted all of them: together 2.5x the time). Both aggregates take the same
-# rows, so a vector and its name never part. Each row starts with its block's first id: the order of the blocks
-# is checked, never trusted. {path} and {where} are fixed fragments, never input.
+# bytes, each parsed), and nothing sorted: each block's rows come from the primary key's index in id order, and
+# PostgreSQL feeds an aggregate over a sorted subquery (nothing joined) its rows in that order. (ORDER BY inside
+# the aggregate sorted every block's vectors anew, and a query of its own for the names sorted all million of
+# them.) Both aggregates take the same rows, so a vector and its name never part. Each row starts with its
+# block's first id: the order of the blocks is checked, never trusted. {path} and {where} are fixed fragments.
 _BLOCK_IDS = 4096
 _SEPARATOR = "\x1f"  # chr(31), between the people and paths of a block's listing
 _GALLERY_BLOCKS = (
