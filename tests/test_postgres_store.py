@@ -151,6 +151,70 @@ def test_round_trip_equals_the_pickle_fed_the_same_records(database_url, tmp_pat
     assert PostgresStore(database_url).load().names == pickled.names
 
 
+def test_a_gallery_of_several_blocks_loads_as_written(database_url, tmp_path):
+    # issue 22: the gallery comes in blocks of ids (postgres._BLOCK_IDS), each block's vectors and listing in
+    # one row: across blocks with gaps (skipped and deleted images), two dataset folders written in turns,
+    # unicode names and paths, and one block whose listing holds the separator, the gallery is what was written
+    store = PostgresStore(database_url)
+    door, hall = tmp_path / "door", tmp_path / "hall ünïcode"
+    for dataset in (door, hall):
+        store.open_writer(dataset, MODELS, DIMENSION).finish()  # the tables and the model record
+    origins = [postgres._origin(door), postgres._origin(hall)]
+    people = ["Zoë Ångström", "李小龍", INJECTION, "d\u00e9j\u00e0 vu", "a\x1fb"]
+    count = 2 * postgres._BLOCK_IDS + 1000
+    vectors = unit_vectors(count, seed=22)
+    written = []  # (origin, key, person, size, mtime_ns, status, vector bytes or None), in id order
+    for index in range(count):
+        person = people[index % 4] if index != postgres._BLOCK_IDS + 8 else people[4]  # one odd name, block 2
+        key = f"{person}/фото {index}.jpg"
+        skipped = index % 11 == 0
+        written.append((origins[index // 1000 % 2], key, person, index, 10 * index, "no face found" if skipped
+                        else "used", None if skipped else vectors[index].astype("<f4").tobytes()))
+    with psycopg.connect(database_url) as connection:
+        with connection.cursor().copy("COPY facerec_images (origin, key, person, size, mtime_ns, status, vector) "
+                                      "FROM STDIN") as copy:
+            for row in written:
+                copy.write_row(row)
+    deleted = set(range(3000, 3100)) | {count - 1}
+    rows(database_url, "DELETE FROM facerec_images WHERE id - (SELECT min(id) FROM facerec_images) = ANY(%s)",
+         sorted(deleted))
+    kept = [(index, row) for index, row in enumerate(written) if row[6] is not None and index not in deleted]
+    assert len({index // postgres._BLOCK_IDS for index, _ in kept}) == 3
+
+    gallery = PostgresStore(database_url).load()
+    assert gallery.names == [row[2] for _, row in kept] and "a\x1fb" in gallery.names
+    assert gallery.paths == [f"{row[0]}/{row[1]}" for _, row in kept]
+    assert np.array_equal(gallery.vectors, vectors[[index for index, _ in kept]])
+    assert gallery.vectors.dtype == np.float32 and gallery.vectors.flags.c_contiguous
+    known = store.known_images(hall)
+    mine = [(index, row) for index, row in kept if row[0] == origins[1]]
+    assert known.names == [row[2] for _, row in mine] and known.paths == [row[1] for _, row in mine]
+    assert np.array_equal(known.vectors, vectors[[index for index, _ in mine]])
+    assert known.files == {row[1]: {"size": row[3], "mtime_ns": row[4], "status": row[5]}
+                           for index, row in enumerate(written) if row[0] == origins[1] and index not in deleted}
+
+
+def test_the_gallery_stream_read_in_pieces_of_any_size_is_the_same(database_url, tmp_path):
+    # the server's COPY of the blocks is read as it comes: a row split anywhere (here in pieces of 1 to 4099
+    # bytes) gives the same gallery as whole rows; a stream cut short is refused
+    store = PostgresStore(database_url)
+    _, gallery = enrol(store, tmp_path / "dataset", dataset_records())
+    with psycopg.connect(database_url) as connection:
+        statement = postgres._GALLERY_BLOCKS.format(size=postgres._BLOCK_IDS, path="origin || '/' || key", where="")
+        with connection.cursor().copy(statement) as copy:
+            stream = b"".join(bytes(chunk) for chunk in copy)
+    for piece in (1, 7, 30, 4099):
+        copied = postgres._CopiedGallery(len(gallery), DIMENSION, "utf-8")
+        for start in range(0, len(stream), piece):
+            copied.feed(stream[start:start + piece])
+        assert np.array_equal(copied.result(), gallery.vectors), piece
+        assert (copied.names, copied.paths) == ([gallery.names], [gallery.paths]), piece
+    cut = postgres._CopiedGallery(len(gallery), DIMENSION, "utf-8")
+    cut.feed(stream[:-3])
+    with pytest.raises(ValueError, match="did not arrive whole"):
+        cut.result()
+
+
 def test_a_real_sface_gallery_names_the_probes_as_the_pickle_does(database_url, known_store, models, tmp_path):
     pickled = load_store(known_store)
     vectors = dict(zip(pickled.paths, pickled.vectors))
@@ -533,6 +597,37 @@ def test_a_watcher_hands_on_the_gallery_its_store_loaded_and_does_not_read_it_ag
             "other/1.jpg", signature(21), "used", "other", unit_vectors(1, 8)[0])  # elsewhere: read anew
         elsewhere = follower.next_gallery()
         assert elsewhere is not loaded and elsewhere.names == loaded.names + ["other"]
+        assert follower.problems == []
+    finally:
+        watch.stop()
+
+
+def test_a_watcher_does_not_read_again_the_gallery_its_caller_holds(database_url, tmp_path):
+    # issue 22: a recogniser that loaded the gallery and then watches it is not handed (nor read) that gallery
+    # again: the first gallery it is given is the next one
+    enrol(PostgresStore(database_url), tmp_path / "door", dataset_records())
+    store = PostgresStore(database_url)
+    held = store.load()
+    reads, looked = [], threading.Event()
+    read, generation_of = store._read, store._generation_of
+
+    def counted_read(connection, origin):
+        reads.append(origin)
+        return read(connection, origin)
+
+    def noted_generation(connection):
+        looked.set()  # the watch has compared the database's generation with the one the caller holds
+        return generation_of(connection)
+
+    store._read, store._generation_of = counted_read, noted_generation
+    follower = Follower()
+    watch = store.watch(follower.on_change, follower.on_problem)
+    try:
+        assert looked.wait(WAIT)
+        PostgresStore(database_url).open_writer(tmp_path / "hall", MODELS, DIMENSION).record(
+            "other/1.jpg", signature(21), "used", "other", unit_vectors(1, 8)[0])
+        assert follower.next_gallery().names == held.names + ["other"]
+        assert len(follower.galleries) == 1 and reads == [None]
         assert follower.problems == []
     finally:
         watch.stop()

@@ -29,6 +29,7 @@ of committed changes only. SQL is only ever given values as parameters.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -205,10 +206,10 @@ def _model_record(record: Any) -> tuple[dict[str, Any], int]:
     return models, dimension
 
 
-def _check_rows(connection: psycopg.Connection, origin: str | None, dimension: int) -> None:
+def _check_rows(connection: psycopg.Connection, origin: str | None, dimension: int) -> int:
     """Refuse (_Damaged) a gallery (origin None: the images with a vector; else that origin's images) whose rows
     exceed the bounds above, or whose vectors are not `dimension` numbers, by one aggregate query: nothing of
-    them is fetched."""
+    them is fetched. Returns how many vectors it has."""
     where = "vector IS NOT NULL" if origin is None else "origin = %(origin)s"
     vectors, images, misfits, person, key, place, status = _one_row(connection.execute(
         _ROW_CHECK.format(where=where),
@@ -224,19 +225,32 @@ def _check_rows(connection: psycopg.Connection, origin: str | None, dimension: i
                               ("a photo's status", status, MAX_STATUS_BYTES)):
         if size > limit:
             raise _Damaged(f"{what} is {size:,} bytes, more than the {limit:,} one may have")
+    return vectors
 
 
-# The vectors in blocks of consecutive ids, one bytea a row (the block's vectors, end to end): a million vectors
-# are a few hundred rows of COPY, not a million (the per-row cost is in Python), and their numbers are read as
-# they are stored (float4[] sent a length before every number: twice the bytes, each parsed). Each row starts
-# with its block's first id: the order is checked, never trusted. The blocks are sorted before their vectors are
-# gathered (sorting the gathered rows would spill them to disk). {where} is a fixed fragment, never input.
-_VECTOR_BLOCK_IDS = 4096
-_VECTOR_BLOCKS = (
-    "COPY (SELECT block, (SELECT string_agg(vector, ''::bytea ORDER BY id) FROM facerec_images "
-    "WHERE id >= block AND id < block + {size} AND vector IS NOT NULL {where}) "
+# The gallery in blocks of consecutive ids, one row of COPY a block: its first id, how many vectors it has, its
+# vectors end to end (one bytea) and its people and paths (one text: person, path, person, path... joined by
+# chr(31)). A million vectors are a few hundred rows, not a million (the per-row cost is in Python), read in one
+# pass over the table: the numbers as they are stored (float4[] sent a length before every number: twice the
+# bytes, each parsed), and nothing sorted: each block's rows come from the primary key's index in id order, and
+# PostgreSQL feeds an aggregate over a sorted subquery (nothing joined) its rows in that order. (ORDER BY inside
+# the aggregate sorted every block's vectors anew, and a query of its own for the names sorted all million of
+# them.) Both aggregates take the same rows, so a vector and its name never part. Each row starts with its
+# block's first id: the order of the blocks is checked, never trusted. {path} and {where} are fixed fragments.
+_BLOCK_IDS = 4096
+_SEPARATOR = "\x1f"  # chr(31), between the people and paths of a block's listing
+_GALLERY_BLOCKS = (
+    "COPY (SELECT block, part.* "
     "FROM (SELECT block FROM generate_series((SELECT min(id) FROM facerec_images), "
-    "(SELECT max(id) FROM facerec_images), {size}) AS block ORDER BY block) AS blocks) TO STDOUT (FORMAT binary)")
+    "(SELECT max(id) FROM facerec_images), {size}) AS block ORDER BY block) AS blocks, "
+    "LATERAL (SELECT count(*), string_agg(vector, ''::bytea), string_agg(person || E'\\x1f' || path, E'\\x1f') "
+    "FROM (SELECT vector, person, {path} AS path FROM facerec_images "
+    "WHERE id >= block AND id < block + {size} AND vector IS NOT NULL {where} ORDER BY id) AS block_rows) AS part"
+    ") TO STDOUT (FORMAT binary)")
+# A block whose listing holds the separator in a name or path: its people and paths as JSON.
+_BLOCK_LISTING = (
+    "SELECT coalesce(json_agg(json_build_array(person, {path}) ORDER BY id), '[]')::text FROM facerec_images "
+    "WHERE id >= %(block)s AND id < %(block)s + {size} AND vector IS NOT NULL {where}")
 _FLOAT32 = np.dtype("<f4")  # a vector's numbers as stored
 
 
@@ -245,65 +259,97 @@ def _stored(vector: np.ndarray) -> bytes:
     return np.asarray(vector, _FLOAT32).tobytes()
 
 
-class _CopiedVectors:
-    """Parses the binary COPY of _VECTOR_BLOCKS (rows of a block's first id and its vectors' bytes, or NULL)
-    into a float32 matrix.
+class _CopiedGallery:
+    """Parses the binary COPY of _GALLERY_BLOCKS (rows of a block's first id, its number of vectors, their bytes
+    and their listing, NULL for a block without vectors) into a float32 matrix and the lists of people and paths.
 
     Every header is checked: a block that is not whole vectors of `dimension` numbers, or
-    more vectors than the names say, is refused.
+    more vectors than counted, is refused.
     """
 
     SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 
-    def __init__(self, count: int, dimension: int) -> None:
+    def __init__(self, count: int, dimension: int, encoding: str) -> None:
         self.vectors = np.empty((count, dimension), np.float32)
+        self.encoding = encoding  # of the text the server sends (the connection's client encoding)
         self.done = 0
+        self.names: list[list[str]] = []  # a block's people (in order of the blocks)...
+        self.paths: list[list[str]] = []  # ...and their paths
+        self.unsplit: dict[int, int] = {}  # block's first id -> its place in names: listings holding the separator
         self.buffer = bytearray()
         self.header_read = False
         self.ended = False
         self.block: int | None = None  # the first id of the last block read
 
     def feed(self, chunk: bytes | bytearray | memoryview) -> None:
-        self.buffer += chunk
-        offset = self._read_header() if not self.header_read else 0
-        while not self.ended and len(self.buffer) - offset >= 2:
-            fields = int.from_bytes(self.buffer[offset:offset + 2], "big", signed=True)
+        # a chunk is mostly one whole row (a block, megabytes): read where it is, only a part row is kept
+        if self.buffer:
+            self.buffer += chunk
+        data = self.buffer if self.buffer else memoryview(chunk).cast("B")
+        offset = self._parse(data)
+        if data is self.buffer:
+            del self.buffer[:offset]
+        else:
+            self.buffer += data[offset:]
+
+    def _parse(self, data: bytearray | memoryview) -> int:
+        """Read the whole rows at the start of `data`; returns where the rest begins."""
+        offset = self._read_header(data) if not self.header_read else 0
+        while self.header_read and not self.ended and len(data) - offset >= 2:
+            fields = int.from_bytes(data[offset:offset + 2], "big", signed=True)
             if fields == -1:
                 self.ended = True
-                offset += 2
+                return offset + 2
+            if len(data) - offset < 30:  # fields, the first id and the count (lengths and values), a length
                 break
-            if len(self.buffer) - offset < 18:  # fields, the block's first id (length and value), the bytes' length
+            block_length, block, count_length, count, length = (
+                int.from_bytes(data[offset + start:offset + end], "big", signed=True)
+                for start, end in ((2, 6), (6, 14), (14, 18), (18, 26), (26, 30)))
+            if (fields != 4 or block_length != 8 or count_length != 8 or count < 0
+                    or (self.block is not None and block <= self.block)):
+                raise _Damaged("the server sent the gallery in an unexpected layout or order")
+            listing_at = offset + 30 + max(length, 0)
+            if len(data) < listing_at + 4:
                 break
-            block_length, block, length = (int.from_bytes(self.buffer[offset + start:offset + end], "big", signed=True)
-                                           for start, end in ((2, 6), (6, 14), (14, 18)))
-            if fields != 2 or block_length != 8 or (self.block is not None and block <= self.block):
-                raise _Damaged("the server sent the vectors in an unexpected layout or order")
-            if length != -1 and len(self.buffer) - offset - 18 < length:
+            listing_length = int.from_bytes(data[listing_at:listing_at + 4], "big", signed=True)
+            if len(data) < listing_at + 4 + max(listing_length, 0):
                 break
-            if length != -1:  # -1: a block of ids without vectors
-                self._read_block(offset + 18, length)
+            if (length == -1) != (count == 0) or (listing_length == -1) != (count == 0):
+                raise _Damaged("the server sent the gallery in an unexpected layout or order")
+            if count:  # 0: a block of ids without vectors
+                self._read_block(block, count, data[offset + 30:listing_at],
+                                 data[listing_at + 4:listing_at + 4 + listing_length])
             self.block = block
-            offset += 18 + max(length, 0)
-        del self.buffer[:offset]
+            offset = listing_at + 4 + max(listing_length, 0)
+        return offset
 
-    def _read_header(self) -> int:
-        if len(self.buffer) < 19:
+    def _read_header(self, data: bytearray | memoryview) -> int:
+        if len(data) < 19:
             return 0
-        if self.buffer[:11] != self.SIGNATURE:
-            raise _Damaged("the server sent vectors in an unknown COPY format")
+        if data[:11] != self.SIGNATURE:
+            raise _Damaged("the server sent the gallery in an unknown COPY format")
         self.header_read = True
-        return 19 + int.from_bytes(self.buffer[15:19], "big")
+        return 19 + int.from_bytes(data[15:19], "big")
 
-    def _read_block(self, start: int, length: int) -> None:
+    def _read_block(self, block: int, count: int, numbers: bytearray | memoryview,
+                    listing: bytearray | memoryview) -> None:
         dimension = self.vectors.shape[1]
-        vectors, rest = divmod(length, 4 * dimension)
-        if rest:
+        if len(numbers) != 4 * dimension * count:
             raise _Damaged(f"a vector after vector {self.done} is not of the {dimension} numbers its model record says")
-        if self.done + vectors > len(self.vectors):
-            raise _Damaged("it holds more vectors than names")
-        block = np.frombuffer(self.buffer, _FLOAT32, count=vectors * dimension, offset=start)
-        self.vectors[self.done:self.done + vectors] = block.reshape(vectors, dimension)
-        self.done += vectors
+        if self.done + count > len(self.vectors):
+            raise _Damaged("it holds more vectors than were counted")
+        # copied as bytes: a block's numbers start anywhere in the row, and an unaligned float32 copy is slow
+        self.vectors.reshape(-1).view(np.uint8)[4 * dimension * self.done:4 * dimension * (self.done + count)] = \
+            np.frombuffer(numbers, np.uint8)
+        self.done += count
+        parts = str(listing, self.encoding).split(_SEPARATOR)
+        if len(parts) == 2 * count:
+            self.names.append(parts[0::2])
+            self.paths.append(parts[1::2])
+        else:  # a name or path holds the separator: this block's listing is read again, as JSON
+            self.unsplit[block] = len(self.names)
+            self.names.append([])
+            self.paths.append([])
 
     def result(self) -> np.ndarray:
         if not self.ended or self.buffer or self.done != len(self.vectors):
@@ -498,16 +544,16 @@ class PostgresStore(Store):
                 return Gallery(np.zeros((0, 0), np.float32), [], [], LEGACY_PROFILE, {}, {},
                                       profile_recorded=False), None
             models, dimension = _model_record(gallery)
-            _check_rows(connection, origin, dimension)  # before any name, path or vector is fetched
-            where, parameters = ("AND origin = %s", (origin,)) if origin is not None else ("", ())
+            count = _check_rows(connection, origin, dimension)  # before any name, path or vector is fetched
+            where, parameters = ("AND origin = %(origin)s", {"origin": origin}) if origin is not None else ("", {})
             path = "key" if origin is not None else "origin || '/' || key"
-            names, paths = self._names_and_paths(connection, path, where, parameters)
-            copied = _CopiedVectors(len(names), dimension)
-            with connection.cursor().copy(_VECTOR_BLOCKS.format(size=_VECTOR_BLOCK_IDS, where=where),
+            copied = _CopiedGallery(count, dimension, connection.info.encoding)
+            with connection.cursor().copy(_GALLERY_BLOCKS.format(size=_BLOCK_IDS, path=path, where=where),
                                           parameters or None) as copy:
                 for chunk in copy:
                     copied.feed(chunk)
             vectors = copied.result()
+            names, paths = self._listing(connection, copied, path, where, parameters)
             try:
                 check_unit_vectors(vectors, names)
             except ValueError as error:
@@ -523,21 +569,20 @@ class PostgresStore(Store):
         return Gallery(vectors, names, paths, models["profile"], models, files, negatives=negatives), generation
 
     @staticmethod
-    def _names_and_paths(connection: psycopg.Connection, path: str, where: str, parameters: tuple
-                         ) -> tuple[list[str], list[str]]:
-        """The person and path of every vector, by id: one string, split (a JSON array of a million pairs took
-        seconds to build and to parse); as JSON only when a name or path holds the separator itself."""
-        count, joined = _one_row(connection.execute(
-            f"SELECT count(*), coalesce(string_agg(person || chr(31) || {path}, chr(31) ORDER BY id), '') "
-            f"FROM facerec_images WHERE vector IS NOT NULL {where}", parameters))
-        parts = joined.split("\x1f") if count else []
-        if len(parts) == 2 * count:
-            return parts[0::2], parts[1::2]
-        listing = _one_row(connection.execute(
-            f"SELECT coalesce(json_agg(json_build_array(person, {path}) ORDER BY id), '[]')::text "
-            f"FROM facerec_images WHERE vector IS NOT NULL {where}", parameters))[0]
-        pairs = json.loads(listing)
-        return [person for person, _ in pairs], [image for _, image in pairs]
+    def _listing(connection: psycopg.Connection, copied: _CopiedGallery, path: str, where: str,
+                 parameters: dict[str, Any]) -> tuple[list[str], list[str]]:
+        """The person and path of every vector, by id: the blocks' listings, those that held the separator in a
+        name or path read again as JSON (a JSON array of a million pairs took seconds to build and to parse)."""
+        for block, place in copied.unsplit.items():
+            pairs = json.loads(_one_row(connection.execute(
+                _BLOCK_LISTING.format(size=_BLOCK_IDS, path=path, where=where), {**parameters, "block": block}))[0])
+            copied.names[place] = [person for person, _ in pairs]
+            copied.paths[place] = [image for _, image in pairs]
+        names = list(itertools.chain.from_iterable(copied.names))
+        paths = list(itertools.chain.from_iterable(copied.paths))
+        if len(names) != len(copied.vectors):
+            raise _Damaged(f"it holds {len(copied.vectors):,} vectors but {len(names):,} names")
+        return names, paths
 
     def load(self) -> Gallery:
         """Every image with a vector, from every machine; `paths` are "<hostname>:<dataset folder>/<person>/<image>"."""
