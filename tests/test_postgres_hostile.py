@@ -280,3 +280,18 @@ def test_more_vectors_than_the_file_store_takes_are_refused_before_they_are_fetc
                                                   "vectors")
     monkeypatch.setattr(postgres, "MAX_VECTORS", 9)
     assert len(PostgresStore(database_url).load()) == 9
+
+
+def test_rows_with_far_apart_or_negative_ids_load_whole_and_at_once(database_url, tmp_path):  # noqa: F811
+    """The gallery is read in blocks of ids: only blocks that hold rows are visited, so an id of 2^62 (a hostile
+    or restored row) neither hangs the read nor drops a row, and a negative id lands in its own block."""
+    store = PostgresStore(database_url)
+    enrol(store, tmp_path / "dataset", dataset_records())
+    written = store.load()
+    rows(database_url, "UPDATE facerec_images SET id = 4611686018427387904 WHERE id = "
+                       "(SELECT max(id) FROM facerec_images WHERE vector IS NOT NULL)")
+    rows(database_url, "UPDATE facerec_images SET id = -5 WHERE id = "
+                       "(SELECT min(id) FROM facerec_images WHERE vector IS NOT NULL)")
+    loaded = PostgresStore(database_url).load()
+    assert sorted(zip(loaded.names, loaded.paths)) == sorted(zip(written.names, written.paths))
+    assert len(loaded.vectors) == len(written.vectors)

@@ -241,8 +241,9 @@ _BLOCK_IDS = 4096
 _SEPARATOR = "\x1f"  # chr(31), between the people and paths of a block's listing
 _GALLERY_BLOCKS = (
     "COPY (SELECT block, part.* "
-    "FROM (SELECT block FROM generate_series((SELECT min(id) FROM facerec_images), "
-    "(SELECT max(id) FROM facerec_images), {size}) AS block ORDER BY block) AS blocks, "
+    # the blocks that hold rows, not every block between the smallest and largest id: a hostile row with an
+    # id of 2^62 would otherwise make the read walk through 10^15 empty blocks
+    "FROM (SELECT DISTINCT id - mod(mod(id, {size}) + {size}, {size}) AS block FROM facerec_images ORDER BY block) AS blocks, "
     "LATERAL (SELECT count(*), string_agg(vector, ''::bytea), string_agg(person || E'\\x1f' || path, E'\\x1f') "
     "FROM (SELECT vector, person, {path} AS path FROM facerec_images "
     "WHERE id >= block AND id < block + {size} AND vector IS NOT NULL {where} ORDER BY id) AS block_rows) AS part"
