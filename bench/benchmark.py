@@ -9,7 +9,7 @@ Stages, each in a fresh process so its peak memory is its own:
   extract    extract_embeddings.py on ~150 photos, cold on one core (--jobs 1, pinned), cold, and again unchanged
   match      exact and approximate (FAISS) search in galleries of 10^3 .. 10^6 random unit vectors
 
-It prints the README's "Benchmarks" table in markdown (one row per profile, naming the detector
+It prints docs/benchmarks.md's table in markdown (one row per profile, naming the detector
 and embedder files each used), then the details. Without OpenFace's weights, the openface rows
 run ../shared/models/openface_nn4_architecture_standin.t7: OpenFace's architecture, real cost.
 
@@ -346,7 +346,7 @@ def embedding_ms_per_face(row: dict) -> float | None:
 
 
 def markdown_table(results: dict) -> str:
-    """The README's table: one row per profile, every figure from this run."""
+    """docs/benchmarks.md's table: one row per profile, every figure from this run."""
     header = ("| profile | detector file | embedder file | detect frames/s | bare frames/s | full frames/s "
               "| embedding ms a face | faces a frame | full: peak MB | extract_embeddings.py cold / unchanged |")
     lines = [header, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]

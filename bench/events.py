@@ -14,7 +14,7 @@ clip (decoded once) through the package's run_recognition with --mqtt's Presence
 stopped; the time spent in Presence.saw (comparing tracks, queueing events) per frame, against the
 whole loop's time per frame.
 
-Example (the table of README.md, "Events: MQTT and webhooks"):
+Example (the table of docs/events.md):
   python bench/events.py --repeats 3
 """
 

@@ -15,7 +15,7 @@ Frame rates are the recognition loop's (start-up excluded), decoding included fo
 `--repeats R` runs each speed row R times, interleaved, and keeps each row's fastest run: on a
 machine shared with other work that is the least disturbed one. The answers do not vary between runs.
 
-Example (prints the markdown table of README.md, "Tracks"):
+Example (prints the markdown table of docs/tracks.md):
   python bench/tracks.py --repeats 2 --json bench/tracks.json
 """
 

@@ -1,6 +1,6 @@
 """facerec: detect, embed and recognise faces with OpenCV's dnn module.
 
-The public API (README, "Use it from Python"); each name comes from the module that owns it:
+The public API (README, "Use it from Python"; docs/library.md); each name comes from the module that owns it:
 
     models = facerec.load_models("sface")                         # facerec.models
     gallery = facerec.open_gallery("output/embeddings.pickle")    # facerec.stores

@@ -111,7 +111,7 @@ class Profile:
 
 # The OpenCV versions that load every network below (requirements.txt pins the same range): 4.10 cannot
 # parse the int8 block-quantised ONNX files (DequantizeLinear), 4.11 to 4.14 give the same outputs, and
-# 5.0 removed readNetFromCaffe and readNetFromTorch. Checked by installing each (README, "Models").
+# 5.0 removed readNetFromCaffe and readNetFromTorch. Checked by installing each (docs/models.md).
 OPENCV_MINIMUM = (4, 11)
 OPENCV_BELOW = (5,)
 
@@ -272,7 +272,7 @@ SFACE = Network(
     swap_rb=True,
     dimension=128,
     # 2.6x faster a face than OpenCV's DNN on the int8 file (one run on a loaded machine), same vectors
-    # (bench/runtimes.py, README "Benchmarks").
+    # (bench/runtimes.py, docs/benchmarks.md).
     runtime="openvino",
     plain=ModelFile(
         "face_recognition_sface_2021dec_int8bq.float32.onnx",
@@ -298,10 +298,10 @@ PROFILES: dict[str, Profile] = {
         # The middle of the gap between same-person distances to accept (photos up to 0.94, Obama in the clip up
         # to 1.02) and the closest different people (1.13 on a larger labelled set, issue 10; 1.17 in the clip):
         # 0.05 and 0.06 of margin. The SFace authors' cosine 0.363 (L2 1.128) sat 0.002 from a false match.
-        # Evidence: bench/sface_threshold.py, README "The sface threshold".
+        # Evidence: bench/sface_threshold.py, docs/thresholds.md, "The sface threshold".
         threshold=1.07,
         # At 0.5 YuNet also boxes hands and blurred heads (all Unknown); 0.8 keeps the faces, names the
-        # same people on the clip and has fewer faces to embed (docs: README, "Model profiles").
+        # same people on the clip and has fewer faces to embed (docs/models.md, "Model profiles").
         confidence=0.8,
         description="YuNet detector + SFace embedder on faces aligned by their landmarks (OpenCV Zoo; more accurate)",
     ),

@@ -56,7 +56,7 @@ probability = bounded_number(float, 0.0, 1.0)
 positive_int = bounded_number(int, 0, None, low_inclusive=False)
 # A detector's confidence: below MIN_CONFIDENCE the detectors box hundreds of non-faces a frame.
 confidence = bounded_number(float, MIN_CONFIDENCE, 1.0,
-                            why="below it the detectors find hundreds of non-faces: README, \"The scripts\"")
+                            why="below it the detectors find hundreds of non-faces: docs/scripts.md")
 # An L2 distance between unit vectors: never more than MAX_DISTANCE.
 distance_threshold = bounded_number(float, 0.0, MAX_DISTANCE, why="unit vectors are never more than 2 apart")
 
@@ -109,7 +109,7 @@ def add_event_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mqtt", default=None, metavar="URL",
                         help="publish who arrives and leaves to this MQTT broker: mqtt://[user:password@]host[:port]"
                              "[/prefix] (mqtts:// for TLS; prefix default: facerec), on PREFIX/CAMERA/events, "
-                             "/people, /status: README, \"Events: MQTT and webhooks\"")
+                             "/people, /status: docs/events.md")
     parser.add_argument("--mqtt-discovery", action=argparse.BooleanOptionalAction, default=True,
                         help="with --mqtt, make the camera a device in Home Assistant (discovery under "
                              "homeassistant/: the last person seen, and a sensor per known person; default: on)")

@@ -46,9 +46,9 @@ MAX_DISTANCE = 2.0
 
 UNKNOWN = "Unknown"
 DEFAULT_VOTE_K = 5
-# svm: the smallest probability of its top name that may name a face; chosen in README.md, "Which matching strategy".
+# svm: the smallest probability of its top name that may name a face; chosen in docs/thresholds.md, "Which matching strategy".
 DEFAULT_MIN_PROBABILITY = 0.0
-# svm: "rbf" or "linear". A linear SVM trains no faster on large galleries (README.md, "Which matching strategy").
+# svm: "rbf" or "linear". A linear SVM trains no faster on large galleries (docs/thresholds.md, "Which matching strategy").
 SVM_KERNEL = "rbf"
 # Squared-distance slack inside which float32 candidates are re-measured exactly.
 _NEAR_TIE_SLACK = 1e-4
@@ -57,7 +57,7 @@ _BLOCK_DISTANCES = 2**24
 
 SEARCHES = ("auto", "exact", "approximate")
 # "auto" searches approximately from this many rows on (if FAISS is installed): below it exact
-# search takes under ~4 ms for a frame of 5 faces on 2 cores; measured in README.md, "Large galleries".
+# search takes under ~4 ms for a frame of 5 faces on 2 cores; measured in docs/large-galleries.md.
 APPROXIMATE_FROM = 50_000
 # The index: round(sqrt(N)) cells, trained on up to this many rows a cell; a query scans its closest cells.
 _TRAINING_ROWS_PER_CELL = 64
@@ -314,8 +314,8 @@ class SvmMatcher(Matcher):
 
     Calibration cannot split one sample, so a person with one photo is learnt
     from that vector entered twice: on LFW it made fewer errors than deciding
-    one-photo people by distance (README.md, "Which matching strategy").
-    Training takes a fraction of a second for 10^3 vectors, half a minute for 10^4 (README.md).
+    one-photo people by distance (docs/thresholds.md, "Which matching strategy").
+    Training takes a fraction of a second for 10^3 vectors, half a minute for 10^4 (docs/thresholds.md).
     A gallery of fewer than two people is refused.
     """
 

@@ -63,7 +63,7 @@ def load_models(profile: str = DEFAULT_PROFILE, *, models_dir: str | os.PathLike
     """Find every model file of `profile` at once (downloading what is missing), check each and load them.
 
     `models_dir`: the folder where the files are looked for and missing ones downloaded (default:
-    $FACEREC_MODELS_DIR, else the default folder, README "Models"). `detector`: a folder holding the
+    $FACEREC_MODELS_DIR, else the default folder, docs/models.md). `detector`: a folder holding the
     detector's files and `embedder`: the embedder's file, as the scripts' --detector and --embedding-model
     (read only: a missing file there is an error). `confidence`: the detector's minimum (default: the
     profile's). FacerecError for an unknown profile, an OpenCV that cannot load the models, or files that
