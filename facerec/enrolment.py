@@ -248,13 +248,14 @@ def photo_embeddings(paths: list[Path], detector: Detector, embedder: Embedder, 
     Threads, not processes: a process would import and load (and for OpenVINO compile) every model again,
     seconds a worker, more than half of what it saves on the 153-photo bench set; a copy of the detector takes
     milliseconds. The readers and the networks release Python's lock, so the threads use every core; the
-    embedder runs on its own threads (OpenVINO on both cores) or OpenCV's. Leaving the block waits only for
+    embedder computes on one thread of its own (Embedder.on_one_thread). Leaving the block waits only for
     the photos under way.
     """
     jobs = min(jobs, len(paths))
     if jobs <= 1:
         yield (embed_photo(path, detector, embedder, stages) for path in paths)
         return
+    embedder = embedder.on_one_thread()  # the finders take the other cores
     spare = [detector]  # the first thread uses this one; the others load a copy
     local = threading.local()
 

@@ -213,6 +213,12 @@ def test_openvino_embeds_on_two_threads_and_on_one_when_the_process_has_one_core
     require(len(cores) >= 2, "this machine gives the tests one core")
     embedder = load_embedder(SFACE, path)
     assert type(embedder) is OpenVinoSFaceEmbedder and embedder.threads == 2
+    # extraction's embedder, beside the threads that find faces: one thread, the same vectors
+    single = embedder.on_one_thread()
+    assert single.threads == 1 and embedder.threads == 2 and single.on_one_thread() is single
+    detector = load_detector(YUNET, [shared_path("models") / YUNET.files[0].filename], SFACE_PROFILE.confidence)
+    for image, faces in photo_faces(detector)[:4]:
+        np.testing.assert_allclose(single.embed(image, faces), embedder.embed(image, faces), atol=1e-6)
     try:
         os.sched_setaffinity(0, {min(cores)})  # as bench/benchmark.py's one-core extraction runs
         assert load_embedder(SFACE, path).threads == 1
