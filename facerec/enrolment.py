@@ -17,7 +17,7 @@ import os
 import stat
 import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
@@ -255,7 +255,6 @@ def photo_embeddings(paths: list[Path], detector: Detector, embedder: Embedder, 
     if jobs <= 1:
         yield (embed_photo(path, detector, embedder, stages) for path in paths)
         return
-    embedder = embedder.on_one_thread()  # the finders take the other cores
     spare = [detector]  # the first thread uses this one; the others load a copy
     local = threading.local()
 
@@ -267,10 +266,14 @@ def photo_embeddings(paths: list[Path], detector: Detector, embedder: Embedder, 
                 local.detector = load_detector(detector.network, detector.paths, detector.confidence)
         return find_photo_faces(path, local.detector, stages)
 
+    def embedded(single: Future) -> Iterator[FaceEmbedding]:
+        for _, found in computed_ahead(paths, find, pool, PHOTOS_AHEAD_PER_JOB * jobs):
+            yield embed_found(found, single.result())
+
     with ThreadPoolExecutor(jobs, thread_name_prefix="enrol-find") as pool:
         try:
-            yield (embed_found(found, embedder)
-                   for _, found in computed_ahead(paths, find, pool, PHOTOS_AHEAD_PER_JOB * jobs))
+            # the finders take the other cores: the embedder on one thread, made (compiled) while they start
+            yield embedded(pool.submit(embedder.on_one_thread))
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
