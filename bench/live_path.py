@@ -183,9 +183,10 @@ def live(detector, embedder, matcher, frames: list[np.ndarray], ahead: bool) -> 
 def throughput(profile: str, loaded: dict, variants: list, rounds: int) -> None:
     fps: dict = {"detect": [], **{variant: [] for variant in variants}}
     names, embedded = {}, {}
-    for _ in range(rounds):
+    for round_ in range(rounds):
         fps["detect"].append(detect_alone(next(iter(loaded.values()))[0]))
-        for runtime, ahead in variants:
+        # each round starts one variant later, so that a load that rises or falls during a round favours none
+        for runtime, ahead in variants[round_ % len(variants):] + variants[:round_ % len(variants)]:
             rate, names[runtime, ahead], embedded[runtime, ahead] = full(*loaded[runtime], ahead)
             fps[runtime, ahead].append(rate)
     detect = statistics.median(fps["detect"])
