@@ -189,20 +189,27 @@ def stage_extract(args: dict) -> dict:
                    "--detector", str(folder), "--embedding-model", str(embedder_file)]
         one_core = min(os.sched_getaffinity(0))
 
-        def seconds(*extra: str, on_one_core: bool = False) -> float:
+        cpu: dict[str, float] = {}
+
+        def seconds(run: str, *extra: str, on_one_core: bool = False) -> float:
+            """Wall seconds of one run; its CPU seconds (user + system, every thread) go to cpu[run]."""
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             start = time.perf_counter()
             subprocess.run([*command, *extra], check=True, capture_output=True,
                            preexec_fn=(lambda: os.sched_setaffinity(0, {one_core})) if on_one_core else None)
-            return time.perf_counter() - start
+            wall = time.perf_counter() - start
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu[run] = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+            return wall
 
         # cold on one core (one process, which OpenCV's threads share), then cold on every core, in the same run
-        one_core_s = seconds("--jobs", "1", on_one_core=True)
+        one_core_s = seconds("one_core", "--jobs", "1", on_one_core=True)
         (workdir / "e.pickle").unlink()
-        cold_s = seconds()
-        unchanged_s = seconds()
+        cold_s = seconds("cold")
+        unchanged_s = seconds("unchanged")
     return {"photos": photos, "cold_s": cold_s, "unchanged_s": unchanged_s, "one_core_cold_s": one_core_s,
             "cores_over_one_core": one_core_s / cold_s, "peak_mb_children": peak_rss_mb(resource.RUSAGE_CHILDREN),
-            "note": note}
+            "cpu_s": cpu, "note": note}
 
 
 def rss_mb() -> float:
@@ -400,6 +407,9 @@ def print_table(results: dict) -> None:
             print(f"  extract_embeddings.py on {e['photos']} photos: cold {e['cold_s']:.1f} s "
                   f"(one core: {e['one_core_cold_s']:.1f} s, {e['cores_over_one_core']:.2f}x), "
                   f"unchanged {e['unchanged_s']:.2f} s, peak {e['peak_mb_children']:.0f} MB")
+            if "cpu_s" in e:  # what a loaded machine distorts least: CPU seconds, every thread
+                print(f"    CPU seconds: one core {e['cpu_s']['one_core']:.1f}, cold {e['cpu_s']['cold']:.1f}, "
+                      f"unchanged {e['cpu_s']['unchanged']:.1f}")
     if "match" in results:
         print(f"\nmatching, {results['match'][0]['faces_per_query']} faces a frame; exact: numpy, approximate: FAISS IVF-Flat; "
               "recall@1 and same answer (name or Unknown) of approximate against exact search")

@@ -6,10 +6,12 @@ load slows every variant alike), on short_hamilton_clip.mp4:
   detect        decoding + the profile's detector, one thread (bench/benchmark.py's "detect")
   full ...      recognize_video.py's loop (run_recognition, tracks on, the clip read by its reader thread)
                 against faces/known + lin-manuel-miranda.png as "lin": with the embedder's runtime
-                (OpenCV's DNN, or the catalogue's faster one when installed) and with detection one frame
-                ahead on another thread or not
-Printed: frames/s (median of the rounds), full / detect, and whether every frame's names are those of
-the first full variant (OpenCV's DNN, one step at a time: the path before this round).
+                (OpenCV's DNN, or the catalogue's faster one when installed, on its threads and, for
+                comparison, on one thread) and with detection one frame ahead on another thread or not
+Printed: frames/s (median of the rounds), full / detect, faces embedded a frame, and whether every frame's
+names are those of the first full variant (OpenCV's DNN, one step at a time: the path before this round).
+The row marked "shipped" is what recognize_video.py does by default (run_recognition's `ahead` left to it):
+its full / detect is the issue's "live path at the detector's pace" (issue 22 item 2).
 
 Latency: the clip played as a live camera (30 frames/s, only the newest frame kept, as VideoSource does
 for a camera), drawn into a window stand-in; from a frame's capture to its names drawn, median and
@@ -41,7 +43,7 @@ import numpy as np  # noqa: E402
 
 from benchmark import CLIP, SHARED, load_models, plain_frames  # noqa: E402
 from facerec.catalogue import PROFILES  # noqa: E402
-from facerec.embedding import RUNTIME_VARIABLE  # noqa: E402
+from facerec.embedding import EMBEDDER_BACKENDS, RUNTIME_VARIABLE  # noqa: E402
 from facerec.images import read_image  # noqa: E402
 from facerec.matching import make_matcher  # noqa: E402
 from facerec.recognition import FacePipeline, run_recognition  # noqa: E402
@@ -64,17 +66,37 @@ def gallery_matcher(profile: str, detector, embedder):
 
 
 def models(profile: str, runtime: str):
-    """(detector, embedder, matcher) with the embedder on `runtime` ("opencv", or "catalogue": the row's)."""
+    """(detector, embedder, matcher) with the embedder on `runtime` ("opencv"; "catalogue": the row's; "one
+    thread": the row's, its runtime on one thread, as shipped before issue 22 item 1 settled on two)."""
     previous = os.environ.pop(RUNTIME_VARIABLE, None)
     if runtime == "opencv":
         os.environ[RUNTIME_VARIABLE] = "opencv"
+    network = PROFILES[profile].embedder
+    faster = EMBEDDER_BACKENDS.get(f"{network.backend}@{network.runtime}")
+    threads = getattr(faster, "THREADS", None)
+    if runtime == "one thread" and threads is not None:
+        faster.THREADS = 1
     try:
         detector, embedder, *_ = load_models(profile)
     finally:
         os.environ.pop(RUNTIME_VARIABLE, None)
         if previous is not None:
             os.environ[RUNTIME_VARIABLE] = previous
+        if threads is not None:
+            faster.THREADS = threads
     return detector, embedder, gallery_matcher(profile, detector, embedder)
+
+
+def shipped(runtime: str, embedder, ahead: bool, live: bool) -> bool:
+    """Whether this variant is what recognize_video.py does by default (see run_recognition's `ahead`)."""
+    return runtime == "catalogue" and ahead == (not live and embedder.threads <= 1)
+
+
+def described(runtime: str, embedder) -> str:
+    """The embedder's class, and its runtime's threads where it sets them (OpenCV's DNN: OpenCV's threads)."""
+    if not hasattr(embedder, "THREADS"):
+        return type(embedder).__name__
+    return f"{type(embedder).__name__}, {embedder.threads} thread{'s' * (embedder.threads > 1)}"
 
 
 def detect_alone(detector) -> float:
@@ -85,14 +107,14 @@ def detect_alone(detector) -> float:
     return frames / (time.perf_counter() - start)
 
 
-def full(detector, embedder, matcher, ahead: bool) -> tuple[float, list]:
-    """recognize_video.py's loop on the clip: (frames/s, every frame's names)."""
+def full(detector, embedder, matcher, ahead: bool) -> tuple[float, list, float]:
+    """recognize_video.py's loop on the clip: (frames/s, every frame's names, faces embedded a frame)."""
     lines = io.StringIO()
+    pipeline = FacePipeline(detector, embedder, matcher, Tracker())
     with open_source(str(CLIP)) as source:
-        summary = run_recognition(source, FacePipeline(detector, embedder, matcher, Tracker()), json_lines=lines,
-                                  ahead=ahead)
+        summary = run_recognition(source, pipeline, json_lines=lines, ahead=ahead)
     names = [[face["name"] for face in json.loads(line)["faces"]] for line in lines.getvalue().splitlines()]
-    return summary.fps, names
+    return summary.fps, names, pipeline.embedded / max(summary.frames, 1)
 
 
 class LiveClip:
@@ -160,23 +182,27 @@ def live(detector, embedder, matcher, frames: list[np.ndarray], ahead: bool) -> 
 
 def throughput(profile: str, loaded: dict, variants: list, rounds: int) -> None:
     fps: dict = {"detect": [], **{variant: [] for variant in variants}}
-    names = {}
-    for _ in range(rounds):
-        fps["detect"].append(detect_alone(loaded["opencv"][0]))
-        for runtime, ahead in variants:
-            rate, names[runtime, ahead] = full(*loaded[runtime], ahead)
+    names, embedded = {}, {}
+    for round_ in range(rounds):
+        fps["detect"].append(detect_alone(next(iter(loaded.values()))[0]))
+        # each round starts one variant later, so that a load that rises or falls during a round favours none
+        for runtime, ahead in variants[round_ % len(variants):] + variants[:round_ % len(variants)]:
+            rate, names[runtime, ahead], embedded[runtime, ahead] = full(*loaded[runtime], ahead)
             fps[runtime, ahead].append(rate)
     detect = statistics.median(fps["detect"])
     print(f"\nprofile {profile}: {rounds} interleaved rounds, median frames/s")
-    print("| variant | embedder | frames/s | full / detect | names of every frame |")
-    print("|---|---|---:|---:|---|")
-    print(f"| detect alone | - | {detect:.1f} | - | - |")
+    print("| variant | embedder | frames/s | full / detect | faces embedded a frame | names of every frame |")
+    print("|---|---|---:|---:|---:|---|")
+    print(f"| detect alone | - | {detect:.1f} | - | - | - |")
     reference = names[variants[0]]
     for runtime, ahead in variants:
         rate = statistics.median(fps[runtime, ahead])
         same = "same" if names[runtime, ahead] == reference else (
             f"{sum(a != b for a, b in zip(names[runtime, ahead], reference))} frames differ")
-        print(f"| full, {STEPS[ahead]} | {type(loaded[runtime][1]).__name__} | {rate:.1f} | {rate / detect:.2f} | {same} |")
+        embedder = loaded[runtime][1]
+        mark = " (shipped)" if shipped(runtime, embedder, ahead, live=False) else ""
+        print(f"| full, {STEPS[ahead]}{mark} | {described(runtime, embedder)} | {rate:.1f} | {rate / detect:.2f} "
+              f"| {embedded[runtime, ahead]:.2f} | {same} |")
 
 
 def latency(profile: str, loaded: dict, variants: list, rounds: int, frames: list[np.ndarray]) -> None:
@@ -191,7 +217,9 @@ def latency(profile: str, loaded: dict, variants: list, rounds: int, frames: lis
     print("| variant | embedder | median ms | 90th percentile ms | frames shown a second |")
     print("|---|---|---:|---:|---:|")
     for (runtime, ahead), (latencies, rates) in pooled.items():
-        print(f"| {STEPS[ahead]} | {type(loaded[runtime][1]).__name__} | {1000 * statistics.median(latencies):.0f} "
+        embedder = loaded[runtime][1]
+        mark = " (shipped)" if shipped(runtime, embedder, ahead, live=True) else ""
+        print(f"| {STEPS[ahead]}{mark} | {described(runtime, embedder)} | {1000 * statistics.median(latencies):.0f} "
               f"| {1000 * float(np.percentile(latencies, 90)):.0f} | {statistics.median(rates):.1f} |")
 
 
@@ -210,9 +238,11 @@ def main(argv: list[str] | None = None) -> int:
           f"load average {os.getloadavg()[0]:.1f}")
     clip_frames = list(plain_frames())
     for profile in args.profiles:
-        loaded = {runtime: models(profile, runtime) for runtime in ("opencv", "catalogue")}
+        loaded = {runtime: models(profile, runtime) for runtime in ("opencv", "catalogue", "one thread")}
         if type(loaded["opencv"][1]) is type(loaded["catalogue"][1]):  # no faster runtime for this profile
-            del loaded["catalogue"]
+            loaded = {"catalogue": loaded["opencv"]}  # the catalogue's, which is OpenCV's DNN: shipped
+        elif loaded["one thread"][1].threads == loaded["catalogue"][1].threads:  # one core, or one thread shipped
+            del loaded["one thread"]
         variants = [(runtime, ahead) for runtime in loaded for ahead in (False, True)]
         if not args.no_throughput:
             throughput(profile, loaded, variants, args.rounds)

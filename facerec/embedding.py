@@ -6,11 +6,12 @@ L2-normalised, so distances between them lie in [0, 2] whatever the model.
 
 from __future__ import annotations
 
+import copy
 import os
 import sys
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import cv2
 import numpy as np
@@ -37,6 +38,9 @@ class Embedder(ABC):
         self.network = network
         self.paths = [path]
         self.dimension: int = network.dimension or 0
+        # threads one embedding runs on, of the embedder's own runtime: with more than one, a frame's
+        # embedding already uses both cores, and detecting the next frame meanwhile would only take one from it
+        self.threads = 1
 
     def check_output(self) -> None:
         """Embed one blank face of the network's input size; a file that is another network is a FacerecError."""
@@ -58,6 +62,17 @@ class Embedder(ABC):
     @abstractmethod
     def _embed(self, image: np.ndarray, faces: Sequence[DetectedFace]) -> np.ndarray:
         """The network's raw output for the faces, one row each."""
+
+    def on_one_thread(self) -> Embedder:
+        """This embedder, or a copy whose runtime computes on one thread: for a caller whose own threads keep the
+        other cores busy (extraction's face finders). On two shared cores, a second thread of its own only
+        waited for the first: extract_embeddings.py --jobs 2 took a quarter more CPU time with it."""
+        return self
+
+
+def usable_cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 # backend name in the catalogue -> class; decorate a new Embedder class with @embedder_backend("name")
@@ -123,11 +138,13 @@ class SFaceEmbedder(Embedder):
 class OpenVinoSFaceEmbedder(SFaceEmbedder):
     """SFace aligned as above, its network run by OpenVINO on the plain float32 file derived from the int8 one.
 
-    The same vectors as OpenCV's DNN (within 1e-6) in 40% of the time a face (bench/runtimes.py).
-    One face a call (a batch is no faster in OpenVINO) on one thread: the other core detects the next frame.
+    The same vectors as OpenCV's DNN (within 1e-6) in less than half the time a face (bench/runtimes.py):
+    on two threads 2.24x OpenCV's DNN on the int8 file, on one 1.28x (quiet machine). One face a call (a batch
+    is no faster in OpenVINO), on THREADS threads: the live path then embeds one frame's faces on both cores
+    between two detections, rather than detecting the next frame meanwhile (run_recognition).
     """
 
-    THREADS = 1
+    THREADS = 2  # at most: never more than the cores this process may run on (a pinned run gets one)
 
     def __init__(self, network: Network, path: Path) -> None:
         import openvino  # ImportError: not installed, and load_embedder falls back to OpenCV's DNN
@@ -135,13 +152,24 @@ class OpenVinoSFaceEmbedder(SFaceEmbedder):
         assert network.plain is not None
         model = plain_model(path, network.plain, default_models_dir())
         super().__init__(network, path)  # OpenCV's SFace, for alignCrop
-        core = openvino.Core()
-        graph = core.read_model(model=model)
+        self._core = openvino.Core()
+        self._graph = self._core.read_model(model=model)
         width, height = network.input_size
-        graph.reshape([1, 3, height, width])
-        compiled = core.compile_model(graph, "CPU", {"INFERENCE_NUM_THREADS": self.THREADS,
-                                                     "PERFORMANCE_HINT": "LATENCY"})
-        self._request = compiled.create_infer_request()
+        self._graph.reshape([1, 3, height, width])
+        self._request, self.threads = self._compiled(min(self.THREADS, usable_cores()))
+
+    def _compiled(self, threads: int) -> tuple[Any, int]:
+        """An inference request of the network compiled for `threads` threads, and the threads it runs on."""
+        compiled = self._core.compile_model(self._graph, "CPU", {"INFERENCE_NUM_THREADS": threads,
+                                                                 "PERFORMANCE_HINT": "LATENCY"})
+        return compiled.create_infer_request(), int(compiled.get_property("INFERENCE_NUM_THREADS"))
+
+    def on_one_thread(self) -> Embedder:
+        if self.threads <= 1:
+            return self
+        single = copy.copy(self)  # shares OpenCV's SFace, for alignCrop: used by one thread at a time
+        single._request, single.threads = self._compiled(1)
+        return single
 
     def _embed(self, image: np.ndarray, faces: Sequence[DetectedFace]) -> np.ndarray:
         rows = []

@@ -12,13 +12,12 @@ whose name cannot be shown as itself, are skipped with the reason.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
-import multiprocessing
 import os
-import signal
 import stat
 import sys
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
@@ -26,9 +25,10 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 from .detection import MIN_FACE_SIZE, DetectedFace, Detector, load_detector
-from .embedding import Embedder, load_embedder
+from .embedding import Embedder, usable_cores
 from .errors import FacerecError
 from .images import UnusablePhoto, load_photo
+from .pipelining import computed_ahead
 from .models import Models, models_identity  # noqa: F401  (models_identity: where it was before issue 20)
 from .names import MAX_NAME_BYTES, case_twins, invisible_character, normalise_name
 from .stages import Stage, load_stages
@@ -183,78 +183,99 @@ def best_face(image: np.ndarray, detector: Detector) -> tuple[DetectedFace | Non
     return (faces[0] if faces else None), status
 
 
+@dataclass(frozen=True)
+class FoundFaces:
+    """A photo's usable faces, before embedding: the image, its faces (most confident first), USED or why none."""
+
+    image: np.ndarray | None
+    faces: list[DetectedFace]
+    status: str
+    problems: tuple[str, ...] = ()  # what the per-face stages find poor about the first face
+
+
+def find_faces(image: np.ndarray, detector: Detector, stages: Sequence[Stage] = ()) -> FoundFaces:
+    """The usable faces of `image`, and what `stages` find poor about the most confident one."""
+    faces, status = usable_faces(image, detector)
+    problems = (stage.problem(image, faces[0]) for stage in stages) if faces else ()
+    return FoundFaces(image, faces, status, tuple(filter(None, problems)))
+
+
+def find_photo_faces(path: Path, detector: Detector, stages: Sequence[Stage] = ()) -> FoundFaces:
+    """find_faces of the photo at `path`; a photo that cannot be used has no face and the reason."""
+    try:
+        return find_faces(load_photo(path), detector, stages)
+    except UnusablePhoto as why:
+        return FoundFaces(None, [], str(why))
+
+
+def embed_found(found: FoundFaces, embedder: Embedder) -> FaceEmbedding:
+    """The vector of the most confident usable face found, with the number of usable faces, or None and why."""
+    if found.image is None or not found.faces:
+        return FaceEmbedding(None, found.status, 0)
+    return FaceEmbedding(embedder.embed(found.image, found.faces[:1])[0], USED, len(found.faces), found.problems)
+
+
 def embed_face(image: np.ndarray, detector: Detector, embedder: Embedder,
                stages: Sequence[Stage] = ()) -> FaceEmbedding:
     """The vector of the most confident usable face, with the number of usable faces in the photo, and what
     `stages` find poor about it."""
-    faces, status = usable_faces(image, detector)
-    if not faces:
-        return FaceEmbedding(None, status, 0)
-    problems = (stage.problem(image, faces[0]) for stage in stages)
-    return FaceEmbedding(embedder.embed(image, faces[:1])[0], USED, len(faces), tuple(filter(None, problems)))
+    return embed_found(find_faces(image, detector, stages), embedder)
 
 
 def embed_photo(path: Path, detector: Detector, embedder: Embedder, stages: Sequence[Stage] = ()) -> FaceEmbedding:
     """embed_face of the photo at `path`; a photo that cannot be used gives no vector and the reason."""
-    try:
-        return embed_face(load_photo(path), detector, embedder, stages)
-    except UnusablePhoto as why:
-        return FaceEmbedding(None, str(why), 0)
+    return embed_found(find_photo_faces(path, detector, stages), embedder)
 
 
 # --- embedding photos on every core -------------------------------------------------------------
 
 def default_jobs() -> int:
     """The cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return usable_cores()
 
 
-_worker_models: tuple[Detector, Embedder, list[Stage]] | None = None  # in a worker process: its own copy of the models
-# A worker takes about a second to start (imports, its models); a photo about 0.1 s of a core. With fewer
-# photos than this a job, the workers would not pay for themselves: fewer are started.
-PHOTOS_PER_JOB = 16
-
-
-def _start_worker(detector: tuple, embedder: tuple) -> None:
-    """In a new worker: load the models; one OpenCV thread (the workers share the cores); Ctrl-C is the parent's
-    to handle; a parent that dies, even killed, takes its workers with it (Linux)."""
-    global _worker_models
-    import cv2
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    cv2.setNumThreads(1)
-    _worker_models = (load_detector(*detector), load_embedder(*embedder), load_stages())
-
-
-def _embed_in_worker(path: Path) -> FaceEmbedding:
-    assert _worker_models is not None
-    return embed_photo(path, *_worker_models)
+# Photos read and detected ahead of the one being embedded, per job: enough to keep every thread busy while
+# bounding the decoded photos held in memory.
+PHOTOS_AHEAD_PER_JOB = 2
 
 
 @contextlib.contextmanager
 def photo_embeddings(paths: list[Path], detector: Detector, embedder: Embedder, jobs: int = 1,
                      stages: Sequence[Stage] = ()) -> Iterator[Iterator[FaceEmbedding]]:
-    """embed_photo of each of `paths`, in their order, computed by up to `jobs` worker processes (one job, or a
-    few photos: in this process; see PHOTOS_PER_JOB). Workers are spawned, not forked (this process may hold threads and a database
-    connection), each with its own models; leaving the block cancels what they have not started."""
-    jobs = min(jobs, len(paths) // PHOTOS_PER_JOB)
+    """embed_photo of each of `paths`, in their order; with `jobs` > 1 the photos are read and their faces found
+    by `jobs` threads, each with its own copy of the detector, while this thread embeds them one after the other.
+
+    Threads, not processes: a process would import and load (and for OpenVINO compile) every model again,
+    seconds a worker, more than half of what it saves on the 153-photo bench set; a copy of the detector takes
+    milliseconds. The readers and the networks release Python's lock, so the threads use every core; the
+    embedder computes on one thread of its own (Embedder.on_one_thread). Leaving the block waits only for
+    the photos under way.
+    """
+    jobs = min(jobs, len(paths))
     if jobs <= 1:
         yield (embed_photo(path, detector, embedder, stages) for path in paths)
         return
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
+    spare = [detector]  # the first thread uses this one; the others load a copy
+    local = threading.local()
 
-    specs = ((detector.network, detector.paths, detector.confidence), (embedder.network, embedder.paths[0]))
-    pool = ProcessPoolExecutor(jobs, multiprocessing.get_context("spawn"), _start_worker, specs)
-    try:
-        yield pool.map(_embed_in_worker, paths)
-    except BrokenProcessPool as error:
-        raise FacerecError(f"a worker process embedding the photos ended unexpectedly ({error}): "
-                           "run again, with --jobs 1 if it happens again") from None
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    def find(path: Path) -> FoundFaces:
+        if not hasattr(local, "detector"):
+            try:
+                local.detector = spare.pop()
+            except IndexError:
+                local.detector = load_detector(detector.network, detector.paths, detector.confidence)
+        return find_photo_faces(path, local.detector, stages)
+
+    def embedded(single: Future) -> Iterator[FaceEmbedding]:
+        for _, found in computed_ahead(paths, find, pool, PHOTOS_AHEAD_PER_JOB * jobs):
+            yield embed_found(found, single.result())
+
+    with ThreadPoolExecutor(jobs, thread_name_prefix="enrol-find") as pool:
+        try:
+            # the finders take the other cores: the embedder on one thread, made (compiled) while they start
+            yield embedded(pool.submit(embedder.on_one_thread))
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 class NothingEnrolled(FacerecError):
@@ -274,8 +295,8 @@ def enrol_into(dataset: Path, writer: StoreWriter, detector: Detector, embedder:
           jobs: int = 1) -> tuple[GalleryCounts, EnrolmentReport]:
     """Enrol `dataset` through `writer` (Store.open_writer), reusing what its `previous` knows; finish it.
 
-    The photos to embed are embedded by `jobs` processes (see photo_embeddings); their outcomes are
-    recorded here, one image at a time, in the dataset's order.
+    The photos to embed are read and their faces found by `jobs` threads (see photo_embeddings); their
+    outcomes are recorded here, one image at a time, in the dataset's order.
 
     Returns what the whole gallery now holds (writer.finish: counts), and what the run did. FacerecError before
     anything is written when the dataset has no photos; NothingEnrolled when none gave a face.
@@ -364,7 +385,7 @@ def enrol(dataset: str | os.PathLike, gallery: str | os.PathLike | Store | None,
     output/embeddings.pickle) or an open Store. Incremental: images unchanged since the last run with
     the same models are reused. `force` replaces a file that is not an embeddings file. What would be
     replaced or not reused goes to `on_warning` (else into the report's warnings); `on_image` and
-    `on_report` as enrol_into; `jobs` processes embed the photos. Another writer of the same gallery
+    `on_report` as enrol_into; `jobs` threads find the faces of the photos. Another writer of the same gallery
     is waited for (`wait` seconds at most; None: as long as it takes), never undone. Returns the
     report: its `counts`, and its `gallery` the whole gallery written (unless `load_gallery` is False:
     a large database gallery is not read again only to be counted). FacerecError (NothingEnrolled if

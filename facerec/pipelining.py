@@ -5,17 +5,43 @@ tracker, the embedder and the matcher still take the frames one at a time, in
 order, so every frame gets the names the one-step-at-a-time loop gives it.
 It is for files: a live camera's frame detected ahead waits for the frame
 before it, and on two busy cores the time from its capture to its names
-drawn grew (bench/live_path.py), so run_recognition leaves live sources alone.
+drawn grew (bench/live_path.py), so run_recognition leaves live sources alone,
+and files whose embedder already runs on both cores (OpenVINO on two threads).
+
+computed_ahead is the ordered, bounded look-ahead under it, also used by
+extraction to read photos and find their faces on several threads.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-from typing import Iterable, Iterator
+from collections import deque
+from concurrent.futures import Executor, ThreadPoolExecutor
+from typing import Callable, Iterable, Iterator, TypeVar
 
 import numpy as np
 
 from .detection import DetectedFace, Detector
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
+def computed_ahead(items: Iterable[Item], function: Callable[[Item], Result], pool: Executor,
+                   depth: int) -> Iterator[tuple[Item, Result]]:
+    """(item, function(item)) for each of `items`, in their order, up to `depth` items computed ahead in `pool`.
+
+    At most `depth` + 1 items are taken from `items` before their results are wanted (a bounded memory);
+    an error of `function` comes out at its item.
+    """
+    pending: deque = deque()
+    for item in items:
+        pending.append((item, pool.submit(function, item)))
+        if len(pending) > depth:
+            done, future = pending.popleft()
+            yield done, future.result()
+    while pending:
+        done, future = pending.popleft()
+        yield done, future.result()
 
 
 def detected_ahead(numbered: Iterable[tuple[int, np.ndarray]],
@@ -26,11 +52,5 @@ def detected_ahead(numbered: Iterable[tuple[int, np.ndarray]],
     detection under way.
     """
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="detect-ahead") as pool:
-        pending = None
-        for index, frame in numbered:
-            detection = pool.submit(detector.detect, frame)
-            if pending is not None:
-                yield pending[0], pending[1], pending[2].result()
-            pending = (index, frame, detection)
-        if pending is not None:
-            yield pending[0], pending[1], pending[2].result()
+        for (index, frame), faces in computed_ahead(numbered, lambda pair: detector.detect(pair[1]), pool, 1):
+            yield index, frame, faces

@@ -349,9 +349,12 @@ def run_recognition(frames: Iterable[np.ndarray], recogniser: FacePipeline, wind
     `unknowns` (--keep-unknowns; its tracks end with the run)."""
     # `ahead`: detect the next frame on another thread while this one is embedded and shown (the same names,
     # more frames a second). By default a file is, a live source (camera, stream) is not: on 2 busy cores that
-    # made the time from a frame's capture to its names drawn longer (bench/live_path.py).
+    # made the time from a frame's capture to its names drawn longer (bench/live_path.py). Nor is a file whose
+    # embedder runs on several threads (OpenVINO): its embeddings already take both cores, and on the clip one
+    # step at a time was as fast or faster (bench/live_path.py).
     if ahead is None:
-        ahead = not getattr(getattr(frames, "spec", None), "is_live", False)
+        ahead = (not getattr(getattr(frames, "spec", None), "is_live", False)
+                 and getattr(recogniser.embedder, "threads", 1) <= 1)
     followed = recogniser.tracker if tracker is None else tracker
     summary = Summary()
     start = previous = time.perf_counter()

@@ -195,8 +195,35 @@ def test_a_file_is_detected_ahead_on_another_thread_and_a_live_source_is_not():
 
     frames = [np.zeros((8, 8, 3), np.uint8) for _ in range(4)]
     matcher = NearestMatcher(VectorIndex(np.eye(1, 128, dtype=np.float32), ["someone"]), 1.0)
-    for source, thread in ((frames, "detect-ahead"), (Frames(frames), threading.current_thread().name)):
+    here = threading.current_thread().name
+    one_thread, two_threads = SimpleNamespace(dimension=128, threads=1), SimpleNamespace(dimension=128, threads=2)
+    # a file is detected ahead unless its embedder runs on several threads (both cores are its already)
+    for source, embedder, thread in ((frames, one_thread, "detect-ahead"), (Frames(frames), one_thread, here),
+                                     (frames, two_threads, here)):
         detector = Recording()
-        summary = run_recognition(source, FacePipeline(detector, SimpleNamespace(dimension=128), matcher, Tracker()))
+        summary = run_recognition(source, FacePipeline(detector, embedder, matcher, Tracker()))
         assert summary.frames == 4
         assert len(detector.threads) == 4 and all(name.startswith(thread) for name in detector.threads)
+
+
+def test_openvino_embeds_on_two_threads_and_on_one_when_the_process_has_one_core():
+    require_runtime()
+    path = shared_path("models") / SFACE.files[0].filename
+    cores = os.sched_getaffinity(0)
+    require(len(cores) >= 2, "this machine gives the tests one core")
+    embedder = load_embedder(SFACE, path)
+    assert type(embedder) is OpenVinoSFaceEmbedder and embedder.threads == 2
+    # extraction's embedder, beside the threads that find faces: one thread, the same vectors
+    single = embedder.on_one_thread()
+    assert single.threads == 1 and embedder.threads == 2 and single.on_one_thread() is single
+    detector = load_detector(YUNET, [shared_path("models") / YUNET.files[0].filename], SFACE_PROFILE.confidence)
+    for image, faces in photo_faces(detector)[:4]:
+        np.testing.assert_allclose(single.embed(image, faces), embedder.embed(image, faces), atol=1e-6)
+    try:
+        os.sched_setaffinity(0, {min(cores)})  # as bench/benchmark.py's one-core extraction runs
+        assert load_embedder(SFACE, path).threads == 1
+    finally:
+        os.sched_setaffinity(0, cores)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(RUNTIME_VARIABLE, "opencv")
+        assert load_embedder(SFACE, path).threads == 1  # OpenCV's DNN: OpenCV's own threads, counted as one

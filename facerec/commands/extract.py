@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     add_detector_arguments(parser)
     add_embedder_arguments(parser)
     parser.add_argument("--jobs", type=positive_int, default=default_jobs(), metavar="N",
-                        help="photos embedded at once, each by its own process (default: the cores, "
+                        help="photos read and their faces found at once, each by its own thread (default: the cores, "
                              f"{default_jobs()} here)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
