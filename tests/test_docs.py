@@ -105,6 +105,15 @@ def test_readme_links_every_docs_page():
     assert {page.name for page in (PROJECT_ROOT / "docs").glob("*.md")} - linked == set()
 
 
+def test_architecture_names_every_module_of_the_package():
+    """docs/architecture.md has one line per module: a module added without its line is found here."""
+    page = (PROJECT_ROOT / "docs" / "architecture.md").read_text()
+    package = PROJECT_ROOT / "facerec"
+    modules = sorted(path.relative_to(package).as_posix() for path in package.rglob("*.py"))
+    assert len(modules) > 60
+    assert [module for module in modules if f"`{module}`" not in page] == []
+
+
 def test_readme_is_short():
     assert len((PROJECT_ROOT / "README.md").read_text().splitlines()) <= 250
 
