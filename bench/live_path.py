@@ -89,7 +89,7 @@ def models(profile: str, runtime: str):
 
 def shipped(runtime: str, embedder, ahead: bool, live: bool) -> bool:
     """Whether this variant is what recognize_video.py does by default (see run_recognition's `ahead`)."""
-    return runtime == "catalogue" and ahead == (not live and embedder.threads <= 1)
+    return runtime == "catalogue" and ahead == (not live)
 
 
 def described(runtime: str, embedder) -> str:

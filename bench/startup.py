@@ -37,9 +37,10 @@ CLIP = SHARED / "video" / "short_hamilton_clip.mp4"
 # Run in the project timed, so that each writes the gallery in its own format: the gallery comes as a plain pickle.
 _WRITE_GALLERY = """
 import pickle, sys
-from facerec.stores import Gallery, save_store
+from facerec import stores
+Gallery = getattr(stores, "Gallery", None) or stores.EmbeddingStore  # its name before issue 20, in older checkouts
 with open(sys.argv[1], "rb") as handle:
-    save_store(Gallery(**pickle.load(handle)), sys.argv[2])
+    stores.save_store(Gallery(**pickle.load(handle)), sys.argv[2])
 """
 
 

@@ -349,12 +349,11 @@ def run_recognition(frames: Iterable[np.ndarray], recogniser: FacePipeline, wind
     `unknowns` (--keep-unknowns; its tracks end with the run)."""
     # `ahead`: detect the next frame on another thread while this one is embedded and shown (the same names,
     # more frames a second). By default a file is, a live source (camera, stream) is not: on 2 busy cores that
-    # made the time from a frame's capture to its names drawn longer (bench/live_path.py). Nor is a file whose
-    # embedder runs on several threads (OpenVINO): its embeddings already take both cores, and on the clip one
-    # step at a time was as fast or faster (bench/live_path.py).
+    # made the time from a frame's capture to its names drawn longer (bench/live_path.py). A file is detected
+    # ahead even when the embedder runs on two threads (OpenVINO): on a quiet machine that gave sface 0.77 of
+    # detection alone against 0.68 one step at a time (bench/live_path.py, docs/benchmarks.md).
     if ahead is None:
-        ahead = (not getattr(getattr(frames, "spec", None), "is_live", False)
-                 and getattr(recogniser.embedder, "threads", 1) <= 1)
+        ahead = not getattr(getattr(frames, "spec", None), "is_live", False)
     followed = recogniser.tracker if tracker is None else tracker
     summary = Summary()
     start = previous = time.perf_counter()

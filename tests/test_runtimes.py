@@ -197,9 +197,9 @@ def test_a_file_is_detected_ahead_on_another_thread_and_a_live_source_is_not():
     matcher = NearestMatcher(VectorIndex(np.eye(1, 128, dtype=np.float32), ["someone"]), 1.0)
     here = threading.current_thread().name
     one_thread, two_threads = SimpleNamespace(dimension=128, threads=1), SimpleNamespace(dimension=128, threads=2)
-    # a file is detected ahead unless its embedder runs on several threads (both cores are its already)
+    # a file is detected ahead, whatever threads its embedder runs on; a live source never is
     for source, embedder, thread in ((frames, one_thread, "detect-ahead"), (Frames(frames), one_thread, here),
-                                     (frames, two_threads, here)):
+                                     (frames, two_threads, "detect-ahead"), (Frames(frames), two_threads, here)):
         detector = Recording()
         summary = run_recognition(source, FacePipeline(detector, embedder, matcher, Tracker()))
         assert summary.frames == 4
