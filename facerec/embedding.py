@@ -38,8 +38,7 @@ class Embedder(ABC):
         self.network = network
         self.paths = [path]
         self.dimension: int = network.dimension or 0
-        # threads one embedding runs on, of the embedder's own runtime: with more than one, a frame's
-        # embedding already uses both cores, and detecting the next frame meanwhile would only take one from it
+        # threads one embedding runs on, of the embedder's own runtime (OpenCV's DNN: OpenCV's own setting)
         self.threads = 1
 
     def check_output(self) -> None:
@@ -138,10 +137,9 @@ class SFaceEmbedder(Embedder):
 class OpenVinoSFaceEmbedder(SFaceEmbedder):
     """SFace aligned as above, its network run by OpenVINO on the plain float32 file derived from the int8 one.
 
-    The same vectors as OpenCV's DNN (within 1e-6) in less than half the time a face (bench/runtimes.py):
-    on two threads 2.24x OpenCV's DNN on the int8 file, on one 1.28x (quiet machine). One face a call (a batch
-    is no faster in OpenVINO), on THREADS threads: the live path then embeds one frame's faces on both cores
-    between two detections, rather than detecting the next frame meanwhile (run_recognition).
+    The same vectors as OpenCV's DNN (within 1e-6) in less than half the time a face (bench/runtimes.py,
+    quiet machine: on two threads 2.02x OpenCV's DNN on the int8 file, on one 1.25x). One face a call (a batch
+    is no faster in OpenVINO), on THREADS threads.
     """
 
     THREADS = 2  # at most: never more than the cores this process may run on (a pinned run gets one)

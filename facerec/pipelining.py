@@ -5,8 +5,7 @@ tracker, the embedder and the matcher still take the frames one at a time, in
 order, so every frame gets the names the one-step-at-a-time loop gives it.
 It is for files: a live camera's frame detected ahead waits for the frame
 before it, and on two busy cores the time from its capture to its names
-drawn grew (bench/live_path.py), so run_recognition leaves live sources alone,
-and files whose embedder already runs on both cores (OpenVINO on two threads).
+drawn grew (bench/live_path.py), so run_recognition leaves live sources alone.
 
 computed_ahead is the ordered, bounded look-ahead under it, also used by
 extraction to read photos and find their faces on several threads.
