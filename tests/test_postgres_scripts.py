@@ -383,7 +383,7 @@ def test_names_made_of_sql_quotes_and_unicode_are_just_names(database_url, tmp_p
     assert {person for (person,) in rows(database_url, "SELECT DISTINCT person FROM facerec_images")} == {
         "alex_lacamoire", "biden", "kit_harington", "rose_leslie", WEIRD_NAME, INJECTION}
     tables = rows(database_url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename")
-    assert tables == [("facerec_images",), ("facerec_meta",), ("facerec_sightings",)]
+    assert tables == [("facerec_images",), ("facerec_meta",), ("facerec_negatives",), ("facerec_sightings",)]
     assert rows(database_url, "SELECT count(*) FROM facerec_images") == [(10,)]
 
 
