@@ -87,7 +87,7 @@ def models(profile: str, runtime: str):
     return detector, embedder, gallery_matcher(profile, detector, embedder)
 
 
-def shipped(runtime: str, embedder, ahead: bool, live: bool) -> bool:
+def shipped(runtime: str, ahead: bool, live: bool) -> bool:
     """Whether this variant is what recognize_video.py does by default (see run_recognition's `ahead`)."""
     return runtime == "catalogue" and ahead == (not live)
 
@@ -200,7 +200,7 @@ def throughput(profile: str, loaded: dict, variants: list, rounds: int) -> None:
         same = "same" if names[runtime, ahead] == reference else (
             f"{sum(a != b for a, b in zip(names[runtime, ahead], reference))} frames differ")
         embedder = loaded[runtime][1]
-        mark = " (shipped)" if shipped(runtime, embedder, ahead, live=False) else ""
+        mark = " (shipped)" if shipped(runtime, ahead, live=False) else ""
         print(f"| full, {STEPS[ahead]}{mark} | {described(runtime, embedder)} | {rate:.1f} | {rate / detect:.2f} "
               f"| {embedded[runtime, ahead]:.2f} | {same} |")
 
@@ -218,7 +218,7 @@ def latency(profile: str, loaded: dict, variants: list, rounds: int, frames: lis
     print("|---|---|---:|---:|---:|")
     for (runtime, ahead), (latencies, rates) in pooled.items():
         embedder = loaded[runtime][1]
-        mark = " (shipped)" if shipped(runtime, embedder, ahead, live=True) else ""
+        mark = " (shipped)" if shipped(runtime, ahead, live=True) else ""
         print(f"| {STEPS[ahead]}{mark} | {described(runtime, embedder)} | {1000 * statistics.median(latencies):.0f} "
               f"| {1000 * float(np.percentile(latencies, 90)):.0f} | {statistics.median(rates):.1f} |")
 

@@ -25,7 +25,7 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 from .detection import MIN_FACE_SIZE, DetectedFace, Detector, load_detector
-from .embedding import Embedder, usable_cores
+from .embedding import Embedder
 from .errors import FacerecError
 from .images import UnusablePhoto, load_photo
 from .pipelining import computed_ahead
@@ -228,11 +228,6 @@ def embed_photo(path: Path, detector: Detector, embedder: Embedder, stages: Sequ
 
 
 # --- embedding photos on every core -------------------------------------------------------------
-
-def default_jobs() -> int:
-    """The cores this process may run on."""
-    return usable_cores()
-
 
 # Photos read and detected ahead of the one being embedded, per job: enough to keep every thread busy while
 # bounding the decoded photos held in memory.

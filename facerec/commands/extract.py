@@ -11,7 +11,8 @@ from pathlib import Path
 
 from facerec.cli import (add_detector_arguments, add_embedder_arguments, add_store_arguments, models_from_args,
                          next_command, parser_for, positive_int)
-from facerec.enrolment import EnrolmentReport, default_jobs, enrol
+from facerec.embedding import usable_cores
+from facerec.enrolment import EnrolmentReport, enrol
 from facerec.errors import main_guard
 from facerec.stores import masked, open_store
 from facerec.text import plural
@@ -37,9 +38,9 @@ def main(argv: list[str] | None = None) -> int:
                              "(never a folder, device or FIFO)")
     add_detector_arguments(parser)
     add_embedder_arguments(parser)
-    parser.add_argument("--jobs", type=positive_int, default=default_jobs(), metavar="N",
+    parser.add_argument("--jobs", type=positive_int, default=usable_cores(), metavar="N",
                         help="photos read and their faces found at once, each by its own thread (default: the cores, "
-                             f"{default_jobs()} here)")
+                             f"{usable_cores()} here)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
 
