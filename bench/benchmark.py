@@ -13,8 +13,13 @@ It prints docs/benchmarks.md's table in markdown (one row per profile, naming th
 and embedder files each used), then the details. Without OpenFace's weights, the openface rows
 run ../shared/models/openface_nn4_architecture_standin.t7: OpenFace's architecture, real cost.
 
+`--repeats R` runs detect, bare and full R times each, interleaved, and reports each one's median run:
+on a machine whose speed drifts (this one's detection alone ranged from 42 to 87 frames/s within an
+hour) full / detection alone is then the ratio of medians measured side by side.
+
 Example:
   python bench/benchmark.py --json bench/results.json
+  python bench/benchmark.py --stages detect full --repeats 5
 """
 
 from __future__ import annotations
@@ -299,6 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     parser.add_argument("--profiles", nargs="+", default=None, help="profiles to measure (default: all)")
     parser.add_argument("--stages", nargs="+", default=["decode", "detect", "bare", "full", "extract", "match"])
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="runs of detect, bare and full, interleaved; each reports its median run (default 1)")
     parser.add_argument("--copies", type=int, default=17, help="noisy copies of each of the 9 known photos (default 17: 153)")
     parser.add_argument("--gallery-sizes", type=int, nargs="+", default=[10**3, 10**4, 10**5, 10**6])
     parser.add_argument("--recall-queries", type=int, default=200,
@@ -314,14 +321,16 @@ def main(argv: list[str] | None = None) -> int:
                      "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "load_before": os.getloadavg()}
     if "decode" in args.stages:
         results["decode"] = run_stage(stage_decode, {})
+    loops = {"detect": (stage_loop, {"embed": False}), "bare": (stage_loop, {"embed": True}), "full": (stage_full, {})}
     for profile in profiles:
         row = results.setdefault("profiles", {}).setdefault(profile, {"files": files_used(profile)})
-        if "detect" in args.stages:
-            row["detect"] = run_stage(stage_loop, {"profile": profile, "embed": False})
-        if "bare" in args.stages:
-            row["bare"] = run_stage(stage_loop, {"profile": profile, "embed": True})
-        if "full" in args.stages:
-            row["full"] = run_stage(stage_full, {"profile": profile})
+        runs: dict[str, list[dict]] = {stage: [] for stage in loops if stage in args.stages}
+        for _ in range(args.repeats):  # interleaved: a load that rises or falls slows every stage alike
+            for stage, (function, extra) in loops.items():
+                if stage in runs:
+                    runs[stage].append(run_stage(function, {"profile": profile, **extra}))
+        for stage, stage_runs in runs.items():
+            row[stage] = median_run(stage_runs)
         if "bare" in row and "full" in row:
             row["full_over_bare"] = row["full"]["fps"] / row["bare"]["fps"]
         if "detect" in row and "full" in row:  # issue 22's target: the live path at the detector's pace
@@ -336,6 +345,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0
+
+
+def median_run(runs: list[dict]) -> dict:
+    """The run of median frames/s (the lower middle one of an even count), with every run's frames/s."""
+    ordered = sorted(runs, key=lambda run: run["fps"])
+    return {**ordered[(len(ordered) - 1) // 2], "fps_runs": [run["fps"] for run in runs]}
 
 
 def machine() -> dict:
@@ -395,6 +410,8 @@ def print_table(results: dict) -> None:
             if stage in row:
                 r = row[stage]
                 print(f"  {stage:<10} {r['fps']:>9.1f} {r['faces_per_frame']:>12.2f} {r['peak_mb']:>8.0f}  {r.get('note', '')}")
+                if len(r.get("fps_runs", [])) > 1:
+                    print(f"  {'':<10} runs: {', '.join(f'{fps:.1f}' for fps in r['fps_runs'])} (the median shown)")
         if "full" in row:
             print(f"  full path: {row['full']['faces_named']} faces named; "
                   f"{row['full']['fps_with_startup']:.1f} frames/s counting start-up")
