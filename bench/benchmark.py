@@ -32,6 +32,7 @@ import multiprocessing
 import os
 import re
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -419,6 +420,10 @@ def print_table(results: dict) -> None:
             print(f"  full / bare network loop: {row['full_over_bare']:.0%}")
         if "full_over_detect" in row:
             print(f"  full / detection alone: {row['full_over_detect']:.2f}")
+            rounds = [full / detect for detect, full in zip(row["detect"]["fps_runs"], row["full"]["fps_runs"])]
+            if len(rounds) > 1:  # each round's two runs are neighbours in time: the ratio a drift disturbs least
+                print(f"    round by round: {', '.join(f'{ratio:.2f}' for ratio in rounds)} "
+                      f"(median {statistics.median(rounds):.2f})")
         if "extract" in row:
             e = row["extract"]
             print(f"  extract_embeddings.py on {e['photos']} photos: cold {e['cold_s']:.1f} s "

@@ -6,8 +6,9 @@ Stages, each in a fresh process (bench/benchmark.py's run_stage), all in one run
             skipped with a note when it is not installed
   full      recognize_video.py's own main(), headless, --json, per profile, with --every 1 and --every N
   rules     the sface pipeline through the package with each naming rule, several N, and with or without
-            embedding a track again the next frame when its verdict was near the threshold (--margins):
-            agreement with --every 1, label flips, faces embedded
+            embedding a track again the next frame when its verdict was near the threshold (--margins),
+            with and without settling named tracks (tracking.SETTLED_AFTER): agreement with --every 1,
+            faces named rightly (by eye, bench/shared_faces.py), label flips, faces embedded
   cost      the tracker alone (association, cut check, bookkeeping, naming) on 10 moving faces
 
 The gallery is faces/known plus faces/probe/lin-manuel-miranda.png as "lin" (the tests' gallery).
@@ -35,6 +36,7 @@ from pathlib import Path
 
 from benchmark import CLIP, ROOT, enrolled, model_paths, run_stage
 from profiles import linked_gallery
+from shared_faces import KNOWN_PEOPLE, clip_person
 
 sys.path.insert(0, str(ROOT))
 
@@ -71,10 +73,11 @@ def stage_peer(_: dict) -> dict:
         rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
         locations = face_recognition.face_locations(rgb)
         faces = []
-        for encoding in face_recognition.face_encodings(rgb, locations):
+        for (top, right, bottom, left), encoding in zip(locations, face_recognition.face_encodings(rgb, locations)):
             distances = face_recognition.face_distance(known, encoding)
             best = int(np.argmin(distances))
-            faces.append({"name": names[best] if distances[best] <= PEER_TOLERANCE else "Unknown"})
+            faces.append({"name": names[best] if distances[best] <= PEER_TOLERANCE else "Unknown",
+                          "box": [left, top, right, bottom]})
         records.append({"frame": len(records), "faces": faces})
     seconds = time.perf_counter() - start
     capture.release()
@@ -110,7 +113,7 @@ def stage_rules(args: dict) -> dict:
     from facerec.modelfiles import model_path, network_files
     from facerec.recognition import FacePipeline, run_recognition
     from facerec.stores import load_store
-    from facerec.tracking import NAMING_RULES, Tracker
+    from facerec.tracking import NAMING_RULES, SETTLED_AFTER, Tracker
 
     profile = PROFILES["sface"]
     with tempfile.TemporaryDirectory() as workdir:
@@ -126,15 +129,19 @@ def stage_rules(args: dict) -> dict:
         frames.append(read[1])
     capture.release()
     matcher = make_matcher("nearest", store.vectors, store.names, profile.threshold)
-    runs = [("frame", 1, 0.0)] + [(rule, every, margin) for rule in NAMING_RULES for margin in args["margins"]
-                                  for every in args["everies"]]
+    # settling (tracking.SETTLED_AFTER) only matters where tracks in doubt are embedded again: with a margin
+    runs = [("frame", 1, 0.0, 0)] + [(rule, every, margin, settled) for rule in NAMING_RULES
+                                     for margin in args["margins"] for settled in ((0, SETTLED_AFTER) if margin else (0,))
+                                     for every in args["everies"]]
     results = {}
-    for rule, every, margin in runs:
-        recogniser = FacePipeline(detector, embedder, matcher, Tracker(every, rule, doubt_margin=margin))
+    for rule, every, margin, settled in runs:
+        tracker = Tracker(every, rule, doubt_margin=margin, settled_after=settled)
+        recogniser = FacePipeline(detector, embedder, matcher, tracker)
         lines = io.StringIO()
         summary = run_recognition(frames, recogniser, json_lines=lines)
         records = [json.loads(line) for line in lines.getvalue().splitlines()]
-        results[f"{rule} {every} {margin}"] = {"records": records, "embedded": recogniser.embedded, "fps": summary.fps}
+        results[f"{rule} {every} {margin} {settled}"] = {"records": records, "embedded": recogniser.embedded,
+                                                          "fps": summary.fps}
     return {"runs": results}
 
 
@@ -177,13 +184,21 @@ def answers(records: list[dict], reference: list[dict] | None = None) -> dict:
     result = {"frames": len(records), "faces": sum(names.values()), "named": sum(n for k, n in names.items() if k != "Unknown"),
               "names": dict(names), "lin_frames": len(frames_of["lin"]),
               "obama_frames": [min(frames_of["obama"]), max(frames_of["obama"])] if frames_of["obama"] else None,
-              "absent_named": sorted(name for name in ABSENT if name in names)}
+              "absent_named": sorted(name for name in ABSENT if name in names), "right": right_by_eye(records)}
     if reference is not None:
         given = {(record["frame"], tuple(face["box"])): face["name"] for record in reference for face in record["faces"]}
         same = [given.get((record["frame"], tuple(face["box"]))) == face["name"]
                 for record in records for face in record["faces"]]
         result["agreement"] = float(np.mean(same)) if same else 1.0
     return result
+
+
+def right_by_eye(records: list[dict]) -> int:
+    """Faces named rightly, by bench/shared_faces.py's clip_person: a person of the gallery (faces/known and lin)
+    by their name, anyone else Unknown."""
+    enrolled = {*KNOWN_PEOPLE, "lin"}
+    return sum(face["name"] == (person if (person := clip_person(record["frame"], face["box"])) in enrolled else "Unknown")
+               for record in records for face in record["faces"])
 
 
 def flips_per_100(records: list[dict]) -> float:
@@ -234,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         figures["rows"][name] = row
     if "rules" in args.stages:
         rules = run_stage(stage_rules, {"everies": args.everies, "margins": margins})["runs"]
-        reference = rules["frame 1 0.0"]["records"]
+        reference = rules["frame 1 0.0 0"]["records"]
         figures["rules"] = {name: {**answers(r["records"], reference), "flips": flips_per_100(r["records"]),
                                    "embedded": r["embedded"], "fps": r["fps"]} for name, r in rules.items()}
     if "cost" in args.stages:
@@ -250,18 +265,18 @@ def print_tables(figures: dict) -> None:
     rows = figures["rows"]
     print(f"{figures['clip']}, gallery faces/known + lin; fastest of {figures['repeats']} interleaved run(s) a row\n")
     if rows:
-        print("| run | frames/s | faces found | faces named | lin frames | obama frames | absent named "
+        print("| run | frames/s | faces found | faces named | right by eye | lin frames | obama frames | absent named "
               "| same name as --every 1 | label flips /100 track-frames |")
-        print("|---|---:|---:|---:|---:|---|---|---:|---:|")
+        print("|---|---:|---:|---:|---:|---:|---|---|---:|---:|")
         for name, row in rows.items():
             if "skipped" in row:
-                print(f"| {name} | skipped: {row['skipped']} | | | | | | | |")
+                print(f"| {name} | skipped: {row['skipped']} | | | | | | | | |")
                 continue
             obama = "-".join(map(str, row["obama_frames"])) if row["obama_frames"] else "none"
             agreement = f"{row['agreement']:.1%}" if "agreement" in row else ""
             flips = f"{row['flips']:.2f}" if "flips" in row else ""
             label = f"face_recognition {row['version']} (HOG, tolerance {PEER_TOLERANCE})" if name == "face_recognition" else name
-            print(f"| {label} | {row['fps']:.1f} | {row['faces']} | {row['named']} | {row['lin_frames']} | {obama} "
+            print(f"| {label} | {row['fps']:.1f} | {row['faces']} | {row['named']} | {row['right']} | {row['lin_frames']} | {obama} "
                   f"| {', '.join(row['absent_named']) or 'none'} | {agreement} | {flips} |")
         print()
         peer = rows.get("face_recognition", {})
@@ -277,16 +292,20 @@ def print_tables(figures: dict) -> None:
                                                      for name, row in rows.items() if "fps_runs" in row))
     if "rules" in figures:
         print("\nsface, naming rule x N x doubt margin (through the package, frames decoded beforehand; "
-              "margin: a track whose verdict is within this share of the threshold is embedded again the next frame):\n")
-        print("| rule | N | doubt margin | frames/s | faces embedded | same name as --every 1 "
+              "margin: a track whose verdict is within this share of the threshold is embedded again the next frame, "
+              "unless named and its last K verdicts all gave that name (settled after K); right by eye: of the "
+              f"{figures['rules']['frame 1 0.0 0']['faces']} faces, bench/shared_faces.py's clip_person):\n")
+        print("| rule | N | doubt margin | settled after | frames/s | faces embedded | same name as --every 1 | right by eye "
               "| label flips /100 track-frames | lin frames | obama frames | absent named |")
-        print("|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
         for name, r in figures["rules"].items():
-            rule, n, margin = name.split()
+            rule, n, margin, settled = name.split()
             obama = "-".join(map(str, r["obama_frames"])) if r["obama_frames"] else "none"
             shown = f"{float(margin):.0%}" if float(margin) else "none"
-            print(f"| {rule} | {n} | {shown} | {r['fps']:.1f} | {r['embedded']} of {r['faces']} | {r['agreement']:.1%} "
-                  f"| {r['flips']:.2f} | {r['lin_frames']} | {obama} | {', '.join(r['absent_named']) or 'none'} |")
+            settling = f"{settled} verdicts" if int(settled) else "never"
+            print(f"| {rule} | {n} | {shown} | {settling} | {r['fps']:.1f} | {r['embedded']} of {r['faces']} "
+                  f"| {r['agreement']:.1%} | {r['right']} | {r['flips']:.2f} | {r['lin_frames']} | {obama} "
+                  f"| {', '.join(r['absent_named']) or 'none'} |")
     if "cost" in figures:
         c = figures["cost"]
         print(f"\ntracker alone, {c['faces']} moving faces, {c['frames']} frames: median {c['ms_per_frame']:.3f} ms a frame "
