@@ -113,7 +113,7 @@ def stage_rules(args: dict) -> dict:
     from facerec.modelfiles import model_path, network_files
     from facerec.recognition import FacePipeline, run_recognition
     from facerec.stores import load_store
-    from facerec.tracking import NAMING_RULES, SETTLED_AFTER, Tracker
+    from facerec.tracking import NAMING_RULES, Tracker
 
     profile = PROFILES["sface"]
     with tempfile.TemporaryDirectory() as workdir:
@@ -131,7 +131,7 @@ def stage_rules(args: dict) -> dict:
     matcher = make_matcher("nearest", store.vectors, store.names, profile.threshold)
     # settling (tracking.SETTLED_AFTER) only matters where tracks in doubt are embedded again: with a margin
     runs = [("frame", 1, 0.0, 0)] + [(rule, every, margin, settled) for rule in NAMING_RULES
-                                     for margin in args["margins"] for settled in ((0, SETTLED_AFTER) if margin else (0,))
+                                     for margin in args["margins"] for settled in (args["settled"] if margin else (0,))
                                      for every in args["everies"]]
     results = {}
     for rule, every, margin, settled in runs:
@@ -219,9 +219,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--everies", type=int, nargs="+", default=[5, 10, 20], help="N for the naming-rule comparison")
     parser.add_argument("--margins", type=float, nargs="+", default=None,
                         help="doubt margins for the naming-rule comparison (default: 0, i.e. none, and DOUBT_MARGIN)")
+    parser.add_argument("--settled", type=int, nargs="+", default=None,
+                        help="verdicts after which a named track in doubt settles, for the naming-rule comparison "
+                             "(default: 0, i.e. never, and SETTLED_AFTER)")
     parser.add_argument("--stages", nargs="+", default=["peer", "full", "rules", "cost"])
     args = parser.parse_args(argv)
-    from facerec.tracking import DEFAULT_EVERY, DOUBT_MARGIN
+    from facerec.tracking import DEFAULT_EVERY, DOUBT_MARGIN, SETTLED_AFTER
 
     margins = args.margins if args.margins is not None else [0.0, DOUBT_MARGIN]
 
@@ -248,7 +251,8 @@ def main(argv: list[str] | None = None) -> int:
             row.update({k: v for k, v in run.items() if k not in ("fps",)})
         figures["rows"][name] = row
     if "rules" in args.stages:
-        rules = run_stage(stage_rules, {"everies": args.everies, "margins": margins})["runs"]
+        settled = args.settled if args.settled is not None else [0, SETTLED_AFTER]
+        rules = run_stage(stage_rules, {"everies": args.everies, "margins": margins, "settled": settled})["runs"]
         reference = rules["frame 1 0.0 0"]["records"]
         figures["rules"] = {name: {**answers(r["records"], reference), "flips": flips_per_100(r["records"]),
                                    "embedded": r["embedded"], "fps": r["fps"]} for name, r in rules.items()}

@@ -29,7 +29,7 @@ DOUBT_MARGIN = 0.1
 # ... except a named track whose last this many verdicts all gave it its name: it is settled, and embedded again only
 # when due, moved or back. An Unknown track in doubt stays checked every frame (a known face turning towards the
 # camera gets its name at once). On the clip this embeds 78 faces instead of 118 and names Alex Lacamoire's
-# close-up profile in 8 more frames, no face less (docs/tracks.md; bench/tracks.py --stages rules).
+# close-up profile in 8 more frames, changing no other face (docs/tracks.md; bench/tracks.py --stages rules).
 SETTLED_AFTER = 3
 MAX_MISSED = 10  # processed frames a track survives unseen (a head turned away, a detector miss)
 MAX_SHIFT = 1.0  # a face further than this many face widths from where its track was heading is someone else
@@ -294,4 +294,3 @@ class Tracker:
             return False
         recent = list(track.verdicts)[-self.settled_after:]
         return len(recent) == self.settled_after and all(verdict.name == track.match.name for verdict in recent)
-

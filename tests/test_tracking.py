@@ -105,7 +105,7 @@ def test_tracking_names_the_people_of_the_clip_as_every_frame_alone_does(clip_ru
     assert f"{len(records)} frames," in run.stderr
 
 
-def test_tracks_name_as_many_faces_rightly_as_every_frame_alone_with_a_fraction_of_the_embeddings(clip_runs):
+def test_tracks_name_more_faces_rightly_than_every_frame_alone(clip_runs):
     """Right by eye (bench/shared_faces.py's clip_person): a gallery person's face named so, anyone else Unknown."""
     enrolled = {*KNOWN_PEOPLE, "lin"}
 

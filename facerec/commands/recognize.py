@@ -32,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     add_matching_arguments(parser)
     parser.add_argument("--every", type=positive_int, default=DEFAULT_EVERY, metavar="N",
                         help=f"embed a followed face again at least every N frames (default: {DEFAULT_EVERY}; also when it "
-                             "is new, comes back, moves, changes size or its last distance was near the threshold); a "
+                             "is new, comes back, moves, changes size or its last distance was near the threshold, until its "
+                             "last 3 verdicts agree on a name); a "
                              "face's name comes from its track's recent embeddings. 1: embed and name every face of "
                              "every frame on its own")
     parser.add_argument("--output", default=None, metavar="FILE",
