@@ -74,6 +74,19 @@ def clip_person(frame: int, box) -> str:
     return next(person for right, person in AUDIENCE_ROWS if x < right or right == AUDIENCE_ROWS[-1][0])
 
 
+def right_name(frame: int, box, enrolled) -> str:
+    """The name a face of the clip should be given by a gallery of the people `enrolled`: clip_person's, or
+    "Unknown" for anyone not in it."""
+    person = clip_person(frame, box)
+    return person if person in enrolled else "Unknown"
+
+
+def named_rightly(records, enrolled) -> int:
+    """How many faces of recognize_video.py --json records (of the clip) carry their right_name."""
+    return sum(face["name"] == right_name(record["frame"], face["box"], enrolled)
+               for record in records for face in record["faces"])
+
+
 def left_to_right(boxes):
     """Indices of the boxes (x1, y1, x2, y2) from left to right."""
     return sorted(range(len(boxes)), key=lambda i: boxes[i][0] + boxes[i][2])

@@ -36,7 +36,7 @@ from pathlib import Path
 
 from benchmark import CLIP, ROOT, enrolled, model_paths, run_stage
 from profiles import linked_gallery
-from shared_faces import KNOWN_PEOPLE, clip_person
+from shared_faces import KNOWN_PEOPLE, named_rightly
 
 sys.path.insert(0, str(ROOT))
 
@@ -194,11 +194,9 @@ def answers(records: list[dict], reference: list[dict] | None = None) -> dict:
 
 
 def right_by_eye(records: list[dict]) -> int:
-    """Faces named rightly, by bench/shared_faces.py's clip_person: a person of the gallery (faces/known and lin)
-    by their name, anyone else Unknown."""
-    enrolled = {*KNOWN_PEOPLE, "lin"}
-    return sum(face["name"] == (person if (person := clip_person(record["frame"], face["box"])) in enrolled else "Unknown")
-               for record in records for face in record["faces"])
+    """Faces named rightly (bench/shared_faces.py): a person of the gallery (faces/known and lin) by their name,
+    anyone else Unknown."""
+    return named_rightly(records, {*KNOWN_PEOPLE, "lin"})
 
 
 def flips_per_100(records: list[dict]) -> float:

@@ -15,7 +15,7 @@ import pytest
 
 from conftest import run_script, shared_path
 from helpers import CLIP, CLIP_FRAMES
-from shared_faces import AUDIENCE_SHOT, KNOWN_PEOPLE, NOT_IN_CLIP, OBAMA_SEAT_X, clip_person
+from shared_faces import AUDIENCE_SHOT, KNOWN_PEOPLE, NOT_IN_CLIP, OBAMA_SEAT_X, named_rightly
 from test_modelfiles import http_folder  # noqa: F401  (a fixture: a real HTTP server on 127.0.0.1)
 from test_sface import CLIP_CONFIDENCE, enrol_with_lin, models, sface_model_args  # noqa: F401  (models: a fixture)
 
@@ -108,12 +108,7 @@ def test_tracking_names_the_people_of_the_clip_as_every_frame_alone_does(clip_ru
 def test_tracks_name_more_faces_rightly_than_every_frame_alone(clip_runs):
     """Right by eye (bench/shared_faces.py's clip_person): a gallery person's face named so, anyone else Unknown."""
     enrolled = {*KNOWN_PEOPLE, "lin"}
-
-    def right(records):
-        return sum(face["name"] == (person if (person := clip_person(record["frame"], face["box"])) in enrolled else UNKNOWN)
-                   for record in records for face in record["faces"])
-
-    tracked, per_frame = right(clip_runs[DEFAULT_EVERY][0]), right(clip_runs[1][0])
+    tracked, per_frame = named_rightly(clip_runs[DEFAULT_EVERY][0], enrolled), named_rightly(clip_runs[1][0], enrolled)
     # 522 against 514 of 551 measured: named tracks near the threshold settle (tracking.SETTLED_AFTER), which keeps
     # Alex Lacamoire's close-up profile named where fresh verdicts straddle the threshold (514 without settling)
     assert tracked >= per_frame + 5, (tracked, per_frame)
