@@ -4,6 +4,7 @@ The store here is a small UnknownStore that records what it is given (the real s
 tests); the recogniser, the tracker, the quality stage and the crops are the real ones.
 """
 
+import contextlib
 import json
 import shutil
 import threading
@@ -65,6 +66,9 @@ class RecordingStore(UnknownStore):
 
     def regroup(self):
         pass
+
+    def held(self):
+        return contextlib.nullcontext()
 
     def close(self):
         pass

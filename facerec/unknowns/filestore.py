@@ -28,9 +28,10 @@ import contextlib
 import json
 import math
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, Callable, ContextManager, Iterator, TypeVar
 
 import numpy as np
 
@@ -252,6 +253,10 @@ class FileUnknowns(UnknownStore):
         # recogniser does not parse again what it just wrote, nor a page an index that has not changed; threads
         # of one process may share the store.
         self._known: tuple[Signature, _State] | None = None
+        # The folder's lock is one per process and thread: a thread that holds it (held) takes it again freely,
+        # another thread of this process waits here as another process waits on the flock.
+        self._turn = threading.RLock()
+        self._holding = False
 
     # --- reading and writing the index ---
 
@@ -295,16 +300,25 @@ class FileUnknowns(UnknownStore):
 
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            lock = FolderLock.take(self.folder, f"the unknown faces {self.location}", wait=None)
-        except OSError as error:
-            raise FacerecError(f"cannot open the unknown faces' folder {self.location}: {error.strerror or error}") \
-                from None
-        try:
-            yield
-        finally:
-            lock.release()
+        with self._turn:
+            if self._holding:  # this thread holds it already (held)
+                yield
+                return
+            try:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                lock = FolderLock.take(self.folder, f"the unknown faces {self.location}", wait=None)
+            except OSError as error:
+                raise FacerecError(f"cannot open the unknown faces' folder {self.location}: "
+                                   f"{error.strerror or error}") from None
+            self._holding = True
+            try:
+                yield
+            finally:
+                self._holding = False
+                lock.release()
+
+    def held(self) -> ContextManager[None]:
+        return self._lock()
 
     def _change(self, change: Callable[[_State, dict[int, bytes]], _T]) -> _T:
         """One transaction: under the lock, read, `change(state, new_crops)`, bound, write (see the module)."""
@@ -452,6 +466,9 @@ class FileUnknowns(UnknownStore):
         def change(state: _State, crops: dict[int, bytes]) -> int:
             if group is not None and group not in state.groups:
                 raise NoSuchGroup(group, "kept")
+            if group is not None and state.groups[group][0] == "named":  # named meanwhile: its crops are photos now
+                raise NoSuchGroup(group, f"to forget: it was named {printable(state.groups[group][1] or '')}, its "
+                                         "crops are that person's photos now (forget --all deletes its sightings)")
             faces = [face.id for face in state.faces.values() if group is None or state.group_of(face) == group]
             for track in [t.id for t in state.tracks.values() if group is None or t.group == group]:
                 del state.tracks[track]

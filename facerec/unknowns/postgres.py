@@ -23,14 +23,16 @@ rows and then VACUUMs the faces' table, so the deleted crops do not linger in de
 from __future__ import annotations
 
 import contextlib
+import threading
 import uuid
-from typing import Callable, TypeVar
+from typing import Callable, Iterator, TypeVar
 
 import numpy as np
 import psycopg
 from psycopg.types.json import Jsonb
 
 from ..errors import FacerecError
+from ..stores.base import take_turn
 from ..stores.postgres import PostgresStore
 from .grouping import regroup as regroup_tracks
 from .rules import track_faces, Settings, faces_to_drop, place_track, stable_ids
@@ -79,6 +81,10 @@ class PostgresUnknowns(UnknownStore):
         self._gallery = PostgresStore(url)  # its connection, reconnection and masked messages
         self.location = self._gallery.location
         self.settings = settings
+        # held(): the writers' lock at session level on the store's connection (the transactions' own lock on the
+        # same key is then granted to it at once); other threads of this process wait here.
+        self._turn = threading.RLock()
+        self._holding = False
 
     # --- transactions ---
 
@@ -99,7 +105,7 @@ class PostgresUnknowns(UnknownStore):
         applied before it and before it commits."""
         def change(connection: psycopg.Connection) -> _T:
             with connection.transaction():
-                connection.execute("SELECT pg_advisory_xact_lock(%s)", (_UNKNOWNS_LOCK,))
+                self._take_turn(connection, "pg_try_advisory_xact_lock")
                 if not connection.execute(_TABLES).fetchone()[0]:  # type: ignore[index]
                     for statement in _SCHEMA:
                         connection.execute(statement)
@@ -114,7 +120,38 @@ class PostgresUnknowns(UnknownStore):
                     connection.execute("VACUUM facerec_unknown_faces")
             return result
 
-        return self._gallery._using("keep unknown faces in", change)
+        with self._turn:
+            return self._gallery._using("keep unknown faces in", change)
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        with self._turn:
+            if self._holding:
+                yield
+                return
+            self._gallery._using("keep unknown faces in",
+                                 lambda connection: self._take_turn(connection, "pg_try_advisory_lock"))
+            self._holding = True
+            try:
+                yield
+            finally:
+                self._holding = False
+                with contextlib.suppress(FacerecError):  # a lost connection let it go already
+                    self._gallery._using("keep unknown faces in", lambda connection: connection.execute(
+                        "SELECT pg_advisory_unlock(%s)", (_UNKNOWNS_LOCK,)))
+
+    def _take_turn(self, connection: psycopg.Connection, function: str) -> None:
+        """Take the writers' lock (`function`: at transaction or session level), waiting as long as it takes and
+        saying once for whom (as the file store's writers do)."""
+        def holder() -> str:
+            row = connection.execute(
+                "SELECT a.application_name, a.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE "
+                "l.locktype = 'advisory' AND l.objid = %s::oid AND l.objsubid = 1 AND l.granted AND a.pid <> "
+                "pg_backend_pid()", (_UNKNOWNS_LOCK,)).fetchone()
+            return f"another process ({row[0] or 'a client'}, server pid {row[1]})" if row else "another process"
+
+        take_turn(lambda: bool(connection.execute(f"SELECT {function}(%s)", (_UNKNOWNS_LOCK,)).fetchone()[0]),  # type: ignore[index]
+                  holder, f"the unknown faces in {self.location}", None)
 
     @staticmethod
     def _check_version(connection: psycopg.Connection) -> None:

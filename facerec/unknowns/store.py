@@ -14,7 +14,7 @@ import sys
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, ContextManager
 
 import numpy as np
 
@@ -109,6 +109,12 @@ class UnknownStore(ABC):
     @abstractmethod
     def regroup(self) -> None:
         """Regroup every kept track from scratch (grouping.regroup), keeping ids where groups survive."""
+
+    @abstractmethod
+    def held(self) -> ContextManager[None]:
+        """The writers' lock, held across several steps (naming: read the crops, enrol them, mark the group
+        named) so that no other writer (forget, ignore, merge, add), of this process or another, changes the
+        store in between; the changes made inside take it again freely."""
 
     @abstractmethod
     def close(self) -> None: ...
