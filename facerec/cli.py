@@ -19,7 +19,9 @@ from .detection import MIN_CONFIDENCE
 from .matching import DEFAULT_MIN_PROBABILITY, MATCHERS, MAX_DISTANCE
 from .modelfiles import PROJECT_ROOT
 from .models import Models, load_models
+from .names import camera_problem, normalise_name
 from .stores import LOCATION_HELP
+from .text import printable
 
 if TYPE_CHECKING:
     from .unknowns.keeping import KeptTracks
@@ -61,6 +63,15 @@ confidence = bounded_number(float, MIN_CONFIDENCE, 1.0,
 distance_threshold = bounded_number(float, 0.0, MAX_DISTANCE, why="unit vectors are never more than 2 apart")
 
 
+def camera_name(text: str) -> str:
+    """--camera: a name names.camera_problem accepts (in NFC), refused at the door, once for every use of it."""
+    name = normalise_name(text)
+    problem = camera_problem(name)
+    if problem:
+        raise argparse.ArgumentTypeError(f"camera name '{printable(name)[:80]}' cannot be used: {problem}")
+    return name
+
+
 def parser_for(description: str, example: str) -> argparse.ArgumentParser:
     """An ArgumentParser whose --help ends with an example command."""
     return argparse.ArgumentParser(
@@ -99,7 +110,7 @@ def add_store_arguments(parser: argparse._ActionsContainer, more_help: str = "",
         parser.add_argument("--log-sightings", action="store_true",
                             help="record each named face (time, --camera, name, distance) in the gallery's "
                                  "database: needs a postgresql:// --embeddings")
-        parser.add_argument("--camera", default=socket.gethostname(), metavar="NAME",
+        parser.add_argument("--camera", default=socket.gethostname(), metavar="NAME", type=camera_name,
                             help="the camera's name in the sightings and events (default: this machine's name, "
                                  f"{socket.gethostname()})")
 

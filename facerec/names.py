@@ -63,6 +63,22 @@ def check_person_name(name: str) -> str:
     return name
 
 
+MAX_CAMERA_CHARACTERS = 200  # a camera's name is a label, an MQTT topic level and a field of every kept face
+
+
+def camera_problem(name: str) -> str | None:
+    """Why `name` cannot name a camera (in sightings, events and kept unknown faces), or None if it can: empty,
+    over MAX_CAMERA_CHARACTERS, or a character that does not show as itself (a control such as a newline, tab or
+    DEL, a format character, a byte that is not UTF-8: see `invisible_character`)."""
+    if not name:
+        return "it is empty"
+    if len(name) > MAX_CAMERA_CHARACTERS:
+        return f"it is longer than {MAX_CAMERA_CHARACTERS} characters"
+    if character := invisible_character(name):
+        return f"it contains {character}"
+    return None
+
+
 def case_twins(names: Iterable[str]) -> list[list[str]]:
     """Groups of distinct names that differ only by case ("Obama", "obama"), each sorted."""
     groups: dict[str, set[str]] = {}

@@ -4,18 +4,26 @@ at once, fields too long for the index, a store path that is no gallery. Real sc
 
 from __future__ import annotations
 
+import json
+import os
 import queue
 import subprocess
 import sys
 import threading
 import time
 
-from conftest import PROJECT_ROOT
+import pytest
+
+from conftest import PROJECT_ROOT, run_script, shared_path
+from helpers import assert_clean_failure, device_node
 from postgres_server import database_url, postgres_server  # noqa: F401 (fixtures)
-from test_unknowns_cli import gallery, listed, model_args  # noqa: F401 (gallery is a fixture)
-from unknown_faces import jpeg_files, sface
+from test_unknowns_cli import gallery, listed, model_args, unknowns  # noqa: F401 (gallery is a fixture)
+from unknown_faces import PHOTOS, jpeg_files, sface, track
+from web_server import Server, enrolled
 
 from facerec.stores import open_store
+from facerec.unknowns import open_unknowns
+from facerec.unknowns.filestore import INDEX, unknowns_folder
 
 WAIT_SECONDS = 120
 
@@ -80,3 +88,100 @@ def test_forget_during_name_waits_for_it_and_says_the_group_was_named(gallery): 
     with open_store(location) as store:
         assert store.load().names.count("kit") == 2
     assert [row["group"] for row in listed(location)] == [groups["rose"]]
+
+
+def test_a_camera_name_the_index_could_not_read_back_is_refused_at_the_door_and_on_writing(tmp_path):
+    """Issue 31 items 3 and 14: --camera over 200 characters, with a newline or a byte that is not UTF-8 is one
+    `error:` line before anything runs; the store itself refuses a camera it could not read back (over 1,024
+    characters, not UTF-8), and stays readable."""
+    dataset, embeddings = enrolled(tmp_path)
+    for camera, fragment in [("x" * 1100, "longer than 200 characters"), ("cam\nera", "a control character"),
+                             ("cam" + os.fsdecode(b"\xff"), "a byte that is not UTF-8"), ("", "it is empty")]:
+        for script in ("recognize_video.py", "serve.py"):
+            result = run_script(script, "--embeddings", str(embeddings), "--camera", camera, "--keep-unknowns")
+            assert_clean_failure(result, "camera name", fragment)
+    location = str(tmp_path / "embeddings.pickle")
+    with open_unknowns(location, "sface") as store:
+        for camera in ("x" * 1025, "cam" + os.fsdecode(b"\xff")):
+            with pytest.raises(ValueError, match="camera name"):
+                store.add(track(PHOTOS["kit"][:1], 1, time.time(), camera=camera))
+        store.add(track(PHOTOS["kit"][:1], 2, time.time(), camera="y" * 1024))
+    [row] = listed(location)
+    assert row["cameras"] == ["y" * 1024]
+
+
+def test_a_page_is_kept_under_its_own_address_whatever_x_forwarded_for_says(tmp_path):
+    """Issue 31 item 3: a loopback page's camera is "page" and the peer's address, never a request header's."""
+    from websockets.sync.client import connect
+
+    from facerec.web.protocol import pack_frame
+
+    dataset, embeddings = enrolled(tmp_path)
+    server = Server(dataset, embeddings, "--keep-unknowns")
+    try:
+        forged = {"X-Forwarded-For": "1" * 1100, "X-Real-IP": "2" * 1100, "Forwarded": "for=" + "3" * 1100}
+        with connect(server.ws_url(), max_size=None, additional_headers=forged) as ws:
+            for number in range(3):
+                ws.send(pack_frame(number, shared_path("faces/probe/lin-manuel-miranda.png").read_bytes()))
+                assert [face["name"] for face in json.loads(ws.recv(timeout=WAIT_SECONDS))["faces"]] == ["Unknown"]
+        deadline = time.monotonic() + WAIT_SECONDS
+        while True:  # kept off the loop once the page closed
+            status, answer, _ = server.request("GET", "/api/unknowns")
+            assert status == 200, answer
+            if answer["groups"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert [group["cameras"] for group in answer["groups"]] == [["page 127.0.0.1"]]
+    finally:
+        server.stop()
+    assert [row["cameras"] for row in listed(str(embeddings))] == [["page 127.0.0.1"]]
+
+
+def plant_damaged_index(folder) -> None:
+    (folder / INDEX).write_text('{"format": "facerec-unknowns", "version": 1, "profile": "sface", "dimension": 128, '
+                                '"next": [2, 2, 1], "groups": [[1, "open", null]], "tracks": [[1, 1, "' + "c" * 1100
+                                + '", 1, 0, 0]], "faces": []}')
+
+
+def test_forget_all_works_on_any_state_of_the_folder(tmp_path):
+    """Issue 31 item 3: an index refused on reading (a camera over 1,024 characters, as the code before wrote it;
+    a planted 1 GB file; a FIFO; another model's), with crops beside it: forget --all deletes every crop and
+    leaves an empty index that `list` reads."""
+    location = str(tmp_path / "embeddings.pickle")
+    folder = unknowns_folder(location)
+    folder.mkdir()
+
+    def planted_fifo(folder):
+        os.mkfifo(folder / INDEX)
+
+    def planted_huge(folder):
+        with open(folder / INDEX, "wb") as planted:
+            planted.truncate(2**30)  # sparse: no disk used
+
+    for plant in (plant_damaged_index, planted_fifo, planted_huge):
+        for name in ("7.jpg", "8.jpg", ".unknowns.json.1234.tmp"):
+            (folder / name).write_bytes(b"\xff\xd8 crop")
+        plant(folder)
+        assert unknowns(location, "list").returncode == 2
+        forgot = unknowns(location, "forget", "--all")
+        assert forgot.returncode == 0 and "2 faces deleted for good" in forgot.stdout, forgot.stderr
+        assert sorted(path.name for path in folder.iterdir()) == [INDEX]
+        assert listed(location) == []
+        (folder / INDEX).unlink()
+    with open_unknowns(location, "sface") as store:
+        store.add(track(PHOTOS["kit"], 1, time.time()))
+    forgot = unknowns(location, "--model", "openface", "forget", "--all")  # the model the faces are not of
+    assert forgot.returncode == 0 and "2 faces deleted for good" in forgot.stdout, forgot.stderr
+    assert jpeg_files(folder) == [] and listed(location) == []
+
+
+def test_a_store_path_that_is_no_gallery_is_an_error(tmp_path):
+    """Issue 31 items 17 and 18: --embeddings / and /dev/null (here a private node like it) are refused in one
+    line, and nothing is made beside them."""
+    node = device_node(tmp_path, "null", 1, 3)
+    for location, fragment in [(str(node), "is a character device, not an embeddings file"),
+                               ("/", "is a folder, not an embeddings file"),
+                               (str(tmp_path), "is a folder, not an embeddings file")]:
+        for args in (["forget", "--all"], ["list"]):
+            assert_clean_failure(unknowns(location, *args), fragment)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["null"]

@@ -28,6 +28,7 @@ import contextlib
 import json
 import math
 import os
+import stat
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,12 +36,12 @@ from typing import Any, Callable, ContextManager, Iterator, TypeVar
 
 import numpy as np
 
-from ..errors import FacerecError
-from ..fileio import NotRegularFile, atomic_writer, read_inside, read_regular_file
+from ..errors import FacerecError, record_kept
+from ..fileio import NotRegularFile, atomic_writer, file_kind, read_inside, read_regular_file
 from ..stores.folderlock import FolderLock
 from ..text import printable
 from .grouping import regroup as regroup_tracks
-from .rules import track_faces, DAY_SECONDS, Settings, faces_to_drop, place_track, stable_ids
+from .rules import DAY_SECONDS, Settings, faces_to_drop, place_track, stable_ids, text_problem, track_faces
 from .store import FACES_PER_TRACK, KeptFace, KeptTrack, NoSuchGroup, UnknownGroup, UnknownStore
 
 FOLDER_SUFFIX = ".unknowns"
@@ -48,7 +49,6 @@ INDEX = "unknowns.json"
 FORMAT, VERSION = "facerec-unknowns", 1
 MAX_INDEX_BYTES = 256 * 2**20  # 20,000 faces of 512 numbers are about 60 MB of JSON
 MAX_CROP_BYTES = 4 * 2**20
-MAX_TEXT = 1024  # characters of a camera or person name
 MAX_DIMENSION = 4096
 STATES = ("open", "ignored", "named")
 _T = TypeVar("_T")
@@ -157,7 +157,7 @@ def _whole(value: Any) -> bool:
 
 
 def _text(value: Any) -> bool:
-    return type(value) is str and len(value) <= MAX_TEXT
+    return text_problem(value) is None  # the bounds every write is checked with (rules.text_problem)
 
 
 def _shown(row: Any) -> str:
@@ -242,10 +242,26 @@ def _crop_name(face: int) -> str:
     return f"{face}.jpg"
 
 
+def _check_gallery_path(path: Path) -> None:
+    """FacerecError unless `path` can be an embeddings file (a regular file, or none yet): the unknowns' folder is
+    made beside it, never beside a device, a folder or the root (`--embeddings /dev/null` or `/`)."""
+    try:
+        info = os.stat(path) if path.name else None
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        raise FacerecError(f"cannot use {printable(path)} as the gallery: {error.strerror or error}") from None
+    if info is None or not stat.S_ISREG(info.st_mode):
+        kind = "a folder" if info is None else file_kind(info.st_mode)
+        raise FacerecError(f"{printable(path)} is {kind}, not an embeddings file: give --embeddings the gallery's "
+                           "file (e.g. output/embeddings.pickle) or its postgresql:// URL")
+
+
 class FileUnknowns(UnknownStore):
     """The unknowns of one embeddings file (see the top of this module)."""
 
     def __init__(self, gallery: str | os.PathLike, settings: Settings) -> None:
+        _check_gallery_path(Path(gallery))
         self.folder = unknowns_folder(gallery)
         self.location = printable(self.folder)
         self.settings = settings
@@ -341,20 +357,26 @@ class FileUnknowns(UnknownStore):
                 raise FacerecError(f"cannot write the unknown faces in {self.location}: {error.strerror or error}; "
                                    "they are as they were") from None
             self._known = (written, state)
+            record_kept(f"unknowns {self.folder}", f"the unknown faces in {self.location} changed (crops no longer "
+                                                   "kept are deleted by the next change if not now)")
             self._sweep(state)
         return result
 
-    def _sweep(self, state: _State) -> None:
+    def _sweep(self, state: _State) -> int:
         """Delete the crops the index does not name (dropped, forgotten, or written by a change that did not
-        finish), and the temporaries of a writer killed mid-way (under the lock, no other writer is writing)."""
+        finish), and the temporaries of a writer killed mid-way (under the lock, no other writer is writing).
+        How many crops were deleted."""
         kept = {_crop_name(face.id) for face in state.faces.values() if face.crop}
         try:
             with os.scandir(self.folder) as entries:
                 names = [entry.name for entry in entries if entry.name not in kept and (
                     entry.name.endswith(".jpg") or entry.name.startswith(".") and entry.name.endswith(".tmp"))]
+            deleted = 0
             for name in names:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(self.folder / name)
+                    deleted += name.endswith(".jpg")
+            return deleted
         except OSError as error:
             raise FacerecError(f"the unknown faces in {self.location} were changed, but crops no longer kept could "
                                f"not be deleted ({error.strerror or error}): the next change tries again") from None
@@ -455,6 +477,9 @@ class FileUnknowns(UnknownStore):
         self._change(change)
 
     def named(self, group: int, person: str) -> None:
+        if text_problem(person):  # the index could not be read back
+            raise FacerecError(f"a person's name kept with the unknown faces {text_problem(person)}")
+
         def change(state: _State, crops: dict[int, bytes]) -> None:
             state.open_group(group)
             state.groups[group] = ("named", person)
@@ -463,6 +488,9 @@ class FileUnknowns(UnknownStore):
         self._change(change)
 
     def forget(self, group: int | None) -> int:
+        if group is None:
+            return self._forget_all()
+
         def change(state: _State, crops: dict[int, bytes]) -> int:
             if group is not None and group not in state.groups:
                 raise NoSuchGroup(group, "kept")
@@ -478,6 +506,37 @@ class FileUnknowns(UnknownStore):
             return len(faces)
 
         return self._change(change)
+
+    def _forget_all(self) -> int:
+        """Every face deleted, whatever state the folder is in (an index damaged, planted, too large or of another
+        model; a full disk): the crops go first (freeing space), then the index is replaced by an empty one
+        keeping the ids' counters where it can be read (else it is deleted: ids then start again from 1).
+        How many faces the index named (the crops deleted, if it could not be read)."""
+        with self._lock():
+            index = self.folder / INDEX
+            try:
+                state: _State | None = _parse(read_regular_file(index, MAX_INDEX_BYTES))
+            except (OSError, _Damaged):
+                state = None
+            empty = _State(self.settings.profile, next=state.next if state else [1, 1, 1])
+            record_kept(f"unknowns {self.folder}", f"some crops of {self.location} deleted (forget --all again "
+                                                   "finishes it)")
+            deleted = self._sweep(empty)
+            try:
+                with atomic_writer(index) as handle:
+                    handle.write(_serialise(empty))
+                self._known = None
+            except OSError:
+                try:
+                    os.unlink(index)
+                except FileNotFoundError:
+                    pass
+                except OSError as error:
+                    raise FacerecError(f"the unknown faces' crops in {self.location} are deleted, but its index "
+                                       f"{INDEX} can neither be replaced nor deleted ({error.strerror or error}): "
+                                       "delete it by hand") from None
+        record_kept(f"unknowns {self.folder}", f"the unknown faces in {self.location} forgotten")
+        return len(state.faces) if state else deleted
 
     def regroup(self) -> None:
         def change(state: _State, crops: dict[int, bytes]) -> None:

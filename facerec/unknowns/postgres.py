@@ -31,17 +31,16 @@ import numpy as np
 import psycopg
 from psycopg.types.json import Jsonb
 
-from ..errors import FacerecError
+from ..errors import FacerecError, record_kept
 from ..stores.base import take_turn
 from ..stores.postgres import PostgresStore
 from .grouping import regroup as regroup_tracks
-from .rules import track_faces, Settings, faces_to_drop, place_track, stable_ids
+from .rules import MAX_TEXT, track_faces, Settings, faces_to_drop, place_track, stable_ids
 from .store import FACES_PER_TRACK, KeptFace, KeptTrack, NoSuchGroup, UnknownGroup, UnknownStore
 
 SCHEMA_VERSION = 1
 _UNKNOWNS_LOCK = 0x66616375  # pg_advisory_xact_lock key: one change of the unknowns at a time
 MAX_CROP_BYTES = 4 * 2**20  # a crop larger than this is not fetched (filestore's bound)
-MAX_TEXT = 1024
 _T = TypeVar("_T")
 
 _SCHEMA = (
@@ -115,6 +114,7 @@ class PostgresUnknowns(UnknownStore):
                 dropped = self._bound(connection)  # the work sees no face past the bounds
                 result = work(connection)
                 self.settings.dropped_oldest(dropped + self._bound(connection), self.location)
+            record_kept(f"unknowns {self.location}", f"the unknown faces in {self.location} changed")
             if vacuum:
                 with contextlib.suppress(psycopg.Error):  # another role's table: its owner's autovacuum does it
                     connection.execute("VACUUM facerec_unknown_faces")

@@ -14,6 +14,8 @@ from .grouping import DEFAULT_MARGIN, Groups, grouping_cut
 from .store import FACES_PER_TRACK, KeptFace, KeptTrack
 
 DAY_SECONDS = 86_400.0
+MAX_TEXT = 1024  # characters of a camera or person name kept with a face (checked on writing and on reading)
+MAX_TRACK = 2**62  # a track's number is below it (a store's ids too)
 
 
 @dataclass
@@ -54,6 +56,11 @@ def track_faces(track: KeptTrack) -> tuple[list[KeptFace], np.ndarray]:
     """The faces a store keeps of `track` (its FACES_PER_TRACK best by quality) and their vectors as one float32
     array; ValueError for a track no store should keep (no face, numbers that are not finite, vectors of
     different sizes)."""
+    problem = text_problem(track.camera)
+    if problem:
+        raise ValueError(f"a kept track's camera name {problem}")
+    if not isinstance(track.track, (int, np.integer)) or not 0 <= int(track.track) < MAX_TRACK:
+        raise ValueError(f"a kept track's number is a whole number from 0 to 2**62, not {track.track!r:.40}")
     faces = sorted(track.faces, key=lambda face: -face.quality)[:FACES_PER_TRACK]
     if not faces:
         raise ValueError("a kept track has at least one face")
@@ -65,6 +72,19 @@ def track_faces(track: KeptTrack) -> tuple[list[KeptFace], np.ndarray]:
     if not (np.isfinite(vectors).all() and np.isfinite(numbers).all() and vectors.shape[1]):
         raise ValueError("a kept track's times, qualities and vectors must be finite numbers")
     return faces, vectors
+
+
+def text_problem(text: object) -> str | None:
+    """Why `text` cannot be kept as a camera or person name (what every store can write and read back), or None."""
+    if type(text) is not str:
+        return "is not text"
+    if len(text) > MAX_TEXT:
+        return f"is longer than {MAX_TEXT:,} characters"
+    try:
+        text.encode("utf-8")
+    except UnicodeError:
+        return "is not UTF-8"
+    return None
 
 
 def place_track(track: np.ndarray, vectors: np.ndarray, owners: np.ndarray, negative: np.ndarray, threshold: float,
