@@ -17,6 +17,16 @@ from .fileio import NAME_MAX as MAX_NAME_BYTES  # a name is a folder: at most th
 from .text import INVISIBLE_CATEGORIES, printable
 
 
+# The name the matcher gives a face it matches to nobody (matching.UNKNOWN, which is this): no person may be called
+# so, in any case, or a stranger and that person would look the same on every label, event and sighting.
+UNKNOWN = "Unknown"
+
+
+def reserved_name(name: str) -> bool:
+    """Whether `name` is the matcher's own (Unknown, in any case)."""
+    return name.casefold() == UNKNOWN.casefold()
+
+
 def normalise_name(name: str) -> str:
     """The NFC form of `name`, so that every spelling of a name is the same person."""
     return unicodedata.normalize("NFC", name)
@@ -50,6 +60,8 @@ def name_problem(name: str) -> str | None:
         return "it starts or ends with a space"
     if len(name.encode("utf-8")) > MAX_NAME_BYTES:
         return f"it is longer than {MAX_NAME_BYTES} bytes"
+    if reserved_name(name):
+        return f"{UNKNOWN} is what a face that matches nobody is called"
     return None
 
 

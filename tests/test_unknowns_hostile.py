@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import shutil
 import subprocess
 import sys
 import threading
@@ -185,3 +186,39 @@ def test_a_store_path_that_is_no_gallery_is_an_error(tmp_path):
         for args in (["forget", "--all"], ["list"]):
             assert_clean_failure(unknowns(location, *args), fragment)
     assert sorted(path.name for path in tmp_path.iterdir()) == ["null"]
+
+
+def test_unknown_is_nobodys_name_wherever_a_name_enters(tmp_path):
+    """Issue 31 item 8 (and 17: a deeply nested JSON body is 400): `Unknown` (in any case) is refused by
+    unknowns.py name, the page's naming and enrolment, imagecapture.py, and skipped as a dataset folder."""
+    dataset, embeddings = enrolled(tmp_path)
+    with open_unknowns(embeddings, "sface") as store:
+        group = store.add(track(PHOTOS["kit"], 1, time.time()))
+    for name in ("Unknown", "UNKNOWN"):
+        assert_clean_failure(unknowns(str(embeddings), "name", str(group), name, "--dataset", str(dataset)),
+                             "Unknown is what a face that matches nobody is called")
+        assert_clean_failure(run_script("imagecapture.py", "--name", name, "--dataset", str(dataset)),
+                             "Unknown is what a face that matches nobody is called")
+    server = Server(dataset, embeddings, "--keep-unknowns")
+    try:
+        for name in ("Unknown", "unknown"):
+            status, answer = server.json("POST", f"/api/unknowns/{group}/name", {"person": name})
+            assert status == 400 and "matches nobody" in answer["error"], answer
+            status, answer = server.json("POST", "/api/enrolment", {"name": name})
+            assert status == 400 and "matches nobody" in answer["error"], answer
+        for path in (f"/api/unknowns/{group}/name", "/api/enrolment", "/api/negatives"):
+            status, answer, _ = server.request("POST", path, b"[" * 100_000 + b"]" * 100_000,
+                                               headers={"Content-Type": "application/json"})
+            assert status == 400 and "nested too deeply" in answer["error"], answer
+        assert server.alive()
+    finally:
+        log = server.stop()
+    assert "Traceback" not in log and "RecursionError" not in log
+    assert [row["group"] for row in listed(str(embeddings))] == [group]
+    assert sorted(path.name for path in dataset.iterdir()) == ["biden", "obama"]
+    shutil.copytree(dataset / "biden", dataset / "Unknown")
+    run = run_script("extract_embeddings.py", "--dataset", str(dataset), "--embeddings", str(embeddings),
+                     *model_args())
+    assert run.returncode == 0 and "Unknown is what a face that matches nobody is called" in run.stdout, run.stdout
+    with open_store(str(embeddings)) as store:
+        assert set(store.load().names) == {"biden", "obama"}

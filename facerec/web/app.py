@@ -73,6 +73,8 @@ async def read_json(request: Request) -> dict:
         content = json.loads(await read_body(request))
     except (ValueError, UnicodeDecodeError):
         raise Refusal(400, "the body is not JSON") from None
+    except RecursionError:  # nested deeper than the parser goes (a body of 100 KB holds 50,000 levels)
+        raise Refusal(400, "the body is JSON nested too deeply") from None
     if not isinstance(content, dict):
         raise Refusal(400, "the body must be a JSON object")
     return content
