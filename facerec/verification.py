@@ -37,7 +37,7 @@ from .embedding import Embedder
 from .enrolment import best_face
 from .errors import FacerecError
 from .fileio import file_kind
-from .images import UnusablePhoto, load_photo
+from .images import UnusablePhoto, bgr_image, load_photo
 from .models import Models
 from .text import printable
 
@@ -103,7 +103,8 @@ Photo = np.ndarray | str | os.PathLike  # a BGR image (OpenCV's convention) or a
 
 def chosen_face(photo: Photo, detector: Detector, embedder: Embedder, which: str = "an image") -> PhotoFace:
     """The photo's face and vector; FacerecError naming the photo (`which` for an image) if it has no usable face."""
-    if isinstance(photo, np.ndarray):
+    if not isinstance(photo, (str, os.PathLike)):
+        photo = bgr_image(photo, which)  # FacerecError for None, a list, a shape or type that is no image
         face, status = best_face(photo, detector)
         if face is not None:
             return PhotoFace(face, embedder.embed(photo, [face])[0])
