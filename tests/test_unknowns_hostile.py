@@ -222,3 +222,20 @@ def test_unknown_is_nobodys_name_wherever_a_name_enters(tmp_path):
     assert run.returncode == 0 and "Unknown is what a face that matches nobody is called" in run.stdout, run.stdout
     with open_store(str(embeddings)) as store:
         assert set(store.load().names) == {"biden", "obama"}
+
+
+def test_a_correction_with_the_persons_own_face_is_refused_unless_forced(tmp_path):
+    """Issue 31 item 12: `not obama PHOTO` where PHOTO is obama himself (0.08 from one of his photos) would stop
+    him being named: refused in one line, nothing kept; --force keeps it."""
+    dataset, embeddings = enrolled(tmp_path)
+    before = embeddings.read_bytes()
+    own = str(shared_path("faces/probe/32bit.png"))
+    refused = unknowns(str(embeddings), "not", "obama", own)
+    assert_clean_failure(refused, "looks like obama themself", "--force")
+    assert embeddings.read_bytes() == before
+    stranger = unknowns(str(embeddings), "not", "obama", str(shared_path("faces/probe/lin-manuel-miranda.png")))
+    assert stranger.returncode == 0 and "1 negative example of obama" in stranger.stdout, stranger.stderr
+    forced = unknowns(str(embeddings), "not", "obama", own, "--force")
+    assert forced.returncode == 0 and "2 negative examples of obama" in forced.stdout, forced.stderr
+    with open_store(str(embeddings)) as store:
+        assert store.load().negatives.names == ["obama", "obama"]

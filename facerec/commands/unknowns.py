@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from facerec.cli import (add_detector_arguments, add_embedder_arguments, add_store_arguments, add_threshold_argument,
-                         models_from_args, parser_for, positive_int, profile_from_args)
+                         models_from_args, parser_for, positive_int, profile_from_args, threshold_from_args)
 from facerec.errors import FacerecError, main_guard
 from facerec.gallery import check_store_fits, shown
 from facerec.names import normalise_name
@@ -126,6 +126,9 @@ def _not_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("person", metavar="PERSON", help="the name the face was wrongly given (a person of the gallery)")
     parser.add_argument("photo", type=Path, metavar="PHOTO",
                         help="a photo or crop showing that face, and no other (exactly one face is found in it)")
+    parser.add_argument("--force", action="store_true",
+                        help="keep it even if the face looks like PERSON themself (nearer one of their photos than "
+                             "half the threshold): it would stop PERSON being named")
 
 
 def _not(store: Any, args: argparse.Namespace) -> None:
@@ -141,7 +144,7 @@ def _not(store: Any, args: argparse.Namespace) -> None:
         embedder = models.needs_embedder()
         check_store_fits(gallery.snapshot, gallery.location, embedder)
         vector = photo_face_vector(args.photo, models.detector, embedder)
-        kept = keep_negative(gallery.store, person, vector, models.identity)
+        kept = keep_negative(gallery.store, person, vector, models.identity, threshold_from_args(args), args.force)
     print(f"kept the face of {printable(str(args.photo))} as not {printable(kept.person)} "
           f"({plural(kept.negatives, 'negative example')} of {printable(kept.person)} in {gallery.location}): "
           f"a face is named {printable(kept.person)} only if it is nearer {printable(kept.person)}'s photos than these")

@@ -157,8 +157,9 @@ def create_app(engine: Engine, token: str | None = None, loopback: bool = True, 
         content = await read_json(request)
         face, name = content.get("face"), content.get("name")
         if not isinstance(face, str) or not isinstance(name, str):
-            raise Refusal(400, 'send {"face": "<the id of a named face in a live answer>", "name": "<its name>"}')
-        kept = await run_in_threadpool(engine.not_person, face, name)
+            raise Refusal(400, 'send {"face": "<the id of a named face in a live answer>", "name": "<its name>"} '
+                               '(and "force": true to keep a face that looks like that person themself)')
+        kept = await run_in_threadpool(engine.not_person, face, name, content.get("force") is True)
         return JSONResponse({"not": shown(kept.person), "negatives": kept.negatives}, status_code=201)
 
     async def learn_progress(request: Request) -> Response:
