@@ -239,3 +239,57 @@ def test_a_correction_with_the_persons_own_face_is_refused_unless_forced(tmp_pat
     assert forced.returncode == 0 and "2 negative examples of obama" in forced.stdout, forced.stderr
     with open_store(str(embeddings)) as store:
         assert store.load().negatives.names == ["obama", "obama"]
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 160 KB tmpfs of its own (root only: skipped where it cannot be mounted), unmounted after."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=160k", "tmpfs", str(mount)], capture_output=True)
+    if made.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode(errors='replace').strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_a_full_disk_leaves_no_orphan_crop_warns_once_and_forget_all_still_works(tmp_path, small_disk):
+    """Issue 31 items 15 and 21: keeping unknowns on a disk that fills up leaves no crop the index does not
+    name, warns once however many tracks fail, says at the end what the store holds, and forget --all works."""
+    from test_sface import CLIP_CONFIDENCE, sface_model_args
+    from test_unknowns_keeping import write_frames
+
+    _, enrolled_file = enrolled(tmp_path)
+    embeddings = small_disk / "embeddings.pickle"
+    shutil.copy(enrolled_file, embeddings)
+    video = write_frames(tmp_path / "audience.avi", [*range(82, 142), *range(160, 275)])
+    run = run_script("recognize_video.py", "--embeddings", str(embeddings), "--source", str(video), "--no-display",
+                     "--confidence", CLIP_CONFIDENCE, "--camera", "stage", "--keep-unknowns", "--every", "1",
+                     *sface_model_args())
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.count("told once") == 1, run.stderr
+    assert "could not be kept" in run.stderr and "to review now" in run.stderr, run.stderr
+    folder = unknowns_folder(embeddings)
+    index = json.loads((folder / INDEX).read_text())
+    named = {f"{face[0]}.jpg" for face in index["faces"] if face[4]}
+    assert {path.name for path in jpeg_files(folder)} == named  # no orphan
+    held = sum(group["tracks"] for group in listed(str(embeddings)))
+    assert f"holds {held} track" in run.stderr
+    forgot = unknowns(str(embeddings), "forget", "--all")
+    assert forgot.returncode == 0 and f"{len(index['faces'])} face" in forgot.stdout, forgot.stderr
+    assert jpeg_files(folder) == [] and listed(str(embeddings)) == []
+
+
+def test_name_never_writes_through_a_linked_person_folder(tmp_path):
+    """Issue 31 item 19: dataset/kit is a link to a folder outside the dataset: refused as the page refuses it."""
+    dataset, embeddings = enrolled(tmp_path)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (dataset / "kit").symlink_to(outside)
+    with open_unknowns(embeddings, "sface") as store:
+        group = store.add(track(PHOTOS["kit"], 1, time.time()))
+    assert_clean_failure(unknowns(str(embeddings), "name", str(group), "kit", "--dataset", str(dataset)),
+                         "symbolic link")
+    assert list(outside.iterdir()) == [] and [row["group"] for row in listed(str(embeddings))] == [group]

@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     reloads = f"; gallery reloaded {plural(follower.reloads, 'time')}" if follower.reloads else ""
     print(summary.report() + reloads, file=sys.stderr)
     if keeping is not None:
-        print(f"{plural(keeping.kept, 'unknown track')} kept for review: unknowns.py list", file=sys.stderr)
+        print(keeping.final_report, file=sys.stderr)
     if output is not None:
         if output.problem:
             raise FacerecError(output.problem)

@@ -344,16 +344,21 @@ class FileUnknowns(UnknownStore):
             dropped = state.bound(self.settings)  # the change sees no face past the bounds
             result = change(state, crops)
             self.settings.dropped_oldest(dropped + state.bound(self.settings), self.location)
+            placed: list[Path] = []
             try:
                 for face, jpeg in crops.items():
                     if face in state.faces:
                         with atomic_writer(self.folder / _crop_name(face)) as handle:
                             handle.write(jpeg)
+                        placed.append(self.folder / _crop_name(face))
                 with atomic_writer(self.folder / INDEX) as handle:
                     handle.write(_serialise(state))
                     handle.flush()
                     written = _signature_of(os.fstat(handle.fileno()))  # renaming it changes neither
             except OSError as error:
+                for path in placed:  # no index names them (a full disk: they are not left behind)
+                    with contextlib.suppress(OSError):
+                        os.unlink(path)
                 raise FacerecError(f"cannot write the unknown faces in {self.location}: {error.strerror or error}; "
                                    "they are as they were") from None
             self._known = (written, state)

@@ -25,6 +25,7 @@ import numpy as np
 from ..events.sink import OffLoop
 from ..recognition import Face
 from ..stages.quality import factors, score
+from ..text import plural
 from ..tracking import Track
 from .store import FACES_PER_TRACK, KeptFace, KeptTrack, UnknownStore
 
@@ -124,14 +125,32 @@ class KeptTracks(OffLoop):
                  close_seconds: float = CLOSE_SECONDS) -> None:
         self.store = store
         self.kept = 0  # tracks the store kept (an ignored person's are not)
+        self.failed = 0  # tracks the store could not keep (told once, counted after)
+        self.final_report = ""  # report() as close() found it
         super().__init__("the unknown-face store", warn, limit, close_seconds, what="unknown tracks")
 
     def add(self, track: KeptTrack) -> None:
         self._put(self._keep, track)
 
     def _keep(self, track: KeptTrack) -> None:
-        if self.store.add(track) is not None:
-            self.kept += 1
+        try:
+            if self.store.add(track) is not None:
+                self.kept += 1
+        except Exception as error:  # a full disk fails every track alike: one warning, then a count at the end
+            self.failed += 1
+            if self.failed == 1:
+                self._warn(f"{self.name}: {error} (told once: later tracks that cannot be kept are counted)")
+
+    def report(self) -> str:
+        """What this run kept, and what the store holds now (its bounds may have dropped some since)."""
+        try:
+            groups = self.store.groups()
+            now = f"; it holds {plural(sum(g.tracks for g in groups), 'track')} in {plural(len(groups), 'group')} " \
+                  "to review now"
+        except Exception as error:  # the store is gone: say so, the run's own count stands
+            now = f"; the store cannot be read now ({error})"
+        failed = f", {plural(self.failed, 'track')} could not be kept" if self.failed else ""
+        return f"{plural(self.kept, 'unknown track')} kept this run{failed}{now}: unknowns.py list"
 
     def keeper(self, camera: str) -> UnknownKeeper:
         """A keeper for one more video of `camera`, handing its finished tracks to this queue."""
@@ -139,3 +158,4 @@ class KeptTracks(OffLoop):
 
     def close(self) -> None:
         self._finish()
+        self.final_report = self.report()  # the store is still open here (its opener closes it after)

@@ -142,6 +142,9 @@ def _name_group(store: UnknownStore, group: int, person: str, dataset: Path, gal
         raise FacerecError(f"the detector finds no face in the {plural(len(faces), 'crop')} of unknown group {group}: "
                            "nothing named")
     folder = dataset / person
+    if folder.is_symlink():  # as the page refuses it (409): never write through a link, wherever it points
+        raise FacerecError(f"the folder of {printable(person)} in {printable(dataset)} is a symbolic link: unknowns.py "
+                           "never writes through one; name the group another person, or replace the link by a folder")
     photos: list[Path] = []
     with contextlib.ExitStack() as cleanup:
         into = gallery if isinstance(gallery, Store) else cleanup.enter_context(open_store(gallery))
