@@ -133,7 +133,7 @@ def add_event_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_unknowns_arguments(parser: argparse.ArgumentParser) -> None:
     """--keep-unknowns and its bounds: the faces nobody has named yet, kept for review (facerec.unknowns)."""
-    from .unknowns.store import FACES_PER_TRACK, MAX_FACES, RETENTION_DAYS
+    from .unknowns.store import FACES_PER_TRACK, MAX_FACES, MAX_RETENTION_DAYS, RETENTION_DAYS
 
     parser.add_argument("--keep-unknowns", action="store_true",
                         help=f"keep the best {FACES_PER_TRACK} face crops (with their vectors, camera, first and last "
@@ -144,10 +144,11 @@ def add_unknowns_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--unknowns-max-faces", type=positive_int, default=MAX_FACES, metavar="N",
                         help=f"with --keep-unknowns, keep at most N unknown faces, all groups together; beyond, the "
                              f"oldest are deleted, with one warning (default: {MAX_FACES})")
-    parser.add_argument("--unknowns-days", type=bounded_number(float, 0, None, low_inclusive=False),
-                        default=RETENTION_DAYS, metavar="DAYS",
-                        help=f"with --keep-unknowns, delete an unknown face DAYS after it was seen (default: "
-                             f"{RETENTION_DAYS:g})")
+    parser.add_argument("--unknowns-days", type=bounded_number(float, 0, MAX_RETENTION_DAYS, low_inclusive=False),
+                        default=None, metavar="DAYS",
+                        help="with --keep-unknowns, delete an unknown face DAYS after it was seen, and keep DAYS "
+                             "with the faces: every later writer and unknowns.py apply it (default: the one kept "
+                             f"with them, else {RETENTION_DAYS:g})")
 
 
 def keeping_from_args(args: argparse.Namespace, cleanup: contextlib.ExitStack,

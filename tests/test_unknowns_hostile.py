@@ -293,3 +293,19 @@ def test_name_never_writes_through_a_linked_person_folder(tmp_path):
     assert_clean_failure(unknowns(str(embeddings), "name", str(group), "kit", "--dataset", str(dataset)),
                          "symbolic link")
     assert list(outside.iterdir()) == [] and [row["group"] for row in listed(str(embeddings))] == [group]
+
+
+def test_the_retention_is_kept_with_the_faces_and_every_later_reader_and_writer_applies_it(gallery):  # noqa: F811
+    """Issue 31 item 7: a run given --unknowns-days 2 keeps 2 with the faces; a later writer without it (a server,
+    a recogniser) drops a face 3 days old, and unknowns.py does not show it."""
+    location, _, groups = gallery
+    now = time.time()
+    with open_unknowns(location, "sface", retention_days=2) as store:
+        assert store.add(track(PHOTOS["biden"], 7, now)) is not None  # a change: the retention is kept
+    with open_unknowns(location, "sface") as store:  # as serve.py or recognize_video.py without --unknowns-days
+        store.add(track(PHOTOS["obama"], 8, now - 3 * 86_400))
+        assert store.settings.retention_days == 2
+    assert len(listed(location)) == 3  # kit, rose, biden: obama's track of 3 days ago is gone
+    with open_unknowns(location, "sface", retention_days=10) as store:
+        store.add(track(PHOTOS["obama"], 9, now - 3 * 86_400))
+    assert len(listed(location)) == 4  # 10 days now: kept

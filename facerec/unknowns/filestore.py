@@ -15,6 +15,7 @@ deleted by the next change. Readers read the index without the lock (it is only 
 Layout of unknowns.json:
     {"format": "facerec-unknowns", "version": 1, "profile": "sface", "dimension": 128,
      "next": [next group id, next track id, next face id],
+     "retention_days": the retention kept with the faces (--unknowns-days of the last writer that gave one) or null,
      "groups": [[id, "open" | "ignored" | "named", name or null], ...],
      "tracks": [[id, group, camera, track, first_seen, last_seen], ...],
      "faces":  [[id, track, quality, seen, has a crop (bool)], ...],
@@ -41,7 +42,8 @@ from ..fileio import NotRegularFile, atomic_writer, file_kind, read_inside, read
 from ..stores.folderlock import FolderLock
 from ..text import printable
 from .grouping import regroup as regroup_tracks
-from .rules import DAY_SECONDS, Settings, faces_to_drop, place_track, stable_ids, text_problem, track_faces
+from .rules import (DAY_SECONDS, Settings, faces_to_drop, place_track, retention_fits, stable_ids, text_problem,
+                    track_faces)
 from .store import FACES_PER_TRACK, KeptFace, KeptTrack, NoSuchGroup, UnknownGroup, UnknownStore
 
 FOLDER_SUFFIX = ".unknowns"
@@ -90,6 +92,7 @@ class _State:
     groups: dict[int, tuple[str, str | None]] = field(default_factory=dict)  # id -> (state, name)
     tracks: dict[int, _Track] = field(default_factory=dict)
     faces: dict[int, _Face] = field(default_factory=dict)
+    retention_days: float | None = None  # kept with the faces (Settings.kept_retention); None: none kept yet
 
     def copy(self, deep: bool) -> _State:
         """Another state with dicts of its own; `deep`: and faces and tracks of its own (a change changes them)."""
@@ -97,7 +100,8 @@ class _State:
         if deep:
             tracks = {key: _Track(t.id, t.group, t.camera, t.track, t.first_seen, t.last_seen) for key, t in tracks.items()}
             faces = {key: _Face(f.id, f.track, f.quality, f.seen, f.crop, f.vector) for key, f in faces.items()}
-        return _State(self.profile, self.dimension, list(self.next), dict(self.groups), dict(tracks), dict(faces))
+        return _State(self.profile, self.dimension, list(self.next), dict(self.groups), dict(tracks), dict(faces),
+                      self.retention_days)
 
     def new_id(self, kind: int) -> int:
         self.next[kind] += 1
@@ -172,10 +176,13 @@ def _parse(data: bytes) -> _State:
         raise _Damaged(f"not JSON ({type(error).__name__})") from None
     _check(isinstance(content, dict) and content.get("format") == FORMAT, f'not a "{FORMAT}" file')
     _check(content.get("version") == VERSION, f"of version {content.get('version')!r}, not {VERSION}")
-    state = _State(profile=content.get("profile"), dimension=content.get("dimension"))
+    state = _State(profile=content.get("profile"), dimension=content.get("dimension"),
+                   retention_days=content.get("retention_days"))
     _check(_text(state.profile) and (state.dimension is None or _whole(state.dimension)
                                      and 0 < state.dimension <= MAX_DIMENSION),  # type: ignore[operator]
            "its profile or dimension is not a name and a number")
+    _check(state.retention_days is None or retention_fits(state.retention_days), '"retention_days" is not a number '
+           "of days above 0, at most 36,500")
     nexts = content.get("next")
     _check(isinstance(nexts, list) and len(nexts) == 3 and all(map(_whole, nexts)), '"next" is not three ids')
     state.next = list(nexts)
@@ -215,7 +222,7 @@ def _parse(data: bytes) -> _State:
 
 def _serialise(state: _State) -> bytes:
     content = {"format": FORMAT, "version": VERSION, "profile": state.profile, "dimension": state.dimension,
-               "next": state.next,
+               "next": state.next, "retention_days": state.retention_days,
                "groups": [[group, kind, name] for group, (kind, name) in state.groups.items()],
                "tracks": [[t.id, t.group, t.camera, t.track, t.first_seen, t.last_seen] for t in state.tracks.values()],
                "faces": [[f.id, f.track, f.quality, f.seen, f.crop] for f in state.faces.values()],
@@ -298,8 +305,9 @@ class FileUnknowns(UnknownStore):
         except _Damaged as error:
             raise FacerecError(f"the unknown faces' index {self.location}/{INDEX} is damaged ({error}): move the "
                                f"folder {self.location} away (or delete it) to start again") from None
-        if state.profile != self.settings.profile and not state.tracks:
-            return _State(self.settings.profile, next=state.next)  # nothing kept: another model may start
+        self.settings.kept_retention(state.retention_days)  # FacerecError for one out of bounds
+        if state.profile != self.settings.profile and not state.tracks:  # nothing kept: another model may start
+            return _State(self.settings.profile, next=state.next, retention_days=state.retention_days)
         if state.profile != self.settings.profile:
             raise FacerecError(f"the unknown faces in {self.location} were kept with the {state.profile} model, not "
                                f"{self.settings.profile}: use --model {state.profile}, or `unknowns.py --model "
@@ -340,6 +348,7 @@ class FileUnknowns(UnknownStore):
         """One transaction: under the lock, read, `change(state, new_crops)`, bound, write (see the module)."""
         with self._lock():
             state = self._read().copy(deep=True)
+            state.retention_days = self.settings.kept_retention(state.retention_days)  # this run's, if it gave one
             crops: dict[int, bytes] = {}
             dropped = state.bound(self.settings)  # the change sees no face past the bounds
             result = change(state, crops)
@@ -523,7 +532,9 @@ class FileUnknowns(UnknownStore):
                 state: _State | None = _parse(read_regular_file(index, MAX_INDEX_BYTES))
             except (OSError, _Damaged):
                 state = None
-            empty = _State(self.settings.profile, next=state.next if state else [1, 1, 1])
+            empty = _State(self.settings.profile, next=state.next if state else [1, 1, 1],
+                           retention_days=self.settings.retention_days if self.settings.retention_given
+                           else state.retention_days if state else None)
             record_kept(f"unknowns {self.folder}", f"some crops of {self.location} deleted (forget --all again "
                                                    "finishes it)")
             deleted = self._sweep(empty)

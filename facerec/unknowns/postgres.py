@@ -5,7 +5,8 @@ Tables (made by the first change, in one transaction; their own schema version, 
 
     facerec_unknown_meta    key text PRIMARY KEY, value jsonb
                             'schema_version': 1; 'profile': the model the vectors are of (set by the first
-                            track kept; another model is refused while tracks are kept)
+                            track kept; another model is refused while tracks are kept); 'retention_days':
+                            the retention of the last writer that gave one (every other applies it)
     facerec_unknown_groups  id bigserial, state 'open' | 'ignored' (ids are never reused)
     facerec_unknown_tracks  id bigserial, group_id (ON DELETE CASCADE), camera, track, run (a uuid of its own:
                             the sighting's run once named), first_seen, last_seen (seconds since the epoch)
@@ -95,6 +96,7 @@ class PostgresUnknowns(UnknownStore):
                 if not connection.execute(_TABLES).fetchone()[0]:  # type: ignore[index]
                     return empty
                 self._check_version(connection)
+                self._retention(connection, write=False)
                 return work(connection)
 
         return self._gallery._using("read the unknown faces in", read)
@@ -111,6 +113,7 @@ class PostgresUnknowns(UnknownStore):
                     connection.execute("INSERT INTO facerec_unknown_meta VALUES ('schema_version', %s)",
                                        (Jsonb(SCHEMA_VERSION),))
                 self._check_version(connection)
+                self._retention(connection, write=True)
                 dropped = self._bound(connection)  # the work sees no face past the bounds
                 result = work(connection)
                 self.settings.dropped_oldest(dropped + self._bound(connection), self.location)
@@ -152,6 +155,15 @@ class PostgresUnknowns(UnknownStore):
 
         take_turn(lambda: bool(connection.execute(f"SELECT {function}(%s)", (_UNKNOWNS_LOCK,)).fetchone()[0]),  # type: ignore[index]
                   holder, f"the unknown faces in {self.location}", None)
+
+    def _retention(self, connection: psycopg.Connection, write: bool) -> None:
+        """Adopt the retention kept in facerec_unknown_meta (Settings.kept_retention); `write`: keep this run's
+        there when it gave one."""
+        row = connection.execute("SELECT value FROM facerec_unknown_meta WHERE key = 'retention_days'").fetchone()
+        days = self.settings.kept_retention(None if row is None else row[0])
+        if write and self.settings.retention_given and (row is None or row[0] != days):
+            connection.execute("INSERT INTO facerec_unknown_meta VALUES ('retention_days', %s) ON CONFLICT (key) DO "
+                               "UPDATE SET value = EXCLUDED.value", (Jsonb(days),))
 
     @staticmethod
     def _check_version(connection: psycopg.Connection) -> None:

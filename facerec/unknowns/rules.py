@@ -11,7 +11,8 @@ from typing import Callable
 import numpy as np
 
 from .grouping import DEFAULT_MARGIN, Groups, grouping_cut
-from .store import FACES_PER_TRACK, KeptFace, KeptTrack
+from ..errors import FacerecError
+from .store import FACES_PER_TRACK, MAX_RETENTION_DAYS, KeptFace, KeptTrack
 
 DAY_SECONDS = 86_400.0
 MAX_TEXT = 1024  # characters of a camera or person name kept with a face (checked on writing and on reading)
@@ -29,12 +30,25 @@ class Settings:
     retention_days: float
     clock: Callable[[], float]
     on_warning: Callable[[str], None]
+    retention_given: bool = True  # False: the store's own retention replaces retention_days when it has one
     warned: bool = False
 
     def __post_init__(self) -> None:
-        if self.max_faces < 1 or not self.retention_days > 0:
-            raise ValueError("max_faces must be at least 1 and retention_days above 0")
+        if self.max_faces < 1 or not 0 < self.retention_days <= MAX_RETENTION_DAYS:
+            raise ValueError(f"max_faces must be at least 1 and retention_days above 0, at most {MAX_RETENTION_DAYS:g}")
         self.cut = grouping_cut(self.threshold, self.margin)  # ValueError for a margin that leaves no cut
+
+    def kept_retention(self, days: object) -> float | None:
+        """The retention a store keeps with its faces (None: none yet) after this run's: adopted unless this run
+        gave its own, which the store keeps instead. FacerecError for a kept value out of bounds."""
+        if self.retention_given:
+            return self.retention_days
+        if days is not None and not retention_fits(days):
+            raise FacerecError(f"the retention kept with the unknown faces ({days!r:.40}) is not a number of days "
+                               f"above 0, at most {MAX_RETENTION_DAYS:g}: give --unknowns-days to replace it")
+        if days is not None:
+            self.retention_days = float(days)  # type: ignore[arg-type]
+        return days  # type: ignore[return-value]
 
     def dropped_oldest(self, count: int, where: str) -> None:
         """`count` faces were dropped for the maximum: warn once per run (per store opened)."""
@@ -42,6 +56,11 @@ class Settings:
             self.warned = True
             self.on_warning(f"{where} keeps at most {self.max_faces:,} unknown faces: the oldest are dropped "
                             "(told once per run)")
+
+
+def retention_fits(days: object) -> bool:
+    """Whether `days` can be a retention kept with the faces: a number above 0, at most MAX_RETENTION_DAYS."""
+    return type(days) in (int, float) and 0 < days <= MAX_RETENTION_DAYS  # type: ignore[operator]
 
 
 @dataclass(frozen=True)
