@@ -309,3 +309,36 @@ def test_the_retention_is_kept_with_the_faces_and_every_later_reader_and_writer_
     with open_unknowns(location, "sface", retention_days=10) as store:
         store.add(track(PHOTOS["obama"], 9, now - 3 * 86_400))
     assert len(listed(location)) == 4  # 10 days now: kept
+
+
+def test_forgotten_crops_are_gone_from_the_tables_files(postgres_server, database_url):  # noqa: F811
+    """Issue 31 item 5: after `unknowns.py forget G` and a CHECKPOINT, no forgotten JPEG crop is left in the
+    files of the faces' table or of its TOAST table (dead rows VACUUM only marks free)."""
+    from facerec.stores.postgres import PostgresStore  # noqa: F401 (psycopg is needed)
+
+    database = database_url.rsplit("/", 1)[1]
+    now = time.time()
+    with open_unknowns(database_url, "sface") as store:
+        kit = store.add(track(PHOTOS["kit"], 1, now))
+        rose = store.add(track(PHOTOS["rose"], 2, now, camera="garden"))
+        assert kit != rose
+    crops = {photo: crop_of(photo) for photo in PHOTOS["kit"] + PHOTOS["rose"]}
+    forgot = unknowns(database_url, "forget", str(kit))
+    assert forgot.returncode == 0 and "2 faces deleted" in forgot.stdout, forgot.stderr
+    postgres_server.sql(database, "CHECKPOINT")
+    files = b""
+    for relation in ("facerec_unknown_faces", "(SELECT reltoastrelid FROM pg_class WHERE relname = "
+                                              "'facerec_unknown_faces')"):
+        [(path,)] = postgres_server.sql(database, f"SELECT pg_relation_filepath({relation if '(' in relation else repr(relation)})")
+        for segment in sorted(postgres_server.data.glob(path + "*")):
+            files += segment.read_bytes()
+    for photo in PHOTOS["kit"]:  # forgotten: not a single 64-byte piece of them is left
+        assert not any(crops[photo][at:at + 64] in files for at in range(100, len(crops[photo]) - 64, 997)), photo
+    for photo in PHOTOS["rose"]:  # kept: they are there (the search finds what is there)
+        assert crops[photo][1000:1064] in files, photo
+
+
+def crop_of(photo: str) -> bytes:
+    from unknown_faces import crop
+
+    return crop(photo)[0]

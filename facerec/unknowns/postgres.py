@@ -18,7 +18,9 @@ Each method is one transaction; those that change anything first take a transact
 (_UNKNOWNS_LOCK): writers take turns, readers never wait. A named group leaves these tables: its tracks
 become rows of facerec_sightings (camera, the track's own run, track, the name, first and last seen, faces
 kept, best_distance 0: a person named it), where the gallery's other sightings are. A forget deletes the
-rows and then VACUUMs the faces' table, so the deleted crops do not linger in dead rows.
+rows and then rewrites the faces' table (VACUUM FULL: it and its TOAST table get new files, the old ones are
+deleted), so the deleted crops do not linger in the table's files (docs/unknown-people.md says what the
+write-ahead log and backups keep).
 """
 
 from __future__ import annotations
@@ -120,7 +122,9 @@ class PostgresUnknowns(UnknownStore):
             record_kept(f"unknowns {self.location}", f"the unknown faces in {self.location} changed")
             if vacuum:
                 with contextlib.suppress(psycopg.Error):  # another role's table: its owner's autovacuum does it
-                    connection.execute("VACUUM facerec_unknown_faces")
+                    # FULL: the table and its TOAST table are rewritten into new files, the old ones deleted; a
+                    # plain VACUUM only marks the dead rows' space free, the crops' bytes stay in the files
+                    connection.execute("VACUUM FULL facerec_unknown_faces")
             return result
 
         with self._turn:
