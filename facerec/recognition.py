@@ -9,7 +9,7 @@ import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence, TextIO
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence, TextIO
 
 import numpy as np
 
@@ -18,10 +18,11 @@ from .display import QUIT_KEYS, Window
 from .drawing import draw_faces
 from .embedding import Embedder
 from .errors import FacerecError
+from .faces import Face
 from .events import Presence
 from .follower import GalleryFollower, Naming
 from .gallery import check_profile, check_store_fits
-from .matching import DEFAULT_MIN_PROBABILITY, MATCHERS, UNKNOWN, Match, Matcher
+from .matching import DEFAULT_MIN_PROBABILITY, MATCHERS, Match, Matcher
 from .models import Models
 from .pipelining import detected_ahead
 from .stages import Stage, load_stages
@@ -34,96 +35,6 @@ if TYPE_CHECKING:  # unknowns/ reads Face records: it sits above this module
     from .unknowns.keeping import UnknownKeeper
 
 FPS_SMOOTHING = 0.9  # weight of the past in the on-screen frame rate
-
-
-@dataclass(eq=False)
-class Face:
-    """One face of an image: where the detector found it, who it is and, in a video, the id of its track.
-
-    `detected` is the detector's finding (box, confidence, landmarks); `match` the name the gallery gave
-    (None until it is matched); `values` what each per-face stage found, by the stage's name, also read
-    as attributes (`face.quality`). Everything that shows a face (the JSON line, the web page, the
-    drawing) reads it from here.
-    """
-
-    detected: DetectedFace
-    match: Match | None = None
-    track: int | None = None
-    values: dict[str, Any] = field(default_factory=dict)
-    vector: np.ndarray | None = None  # the embedder's vector of this face, when this frame embedded it (unknowns/keeping.py)
-
-    def __getattr__(self, name: str) -> Any:
-        values = self.__dict__.get("values", {})
-        if name in values:
-            return values[name]
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-
-    @property
-    def box(self) -> tuple[int, int, int, int]:
-        """(x1, y1, x2, y2) in pixels, inside the image."""
-        return self.detected.box
-
-    @property
-    def confidence(self) -> float:
-        return self.detected.confidence
-
-    @property
-    def landmarks(self) -> np.ndarray | None:
-        return self.detected.landmarks
-
-    @property
-    def width(self) -> int:
-        return self.detected.width
-
-    @property
-    def height(self) -> int:
-        return self.detected.height
-
-    @property
-    def name(self) -> str:
-        """The person's name, or Unknown."""
-        return UNKNOWN if self.match is None else self.match.name
-
-    @property
-    def distance(self) -> float | None:
-        """The L2 distance to the gallery's evidence for the name (None: nothing to compare with)."""
-        return None if self.match is None else self.match.distance
-
-    @property
-    def photo(self) -> str | None:
-        """The gallery image the face matched, where the matching strategy names one."""
-        return None if self.match is None else self.match.photo
-
-    @property
-    def known(self) -> bool:
-        return self.name != UNKNOWN
-
-    @property
-    def label(self) -> str:
-        """`#track name: distance` as drawn on the frame (no `#track` outside a video)."""
-        text = self.name if self.distance is None else f"{self.name}: {self.distance:.2f}"
-        return text if self.track is None else f"#{self.track} {text}"
-
-    def as_json(self) -> dict:
-        """The face as recognize_video.py --json gives it: box, confidence, name, distance, match (the photo),
-        then each stage's value, then "track" for a face followed by a tracker.
-
-        The name and the photo are escaped as the terminal shows them (`text.printable`): a file name that is not
-        UTF-8 would otherwise put a lone surrogate in the JSON, which no UTF-8 consumer can decode.
-        """
-        record = {"box": list(self.box), "confidence": round(self.confidence, 4), "name": printable(self.name),
-                  "distance": _rounded(self.distance), "match": None if self.photo is None else printable(self.photo)}
-        record.update((name, _rounded(value)) for name, value in self.values.items())
-        if self.track is not None:
-            record["track"] = self.track
-        return record
-
-
-RecognisedFace = Face  # its name before issue 20
-
-
-def _rounded(value: Any) -> Any:
-    return round(value, 4) if isinstance(value, float) else value
 
 
 def run_stages(stages: Sequence[Stage], image: np.ndarray, detected: Sequence[DetectedFace]) -> list[Face]:

@@ -18,7 +18,8 @@ from facerec.drawing import (KNOWN_COLOUR, STATUS_COLOUR, UNKNOWN_COLOUR, draw_f
                              place_labels, status_rect)
 from facerec.matching import Match
 from facerec.modelfiles import network_files
-from facerec.recognition import RecognisedFace, annotate
+from facerec.faces import RecognisedFace
+from facerec.recognition import annotate
 
 WIDTH, HEIGHT = CLIP_SIZE
 BADGE = status_rect(np.zeros((HEIGHT, WIDTH, 3), np.uint8), "30.0 fps")
