@@ -21,7 +21,8 @@ from test_sface import CLIP_CONFIDENCE, enrol, enrol_with_lin, linked_dataset, m
 from facerec.catalogue import PROFILES, YUNET
 from facerec.detection import load_detector
 from facerec.matching import UNKNOWN, make_matcher
-from facerec.recognition import FacePipeline, run_recognition
+from facerec.recognition import FacePipeline
+from facerec.running import run_recognition
 from facerec.stores import load_store
 from facerec.tracking import Tracker
 from facerec.unknowns.keeping import KeptTracks, UnknownKeeper
