@@ -26,7 +26,7 @@ from facerec.running import run_recognition
 from facerec.stores import load_store
 from facerec.tracking import Tracker
 from facerec.unknowns.keeping import KeptTracks, UnknownKeeper
-from facerec.unknowns.store import FACES_PER_TRACK, KeptTrack, UnknownStore, open_unknowns
+from facerec.unknowns import FACES_PER_TRACK, KeptTrack, UnknownStore, open_unknowns
 
 SFACE_THRESHOLD = PROFILES["sface"].threshold
 LIN_FRAMES = range(82, 142)  # the first two seconds of the shot where Lin-Manuel Miranda is on stage alone
