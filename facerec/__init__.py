@@ -20,7 +20,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from .version import __version__ as __version__  # one line, read by pyproject.toml and events/mqtt.py too
 
 # public name -> the module that owns it
 _OWNERS = {
