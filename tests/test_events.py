@@ -3,7 +3,8 @@
 Each test starts Debian's mosquitto on a free loopback port (bench/mqtt_broker.py) and
 listens with a real paho client; webhooks go to a small HTTP server on loopback. The events
 are checked against the recogniser's own --json output of the same run: one arrival and one
-departure per stretch of a track under one name, never one per frame.
+departure per visit of a person (the clip is shorter than --away-seconds: one visit each),
+never one per track or per frame.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import datetime
 import http.server
 import json
+import re
 import sys
 import threading
 import time
@@ -28,6 +30,7 @@ from web_server import Server
 from fifo_camera import PacedCamera
 
 from facerec.events import Event, EventSink, QueuedSink
+from facerec.matching import UNKNOWN
 from facerec.events.webhook import WebhookSink
 
 CAMERA = "stage"
@@ -95,18 +98,33 @@ def retained(port: int, login: tuple[str, str] | None = None) -> dict[str, str]:
         listener.close()
 
 
-class Receiver(http.server.ThreadingHTTPServer):
-    """A webhook receiver on loopback: the JSON bodies POSTed to it; `fail_first` requests answer 500."""
+def docs_receiver():
+    """`verified(secret, body, headers)` as docs/events.md shows a receiver checking a signed webhook."""
+    text = (PROJECT_ROOT / "docs" / "events.md").read_text()
+    (code,) = re.findall(r"```python\n(# a webhook receiver.*?)```", text, re.S)
+    assert len(code.strip().splitlines()) <= 10, code
+    scope: dict = {}
+    exec(compile(code, "docs/events.md", "exec"), scope)
+    return scope["verified"]
 
-    def __init__(self, fail_first: int = 0) -> None:
+
+class Receiver(http.server.ThreadingHTTPServer):
+    """A webhook receiver on loopback: the JSON bodies POSTed to it; `fail_first` requests answer 500. With
+    `secret`, each POST's signature is checked by the docs' own receiver code (`signed`: the verdicts)."""
+
+    def __init__(self, fail_first: int = 0, secret: bytes | None = None) -> None:
         self.bodies: list[dict] = []
+        self.signed: list[bool] = []
         self.requests = 0
         self.fail_first = fail_first
+        verified = docs_receiver() if secret is not None else None
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                if verified is not None:
+                    receiver.signed.append(verified(secret, body, self.headers))
                 receiver.requests += 1
                 if receiver.requests <= receiver.fail_first:
                     self.send_response(500)
@@ -126,35 +144,38 @@ class Receiver(http.server.ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.server_address[1]}/hook"
 
 
-def expected_events(records: list[dict]) -> Counter:
-    """(type, name, track) of the events the --json records call for: per track, one arrival and one
-    departure per run of frames (where it was seen) under one name."""
-    runs: Counter = Counter()
-    last: dict[int, str] = {}
+def check_events(events: list[dict], records: list[dict]) -> None:
+    """The events are the visits the --json records call for: each person named in them arrives once, when
+    first named, and leaves once (the run is shorter than --away-seconds); each Unknown visit ends; each
+    event carries its fields and the box of its track where it was seen."""
+    faces = {(record["frame"], face["track"]): face for record in records for face in record["faces"]}
+    first = {}
     for record in records:
         for face in record["faces"]:
-            if last.get(face["track"]) != face["name"]:
-                runs[(face["name"], face["track"])] += 1
-                last[face["track"]] = face["name"]
-    return Counter({(kind, name, track): count for (name, track), count in runs.items()
-                    for kind in ("arrived", "left")})
-
-
-def check_events(events: list[dict], records: list[dict]) -> None:
-    """The events are those the tracks of `records` call for, each with its fields, where its track was."""
-    assert Counter((event["type"], event["name"], event["track"]) for event in events) == expected_events(records)
-    faces = {(record["frame"], face["track"]): face for record in records for face in record["faces"]}
+            first.setdefault(face["name"], (record["frame"], face["track"]))
+    named = set(first) - {UNKNOWN}
+    assert "lin" in named
+    for name in named:
+        assert [event["type"] for event in events if event["name"] == name] == ["arrived", "left"], name
+        (arrival,) = [event for event in events if event["name"] == name and event["type"] == "arrived"]
+        assert (arrival["frame"], arrival["track"]) == first[name]
+    unknown = Counter(event["type"] for event in events if event["name"] == UNKNOWN)
+    assert unknown["arrived"] == unknown["left"] and set(unknown) <= {"arrived", "left"}
     for event in events:
         assert set(event) >= EVENT_KEYS and event["camera"] == CAMERA
         assert datetime.datetime.fromisoformat(event["time"]).tzinfo is not None
         face = faces[(event["frame"], event["track"])]  # seen there and then
-        assert event["box"] == face["box"] and event["name"] == face["name"]
+        assert event["box"] == face["box"]
         if event["type"] == "arrived":
-            assert event["distance"] == face["distance"]
-    lin_tracks = [event["track"] for event in events if event["name"] == "lin" and event["type"] == "arrived"]
-    assert lin_tracks, "lin never arrived"
-    lin_frames = sum(face["name"] == "lin" for record in records for face in record["faces"])
-    assert len(lin_tracks) * 20 < lin_frames  # events, not frames
+            assert event["name"] == face["name"] and event["distance"] == face["distance"]
+
+
+def check_people(people: list[list[str]], name: str = "lin") -> None:
+    """The retained `people` lists: `name` in one stretch (never dropped and taken back within the visit), never
+    a transient [] while anyone is in view, [] at the end."""
+    having = [index for index, names in enumerate(people) if name in names]
+    assert having and having == list(range(having[0], having[-1] + 1)), people
+    assert people[-1] == [] and all(people[1:-1]), people
 
 
 @pytest.fixture(scope="module")
@@ -180,22 +201,29 @@ def recognise_clip(gallery, *options):
 
 # over the clip ----------------------------------------------------------------------------------
 
-def test_the_clip_publishes_one_arrival_and_one_departure_per_track_and_the_webhook_gets_the_same(gallery, broker):
+def test_the_clip_publishes_one_arrival_and_one_departure_per_visit_and_the_signed_webhook_gets_the_same(
+        gallery, broker, tmp_path):
     listener = Listener(broker.port)
-    receiver = Receiver()
+    secret = tmp_path / "webhook.secret"
+    secret.write_text("s3cret-Ωmega\n")
+    receiver = Receiver(secret="s3cret-Ωmega".encode())
     try:
-        records, run = recognise_clip(gallery, "--mqtt", broker.url(), "--webhook", receiver.url)
+        records, run = recognise_clip(gallery, "--mqtt", broker.url(), "--webhook", receiver.url,
+                                      "--webhook-secret-file", str(secret))
         listener.wait_for(lambda: "offline" in listener.payloads(f"facerec/{CAMERA}/status"), "no offline status")
         events = listener.events()
         check_events(events, records)
+        assert [(event["type"], event["name"]) for event in events if event["name"] in ("lin", "obama")] == [
+            ("arrived", "lin"), ("arrived", "obama"), ("left", "lin"), ("left", "obama")]  # each leaves at the end
         assert receiver.bodies == events  # the same JSON, in the same order
+        assert receiver.signed == [True] * len(events)  # every POST, checked by the docs' receiver
         assert listener.payloads(f"facerec/{CAMERA}/status")[-2:] == ["online", "offline"]
-        people = [json.loads(payload) for payload in listener.payloads(f"facerec/{CAMERA}/people")]
-        assert ["lin"] in people and people[-1] == []
+        check_people([json.loads(payload) for payload in listener.payloads(f"facerec/{CAMERA}/people")])
         assert run.stderr.count("warning") == 0, run.stderr
         state = retained(broker.port)
         assert state[f"facerec/{CAMERA}/people"] == "[]" and state[f"facerec/{CAMERA}/status"] == "offline"
-        assert state[f"facerec/{CAMERA}/seen/lin"] == "ON"  # seen less than 5 minutes ago
+        assert state[f"facerec/{CAMERA}/seen/lin"] == "OFF"  # ON for 5 minutes after, but the camera stopped
+        assert "ON" in listener.payloads(f"facerec/{CAMERA}/seen/lin")
         assert state[f"facerec/{CAMERA}/seen/biden"] == "OFF"  # not in the clip
         check_discovery(state, PEOPLE)
     finally:
@@ -209,20 +237,21 @@ def check_discovery(state: dict[str, str], people: set[str]) -> None:
                if topic.startswith("homeassistant/") and payload}
     sensors = {topic: config for topic, config in configs.items() if topic.startswith("homeassistant/sensor/")}
     binary = {topic: config for topic, config in configs.items() if topic.startswith("homeassistant/binary_sensor/")}
-    assert len(sensors) == 1 and len(binary) == len(people), sorted(configs)
+    assert len(sensors) == 2 and len(binary) == len(people), sorted(configs)  # last person, familiar stranger
     for topic, config in configs.items():
-        # <discovery prefix>/<component>/<node id>/<object id>/config, ids of letters, digits, _ and -
+        # <discovery prefix>/<component>/<node id>/<object id>/config, ids of lowercase ASCII letters, digits, _
         prefix, component, node, object_id, last = topic.split("/")
-        assert last == "config" and node.replace("_", "").isalnum() and object_id.replace("_", "").isalnum()
+        assert last == "config" and re.fullmatch("[a-z0-9_]+", node) and re.fullmatch("[a-z0-9_]+", object_id)
         assert set(config) >= DISCOVERY_KEYS, topic
         assert config["availability_topic"] == f"facerec/{CAMERA}/status"
         assert config["device"]["identifiers"] == [f"facerec_{CAMERA}"]
-        assert "object_id" not in config and config["default_entity_id"] == f"{component}.{config['unique_id']}"
+        assert "object_id" not in config and config["default_entity_id"] == f"{component}.{node}_{object_id}"
     assert len({config["unique_id"] for config in configs.values()}) == len(configs)
-    (sensor,) = sensors.values()
-    assert sensor["state_topic"] == f"facerec/{CAMERA}/events" and "value_json.name" in sensor["value_template"]
+    last_person = configs[f"homeassistant/sensor/facerec_{CAMERA}/last_person/config"]
+    assert last_person["state_topic"] == f"facerec/{CAMERA}/events" and "value_json.name" in last_person["value_template"]
     for config in binary.values():
         assert state[config["state_topic"]] in (config["payload_on"], config["payload_off"])
+    assert {config["name"] for config in binary.values()} == people  # short: Home Assistant adds the device's name
     assert {config["state_topic"].rsplit("/", 1)[1] for config in binary.values()} == people
 
 
