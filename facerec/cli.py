@@ -182,9 +182,10 @@ def add_unknowns_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def keeping_from_args(args: argparse.Namespace, cleanup: contextlib.ExitStack,
-                      warn: Callable[[str], None]) -> KeptTracks | None:
+                      warn: Callable[[str], None], events: Presence | None = None) -> KeptTracks | None:
     """With --keep-unknowns, the unknown store beside --embeddings, opened (FacerecError if it cannot be) and
-    fed off the video loop; both closed by `cleanup` (the queue first: what waits is kept). Else None."""
+    fed off the video loop; both closed by `cleanup` (the queue first: what waits is kept). Else None.
+    `events` then tell Unknown faces of a kept group by their group (strangers seen before)."""
     if not args.keep_unknowns:
         return None
     from .unknowns.keeping import KeptTracks
@@ -196,6 +197,10 @@ def keeping_from_args(args: argparse.Namespace, cleanup: contextlib.ExitStack,
     store.groups()  # read once: one kept with another model, or damaged, is refused now, not at each track kept
     keeping = KeptTracks(store, warn)
     cleanup.callback(keeping.close)
+    if events is not None:
+        from .unknowns.strangers import KeptStrangers
+
+        events.strangers = KeptStrangers(store, warn)
     return keeping
 
 

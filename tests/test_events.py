@@ -9,10 +9,12 @@ never one per track or per frame.
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import http.server
 import json
 import re
+import shutil
 import sys
 import threading
 import time
@@ -29,6 +31,7 @@ from test_sface import CLIP_CONFIDENCE, enrol, enrol_with_lin, linked_dataset, s
 from web_server import Server
 from fifo_camera import PacedCamera
 
+from facerec.cli import add_event_arguments, webhook_secret
 from facerec.events import Event, EventSink, QueuedSink
 from facerec.matching import UNKNOWN
 from facerec.events.webhook import WebhookSink
@@ -255,6 +258,79 @@ def check_discovery(state: dict[str, str], people: set[str]) -> None:
     assert {config["state_topic"].rsplit("/", 1)[1] for config in binary.values()} == people
 
 
+def test_names_in_any_script_get_ids_of_their_own_and_an_earlier_runs_stale_ones_are_cleared(broker, tmp_path):
+    dataset = tmp_path / "dataset"
+    for name, photo in {"李明": "obama1.jpg", "王芳": "alex_lacamoire1.jpg", "José García": "johnsnow_test1.jpg"}.items():
+        (dataset / name).mkdir(parents=True)
+        (dataset / name / photo).symlink_to(shared_path(f"faces/probe/{photo}"))
+    embeddings = tmp_path / "embeddings.pickle"
+    enrol(dataset, embeddings, *sface_model_args())
+    # what an earlier run of this camera left for someone no longer in the gallery, and another camera's
+    stale = {"homeassistant/binary_sensor/facerec_stage/seen_ghost/config": "{}", f"facerec/{CAMERA}/seen/ghost": "ON"}
+    other = {"facerec/hall/seen/ghost": "ON"}
+    planter = paho.Client(paho.CallbackAPIVersion.VERSION2)
+    planter.connect("127.0.0.1", broker.port)
+    planter.loop_start()
+    for topic, payload in {**stale, **other}.items():
+        planter.publish(topic, payload, qos=1, retain=True).wait_for_publish(WAIT_SECONDS)
+    planter.disconnect()
+    planter.loop_stop()
+    clip = tmp_path / "short.y4m"
+    header, frames = y4m_frames(range(0, 5))
+    clip.write_bytes(header + b"".join(frames))
+    run = run_script("recognize_video.py", "--embeddings", str(embeddings), "--source", str(clip), "--no-display",
+                     "--camera", CAMERA, "--mqtt", broker.url(), *sface_model_args())
+    assert run.returncode == 0, run.stderr
+    state = retained(broker.port)
+    assert not set(stale) & set(state) and {topic: state.get(topic) for topic in other} == other
+    configs = {json.loads(payload)["name"]: json.loads(payload) for topic, payload in state.items()
+               if topic.startswith("homeassistant/binary_sensor/")}
+    assert set(configs) == {"李明", "王芳", "José García"}
+    assert configs["José García"]["default_entity_id"] == "binary_sensor.facerec_stage_seen_jose_garcia"
+    assert configs["李明"]["state_topic"] == f"facerec/{CAMERA}/seen/li_ming"
+    for key in ("state_topic", "unique_id", "default_entity_id"):
+        values = {config[key] for config in configs.values()}
+        assert len(values) == 3 and all(re.fullmatch("[a-z0-9_./]+", value) for value in values), values
+    assert all(state[config["state_topic"]] == "OFF" for config in configs.values())
+
+
+def test_strangers_kept_by_a_first_run_arrive_with_their_group_and_once_named_arrive_by_name(broker, tmp_path):
+    dataset = tmp_path / "dataset"
+    for person in sorted(shared_path("faces/known").iterdir()):
+        (tmp_path / "dataset").mkdir(exist_ok=True)
+        shutil.copytree(person, dataset / person.name)  # lin is not enrolled: he is a stranger
+    embeddings = tmp_path / "embeddings.pickle"
+    enrol(dataset, embeddings, *sface_model_args())
+    listener = Listener(broker.port)
+    try:
+        recognise_clip(embeddings, "--keep-unknowns")
+        listed = run_script("unknowns.py", *sface_model_args(), "--embeddings", str(embeddings), "list", "--json")
+        groups = {json.loads(line)["group"]: json.loads(line) for line in listed.stdout.splitlines()}
+        assert groups, listed.stderr
+        records, run = recognise_clip(embeddings, "--keep-unknowns", "--mqtt", broker.url())
+        listener.wait_for(lambda: "offline" in listener.payloads(f"facerec/{CAMERA}/status"), "no offline status")
+        familiar = [event for event in listener.events() if event["type"] == "arrived" and "unknown_group" in event]
+        assert familiar and all(event["name"] == UNKNOWN for event in familiar), listener.events()
+        assert all(event["unknown_group"] in groups and event["visits"] == groups[event["unknown_group"]]["tracks"] + 1
+                   for event in familiar), (familiar, groups)
+        # lin, on stage in most frames, is the group of most tracks; named, his faces are named from then on
+        lin_group = max(groups, key=lambda group: groups[group]["tracks"])
+        assert lin_group in [event["unknown_group"] for event in familiar]
+        stranger = json.loads(retained(broker.port)[f"facerec/{CAMERA}/stranger"])
+        assert stranger["unknown_group"] == familiar[-1]["unknown_group"]
+        named = run_script("unknowns.py", *sface_model_args(), "--embeddings", str(embeddings), "name",
+                           str(lin_group), "lin", "--dataset", str(dataset))
+        assert named.returncode == 0, named.stderr
+        seen = len(listener.events())
+        recognise_clip(embeddings, "--keep-unknowns", "--mqtt", broker.url())
+        listener.wait_for(lambda: listener.payloads(f"facerec/{CAMERA}/status").count("offline") == 2, "no offline")
+        third = listener.events()[seen:]
+        assert ("arrived", "lin") in [(event["type"], event["name"]) for event in third]
+        assert lin_group not in [event.get("unknown_group") for event in third]
+    finally:
+        listener.close()
+
+
 # errors ------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("url, message", [
@@ -297,6 +373,12 @@ def test_a_bad_webhook_url_and_events_without_a_source_are_refused(tmp_path):
     assert_clean_failure(run, "--webhook ftp://127.0.0.1/hook: give an http:// or https:// URL")
     run = run_script("serve.py", "--embeddings", str(tmp_path / "none.pickle"), "--mqtt", "mqtt://127.0.0.1")
     assert_clean_failure(run, "give --source too")
+    (tmp_path / "empty.secret").write_text("\n")
+    for secret, message in ((tmp_path / "empty.secret", "is empty"), (tmp_path / "missing", "cannot be read"),
+                            (tmp_path, "cannot be read")):
+        run = run_script("recognize_video.py", "--embeddings", str(tmp_path / "none.pickle"), "--no-display",
+                         "--webhook", "http://127.0.0.1:9/hook", "--webhook-secret-file", str(secret))
+        assert_clean_failure(run, f"--webhook-secret-file {str(secret)!r} {message}")
 
 
 def test_with_a_login_events_arrive_and_the_password_is_never_printed(gallery, tmp_path):
@@ -419,6 +501,25 @@ def test_a_webhook_that_fails_is_retried_and_one_that_is_down_costs_one_warning(
     for track in range(3):
         down.arrived(an_event(track))
     assert len(warnings) == 1 and "not delivered" in warnings[0] and PASSWORD not in warnings[0]
+
+
+def test_a_secret_from_the_environment_signs_each_attempt_and_the_docs_receiver_refuses_a_wrong_one(monkeypatch):
+    monkeypatch.setenv("FACEREC_WEBHOOK_SECRET", "from-the-environment")
+    parser = argparse.ArgumentParser()
+    add_event_arguments(parser)
+    secret = webhook_secret(parser.parse_args([]))
+    assert secret == b"from-the-environment"
+    receiver = Receiver(fail_first=1, secret=secret)
+    WebhookSink(receiver.url, print, first_wait=0.05, secret=secret).arrived(an_event(1))
+    WebhookSink(receiver.url, print, secret=b"another").arrived(an_event(2))
+    WebhookSink(receiver.url, print).arrived(an_event(3))
+    receiver.shutdown()
+    assert receiver.requests == 4 and receiver.signed == [True, True, False, False]
+    verified = docs_receiver()
+    body = json.dumps(an_event(1).as_json()).encode()
+    headers = WebhookSink(receiver.url, print, secret=secret).signed(body)
+    assert verified(secret, body, headers) and not verified(secret, body + b" ", headers)
+    assert not verified(secret, body, {**headers, "X-Facerec-Timestamp": str(int(time.time()) - 3600)})
 
 
 def test_a_sink_that_does_not_keep_up_never_blocks_the_caller_and_drops_the_oldest():
