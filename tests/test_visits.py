@@ -48,8 +48,9 @@ class Recorded(EventSink):
 class Camera:
     """A Presence fed frames of tracks at 10 frames a second of its own clock."""
 
-    def __init__(self, away_seconds: float = 30.0) -> None:
+    def __init__(self, away_seconds: float = 30.0, step: float = 0.1) -> None:
         self.sink = Recorded()
+        self.step = step
         self.now = 1000.0
         self.frame = 0
         self.presence = Presence(self.sink, "door", clock=lambda: self.now, away_seconds=away_seconds)
@@ -61,7 +62,7 @@ class Camera:
                             missed=int(track_id in missed)) for track_id, name in faces]
             self.presence.saw(tracks, self.frame, MATCHER)
             self.frame += 1
-            self.now += 0.1
+            self.now += self.step
 
 
 def test_a_flicker_to_unknown_a_new_track_and_a_short_loss_are_one_visit():
@@ -101,12 +102,14 @@ def test_a_track_renamed_for_good_is_the_second_persons_arrival_and_the_first_le
 
 
 def test_people_never_drops_someone_within_a_visit_nor_empties_between_two_visits():
-    camera = Camera(away_seconds=1.0)
+    camera = Camera(away_seconds=1.0, step=0.125)
     camera.show((1, "lin"), (2, UNKNOWN), frames=5)
     camera.show((1, UNKNOWN), (3, "obama"), frames=5)
     camera.show((4, "lin"), (3, "obama"), frames=5)
     camera.show((3, "obama"), frames=12)  # lin leaves after 1 s
-    camera.show((6, "biden"), frames=12)  # biden arrives in the frame obama... has not left yet
+    camera.show(frames=7)
+    camera.show((6, "biden"), frames=3)  # biden arrives in the frame obama leaves: told first
+    assert camera.sink.told()[-2:] == [("arrived", "biden", 6), ("left", "obama", 3)]
     camera.presence.close()
     people = camera.sink.people
     lin = [index for index, names in enumerate(people) if "lin" in names]
