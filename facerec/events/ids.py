@@ -25,7 +25,7 @@ def digest(*parts: str) -> str:
 
 
 def slug(text: str, empty: str = "person") -> str:
-    """`text` as a lowercase ASCII id (letters, digits and _), or `EMPTY_HASH` when nothing is left of it."""
+    """`text` as a lowercase ASCII id (letters, digits and _), or `EMPTY_` and a hash when nothing is left of it."""
     made = slugify(text, separator="_", max_length=SLUG_LENGTH, word_boundary=True, save_order=True)
     return made or f"{empty}_{digest(text)[:HASH_LENGTH]}"
 

@@ -303,8 +303,8 @@ class MqttSink(EventSink):
                     return
             # messages sent before a reconnect are sent again by paho first: let them land before newer ones
             _wait_acknowledged(self._retained, FLUSH_SECONDS)
-            if "clear" in self._dirty:  # what an earlier run left is known once the sync message came back
-                self._swept.wait(FLUSH_SECONDS)
+            if "clear" in self._dirty and not self._swept.wait(FLUSH_SECONDS):
+                self._swept.set()  # our message never came back (a broker's ACL?): clear only what this run knows
             with self._lock:
                 messages = [message for key in sorted(self._dirty) for message in self._messages(key)]
                 self._dirty.clear()
