@@ -21,7 +21,7 @@ MAX_TRACK = 2**62  # a track's number is below it (a store's ids too)
 
 @dataclass
 class Settings:
-    """How a store groups and bounds what it keeps (see store.open_unknowns), and whether it warned yet."""
+    """How a store groups and bounds what it keeps (see open_unknowns), and whether it warned yet."""
 
     profile: str
     threshold: float
