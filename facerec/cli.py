@@ -81,7 +81,11 @@ def camera_name(text: str) -> str:
 
 
 def parser_for(description: str, example: str) -> argparse.ArgumentParser:
-    """An ArgumentParser whose --help ends with an example command."""
+    """An ArgumentParser whose --help ends with an example command (`example` names the checkout's scripts,
+    `python unknowns.py ...`; run as an installed command, each becomes its command, `facerec-unknowns ...`)."""
+    if Path(sys.argv[0]).name in {command for _, command in COMMANDS.values()}:
+        for script, (_, command) in COMMANDS.items():
+            example = example.replace(f"python {script}", command)
     return argparse.ArgumentParser(
         description=description,
         epilog=f"example:\n  {example}",

@@ -342,3 +342,20 @@ def crop_of(photo: str) -> bytes:
     from unknown_faces import crop
 
     return crop(photo)[0]
+
+
+def test_help_examples_name_the_installed_commands_when_run_as_one(tmp_path):
+    """Issue 31 item 23: run as facerec-unknowns (the name pip gives the command), --help's example says
+    facerec-unknowns, not `python unknowns.py`; from the checkout it still says `python unknowns.py`."""
+    from facerec.commands import COMMANDS
+
+    for script, (module, command) in COMMANDS.items():
+        launcher = tmp_path / command  # what pip's entry point does, under the same name
+        launcher.write_text(f"from facerec.commands.{module} import main\nraise SystemExit(main())\n")
+        installed = subprocess.run([sys.executable, str(launcher), "--help"], capture_output=True, text=True,
+                                   env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}, timeout=120)
+        assert installed.returncode == 0, installed.stderr
+        example = installed.stdout.split("example:", 1)[1]
+        assert f"  {command}" in example and ".py" not in example, (command, example)
+        checkout = run_script(script, "--help")
+        assert f"python {script}" in checkout.stdout.split("example:", 1)[1], script
