@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 
+import numpy as np
 import pytest
 
 from conftest import PROJECT_ROOT, run_script, shared_path
@@ -359,3 +360,33 @@ def test_help_examples_name_the_installed_commands_when_run_as_one(tmp_path):
         assert f"  {command}" in example and ".py" not in example, (command, example)
         checkout = run_script(script, "--help")
         assert f"python {script}" in checkout.stdout.split("example:", 1)[1], script
+
+
+def test_many_negatives_of_one_person_are_searched_without_a_copy_of_them_per_face():
+    """Issue 31 item 22: 200,000 negatives of one person (128 numbers each) no longer make every face named that
+    person allocate a 200,000 x 128 float64 array (205 MB): the negatives are searched as photos are, in blocks.
+    The name given is the same either way (the rule of docs/negatives.md)."""
+    import tracemalloc
+
+    from facerec.matching import make_matcher
+
+    generator = np.random.default_rng(7)
+
+    def unit(rows):
+        vectors = generator.normal(size=(rows, 128)).astype(np.float32)
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+    photos = unit(4)
+    matcher = make_matcher("nearest", photos, ["ann", "ann", "bob", "bob"], 1.5)
+    negatives = unit(200_000)
+    near_photo = photos[0] + 0.01 * unit(1)[0]
+    negatives[123_456] = near_photo  # one negative exactly on the face: it is not ann
+    matcher.with_negatives(negatives, ["ann"] * len(negatives))
+    tracemalloc.start()
+    try:
+        named = matcher.match(np.stack([near_photo, photos[1]]))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert [match.name for match in named] == ["Unknown", "ann"]
+    assert peak < 40 * 2**20, f"{peak / 2**20:.0f} MB at the peak of naming two faces"
