@@ -390,3 +390,21 @@ def test_many_negatives_of_one_person_are_searched_without_a_copy_of_them_per_fa
         tracemalloc.stop()
     assert [match.name for match in named] == ["Unknown", "ann"]
     assert peak < 40 * 2**20, f"{peak / 2**20:.0f} MB at the peak of naming two faces"
+
+
+def test_an_interruption_after_a_change_of_the_unknowns_says_what_was_done(gallery):  # noqa: F811
+    """Issue 31 item 6: once a forget has written (the index emptied, the crops being deleted), a Ctrl-C says the
+    unknown faces changed, not "nothing was written" (the message main_guard prints on KeyboardInterrupt)."""
+    from facerec import errors
+
+    location, _, groups = gallery
+    errors._kept.clear()  # as main_guard starts a run
+    assert errors.interrupted_message() == "interrupted: nothing was written"
+    with open_unknowns(location, "sface") as store:
+        store.forget(groups["kit"])
+    assert "the unknown faces in" in errors.interrupted_message() and "changed" in errors.interrupted_message()
+    errors._kept.clear()
+    with open_unknowns(location, "sface") as store:
+        store.forget(None)
+    message = errors.interrupted_message()
+    assert "unknown faces" in message and "nothing was written" not in message, message
