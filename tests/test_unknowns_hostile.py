@@ -408,3 +408,25 @@ def test_an_interruption_after_a_change_of_the_unknowns_says_what_was_done(galle
         store.forget(None)
     message = errors.interrupted_message()
     assert "unknown faces" in message and "nothing was written" not in message, message
+
+
+def test_negatives_are_listed_and_one_can_be_removed_again(gallery):  # noqa: F811
+    """Issue 31 item 12: `unknowns.py negatives [PERSON]` lists the corrections, `negatives --remove ID` undoes one
+    (file and PostgreSQL)."""
+    location = gallery[0]
+    lin = str(shared_path("faces/probe/lin-manuel-miranda.png"))
+    for person in ("obama", "biden"):
+        kept = unknowns(location, "not", person, lin)
+        assert kept.returncode == 0, kept.stderr
+    every = unknowns(location, "negatives")
+    assert every.returncode == 0, every.stderr
+    lines = every.stdout.splitlines()
+    assert [line.split(" (")[0] for line in lines] == ["1: not obama", "2: not biden"]
+    assert all("from their nearest photo" in line for line in lines)
+    assert unknowns(location, "negatives", "biden").stdout.splitlines() == lines[1:]
+    removed = unknowns(location, "negatives", "--remove", "1")
+    assert removed.returncode == 0 and "negative example 1 removed" in removed.stdout, removed.stderr
+    assert unknowns(location, "negatives").stdout.splitlines() == ["1" + lines[1][1:]]
+    assert_clean_failure(unknowns(location, "negatives", "--remove", "5"), "no negative example 5", "holds 1")
+    with open_store(location) as store:
+        assert store.load().negatives.names == ["biden"]

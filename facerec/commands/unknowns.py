@@ -23,7 +23,7 @@ from facerec.gallery import check_store_fits, shown
 from facerec.names import normalise_name
 from facerec.stores import open_gallery
 from facerec.text import plural, printable
-from facerec.unknowns.negatives import keep_negative, photo_face_vector
+from facerec.unknowns.negatives import keep_negative, listed_negatives, photo_face_vector, remove_negative
 from facerec.unknowns.review import group_json, group_line, name_group, show_group
 from facerec.unknowns import UnknownStore, open_unknowns
 
@@ -150,6 +150,28 @@ def _not(store: Any, args: argparse.Namespace) -> None:
           f"a face is named {printable(kept.person)} only if it is nearer {printable(kept.person)}'s photos than these")
 
 
+def _negatives_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("person", metavar="PERSON", nargs="?", help="only the negative examples of PERSON")
+    parser.add_argument("--remove", type=positive_int, metavar="ID", help="remove the negative example ID (as listed)")
+
+
+def _negatives(store: Any, args: argparse.Namespace) -> None:
+    """List the negative examples (numbered), or remove one: a correction undone."""
+    with open_gallery(args.embeddings, profile=profile_from_args(args).name) as gallery:
+        assert gallery.snapshot is not None  # (missing_ok is False: no gallery is an error)
+        if args.remove is not None:
+            removed = remove_negative(gallery.store, args.remove)
+            print(f"negative example {args.remove} removed: {printable(removed.person)} may be named so again by "
+                  "that face")
+            return
+        listed = listed_negatives(gallery.snapshot, None if args.person is None else normalise_name(args.person))
+    for negative in listed:
+        near = "" if negative.to_photo is None else f" ({negative.to_photo:.3f} from their nearest photo)"
+        print(f"{negative.number}: not {printable(negative.person)}{near}")
+    if not listed:
+        print("no negative example", file=sys.stderr)
+
+
 # The subcommands, in the order --help lists them: one line each.
 SUBCOMMANDS = [
     Subcommand("list", "the groups to review, largest first", _list_arguments, _list),
@@ -164,6 +186,8 @@ SUBCOMMANDS = [
                _no_arguments, _regroup),
     Subcommand("not", "the face of PHOTO is not PERSON: keep it as a negative example of PERSON",
                _not_arguments, _not, needs_store=False),
+    Subcommand("negatives", "list the negative examples (of PERSON), or --remove ID one", _negatives_arguments,
+               _negatives, needs_store=False),
 ]
 
 

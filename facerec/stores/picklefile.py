@@ -777,6 +777,21 @@ class PickleStore(Store):
             lock.release()
         return changed
 
+    def remove_negative(self, person: str, vector: np.ndarray) -> Gallery:
+        """Under the writers' lock: the file as it is now, without that negative, written atomically."""
+        lock = self._take_lock(False, WRITER_WAIT_SECONDS)
+        try:
+            gallery = self._load()[0]
+            negatives = gallery.negatives.without(person, vector)
+            if negatives is None:
+                raise FacerecError(f"{self.location} holds no such negative example of {_shown(person)} (removed "
+                                   "meanwhile?): `unknowns.py negatives` lists them")
+            changed = dataclasses.replace(gallery, negatives=negatives)
+            self._wrote(save_store(changed, os.path.realpath(self.path)), changed)
+        finally:
+            lock.release()
+        return changed
+
     def sighting_log(self, camera: str) -> SightingLog:
         raise FacerecError(f"--log-sightings needs a PostgreSQL gallery (--embeddings postgresql://...): "
                            f"the embeddings file {self.location} keeps no sightings")

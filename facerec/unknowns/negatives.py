@@ -71,6 +71,41 @@ def own_face_problem(gallery: Gallery, person: str, vector: np.ndarray, threshol
             f"as a negative example it would stop {printable(person)} being named")
 
 
+@dataclass(frozen=True)
+class ListedNegative:
+    """One negative example as `unknowns.py negatives` lists it: its number (from 1, in the store's order), whose
+    it is, its vector, and how far it is from that person's nearest photo (None: they have none now)."""
+
+    number: int
+    person: str
+    vector: np.ndarray
+    to_photo: float | None
+
+
+def listed_negatives(gallery: Gallery, person: str | None = None) -> list[ListedNegative]:
+    """The gallery's negative examples (of `person` only, if given), numbered over all of them."""
+    listed = []
+    for number, (name, vector) in enumerate(zip(gallery.negatives.names, gallery.negatives.vectors), start=1):
+        if person is not None and name != person:
+            continue
+        own = np.array([owner == name for owner in gallery.names], bool)
+        distance = float(np.linalg.norm(gallery.vectors[own] - vector, axis=1).min()) if own.any() else None
+        listed.append(ListedNegative(number, name, vector, distance))
+    return listed
+
+
+def remove_negative(store: Store, number: int) -> ListedNegative:
+    """Remove the negative example numbered `number` by listed_negatives (FacerecError if there is none, or it
+    was removed meanwhile: the store removes exactly that person's that vector)."""
+    gallery = store.load()
+    listed = listed_negatives(gallery)
+    if not 1 <= number <= len(listed):
+        raise FacerecError(f"there is no negative example {number} in {store.location} (it holds "
+                           f"{len(listed)}): `unknowns.py negatives` lists them")
+    store.remove_negative(listed[number - 1].person, listed[number - 1].vector)
+    return listed[number - 1]
+
+
 def keep_negative(store: Store, person: str, vector: np.ndarray, models: dict, threshold: float,
                   force: bool = False) -> NegativeKept:
     """Keep `vector` (made by `models`: models.Models.identity) as a face that is not `person` (a name of the
