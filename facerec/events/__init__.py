@@ -23,7 +23,8 @@ def open_events(camera: str, warn: Callable[[str], None], mqtt: str | None = Non
     try:
         if webhook is not None:
             from .webhook import WebhookSink
-            sinks.append(QueuedSink(WebhookSink(webhook, warn), f"--webhook {masked(webhook)}", warn))
+            hook = WebhookSink(webhook, warn)
+            sinks.append(QueuedSink(hook, hook.shown, warn))
         if mqtt is not None:
             try:
                 from .mqtt import MqttSink
