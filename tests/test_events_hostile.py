@@ -254,7 +254,7 @@ def test_a_broker_hung_until_the_end_is_counted_in_the_events_not_delivered(gall
     ("mqtt://127.0.0.1/home?b", "# and ? cannot be part of the URL"),
     ("mqtt://127.0.0.1:0", "port 0 is not a port"),
     ("mqtt://127.0.0.1/" + "p" * 70_000, "together: at most 65,023"),
-])
+], ids=["fragment", "query", "port 0", "prefix of 70,000 bytes"])
 def test_a_url_that_would_be_taken_for_another_is_one_error_line(tmp_path, url, message):
     run = run_script("recognize_video.py", "--embeddings", str(tmp_path / "none.pickle"), "--mqtt", url,
                      "--no-display")
@@ -267,7 +267,7 @@ def test_a_url_that_would_be_taken_for_another_is_one_error_line(tmp_path, url, 
     ("a\tb", "control character (U+0009)"),
     ("del\x7f", "control character (U+007F)"),
     ("c" * 70_000, "together: at most 65,023 (an MQTT topic is at most 65,535 bytes"),
-])
+], ids=["newline", "tab", "DEL", "70,000 bytes"])
 def test_a_camera_a_broker_cannot_take_is_said_so_before_connecting(broker, tmp_path, camera, message):
     run = run_script("recognize_video.py", "--embeddings", str(tmp_path / "none.pickle"), "--mqtt", broker.url(),
                      "--camera", camera, "--no-display")
