@@ -20,7 +20,7 @@ from facerec.recognition import Recogniser, run_recognition
 from facerec.stores import open_gallery
 from facerec.text import plural
 from facerec.tracking import DEFAULT_EVERY
-from facerec.video import VideoOutput, check_output, open_source
+from facerec.video import SourceSpec, VideoOutput, check_output, open_source
 
 
 @main_guard
@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     add_embedder_arguments(parser)
     args = parser.parse_args(argv)
 
+    SourceSpec(args.source).check()  # before anything is loaded or connected
     output_path = None if args.output is None else check_output(args.output, args.source, args.force)
     with contextlib.ExitStack() as cleanup:
         # connected (and checked) first: a wrong URL, broker or login is said at once
