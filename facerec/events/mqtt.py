@@ -150,7 +150,7 @@ class MqttSink(EventSink):
         # the ids of the last messages the broker acknowledged (paho calls on_publish holding its own lock:
         # this one is never held while calling paho)
         self._acks = threading.Condition()
-        self._acknowledged: deque[int] = deque(maxlen=1024)
+        self._acked_mids: deque[int] = deque(maxlen=1024)
         self._hanging = False  # warned that the broker does not acknowledge
         self._connected = threading.Event()
         self._answered = threading.Event()
@@ -220,7 +220,7 @@ class MqttSink(EventSink):
 
     def _on_publish(self, client, userdata, mid, reason, properties) -> None:
         with self._acks:
-            self._acknowledged.append(mid)
+            self._acked_mids.append(mid)
             self._acks.notify_all()
 
     def _on_disconnect(self, client, userdata, flags, reason, properties) -> None:
@@ -289,7 +289,7 @@ class MqttSink(EventSink):
 
     def _wait_for_ack(self, mid: int, seconds: float) -> bool:
         with self._acks:
-            return self._acks.wait_for(lambda: mid in self._acknowledged, seconds)
+            return self._acks.wait_for(lambda: mid in self._acked_mids, seconds)
 
     # retained state: changed here, published by one thread, in order, again after every reconnect
 
