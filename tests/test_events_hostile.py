@@ -24,6 +24,8 @@ from test_events import (CAMERA, PASSWORD, Listener, an_event, broker, check_eve
                          gallery, new_broker, paced_recogniser)
 from test_sface import CLIP_CONFIDENCE, sface_model_args
 
+from facerec.events import mqtt
+from facerec.events.mqtt import MqttSink
 from facerec.events.webhook import WebhookSink
 
 SECRET = "s3cret-webhook-id"
@@ -244,6 +246,51 @@ def test_a_broker_hung_until_the_end_is_counted_in_the_events_not_delivered(gall
     finally:
         broker.process.send_signal(signal.SIGCONT)
         camera.stop()
+        listener.close()
+
+
+class Warnings:
+    """What a sink warns, for waiting on (with a deadline) from the test's thread."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.changed = threading.Condition()
+
+    def __call__(self, line: str) -> None:
+        with self.changed:
+            self.lines.append(line)
+            self.changed.notify_all()
+
+    def wait_for(self, text: str) -> None:
+        with self.changed:
+            assert self.changed.wait_for(lambda: self.count(text), WAIT_SECONDS), f"no {text!r}: {self.lines}"
+
+    def count(self, text: str) -> int:
+        return sum(text in line for line in self.lines)
+
+
+def test_an_event_sent_into_a_hung_connection_is_sent_again_after_reconnecting(broker, monkeypatch):
+    monkeypatch.setattr(mqtt, "KEEPALIVE_SECONDS", 2)  # paho drops a silent connection after 2 x 2 s, not 60 s
+    listener = Listener(broker.port)
+    warnings = Warnings()
+    sink = MqttSink(broker.url(), CAMERA, warnings, discovery=False)
+    try:
+        listener.wait_for(lambda: "online" in listener.payloads(f"facerec/{CAMERA}/status"), "not online")
+        broker.process.send_signal(signal.SIGSTOP)
+        sending = threading.Thread(target=sink.arrived, args=(an_event(7),))
+        sending.start()  # into the open connection of a broker that reads nothing
+        warnings.wait_for("lost the MQTT broker")  # the keepalive closed it: paho reconnects (and waits)
+        warnings.wait_for("has not acknowledged an event in 10 s")
+        broker.process.send_signal(signal.SIGCONT)
+        warnings.wait_for("is back")
+        sending.join(WAIT_SECONDS)
+        assert not sending.is_alive()  # acknowledged: sent again on the new connection
+        listener.wait_for(lambda: [event["track"] for event in listener.events()], "the event never arrived")
+        assert {event["track"] for event in listener.events()} == {7}  # QoS 1: at least once
+        assert warnings.count("has not acknowledged") == 1 and warnings.count("answers again") == 0, warnings.lines
+    finally:
+        broker.process.send_signal(signal.SIGCONT)
+        sink.close()
         listener.close()
 
 
