@@ -6,9 +6,11 @@ Who is who: bench/shared_faces.py, from ../shared/README.md and checked by eye.
 """
 
 import dataclasses
+import importlib.util
 import json
 import os
 import pickle
+import re
 
 import cv2
 import numpy as np
@@ -94,6 +96,9 @@ def run_clip(root, *options):
     run = run_script("recognize_video.py", "--embeddings", str(embeddings), "--source", str(shared_path(CLIP)),
                      "--no-display", "--json", "--confidence", CLIP_CONFIDENCE, *options, *sface_model_args())
     assert run.returncode == 0, run.stderr
+    # the summary says what ran the embedder, and that it ran in float32 (issue 30 item 1)
+    runtime = "OpenVINO" if importlib.util.find_spec("openvino") else "OpenCV's DNN"
+    assert re.search(rf"; embedder: SFace on {runtime}, \d+ threads?, float32$", run.stderr.strip()), run.stderr
     return [json.loads(line) for line in run.stdout.splitlines()]
 
 
