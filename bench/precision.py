@@ -6,7 +6,7 @@ in float32 (what ships) and OpenVINO in bfloat16 (--precision bfloat16; on a
 processor without bf16 OpenVINO runs float32 and the row says so).
 
 - ../shared/faces/lfw-dev, open set: the first photo (by name) of each of
-  the 150 known people enrolled, every other photo probed (451 of known
+  the 150 known people enrolled, every other photo probed (301 of known
   people, 300 strangers), each photo's largest face, nearest neighbour
   within the sface threshold. Counted: right names, wrong names (a known
   person given another's name), known people left Unknown, strangers named,

@@ -356,13 +356,25 @@ def _failed_downloads_message(failures: Sequence[tuple[ModelFile, Path, list[tup
     lines.append("  - set FACEREC_MODEL_MIRROR to a server that holds them (fetched as <mirror>/<file name>; "
                  "several separated by spaces are tried in order)"
                  + (f"; the one set, {mirror}, failed" if mirror else ""))
+    folder = failures[0][1].parent
+    set_to = os.environ.get("FACEREC_MODELS_DIR")
+    lines.append("  - set FACEREC_MODELS_DIR to a folder that already holds them (it may be read-only; the project's "
+                 "test assets have them in ../shared/models)" + (f"; the one set is {set_to}" if set_to else ""))
     if profile is not None:
-        lines += _profile_ways_out(profile, {model_file.filename for model_file, _, _ in failures})
+        lines += _profile_ways_out(profile, {model_file.filename for model_file, _, _ in failures}, folder)
     return "\n".join(lines)
 
 
-def _profile_ways_out(profile: Profile, missing: set[str]) -> list[str]:
-    """The options that avoid the missing files of `profile`: files of your own, or another profile."""
+def _complete_in(profile: Profile, folder: Path) -> bool:
+    """Whether `folder` holds every file of one of the profile's detectors and its embedder's."""
+    def present(network: Network) -> bool:
+        return all(_kind(folder / model_file.filename) == "file" for model_file in network.files)
+    return any(map(present, profile.detectors)) and present(profile.embedder)
+
+
+def _profile_ways_out(profile: Profile, missing: set[str], folder: Path) -> list[str]:
+    """The options that avoid the missing files of `profile`: files of your own, or another profile whose files
+    are all in `folder` (one whose files are just as missing is no way out)."""
     def files_of(network: Network) -> str:
         return " + ".join(model_file.filename for model_file in network.files)
 
@@ -373,8 +385,8 @@ def _profile_ways_out(profile: Profile, missing: set[str]) -> list[str]:
         lines.append(f"  - --detector DIR: a folder holding {files_of(first)}{also}; URLs in models/README.md")
     if missing & {model_file.filename for model_file in profile.embedder.files}:
         lines.append(f"  - --embedding-model PATH: your copy of {files_of(profile.embedder)}")
-    lines += [f"  - --model {other.name}: another profile, {other.description}"
-              for other in PROFILES.values() if other.name != profile.name]
+    lines += [f"  - --model {other.name}: another profile, whose files are in {folder}: {other.description}"
+              for other in PROFILES.values() if other.name != profile.name and _complete_in(other, folder)]
     return lines
 
 

@@ -35,7 +35,7 @@ SFACE_PROFILE = PROFILES["sface"]
 def require_runtime() -> None:
     for module in ("openvino", "onnx"):
         require(importlib.util.find_spec(module) is not None,
-                f"{module} is not installed (pip install -r requirements-openvino.txt)")
+                f"{module} is not installed (pip install -r requirements.txt)")
 
 
 @pytest.fixture(scope="module")
