@@ -53,7 +53,9 @@ def installed(tmp_path_factory):
     made = run([sys.executable, "-m", "venv", str(root / "venv")], root, env)  # without --system-site-packages
     assert made.returncode == 0, made.stderr
     bin_folder = root / "venv" / "bin"
-    done = run([str(bin_folder / "python"), "-m", "pip", "install", "-q", str(wheel)], root, env, timeout=1800)
+    # --no-compile: no bytecode written for the dependencies' thousands of modules, the install's longest part
+    done = run([str(bin_folder / "python"), "-m", "pip", "install", "-q", "--no-compile", str(wheel)], root, env,
+               timeout=1800)
     assert done.returncode == 0, f"installing the wheel and its dependencies from the package index: {done.stderr}"
     work = root / "work"
     work.mkdir()

@@ -84,7 +84,7 @@ def test_the_readme_example_runs_as_written(example_folder, tmp_path):
     assert lines[-1] == "True"  # two photos of obama
     assert (example_folder / "output" / "embeddings.pickle").is_file()
     # the library prints nothing of its own but the downloads it makes
-    assert [line for line in run.stderr.splitlines() if not line.startswith("downloading ")
+    assert [line for line in run.stderr.splitlines() if line.strip() and not line.startswith("downloading ")
             and not any(model_file.filename in line for model_file in files)] == [], run.stderr
 
 

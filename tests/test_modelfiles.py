@@ -206,7 +206,7 @@ def test_sface_offline_lists_its_own_two_files_and_the_other_profile_only_where_
                                                                                                shared):
     models = tmp_path / "models"
     models.mkdir()
-    for model_file in OPENFACE.detectors[0].files:  # openface's detector, not yet its embedder
+    for model_file in OPENFACE.detectors[1].files:  # openface's detector (the TensorFlow twin), not yet its embedder
         (models / model_file.filename).symlink_to(shared(f"models/{model_file.filename}"))
     message = error_text(offline_extract(tmp_path, models, f"http://127.0.0.1:{closed_port}", "--model", "sface"))
     sface = PROFILES["sface"]
