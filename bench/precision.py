@@ -44,7 +44,8 @@ from facerec.detection import load_detector  # noqa: E402
 from facerec.embedding import BFLOAT16, FLOAT32, RUNTIME_VARIABLE, load_embedder  # noqa: E402
 from facerec.images import read_image  # noqa: E402
 from facerec.matching import UNKNOWN, make_matcher  # noqa: E402
-from facerec.recognition import FacePipeline, run_recognition  # noqa: E402
+from facerec.recognition import FacePipeline  # noqa: E402
+from facerec.running import run_recognition  # noqa: E402
 from facerec.tracking import Tracker  # noqa: E402
 from facerec.video import open_source  # noqa: E402
 

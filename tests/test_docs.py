@@ -163,7 +163,7 @@ def check_scripts_page(checkout: Path, stdout: str, stderr: str) -> None:
     """The second enrolment finds nothing new; the clip's annotated video and 275 JSON lines; evaluate.py's plots;
     verify.py --pairs gives the accuracy and the two distances the page states."""
     text = page_text(PROJECT_ROOT / "docs" / "scripts.md")
-    reports = re.findall(r"\((\d+) processed now, (\d+) unchanged since the last run", stderr)
+    reports = re.findall(r"\((\d+) processed now, (\d+) unchanged since the last run", stdout)
     assert len(reports) == 2 and reports[1][0] == "0" and reports[1][1] == reports[0][0] != "0", reports
     assert (checkout / "annotated.mp4").stat().st_size > 0
     assert len((checkout / "faces.jsonl").read_text().splitlines()) == CLIP_FRAMES

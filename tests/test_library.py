@@ -26,7 +26,7 @@ from test_sface import sface_model_args
 
 import facerec
 from facerec.catalogue import PROFILES, SFACE
-from facerec.recognition import Face
+from facerec.faces import Face
 
 CLIP_FRAMES_USED = 40
 
