@@ -74,11 +74,13 @@ distance_threshold = bounded_number(float, 0.0, MAX_DISTANCE, why="unit vectors 
 
 
 def camera_name(text: str) -> str:
-    """--camera: a name names.camera_problem accepts (in NFC), refused at the door, once for every use of it."""
+    """--camera: a name names.camera_problem accepts (in NFC), refused at the door, once for every use of it
+    (a FacerecError, not argparse's error: one `error:` line without the usage)."""
     name = normalise_name(text)
     problem = camera_problem(name)
     if problem:
-        raise argparse.ArgumentTypeError(f"camera name '{printable(name)[:80]}' cannot be used: {problem}")
+        raise FacerecError(f"--camera '{printable(name)[:80]}' cannot name a camera (in sightings, events and kept "
+                           f"faces): {problem}")
     return name
 
 

@@ -87,7 +87,7 @@ def camera_problem(name: str) -> str | None:
     if len(name) > MAX_CAMERA_CHARACTERS:
         return f"it is longer than {MAX_CAMERA_CHARACTERS} characters"
     if character := invisible_character(name):
-        return f"it contains {character}"
+        return f"it holds {character}"
     return None
 
 
