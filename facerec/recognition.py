@@ -217,7 +217,8 @@ class Recogniser(FacePipeline):
                 snapshot = Gallery.empty(models.profile.name, models.identity, embedder.dimension)
             check_profile(snapshot, opened.location, models.profile.name)
             check_store_fits(snapshot, opened.location, embedder)
-            self.naming = Naming(match, models.threshold if threshold is None else threshold, min_probability)
+            self.naming = Naming(match, models.threshold if threshold is None else threshold, min_probability,
+                                 models.profile.margin)
             super().__init__(models.detector, embedder, self.naming.matcher(snapshot))
         except BaseException:
             if self._owned:
