@@ -2,7 +2,7 @@
 """Open-set recognition: how often are known people named rightly, and strangers named at all?
 
 Over a folder laid out as ../shared/faces/lfw-dev (people.csv: file,person,role; photos/<file>): each known
-person is enrolled with one photo (their first in people.csv), their other photos are probes that should get
+person is enrolled with one photo (their first in people.csv; --enrol for another), their other photos are probes that should get
 their name, and every stranger's photo (people no gallery holds) should stay Unknown. Counted per probe:
 known named rightly, named wrongly (another person's name), missed (Unknown, or no face found), and
 strangers named. The decision is the library's own (matching.make_matcher, Matcher.match), for each --match
@@ -63,15 +63,16 @@ class Split:
     stranger_half: np.ndarray
 
 
-def split(faces: OpenSetFaces, gallery: int, seed: int) -> Split:
-    """Enrol the first photo of `gallery` known people (a seeded sample); halves dealt by a seeded shuffle."""
+def split(faces: OpenSetFaces, gallery: int, seed: int, enrol: int = 0) -> Split:
+    """Enrol photo number `enrol` (0: the first listed, -1: the last) of `gallery` known people (a seeded sample);
+    halves dealt by a seeded shuffle."""
     rng = np.random.default_rng(seed)
     people = np.array(faces.people, dtype=object)
     roles = np.array(faces.roles, dtype=object)
     known_people = list(dict.fromkeys(people[roles == "known"]))
     chosen = [known_people[i] for i in sorted(rng.permutation(len(known_people))[:gallery])]
     half_of = {person: "AB"[i % 2] for i, person in enumerate(rng.permutation(np.array(known_people, dtype=object)))}
-    enrolled = np.array([np.flatnonzero(people == person)[0] for person in chosen], int)
+    enrolled = np.array([np.flatnonzero(people == person)[enrol] for person in chosen], int)
     known = np.array([i for i in np.flatnonzero(np.isin(people, chosen)) if i not in set(enrolled)], int)
     strangers = np.flatnonzero(roles == "stranger")
     stranger_half = np.array(["AB"[i % 2] for i in rng.permutation(len(strangers))], dtype=object)
@@ -161,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--margin", nargs="+", type=float, help="look-alike margins to sweep (default: the profile's)")
     parser.add_argument("--parts", nargs="+", default=list(PARTS), choices=PARTS)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--enrol", type=int, default=0,
+                        help="which photo of each known person is enrolled: 0 the first listed (default), 1 the "
+                             "second, -1 the last")
     parser.add_argument("--candidates", action="store_true", help="also the rules tried and not adopted")
     args = parser.parse_args(argv)
     profile = PROFILES[args.profile]
@@ -174,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
             print("\n| folder | enrolled | half | match | threshold / margin | known probes | named rightly | "
                   "named wrongly | missed | strangers named |\n|---|---:|---|---|---|---:|---:|---:|---:|---:|")
             for gallery in args.gallery:
-                part = split(faces, gallery, args.seed)
+                part = split(faces, gallery, args.seed, args.enrol)
                 for strategy in args.match:
                     for threshold in thresholds:
                         for margin in margins:
@@ -184,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
                                 print(table_row(folder.name, len(part.enrolled), name, strategy, threshold, margin,
                                                 counts[name], default))
             if args.candidates:
-                candidates(faces, split(faces, max(args.gallery), args.seed), thresholds)
+                candidates(faces, split(faces, max(args.gallery), args.seed, args.enrol), thresholds)
     except FacerecError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
