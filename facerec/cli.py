@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Callable
 
 from .catalogue import DEFAULT_PROFILE, PROFILES, Profile
 from .commands import COMMANDS
-from .detection import MIN_CONFIDENCE
+from .detection import MIN_CONFIDENCE, Detector
 from .matching import DEFAULT_MIN_PROBABILITY, MATCHERS, MAX_DISTANCE
 from .modelfiles import PROJECT_ROOT
 from .models import Models, load_models
@@ -140,9 +140,10 @@ def add_unknowns_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def keeping_from_args(args: argparse.Namespace, cleanup: contextlib.ExitStack,
-                      warn: Callable[[str], None]) -> KeptTracks | None:
+                      warn: Callable[[str], None], detector: Detector | None = None) -> KeptTracks | None:
     """With --keep-unknowns, the unknown store beside --embeddings, opened (FacerecError if it cannot be) and
-    fed off the video loop; both closed by `cleanup` (the queue first: what waits is kept). Else None."""
+    fed off the video loop; both closed by `cleanup` (the queue first: what waits is kept). Else None.
+    `detector`: the run's, to keep only crops it finds a face in again (unknowns/keeping.py)."""
     if not args.keep_unknowns:
         return None
     from .unknowns.keeping import KeptTracks
@@ -152,7 +153,7 @@ def keeping_from_args(args: argparse.Namespace, cleanup: contextlib.ExitStack,
                                                 threshold=args.threshold, max_faces=args.unknowns_max_faces,
                                                 retention_days=args.unknowns_days, on_warning=warn))
     store.groups()  # read once: one kept with another model, or damaged, is refused now, not at each track kept
-    keeping = KeptTracks(store, warn)
+    keeping = KeptTracks(store, warn, detector=detector)
     cleanup.callback(keeping.close)
     return keeping
 

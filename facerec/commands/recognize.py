@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         if not len(recogniser.gallery):
             print(f"warning: {gallery.location} holds no faces: everyone is Unknown", file=sys.stderr)
         follower = cleanup.enter_context(recogniser.watching_gallery()).follower
-        keeping = keeping_from_args(args, cleanup, print_warning)
+        keeping = keeping_from_args(args, cleanup, print_warning, recogniser.detector)
 
         window = None if args.no_display else Window("facerec - q or ESC quits", hint="use --no-display to run without one")
         output = None

@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
                                 min_probability=args.min_probability, on_problem=print_warning)
         # learning has its own networks (OpenCV's are not shared between threads), from the files just found and checked
         engine = Engine(recogniser, models.reloaded(), args.dataset, gallery.sightings,
-                        keeping_from_args(args, cleanup, print_warning))
+                        keeping_from_args(args, cleanup, print_warning, models.detector))
         cleanup.enter_context(recogniser.watching_gallery())
         serve(engine, args, events)
     return 0
