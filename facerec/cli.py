@@ -174,6 +174,10 @@ def add_matching_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-probability", type=probability, default=DEFAULT_MIN_PROBABILITY, metavar="P",
                         help="--match svm: smallest probability of the SVM's top name that names a face, 0 to 1 "
                              f"(default: {DEFAULT_MIN_PROBABILITY})")
+    parser.add_argument("--margin", type=distance_threshold, default=None,
+                        help="look-alikes: a face keeps its name only if everyone else's nearest photo is at least "
+                             "this much further, 0 (off) to 2 (default: the profile's: "
+                             + ", ".join(f"{p.margin:g} for {p.name}" for p in PROFILES.values()) + ")")
 
 
 def profile_from_args(args: argparse.Namespace) -> Profile:

@@ -413,8 +413,8 @@ def make_matcher(strategy: str, vectors: np.ndarray, names: Sequence[str], thres
     (vectors, names) of faces that are not names[i] (Matcher.with_negatives). `margin`: the look-alikes' rule
     (see the top of this module; 0: off).
     """
-    if not 0.0 <= margin < MAX_DISTANCE:
-        raise ValueError(f"margin must be in [0, {MAX_DISTANCE:g}), got {margin}")
+    if not 0.0 <= margin <= MAX_DISTANCE:
+        raise ValueError(f"margin must be in [0, {MAX_DISTANCE:g}], got {margin}")
     index = VectorIndex(vectors, names, paths=paths)
     if strategy == "svm" and min_probability is not None:
         matcher: Matcher = SvmMatcher(index, threshold, min_probability)

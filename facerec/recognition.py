@@ -193,7 +193,7 @@ class Recogniser(FacePipeline):
     `gallery`: an open gallery (stores.open_gallery), or its location (an embeddings file or a
     postgresql:// URL, opened here and closed by `close`); a gallery with none yet names everyone
     Unknown. `threshold` (default: the profile's), `match` (matching.MATCHERS) and `min_probability`
-    (--match svm) as the scripts' options; `every` as recognize_video.py --every. Inside
+    (--match svm) and `margin` (look-alikes, matching.py; default: the profile's) as the scripts' options; `every` as recognize_video.py --every. Inside
     `watching_gallery()` the gallery's changes by other processes are used from the next frame on;
     a change that cannot be used goes to `on_problem` (default: the "facerec" logger's warnings).
     FacerecError, with the scripts' messages, for a gallery of another profile or vector length.
@@ -202,7 +202,7 @@ class Recogniser(FacePipeline):
     def __init__(self, models: Models, gallery: StoredGallery | str | os.PathLike | None = None, *,
                  threshold: float | None = None, match: str = "nearest",
                  min_probability: float = DEFAULT_MIN_PROBABILITY, every: int = DEFAULT_EVERY,
-                 on_problem: Callable[[str], None] | None = None) -> None:
+                 on_problem: Callable[[str], None] | None = None, margin: float | None = None) -> None:
         embedder = models.needs_embedder()
         if match not in MATCHERS:
             raise FacerecError(f"unknown matching strategy {match!r}: the strategies are {', '.join(sorted(MATCHERS))}")
@@ -218,7 +218,7 @@ class Recogniser(FacePipeline):
             check_profile(snapshot, opened.location, models.profile.name)
             check_store_fits(snapshot, opened.location, embedder)
             self.naming = Naming(match, models.threshold if threshold is None else threshold, min_probability,
-                                 models.profile.margin)
+                                 models.profile.margin if margin is None else margin)
             super().__init__(models.detector, embedder, self.naming.matcher(snapshot))
         except BaseException:
             if self._owned:

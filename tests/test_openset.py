@@ -112,3 +112,4 @@ def test_the_library_names_with_the_profiles_margin(sface, tmp_path):
 def test_a_margin_outside_the_sphere_is_refused():
     with pytest.raises(ValueError, match="margin"):
         make_matcher("nearest", np.eye(2, dtype=np.float32), ["a", "b"], 1.0, margin=2.5)
+    assert make_matcher("nearest", np.eye(2, dtype=np.float32), ["a", "b"], 1.5, margin=0).margin == 0

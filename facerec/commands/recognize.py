@@ -61,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         gallery = cleanup.enter_context(open_gallery(args.embeddings, profile=profile_from_args(args).name,
                                                      sightings_camera=args.camera if args.log_sightings else None))
         recogniser = Recogniser(models_from_args(args), gallery, threshold=args.threshold, match=args.match,
-                                min_probability=args.min_probability, every=args.every, on_problem=print_warning)
+                                min_probability=args.min_probability, every=args.every, on_problem=print_warning,
+                                margin=args.margin)
         if not len(recogniser.gallery):
             print(f"warning: {gallery.location} holds no faces: everyone is Unknown", file=sys.stderr)
         follower = cleanup.enter_context(recogniser.watching_gallery()).follower

@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"note: {gallery.location} holds no gallery yet: everyone is Unknown until you enrol someone "
                   "from the page", file=sys.stderr)
         recogniser = Recogniser(models, gallery, threshold=args.threshold, match=args.match,
-                                min_probability=args.min_probability, on_problem=print_warning)
+                                min_probability=args.min_probability, on_problem=print_warning, margin=args.margin)
         # learning has its own networks (OpenCV's are not shared between threads), from the files just found and checked
         engine = Engine(recogniser, models.reloaded(), args.dataset, gallery.sightings,
                         keeping_from_args(args, cleanup, print_warning, models.detector))
