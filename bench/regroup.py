@@ -35,7 +35,8 @@ from facerec.unknowns.grouping import _agglomerate, _in_order_of_first_track, ma
 SHARED = Path(os.environ.get("FACEREC_SHARED", ROOT.parent / "shared"))
 
 
-def synthetic(tracks: int, faces: int, people: int, seed: int) -> list[np.ndarray]:
+def synthetic(tracks: int, faces: int, people: int, seed: int = 0) -> list[np.ndarray]:
+    """`tracks` tracks of `faces` unit vectors each, around `people` random centres: many chains near the cut."""
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(people, 128))
     made = []

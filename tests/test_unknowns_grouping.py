@@ -11,6 +11,7 @@ from facerec.catalogue import PROFILES
 from facerec.evaluation import load_labelled_vectors
 from facerec.evaluation.clustering import bcubed
 from facerec.unknowns.grouping import DEFAULT_MARGIN, LINKAGES, MARGINS, Groups, margin_for, regroup
+from regroup import synthetic as random_tracks  # bench/regroup.py: tracks around random centres, near the cut
 
 OPENFACE_THRESHOLD = PROFILES["openface"].threshold
 SUBSET = 400  # the first 400 LFW vectors (people in alphabetical order): a few seconds
@@ -126,17 +127,6 @@ def test_clip_tracks_grouped_with_the_sface_margin(clip_tracks):
             if strict:
                 assert len(set(labels[people == "lin"])) == 1
                 assert recall > bcubed(np.arange(len(tracks)), people)[1]
-
-
-def random_tracks(count: int, faces: int, people: int, seed: int = 0) -> list[np.ndarray]:
-    """`count` tracks of `faces` unit vectors each, around `people` random centres: many chains near the cut."""
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(people, 128))
-    tracks = []
-    for person in rng.integers(people, size=count):
-        vectors = centres[person] / np.linalg.norm(centres[person]) + 0.09 * rng.normal(size=(faces, 128))
-        tracks.append(vectors / np.linalg.norm(vectors, axis=1, keepdims=True))
-    return tracks
 
 
 @pytest.mark.parametrize("faces", [1, 5])
