@@ -28,7 +28,7 @@ import numpy as np
 
 from ..detection import Detector, load_detector
 from ..events.sink import OffLoop
-from ..recognition import Face
+from ..faces import Face
 from ..stages.quality import factors, score
 from ..tracking import Track
 from .store import FACES_PER_TRACK, KeptFace, KeptTrack, UnknownStore
