@@ -14,6 +14,7 @@ Routes (every answer of /api is JSON; a refusal is {"error": "..."} with its sta
     GET  /unknown                 the Unknown tab (serve.py --keep-unknowns: 404 from its API without)
     GET  /api/unknowns            the groups to review (unknowns.py list --json's objects, "crops") and "people"
     GET  /api/unknowns/GROUP/faces/N   the group's Nth best crop (0: the best), from the unknown store only
+    POST /api/unknowns/search     a photo (JPEG or PNG) of one face: {"found": unknowns.py search --json's list}
     POST /api/unknowns/GROUP/name {"person"}, POST .../ignore, POST .../merge {"other": GROUP}, DELETE .../GROUP
 """
 
@@ -189,6 +190,10 @@ def create_app(engine: Engine, token: str | None = None, loopback: bool = True, 
     async def unknowns(request: Request) -> Response:
         return JSONResponse(await run_in_threadpool(engine.unknown_groups))
 
+    async def search_unknowns(request: Request) -> Response:
+        image = decode_image(await read_body(request))
+        return JSONResponse({"found": await run_in_threadpool(engine.search_unknowns, image)})
+
     async def unknown_crop(request: Request) -> Response:
         group, number = request.path_params["group"], request.path_params["number"]
         data = await run_in_threadpool(engine.unknown_crop, group, number)
@@ -250,6 +255,7 @@ def create_app(engine: Engine, token: str | None = None, loopback: bool = True, 
         Route("/api/negatives", not_person, methods=["POST"]),
         Route("/video", video), Route("/api/source", source_problem),
         Route("/unknown", unknown_page), Route("/api/unknowns", unknowns),
+        Route("/api/unknowns/search", search_unknowns, methods=["POST"]),
         Route("/api/unknowns/{group:int}/faces/{number:int}", unknown_crop),
         Route("/api/unknowns/{group:int}/name", name_unknown, methods=["POST"]),
         Route("/api/unknowns/{group:int}/ignore", ignore_unknown, methods=["POST"]),

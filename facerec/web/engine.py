@@ -48,8 +48,8 @@ from ..stores import Gallery, GalleryBusy, SightingLog
 from ..text import printable
 from ..tracking import Tracker
 from ..unknowns.keeping import KeptTracks, UnknownKeeper
-from ..unknowns.negatives import NegativeKept, keep_negative
-from ..unknowns.review import group_json, name_group
+from ..unknowns.negatives import NegativeKept, face_vector, keep_negative
+from ..unknowns.review import group_json, looks_like, name_group, search_groups
 from ..unknowns.store import FACES_PER_TRACK, NoSuchGroup, UnknownStore
 from .protocol import Refusal, decode_image, image_format
 from .recent import RecentFaces
@@ -184,9 +184,24 @@ class Engine:
     def unknown_groups(self) -> dict:
         """The groups to review, largest first (unknowns.py list --json's objects, with how many crops each has),
         and the people of the gallery, whom a group may be named."""
+        naming, gallery = self.recogniser.naming, self.gallery
         with self._unknown_group() as store:
-            groups = [{**group_json(group), "crops": min(group.faces, FACES_PER_TRACK)} for group in store.groups()]
+            suggested = looks_like(store, gallery.vectors, list(gallery.names), naming.threshold, naming.margin) \
+                if len(gallery) else {}
+            groups = [{**group_json(group), "looks_like": suggested.get(group.group),
+                       "crops": min(group.faces, FACES_PER_TRACK)} for group in store.groups()]
         return {"groups": groups, "people": [shown(name) for name in sorted(self.gallery.people)]}
+
+    def search_unknowns(self, image: np.ndarray) -> list[dict]:
+        """`unknowns.py search` of a photo's one face: the kept groups it matches, nearest first (list --json's
+        objects with "distance"); Refusal 400 for a photo without exactly one face."""
+        with self._recognising:  # the recogniser's networks, as for a frame
+            try:
+                vector = face_vector(image, self.recogniser.detector, self.recogniser.embedder, "the photo")
+            except FacerecError as error:
+                raise Refusal(400, str(error)) from None
+        with self._unknown_group() as store:
+            return [found.json() for found in search_groups(store, vector, self.recogniser.naming.threshold)]
 
     def unknown_crop(self, group: int, number: int) -> bytes:
         """The JPEG of the group's `number`th best face (0: the best), read from the unknown store only."""
