@@ -242,6 +242,12 @@ def test_naming_a_group_from_the_unknown_tab_names_that_person_from_then_on(tmp_
         offered = [option.get_attribute("value") for option in driver.find_elements(By.CSS_SELECTOR, "#people-list option")]
         assert offered == ["biden", "obama"]
         screenshot(driver, "web_unknown.png")
+        assert not card.find_elements(By.CLASS_NAME, "looks-like-button")  # Lin looks like nobody enrolled
+        driver.find_element(By.ID, "search-photo").send_keys(str(shared_path("faces/probe/lin-manuel-miranda.png")))
+        driver.find_element(By.CSS_SELECTOR, "#search-form button").click()  # have I seen him before?
+        wait_for(driver, lambda d: f"seen before: group {group} (" in d.find_element(By.ID, "unknown-message").text,
+                 "the search answered")
+        assert "found" in card.get_attribute("class").split()
         card.find_element(By.CLASS_NAME, "person").send_keys("lin")
         card.find_element(By.CSS_SELECTOR, ".name-form button").click()
         driver.switch_to.alert.dismiss()  # cancelled: nothing happens
