@@ -3,8 +3,8 @@
 A folder holds `people.csv` (file,person,role; role `known` or `stranger`) and `photos/<file>`. Each photo is
 read, its face found with the profile's detector (the face nearest the photo's centre: LFW's photos are
 centred on their person), embedded, and its quality scored (stages/quality.py). The vectors go to
-`<cache>/<key>.npz`, the key a digest of the folder's people.csv, the models' checksums and the runtime that
-embedded, so a sweep is instant and another runtime or model set never reads them.
+`<cache>/<key>.npz`, the key a digest of the folder's people.csv, the models' checksums and the runtime and
+precision that embedded, so a sweep is instant and another runtime or model set never reads them.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ class OpenSetFaces:
     found: np.ndarray  # bool, (N,)
     vectors: np.ndarray  # float32 (N, D); zeros where no face was found
     quality: np.ndarray  # float64 (N,); 0 where no face was found
-    runtime: str  # which runtime embedded (e.g. "OpenVinoSFaceEmbedder, 2 threads")
+    runtime: str  # what embedded (Embedder.description: "SFace on OpenVINO, 2 threads, float32")
 
 
 def read_people(folder: Path) -> list[tuple[str, str, str]]:
@@ -59,8 +59,8 @@ def read_people(folder: Path) -> list[tuple[str, str, str]]:
 
 
 def runtime_of(models: Models) -> str:
-    embedder = models.needs_embedder()
-    return f"{type(embedder).__name__}, {embedder.threads} thread{'s' * (embedder.threads != 1)}"
+    """What embedded, as the scripts print it: `SFace on OpenVINO, 2 threads, float32`."""
+    return models.needs_embedder().description()
 
 
 def load_faces(folder: Path, cache: Path, models_dir: Path, profile: str = "sface") -> OpenSetFaces:
@@ -68,14 +68,16 @@ def load_faces(folder: Path, cache: Path, models_dir: Path, profile: str = "sfac
     rows = read_people(folder)
     models = load_models(profile, models_dir=models_dir)
     runtime = runtime_of(models)
-    key = hashlib.sha256(json.dumps([(folder / "people.csv").read_text(encoding="utf-8"), models.identity, runtime,
-                                     os.environ.get(RUNTIME_VARIABLE, "")], sort_keys=True).encode()).hexdigest()[:16]
+    embedder = models.needs_embedder()
+    # the vectors depend on the files, the runtime and its precision (not on its threads)
+    key = hashlib.sha256(json.dumps([(folder / "people.csv").read_text(encoding="utf-8"), models.identity,
+                                     type(embedder).__name__, embedder.precision, os.environ.get(RUNTIME_VARIABLE, "")],
+                                    sort_keys=True).encode()).hexdigest()[:16]
     cached = cache / f"openset-{folder.name}-{key}.npz"
     if cached.exists():
         data = np.load(cached)
         return OpenSetFaces([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], data["found"],
                             data["vectors"], data["quality"], runtime)
-    embedder = models.needs_embedder()
     found = np.zeros(len(rows), bool)
     vectors = np.zeros((len(rows), embedder.dimension), np.float32)
     quality = np.zeros(len(rows))
