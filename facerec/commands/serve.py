@@ -11,12 +11,14 @@ from pathlib import Path
 
 from facerec.cli import (add_detector_arguments, add_embedder_arguments, add_event_arguments, add_matching_arguments,
                          add_store_arguments, add_threshold_argument, add_unknowns_arguments, keeping_from_args,
-                         models_from_args, parser_for, profile_from_args)
+                         add_config_argument, models_from_args, parse_arguments, parser_for, positive_int,
+                         profile_from_args)
 from facerec.errors import FacerecError, main_guard
 from facerec.events import Presence, close_events, open_events
 from facerec.follower import print_warning
 from facerec.recognition import Recogniser
 from facerec.stores import open_gallery
+from facerec.tracking import DEFAULT_EVERY
 from facerec.video import open_source
 from facerec.web.app import create_app
 from facerec.web.engine import Engine
@@ -42,8 +44,8 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-@main_guard
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command's options (also what its configuration file's keys may be)."""
     parser = parser_for(__doc__, "python serve.py --model sface   # then open the URL it prints")
     add_store_arguments(parser, "; the page recognises with it and learns into it", sightings=True)
     parser.add_argument("--dataset", type=Path, default=Path("dataset"),
@@ -64,8 +66,18 @@ def main(argv: list[str] | None = None) -> int:
     add_threshold_argument(parser)
     add_matching_arguments(parser)
     add_detector_arguments(parser)
+    parser.add_argument("--every", type=positive_int, default=DEFAULT_EVERY, metavar="N",
+                        help=f"embed a followed face of a --source or camera again at least every N frames (default: "
+                             f"{DEFAULT_EVERY}; as recognize_video.py --every)")
     add_embedder_arguments(parser)
-    args = parser.parse_args(argv)
+    add_config_argument(parser, "every [cameras.NAME] table is a camera served at once, reconnected when it drops "
+                                "(--source instead serves that one)")
+    return parser
+
+
+@main_guard
+def main(argv: list[str] | None = None) -> int:
+    args = parse_arguments(build_parser(), argv)
     args.token = given_token(args)
     if not 0 <= args.port <= 65535:
         raise FacerecError(f"--port {args.port} is not a port number (0 to 65535)")
