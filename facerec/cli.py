@@ -215,11 +215,12 @@ CAMERA_TYPES: dict[str, Callable[[str], float]] = {"threshold": distance_thresho
                                                      "confidence": confidence}
 
 
-def parse_arguments(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> argparse.Namespace:
+def parse_arguments(parser: argparse.ArgumentParser, argv: list[str] | None = None,
+                    one_camera: bool = False) -> argparse.Namespace:
     """The parser's arguments over the configuration file's settings (--config or $FACEREC_CONFIG, when the parser
-    takes --config), then --mqtt / --webhook from the environment. `args.config` is the checked Config or None.
+    takes --config). `args.config` is the checked Config or None.
 
-    With a file that has cameras and a parser with --camera and --every (recognize_video.py): `--camera NAME` picks
+    With a file that has cameras and `one_camera` (recognize_video.py): `--camera NAME` picks
     the file's camera NAME (its source, threshold, every and confidence, unless given on the line); without
     --camera or --source, the file's only camera is the one.
     """
@@ -235,14 +236,13 @@ def parse_arguments(parser: argparse.ArgumentParser, argv: list[str] | None = No
         if path is not None:
             config = load_config(path, options, CAMERA_TYPES)
             parser.set_defaults(**config.settings)
-            if config.cameras and "every" in options:  # one camera's script
+            if config.cameras and one_camera:
                 camera = chosen_camera(config, given.camera, given.source)
                 if camera is not None:
                     own = {key: getattr(camera, key) for key in ("source", *CAMERA_TYPES)}
                     parser.set_defaults(camera=camera.name, **{k: v for k, v in own.items() if v is not None})
     args = parser.parse_args(argv)
     args.config = config
-    event_urls_from_environment(args)
     return args
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -127,6 +126,10 @@ def read_toml(path: Path) -> tuple[dict, str]:
         raise FacerecError(f"cannot read the configuration file {path}: {error.strerror or error}") from None
     if len(data) > MAX_CONFIG_BYTES:
         raise FacerecError(f"{path}: a configuration file of more than {MAX_CONFIG_BYTES // 1024} KB is not one")
+    try:
+        import tomllib  # Python 3.11 on; the package still runs on 3.10 without a configuration file
+    except ImportError:
+        raise FacerecError(f"{path}: reading a configuration file needs Python 3.11 or later (tomllib)") from None
     try:
         text = data.decode("utf-8")
         return tomllib.loads(text), text

@@ -101,16 +101,16 @@ def test_the_command_line_wins_over_the_file_and_the_file_over_the_defaults(tmp_
 def test_recognize_video_runs_the_camera_it_names_with_its_own_settings(tmp_path):
     path = write(tmp_path, 'threshold = 0.9\nevery = 7\n[cameras.door]\nsource = "door.mp4"\nthreshold = 0.6\n'
                            '[cameras.lab]\nsource = "lab.mp4"\nconfidence = 0.7\n')
-    door = parse_arguments(recognize.build_parser(), ["--config", str(path), "--camera", "door"])
+    door = parse_arguments(recognize.build_parser(), one_camera=True, argv=["--config", str(path), "--camera", "door"])
     assert (door.camera, door.source, door.threshold, door.every) == ("door", "door.mp4", 0.6, 7)
-    lab = parse_arguments(recognize.build_parser(), ["--config", str(path), "--camera", "lab", "--every", "2"])
+    lab = parse_arguments(recognize.build_parser(), one_camera=True, argv=["--config", str(path), "--camera", "lab", "--every", "2"])
     assert (lab.source, lab.threshold, lab.confidence, lab.every) == ("lab.mp4", 0.9, 0.7, 2)
-    own = parse_arguments(recognize.build_parser(), ["--config", str(path), "--source", "x.mp4"])
+    own = parse_arguments(recognize.build_parser(), one_camera=True, argv=["--config", str(path), "--source", "x.mp4"])
     assert own.source == "x.mp4"
     with pytest.raises(FacerecError, match="2 cameras .door, lab.: pick one with --camera"):
-        parse_arguments(recognize.build_parser(), ["--config", str(path)])
+        parse_arguments(recognize.build_parser(), one_camera=True, argv=["--config", str(path)])
     with pytest.raises(FacerecError, match="no camera 'hall'"):
-        parse_arguments(recognize.build_parser(), ["--config", str(path), "--camera", "hall"])
+        parse_arguments(recognize.build_parser(), one_camera=True, argv=["--config", str(path), "--camera", "hall"])
 
 
 def test_facerec_model_sets_the_profile_and_a_wrong_one_is_one_error_line(monkeypatch):

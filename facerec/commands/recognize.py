@@ -12,7 +12,7 @@ import sys
 
 from facerec.cli import (add_detector_arguments, add_embedder_arguments, add_event_arguments, add_matching_arguments,
                          add_store_arguments, add_threshold_argument, add_unknowns_arguments, keeping_from_args,
-                         add_config_argument, models_from_args, parse_arguments, parser_for, positive_int,
+                         add_config_argument, event_urls_from_environment, models_from_args, parse_arguments, parser_for, positive_int,
                          profile_from_args)
 from facerec.display import Window
 from facerec.errors import FacerecError, main_guard
@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 @main_guard
 def main(argv: list[str] | None = None) -> int:
-    args = parse_arguments(build_parser(), argv)
+    args = parse_arguments(build_parser(), argv, one_camera=True)
+    event_urls_from_environment(args)
 
     output_path = None if args.output is None else check_output(args.output, args.source, args.force)
     with contextlib.ExitStack() as cleanup:

@@ -113,12 +113,15 @@ class QueuedSink(OffLoop, EventSink):
     def __init__(self, sink: EventSink, name: str, warn: Callable[[str], None], limit: int = QUEUE_LIMIT,
                  close_seconds: float = CLOSE_SECONDS) -> None:
         self.sink = sink
+        self.events = 0  # arrivals and departures handed to the sink (the dropped ones too): /metrics reads it
         super().__init__(name, warn, limit, close_seconds)
 
     def arrived(self, event: Event) -> None:
+        self.events += 1
         self._put(self.sink.arrived, event)
 
     def left(self, event: Event) -> None:
+        self.events += 1
         self._put(self.sink.left, event)
 
     def gallery(self, names: set[str]) -> None:
