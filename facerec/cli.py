@@ -173,7 +173,7 @@ def keeping_from_args(args: argparse.Namespace, cleanup: contextlib.ExitStack,
     if not args.keep_unknowns:
         return None
     from .unknowns.keeping import KeptTracks
-    from .unknowns.store import open_unknowns
+    from .unknowns import open_unknowns
 
     store = cleanup.enter_context(open_unknowns(args.embeddings, profile_from_args(args).name,
                                                 threshold=args.threshold, max_faces=args.unknowns_max_faces,

@@ -23,7 +23,7 @@ from helpers import CLIP
 from test_sface import sface_model_args
 
 import facerec
-from facerec.recognition import Face
+from facerec.faces import Face
 
 CLIP_FRAMES_USED = 40
 

@@ -23,7 +23,8 @@ from facerec.images import read_image
 from facerec.matching import make_matcher
 from facerec.pipelining import detected_ahead
 from facerec.plainonnx import fold_block_quantised, plain_model
-from facerec.recognition import FacePipeline, run_recognition
+from facerec.recognition import FacePipeline
+from facerec.running import run_recognition
 from facerec.tracking import Tracker
 from facerec.video import open_source
 

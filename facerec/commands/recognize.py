@@ -18,7 +18,8 @@ from facerec.display import Window
 from facerec.errors import FacerecError, main_guard
 from facerec.events import close_events, open_events
 from facerec.follower import print_warning
-from facerec.recognition import Recogniser, run_recognition
+from facerec.recognition import Recogniser
+from facerec.running import run_recognition
 from facerec.stores import open_gallery
 from facerec.text import plural
 from facerec.tracking import DEFAULT_EVERY

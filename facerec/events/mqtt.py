@@ -27,10 +27,10 @@ from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as paho
 
-from .. import __version__
 from ..errors import FacerecError
 from ..stores import masked
 from ..text import printable
+from ..version import __version__
 from .sink import Event, EventSink
 
 DEFAULT_PREFIX = "facerec"
