@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import PROJECT_ROOT, run_script
-from facerec.cli import parse_arguments
+from facerec.cli import event_urls_from_environment, parse_arguments
 from facerec.commands import recognize, serve
 from facerec.config import NOT_IN_FILE, OTHER_COMMAND_KEYS, load_config
 from facerec.errors import FacerecError
@@ -101,16 +101,18 @@ def test_the_command_line_wins_over_the_file_and_the_file_over_the_defaults(tmp_
 def test_recognize_video_runs_the_camera_it_names_with_its_own_settings(tmp_path):
     path = write(tmp_path, 'threshold = 0.9\nevery = 7\n[cameras.door]\nsource = "door.mp4"\nthreshold = 0.6\n'
                            '[cameras.lab]\nsource = "lab.mp4"\nconfidence = 0.7\n')
-    door = parse_arguments(recognize.build_parser(), one_camera=True, argv=["--config", str(path), "--camera", "door"])
+    def parsed(*argv: str):
+        return parse_arguments(recognize.build_parser(), ["--config", str(path), *argv], one_camera=True)
+
+    door = parsed("--camera", "door")
     assert (door.camera, door.source, door.threshold, door.every) == ("door", "door.mp4", 0.6, 7)
-    lab = parse_arguments(recognize.build_parser(), one_camera=True, argv=["--config", str(path), "--camera", "lab", "--every", "2"])
+    lab = parsed("--camera", "lab", "--every", "2")
     assert (lab.source, lab.threshold, lab.confidence, lab.every) == ("lab.mp4", 0.9, 0.7, 2)
-    own = parse_arguments(recognize.build_parser(), one_camera=True, argv=["--config", str(path), "--source", "x.mp4"])
-    assert own.source == "x.mp4"
+    assert parsed("--source", "x.mp4").source == "x.mp4"
     with pytest.raises(FacerecError, match="2 cameras .door, lab.: pick one with --camera"):
-        parse_arguments(recognize.build_parser(), one_camera=True, argv=["--config", str(path)])
+        parsed()
     with pytest.raises(FacerecError, match="no camera 'hall'"):
-        parse_arguments(recognize.build_parser(), one_camera=True, argv=["--config", str(path), "--camera", "hall"])
+        parsed("--camera", "hall")
 
 
 def test_facerec_model_sets_the_profile_and_a_wrong_one_is_one_error_line(monkeypatch):
@@ -123,12 +125,15 @@ def test_facerec_model_sets_the_profile_and_a_wrong_one_is_one_error_line(monkey
 
 
 def test_event_urls_with_passwords_come_from_the_environment_or_the_file(tmp_path, monkeypatch):
+    def parsed(*argv: str):
+        args = parse_arguments(serve.build_parser(), list(argv))
+        event_urls_from_environment(args)
+        return args
+
     monkeypatch.setenv("FACEREC_MQTT_URL", "mqtt://u:secret@127.0.0.1/env")
     monkeypatch.setenv("FACEREC_WEBHOOK_URL", "http://u:secret@127.0.0.1/hook")
-    args = parse_arguments(serve.build_parser(), [])
+    args = parsed()
     assert (args.mqtt, args.webhook) == ("mqtt://u:secret@127.0.0.1/env", "http://u:secret@127.0.0.1/hook")
     path = write(tmp_path, 'mqtt = "mqtt://u:file@127.0.0.1/file"\n')
-    args = parse_arguments(serve.build_parser(), ["--config", str(path)])
-    assert args.mqtt == "mqtt://u:file@127.0.0.1/file"  # the file is the more specific
-    args = parse_arguments(serve.build_parser(), ["--config", str(path), "--mqtt", "mqtt://127.0.0.1/line"])
-    assert args.mqtt == "mqtt://127.0.0.1/line"
+    assert parsed("--config", str(path)).mqtt == "mqtt://u:file@127.0.0.1/file"  # the file is the more specific
+    assert parsed("--config", str(path), "--mqtt", "mqtt://127.0.0.1/line").mqtt == "mqtt://127.0.0.1/line"

@@ -62,7 +62,7 @@ class Service:
     def health(self) -> tuple[dict, bool]:
         """({"cameras": {NAME: ...}, "gallery_vectors": N}, whether every camera runs)."""
         cameras = {name: camera.health() for name, camera in self.cameras.items()}
-        return ({"cameras": cameras, "gallery_vectors": len(self.engine.gallery)},
+        return ({"cameras": cameras, "gallery_vectors": self.gallery_size()},
                 all(camera.state == RUNNING for camera in self.cameras.values()))
 
     def event_counts(self) -> dict[str, tuple[int, int]]:
@@ -74,6 +74,9 @@ class Service:
                 handed, dropped = counts.get(kind, (0, 0))
                 counts[kind] = (handed + queued.events, dropped + queued.dropped)
         return counts
+
+    def gallery_size(self) -> int:
+        return len(self.engine.gallery)
 
     def unknowns_kept(self) -> int:
         return 0 if self.engine.keeping is None else self.engine.keeping.kept

@@ -21,7 +21,8 @@ from ..config import Camera
 from ..errors import FacerecError
 from ..events import Presence
 from ..matching import Matcher
-from ..recognition import annotate, log_sightings
+from ..drawing import annotate
+from ..running import log_sightings
 from ..stores import SightingLog
 from ..tracking import Tracker
 from ..unknowns.keeping import UnknownKeeper

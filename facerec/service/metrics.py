@@ -6,14 +6,25 @@ written here); only the latency histogram is observed as frames are named.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import Callable, Iterator, Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-if TYPE_CHECKING:
-    from . import Service
+from .camera import CameraRunner
+
+
+class Counted(Protocol):
+    """What the metrics read of a service (facerec.service.Service)."""
+
+    cameras: dict[str, CameraRunner]
+
+    def event_counts(self) -> dict[str, tuple[int, int]]: ...
+
+    def unknowns_kept(self) -> int: ...
+
+    def gallery_size(self) -> int: ...
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 # From capture to names: on 2 cores a frame takes 30 to 150 ms; beyond a second something is wrong.
@@ -28,7 +39,7 @@ CAMERA_COUNTERS = {  # metric (without _total) -> (CameraRunner attribute, help)
 
 
 class _Counters(Collector):
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: Counted) -> None:
         self.service = service
 
     def collect(self) -> Iterator[Metric]:
@@ -49,7 +60,7 @@ class _Counters(Collector):
         yield CounterMetricFamily("facerec_unknown_faces_kept", "unknown tracks kept for review (--keep-unknowns)",
                                   value=self.service.unknowns_kept())
         yield GaugeMetricFamily("facerec_gallery_vectors", "face vectors in the gallery naming faces now",
-                                value=len(self.service.engine.gallery))
+                                value=self.service.gallery_size())
         up = GaugeMetricFamily("facerec_camera_up", "1 while the camera gives frames", labels=["camera"])
         for camera in cameras:
             up.add_metric([camera.name], 1 if camera.state == "running" else 0)
@@ -59,7 +70,7 @@ class _Counters(Collector):
 class ServiceMetrics:
     """The registry of one service, and the latency histogram its cameras observe."""
 
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: Counted) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.latency = Histogram("facerec_frame_latency_seconds", "from a frame's capture to its faces named",
                                  ["camera"], registry=self.registry, buckets=LATENCY_BUCKETS)
