@@ -46,6 +46,7 @@ class CameraRunner(SourceStream):
         self.state = STARTING
         self.frames = self.dropped = self.faces = self.embeddings = self.reconnects = 0
         self.fps = 0.0
+        self.in_view: list[str] = []  # the names in the newest frame recognised
         self.last_frame: float | None = None  # time.monotonic() of the newest frame recognised
         self._stopping = threading.Event()
         self._base: Matcher | None = None  # the recogniser's matcher the camera's own threshold was applied to
@@ -61,7 +62,8 @@ class CameraRunner(SourceStream):
     def health(self) -> dict:
         ago = None if self.last_frame is None else round(time.monotonic() - self.last_frame, 3)
         return {"state": self.state, "frames": self.frames, "fps": round(self.fps, 2), "last_frame_seconds_ago": ago,
-                "reconnects": self.reconnects, "source_problem": self.problem}
+                "reconnects": self.reconnects, "in_view": self.in_view if self.state == RUNNING else [],
+                "source_problem": self.problem}
 
     def stop(self) -> None:
         """Ask the reader to end (it does within a frame, or its stream's stall time), and end the tracks now."""
@@ -160,6 +162,7 @@ class CameraRunner(SourceStream):
             self.frames += 1
             self.dropped += max(0, index - previous_index - 1)  # a live source keeps only its newest frame
             self.faces += len(recognised)
+            self.in_view = sorted({face.name for face in recognised})
             previous_index, self.last_frame = index, time.monotonic()
             now = time.perf_counter()
             instant = 1.0 / max(now - previous, 1e-6)
