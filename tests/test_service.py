@@ -6,6 +6,7 @@ Nothing waits by sleeping: every wait polls /api/health (or the broker) until a 
 
 from __future__ import annotations
 
+import http.client
 import json
 import shutil
 import signal
@@ -163,6 +164,16 @@ def test_a_camera_that_never_answers_leaves_the_others_running_with_one_warning(
                                   START_SECONDS)
             assert cameras["ghost"]["frames"] == 0 and cameras["ghost"]["last_frame_seconds_ago"] is None
             assert cameras["lab"]["state"] == "running"
+            # the page lists the cameras; each has its annotated view
+            assert server.json("GET", "/api/info")[1]["cameras"] == ["ghost", "lab"]
+            assert server.request("GET", "/video?camera=hall")[0] == 404
+            connection = http.client.HTTPConnection(server.host, server.port, timeout=60)
+            connection.request("GET", "/video?camera=lab")
+            response = connection.getresponse()
+            assert response.status == 200 and response.getheader("content-type").startswith("multipart/x-mixed")
+            part = response.read(4096)
+            connection.close()
+            assert part.startswith(b"--frame") and b"\xff\xd8" in part  # a JPEG's first bytes
         finally:
             code, _, stderr = stop_with_sigterm(server)
     assert code == 0, stderr
