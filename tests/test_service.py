@@ -34,10 +34,11 @@ UNIT = PROJECT_ROOT / "docs" / "service" / "facerec.service"
 
 @pytest.fixture(scope="module")
 def looped_clip(tmp_path_factory) -> Path:
-    """The shared clip 12 times over (110 s) as an H.264 MP4 in a temporary folder: a camera that streams on."""
+    """The shared clip 40 times over (6 min) as an H.264 MP4 in a temporary folder: a camera that outlasts a test
+    on a slow machine (its end would be a reconnect of its own)."""
     reason = RtspCamera.available()
     require(not reason, reason)
-    return RtspCamera.looped(shared_path(CLIP), tmp_path_factory.mktemp("rtsp") / "clip.mp4", 12)
+    return RtspCamera.looped(shared_path(CLIP), tmp_path_factory.mktemp("rtsp") / "clip.mp4", 40)
 
 
 @pytest.fixture(scope="module")
