@@ -11,17 +11,18 @@ import sys
 from pathlib import Path
 
 from facerec.cli import (add_detector_arguments, add_embedder_arguments, add_event_arguments, add_matching_arguments,
-                         add_store_arguments, add_threshold_argument, add_unknowns_arguments, keeping_from_args,
-                         add_config_argument, event_urls_from_environment, models_from_args, parse_arguments, parser_for, positive_int,
-                         profile_from_args)
+                         add_store_arguments, add_threshold_argument, add_unknowns_arguments, events_from_args,
+                         keeping_from_args, add_config_argument, event_urls_from_environment, models_from_args,
+                         parse_arguments, parser_for, positive_int, profile_from_args)
 from facerec.config import Camera
 from facerec.errors import FacerecError, main_guard
-from facerec.events import Presence, close_events, open_events
+from facerec.events import Presence, close_events
 from facerec.follower import print_warning
 from facerec.recognition import Recogniser
 from facerec.service import Service, camera_warning, log_line
 from facerec.stores import SightingLog, open_gallery
 from facerec.text import plural
+from facerec.unknowns.strangers import KeptStrangers
 from facerec.tracking import DEFAULT_EVERY
 from facerec.video import SourceSpec, open_source
 from facerec.web.app import create_app
@@ -102,8 +103,7 @@ def main(argv: list[str] | None = None) -> int:
                                        [profile_from_args(args).confidence]))
     with contextlib.ExitStack() as cleanup:
         # connected (and checked) first: a wrong URL, broker or login is said at once
-        events = None if service_mode else open_events(args.camera, print_warning, args.mqtt, args.webhook,
-                                                       args.mqtt_discovery, args.seen_minutes)
+        events = None if service_mode else events_from_args(args, print_warning)
         cleanup.callback(close_events, events)
         gallery = cleanup.enter_context(open_gallery(
             args.embeddings, profile=profile_from_args(args).name, missing_ok=True,
@@ -116,13 +116,15 @@ def main(argv: list[str] | None = None) -> int:
                                 min_probability=args.min_probability, every=args.every, on_problem=print_warning)
         # learning has its own networks (OpenCV's are not shared between threads), from the files just found and checked
         engine = Engine(recogniser, models.reloaded(), args.dataset, gallery.sightings,
-                        keeping_from_args(args, cleanup, print_warning))
+                        keeping_from_args(args, cleanup, print_warning, events))
         cleanup.enter_context(recogniser.watching_gallery())
         service = None
         if service_mode:
             def events_for(camera: str) -> Presence | None:
-                return open_events(camera, camera_warning(camera), args.mqtt, args.webhook, args.mqtt_discovery,
-                                   args.seen_minutes)
+                presence = events_from_args(args, camera_warning(camera), camera)
+                if presence is not None and engine.keeping is not None:  # strangers told by their kept group
+                    presence.strangers = KeptStrangers(engine.keeping.store, camera_warning(camera))
+                return presence
 
             def sightings_for(camera: str) -> SightingLog | None:
                 return gallery.store.sighting_log(camera) if args.log_sightings else None
