@@ -111,6 +111,9 @@ def test_a_killed_camera_comes_back_by_itself_while_the_other_counts_on_and_sigt
         away = wait_health(server, lambda status, cameras: status == 503
                            and cameras["door"]["state"] == "reconnecting", "door reconnecting", START_SECONDS)
         lab_frames = away["lab"]["frames"]
+        listener.wait_for(lambda: listener.payloads("facerec/door/status")[-1:] == ["offline"],
+                          "door's MQTT status not offline while it reconnects")
+        assert listener.payloads("facerec/lab/status")[-1:] == ["online"]
         wait_health(server, lambda status, cameras: cameras["lab"]["frames"] >= lab_frames + 20
                     and cameras["door"]["state"] == "reconnecting", "lab counting while door is away", START_SECONDS)
 
@@ -118,6 +121,8 @@ def test_a_killed_camera_comes_back_by_itself_while_the_other_counts_on_and_sigt
         back = wait_health(server, lambda status, cameras: status == 200 and cameras["door"]["frames"] > 0,
                            "door back", BACK_SECONDS)
         assert back["door"]["reconnects"] == 1 and back["lab"]["reconnects"] == 0
+        listener.wait_for(lambda: listener.payloads("facerec/door/status")[-1:] == ["online"],
+                          "door's MQTT status not online again once it is back")
         counted = metrics(server)
         assert counted[("facerec_reconnects_total", (("camera", "door"),))] >= 1
         assert counted[("facerec_frames_total", (("camera", "lab"),))] >= lab_frames + 20

@@ -89,8 +89,8 @@ def main(argv: list[str] | None = None) -> int:
 
     cameras = served_cameras(args)
     if (args.mqtt or args.webhook) and not cameras:
-        raise FacerecError("--mqtt and --webhook tell who arrives in the server's own video: give --source "
-                           "(or cameras in --config) too")
+        raise FacerecError("--mqtt and --webhook tell who arrives in the server's own video: give --source too "
+                           "(or cameras in --config)")
     if cameras:
         event_urls_from_environment(args)  # $FACEREC_MQTT_URL, $FACEREC_WEBHOOK_URL: only where there is video
     if args.source is not None:

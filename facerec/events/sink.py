@@ -57,6 +57,9 @@ class EventSink(ABC):
     def gallery(self, names: set[str]) -> None:
         """The people the gallery knows now (at the start and whenever it changes); most sinks ignore it."""
 
+    def available(self, running: bool) -> None:
+        """The camera gives frames (True) or is reconnecting (False, serve.py --config); most sinks ignore it."""
+
     @abstractmethod
     def close(self) -> None:
         """The source ended: deliver what is pending if possible, say goodbye, free the connection."""
@@ -134,6 +137,9 @@ class QueuedSink(OffLoop, EventSink):
     def gallery(self, names: set[str]) -> None:
         self._put(self.sink.gallery, set(names))
 
+    def available(self, running: bool) -> None:
+        self._put(self.sink.available, running)
+
     def close(self) -> None:
         self._finish()
         self.sink.close()
@@ -156,6 +162,10 @@ class Sinks(EventSink):
     def gallery(self, names: set[str]) -> None:
         for sink in self.sinks:
             sink.gallery(names)
+
+    def available(self, running: bool) -> None:
+        for sink in self.sinks:
+            sink.available(running)
 
     def close(self) -> None:
         for sink in self.sinks:

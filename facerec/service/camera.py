@@ -105,12 +105,16 @@ class CameraRunner(SourceStream):
         if self.state == RECONNECTING:
             self.reconnects += 1
             self.warn("back: frames again")
+            if self.events is not None:
+                self.events.available(True)
         self.state = RUNNING
 
     def _away(self, why: str, delay: float) -> None:
         if self.state != RECONNECTING:  # one warning when it goes, never one per attempt
             self.warn(f"{why}; trying again after {delay:g} s, then up to every {LAST_RETRY_SECONDS:g} s, "
                       "until it answers")
+            if self.events is not None:
+                self.events.available(False)  # its MQTT status says offline meanwhile
         self.state = RECONNECTING
 
     def _play(self, source: VideoSource) -> None:  # type: ignore[override]
