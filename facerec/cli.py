@@ -18,6 +18,7 @@ from .catalogue import DEFAULT_PROFILE, PROFILES, Profile
 from .commands import COMMANDS
 from .config import Camera, Config, config_path, load_config
 from .detection import MIN_CONFIDENCE
+from .events.sink import MAX_SEEN_MINUTES
 from .matching import DEFAULT_MIN_PROBABILITY, MATCHERS, MAX_DISTANCE
 from .modelfiles import PROJECT_ROOT
 from .models import Models, load_models
@@ -134,9 +135,10 @@ def add_event_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mqtt-discovery", action=argparse.BooleanOptionalAction, default=True,
                         help="with --mqtt, make the camera a device in Home Assistant (discovery under "
                              "homeassistant/: the last person seen, and a sensor per known person; default: on)")
-    parser.add_argument("--seen-minutes", type=bounded_number(float, 0, None, low_inclusive=False), default=5.0,
-                        metavar="N", help="a person's Home Assistant sensor stays on N minutes after they were "
-                                          "last in view (default: 5)")
+    parser.add_argument("--seen-minutes", type=bounded_number(float, 0, MAX_SEEN_MINUTES, low_inclusive=False,
+                                                              why="a year"),
+                        default=5.0, metavar="N", help="a person's Home Assistant sensor stays on N minutes after "
+                                                       "they were last in view (default: 5; at most a year)")
     parser.add_argument("--webhook", default=None, metavar="URL",
                         help="POST each arrival and departure as JSON to this http(s) URL (retried for a while)")
     parser.add_argument("--webhook-secret-file", default=None, metavar="FILE",

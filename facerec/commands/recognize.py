@@ -23,7 +23,7 @@ from facerec.running import run_recognition
 from facerec.stores import open_gallery
 from facerec.text import plural
 from facerec.tracking import DEFAULT_EVERY
-from facerec.video import VideoOutput, check_output, open_source
+from facerec.video import SourceSpec, VideoOutput, check_output, open_source
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_arguments(build_parser(), argv, one_camera=True)
     event_urls_from_environment(args)
 
+    SourceSpec(args.source).check()  # before anything is loaded or connected
     output_path = None if args.output is None else check_output(args.output, args.source, args.force)
     with contextlib.ExitStack() as cleanup:
         # connected (and checked) first: a wrong URL, broker or login is said at once
