@@ -19,7 +19,8 @@ CLOSE_SECONDS = 10.0
 
 @dataclass(frozen=True)
 class Event:
-    """A person arriving in view of a camera (a track got a name) or leaving it (the track ended)."""
+    """A visit to a camera beginning (a person first named there) or ending (unseen for --away-seconds, or the
+    source ended); see presence.py."""
 
     type: str  # "arrived" or "left"
     name: str  # a gallery name, or Unknown
@@ -29,13 +30,19 @@ class Event:
     distance: float | None
     box: tuple[int, int, int, int]
     frame: int  # the source's frame index of that moment
+    unknown_group: int | None = None  # an Unknown face in a kept group of unknown faces (--keep-unknowns)
+    visits: int | None = None  # ... that group's visits so far (its kept tracks), this one included
 
     def as_json(self) -> dict:
-        """The event as MQTT and webhooks carry it (time in ISO 8601, UTC)."""
+        """The event as MQTT and webhooks carry it (time in ISO 8601, UTC; `unknown_group` and `visits` only
+        for a stranger seen before)."""
         stamp = datetime.datetime.fromtimestamp(self.time, datetime.timezone.utc).isoformat(timespec="milliseconds")
-        return {"type": self.type, "name": printable(self.name), "camera": printable(self.camera), "track": self.track, "time": stamp,
-                "distance": None if self.distance is None else round(self.distance, 4), "box": list(self.box),
-                "frame": self.frame}
+        made = {"type": self.type, "name": printable(self.name), "camera": printable(self.camera), "track": self.track,
+                "time": stamp, "distance": None if self.distance is None else round(self.distance, 4),
+                "box": list(self.box), "frame": self.frame}
+        if self.unknown_group is not None:
+            made |= {"unknown_group": self.unknown_group, "visits": self.visits}
+        return made
 
 
 class EventSink(ABC):

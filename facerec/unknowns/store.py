@@ -77,6 +77,12 @@ class UnknownStore(ABC):
     def groups(self) -> list[UnknownGroup]:
         """The groups still to review (not ignored, not named), largest first."""
 
+    def group_of(self, vectors: np.ndarray) -> int | None:
+        """The group to review a track of these unit vectors (an (n, d) array) would join by `add`'s rule, without
+        keeping anything; None if it would start a group, would not be kept, or its vectors do not fit (and from
+        a store that cannot tell)."""
+        return None
+
     @abstractmethod
     def best_faces(self, group: int, limit: int = FACES_PER_TRACK) -> list[KeptFace]:
         """The group's best faces by quality (FacerecError for a group that does not exist)."""
