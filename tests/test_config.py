@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
+import cv2
 import pytest
 
 from conftest import PROJECT_ROOT, run_script
+from test_sface import enrol_with_lin, sface_model_args
 from facerec.cli import event_urls_from_environment, parse_arguments
 from facerec.commands import recognize, serve
 from facerec.config import NOT_IN_FILE, OTHER_COMMAND_KEYS, load_config
@@ -137,3 +140,31 @@ def test_event_urls_with_passwords_come_from_the_environment_or_the_file(tmp_pat
     path = write(tmp_path, 'mqtt = "mqtt://u:file@127.0.0.1/file"\n')
     assert parsed("--config", str(path)).mqtt == "mqtt://u:file@127.0.0.1/file"  # the file is the more specific
     assert parsed("--config", str(path), "--mqtt", "mqtt://127.0.0.1/line").mqtt == "mqtt://127.0.0.1/line"
+
+
+def test_recognize_video_runs_a_camera_of_the_file_with_the_files_models(tmp_path, shared):
+    """The file alone sets the profile, the models, the gallery and the camera: no option but --config and --camera."""
+    embeddings = enrol_with_lin(tmp_path)
+    clip = tmp_path / "lin.mp4"  # a short stretch of the clip where lin is on stage
+    capture = cv2.VideoCapture(str(shared("video/short_hamilton_clip.mp4")))
+    writer = None
+    for index in range(130):
+        ok, frame = capture.read()
+        if index >= 82:
+            writer = writer or cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 25,
+                                               (frame.shape[1], frame.shape[0]))
+            writer.write(frame)
+    writer.release()
+    models = dict(zip(sface_model_args()[::2], sface_model_args()[1::2]))
+    path = write(tmp_path, f'model = "sface"\ndetector = "{models["--detector"]}"\n'
+                           f'embedding_model = "{models["--embedding-model"]}"\nembeddings = "{embeddings}"\n'
+                           f'no_display = true\njson = true\n[cameras.stage]\nsource = "{tmp_path / "nowhere.mp4"}"\n'
+                           f'[cameras.door]\nsource = "{clip}"\nconfidence = 0.8\n')
+    named = run_script("recognize_video.py", "--config", str(path), "--camera", "door", timeout=300)
+    assert named.returncode == 0, named.stderr
+    names = {face["name"] for line in named.stdout.splitlines() for face in json.loads(line)["faces"]}
+    assert "lin" in names
+    strict = run_script("recognize_video.py", "--config", str(path), "--camera", "door", "--threshold", "0.05",
+                        timeout=300)
+    assert strict.returncode == 0, strict.stderr
+    assert {face["name"] for line in strict.stdout.splitlines() for face in json.loads(line)["faces"]} == {"Unknown"}
