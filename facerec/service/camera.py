@@ -61,7 +61,7 @@ class CameraRunner(SourceStream):
 
     def health(self) -> dict:
         ago = None if self.last_frame is None else round(time.monotonic() - self.last_frame, 3)
-        return {"state": self.state, "frames": self.frames, "fps": round(self.fps, 2), "last_frame_seconds_ago": ago,
+        return {"state": self.state, "frames": self.frames, "fps": round(self.fps, 2) if self.state == RUNNING else 0.0, "last_frame_seconds_ago": ago,
                 "reconnects": self.reconnects, "in_view": self.in_view if self.state == RUNNING else [],
                 "source_problem": self.problem}
 
