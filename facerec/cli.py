@@ -18,6 +18,7 @@ from .catalogue import DEFAULT_PROFILE, PROFILES, Profile
 from .commands import COMMANDS
 from .config import Camera, Config, config_path, load_config
 from .detection import MIN_CONFIDENCE
+from .embedding import FLOAT32, PRECISIONS
 from .events.sink import MAX_SEEN_MINUTES
 from .matching import DEFAULT_MIN_PROBABILITY, MATCHERS, MAX_DISTANCE
 from .modelfiles import PROJECT_ROOT
@@ -111,6 +112,10 @@ def add_embedder_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--embedding-model", type=Path, default=None, metavar="PATH",
                         help="the embedder's model file (default: models/" + PROFILES[DEFAULT_PROFILE].embedder.files[0].filename
                              + " for the default profile, downloaded if missing)")
+    parser.add_argument("--precision", choices=PRECISIONS, default=None,
+                        help="what the embedder computes in (default: float32, in which the thresholds were measured). "
+                             "bfloat16: faster with OpenVINO on a processor that has it, vectors within about 6e-3, "
+                             "names checked in docs/benchmarks.md")
 
 
 def add_store_arguments(parser: argparse._ActionsContainer, more_help: str = "",
@@ -323,11 +328,12 @@ def models_from_args(args: argparse.Namespace, with_embedder: bool = True) -> Mo
     """Find (or download) at once, check and load the models the arguments name (the detector only without
     `with_embedder`: imagecapture.py takes no --embedding-model)."""
     return load_models(args.model, detector=args.detector, embedder=getattr(args, "embedding_model", None),
-                       confidence=args.confidence, with_embedder=with_embedder)
+                       confidence=args.confidence, with_embedder=with_embedder,
+                       precision=getattr(args, "precision", None) or FLOAT32)
 
 
 # The options that chose the models: a hint for the next script repeats those that were given.
-_MODEL_OPTIONS = ("detector", "embedding_model", "confidence")
+_MODEL_OPTIONS = ("detector", "embedding_model", "confidence", "precision")
 
 
 def next_command(script: str, args: argparse.Namespace, **options: object) -> str:

@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             if window is not None:
                 window.close()
     reloads = f"; gallery reloaded {plural(follower.reloads, 'time')}" if follower.reloads else ""
-    print(summary.report() + reloads, file=sys.stderr)
+    print(f"{summary.report()}{reloads}; embedder: {recogniser.embedder.description()}", file=sys.stderr)
     if keeping is not None:
         print(f"{plural(keeping.kept, 'unknown track')} kept for review: unknowns.py list", file=sys.stderr)
     if output is not None:
