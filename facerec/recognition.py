@@ -54,15 +54,17 @@ class FacePipeline:
         self.embedded = 0  # faces embedded so far
 
     def recognise(self, frame: np.ndarray, frame_index: int | None = None,
-                  tracker: Tracker | None = None, faces: list[DetectedFace] | None = None) -> list[Face]:
+                  tracker: Tracker | None = None, faces: list[DetectedFace] | None = None,
+                  matcher: Matcher | None = None) -> list[Face]:
         """The faces of `frame`; `frame_index` (the source's, for a tracker) defaults to frames seen.
 
         `tracker` (default: the recogniser's own) follows one video: a server that recognises several
         videos at once with one set of networks gives each its own tracker. `faces`: the detector's
-        faces of `frame`, when they were found already (detected_ahead).
+        faces of `frame`, when they were found already (detected_ahead). `matcher`: one camera's own (its
+        threshold) instead of `self.matcher`.
         """
         tracker = self.tracker if tracker is None else tracker
-        matcher = self.matcher  # one gallery for the whole frame, even if a new one arrives meanwhile
+        matcher = self.matcher if matcher is None else matcher  # one gallery for the whole frame
         records = run_stages(self.stages, frame, self.detector.detect(frame) if faces is None else faces)
         if tracker is None:
             for record, vector, match in zip(records, *self._embed(frame, records, matcher)):
@@ -138,13 +140,14 @@ class Recogniser(FacePipeline):
         return self.naming.threshold
 
     def recognise(self, image: np.ndarray, frame_index: int | None = None,
-                  tracker: Tracker | None = None, faces: list[DetectedFace] | None = None) -> list[Face]:
+                  tracker: Tracker | None = None, faces: list[DetectedFace] | None = None,
+                  matcher: Matcher | None = None) -> list[Face]:
         """The faces of one BGR image (OpenCV's convention), most confident first, each named on its own.
 
         (`frame_index` and `tracker`: a frame of a video followed by that tracker, as `follow` does;
-        `faces`: the detector's faces of `image` when they were found already.)
+        `faces`: the detector's faces of `image` when they were found already; `matcher`: another threshold's.)
         """
-        return super().recognise(image, frame_index, tracker, faces)
+        return super().recognise(image, frame_index, tracker, faces, matcher)
 
     def new_tracker(self) -> Tracker:
         """A tracker for one more video, embedding a followed face again at least every `every` frames."""

@@ -37,6 +37,7 @@ import numpy as np
 from ..capture import keep_photo, person_folder
 from ..enrolment import USED, enrol_into, file_signature
 from ..errors import FacerecError
+from ..fairlock import FairLock
 from ..fileio import read_inside
 from ..images import MAX_PHOTO_BYTES
 from ..models import Models
@@ -135,7 +136,8 @@ class Engine:
         self.keeping = keeping
         self.progress = LearnProgress()
         self._enrolment: Enrolment | None = None
-        self._recognising = threading.Lock()  # the recogniser's networks, one frame at a time
+        # the recogniser's networks, one frame at a time, in the order asked: no camera or page starves another
+        self.turn = FairLock()
         self._gallery = threading.Lock()  # the dataset, the store file and the enrolment
         self._learner: threading.Thread | None = None
         self.recent = RecentFaces()  # the named faces of the last frames: what "Not PERSON" refers to
@@ -147,7 +149,7 @@ class Engine:
                   frame_index: int | None = None, keeper: UnknownKeeper | None = None) -> list[Face]:
         """The faces of `image`: a photo on its own, or with `tracker` a frame of the video it follows
         (whose Unknown tracks `keeper`, if any, keeps: call it before drawing on `image`)."""
-        with self._recognising:
+        with self.turn:
             recognised = self.recogniser.recognise(image, frame_index, tracker)
         log_sightings(self.sightings, recognised)
         if keeper is not None and tracker is not None:
@@ -195,7 +197,7 @@ class Engine:
     def search_unknowns(self, image: np.ndarray) -> list[dict]:
         """`unknowns.py search` of a photo's one face: the kept groups it matches, nearest first (list --json's
         objects with "distance"); Refusal 400 for a photo without exactly one face."""
-        with self._recognising:  # the recogniser's networks, as for a frame
+        with self.turn:  # the recogniser's networks, as for a frame
             try:
                 vector = face_vector(image, self.recogniser.detector, self.recogniser.embedder, "the photo")
             except FacerecError as error:
