@@ -13,7 +13,7 @@ from facerec.cli import (add_detector_arguments, add_embedder_arguments, add_eve
                          add_store_arguments, add_threshold_argument, add_unknowns_arguments, events_from_args,
                          keeping_from_args, models_from_args, parser_for, profile_from_args)
 from facerec.errors import FacerecError, main_guard
-from facerec.events import Presence, close_events
+from facerec.events import Presence, close_events, log_visits
 from facerec.follower import print_warning
 from facerec.recognition import Recogniser
 from facerec.stores import open_gallery
@@ -70,17 +70,21 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 <= args.port <= 65535:
         raise FacerecError(f"--port {args.port} is not a port number (0 to 65535)")
 
-    if (args.mqtt or args.webhook) and args.source is None:
-        raise FacerecError("--mqtt and --webhook tell who arrives in the server's own video: give --source too")
+    if (args.mqtt or args.webhook or args.log_sightings) and args.source is None:
+        raise FacerecError("--mqtt, --webhook and --log-sightings tell who arrives in the server's own video: "
+                           "give --source too")
     if args.source is not None:
         open_source(args.source).close()  # a bad --source is refused now, not when a page first asks for it
     with contextlib.ExitStack() as cleanup:
         # connected (and checked) first: a wrong URL, broker or login is said at once
         events = events_from_args(args, print_warning)
-        cleanup.callback(close_events, events)
+        cleanup.callback(lambda: close_events(events))  # the Presence `events` is at the end (log_visits may make it)
         gallery = cleanup.enter_context(open_gallery(args.embeddings, profile=profile_from_args(args).name,
                                                      missing_ok=True,
                                                      sightings_camera=args.camera if args.log_sightings else None))
+        events = log_visits(events, gallery.sightings, args.camera, args.away_seconds)
+        if events is not None:
+            cleanup.callback(events.end)  # the last departures reach the sightings log before the gallery closes it
         models = models_from_args(args)
         if gallery.snapshot is None:
             print(f"note: {gallery.location} holds no gallery yet: everyone is Unknown until you enrol someone "
@@ -88,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         recogniser = Recogniser(models, gallery, threshold=args.threshold, match=args.match,
                                 min_probability=args.min_probability, on_problem=print_warning)
         # learning has its own networks (OpenCV's are not shared between threads), from the files just found and checked
-        engine = Engine(recogniser, models.reloaded(), args.dataset, gallery.sightings,
+        engine = Engine(recogniser, models.reloaded(), args.dataset,
                         keeping_from_args(args, cleanup, print_warning, events))
         cleanup.enter_context(recogniser.watching_gallery())
         serve(engine, args, events)
