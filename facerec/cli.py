@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Callable
 from .catalogue import DEFAULT_PROFILE, PROFILES, Profile
 from .commands import COMMANDS
 from .detection import MIN_CONFIDENCE
+from .embedding import FLOAT32, PRECISIONS
+from .events.sink import MAX_SEEN_MINUTES
 from .matching import DEFAULT_MIN_PROBABILITY, MATCHERS, MAX_DISTANCE
 from .modelfiles import PROJECT_ROOT
 from .models import Models, load_models
@@ -97,6 +99,10 @@ def add_embedder_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--embedding-model", type=Path, default=None, metavar="PATH",
                         help="the embedder's model file (default: models/" + PROFILES[DEFAULT_PROFILE].embedder.files[0].filename
                              + " for the default profile, downloaded if missing)")
+    parser.add_argument("--precision", choices=PRECISIONS, default=None,
+                        help="what the embedder computes in (default: float32, in which the thresholds were measured). "
+                             "bfloat16: faster with OpenVINO on a processor that has it, vectors within about 6e-3, "
+                             "names checked in docs/benchmarks.md")
 
 
 def add_store_arguments(parser: argparse._ActionsContainer, more_help: str = "",
@@ -122,9 +128,10 @@ def add_event_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mqtt-discovery", action=argparse.BooleanOptionalAction, default=True,
                         help="with --mqtt, make the camera a device in Home Assistant (discovery under "
                              "homeassistant/: the last person seen, and a sensor per known person; default: on)")
-    parser.add_argument("--seen-minutes", type=bounded_number(float, 0, None, low_inclusive=False), default=5.0,
-                        metavar="N", help="a person's Home Assistant sensor stays on N minutes after they were "
-                                          "last in view (default: 5)")
+    parser.add_argument("--seen-minutes", type=bounded_number(float, 0, MAX_SEEN_MINUTES, low_inclusive=False,
+                                                              why="a year"),
+                        default=5.0, metavar="N", help="a person's Home Assistant sensor stays on N minutes after "
+                                                       "they were last in view (default: 5; at most a year)")
     parser.add_argument("--webhook", default=None, metavar="URL",
                         help="POST each arrival and departure as JSON to this http(s) URL (retried for a while)")
     parser.add_argument("--webhook-secret-file", default=None, metavar="FILE",
@@ -236,11 +243,12 @@ def models_from_args(args: argparse.Namespace, with_embedder: bool = True) -> Mo
     """Find (or download) at once, check and load the models the arguments name (the detector only without
     `with_embedder`: imagecapture.py takes no --embedding-model)."""
     return load_models(args.model, detector=args.detector, embedder=getattr(args, "embedding_model", None),
-                       confidence=args.confidence, with_embedder=with_embedder)
+                       confidence=args.confidence, with_embedder=with_embedder,
+                       precision=getattr(args, "precision", None) or FLOAT32)
 
 
 # The options that chose the models: a hint for the next script repeats those that were given.
-_MODEL_OPTIONS = ("detector", "embedding_model", "confidence")
+_MODEL_OPTIONS = ("detector", "embedding_model", "confidence", "precision")
 
 
 def next_command(script: str, args: argparse.Namespace, **options: object) -> str:

@@ -370,7 +370,7 @@ def test_an_unreachable_broker_and_a_refused_login_are_one_error_line_without_th
 def test_a_bad_webhook_url_and_events_without_a_source_are_refused(tmp_path):
     run = run_script("recognize_video.py", "--embeddings", str(tmp_path / "none.pickle"), "--no-display",
                      "--webhook", "ftp://127.0.0.1/hook")
-    assert_clean_failure(run, "--webhook ftp://127.0.0.1/hook: give an http:// or https:// URL")
+    assert_clean_failure(run, "--webhook ftp://127.0.0.1/***: give an http:// or https:// URL")  # path masked
     run = run_script("serve.py", "--embeddings", str(tmp_path / "none.pickle"), "--mqtt", "mqtt://127.0.0.1")
     assert_clean_failure(run, "give --source too")
     (tmp_path / "empty.secret").write_text("\n")

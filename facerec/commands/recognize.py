@@ -21,7 +21,7 @@ from facerec.running import run_recognition
 from facerec.stores import open_gallery
 from facerec.text import plural
 from facerec.tracking import DEFAULT_EVERY
-from facerec.video import VideoOutput, check_output, open_source
+from facerec.video import SourceSpec, VideoOutput, check_output, open_source
 
 
 @main_guard
@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     add_embedder_arguments(parser)
     args = parser.parse_args(argv)
 
+    SourceSpec(args.source).check()  # before anything is loaded or connected
     output_path = None if args.output is None else check_output(args.output, args.source, args.force)
     with contextlib.ExitStack() as cleanup:
         # connected (and checked) first: a wrong URL, broker or login is said at once
@@ -84,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
             if window is not None:
                 window.close()
     reloads = f"; gallery reloaded {plural(follower.reloads, 'time')}" if follower.reloads else ""
-    print(summary.report() + reloads, file=sys.stderr)
+    print(f"{summary.report()}{reloads}; embedder: {recogniser.embedder.description()}", file=sys.stderr)
     if keeping is not None:
         print(f"{plural(keeping.kept, 'unknown track')} kept for review: unknowns.py list", file=sys.stderr)
     if output is not None:

@@ -28,7 +28,8 @@ def open_events(camera: str, warn: Callable[[str], None], mqtt: str | None = Non
     try:
         if webhook is not None:
             from .webhook import WebhookSink
-            sinks.append(QueuedSink(WebhookSink(webhook, warn, secret=webhook_secret), f"--webhook {masked(webhook)}", warn))
+            hook = WebhookSink(webhook, warn, secret=webhook_secret)
+            sinks.append(QueuedSink(hook, hook.shown, warn))
         if mqtt is not None:
             try:
                 from .mqtt import MqttSink

@@ -24,8 +24,9 @@ from __future__ import annotations
 import json
 import threading
 import time
+import unicodedata
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Callable
 from urllib.parse import unquote, urlsplit
@@ -37,7 +38,7 @@ from ..stores import masked
 from ..text import printable
 from ..version import __version__
 from .ids import PersonIds, camera_id, person_ids, slug, unique_id
-from .sink import Event, EventSink
+from .sink import MAX_SEEN_MINUTES, Event, EventSink
 
 DEFAULT_PREFIX = "facerec"
 DISCOVERY_PREFIX = "homeassistant"  # Home Assistant's default discovery prefix
@@ -46,7 +47,13 @@ PORTS = {"mqtt": 1883, "mqtts": 8883}
 KEEPALIVE_SECONDS = 30
 CONNECT_SECONDS = 10.0  # to reach the broker and hear its answer at the start
 FLUSH_SECONDS = 5.0  # at the end: the last messages' acknowledgements
+# An event the broker has not acknowledged in this long: it hangs (a stopped process, a frozen machine keep the
+# connection open: paho's keepalive notices only after 2 x KEEPALIVE_SECONDS). One warning; the next events wait.
+PUBLISH_SECONDS = 10.0
 ON, OFF = "ON", "OFF"
+MAX_TOPIC_BYTES = 65_535  # MQTT's limit (a UTF-8 string's 2-byte length)
+# room left in the longest topic (homeassistant/binary_sensor/facerec_CAMERA/seen_PERSON/config) for the rest
+MAX_PREFIX_AND_CAMERA_BYTES = MAX_TOPIC_BYTES - 512
 
 
 @dataclass(frozen=True)
@@ -73,17 +80,47 @@ def parse_mqtt_url(url: str) -> MqttTarget:
         raise FacerecError(f"--mqtt {shown}: the URL must start with mqtt:// or mqtts:// (TLS)")
     if not parts.hostname:
         raise FacerecError(f"--mqtt {shown} names no broker host (mqtt://host[:port][/prefix])")
+    if port == 0:  # urlsplit reads :0 as 0, which `port or default` would have made 1883
+        raise FacerecError(f"--mqtt {shown}: port 0 is not a port (1 to 65535)")
+    if "#" in url or "?" in url:  # urlsplit would cut the prefix there, silently
+        raise FacerecError(f"--mqtt {shown}: # and ? cannot be part of the URL (the prefix is a topic: no # or +; "
+                           "in a password write them %23 and %3F)")
     prefix = parts.path.strip("/") or DEFAULT_PREFIX
     check_topic_level(prefix, "--mqtt's prefix", levels=True)
-    return MqttTarget(parts.hostname, port or PORTS[parts.scheme], parts.scheme == "mqtts",
+    return MqttTarget(parts.hostname, PORTS[parts.scheme] if port is None else port, parts.scheme == "mqtts",
                       unquote(parts.username) if parts.username else None,
                       unquote(parts.password) if parts.password is not None else None, prefix)
 
 
 def check_topic_level(text: str, what: str, levels: bool = False) -> None:
-    """FacerecError unless `text` can be used in a topic: no wildcards (+ #), no / unless `levels`."""
-    if not text or "+" in text or "#" in text or "\0" in text or (not levels and "/" in text):
-        raise FacerecError(f"{what} {text!r} cannot be part of an MQTT topic (no + or #{'' if levels else ' or /'})")
+    """FacerecError unless `text` can be used in a topic: no wildcards (+ #), no / unless `levels`, nothing
+    a broker refuses (mosquitto closes the connection without a word on a control character, U+0000 to
+    U+001F and U+007F to U+009F, a non-character or a text that is not UTF-8)."""
+    shown = f"'{printable(text[:80])}'" + (f" (and {len(text) - 80:,} more characters)" if len(text) > 80 else "")
+    if not text or "+" in text or "#" in text or (not levels and "/" in text):
+        raise FacerecError(f"{what} {shown} cannot be part of an MQTT topic (no + or #{'' if levels else ' or /'})")
+    refused = next((char for char in text if _refused_in_topics(char)), None)
+    if refused is not None:
+        kind = ("a byte that is not UTF-8" if 0xD800 <= ord(refused) <= 0xDFFF
+                else "a control character" if unicodedata.category(refused) == "Cc" else "a non-character")
+        raise FacerecError(f"{what} {shown} cannot be part of an MQTT topic: it holds {kind} "
+                           f"(U+{ord(refused):04X}), which brokers refuse")
+
+
+def _refused_in_topics(char: str) -> bool:
+    """What MQTT 3.1.1 (1.5.3) lets a broker refuse in a topic: controls, surrogates, non-characters."""
+    code = ord(char)
+    return (code < 0x20 or 0x7F <= code <= 0x9F or 0xD800 <= code <= 0xDFFF or 0xFDD0 <= code <= 0xFDEF
+            or code & 0xFFFE == 0xFFFE)
+
+
+def check_topic_room(prefix: str, camera: str) -> None:
+    """FacerecError unless every topic made of `prefix` and `camera` fits MQTT's 65,535 bytes."""
+    size = len(prefix.encode()) + len(camera.encode())
+    if size > MAX_PREFIX_AND_CAMERA_BYTES:
+        raise FacerecError(f"--mqtt's prefix and --camera are {size:,} bytes together: at most "
+                           f"{MAX_PREFIX_AND_CAMERA_BYTES:,} (an MQTT topic is at most {MAX_TOPIC_BYTES:,} bytes, "
+                           f"and the longest adds a person's name)")
 
 
 class MqttSink(EventSink):
@@ -92,7 +129,11 @@ class MqttSink(EventSink):
     def __init__(self, url: str, camera: str, warn: Callable[[str], None], discovery: bool = True,
                  seen_minutes: float = 5.0, connect_seconds: float = CONNECT_SECONDS) -> None:
         self.target = parse_mqtt_url(url)
+        if not 0 < seen_minutes <= MAX_SEEN_MINUTES:  # NaN too
+            raise FacerecError(f"--seen-minutes {seen_minutes:g} is out of range: more than 0, at most "
+                               f"{MAX_SEEN_MINUTES:,} (a year)")
         check_topic_level(camera, "--camera")
+        check_topic_room(self.target.prefix, camera)
         self.shown = f"the MQTT broker {masked(url)}"
         self.camera, self.discovery, self.seen_seconds = camera, discovery, seen_minutes * 60
         self.topic = f"{self.target.prefix}/{camera}"
@@ -110,7 +151,11 @@ class MqttSink(EventSink):
         self._timers: dict[str, threading.Timer] = {}
         self._dirty: set[str] = set()  # retained topics to publish again
         self._retained: list[paho.MQTTMessageInfo] = []  # retained messages not yet acknowledged
-        self._sent: list[paho.MQTTMessageInfo] = []  # events not yet acknowledged
+        # the ids of the last messages the broker acknowledged (paho calls on_publish holding its own lock:
+        # this one is never held while calling paho)
+        self._acks = threading.Condition()
+        self._acked_mids: deque[int] = deque(maxlen=1024)
+        self._hanging = False  # warned that the broker does not acknowledge
         self._connected = threading.Event()
         self._answered = threading.Event()
         self._refused: str | None = None
@@ -123,7 +168,7 @@ class MqttSink(EventSink):
     # the connection
 
     def _new_client(self) -> paho.Client:
-        client_id = f"facerec-{slug(self.camera)}-{uuid.uuid4().hex[:8]}"
+        client_id = f"facerec-{slug(self.camera)[:32]}-{uuid.uuid4().hex[:8]}"  # unique by its random part
         client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id)
         if self.target.username is not None:
             client.username_pw_set(self.target.username, self.target.password)
@@ -134,6 +179,7 @@ class MqttSink(EventSink):
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_birth
+        client.on_publish = self._on_publish
         return client
 
     def _connect(self, seconds: float) -> None:
@@ -165,6 +211,7 @@ class MqttSink(EventSink):
             client.publish(f"{self.topic}/sweep", "", qos=1)
         with self._lock:
             if self._answered.is_set():
+                self._hanging = False
                 self._warn(f"{self.shown} is back: sending the events that waited")
             self._dirty |= self._all_retained()  # a restarted broker may have forgotten them
             self._connected.set()
@@ -184,6 +231,11 @@ class MqttSink(EventSink):
             with self._lock:
                 self._dirty |= self._all_retained()
                 self._lock.notify_all()
+
+    def _on_publish(self, client, userdata, mid, reason, properties) -> None:
+        with self._acks:
+            self._acked_mids.append(mid)
+            self._acks.notify_all()
 
     def _on_disconnect(self, client, userdata, flags, reason, properties) -> None:
         was_connected = self._connected.is_set()
@@ -242,13 +294,31 @@ class MqttSink(EventSink):
                 *([self._config_topic(None, "binary_sensor", "+")] if self.discovery else [])]
 
     def _publish_event(self, event: Event) -> None:
-        """Publish once connected (QoS 1: paho sends it again if the connection drops before the broker has it)."""
+        """Publish once connected, and wait for the broker's acknowledgement (QoS 1: paho sends it again if the
+        connection drops first). One event at a time: while the broker does not answer, the next ones wait in
+        the QueuedSink, which says at the end how many never went."""
         while not self._connected.wait(1.0):
-            if self._closing:  # given up (the QueuedSink said how many events were not sent)
+            if self._closing:  # given up (the QueuedSink counted this event as not delivered)
                 return
-        info = self._client.publish(f"{self.topic}/events", json.dumps(event.as_json()), qos=1)
+        mid = self._client.publish(f"{self.topic}/events", json.dumps(event.as_json()), qos=1).mid
+        if self._wait_for_ack(mid, PUBLISH_SECONDS):
+            return
         with self._lock:
-            self._sent = [*(sent for sent in self._sent if not _acknowledged(sent)), info]
+            if not self._hanging:
+                self._hanging = True
+                self._warn(f"{self.shown} has not acknowledged an event in {PUBLISH_SECONDS:g} s: events wait "
+                           "until it answers")
+        while not self._wait_for_ack(mid, 1.0):
+            if self._closing:
+                return
+        with self._lock:
+            if self._hanging:  # answering again on the same connection (a reconnection says so itself)
+                self._hanging = False
+                self._warn(f"{self.shown} answers again: sending the events that waited")
+
+    def _wait_for_ack(self, mid: int, seconds: float) -> bool:
+        with self._acks:
+            return self._acks.wait_for(lambda: mid in self._acked_mids, seconds)
 
     # retained state: changed here, published by one thread, in order, again after every reconnect
 
@@ -385,7 +455,7 @@ class MqttSink(EventSink):
             self._dirty.add("status")
             self._lock.notify_all()
         self._keeper.join(FLUSH_SECONDS)
-        _wait_acknowledged([*self._sent, *self._retained], FLUSH_SECONDS)
+        _wait_acknowledged(self._retained, FLUSH_SECONDS)
         self._client.disconnect()
         self._client.loop_stop()
 

@@ -9,12 +9,14 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from ..text import printable
+from ..text import plural, printable
 
 # Events (and gallery changes) waiting for one sink at most; beyond, the oldest is dropped (with one warning).
 QUEUE_LIMIT = 1000
 # At the end of a run a sink gets this long to deliver what waits (a broker that is down may never come back).
 CLOSE_SECONDS = 10.0
+# --seen-minutes at most: a year (a timer beyond threading.TIMEOUT_MAX, 292 years, fails in its own thread)
+MAX_SEEN_MINUTES = 525_600
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,8 @@ class Event:
 
 class EventSink(ABC):
     """Somewhere events go (an MQTT broker, a URL). Methods may block: QueuedSink calls them off the video loop."""
+
+    undelivered = 0  # events it gave up on (its own count; the QueuedSink adds those still waiting at the end)
 
     @abstractmethod
     def arrived(self, event: Event) -> None: ...
@@ -101,17 +105,21 @@ class OffLoop:
             except Exception as error:  # a failed call never ends the others nor the video
                 self._warn(f"{self.name}: {error}")
 
-    def _finish(self) -> None:
-        """Let what waits be done (for `close_seconds` at most), then stop the thread."""
+    def _finish(self, report: bool = True) -> int:
+        """Let what waits be done (for `close_seconds` at most), then stop the thread; how many were not
+        done (said in a warning if `report`)."""
         with self._changed:
             self._closing = True
             self._changed.notify()
         self._thread.join(self.close_seconds)
+        undone = 0
         if self._thread.is_alive():  # still waiting (a broker that is down): give up on the rest
             with self._changed:
                 undone = len(self._waiting) + 1
                 self._waiting.clear()
-            self._warn(f"{self.name}: {undone} {self.what} not delivered in {self.close_seconds:g} s")
+            if report:
+                self._warn(f"{self.name}: {undone} {self.what} not delivered in {self.close_seconds:g} s")
+        return undone
 
 
 class QueuedSink(OffLoop, EventSink):
@@ -133,8 +141,13 @@ class QueuedSink(OffLoop, EventSink):
         self._put(self.sink.gallery, set(names))
 
     def close(self) -> None:
-        self._finish()
+        """Let the sink catch up, close it, and say in one warning how many events never reached it."""
+        undone = self._finish(report=False)
         self.sink.close()
+        lost = undone + self.sink.undelivered
+        if lost:
+            waiting = f", {undone} of them still waiting after {self.close_seconds:g} s" if undone else ""
+            self._warn(f"{self.name}: {plural(lost, 'event')} not delivered{waiting}")
 
 
 class Sinks(EventSink):
