@@ -37,19 +37,19 @@ import numpy as np
 from ..capture import keep_photo, person_folder
 from ..enrolment import USED, enrol_into, file_signature
 from ..errors import FacerecError
+from ..fairlock import FairLock
 from ..fileio import read_inside
 from ..images import MAX_PHOTO_BYTES
 from ..models import Models
 from ..names import normalise_name
 from ..faces import Face
 from ..recognition import Recogniser
-from ..running import log_sightings
-from ..stores import Gallery, GalleryBusy, SightingLog
+from ..stores import Gallery, GalleryBusy
 from ..text import printable
 from ..tracking import Tracker
 from ..unknowns.keeping import KeptTracks, UnknownKeeper
-from ..unknowns.negatives import NegativeKept, keep_negative
-from ..unknowns.review import group_json, name_group
+from ..unknowns.negatives import NegativeKept, face_vector, keep_negative
+from ..unknowns.review import group_json, looks_like, name_group, search_groups
 from ..unknowns.store import FACES_PER_TRACK, NoSuchGroup, UnknownStore
 from .protocol import Refusal, decode_image, image_format
 from .recent import RecentFaces
@@ -119,10 +119,9 @@ class Engine:
     """Recognise frames, enrol people and keep the gallery, for any number of pages at once (thread-safe)."""
 
     def __init__(self, recogniser: Recogniser, learner: Models, dataset: Path,
-                 sightings: SightingLog | None = None, keeping: KeptTracks | None = None) -> None:
+                 keeping: KeptTracks | None = None) -> None:
         """`recogniser` names the pages' faces with the store's gallery (its follower swaps in new ones);
-        `learner` the same models' other networks, that enrol; each recognised frame's named faces go to
-        `sightings`; with `keeping` (serve.py --keep-unknowns) each video's Unknown tracks are kept in its
+        `learner` the same models' other networks, that enrol; with `keeping` (serve.py --keep-unknowns) each video's Unknown tracks are kept in its
         store, which the Unknown tab reviews."""
         self.follower = recogniser.follower
         self.store = recogniser.follower.store
@@ -130,12 +129,12 @@ class Engine:
         self.learner_detector, self.learner_embedder = learner.detector, learner.needs_embedder()
         self.dataset = Path(dataset)
         self.models = learner.identity  # the record of the models (models.models_identity) the gallery keeps
-        self.sightings = sightings
         self.learner = learner
         self.keeping = keeping
         self.progress = LearnProgress()
         self._enrolment: Enrolment | None = None
-        self._recognising = threading.Lock()  # the recogniser's networks, one frame at a time
+        # the recogniser's networks, one frame at a time, in the order asked: no camera or page starves another
+        self.turn = FairLock()
         self._gallery = threading.Lock()  # the dataset, the store file and the enrolment
         self._learner: threading.Thread | None = None
         self.recent = RecentFaces()  # the named faces of the last frames: what "Not PERSON" refers to
@@ -147,9 +146,8 @@ class Engine:
                   frame_index: int | None = None, keeper: UnknownKeeper | None = None) -> list[Face]:
         """The faces of `image`: a photo on its own, or with `tracker` a frame of the video it follows
         (whose Unknown tracks `keeper`, if any, keeps: call it before drawing on `image`)."""
-        with self._recognising:
+        with self.turn:
             recognised = self.recogniser.recognise(image, frame_index, tracker)
-        log_sightings(self.sightings, recognised)
         if keeper is not None and tracker is not None:
             keeper.saw(image, recognised, tracker.tracks)
         return recognised
@@ -184,9 +182,24 @@ class Engine:
     def unknown_groups(self) -> dict:
         """The groups to review, largest first (unknowns.py list --json's objects, with how many crops each has),
         and the people of the gallery, whom a group may be named."""
+        naming, gallery = self.recogniser.naming, self.gallery
         with self._unknown_group() as store:
-            groups = [{**group_json(group), "crops": min(group.faces, FACES_PER_TRACK)} for group in store.groups()]
+            suggested = looks_like(store, gallery.vectors, list(gallery.names), naming.threshold, naming.margin) \
+                if len(gallery) else {}
+            groups = [{**group_json(group), "looks_like": suggested.get(group.group),
+                       "crops": min(group.faces, FACES_PER_TRACK)} for group in store.groups()]
         return {"groups": groups, "people": [shown(name) for name in sorted(self.gallery.people)]}
+
+    def search_unknowns(self, image: np.ndarray) -> list[dict]:
+        """`unknowns.py search` of a photo's one face: the kept groups it matches, nearest first (list --json's
+        objects with "distance"); Refusal 400 for a photo without exactly one face."""
+        with self.turn:  # the recogniser's networks, as for a frame
+            try:
+                vector = face_vector(image, self.recogniser.detector, self.recogniser.embedder, "the photo")
+            except FacerecError as error:
+                raise Refusal(400, str(error)) from None
+        with self._unknown_group() as store:
+            return [found.json() for found in search_groups(store, vector, self.recogniser.naming.threshold)]
 
     def unknown_crop(self, group: int, number: int) -> bytes:
         """The JPEG of the group's `number`th best face (0: the best), read from the unknown store only."""
