@@ -16,7 +16,7 @@ import pytest
 
 from conftest import run_script, shared_path
 from helpers import CLIP, CLIP_FRAMES, stand_in_openface
-from shared_faces import AUDIENCE_SHOT, NOT_IN_CLIP, OBAMA_SEAT_X, PROBE_FACES, left_to_right
+from shared_faces import AUDIENCE_SHOT, NOT_IN_CLIP, OBAMA_SEAT_X, PROBE_FACES, clip_person, left_to_right
 from test_modelfiles import http_folder  # noqa: F401  (a fixture: a real HTTP server on 127.0.0.1)
 
 from facerec.catalogue import PROFILES, SFACE, YUNET
@@ -141,18 +141,22 @@ def test_clip_faces_per_frame_are_as_the_shared_readme_describes(clip_run):
 
 
 def test_clip_names_lin_often_and_absent_people_never(clip_run):
-    named = {}
+    """Against the clip as checked by eye (bench/shared_faces.py's clip_person): no face is given a name not
+    its own; Lin-Manuel Miranda (enrolled from one photo, facing the camera on stage) is named in at least 9 of
+    10 of his faces; Alex Lacamoire (one photo at the piano, mostly seen in profile in the clip) in at least a
+    third of his; the people not in the clip are never named."""
+    faces_of, named = {}, {}
     for record in clip_run:
         for face in record["faces"]:
             assert (face["name"] == UNKNOWN) == (face["distance"] >= SFACE_THRESHOLD)
-            named.setdefault(face["name"], []).append((record["frame"], face["box"]))
-    assert len(named.get("lin", [])) >= 140  # 140 measured at 1.07 (148 at the authors' 1.128)
+            person = clip_person(record["frame"], face["box"])
+            assert face["name"] in (UNKNOWN, person), (record["frame"], face["box"], face["name"], person)
+            faces_of[person] = faces_of.get(person, 0) + 1
+            named[face["name"]] = named.get(face["name"], 0) + 1
+    assert faces_of["lin"] >= 100 and named.get("lin", 0) >= 0.9 * faces_of["lin"], (named, faces_of)
+    assert faces_of["alex_lacamoire"] >= 20 and named.get("alex_lacamoire", 0) >= faces_of["alex_lacamoire"] / 3
     for person in NOT_IN_CLIP:
-        assert person not in named, f"{person} named in frames {[frame for frame, _ in named[person]]}"
-    # Lin-Manuel Miranda and Alex Lacamoire perform; the audience shot is of neither
-    assert all(frame not in AUDIENCE_SHOT for frame, _ in named["lin"])
-    alex = named.get("alex_lacamoire", [])
-    assert len(alex) >= 10 and all(frame not in AUDIENCE_SHOT for frame, _ in alex)  # 15 measured at 1.07
+        assert person not in named
 
 
 def test_clip_names_obama_only_at_his_seat_in_the_audience_shot(clip_run):
