@@ -9,6 +9,8 @@ import dataclasses
 import json
 import os
 import pickle
+import subprocess
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -54,10 +56,31 @@ def linked_dataset(root, extra=None):
     return root
 
 
+# (people -> the shared folders they link to, model arguments) -> (the run, the embeddings file it wrote)
+_ENROLLED: dict[tuple, tuple[subprocess.CompletedProcess, bytes]] = {}
+
+
 def enrol(dataset, embeddings, *model_args):
+    """extract_embeddings.py on `dataset` into a new `embeddings` file. A dataset of links into ../shared (as
+    linked_dataset makes) is enrolled once a session: the same links give the same file, which a later call
+    gets a copy of (its own file, as if it had run the script)."""
+    dataset, embeddings = Path(dataset), Path(embeddings)
+    people = sorted(dataset.iterdir()) if dataset.is_dir() else []
+    linked = bool(people) and not embeddings.exists() and embeddings.suffix == ".pickle" and all(
+        person.is_symlink() or (person.is_dir() and all(photo.is_symlink() for photo in person.iterdir()))
+        for person in people)
+    key = (tuple((person.name, os.readlink(person) if person.is_symlink()
+                  else tuple((photo.name, os.readlink(photo)) for photo in sorted(person.iterdir())))
+                 for person in people), model_args) if linked else None
+    if key in _ENROLLED:
+        result, data = _ENROLLED[key]
+        embeddings.write_bytes(data)
+        return result
     result = run_script("extract_embeddings.py", "--dataset", str(dataset), "--embeddings", str(embeddings),
                         "--quiet", *model_args)
     assert result.returncode == 0, result.stderr
+    if key is not None:
+        _ENROLLED[key] = (result, embeddings.read_bytes())
     return result
 
 
