@@ -5,6 +5,7 @@ photos go through the package (recognize_video.py reads videos, not photos).
 Who is who: bench/shared_faces.py, from ../shared/README.md and checked by eye.
 """
 
+import copy
 import dataclasses
 import json
 import os
@@ -111,13 +112,20 @@ def enrol_with_lin(root):
     return embeddings
 
 
+_CLIP_RUNS: dict[tuple[str, ...], list[dict]] = {}  # options -> the records of that run
+
+
 def run_clip(root, *options):
-    """faces/known + lin-manuel-miranda.png as "lin" enrolled in root, then recognize_video.py --json on the clip."""
+    """faces/known + lin-manuel-miranda.png as "lin" enrolled in root, then recognize_video.py --json on the clip.
+
+    Once a session for each set of options: the tests that check the same run (in any module) share its records."""
     embeddings = enrol_with_lin(root)
-    run = run_script("recognize_video.py", "--embeddings", str(embeddings), "--source", str(shared_path(CLIP)),
-                     "--no-display", "--json", "--confidence", CLIP_CONFIDENCE, *options, *sface_model_args())
-    assert run.returncode == 0, run.stderr
-    return [json.loads(line) for line in run.stdout.splitlines()]
+    if options not in _CLIP_RUNS:
+        run = run_script("recognize_video.py", "--embeddings", str(embeddings), "--source", str(shared_path(CLIP)),
+                         "--no-display", "--json", "--confidence", CLIP_CONFIDENCE, *options, *sface_model_args())
+        assert run.returncode == 0, run.stderr
+        _CLIP_RUNS[options] = [json.loads(line) for line in run.stdout.splitlines()]
+    return copy.deepcopy(_CLIP_RUNS[options])
 
 
 @pytest.fixture(scope="module")
