@@ -65,9 +65,9 @@ def enrol(dataset, embeddings, *model_args):
     """extract_embeddings.py on `dataset` into a new `embeddings` file. A dataset of links into ../shared (as
     linked_dataset makes) is enrolled once a session: the same links give the same file, which a later call
     gets a copy of (its own file, as if it had run the script)."""
-    dataset, embeddings = Path(dataset), Path(embeddings)
-    people = sorted(dataset.iterdir()) if dataset.is_dir() else []
-    linked = bool(people) and not embeddings.exists() and embeddings.suffix == ".pickle" and all(
+    target = Path(embeddings)  # or a database URL, which is never a copy
+    people = sorted(Path(dataset).iterdir()) if Path(dataset).is_dir() else []
+    linked = bool(people) and str(embeddings).endswith(".pickle") and not target.exists() and all(
         person.is_symlink() or (person.is_dir() and all(photo.is_symlink() for photo in person.iterdir()))
         for person in people)
     key = (tuple((person.name, os.readlink(person) if person.is_symlink()
@@ -75,13 +75,13 @@ def enrol(dataset, embeddings, *model_args):
                  for person in people), model_args) if linked else None
     if key in _ENROLLED:
         result, data = _ENROLLED[key]
-        embeddings.write_bytes(data)
+        target.write_bytes(data)
         return result
     result = run_script("extract_embeddings.py", "--dataset", str(dataset), "--embeddings", str(embeddings),
                         "--quiet", *model_args)
     assert result.returncode == 0, result.stderr
     if key is not None:
-        _ENROLLED[key] = (result, embeddings.read_bytes())
+        _ENROLLED[key] = (result, target.read_bytes())
     return result
 
 
