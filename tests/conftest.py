@@ -117,6 +117,26 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(config, items):
+    """Mark the tests that slow_tests.py lists `slow`; a listed name that matches no test of its module stops the
+    collection (when that module was collected whole)."""
+    from slow_tests import SLOW_MODULES, SLOW_TESTS
+
+    found: dict[str, set[str]] = {}
+    for item in items:
+        module, name = item.path.name, getattr(item, "originalname", item.name)
+        found.setdefault(module, set()).add(name)
+        if module in SLOW_MODULES or name in SLOW_TESTS.get(module, ()):
+            item.add_marker(pytest.mark.slow)
+    if config.getoption("keyword") or any("::" in argument for argument in config.args):
+        return  # a selection by name: the listed names are checked where whole modules are collected
+    stale = [f"{module}::{name}" for module, names in SLOW_TESTS.items() if module in found
+             for name in sorted(names - found[module])]
+    if stale:
+        raise pytest.UsageError("tests/slow_tests.py lists tests that do not exist: " + ", ".join(stale))
+
+
 @pytest.fixture
 def shared():
     """Call shared("faces/known") to get a real asset's path."""
