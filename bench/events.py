@@ -92,7 +92,8 @@ def loop_share(embeddings: Path, broker: Broker) -> list[tuple[str, float, float
     from facerec.catalogue import PROFILES
     from facerec.events import close_events, open_events
     from facerec.matching import make_matcher
-    from facerec.recognition import FacePipeline, run_recognition
+    from facerec.recognition import FacePipeline
+    from facerec.running import run_recognition
     from facerec.stores import load_store
     from facerec.tracking import Tracker
 

@@ -46,7 +46,8 @@ from facerec.catalogue import PROFILES  # noqa: E402
 from facerec.embedding import EMBEDDER_BACKENDS, RUNTIME_VARIABLE  # noqa: E402
 from facerec.images import read_image  # noqa: E402
 from facerec.matching import make_matcher  # noqa: E402
-from facerec.recognition import FacePipeline, run_recognition  # noqa: E402
+from facerec.recognition import FacePipeline  # noqa: E402
+from facerec.running import run_recognition  # noqa: E402
 from facerec.tracking import Tracker  # noqa: E402
 from facerec.video import open_source  # noqa: E402
 

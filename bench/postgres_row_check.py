@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """What the database gallery's row check costs: the aggregate query that bounds names, paths, vector lengths
-and the vector count before anything is fetched (facerec/stores/postgres.py, _check_rows), against the whole
+and the vector count before anything is fetched (facerec/stores/postgres/reading.py, _check_rows), against the whole
 PostgresStore.load() it is part of, on one gallery in one run.
 
 Needs an empty database it may fill (every facerec table in it is dropped first), e.g. a throwaway server:
@@ -23,6 +23,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 from postgres_store import DIMENSION, fill  # noqa: E402
 
 from facerec.stores import postgres  # noqa: E402
+from facerec.stores.postgres import reading  # noqa: E402
 
 
 def main() -> int:
@@ -44,7 +45,7 @@ def main() -> int:
     with psycopg.connect(args.url) as connection:
         for _ in range(args.repeat):
             start = time.perf_counter()
-            postgres._check_rows(connection, None, DIMENSION)
+            reading._check_rows(connection, None, DIMENSION)
             checks.append(time.perf_counter() - start)
     print(f"{args.vectors:,} vectors, best of {args.repeat}: load() {min(loads):.2f} s, of which the row check "
           f"{min(checks):.3f} s ({min(checks) / min(loads):.0%})")

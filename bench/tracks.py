@@ -111,7 +111,8 @@ def stage_rules(args: dict) -> dict:
     from facerec.embedding import load_embedder
     from facerec.matching import make_matcher
     from facerec.modelfiles import model_path, network_files
-    from facerec.recognition import FacePipeline, run_recognition
+    from facerec.recognition import FacePipeline
+    from facerec.running import run_recognition
     from facerec.stores import load_store
     from facerec.tracking import NAMING_RULES, Tracker
 

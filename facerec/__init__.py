@@ -20,14 +20,14 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from .version import __version__ as __version__  # one line, read by pyproject.toml and events/mqtt.py too
 
 # public name -> the module that owns it
 _OWNERS = {
     "EnrolmentReport": "enrolment", "enrol": "enrolment",
     "FacerecError": "errors",
     "Models": "models", "load_models": "models",
-    "Face": "recognition", "Recogniser": "recognition",
+    "Face": "faces", "Recogniser": "recognition",
     "Gallery": "stores", "StoredGallery": "stores", "open_gallery": "stores",
     "Verdict": "verification", "verify": "verification",
 }
@@ -38,7 +38,8 @@ if TYPE_CHECKING:
     from .enrolment import EnrolmentReport, enrol
     from .errors import FacerecError
     from .models import Models, load_models
-    from .recognition import Face, Recogniser
+    from .faces import Face
+    from .recognition import Recogniser
     from .stores import Gallery, StoredGallery, open_gallery
     from .verification import Verdict, verify
 

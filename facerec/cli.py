@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import math
+import os
 import shlex
 import socket
 import sys
@@ -16,13 +17,22 @@ from typing import TYPE_CHECKING, Callable
 from .catalogue import DEFAULT_PROFILE, PROFILES, Profile
 from .commands import COMMANDS
 from .detection import MIN_CONFIDENCE
+from .embedding import FLOAT32, PRECISIONS
+from .events.sink import MAX_SEEN_MINUTES
 from .matching import DEFAULT_MIN_PROBABILITY, MATCHERS, MAX_DISTANCE
 from .modelfiles import PROJECT_ROOT
 from .models import Models, load_models
+from .errors import FacerecError
+from .events.presence import AWAY_SECONDS
 from .stores import LOCATION_HELP
 
 if TYPE_CHECKING:
+    from .events import Presence
     from .unknowns.keeping import KeptTracks
+
+WEBHOOK_SECRET_VARIABLE = "FACEREC_WEBHOOK_SECRET"
+MAX_SECRET_BYTES = 4096  # a webhook secret is a few dozen bytes; a larger file is a mistake
+MAX_AWAY_SECONDS = 86_400.0  # --away-seconds: a day at most (a visit longer than that is a camera left on someone)
 
 
 def bounded_number(kind: Callable[[str], float], low: float | None = None, high: float | None = None,
@@ -89,6 +99,10 @@ def add_embedder_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--embedding-model", type=Path, default=None, metavar="PATH",
                         help="the embedder's model file (default: models/" + PROFILES[DEFAULT_PROFILE].embedder.files[0].filename
                              + " for the default profile, downloaded if missing)")
+    parser.add_argument("--precision", choices=PRECISIONS, default=None,
+                        help="what the embedder computes in (default: float32, in which the thresholds were measured). "
+                             "bfloat16: faster with OpenVINO on a processor that has it, vectors within about 6e-3, "
+                             "names checked in docs/benchmarks.md")
 
 
 def add_store_arguments(parser: argparse._ActionsContainer, more_help: str = "",
@@ -113,11 +127,46 @@ def add_event_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mqtt-discovery", action=argparse.BooleanOptionalAction, default=True,
                         help="with --mqtt, make the camera a device in Home Assistant (discovery under "
                              "homeassistant/: the last person seen, and a sensor per known person; default: on)")
-    parser.add_argument("--seen-minutes", type=bounded_number(float, 0, None, low_inclusive=False), default=5.0,
-                        metavar="N", help="a person's Home Assistant sensor stays on N minutes after they were "
-                                          "last in view (default: 5)")
+    parser.add_argument("--seen-minutes", type=bounded_number(float, 0, MAX_SEEN_MINUTES, low_inclusive=False,
+                                                              why="a year"),
+                        default=5.0, metavar="N", help="a person's Home Assistant sensor stays on N minutes after "
+                                                       "they were last in view (default: 5; at most a year)")
     parser.add_argument("--webhook", default=None, metavar="URL",
                         help="POST each arrival and departure as JSON to this http(s) URL (retried for a while)")
+    parser.add_argument("--webhook-secret-file", default=None, metavar="FILE",
+                        help=f"sign each POST with the secret in FILE (or ${WEBHOOK_SECRET_VARIABLE}): header "
+                             "X-Facerec-Signature: sha256=HMAC-SHA256 of the body (docs/events.md)")
+    parser.add_argument("--away-seconds", type=bounded_number(float, 0, MAX_AWAY_SECONDS, low_inclusive=False),
+                        default=AWAY_SECONDS, metavar="S",
+                        help=f"a person unseen this long by the camera has left it: one arrival and one departure "
+                             f"per visit, not per track (default: {AWAY_SECONDS:g}; the source's end also counts)")
+
+
+def events_from_args(args: argparse.Namespace, warn: Callable[[str], None]) -> Presence | None:
+    """open_events with the options of add_event_arguments (FacerecError for a secret that cannot be read)."""
+    from .events import open_events
+
+    return open_events(args.camera, warn, args.mqtt, args.webhook, args.mqtt_discovery, args.seen_minutes,
+                       away_seconds=args.away_seconds, webhook_secret=webhook_secret(args))
+
+
+def webhook_secret(args: argparse.Namespace) -> bytes | None:
+    """The bytes of --webhook-secret-file (one trailing newline dropped) or of $FACEREC_WEBHOOK_SECRET, or None."""
+    from .fileio import read_regular_file
+
+    if args.webhook_secret_file is None:
+        variable = os.environb.get(WEBHOOK_SECRET_VARIABLE.encode())
+        return variable or None
+    try:
+        secret = read_regular_file(args.webhook_secret_file, MAX_SECRET_BYTES)
+    except OSError as error:
+        raise FacerecError(f"--webhook-secret-file {args.webhook_secret_file!r} cannot be read: "
+                           f"{getattr(error, 'strerror', None) or error}") from None
+    secret = secret[:-1] if secret.endswith(b"\n") else secret
+    secret = secret[:-1] if secret.endswith(b"\r") else secret
+    if not secret:
+        raise FacerecError(f"--webhook-secret-file {args.webhook_secret_file!r} is empty")
+    return secret
 
 
 def add_unknowns_arguments(parser: argparse.ArgumentParser) -> None:
@@ -140,13 +189,14 @@ def add_unknowns_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def keeping_from_args(args: argparse.Namespace, cleanup: contextlib.ExitStack,
-                      warn: Callable[[str], None]) -> KeptTracks | None:
+                      warn: Callable[[str], None], events: Presence | None = None) -> KeptTracks | None:
     """With --keep-unknowns, the unknown store beside --embeddings, opened (FacerecError if it cannot be) and
-    fed off the video loop; both closed by `cleanup` (the queue first: what waits is kept). Else None."""
+    fed off the video loop; both closed by `cleanup` (the queue first: what waits is kept). Else None.
+    `events` then tell Unknown faces of a kept group by their group (strangers seen before)."""
     if not args.keep_unknowns:
         return None
     from .unknowns.keeping import KeptTracks
-    from .unknowns.store import open_unknowns
+    from .unknowns import open_unknowns
 
     store = cleanup.enter_context(open_unknowns(args.embeddings, profile_from_args(args).name,
                                                 threshold=args.threshold, max_faces=args.unknowns_max_faces,
@@ -154,6 +204,10 @@ def keeping_from_args(args: argparse.Namespace, cleanup: contextlib.ExitStack,
     store.groups()  # read once: one kept with another model, or damaged, is refused now, not at each track kept
     keeping = KeptTracks(store, warn)
     cleanup.callback(keeping.close)
+    if events is not None:
+        from .unknowns.strangers import KeptStrangers
+
+        events.strangers = KeptStrangers(store, warn)
     return keeping
 
 
@@ -188,11 +242,12 @@ def models_from_args(args: argparse.Namespace, with_embedder: bool = True) -> Mo
     """Find (or download) at once, check and load the models the arguments name (the detector only without
     `with_embedder`: imagecapture.py takes no --embedding-model)."""
     return load_models(args.model, detector=args.detector, embedder=getattr(args, "embedding_model", None),
-                       confidence=args.confidence, with_embedder=with_embedder)
+                       confidence=args.confidence, with_embedder=with_embedder,
+                       precision=getattr(args, "precision", None) or FLOAT32)
 
 
 # The options that chose the models: a hint for the next script repeats those that were given.
-_MODEL_OPTIONS = ("detector", "embedding_model", "confidence")
+_MODEL_OPTIONS = ("detector", "embedding_model", "confidence", "precision")
 
 
 def next_command(script: str, args: argparse.Namespace, **options: object) -> str:

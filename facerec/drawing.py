@@ -1,4 +1,4 @@
-"""Drawing on frames: face boxes with their label, and a status line in a corner.
+"""Drawing on frames: face boxes with their label, and a status line in a corner (`annotate`: a frame's Face records).
 
 Labels are placed for all faces of a frame at once (`place_labels`), so that
 none covers another label or the status badge and all stay inside the frame.
@@ -7,12 +7,13 @@ none covers another label or the status badge and all stay inside the frame.
 from __future__ import annotations
 
 import functools
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import cv2
 import numpy as np
 
 from .detection import DetectedFace
+from .faces import Face
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 FONT_SCALE = 0.5
@@ -187,3 +188,8 @@ def draw_faces(frame: np.ndarray, faces: Sequence[tuple[DetectedFace, str, bool]
         _write(frame, label, rect, _colour(known))
     if status is not None:
         draw_status(frame, status)
+
+
+def annotate(frame: np.ndarray, recognised: Iterable[Face], fps: float) -> None:
+    """Draw every face's box and label, and the frame rate, onto the frame; no label covers another or the rate."""
+    draw_faces(frame, [(face.detected, face.label, face.known) for face in recognised], f"{fps:.1f} fps")

@@ -13,15 +13,21 @@ import contextlib
 import sys
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import Callable, Iterator, Protocol
 
+from .embedding import Embedder
 from .errors import FacerecError
 from .gallery import check_profile, check_store_fits
 from .matching import Matcher, make_matcher
 from .stores import Gallery, Store, Watch
 
-if TYPE_CHECKING:  # the recogniser builds its follower: only the annotation comes from there
-    from .recognition import FacePipeline
+
+class Named(Protocol):
+    """What a follower keeps up to date: whatever names faces with `matcher` (recognition.FacePipeline) by
+    `embedder`'s vectors. A protocol, so that the follower sits below the recogniser that builds it."""
+
+    embedder: Embedder
+    matcher: Matcher
 
 
 def print_warning(message: str) -> None:
@@ -49,7 +55,7 @@ class GalleryFollower:
     in a gallery at once (the web server, just after it learned).
     """
 
-    def __init__(self, store: Store, recogniser: FacePipeline, naming: Naming, profile: str,
+    def __init__(self, store: Store, recogniser: Named, naming: Naming, profile: str,
                  gallery: Gallery, warn: Callable[[str], None] = print_warning) -> None:
         self.store, self.recogniser, self.naming, self.profile = store, recogniser, naming, profile
         self.gallery = gallery

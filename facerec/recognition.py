@@ -1,129 +1,29 @@
-"""Recognising faces in video: detect each frame, follow the faces as tracks, embed and match them, then show, save or print it."""
+"""Recognising faces: the per-frame pipeline (detect, per-face stages, track, embed, match) and the public `Recogniser`.
+
+A frame in, its Face records (faces.py) out. The video loop that shows, saves or hands them on is running.py.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
-import time
-from collections import Counter
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence, TextIO
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from .detection import DetectedFace, Detector
-from .display import QUIT_KEYS, Window
-from .drawing import draw_faces
 from .embedding import Embedder
 from .errors import FacerecError
-from .events import Presence
+from .faces import Face
 from .follower import GalleryFollower, Naming
 from .gallery import check_profile, check_store_fits
-from .matching import DEFAULT_MIN_PROBABILITY, MATCHERS, UNKNOWN, Match, Matcher
+from .matching import DEFAULT_MIN_PROBABILITY, MATCHERS, Match, Matcher
 from .models import Models
-from .pipelining import detected_ahead
 from .stages import Stage, load_stages
-from .stores import Gallery, Sighting, SightingLog, StoredGallery, open_gallery
-from .text import printable
+from .stores import Gallery, StoredGallery, open_gallery
 from .tracking import DEFAULT_EVERY, Tracker
-from .video import VideoOutput, numbered_frames, open_source, why_frames_ended
-
-if TYPE_CHECKING:  # unknowns/ reads Face records: it sits above this module
-    from .unknowns.keeping import UnknownKeeper
-
-FPS_SMOOTHING = 0.9  # weight of the past in the on-screen frame rate
-
-
-@dataclass(eq=False)
-class Face:
-    """One face of an image: where the detector found it, who it is and, in a video, the id of its track.
-
-    `detected` is the detector's finding (box, confidence, landmarks); `match` the name the gallery gave
-    (None until it is matched); `values` what each per-face stage found, by the stage's name, also read
-    as attributes (`face.quality`). Everything that shows a face (the JSON line, the web page, the
-    drawing) reads it from here.
-    """
-
-    detected: DetectedFace
-    match: Match | None = None
-    track: int | None = None
-    values: dict[str, Any] = field(default_factory=dict)
-    vector: np.ndarray | None = None  # the embedder's vector of this face, when this frame embedded it (unknowns/keeping.py)
-
-    def __getattr__(self, name: str) -> Any:
-        values = self.__dict__.get("values", {})
-        if name in values:
-            return values[name]
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-
-    @property
-    def box(self) -> tuple[int, int, int, int]:
-        """(x1, y1, x2, y2) in pixels, inside the image."""
-        return self.detected.box
-
-    @property
-    def confidence(self) -> float:
-        return self.detected.confidence
-
-    @property
-    def landmarks(self) -> np.ndarray | None:
-        return self.detected.landmarks
-
-    @property
-    def width(self) -> int:
-        return self.detected.width
-
-    @property
-    def height(self) -> int:
-        return self.detected.height
-
-    @property
-    def name(self) -> str:
-        """The person's name, or Unknown."""
-        return UNKNOWN if self.match is None else self.match.name
-
-    @property
-    def distance(self) -> float | None:
-        """The L2 distance to the gallery's evidence for the name (None: nothing to compare with)."""
-        return None if self.match is None else self.match.distance
-
-    @property
-    def photo(self) -> str | None:
-        """The gallery image the face matched, where the matching strategy names one."""
-        return None if self.match is None else self.match.photo
-
-    @property
-    def known(self) -> bool:
-        return self.name != UNKNOWN
-
-    @property
-    def label(self) -> str:
-        """`#track name: distance` as drawn on the frame (no `#track` outside a video)."""
-        text = self.name if self.distance is None else f"{self.name}: {self.distance:.2f}"
-        return text if self.track is None else f"#{self.track} {text}"
-
-    def as_json(self) -> dict:
-        """The face as recognize_video.py --json gives it: box, confidence, name, distance, match (the photo),
-        then each stage's value, then "track" for a face followed by a tracker.
-
-        The name and the photo are escaped as the terminal shows them (`text.printable`): a file name that is not
-        UTF-8 would otherwise put a lone surrogate in the JSON, which no UTF-8 consumer can decode.
-        """
-        record = {"box": list(self.box), "confidence": round(self.confidence, 4), "name": printable(self.name),
-                  "distance": _rounded(self.distance), "match": None if self.photo is None else printable(self.photo)}
-        record.update((name, _rounded(value)) for name, value in self.values.items())
-        if self.track is not None:
-            record["track"] = self.track
-        return record
-
-
-RecognisedFace = Face  # its name before issue 20
-
-
-def _rounded(value: Any) -> Any:
-    return round(value, 4) if isinstance(value, float) else value
+from .video import numbered_frames, open_source
 
 
 def run_stages(stages: Sequence[Stage], image: np.ndarray, detected: Sequence[DetectedFace]) -> list[Face]:
@@ -279,121 +179,3 @@ class Recogniser(FacePipeline):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-
-def log_sightings(log: SightingLog | None, recognised: Iterable[Face]) -> None:
-    """Give `log` (if any) the named faces (not Unknown) of one frame just recognised."""
-    if log is None:
-        return
-    now = time.time()
-    named = [Sighting(face.name, float(face.distance), now, face.track)
-             for face in recognised if face.known and face.distance is not None]
-    if named:
-        log.log(named)
-
-
-def annotate(frame: np.ndarray, recognised: Iterable[Face], fps: float) -> None:
-    """Draw every face's box and label, and the frame rate, onto the frame; no label covers another or the rate."""
-    draw_faces(frame, [(face.detected, face.label, face.known) for face in recognised], f"{fps:.1f} fps")
-
-
-@dataclass
-class Summary:
-    """What a recognition run saw."""
-
-    frames: int = 0
-    faces: int = 0
-    names: Counter = field(default_factory=Counter)
-    track_names: dict[int, Counter] = field(default_factory=dict)  # per track id: its faces per name
-    seconds: float = 0.0
-    ended_by: str = ""
-
-    def add(self, recognised: list[Face]) -> None:
-        """Count one frame's faces."""
-        self.frames += 1
-        self.faces += len(recognised)
-        self.names.update(face.name for face in recognised)
-        for face in recognised:
-            if face.track is not None:
-                self.track_names.setdefault(face.track, Counter())[face.name] += 1
-
-    @property
-    def tracks(self) -> Counter:
-        """Tracks per name, each track under the name it carried in most of its frames."""
-        return Counter(names.most_common(1)[0][0] for names in self.track_names.values())
-
-    @property
-    def fps(self) -> float:
-        return self.frames / self.seconds if self.seconds > 0 else 0.0
-
-    def report(self) -> str:
-        tracks = f", {len(self.track_names)} tracks ({per_name(self.tracks)})" if self.track_names else ""
-        return (f"{self.frames} frames, {self.faces} faces ({per_name(self.names)}){tracks}, "
-                f"{self.fps:.1f} frames/s; stopped: {self.ended_by}")
-
-
-def per_name(counts: Counter) -> str:
-    """`lin 148, obama 64`, most first (names escaped: `text.printable`); `none` when empty."""
-    return ", ".join(f"{printable(name)} {count}" for name, count in counts.most_common()) or "none"
-
-
-def run_recognition(frames: Iterable[np.ndarray], recogniser: FacePipeline, window: Window | None = None,
-                    output: VideoOutput | None = None, json_lines: TextIO | None = None,
-                    sightings: SightingLog | None = None, events: Presence | None = None,
-                    ahead: bool | None = None, tracker: Tracker | None = None,
-                    unknowns: UnknownKeeper | None = None) -> Summary:
-    """Recognise every frame until the frames end, a quit key, or Ctrl-C; return what was seen.
-
-    `tracker` follows the faces (default: the recogniser's own). Each frame's named faces go to
-    `sightings` if given, its tracks to `events` (the caller closes both), its faces and tracks to
-    `unknowns` (--keep-unknowns; its tracks end with the run)."""
-    # `ahead`: detect the next frame on another thread while this one is embedded and shown (the same names,
-    # more frames a second). By default a file is, a live source (camera, stream) is not: on 2 busy cores that
-    # made the time from a frame's capture to its names drawn longer (bench/live_path.py). A file is detected
-    # ahead even when the embedder runs on two threads (OpenVINO): on a quiet machine that gave sface 0.77 of
-    # detection alone against 0.68 one step at a time (bench/live_path.py, docs/benchmarks.md).
-    if ahead is None:
-        ahead = not getattr(getattr(frames, "spec", None), "is_live", False)
-    followed = recogniser.tracker if tracker is None else tracker
-    summary = Summary()
-    start = previous = time.perf_counter()
-    fps = 0.0
-    try:
-        numbered = numbered_frames(frames)
-        steps = (detected_ahead(numbered, recogniser.detector) if ahead
-                 else ((index, frame, None) for index, frame in numbered))
-        for index, frame, faces in steps:
-            recognised = recogniser.recognise(frame, index, tracker, faces=faces)
-            summary.add(recognised)
-            log_sightings(sightings, recognised)
-            if events is not None and followed is not None:
-                events.saw(followed.tracks, index, recogniser.matcher)
-            if unknowns is not None and followed is not None:
-                unknowns.saw(frame, recognised, followed.tracks)  # before the frame is drawn on
-            if json_lines is not None:
-                record = {"frame": index, "faces": [item.as_json() for item in recognised]}
-                json_lines.write(json.dumps(record) + "\n")
-                json_lines.flush()
-            now = time.perf_counter()
-            instant = 1.0 / max(now - previous, 1e-6)
-            fps = instant if summary.frames == 1 else FPS_SMOOTHING * fps + (1 - FPS_SMOOTHING) * instant
-            previous = now
-            if window is None and output is None:
-                continue
-            annotate(frame, recognised, fps)
-            if output is not None:
-                output.write(frame, index)
-            if window is not None:
-                key = window.show(frame)
-                if key in QUIT_KEYS or window.closed:
-                    summary.ended_by = "quit by the user"
-                    break
-        else:
-            summary.ended_by = why_frames_ended(frames)
-    except KeyboardInterrupt:
-        summary.ended_by = "interrupted (Ctrl-C)"
-    finally:
-        if unknowns is not None:
-            unknowns.end()
-    summary.seconds = time.perf_counter() - start
-    return summary

@@ -40,6 +40,7 @@ STALL_SHARE = 0.9
 # After the timeout fires, the decoder may still hand out the half-received frame before reads fail.
 STALL_AFTERMATH_READS = 2
 VIDEO_SUFFIXES = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG"}
+MAX_CAMERA_INDEX = 2**31 - 1  # OpenCV takes a C int (beyond, cv2.error "Overload resolution failed")
 
 
 def stall_seconds() -> float:
@@ -67,6 +68,13 @@ class SourceSpec:
     @property
     def camera_index(self) -> int | None:
         return int(self.text) if self.text.isdigit() else None
+
+    def check(self) -> None:
+        """FacerecError for what no source can be: a camera index OpenCV cannot take."""
+        index = self.camera_index
+        if index is not None and index > MAX_CAMERA_INDEX:
+            raise FacerecError(f"--source {self.text}: a camera index is at most {MAX_CAMERA_INDEX:,} "
+                               "(cameras are numbered from 0)")
 
     @property
     def file_path(self) -> Path | None:
@@ -112,6 +120,7 @@ class VideoSource:
 
     def __init__(self, text: str) -> None:
         self.spec = SourceSpec(str(text))
+        self.spec.check()
         self.ended_by: str = END_OF_FRAMES
         path = self.spec.file_path
         self.stall_seconds = stall_seconds() if self.spec.is_live else None

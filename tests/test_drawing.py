@@ -14,11 +14,11 @@ from helpers import CLIP, CLIP_SIZE, clip_frame
 
 from facerec.catalogue import PROFILES
 from facerec.detection import load_detector
-from facerec.drawing import (KNOWN_COLOUR, STATUS_COLOUR, UNKNOWN_COLOUR, draw_faces, label_size, overlap,
+from facerec.drawing import (KNOWN_COLOUR, STATUS_COLOUR, UNKNOWN_COLOUR, annotate, draw_faces, label_size, overlap,
                              place_labels, status_rect)
 from facerec.matching import Match
 from facerec.modelfiles import network_files
-from facerec.recognition import RecognisedFace, annotate
+from facerec.faces import RecognisedFace
 
 WIDTH, HEIGHT = CLIP_SIZE
 BADGE = status_rect(np.zeros((HEIGHT, WIDTH, 3), np.uint8), "30.0 fps")

@@ -3,14 +3,18 @@
 Each test starts Debian's mosquitto on a free loopback port (bench/mqtt_broker.py) and
 listens with a real paho client; webhooks go to a small HTTP server on loopback. The events
 are checked against the recogniser's own --json output of the same run: one arrival and one
-departure per stretch of a track under one name, never one per frame.
+departure per visit of a person (the clip is shorter than --away-seconds: one visit each),
+never one per track or per frame.
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import http.server
 import json
+import re
+import shutil
 import sys
 import threading
 import time
@@ -27,7 +31,9 @@ from test_sface import CLIP_CONFIDENCE, enrol, enrol_with_lin, linked_dataset, s
 from web_server import Server
 from fifo_camera import PacedCamera
 
+from facerec.cli import add_event_arguments, webhook_secret
 from facerec.events import Event, EventSink, QueuedSink
+from facerec.matching import UNKNOWN
 from facerec.events.webhook import WebhookSink
 
 CAMERA = "stage"
@@ -103,18 +109,33 @@ def retained(port: int, login: tuple[str, str] | None = None) -> dict[str, str]:
         listener.close()
 
 
-class Receiver(http.server.ThreadingHTTPServer):
-    """A webhook receiver on loopback: the JSON bodies POSTed to it; `fail_first` requests answer 500."""
+def docs_receiver():
+    """`verified(secret, body, headers)` as docs/events.md shows a receiver checking a signed webhook."""
+    text = (PROJECT_ROOT / "docs" / "events.md").read_text()
+    (code,) = re.findall(r"```python\n(# a webhook receiver.*?)```", text, re.S)
+    assert len(code.strip().splitlines()) <= 10, code
+    scope: dict = {}
+    exec(compile(code, "docs/events.md", "exec"), scope)
+    return scope["verified"]
 
-    def __init__(self, fail_first: int = 0) -> None:
+
+class Receiver(http.server.ThreadingHTTPServer):
+    """A webhook receiver on loopback: the JSON bodies POSTed to it; `fail_first` requests answer 500. With
+    `secret`, each POST's signature is checked by the docs' own receiver code (`signed`: the verdicts)."""
+
+    def __init__(self, fail_first: int = 0, secret: bytes | None = None) -> None:
         self.bodies: list[dict] = []
+        self.signed: list[bool] = []
         self.requests = 0
         self.fail_first = fail_first
+        verified = docs_receiver() if secret is not None else None
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                if verified is not None:
+                    receiver.signed.append(verified(secret, body, self.headers))
                 receiver.requests += 1
                 if receiver.requests <= receiver.fail_first:
                     self.send_response(500)
@@ -134,35 +155,38 @@ class Receiver(http.server.ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.server_address[1]}/hook"
 
 
-def expected_events(records: list[dict]) -> Counter:
-    """(type, name, track) of the events the --json records call for: per track, one arrival and one
-    departure per run of frames (where it was seen) under one name."""
-    runs: Counter = Counter()
-    last: dict[int, str] = {}
+def check_events(events: list[dict], records: list[dict]) -> None:
+    """The events are the visits the --json records call for: each person named in them arrives once, when
+    first named, and leaves once (the run is shorter than --away-seconds); each Unknown visit ends; each
+    event carries its fields and the box of its track where it was seen."""
+    faces = {(record["frame"], face["track"]): face for record in records for face in record["faces"]}
+    first = {}
     for record in records:
         for face in record["faces"]:
-            if last.get(face["track"]) != face["name"]:
-                runs[(face["name"], face["track"])] += 1
-                last[face["track"]] = face["name"]
-    return Counter({(kind, name, track): count for (name, track), count in runs.items()
-                    for kind in ("arrived", "left")})
-
-
-def check_events(events: list[dict], records: list[dict]) -> None:
-    """The events are those the tracks of `records` call for, each with its fields, where its track was."""
-    assert Counter((event["type"], event["name"], event["track"]) for event in events) == expected_events(records)
-    faces = {(record["frame"], face["track"]): face for record in records for face in record["faces"]}
+            first.setdefault(face["name"], (record["frame"], face["track"]))
+    named = set(first) - {UNKNOWN}
+    assert "lin" in named
+    for name in named:
+        assert [event["type"] for event in events if event["name"] == name] == ["arrived", "left"], name
+        (arrival,) = [event for event in events if event["name"] == name and event["type"] == "arrived"]
+        assert (arrival["frame"], arrival["track"]) == first[name]
+    unknown = Counter(event["type"] for event in events if event["name"] == UNKNOWN)
+    assert unknown["arrived"] == unknown["left"] and set(unknown) <= {"arrived", "left"}
     for event in events:
         assert set(event) >= EVENT_KEYS and event["camera"] == CAMERA
         assert datetime.datetime.fromisoformat(event["time"]).tzinfo is not None
         face = faces[(event["frame"], event["track"])]  # seen there and then
-        assert event["box"] == face["box"] and event["name"] == face["name"]
+        assert event["box"] == face["box"]
         if event["type"] == "arrived":
-            assert event["distance"] == face["distance"]
-    lin_tracks = [event["track"] for event in events if event["name"] == "lin" and event["type"] == "arrived"]
-    assert lin_tracks, "lin never arrived"
-    lin_frames = sum(face["name"] == "lin" for record in records for face in record["faces"])
-    assert len(lin_tracks) * 20 < lin_frames  # events, not frames
+            assert event["name"] == face["name"] and event["distance"] == face["distance"]
+
+
+def check_people(people: list[list[str]], name: str = "lin") -> None:
+    """The retained `people` lists: `name` in one stretch (never dropped and taken back within the visit), never
+    a transient [] while anyone is in view, [] at the end."""
+    having = [index for index, names in enumerate(people) if name in names]
+    assert having and having == list(range(having[0], having[-1] + 1)), people
+    assert people[-1] == [] and all(people[1:-1]), people
 
 
 @pytest.fixture(scope="module")
@@ -188,22 +212,29 @@ def recognise_clip(gallery, *options):
 
 # over the clip ----------------------------------------------------------------------------------
 
-def test_the_clip_publishes_one_arrival_and_one_departure_per_track_and_the_webhook_gets_the_same(gallery, broker):
+def test_the_clip_publishes_one_arrival_and_one_departure_per_visit_and_the_signed_webhook_gets_the_same(
+        gallery, broker, tmp_path):
     listener = Listener(broker.port)
-    receiver = Receiver()
+    secret = tmp_path / "webhook.secret"
+    secret.write_text("s3cret-Ωmega\n")
+    receiver = Receiver(secret="s3cret-Ωmega".encode())
     try:
-        records, run = recognise_clip(gallery, "--mqtt", broker.url(), "--webhook", receiver.url)
+        records, run = recognise_clip(gallery, "--mqtt", broker.url(), "--webhook", receiver.url,
+                                      "--webhook-secret-file", str(secret))
         listener.wait_for(lambda: "offline" in listener.payloads(f"facerec/{CAMERA}/status"), "no offline status")
         events = listener.events()
         check_events(events, records)
+        assert [(event["type"], event["name"]) for event in events if event["name"] in ("lin", "obama")] == [
+            ("arrived", "lin"), ("arrived", "obama"), ("left", "lin"), ("left", "obama")]  # each leaves at the end
         assert receiver.bodies == events  # the same JSON, in the same order
+        assert receiver.signed == [True] * len(events)  # every POST, checked by the docs' receiver
         assert listener.payloads(f"facerec/{CAMERA}/status")[-2:] == ["online", "offline"]
-        people = [json.loads(payload) for payload in listener.payloads(f"facerec/{CAMERA}/people")]
-        assert ["lin"] in people and people[-1] == []
+        check_people([json.loads(payload) for payload in listener.payloads(f"facerec/{CAMERA}/people")])
         assert run.stderr.count("warning") == 0, run.stderr
         state = retained(broker.port)
         assert state[f"facerec/{CAMERA}/people"] == "[]" and state[f"facerec/{CAMERA}/status"] == "offline"
-        assert state[f"facerec/{CAMERA}/seen/lin"] == "ON"  # seen less than 5 minutes ago
+        assert state[f"facerec/{CAMERA}/seen/lin"] == "OFF"  # ON for 5 minutes after, but the camera stopped
+        assert "ON" in listener.payloads(f"facerec/{CAMERA}/seen/lin")
         assert state[f"facerec/{CAMERA}/seen/biden"] == "OFF"  # not in the clip
         check_discovery(state, PEOPLE)
     finally:
@@ -217,21 +248,95 @@ def check_discovery(state: dict[str, str], people: set[str]) -> None:
                if topic.startswith("homeassistant/") and payload}
     sensors = {topic: config for topic, config in configs.items() if topic.startswith("homeassistant/sensor/")}
     binary = {topic: config for topic, config in configs.items() if topic.startswith("homeassistant/binary_sensor/")}
-    assert len(sensors) == 1 and len(binary) == len(people), sorted(configs)
+    assert len(sensors) == 2 and len(binary) == len(people), sorted(configs)  # last person, familiar stranger
     for topic, config in configs.items():
-        # <discovery prefix>/<component>/<node id>/<object id>/config, ids of letters, digits, _ and -
+        # <discovery prefix>/<component>/<node id>/<object id>/config, ids of lowercase ASCII letters, digits, _
         prefix, component, node, object_id, last = topic.split("/")
-        assert last == "config" and node.replace("_", "").isalnum() and object_id.replace("_", "").isalnum()
+        assert last == "config" and re.fullmatch("[a-z0-9_]+", node) and re.fullmatch("[a-z0-9_]+", object_id)
         assert set(config) >= DISCOVERY_KEYS, topic
         assert config["availability_topic"] == f"facerec/{CAMERA}/status"
         assert config["device"]["identifiers"] == [f"facerec_{CAMERA}"]
-        assert "object_id" not in config and config["default_entity_id"] == f"{component}.{config['unique_id']}"
+        assert "object_id" not in config and config["default_entity_id"] == f"{component}.{node}_{object_id}"
     assert len({config["unique_id"] for config in configs.values()}) == len(configs)
-    (sensor,) = sensors.values()
-    assert sensor["state_topic"] == f"facerec/{CAMERA}/events" and "value_json.name" in sensor["value_template"]
+    last_person = configs[f"homeassistant/sensor/facerec_{CAMERA}/last_person/config"]
+    assert last_person["state_topic"] == f"facerec/{CAMERA}/events" and "value_json.name" in last_person["value_template"]
     for config in binary.values():
         assert state[config["state_topic"]] in (config["payload_on"], config["payload_off"])
+    assert {config["name"] for config in binary.values()} == people  # short: Home Assistant adds the device's name
     assert {config["state_topic"].rsplit("/", 1)[1] for config in binary.values()} == people
+
+
+def test_names_in_any_script_get_ids_of_their_own_and_an_earlier_runs_stale_ones_are_cleared(broker, tmp_path):
+    dataset = tmp_path / "dataset"
+    for name, photo in {"李明": "obama1.jpg", "王芳": "alex_lacamoire1.jpg", "José García": "johnsnow_test1.jpg"}.items():
+        (dataset / name).mkdir(parents=True)
+        (dataset / name / photo).symlink_to(shared_path(f"faces/probe/{photo}"))
+    embeddings = tmp_path / "embeddings.pickle"
+    enrol(dataset, embeddings, *sface_model_args())
+    # what an earlier run of this camera left for someone no longer in the gallery, and another camera's
+    stale = {"homeassistant/binary_sensor/facerec_stage/seen_ghost/config": "{}", f"facerec/{CAMERA}/seen/ghost": "ON"}
+    other = {"facerec/hall/seen/ghost": "ON"}
+    planter = paho.Client(paho.CallbackAPIVersion.VERSION2)
+    planter.connect("127.0.0.1", broker.port)
+    planter.loop_start()
+    for topic, payload in {**stale, **other}.items():
+        planter.publish(topic, payload, qos=1, retain=True).wait_for_publish(WAIT_SECONDS)
+    planter.disconnect()
+    planter.loop_stop()
+    clip = tmp_path / "short.y4m"
+    header, frames = y4m_frames(range(0, 5))
+    clip.write_bytes(header + b"".join(frames))
+    run = run_script("recognize_video.py", "--embeddings", str(embeddings), "--source", str(clip), "--no-display",
+                     "--camera", CAMERA, "--mqtt", broker.url(), *sface_model_args())
+    assert run.returncode == 0, run.stderr
+    state = retained(broker.port)
+    assert not set(stale) & set(state) and {topic: state.get(topic) for topic in other} == other
+    configs = {json.loads(payload)["name"]: json.loads(payload) for topic, payload in state.items()
+               if topic.startswith("homeassistant/binary_sensor/")}
+    assert set(configs) == {"李明", "王芳", "José García"}
+    assert configs["José García"]["default_entity_id"] == "binary_sensor.facerec_stage_seen_jose_garcia"
+    assert configs["李明"]["state_topic"] == f"facerec/{CAMERA}/seen/li_ming"
+    for key in ("state_topic", "unique_id", "default_entity_id"):
+        values = {config[key] for config in configs.values()}
+        assert len(values) == 3 and all(re.fullmatch("[a-z0-9_./]+", value) for value in values), values
+    assert all(state[config["state_topic"]] == "OFF" for config in configs.values())
+
+
+def test_strangers_kept_by_a_first_run_arrive_with_their_group_and_once_named_arrive_by_name(broker, tmp_path):
+    dataset = tmp_path / "dataset"
+    for person in sorted(shared_path("faces/known").iterdir()):
+        (tmp_path / "dataset").mkdir(exist_ok=True)
+        shutil.copytree(person, dataset / person.name)  # lin is not enrolled: he is a stranger
+    embeddings = tmp_path / "embeddings.pickle"
+    enrol(dataset, embeddings, *sface_model_args())
+    listener = Listener(broker.port)
+    try:
+        recognise_clip(embeddings, "--keep-unknowns")
+        listed = run_script("unknowns.py", *sface_model_args(), "--embeddings", str(embeddings), "list", "--json")
+        groups = {json.loads(line)["group"]: json.loads(line) for line in listed.stdout.splitlines()}
+        assert groups, listed.stderr
+        records, run = recognise_clip(embeddings, "--keep-unknowns", "--mqtt", broker.url())
+        listener.wait_for(lambda: "offline" in listener.payloads(f"facerec/{CAMERA}/status"), "no offline status")
+        familiar = [event for event in listener.events() if event["type"] == "arrived" and "unknown_group" in event]
+        assert familiar and all(event["name"] == UNKNOWN for event in familiar), listener.events()
+        assert all(event["unknown_group"] in groups and event["visits"] == groups[event["unknown_group"]]["tracks"] + 1
+                   for event in familiar), (familiar, groups)
+        # lin, on stage in most frames, is the group of most tracks; named, his faces are named from then on
+        lin_group = max(groups, key=lambda group: groups[group]["tracks"])
+        assert lin_group in [event["unknown_group"] for event in familiar]
+        stranger = json.loads(retained(broker.port)[f"facerec/{CAMERA}/stranger"])
+        assert stranger["unknown_group"] == familiar[-1]["unknown_group"]
+        named = run_script("unknowns.py", *sface_model_args(), "--embeddings", str(embeddings), "name",
+                           str(lin_group), "lin", "--dataset", str(dataset))
+        assert named.returncode == 0, named.stderr
+        seen = len(listener.events())
+        recognise_clip(embeddings, "--keep-unknowns", "--mqtt", broker.url())
+        listener.wait_for(lambda: listener.payloads(f"facerec/{CAMERA}/status").count("offline") == 2, "no offline")
+        third = listener.events()[seen:]
+        assert ("arrived", "lin") in [(event["type"], event["name"]) for event in third]
+        assert lin_group not in [event.get("unknown_group") for event in third]
+    finally:
+        listener.close()
 
 
 # errors ------------------------------------------------------------------------------------------
@@ -273,9 +378,15 @@ def test_an_unreachable_broker_and_a_refused_login_are_one_error_line_without_th
 def test_a_bad_webhook_url_and_events_without_a_source_are_refused(tmp_path):
     run = run_script("recognize_video.py", "--embeddings", str(tmp_path / "none.pickle"), "--no-display",
                      "--webhook", "ftp://127.0.0.1/hook")
-    assert_clean_failure(run, "--webhook ftp://127.0.0.1/hook: give an http:// or https:// URL")
+    assert_clean_failure(run, "--webhook ftp://127.0.0.1/***: give an http:// or https:// URL")  # path masked
     run = run_script("serve.py", "--embeddings", str(tmp_path / "none.pickle"), "--mqtt", "mqtt://127.0.0.1")
     assert_clean_failure(run, "give --source too")
+    (tmp_path / "empty.secret").write_text("\n")
+    for secret, message in ((tmp_path / "empty.secret", "is empty"), (tmp_path / "missing", "cannot be read"),
+                            (tmp_path, "cannot be read")):
+        run = run_script("recognize_video.py", "--embeddings", str(tmp_path / "none.pickle"), "--no-display",
+                         "--webhook", "http://127.0.0.1:9/hook", "--webhook-secret-file", str(secret))
+        assert_clean_failure(run, f"--webhook-secret-file {str(secret)!r} {message}")
 
 
 def test_with_a_login_events_arrive_and_the_password_is_never_printed(gallery, tmp_path):
@@ -398,6 +509,25 @@ def test_a_webhook_that_fails_is_retried_and_one_that_is_down_costs_one_warning(
     for track in range(3):
         down.arrived(an_event(track))
     assert len(warnings) == 1 and "not delivered" in warnings[0] and PASSWORD not in warnings[0]
+
+
+def test_a_secret_from_the_environment_signs_each_attempt_and_the_docs_receiver_refuses_a_wrong_one(monkeypatch):
+    monkeypatch.setenv("FACEREC_WEBHOOK_SECRET", "from-the-environment")
+    parser = argparse.ArgumentParser()
+    add_event_arguments(parser)
+    secret = webhook_secret(parser.parse_args([]))
+    assert secret == b"from-the-environment"
+    receiver = Receiver(fail_first=1, secret=secret)
+    WebhookSink(receiver.url, print, first_wait=0.05, secret=secret).arrived(an_event(1))
+    WebhookSink(receiver.url, print, secret=b"another").arrived(an_event(2))
+    WebhookSink(receiver.url, print).arrived(an_event(3))
+    receiver.shutdown()
+    assert receiver.requests == 4 and receiver.signed == [True, True, False, False]
+    verified = docs_receiver()
+    body = json.dumps(an_event(1).as_json()).encode()
+    headers = WebhookSink(receiver.url, print, secret=secret).signed(body)
+    assert verified(secret, body, headers) and not verified(secret, body + b" ", headers)
+    assert not verified(secret, body, {**headers, "X-Facerec-Timestamp": str(int(time.time()) - 3600)})
 
 
 def test_a_sink_that_does_not_keep_up_never_blocks_the_caller_and_drops_the_oldest():

@@ -18,7 +18,8 @@ from test_store import make_store
 
 from facerec.follower import GalleryFollower, Naming
 from facerec.matching import UNKNOWN
-from facerec.recognition import FacePipeline, run_recognition
+from facerec.recognition import FacePipeline
+from facerec.running import run_recognition
 from facerec.stores import PickleStore, SightingLog, load_store, save_store
 from facerec.tracking import Tracker
 

@@ -470,3 +470,12 @@ def test_a_photo_appears_under_its_number_only_when_complete(tmp_path):
     assert photo.stat().st_size == size
     numbered = [name for name in files_in(folder) if not name.startswith(".")]
     assert numbered == ["0001.jpg"]
+
+
+# issue 31 item 17: a camera index OpenCV cannot take (cv2.error, exit 1, before) -------------
+
+def test_a_camera_index_beyond_what_opencv_takes_is_one_error_line_before_anything_is_loaded(tmp_path):
+    result = run_script("recognize_video.py", "--source", "99999999999", "--no-display",
+                        "--embeddings", str(tmp_path / "none.pickle"))
+    assert_clean_failure(result, "error: --source 99999999999: a camera index is at most 2,147,483,647")
+    assert len(result.stderr.strip().splitlines()) == 1

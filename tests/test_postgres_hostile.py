@@ -24,8 +24,8 @@ from test_postgres_store import (DIMENSION, MODELS, WAIT, Follower, dataset_reco
 from test_sface import enrol as enrol_photos, linked_dataset, sface_model_args
 
 from facerec.errors import FacerecError
-from facerec.stores import masked, postgres
-from facerec.stores.postgres import PostgresStore
+from facerec.stores import masked
+from facerec.stores.postgres import PostgresStore, reading
 
 # --- item 12: passwords; item 20: one error line ---
 
@@ -273,12 +273,12 @@ def test_a_vector_of_the_wrong_length_is_refused_before_it_is_fetched(database_u
 
 def test_more_vectors_than_the_file_store_takes_are_refused_before_they_are_fetched(database_url, tmp_path,  # noqa: F811
                                                                                     monkeypatch):
-    assert postgres.MAX_VECTORS == 5_000_000  # the embeddings file's limit; made small here, not 5 million rows
+    assert reading.MAX_VECTORS == 5_000_000  # the embeddings file's limit; made small here, not 5 million rows
     enrol(PostgresStore(database_url), tmp_path / "dataset", dataset_records())
-    monkeypatch.setattr(postgres, "MAX_VECTORS", 8)
+    monkeypatch.setattr(reading, "MAX_VECTORS", 8)
     assert_refused_unread(database_url, tmp_path, "it holds 9 images with 9 vectors of 128 numbers, more than the 8 "
                                                   "vectors")
-    monkeypatch.setattr(postgres, "MAX_VECTORS", 9)
+    monkeypatch.setattr(reading, "MAX_VECTORS", 9)
     assert len(PostgresStore(database_url).load()) == 9
 
 

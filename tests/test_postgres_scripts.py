@@ -68,7 +68,7 @@ def clip_records(store, *options: str) -> list[dict]:
 
 
 def origin(dataset: Path) -> str:
-    """How the database names a dataset folder of this machine in its paths (facerec/stores/postgres.py)."""
+    """How the database names a dataset folder of this machine in its paths (facerec/stores/postgres/writing.py)."""
     return f"{socket.gethostname()}:{dataset.resolve()}"
 
 

@@ -1,4 +1,4 @@
-"""The gallery in PostgreSQL (facerec/stores/postgres.py), against a real server started for the tests.
+"""The gallery in PostgreSQL (facerec/stores/postgres/), against a real server started for the tests.
 
 The server is tests/postgres_server.py's: initdb + pg_ctl in a temporary folder, on a
 free loopback port; each test has a database of its own. Writers that must run at the
@@ -36,8 +36,8 @@ except ImportError:  # the driver is in requirements.txt; CI must not pass by sk
     if REQUIRE_ASSETS:
         raise
     pytest.skip("psycopg is not installed: pip install -r requirements.txt", allow_module_level=True)
-from facerec.stores import postgres  # noqa: E402
-from facerec.stores.postgres import PostgresStore, _masked  # noqa: E402
+from facerec.stores.postgres import PostgresStore, reading, sightings, watching, writing  # noqa: E402
+from facerec.stores.postgres.database import masked_text as _masked  # noqa: E402
 
 MODELS = {"profile": "sface", "detector": "yunet", "embedder": "sface", "confidence": 0.9,
           "sha256": {"face_detection_yunet.onnx": "ab" * 32, "face_recognition_sface.onnx": "cd" * 32}}
@@ -151,20 +151,20 @@ def test_round_trip_equals_the_pickle_fed_the_same_records(database_url, tmp_pat
 
 
 def test_a_gallery_of_several_blocks_loads_as_written(database_url, tmp_path):
-    # issue 22: the gallery comes in blocks of ids (postgres._BLOCK_IDS), each block's vectors and listing in
+    # issue 22: the gallery comes in blocks of ids (reading._BLOCK_IDS), each block's vectors and listing in
     # one row: across blocks with gaps (skipped and deleted images), two dataset folders written in turns,
     # unicode names and paths, and one block whose listing holds the separator, the gallery is what was written
     store = PostgresStore(database_url)
     door, hall = tmp_path / "door", tmp_path / "hall ünïcode"
     for dataset in (door, hall):
         store.open_writer(dataset, MODELS, DIMENSION).finish()  # the tables and the model record
-    origins = [postgres._origin(door), postgres._origin(hall)]
+    origins = [writing.origin_of(door), writing.origin_of(hall)]
     people = ["Zoë Ångström", "李小龍", INJECTION, "d\u00e9j\u00e0 vu", "a\x1fb"]
-    count = 2 * postgres._BLOCK_IDS + 1000
+    count = 2 * reading._BLOCK_IDS + 1000
     vectors = unit_vectors(count, seed=22)
     written = []  # (origin, key, person, size, mtime_ns, status, vector bytes or None), in id order
     for index in range(count):
-        person = people[index % 4] if index != postgres._BLOCK_IDS + 8 else people[4]  # one odd name, block 2
+        person = people[index % 4] if index != reading._BLOCK_IDS + 8 else people[4]  # one odd name, block 2
         key = f"{person}/фото {index}.jpg"
         skipped = index % 11 == 0
         written.append((origins[index // 1000 % 2], key, person, index, 10 * index, "no face found" if skipped
@@ -178,7 +178,7 @@ def test_a_gallery_of_several_blocks_loads_as_written(database_url, tmp_path):
     rows(database_url, "DELETE FROM facerec_images WHERE id - (SELECT min(id) FROM facerec_images) = ANY(%s)",
          sorted(deleted))
     kept = [(index, row) for index, row in enumerate(written) if row[6] is not None and index not in deleted]
-    assert len({index // postgres._BLOCK_IDS for index, _ in kept}) == 3
+    assert len({index // reading._BLOCK_IDS for index, _ in kept}) == 3
 
     gallery = PostgresStore(database_url).load()
     assert gallery.names == [row[2] for _, row in kept] and "a\x1fb" in gallery.names
@@ -199,16 +199,16 @@ def test_the_gallery_stream_read_in_pieces_of_any_size_is_the_same(database_url,
     store = PostgresStore(database_url)
     _, gallery = enrol(store, tmp_path / "dataset", dataset_records())
     with psycopg.connect(database_url) as connection:
-        statement = postgres._GALLERY_BLOCKS.format(size=postgres._BLOCK_IDS, path="origin || '/' || key", where="")
+        statement = reading._GALLERY_BLOCKS.format(size=reading._BLOCK_IDS, path="origin || '/' || key", where="")
         with connection.cursor().copy(statement) as copy:
             stream = b"".join(bytes(chunk) for chunk in copy)
     for piece in (1, 7, 30, 4099):
-        copied = postgres._CopiedGallery(len(gallery), DIMENSION, "utf-8")
+        copied = reading._CopiedGallery(len(gallery), DIMENSION, "utf-8")
         for start in range(0, len(stream), piece):
             copied.feed(stream[start:start + piece])
         assert np.array_equal(copied.result(), gallery.vectors), piece
         assert (copied.names, copied.paths) == ([gallery.names], [gallery.paths]), piece
-    cut = postgres._CopiedGallery(len(gallery), DIMENSION, "utf-8")
+    cut = reading._CopiedGallery(len(gallery), DIMENSION, "utf-8")
     cut.feed(stream[:-3])
     with pytest.raises(ValueError, match="did not arrive whole"):
         cut.result()
@@ -389,7 +389,7 @@ def version_1_gallery(url: str, dataset: Path, records) -> None:
             connection.execute(
                 "INSERT INTO facerec_images (origin, key, person, size, mtime_ns, status, vector) "
                 "VALUES (%s, %s, %s, %s, %s, %s, %s::float4[])",
-                (postgres._origin(dataset), key, person, *signature(index).values(), status,
+                (writing.origin_of(dataset), key, person, *signature(index).values(), status,
                  None if vector is None else [float(number) for number in vector]))
 
 
@@ -589,7 +589,7 @@ def test_a_watcher_hands_on_the_gallery_its_store_loaded_and_does_not_read_it_ag
                                                      if status == "used"}))
     loaded = store.load()
     follower = Follower()
-    watch = postgres._GalleryWatch(store, follower.on_change, follower.on_problem, None)  # it holds none yet
+    watch = watching.GalleryWatch(store, follower.on_change, follower.on_problem, None)  # it holds none yet
     try:
         assert follower.next_gallery() is loaded
         PostgresStore(database_url).open_writer(tmp_path / "hall", MODELS, DIMENSION).record(
@@ -743,7 +743,7 @@ def test_sightings_wait_while_the_database_is_down(postgres_server, tmp_path, ca
 
 
 def test_sightings_queued_beyond_the_bound_drop_the_oldest(postgres_server, monkeypatch, capfd):
-    monkeypatch.setattr(postgres, "MAX_QUEUED_SIGHTINGS", 5)
+    monkeypatch.setattr(sightings, "MAX_QUEUED_SIGHTINGS", 5)
     url = postgres_server.url(postgres_server.new_database())
     store = PostgresStore(url)
     log = store.sighting_log("door")

@@ -21,11 +21,12 @@ from test_sface import CLIP_CONFIDENCE, enrol, enrol_with_lin, linked_dataset, m
 from facerec.catalogue import PROFILES, YUNET
 from facerec.detection import load_detector
 from facerec.matching import UNKNOWN, make_matcher
-from facerec.recognition import FacePipeline, run_recognition
+from facerec.recognition import FacePipeline
+from facerec.running import run_recognition
 from facerec.stores import load_store
 from facerec.tracking import Tracker
 from facerec.unknowns.keeping import KeptTracks, UnknownKeeper
-from facerec.unknowns.store import FACES_PER_TRACK, KeptTrack, UnknownStore, open_unknowns
+from facerec.unknowns import FACES_PER_TRACK, KeptTrack, UnknownStore, open_unknowns
 
 SFACE_THRESHOLD = PROFILES["sface"].threshold
 LIN_FRAMES = range(82, 142)  # the first two seconds of the shot where Lin-Manuel Miranda is on stage alone

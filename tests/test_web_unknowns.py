@@ -21,7 +21,7 @@ from test_web_browser import browser, screenshot, wait_for
 from web_server import Server, enrolled
 
 from facerec.catalogue import PROFILES
-from facerec.unknowns.store import open_unknowns
+from facerec.unknowns import open_unknowns
 
 LIN_SHOT = range(82, 112)  # Lin-Manuel Miranda alone on stage: one track, one group
 AUDIENCE = range(225, 255)  # the audience: a few people, each a group of their own

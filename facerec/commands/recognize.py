@@ -10,17 +10,18 @@ import contextlib
 import sys
 
 from facerec.cli import (add_detector_arguments, add_embedder_arguments, add_event_arguments, add_matching_arguments,
-                         add_store_arguments, add_threshold_argument, add_unknowns_arguments, keeping_from_args,
-                         models_from_args, parser_for, positive_int, profile_from_args)
+                         add_store_arguments, add_threshold_argument, add_unknowns_arguments, events_from_args,
+                         keeping_from_args, models_from_args, parser_for, positive_int, profile_from_args)
 from facerec.display import Window
 from facerec.errors import FacerecError, main_guard
-from facerec.events import close_events, open_events
+from facerec.events import close_events
 from facerec.follower import print_warning
-from facerec.recognition import Recogniser, run_recognition
+from facerec.recognition import Recogniser
+from facerec.running import run_recognition
 from facerec.stores import open_gallery
 from facerec.text import plural
 from facerec.tracking import DEFAULT_EVERY
-from facerec.video import VideoOutput, check_output, open_source
+from facerec.video import SourceSpec, VideoOutput, check_output, open_source
 
 
 @main_guard
@@ -52,11 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     add_embedder_arguments(parser)
     args = parser.parse_args(argv)
 
+    SourceSpec(args.source).check()  # before anything is loaded or connected
     output_path = None if args.output is None else check_output(args.output, args.source, args.force)
     with contextlib.ExitStack() as cleanup:
         # connected (and checked) first: a wrong URL, broker or login is said at once
-        events = open_events(args.camera, print_warning, args.mqtt, args.webhook, args.mqtt_discovery,
-                             args.seen_minutes)
+        events = events_from_args(args, print_warning)
         cleanup.callback(close_events, events)
         gallery = cleanup.enter_context(open_gallery(args.embeddings, profile=profile_from_args(args).name,
                                                      sightings_camera=args.camera if args.log_sightings else None))
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         if not len(recogniser.gallery):
             print(f"warning: {gallery.location} holds no faces: everyone is Unknown", file=sys.stderr)
         follower = cleanup.enter_context(recogniser.watching_gallery()).follower
-        keeping = keeping_from_args(args, cleanup, print_warning)
+        keeping = keeping_from_args(args, cleanup, print_warning, events)
 
         window = None if args.no_display else Window("facerec - q or ESC quits", hint="use --no-display to run without one")
         output = None
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             if window is not None:
                 window.close()
     reloads = f"; gallery reloaded {plural(follower.reloads, 'time')}" if follower.reloads else ""
-    print(summary.report() + reloads, file=sys.stderr)
+    print(f"{summary.report()}{reloads}; embedder: {recogniser.embedder.description()}", file=sys.stderr)
     if keeping is not None:
         print(f"{plural(keeping.kept, 'unknown track')} kept for review: unknowns.py list", file=sys.stderr)
     if output is not None:

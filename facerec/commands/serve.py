@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 
 from facerec.cli import (add_detector_arguments, add_embedder_arguments, add_event_arguments, add_matching_arguments,
-                         add_store_arguments, add_threshold_argument, add_unknowns_arguments, keeping_from_args,
-                         models_from_args, parser_for, profile_from_args)
+                         add_store_arguments, add_threshold_argument, add_unknowns_arguments, events_from_args,
+                         keeping_from_args, models_from_args, parser_for, profile_from_args)
 from facerec.errors import FacerecError, main_guard
-from facerec.events import Presence, close_events, open_events
+from facerec.events import Presence, close_events
 from facerec.follower import print_warning
 from facerec.recognition import Recogniser
 from facerec.stores import open_gallery
@@ -76,8 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         open_source(args.source).close()  # a bad --source is refused now, not when a page first asks for it
     with contextlib.ExitStack() as cleanup:
         # connected (and checked) first: a wrong URL, broker or login is said at once
-        events = open_events(args.camera, print_warning, args.mqtt, args.webhook, args.mqtt_discovery,
-                             args.seen_minutes)
+        events = events_from_args(args, print_warning)
         cleanup.callback(close_events, events)
         gallery = cleanup.enter_context(open_gallery(args.embeddings, profile=profile_from_args(args).name,
                                                      missing_ok=True,
@@ -90,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
                                 min_probability=args.min_probability, on_problem=print_warning)
         # learning has its own networks (OpenCV's are not shared between threads), from the files just found and checked
         engine = Engine(recogniser, models.reloaded(), args.dataset, gallery.sightings,
-                        keeping_from_args(args, cleanup, print_warning))
+                        keeping_from_args(args, cleanup, print_warning, events))
         cleanup.enter_context(recogniser.watching_gallery())
         serve(engine, args, events)
     return 0

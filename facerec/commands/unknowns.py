@@ -25,7 +25,7 @@ from facerec.stores import open_gallery
 from facerec.text import plural, printable
 from facerec.unknowns.negatives import keep_negative, photo_face_vector
 from facerec.unknowns.review import group_json, group_line, name_group, show_group
-from facerec.unknowns.store import UnknownStore, open_unknowns
+from facerec.unknowns import UnknownStore, open_unknowns
 
 group_id = positive_int
 

@@ -1,7 +1,7 @@
 """Events for other systems: who arrived in view of a camera and who left, sent to MQTT and webhooks.
 
 A video loop hands its tracks to a Presence after each frame (`saw`); the Presence tells the
-sinks of arrivals and departures. Each sink (EventSink: `arrived`, `left`, `close`) runs behind
+sinks of visits beginning and ending (arrivals and departures). Each sink (EventSink: `arrived`, `left`, `close`) runs behind
 its own QueuedSink, so a slow or absent receiver never slows the video.
 """
 
@@ -11,19 +11,22 @@ from typing import Callable
 
 from ..errors import FacerecError
 from ..stores import masked
-from .presence import Presence
+from .presence import AWAY_SECONDS, Presence, Strangers
 from .sink import Event, EventSink, QueuedSink, Sinks
 
 
 def open_events(camera: str, warn: Callable[[str], None], mqtt: str | None = None, webhook: str | None = None,
-                discovery: bool = True, seen_minutes: float = 5.0) -> Presence | None:
+                discovery: bool = True, seen_minutes: float = 5.0, *, away_seconds: float = AWAY_SECONDS,
+                webhook_secret: bytes | None = None, strangers: Strangers | None = None) -> Presence | None:
     """The Presence feeding the sinks the arguments ask for (None for none); FacerecError if one cannot start
-    (a bad URL, a broker that cannot be reached or refuses the login). Close it with `close_events`."""
+    (a bad URL, a broker that cannot be reached or refuses the login). Close it with `close_events`.
+    `webhook_secret` signs each POST; `strangers` tells Unknown faces of kept groups apart (--keep-unknowns)."""
     sinks: list[EventSink] = []
     try:
         if webhook is not None:
             from .webhook import WebhookSink
-            sinks.append(QueuedSink(WebhookSink(webhook, warn), f"--webhook {masked(webhook)}", warn))
+            hook = WebhookSink(webhook, warn, secret=webhook_secret)
+            sinks.append(QueuedSink(hook, hook.shown, warn))
         if mqtt is not None:
             try:
                 from .mqtt import MqttSink
@@ -35,7 +38,7 @@ def open_events(camera: str, warn: Callable[[str], None], mqtt: str | None = Non
     except BaseException:
         Sinks(sinks).close()
         raise
-    return Presence(Sinks(sinks), camera) if sinks else None
+    return Presence(Sinks(sinks), camera, away_seconds=away_seconds, strangers=strangers) if sinks else None
 
 
 def close_events(presence: Presence | None) -> None:
@@ -44,4 +47,5 @@ def close_events(presence: Presence | None) -> None:
         presence.close()
 
 
-__all__ = ["Event", "EventSink", "Presence", "QueuedSink", "Sinks", "close_events", "open_events"]
+__all__ = ["AWAY_SECONDS", "Event", "EventSink", "Presence", "QueuedSink", "Sinks", "Strangers", "close_events",
+           "open_events"]

@@ -9,17 +9,20 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from ..text import printable
+from ..text import plural, printable
 
 # Events (and gallery changes) waiting for one sink at most; beyond, the oldest is dropped (with one warning).
 QUEUE_LIMIT = 1000
 # At the end of a run a sink gets this long to deliver what waits (a broker that is down may never come back).
 CLOSE_SECONDS = 10.0
+# --seen-minutes at most: a year (a timer beyond threading.TIMEOUT_MAX, 292 years, fails in its own thread)
+MAX_SEEN_MINUTES = 525_600
 
 
 @dataclass(frozen=True)
 class Event:
-    """A person arriving in view of a camera (a track got a name) or leaving it (the track ended)."""
+    """A visit to a camera beginning (a person first named there) or ending (unseen for --away-seconds, or the
+    source ended); see presence.py."""
 
     type: str  # "arrived" or "left"
     name: str  # a gallery name, or Unknown
@@ -29,17 +32,25 @@ class Event:
     distance: float | None
     box: tuple[int, int, int, int]
     frame: int  # the source's frame index of that moment
+    unknown_group: int | None = None  # an Unknown face in a kept group of unknown faces (--keep-unknowns)
+    visits: int | None = None  # ... that group's visits so far (its kept tracks), this one included
 
     def as_json(self) -> dict:
-        """The event as MQTT and webhooks carry it (time in ISO 8601, UTC)."""
+        """The event as MQTT and webhooks carry it (time in ISO 8601, UTC; `unknown_group` and `visits` only
+        for a stranger seen before)."""
         stamp = datetime.datetime.fromtimestamp(self.time, datetime.timezone.utc).isoformat(timespec="milliseconds")
-        return {"type": self.type, "name": printable(self.name), "camera": printable(self.camera), "track": self.track, "time": stamp,
-                "distance": None if self.distance is None else round(self.distance, 4), "box": list(self.box),
-                "frame": self.frame}
+        made = {"type": self.type, "name": printable(self.name), "camera": printable(self.camera), "track": self.track,
+                "time": stamp, "distance": None if self.distance is None else round(self.distance, 4),
+                "box": list(self.box), "frame": self.frame}
+        if self.unknown_group is not None:
+            made |= {"unknown_group": self.unknown_group, "visits": self.visits}
+        return made
 
 
 class EventSink(ABC):
     """Somewhere events go (an MQTT broker, a URL). Methods may block: QueuedSink calls them off the video loop."""
+
+    undelivered = 0  # events it gave up on (its own count; the QueuedSink adds those still waiting at the end)
 
     @abstractmethod
     def arrived(self, event: Event) -> None: ...
@@ -93,17 +104,21 @@ class OffLoop:
             except Exception as error:  # a failed call never ends the others nor the video
                 self._warn(f"{self.name}: {error}")
 
-    def _finish(self) -> None:
-        """Let what waits be done (for `close_seconds` at most), then stop the thread."""
+    def _finish(self, report: bool = True) -> int:
+        """Let what waits be done (for `close_seconds` at most), then stop the thread; how many were not
+        done (said in a warning if `report`)."""
         with self._changed:
             self._closing = True
             self._changed.notify()
         self._thread.join(self.close_seconds)
+        undone = 0
         if self._thread.is_alive():  # still waiting (a broker that is down): give up on the rest
             with self._changed:
                 undone = len(self._waiting) + 1
                 self._waiting.clear()
-            self._warn(f"{self.name}: {undone} {self.what} not delivered in {self.close_seconds:g} s")
+            if report:
+                self._warn(f"{self.name}: {undone} {self.what} not delivered in {self.close_seconds:g} s")
+        return undone
 
 
 class QueuedSink(OffLoop, EventSink):
@@ -125,8 +140,13 @@ class QueuedSink(OffLoop, EventSink):
         self._put(self.sink.gallery, set(names))
 
     def close(self) -> None:
-        self._finish()
+        """Let the sink catch up, close it, and say in one warning how many events never reached it."""
+        undone = self._finish(report=False)
         self.sink.close()
+        lost = undone + self.sink.undelivered
+        if lost:
+            waiting = f", {undone} of them still waiting after {self.close_seconds:g} s" if undone else ""
+            self._warn(f"{self.name}: {plural(lost, 'event')} not delivered{waiting}")
 
 
 class Sinks(EventSink):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 
 from ..errors import FacerecError
@@ -15,6 +16,8 @@ from .picklefile import NotAStore, PickleStore, UnusableStore, load_store, open_
 LOCATION_VARIABLE = "FACEREC_EMBEDDINGS"
 DEFAULT_LOCATION = "output/embeddings.pickle"
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+# scheme:// (RFC 3986's scheme): a URL, never a file path, whichever scheme it names
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 # The --embeddings help of every script.
 LOCATION_HELP = (f"the gallery: an embeddings file path or a postgresql://user@host/db URL (default: "
                  f"${LOCATION_VARIABLE} if set, else {DEFAULT_LOCATION})")
@@ -41,6 +44,9 @@ def open_store(location: str | os.PathLike | None) -> Store:
             raise FacerecError(f"--embeddings {masked(location)}: a PostgreSQL gallery needs psycopg, which cannot "
                                f"be imported ({error}): pip install \"psycopg[binary]\"") from None
         return PostgresStore(location)
+    if _URL.match(location):  # mysql://, postgresql+psycopg://: not a path (and its password is not shown)
+        raise FacerecError(f"--embeddings {masked(location)}: not a gallery this program can open: give an "
+                           "embeddings file path or a postgresql:// URL")
     return PickleStore(location)
 
 

@@ -39,7 +39,7 @@ from ..fileio import NotRegularFile, atomic_writer, read_inside, read_regular_fi
 from ..stores.folderlock import FolderLock
 from ..text import printable
 from .grouping import regroup as regroup_tracks
-from .rules import track_faces, DAY_SECONDS, Settings, faces_to_drop, place_track, stable_ids
+from .rules import track_faces, DAY_SECONDS, Placement, Settings, faces_to_drop, place_track, stable_ids
 from .store import FACES_PER_TRACK, KeptFace, KeptTrack, NoSuchGroup, UnknownGroup, UnknownStore
 
 FOLDER_SUFFIX = ".unknowns"
@@ -356,11 +356,7 @@ class FileUnknowns(UnknownStore):
             if vectors.shape[1] != state.dimension:
                 raise FacerecError(f"a face of {vectors.shape[1]} numbers cannot join the unknown faces of "
                                    f"{state.dimension} in {self.location}")
-            kept = list(state.faces.values())
-            placement = place_track(vectors, np.array([f.vector for f in kept]).reshape(len(kept), vectors.shape[1]),
-                                    np.array([state.group_of(f) for f in kept], np.int64),
-                                    np.array([state.groups[state.group_of(f)][0] == "ignored" for f in kept]),
-                                    self.settings.threshold, self.settings.margin)
+            placement = self._placement(state, vectors)
             if not placement.kept:
                 return None
             group = placement.group
@@ -377,6 +373,22 @@ class FileUnknowns(UnknownStore):
             return group
 
         return self._change(change)
+
+    def _placement(self, state: _State, vectors: np.ndarray) -> Placement:
+        kept = list(state.faces.values())
+        return place_track(vectors, np.array([f.vector for f in kept]).reshape(len(kept), vectors.shape[1]),
+                           np.array([state.group_of(f) for f in kept], np.int64),
+                           np.array([state.groups[state.group_of(f)][0] == "ignored" for f in kept]),
+                           self.settings.threshold, self.settings.margin)
+
+    def group_of(self, vectors: np.ndarray) -> int | None:
+        state = self._view()
+        vectors = np.atleast_2d(np.asarray(vectors, np.float32))
+        if not state.faces or vectors.shape[1] != state.dimension:
+            return None
+        placement = self._placement(state, vectors)
+        return placement.group if placement.kept and state.groups.get(placement.group or 0, ("",))[0] == "open" \
+            else None
 
     def groups(self) -> list[UnknownGroup]:
         state = self._view()

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from ..events.sink import OffLoop
-from ..recognition import Face
+from ..faces import Face
 from ..stages.quality import factors, score
 from ..tracking import Track
 from .store import FACES_PER_TRACK, KeptFace, KeptTrack, UnknownStore

@@ -33,7 +33,7 @@ from psycopg.types.json import Jsonb
 from ..errors import FacerecError
 from ..stores.postgres import PostgresStore
 from .grouping import regroup as regroup_tracks
-from .rules import track_faces, Settings, faces_to_drop, place_track, stable_ids
+from .rules import track_faces, Placement, Settings, faces_to_drop, place_track, stable_ids
 from .store import FACES_PER_TRACK, KeptFace, KeptTrack, NoSuchGroup, UnknownGroup, UnknownStore
 
 SCHEMA_VERSION = 1
@@ -169,15 +169,7 @@ class PostgresUnknowns(UnknownStore):
 
         def add(connection: psycopg.Connection) -> int | None:
             self._profile(connection, dimension)
-            rows = connection.execute(
-                "SELECT f.vector, t.group_id, g.state = 'ignored' FROM facerec_unknown_faces f "
-                "JOIN facerec_unknown_tracks t ON t.id = f.track_id JOIN facerec_unknown_groups g ON g.id = t.group_id "
-                "WHERE f.seen >= %s AND t.last_seen >= %s AND octet_length(f.vector) = %s",
-                (self._cutoff(), self._cutoff(), 4 * dimension)).fetchall()
-            kept = np.array([_vector(row[0], dimension) for row in rows], np.float32).reshape(len(rows), dimension)
-            placement = place_track(vectors, kept, np.array([row[1] for row in rows], np.int64),
-                                    np.array([row[2] for row in rows], bool), self.settings.threshold,
-                                    self.settings.margin)
+            placement = self._placement(connection, vectors)
             if not placement.kept:
                 return None
             group = placement.group
@@ -197,6 +189,30 @@ class PostgresUnknowns(UnknownStore):
             return int(group)
 
         return self._change(add)
+
+    def _placement(self, connection: psycopg.Connection, vectors: np.ndarray) -> Placement:
+        dimension = vectors.shape[1]
+        rows = connection.execute(
+            "SELECT f.vector, t.group_id, g.state = 'ignored' FROM facerec_unknown_faces f "
+            "JOIN facerec_unknown_tracks t ON t.id = f.track_id JOIN facerec_unknown_groups g ON g.id = t.group_id "
+            "WHERE f.seen >= %s AND t.last_seen >= %s AND octet_length(f.vector) = %s",
+            (self._cutoff(), self._cutoff(), 4 * dimension)).fetchall()
+        kept = np.array([_vector(row[0], dimension) for row in rows], np.float32).reshape(len(rows), dimension)
+        return place_track(vectors, kept, np.array([row[1] for row in rows], np.int64),
+                           np.array([row[2] for row in rows], bool), self.settings.threshold, self.settings.margin)
+
+    def group_of(self, vectors: np.ndarray) -> int | None:
+        vectors = np.atleast_2d(np.asarray(vectors, np.float32))
+
+        def read(connection: psycopg.Connection) -> int | None:
+            placement = self._placement(connection, vectors)
+            if not placement.kept or placement.group is None:
+                return None
+            state = connection.execute("SELECT state FROM facerec_unknown_groups WHERE id = %s",
+                                       (placement.group,)).fetchone()
+            return placement.group if state is not None and state[0] == "open" else None
+
+        return self._read(read, None)
 
     def groups(self) -> list[UnknownGroup]:
         def read(connection: psycopg.Connection) -> list[UnknownGroup]:

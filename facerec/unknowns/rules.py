@@ -18,7 +18,7 @@ DAY_SECONDS = 86_400.0
 
 @dataclass
 class Settings:
-    """How a store groups and bounds what it keeps (see store.open_unknowns), and whether it warned yet."""
+    """How a store groups and bounds what it keeps (see open_unknowns), and whether it warned yet."""
 
     profile: str
     threshold: float

@@ -4,24 +4,18 @@ The recogniser hands a finished Unknown track (`KeptTrack`: its best few crops w
 `UnknownStore.add`; the store groups it with earlier tracks (grouping.py), bounds what it keeps (a
 maximum number of faces, a retention in days) and answers the questions of `unknowns.py` and the web
 page's Unknown tab. A file gallery keeps its unknowns beside the embeddings file, a PostgreSQL gallery
-in tables of the same database, so many cameras pool theirs. `open_unknowns` picks the kind.
+in tables of the same database, so many cameras pool theirs. `open_unknowns` (the package's) picks the kind;
+this module imports neither kind, so that both share its types.
 """
 
 from __future__ import annotations
 
-import os
-import sys
-import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
-from ..catalogue import PROFILES
 from ..errors import FacerecError
-from ..stores import POSTGRES_SCHEMES, store_location
-from .grouping import margin_for
 
 MAX_FACES = 20_000  # faces kept at most (all groups together); beyond, the oldest go first, with one warning
 RETENTION_DAYS = 30.0  # a face older than this (by when it was seen) is forgotten
@@ -83,6 +77,12 @@ class UnknownStore(ABC):
     def groups(self) -> list[UnknownGroup]:
         """The groups still to review (not ignored, not named), largest first."""
 
+    def group_of(self, vectors: np.ndarray) -> int | None:
+        """The group to review a track of these unit vectors (an (n, d) array) would join by `add`'s rule, without
+        keeping anything; None if it would start a group, would not be kept, or its vectors do not fit (and from
+        a store that cannot tell)."""
+        return None
+
     @abstractmethod
     def best_faces(self, group: int, limit: int = FACES_PER_TRACK) -> list[KeptFace]:
         """The group's best faces by quality (FacerecError for a group that does not exist)."""
@@ -118,40 +118,3 @@ class UnknownStore(ABC):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-
-def open_unknowns(location: str | os.PathLike | None, profile: str, *, threshold: float | None = None,
-                  margin: float | None = None, max_faces: int = MAX_FACES, retention_days: float = RETENTION_DAYS,
-                  clock: Callable[[], float] | None = None,
-                  on_warning: Callable[[str], None] | None = None) -> UnknownStore:
-    """The unknown faces kept with the gallery at `location` (stores.store_location: an embeddings file path,
-    or a postgresql:// URL), made by model `profile`'s vectors.
-
-    `threshold`: the profile's distance at which a face is Unknown (default: the profile's); a track joins a
-    group within `threshold - margin` (default: the profile's, grouping.margin_for), is not kept within `threshold` of an ignored
-    group. `max_faces` and `retention_days` bound what is kept; `clock` (default time.time) says when "now"
-    is; `on_warning` (default: a `warning:` line on standard error) hears the one warning of a run that drops
-    the oldest faces. FacerecError if the store cannot be opened.
-    """
-    from .rules import Settings  # rules and the stores import this module
-
-    if profile not in PROFILES:
-        raise FacerecError(f"unknown model profile {profile!r}: one of {', '.join(sorted(PROFILES))}")
-
-    try:
-        settings = Settings(profile, PROFILES[profile].threshold if threshold is None else threshold,
-                            margin_for(profile) if margin is None else margin, max_faces, retention_days, clock or time.time,
-                            on_warning or (lambda message: print(f"warning: {message}", file=sys.stderr, flush=True)))
-    except ValueError as error:
-        raise FacerecError(f"cannot group unknown faces so: {error}") from None
-    where = store_location(location)
-    if where.lower().startswith(POSTGRES_SCHEMES):
-        try:
-            from .postgres import PostgresUnknowns
-        except ImportError as error:
-            raise FacerecError(f"unknown faces in PostgreSQL need psycopg, which cannot be imported ({error}): "
-                               "pip install \"psycopg[binary]\"") from None
-        return PostgresUnknowns(where, settings)
-    from .filestore import FileUnknowns
-
-    return FileUnknowns(where, settings)

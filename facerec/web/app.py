@@ -104,6 +104,7 @@ def create_app(engine: Engine, token: str | None = None, loopback: bool = True, 
     async def info(request: Request) -> Response:
         return JSONResponse({"profile": engine.gallery.profile, "threshold": engine.threshold,
                              "people": len(engine.gallery.people), "source": source,
+                             "embedder": engine.recogniser.embedder.description(),
                              "max_upload_bytes": MAX_UPLOAD_BYTES, "max_frame_bytes": MAX_FRAME_BYTES,
                              "max_image_pixels": MAX_IMAGE_PIXELS})
 

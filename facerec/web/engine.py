@@ -41,7 +41,9 @@ from ..fileio import read_inside
 from ..images import MAX_PHOTO_BYTES
 from ..models import Models
 from ..names import normalise_name
-from ..recognition import Face, Recogniser, log_sightings
+from ..faces import Face
+from ..recognition import Recogniser
+from ..running import log_sightings
 from ..stores import Gallery, GalleryBusy, SightingLog
 from ..text import printable
 from ..tracking import Tracker

@@ -17,7 +17,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from ..images import NOT_AN_IMAGE, UnusablePhoto, decode_photo
-from ..recognition import RecognisedFace
+from ..faces import Face
 from .limits import MAX_DECODES
 
 # Larger uploads are refused (413) before they are read: a 4K JPEG is about 3 MB.
@@ -77,7 +77,7 @@ def unpack_frame(message: bytes) -> tuple[int, bytes]:
     return number, message[FRAME_HEADER.size:]
 
 
-def frame_record(number: int, recognised: Iterable[RecognisedFace], face_ids: Sequence[str | None] = ()) -> dict:
+def frame_record(number: int, recognised: Iterable[Face], face_ids: Sequence[str | None] = ()) -> dict:
     """The JSON line recognize_video.py --json prints for frame `number`; `face_ids` (RecentFaces.remember)
     add each named face's "face" id."""
     faces = [item.as_json() for item in recognised]

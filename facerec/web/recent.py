@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..recognition import Face
+from ..faces import Face
 from ..tracking import Tracker
 
 MAX_FACES = 256  # a few seconds of a few pages' named faces: a click on a label finds its face

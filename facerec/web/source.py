@@ -22,7 +22,7 @@ import cv2
 
 from ..errors import FacerecError
 from ..events import Presence
-from ..recognition import annotate
+from ..drawing import annotate
 from ..video import open_source
 from ..tracking import Tracker
 from ..unknowns.keeping import UnknownKeeper
