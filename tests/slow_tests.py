@@ -9,8 +9,8 @@ cannot slip into the quick subset unnoticed.
 """
 
 SLOW_MODULES = {
-    "test_events.py", "test_hardening.py", "test_hardening_three.py", "test_hardening_video.py", "test_hints.py",
-    "test_install.py", "test_library.py", "test_live_gallery.py", "test_negatives.py", "test_negatives_postgres.py",
+    "test_events.py", "test_events_hostile.py", "test_hardening.py", "test_hardening_three.py",
+    "test_hardening_video.py", "test_hints.py", "test_install.py", "test_library.py", "test_live_gallery.py", "test_negatives.py", "test_negatives_postgres.py",
     "test_negatives_web.py", "test_output_escaping.py", "test_pipeline.py", "test_postgres_hostile.py",
     "test_postgres_scripts.py", "test_postgres_store.py", "test_sface.py", "test_store_hostile.py",
     "test_store_seam.py", "test_svm.py", "test_tracking.py", "test_unknowns_keeping.py", "test_web_api.py",
