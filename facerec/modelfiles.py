@@ -10,8 +10,11 @@ there is an error listing what was expected. All the files a run needs are
 looked for first; every missing one is then downloaded, and one error lists
 every download that failed with the ways out. A file is fetched from its
 publisher's address, then from each known mirror in turn when one fails.
-Downloads show a progress bar, are checked against the catalogue's checksum
-and are renamed into place only when complete. $FACEREC_MODEL_MIRROR (one or
+Downloads are checked against the catalogue's checksum and renamed into
+place only when complete. Each is an INFO record of the "facerec" logger
+(`downloading FILE to FOLDER/`), with a progress bar on stderr only while that
+logger shows INFO (the scripts' errors.main_guard does): the library itself
+never prints its progress. $FACEREC_MODEL_MIRROR (one or
 more base URLs) replaces all those addresses, for private mirrors and for tests.
 """
 
@@ -20,6 +23,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import logging
 import os
 import stat
 import sys
@@ -31,6 +35,8 @@ from typing import Sequence
 from .catalogue import PROFILES, ModelFile, Network, Profile, all_model_files
 from .errors import FacerecError
 from .fileio import NAME_MAX, atomic_writer
+
+log = logging.getLogger("facerec")  # the library never prints: a program shows these records or not
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _CHUNK = 1 << 20
@@ -187,7 +193,8 @@ def _fetch(url: str, model_file: ModelFile, destination: Path, quiet: bool) -> s
         with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_SECONDS) as response, \
                 atomic_writer(destination) as handle, \
                 tqdm(total=int(response.headers.get("Content-Length") or 0) or model_file.size,
-                     unit="B", unit_scale=True, desc=model_file.filename, disable=quiet,
+                     unit="B", unit_scale=True, desc=model_file.filename,
+                     disable=quiet or not log.isEnabledFor(logging.INFO),
                      file=sys.stderr) as bar:
             while chunk := response.read(_CHUNK):
                 handle.write(chunk)
@@ -330,7 +337,7 @@ def _obtain(wanted: Sequence[Wanted], profile: Profile | None = None) -> list[Pa
     failures = []
     for model_file, path, _ in wanted:
         if _kind(path) != "file":
-            print(f"downloading {model_file.filename} to {path.parent}/", file=sys.stderr)
+            log.info("downloading %s to %s/", model_file.filename, path.parent)
             try:
                 download_model_file(model_file, path)  # checked while it downloads
             except DownloadFailed as failure:
