@@ -14,9 +14,13 @@ SLOW_MODULES = {
     "test_negatives_web.py", "test_output_escaping.py", "test_pipeline.py", "test_postgres_hostile.py",
     "test_postgres_scripts.py", "test_postgres_store.py", "test_sface.py", "test_store_hostile.py",
     "test_store_seam.py", "test_svm.py", "test_tracking.py", "test_unknowns_keeping.py", "test_web_api.py",
-    "test_web_browser.py", "test_web_hardening.py", "test_web_unknowns.py",
+    "test_web_browser.py", "test_web_hardening.py", "test_web_unknowns.py", "test_service.py",
+    "test_unknowns_search.py", "test_library_page.py",
 }
 SLOW_TESTS = {
+    "test_config.py": {
+        "test_recognize_video_runs_a_camera_of_the_file_with_the_files_models",
+    },
     "test_capture.py": {
         "test_a_frame_without_a_face_is_not_saved_and_a_video_that_ends_stops_cleanly",
         "test_a_missing_source_is_exit_2_naming_it",
