@@ -56,7 +56,7 @@ SLOW_TESTS = {
         "test_too_few_pairs_for_the_target_rate_is_a_warning_not_a_threshold",
     },
     "test_follower.py": {
-        "test_run_recognition_logs_each_frames_named_faces_with_track_and_distance",
+        "test_run_recognition_logs_each_visit_once_at_its_arrival_and_once_at_its_departure",
         "test_the_follower_refuses_a_gallery_of_another_profile_and_swaps_in_the_next_good_one",
     },
     "test_inputs.py": {
