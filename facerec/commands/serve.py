@@ -12,7 +12,8 @@ from pathlib import Path
 from facerec.cli import (add_detector_arguments, add_embedder_arguments, add_event_arguments, add_matching_arguments,
                          add_store_arguments, add_threshold_argument, add_unknowns_arguments, events_from_args,
                          keeping_from_args, models_from_args, parser_for, profile_from_args)
-from facerec.errors import FacerecError, main_guard
+from facerec.commands import command_main
+from facerec.errors import FacerecError
 from facerec.events import Presence, close_events
 from facerec.follower import print_warning
 from facerec.recognition import Recogniser
@@ -42,7 +43,7 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-@main_guard
+@command_main
 def main(argv: list[str] | None = None) -> int:
     parser = parser_for(__doc__, "python serve.py --model sface   # then open the URL it prints")
     add_store_arguments(parser, "; the page recognises with it and learns into it", sightings=True)

@@ -8,13 +8,14 @@ from pathlib import Path
 
 from facerec.cli import (add_detector_arguments, add_embedder_arguments, add_threshold_argument, models_from_args,
                          parser_for, threshold_from_args)
-from facerec.errors import FacerecError, main_guard
+from facerec.commands import command_main
+from facerec.errors import FacerecError
 from facerec.text import printable
 from facerec.verification import (PairsSummary, embed_pairs_photos, read_pairs, verdict_json, verdict_line, verify,
                                   verify_pairs)
 
 
-@main_guard
+@command_main
 def main(argv: list[str] | None = None) -> int:
     parser = parser_for(__doc__, "python verify.py --model sface photo1.jpg photo2.jpg\n"
                                  "  python verify.py --model sface --pairs pairs.csv --images photos/")
