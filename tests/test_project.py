@@ -9,7 +9,7 @@ import sys
 
 from conftest import PROJECT_ROOT
 
-# Imported only when installed and documented as optional extras (README, "Large galleries"; requirements-openvino.txt).
+# Imported only when installed and documented as optional extras (docs/large-galleries.md; requirements-openvino.txt).
 OPTIONAL_EXTRAS = {"faiss", "openvino", "onnx"}
 
 
