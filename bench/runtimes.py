@@ -108,7 +108,8 @@ def openvino_runners(model: bytes, name: str) -> list[Runner]:
     runners = []
     for threads in (1, 2):
         compiled = core.compile_model(core.read_model(model=model), "CPU",
-                                      {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"})
+                                      {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY",
+                                       "INFERENCE_PRECISION_HINT": "f32"})  # as shipped (bf16 where the CPU has it)
         request = compiled.create_infer_request()
 
         def run(blob: np.ndarray, request=request, compiled=compiled) -> np.ndarray:

@@ -107,6 +107,9 @@ class Profile:
     threshold: float
     description: str
     confidence: float = 0.5  # default minimum detection confidence
+    # Look-alikes: the nearest photo of anyone else must be this much further than the named person's
+    # (matching.py; 0: off). Chosen with bench/openset.py (docs/thresholds.md, "Strangers").
+    margin: float = 0.0
 
 
 # The OpenCV versions that load every network below (requirements.txt pins the same range): 4.10 cannot
@@ -300,6 +303,9 @@ PROFILES: dict[str, Profile] = {
         # 0.05 and 0.06 of margin. The SFace authors' cosine 0.363 (L2 1.128) sat 0.002 from a false match.
         # Evidence: bench/sface_threshold.py, docs/thresholds.md, "The sface threshold".
         threshold=1.07,
+        # On lfw-dev (150 people enrolled with one photo, bench/openset.py) 0.05 costs no known face at 1.07 and
+        # turns a face between two look-alikes into Unknown; 0.07 and more cost known faces (docs/thresholds.md).
+        margin=0.05,
         # At 0.5 YuNet also boxes hands and blurred heads (all Unknown); 0.8 keeps the faces, names the
         # same people on the clip and has fewer faces to embed (docs/models.md, "Model profiles").
         confidence=0.8,

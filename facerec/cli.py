@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Callable
 
 from .catalogue import DEFAULT_PROFILE, PROFILES, Profile
 from .commands import COMMANDS, as_run, installed
-from .detection import MIN_CONFIDENCE
+from .config import Camera, Config, config_path, load_config
+from .detection import MIN_CONFIDENCE, Detector
+from .embedding import FLOAT32, PRECISIONS
 from .events.sink import MAX_SEEN_MINUTES
 from .matching import DEFAULT_MIN_PROBABILITY, MATCHERS, MAX_DISTANCE
 from .modelfiles import PROJECT_ROOT, default_models_dir
@@ -58,6 +60,7 @@ def bounded_number(kind: Callable[[str], float], low: float | None = None, high:
             )
         return value
 
+    parse.number_kind = kind  # type: ignore[attr-defined]  # what a configuration file's value must be
     return parse
 
 
@@ -80,12 +83,24 @@ def parser_for(description: str, example: str) -> argparse.ArgumentParser:
     )
 
 
+MODEL_VARIABLE = "FACEREC_MODEL"
+
+
+def default_profile() -> str:
+    """$FACEREC_MODEL if set (FacerecError if it names no profile), else the default profile."""
+    name = os.environ.get(MODEL_VARIABLE) or DEFAULT_PROFILE
+    if name not in PROFILES:
+        raise FacerecError(f"${MODEL_VARIABLE}={name!r} is not a model profile: one of {', '.join(sorted(PROFILES))}")
+    return name
+
+
 def add_detector_arguments(parser: argparse.ArgumentParser, model_from_store: bool = False) -> None:
-    """--model, --detector and --confidence: what every script needs to find faces. With `model_from_store`,
-    --model defaults to None: the command reads it from the store (model_from_store below)."""
-    default = f"the gallery's, else {DEFAULT_PROFILE}" if model_from_store else DEFAULT_PROFILE
-    parser.add_argument("--model", choices=sorted(PROFILES), default=None if model_from_store else DEFAULT_PROFILE,
-                        help=f"model profile (default: {default}): "
+    """--model, --detector and --confidence: what every script needs to find faces. With `model_from_store`
+    and no $FACEREC_MODEL, --model defaults to None: the command reads it from the store (model_from_store below)."""
+    default = default_profile() if not model_from_store or os.environ.get(MODEL_VARIABLE) else None
+    shown = f"the gallery's, else {DEFAULT_PROFILE}" if model_from_store else DEFAULT_PROFILE
+    parser.add_argument("--model", choices=sorted(PROFILES), default=default,
+                        help=f"model profile (default: ${MODEL_VARIABLE} if set, else {shown}): "
                              + "; ".join(f"{p.name}: {p.description}" for p in PROFILES.values()))
     parser.add_argument("--detector", type=Path, default=None, metavar="DIR",
                         help=f"folder holding the face detector's files (default: {_models_folder()}, "
@@ -108,6 +123,10 @@ def add_embedder_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"the embedder's model file (default: {_models_folder()}/"
                              + PROFILES[DEFAULT_PROFILE].embedder.files[0].filename
                              + " for the default profile, downloaded if missing)")
+    parser.add_argument("--precision", choices=PRECISIONS, default=None,
+                        help="what the embedder computes in (default: float32, in which the thresholds were measured). "
+                             "bfloat16: faster with OpenVINO on a processor that has it, vectors within about 6e-3, "
+                             "names checked in docs/benchmarks.md")
 
 
 def add_store_arguments(parser: argparse._ActionsContainer, more_help: str = "",
@@ -147,11 +166,13 @@ def add_event_arguments(parser: argparse.ArgumentParser) -> None:
                              f"per visit, not per track (default: {AWAY_SECONDS:g}; the source's end also counts)")
 
 
-def events_from_args(args: argparse.Namespace, warn: Callable[[str], None]) -> Presence | None:
-    """open_events with the options of add_event_arguments (FacerecError for a secret that cannot be read)."""
+def events_from_args(args: argparse.Namespace, warn: Callable[[str], None],
+                     camera: str | None = None) -> Presence | None:
+    """open_events with the options of add_event_arguments (FacerecError for a secret that cannot be read), for
+    `camera` (default: --camera)."""
     from .events import open_events
 
-    return open_events(args.camera, warn, args.mqtt, args.webhook, args.mqtt_discovery, args.seen_minutes,
+    return open_events(args.camera if camera is None else camera, warn, args.mqtt, args.webhook, args.mqtt_discovery, args.seen_minutes,
                        away_seconds=args.away_seconds, webhook_secret=webhook_secret(args))
 
 
@@ -174,6 +195,18 @@ def webhook_secret(args: argparse.Namespace) -> bytes | None:
     return secret
 
 
+MQTT_VARIABLE = "FACEREC_MQTT_URL"
+WEBHOOK_VARIABLE = "FACEREC_WEBHOOK_URL"
+
+
+def event_urls_from_environment(args: argparse.Namespace) -> None:
+    """--mqtt and --webhook, when neither the line nor the file gave them, from $FACEREC_MQTT_URL and
+    $FACEREC_WEBHOOK_URL: a password there is not shown to every user of the computer by `ps`."""
+    for dest, variable in (("mqtt", MQTT_VARIABLE), ("webhook", WEBHOOK_VARIABLE)):
+        if getattr(args, dest, None) is None and os.environ.get(variable):
+            setattr(args, dest, os.environ[variable])
+
+
 def add_unknowns_arguments(parser: argparse.ArgumentParser) -> None:
     """--keep-unknowns and its bounds: the faces nobody has named yet, kept for review (facerec.unknowns)."""
     from .unknowns.store import FACES_PER_TRACK, MAX_FACES, RETENTION_DAYS
@@ -194,10 +227,12 @@ def add_unknowns_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def keeping_from_args(args: argparse.Namespace, cleanup: contextlib.ExitStack,
-                      warn: Callable[[str], None], events: Presence | None = None) -> KeptTracks | None:
+                      warn: Callable[[str], None], events: Presence | None = None,
+                      detector: Detector | None = None) -> KeptTracks | None:
     """With --keep-unknowns, the unknown store beside --embeddings, opened (FacerecError if it cannot be) and
     fed off the video loop; both closed by `cleanup` (the queue first: what waits is kept). Else None.
-    `events` then tell Unknown faces of a kept group by their group (strangers seen before)."""
+    `events` then tell Unknown faces of a kept group by their group (strangers seen before). `detector`: the run's,
+    to keep only crops it finds a face in again (unknowns/keeping.py)."""
     if not args.keep_unknowns:
         return None
     from .unknowns.keeping import KeptTracks
@@ -207,7 +242,7 @@ def keeping_from_args(args: argparse.Namespace, cleanup: contextlib.ExitStack,
                                                 threshold=args.threshold, max_faces=args.unknowns_max_faces,
                                                 retention_days=args.unknowns_days, on_warning=warn))
     store.groups()  # read once: one kept with another model, or damaged, is refused now, not at each track kept
-    keeping = KeptTracks(store, warn)
+    keeping = KeptTracks(store, warn, detector=detector)
     cleanup.callback(keeping.close)
     if events is not None:
         from .unknowns.strangers import KeptStrangers
@@ -232,6 +267,69 @@ def add_matching_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-probability", type=probability, default=DEFAULT_MIN_PROBABILITY, metavar="P",
                         help="--match svm: smallest probability of the SVM's top name that names a face, 0 to 1 "
                              f"(default: {DEFAULT_MIN_PROBABILITY})")
+    parser.add_argument("--margin", type=distance_threshold, default=None,
+                        help="look-alikes: a face keeps its name only if everyone else's nearest photo is at least "
+                             "this much further, 0 (off) to 2 (default: the profile's: "
+                             + ", ".join(f"{p.margin:g} for {p.name}" for p in PROFILES.values()) + ")")
+
+
+def add_config_argument(parser: argparse.ArgumentParser, cameras: str) -> None:
+    """--config FILE: the settings of a TOML file (facerec.example.toml), the command line's options winning."""
+    parser.add_argument("--config", type=Path, default=None, metavar="FILE",
+                        help="read settings from this TOML file (default: $FACEREC_CONFIG if set): its top-level keys "
+                             "are these long options with _ for -, an option given here wins; " + cameras
+                             + ": docs/service.md, facerec.example.toml")
+
+
+# What a camera's table may set besides its source, with the types of the options of the same names.
+CAMERA_TYPES: dict[str, Callable[[str], float]] = {"threshold": distance_threshold, "every": positive_int,
+                                                     "confidence": confidence}
+
+
+def parse_arguments(parser: argparse.ArgumentParser, argv: list[str] | None = None,
+                    one_camera: bool = False) -> argparse.Namespace:
+    """The parser's arguments over the configuration file's settings (--config or $FACEREC_CONFIG, when the parser
+    takes --config). `args.config` is the checked Config or None.
+
+    With a file that has cameras and `one_camera` (recognize_video.py): `--camera NAME` picks
+    the file's camera NAME (its source, threshold, every and confidence, unless given on the line); without
+    --camera or --source, the file's only camera is the one.
+    """
+    options = {action.dest: action for action in parser._actions if action.option_strings}
+    config = None
+    if "config" in options:
+        early = argparse.ArgumentParser(add_help=False)
+        early.add_argument("--config", type=Path, default=None)
+        early.add_argument("--camera", default=None)
+        early.add_argument("--source", default=None)
+        given, _ = early.parse_known_args(argv)
+        path = config_path(given.config)
+        if path is not None:
+            config = load_config(path, options, CAMERA_TYPES)
+            parser.set_defaults(**config.settings)
+            if config.cameras and one_camera:
+                camera = chosen_camera(config, given.camera, given.source)
+                if camera is not None:
+                    own = {key: getattr(camera, key) for key in ("source", *CAMERA_TYPES)}
+                    parser.set_defaults(camera=camera.name, **{k: v for k, v in own.items() if v is not None})
+    args = parser.parse_args(argv)
+    args.config = config
+    return args
+
+
+def chosen_camera(config: Config, name: str | None, source: str | None) -> Camera | None:
+    """The file's camera a one-camera script runs: --camera NAME's, else the only one; None with its own --source."""
+    if name is not None and name in config.cameras:
+        return config.cameras[name]
+    if source is not None:
+        return None
+    names = ", ".join(config.cameras)
+    if name is not None:
+        raise FacerecError(f"{config.path} has no camera {name!r} (it has: {names}): give one of them or --source")
+    if len(config.cameras) > 1:
+        raise FacerecError(f"{config.path} has {len(config.cameras)} cameras ({names}): pick one with --camera NAME "
+                           "(or run them all with serve.py --config)")
+    return next(iter(config.cameras.values()))
 
 
 def model_from_store(args: argparse.Namespace) -> None:
@@ -242,7 +340,7 @@ def model_from_store(args: argparse.Namespace) -> None:
     from .stores import open_gallery
 
     with open_gallery(args.embeddings, missing_ok=True) as gallery:
-        args.model = gallery.snapshot.profile if gallery.snapshot is not None else DEFAULT_PROFILE
+        args.model = gallery.snapshot.profile if gallery.snapshot is not None else default_profile()
 
 
 def profile_from_args(args: argparse.Namespace) -> Profile:
@@ -258,11 +356,12 @@ def models_from_args(args: argparse.Namespace, with_embedder: bool = True) -> Mo
     """Find (or download) at once, check and load the models the arguments name (the detector only without
     `with_embedder`: imagecapture.py takes no --embedding-model)."""
     return load_models(args.model, detector=args.detector, embedder=getattr(args, "embedding_model", None),
-                       confidence=args.confidence, with_embedder=with_embedder)
+                       confidence=args.confidence, with_embedder=with_embedder,
+                       precision=getattr(args, "precision", None) or FLOAT32)
 
 
 # The options that chose the models: a hint for the next script repeats those that were given.
-_MODEL_OPTIONS = ("detector", "embedding_model", "confidence")
+_MODEL_OPTIONS = ("detector", "embedding_model", "confidence", "precision")
 
 
 def next_command(script: str, args: argparse.Namespace, *then: str, **options: object) -> str:

@@ -19,11 +19,17 @@ import numpy as np
 from .catalogue import Network, backend_registry
 from .detection import DetectedFace, check_output, quiet_opencv, read_network
 from .errors import FacerecError
-from .modelfiles import default_models_dir
+from .modelfiles import cache_dir
 from .plainonnx import plain_model
 
 # "opencv": every network through OpenCV's DNN, even where the catalogue names a faster runtime that is installed.
 RUNTIME_VARIABLE = "FACEREC_RUNTIME"
+
+# The arithmetic an embedder computes in. float32 unless asked: the thresholds and every figure were measured
+# in it. bfloat16 (OpenVINO, on a processor with avx512_bf16 or AMX) is faster but moves vectors by up to 6e-3
+# (docs/benchmarks.md, "Precision"); OpenVINO would pick it by itself on such a processor, so it is always told.
+FLOAT32, BFLOAT16 = "float32", "bfloat16"
+PRECISIONS = (FLOAT32, BFLOAT16)
 
 
 # Where SFace (and ArcFace) put the eyes, nose tip and mouth corners of a 112x112 face: the blank
@@ -34,12 +40,21 @@ _REFERENCE_LANDMARKS_112 = np.array([[38.29, 51.70], [73.53, 51.50], [56.03, 71.
 class Embedder(ABC):
     """Maps the faces found in a BGR image to an (n_faces, dimension) float32 array of unit vectors."""
 
+    runtime = "OpenCV's DNN"  # what runs the network, as the run's summary and /api/info name it
+
     def __init__(self, network: Network, path: Path) -> None:
         self.network = network
         self.paths = [path]
         self.dimension: int = network.dimension or 0
         # threads one embedding runs on, of the embedder's own runtime (OpenCV's DNN: OpenCV's own setting)
         self.threads = 1
+        self.precision = FLOAT32  # what it computes in: OpenCV's DNN runs every file here in float32
+
+    def description(self) -> str:
+        """`SFace on OpenVINO, 2 threads, float32`: the network, what runs it, on how many threads, in what."""
+        threads = cv2.getNumThreads() if self.runtime == Embedder.runtime else self.threads  # OpenCV's own setting
+        return (f"{self.network.name.split()[0]} on {self.runtime}, {threads} thread{'s' * (threads != 1)}, "
+                f"{self.precision}")
 
     def check_output(self) -> None:
         """Embed one blank face of the network's input size; a file that is another network is a FacerecError."""
@@ -143,23 +158,30 @@ class OpenVinoSFaceEmbedder(SFaceEmbedder):
     """
 
     THREADS = 2  # at most: never more than the cores this process may run on (a pinned run gets one)
+    runtime = "OpenVINO"
+    _HINTS = {FLOAT32: "f32", BFLOAT16: "bf16"}  # INFERENCE_PRECISION_HINT's names
 
-    def __init__(self, network: Network, path: Path) -> None:
+    def __init__(self, network: Network, path: Path, precision: str = FLOAT32) -> None:
         import openvino  # ImportError: not installed, and load_embedder falls back to OpenCV's DNN
 
         assert network.plain is not None
-        model = plain_model(path, network.plain, default_models_dir())
+        model = plain_model(path, network.plain, cache_dir())
         super().__init__(network, path)  # OpenCV's SFace, for alignCrop
         self._core = openvino.Core()
         self._graph = self._core.read_model(model=model)
         width, height = network.input_size
         self._graph.reshape([1, 3, height, width])
+        self._asked = precision
         self._request, self.threads = self._compiled(min(self.THREADS, usable_cores()))
 
     def _compiled(self, threads: int) -> tuple[Any, int]:
-        """An inference request of the network compiled for `threads` threads, and the threads it runs on."""
-        compiled = self._core.compile_model(self._graph, "CPU", {"INFERENCE_NUM_THREADS": threads,
-                                                                 "PERFORMANCE_HINT": "LATENCY"})
+        """An inference request of the network compiled for `threads` threads in the precision asked, and the
+        threads it runs on; `precision` becomes what OpenVINO says it runs in (float32 where bf16 is not offered)."""
+        compiled = self._core.compile_model(self._graph, "CPU", {
+            "INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY",
+            "INFERENCE_PRECISION_HINT": self._HINTS[self._asked]})
+        ran = compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
+        self.precision = {hint: name for name, hint in self._HINTS.items()}.get(ran, ran)
         return compiled.create_infer_request(), int(compiled.get_property("INFERENCE_NUM_THREADS"))
 
     def on_one_thread(self) -> Embedder:
@@ -179,26 +201,34 @@ class OpenVinoSFaceEmbedder(SFaceEmbedder):
         return np.vstack(rows)
 
 
-def faster_embedder(network: Network, path: Path) -> Embedder | None:
+def faster_embedder(network: Network, path: Path, precision: str = FLOAT32) -> Embedder | None:
     """The backend of the network's faster runtime, or None: none catalogued, not installed, $FACEREC_RUNTIME=opencv,
     or `path` is not the catalogued file (a user's own model: what it derives to is unknown)."""
     backend = EMBEDDER_BACKENDS.get(f"{network.backend}@{network.runtime}")
     if backend is None or os.environ.get(RUNTIME_VARIABLE) == "opencv" or path.name != network.files[0].filename:
         return None
     try:
-        return backend(network, path)
+        return backend(network, path, precision)
     except ImportError:  # the optional runtime (or onnx, to derive its file) is not installed
+        print(f"note: {network.name.split()[0]} runs on OpenCV's DNN, about half as fast: {network.runtime} is not "
+              "installed (pip install -r requirements.txt)", file=sys.stderr)
         return None
     except FacerecError as error:
         print(f"warning: {error}; using OpenCV's DNN", file=sys.stderr)
         return None
 
 
-def load_embedder(network: Network, path: Path) -> Embedder:
+def load_embedder(network: Network, path: Path, precision: str = FLOAT32) -> Embedder:
     """Build the embedder backend that the catalogue row names, checked on a blank face (FacerecError if wrong).
 
-    A faster runtime the row names is used when it is installed; otherwise OpenCV's DNN.
+    A faster runtime the row names is used when it is installed; otherwise OpenCV's DNN. `precision`
+    (PRECISIONS): what it computes in; anything but float32 needs a runtime that offers it (FacerecError).
     """
-    embedder = faster_embedder(network, path) or EMBEDDER_BACKENDS[network.backend](network, path)
+    if precision not in PRECISIONS:
+        raise FacerecError(f"unknown precision {precision!r}: the precisions are {', '.join(PRECISIONS)}")
+    embedder = faster_embedder(network, path, precision) or EMBEDDER_BACKENDS[network.backend](network, path)
+    if precision != FLOAT32 and embedder.runtime == Embedder.runtime:
+        raise FacerecError(f"precision {precision} needs OpenVINO ({network.name.split()[0]}'s faster runtime, "
+                           "pip install -r requirements.txt); OpenCV's DNN computes in float32 only")
     embedder.check_output()
     return embedder

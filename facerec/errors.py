@@ -1,9 +1,11 @@
-"""One exception type for every failure a user can fix, the exit codes, and how a script ends on one."""
+"""One exception type for every failure a user can fix, the exit codes, and how a script ends on one (and shows
+the "facerec" logger's records, which the library only logs)."""
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
 import signal
 import sys
@@ -79,6 +81,31 @@ def _silence_stdout() -> None:
         pass
 
 
+class _CurrentStderr(logging.StreamHandler):
+    """Writes to sys.stderr as it is when a record comes (a script run in-process by a test has it replaced)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> object:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: object) -> None:
+        pass
+
+
+def show_library_log() -> None:
+    """The "facerec" logger's records (`downloading FILE to FOLDER/`) as plain lines on stderr, as a script shows
+    them; once a process, and not passed on to the root logger's handlers (a server's own log)."""
+    logger = logging.getLogger("facerec")
+    if not any(isinstance(handler, _CurrentStderr) for handler in logger.handlers):
+        logger.addHandler(_CurrentStderr())
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
 class ScriptMain(Protocol):
     """A script's main: its arguments (None: the command line's) in, its exit code out."""
 
@@ -94,6 +121,7 @@ def main_guard(main: ScriptMain, shown: Callable[[str], str] = str) -> ScriptMai
         if _in_main_thread():
             signal.signal(signal.SIGINT, signal.default_int_handler)
         _kept.clear()  # a main() called again in one process (bench) starts with nothing kept
+        show_library_log()
         try:
             return main(argv)
         except FacerecError as error:

@@ -41,10 +41,11 @@ class Naming:
     strategy: str
     threshold: float
     min_probability: float | None = None  # for the svm strategy
+    margin: float = 0.0  # look-alikes (matching.py): the profile's
 
     def matcher(self, gallery: Gallery) -> Matcher:
         return make_matcher(self.strategy, gallery.vectors, gallery.names, self.threshold, gallery.paths,
-                            self.min_probability, (gallery.negatives.vectors, gallery.negatives.names))
+                            self.min_probability, (gallery.negatives.vectors, gallery.negatives.names), self.margin)
 
 
 class GalleryFollower:

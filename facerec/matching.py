@@ -15,6 +15,11 @@ apply one rule after every strategy alike (`Matcher.match`): a face the strategy
 name only if its distance to PERSON's nearest photo is smaller than its distance to PERSON's nearest
 negative; otherwise it is `UNKNOWN` (with the strategy's distance and photo as evidence). A person without
 negatives is named as before, at no cost. See docs/negatives.md.
+
+Look-alikes (`margin`, the profile's default: 0.05 for sface, 0 for openface): a face the strategy names PERSON keeps
+that name only if the nearest photo of anyone else is at least `margin` further than PERSON's nearest photo; else it
+is `UNKNOWN` (with the strategy's distance and photo as evidence). Applied in `Matcher.match` after every strategy
+and before the negatives' rule. Chosen with bench/openset.py on lfw-dev (docs/thresholds.md, "Strangers").
 Every match also says which stored photo is its evidence (`Match.photo`):
 the photo of the nearest vector, or for `centroid` the nearest photo of the
 person whose distance is reported; Unknown faces get it too.
@@ -50,6 +55,8 @@ DEFAULT_VOTE_K = 5
 DEFAULT_MIN_PROBABILITY = 0.0
 # svm: "rbf" or "linear". A linear SVM trains no faster on large galleries (docs/thresholds.md, "Which matching strategy").
 SVM_KERNEL = "rbf"
+# Look-alike margin: photos asked of the index at first when looking for the nearest photo of someone else.
+_OTHER_PERSON_CANDIDATES = 8
 # Squared-distance slack inside which float32 candidates are re-measured exactly.
 _NEAR_TIE_SLACK = 1e-4
 # Exact search computes at most this many float32 distances at once (64 MB): queries go in blocks.
@@ -201,6 +208,7 @@ class Matcher(ABC):
         self.index = index
         self.photos = index  # one row per stored photo: where Match.photo comes from
         self.threshold = threshold
+        self.margin = 0.0  # look-alikes (see the top of this module); make_matcher sets it
         self._rows_by_name: dict[str, np.ndarray] | None = None
         self.negatives: dict[str, np.ndarray] = {}  # person -> (n, D) float64: faces that are not them
 
@@ -218,6 +226,8 @@ class Matcher(ABC):
         if len(self.index) == 0:
             return [Match(UNKNOWN, None) for _ in queries]
         matches = self._match(queries)
+        if self.margin > 0:
+            matches = [self._unless_look_alike(match, query) for match, query in zip(matches, queries)]
         if self.negatives:
             matches = [self._unless_negative(match, query) for match, query in zip(matches, queries)]
         return matches
@@ -232,6 +242,28 @@ class Matcher(ABC):
         to_photo = float(np.linalg.norm(photo - query64))
         to_negative = float(np.linalg.norm(negatives - query64, axis=1).min())
         return match if to_photo < to_negative else Match(UNKNOWN, match.distance, match.photo)
+
+    def _unless_look_alike(self, match: Match, query: np.ndarray) -> Match:
+        """`match`, or Unknown when someone else's nearest photo is less than `margin` further than the person's."""
+        if match.name == UNKNOWN:
+            return match
+        query64 = np.asarray(query, np.float64)
+        photo = self.photos.vectors[self.nearest_photo_of(match.name, query)].astype(np.float64)
+        to_person = float(np.linalg.norm(photo - query64))
+        return match if self.nearest_other(match.name, query) - to_person >= self.margin else \
+            Match(UNKNOWN, match.distance, match.photo)
+
+    def nearest_other(self, name: str, query: np.ndarray) -> float:
+        """The distance from `query` to the nearest stored photo of anyone but `name` (inf: nobody else)."""
+        rows = min(len(self.photos), _OTHER_PERSON_CANDIDATES)
+        while True:
+            indices, distances = self.photos.nearest(query[None], k=rows)
+            others = [float(d) for i, d in zip(indices[0], distances[0]) if self.photos.names[i] != name]
+            if others:
+                return others[0]
+            if rows == len(self.photos):
+                return math.inf
+            rows = min(len(self.photos), rows * 8)  # a person with many photos: look further
 
     @abstractmethod
     def _match(self, queries: np.ndarray) -> list[Match]: ...
@@ -374,17 +406,21 @@ def needs_training(strategy: str) -> bool:
 
 def make_matcher(strategy: str, vectors: np.ndarray, names: Sequence[str], threshold: float,
                  paths: Sequence[str] | None = None, min_probability: float | None = None,
-                 negatives: tuple[np.ndarray, Sequence[str]] | None = None) -> Matcher:
+                 negatives: tuple[np.ndarray, Sequence[str]] | None = None, margin: float = 0.0) -> Matcher:
     """Build the matcher called `strategy` (a key of MATCHERS) over the stored vectors (and the photo of each).
 
     `min_probability` is for `svm` (None: its default); the other strategies ignore it. `negatives`:
-    (vectors, names) of faces that are not names[i] (Matcher.with_negatives).
+    (vectors, names) of faces that are not names[i] (Matcher.with_negatives). `margin`: the look-alikes' rule
+    (see the top of this module; 0: off).
     """
+    if not 0.0 <= margin <= MAX_DISTANCE:
+        raise ValueError(f"margin must be in [0, {MAX_DISTANCE:g}], got {margin}")
     index = VectorIndex(vectors, names, paths=paths)
     if strategy == "svm" and min_probability is not None:
         matcher: Matcher = SvmMatcher(index, threshold, min_probability)
     else:
         matcher = MATCHERS[strategy](index, threshold)
+    matcher.margin = margin
     if negatives is not None and len(negatives[1]):
         matcher.with_negatives(*negatives)
     return matcher

@@ -1,14 +1,20 @@
 """Model files on disk: find them, check them against the catalogue, download missing ones.
 
-Only the default folder (default_models_dir: $FACEREC_MODELS_DIR, else `models/`
-in the project, or for an installed package ./models or the user's cache folder) is
-ever written to. A folder or path the user names is read only: a missing file
+Missing files are downloaded only into the default folder (default_models_dir:
+$FACEREC_MODELS_DIR, else `models/` in the project, or for an installed package
+./models or the user's cache folder), and only when one is missing: a folder
+whose files are all there may be read-only. What facerec derives and remembers
+(files' checksums, the plain float32 model) goes to its own cache folder,
+cache_dir(). A folder or path the user names is read only: a missing file
 there is an error listing what was expected. All the files a run needs are
 looked for first; every missing one is then downloaded, and one error lists
 every download that failed with the ways out. A file is fetched from its
 publisher's address, then from each known mirror in turn when one fails.
-Downloads show a progress bar, are checked against the catalogue's checksum
-and are renamed into place only when complete. $FACEREC_MODEL_MIRROR (one or
+Downloads are checked against the catalogue's checksum and renamed into
+place only when complete. Each is an INFO record of the "facerec" logger
+(`downloading FILE to FOLDER/`), with a progress bar on stderr only while that
+logger shows INFO (the scripts' errors.main_guard does): the library itself
+never prints its progress. $FACEREC_MODEL_MIRROR (one or
 more base URLs) replaces all those addresses, for private mirrors and for tests.
 """
 
@@ -17,6 +23,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import logging
 import os
 import stat
 import sys
@@ -28,6 +35,8 @@ from typing import Sequence
 from .catalogue import PROFILES, ModelFile, Network, Profile, all_model_files
 from .errors import FacerecError
 from .fileio import NAME_MAX, atomic_writer
+
+log = logging.getLogger("facerec")  # the library never prints: a program shows these records or not
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _CHUNK = 1 << 20
@@ -50,6 +59,15 @@ def default_models_dir() -> Path:
     if Path("models").is_dir():
         return Path("models")
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "facerec" / "models"
+
+
+def cache_dir() -> Path:
+    """The folder facerec keeps what it derives in (the checksums of model files, the plain float32 model of
+    plainonnx): $FACEREC_CACHE_DIR, else $XDG_CACHE_HOME/facerec (~/.cache/facerec). Never a models folder,
+    which may be read-only or shared; what cannot be kept here is only computed again at the next start."""
+    if os.environ.get("FACEREC_CACHE_DIR"):
+        return Path(os.environ["FACEREC_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "facerec"
 
 
 def download_urls(model_file: ModelFile) -> tuple[str, ...]:
@@ -79,9 +97,9 @@ def _content_problem(model_file: ModelFile, size: int, digests: dict[str, str]) 
     return None
 
 
-# Digests of the model files in the default folder, remembered beside them: an unchanged file is not read again
-# at every start. A file is unchanged while its size, modification and change times and inode are.
-CHECKSUM_CACHE = ".facerec-checksums.json"
+# Digests of model files, remembered in cache_dir() by real path: an unchanged file is not read again at every
+# start. A file is unchanged while its size, modification and change times and inode are.
+CHECKSUM_CACHE = "checksums.json"
 _MAX_CACHE_BYTES = 1 << 20
 _remembered: dict[str, tuple[tuple[int, ...], dict[str, str]]] = {}  # this run's, by real path: any folder
 
@@ -103,19 +121,18 @@ def _read_cache(cache: Path) -> dict:
 def file_digests(path: Path, names: Sequence[str] = ("sha256",)) -> dict[str, str]:
     """The hex digests `names` ("sha256", "md5") of the file at `path`, computed once per content.
 
-    Remembered for this run by real path, and for every later run in CHECKSUM_CACHE when the
-    file is in the default folder (the only folder facerec writes to); a changed file is read
-    again. The cache is written atomically; one that cannot be written is only not written.
+    Remembered for this run, and for every later run in cache_dir()/CHECKSUM_CACHE, by real path (never
+    beside the file: its folder may be read-only or shared); a changed file is read again. The cache is
+    written atomically; one that cannot be written is only not written.
     """
     real = os.path.realpath(path)
     stamp = _stamp(os.stat(real))
     known = _remembered.get(real)
     if known is not None and known[0] == stamp and set(names) <= set(known[1]):
         return {name: known[1][name] for name in names}
-    folder = default_models_dir()
-    cache = folder / CHECKSUM_CACHE if Path(path).parent.resolve() == folder.resolve() else None
-    entries = _read_cache(cache) if cache is not None else {}
-    entry = entries.get(Path(path).name)
+    cache = cache_dir() / CHECKSUM_CACHE
+    entries = _read_cache(cache)
+    entry = entries.get(real)
     if (isinstance(entry, dict) and entry.get("stamp") == list(stamp) and isinstance(entry.get("digests"), dict)
             and set(names) <= set(entry["digests"])):
         digests = entry["digests"]
@@ -126,13 +143,15 @@ def file_digests(path: Path, names: Sequence[str] = ("sha256",)) -> dict[str, st
                 for hasher in hashers.values():
                     hasher.update(chunk)
         digests = {name: hasher.hexdigest() for name, hasher in hashers.items()}
-        if cache is not None:
-            entries[Path(path).name] = {"stamp": list(stamp), "digests": digests}
-            try:
-                with atomic_writer(cache) as handle:
-                    handle.write(json.dumps(entries, indent=1, sort_keys=True).encode())
-            except OSError:
-                pass  # a read-only or full folder: the file is only read again at the next start
+        # files gone since (a test's temporary folder) are forgotten, so the cache stays small
+        entries = {key: value for key, value in entries.items() if os.path.exists(key)}
+        entries[real] = {"stamp": list(stamp), "digests": digests}
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_writer(cache) as handle:
+                handle.write(json.dumps(entries, indent=1, sort_keys=True).encode())
+        except OSError:
+            pass  # a read-only or full cache folder: the file is only read again at the next start
     _remembered[real] = (stamp, dict(digests))
     return {name: digests[name] for name in names}
 
@@ -174,7 +193,8 @@ def _fetch(url: str, model_file: ModelFile, destination: Path, quiet: bool) -> s
         with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_SECONDS) as response, \
                 atomic_writer(destination) as handle, \
                 tqdm(total=int(response.headers.get("Content-Length") or 0) or model_file.size,
-                     unit="B", unit_scale=True, desc=model_file.filename, disable=quiet,
+                     unit="B", unit_scale=True, desc=model_file.filename,
+                     disable=quiet or not log.isEnabledFor(logging.INFO),
                      file=sys.stderr) as bar:
             while chunk := response.read(_CHUNK):
                 handle.write(chunk)
@@ -317,7 +337,7 @@ def _obtain(wanted: Sequence[Wanted], profile: Profile | None = None) -> list[Pa
     failures = []
     for model_file, path, _ in wanted:
         if _kind(path) != "file":
-            print(f"downloading {model_file.filename} to {path.parent}/", file=sys.stderr)
+            log.info("downloading %s to %s/", model_file.filename, path.parent)
             try:
                 download_model_file(model_file, path)  # checked while it downloads
             except DownloadFailed as failure:
@@ -343,13 +363,25 @@ def _failed_downloads_message(failures: Sequence[tuple[ModelFile, Path, list[tup
     lines.append("  - set FACEREC_MODEL_MIRROR to a server that holds them (fetched as <mirror>/<file name>; "
                  "several separated by spaces are tried in order)"
                  + (f"; the one set, {mirror}, failed" if mirror else ""))
+    folder = failures[0][1].parent
+    set_to = os.environ.get("FACEREC_MODELS_DIR")
+    lines.append("  - set FACEREC_MODELS_DIR to a folder that already holds them (it may be read-only; the project's "
+                 "test assets have them in ../shared/models)" + (f"; the one set is {set_to}" if set_to else ""))
     if profile is not None:
-        lines += _profile_ways_out(profile, {model_file.filename for model_file, _, _ in failures})
+        lines += _profile_ways_out(profile, {model_file.filename for model_file, _, _ in failures}, folder)
     return "\n".join(lines)
 
 
-def _profile_ways_out(profile: Profile, missing: set[str]) -> list[str]:
-    """The options that avoid the missing files of `profile`: files of your own, or another profile."""
+def _complete_in(profile: Profile, folder: Path) -> bool:
+    """Whether `folder` holds every file of one of the profile's detectors and its embedder's."""
+    def present(network: Network) -> bool:
+        return all(_kind(folder / model_file.filename) == "file" for model_file in network.files)
+    return any(map(present, profile.detectors)) and present(profile.embedder)
+
+
+def _profile_ways_out(profile: Profile, missing: set[str], folder: Path) -> list[str]:
+    """The options that avoid the missing files of `profile`: files of your own, or another profile whose files
+    are all in `folder` (one whose files are just as missing is no way out)."""
     def files_of(network: Network) -> str:
         return " + ".join(model_file.filename for model_file in network.files)
 
@@ -360,8 +392,8 @@ def _profile_ways_out(profile: Profile, missing: set[str]) -> list[str]:
         lines.append(f"  - --detector DIR: a folder holding {files_of(first)}{also}; URLs in models/README.md")
     if missing & {model_file.filename for model_file in profile.embedder.files}:
         lines.append(f"  - --embedding-model PATH: your copy of {files_of(profile.embedder)}")
-    lines += [f"  - --model {other.name}: another profile, {other.description}"
-              for other in PROFILES.values() if other.name != profile.name]
+    lines += [f"  - --model {other.name}: another profile, whose files are in {folder}: {other.description}"
+              for other in PROFILES.values() if other.name != profile.name and _complete_in(other, folder)]
     return lines
 
 

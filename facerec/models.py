@@ -10,7 +10,7 @@ from typing import Any
 
 from .catalogue import DEFAULT_PROFILE, PROFILES, Profile
 from .detection import MIN_CONFIDENCE, Detector, load_detector, opencv_version_problem
-from .embedding import Embedder, load_embedder
+from .embedding import FLOAT32, Embedder, load_embedder
 from .errors import FacerecError
 from .modelfiles import file_digests, profile_files
 
@@ -54,19 +54,20 @@ class Models:
         embedder = self.needs_embedder()
         return Models(self.profile,
                       load_detector(self.detector.network, self.detector.paths, self.detector.confidence),
-                      load_embedder(embedder.network, embedder.paths[0]), self._identity)
+                      load_embedder(embedder.network, embedder.paths[0], embedder.precision), self._identity)
 
 
 def load_models(profile: str = DEFAULT_PROFILE, *, models_dir: str | os.PathLike | None = None,
                 detector: str | os.PathLike | None = None, embedder: str | os.PathLike | None = None,
-                confidence: float | None = None, with_embedder: bool = True) -> Models:
+                confidence: float | None = None, with_embedder: bool = True, precision: str = FLOAT32) -> Models:
     """Find every model file of `profile` at once (downloading what is missing), check each and load them.
 
     `models_dir`: the folder where the files are looked for and missing ones downloaded (default:
     $FACEREC_MODELS_DIR, else the default folder, docs/models.md). `detector`: a folder holding the
     detector's files and `embedder`: the embedder's file, as the scripts' --detector and --embedding-model
     (read only: a missing file there is an error). `confidence`: the detector's minimum (default: the
-    profile's). FacerecError for an unknown profile, an OpenCV that cannot load the models, or files that
+    profile's). `precision`: what the embedder computes in (embedding.PRECISIONS; anything but float32 needs
+    a runtime that offers it). FacerecError for an unknown profile, an OpenCV that cannot load the models, or files that
     cannot be had, with the scripts' messages.
     """
     if profile not in PROFILES:
@@ -81,4 +82,5 @@ def load_models(profile: str = DEFAULT_PROFILE, *, models_dir: str | os.PathLike
         chosen, None if detector is None else Path(detector), None if embedder is None else Path(embedder),
         with_embedder, None if models_dir is None else Path(models_dir))
     loaded = load_detector(network, detector_paths, chosen.confidence if confidence is None else confidence)
-    return Models(chosen, loaded, load_embedder(chosen.embedder, embedder_path) if embedder_path is not None else None)
+    return Models(chosen, loaded, None if embedder_path is None else load_embedder(chosen.embedder, embedder_path,
+                                                                                  precision))

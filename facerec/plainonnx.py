@@ -10,9 +10,10 @@ runtime runs. The first dimension of the input and output is made free, so
 the faces of a frame go through in one call.
 
 The result is derived deterministically: its sha256 is in the catalogue, and
-a copy is kept in the default model folder so it is derived only once, and
-checked by modelfiles.file_digests like the downloaded files (hashed again only
-when it changed).
+a copy is kept in facerec's cache folder (modelfiles.cache_dir, writable even
+when the models folder is not) so it is derived only once, and checked by
+modelfiles.file_digests like the downloaded files (hashed again only when it
+changed).
 """
 
 from __future__ import annotations
@@ -113,6 +114,7 @@ def plain_model(source: Path, derived: ModelFile, cache_folder: Path | None) -> 
                            f"not the {derived.sha256} checked (another onnx version?)")
     if cached is not None:
         try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
             with atomic_writer(cached) as handle:
                 handle.write(data)
         except OSError as error:  # a read-only folder: derive again next time

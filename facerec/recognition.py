@@ -54,15 +54,17 @@ class FacePipeline:
         self.embedded = 0  # faces embedded so far
 
     def recognise(self, frame: np.ndarray, frame_index: int | None = None,
-                  tracker: Tracker | None = None, faces: list[DetectedFace] | None = None) -> list[Face]:
+                  tracker: Tracker | None = None, faces: list[DetectedFace] | None = None,
+                  matcher: Matcher | None = None) -> list[Face]:
         """The faces of `frame`; `frame_index` (the source's, for a tracker) defaults to frames seen.
 
         `tracker` (default: the recogniser's own) follows one video: a server that recognises several
         videos at once with one set of networks gives each its own tracker. `faces`: the detector's
-        faces of `frame`, when they were found already (detected_ahead).
+        faces of `frame`, when they were found already (detected_ahead). `matcher`: one camera's own (its
+        threshold) instead of `self.matcher`.
         """
         tracker = self.tracker if tracker is None else tracker
-        matcher = self.matcher  # one gallery for the whole frame, even if a new one arrives meanwhile
+        matcher = self.matcher if matcher is None else matcher  # one gallery for the whole frame
         records = run_stages(self.stages, frame, self.detector.detect(frame) if faces is None else faces)
         if tracker is None:
             for record, vector, match in zip(records, *self._embed(frame, records, matcher)):
@@ -93,7 +95,7 @@ class Recogniser(FacePipeline):
     `gallery`: an open gallery (stores.open_gallery), or its location (an embeddings file or a
     postgresql:// URL, opened here and closed by `close`); a gallery with none yet names everyone
     Unknown. `threshold` (default: the profile's), `match` (matching.MATCHERS) and `min_probability`
-    (--match svm) as the scripts' options; `every` as recognize_video.py --every. Inside
+    (--match svm) and `margin` (look-alikes, matching.py; default: the profile's) as the scripts' options; `every` as recognize_video.py --every. Inside
     `watching_gallery()` the gallery's changes by other processes are used from the next frame on;
     a change that cannot be used goes to `on_problem` (default: the "facerec" logger's warnings).
     FacerecError, with the scripts' messages, for a gallery of another profile or vector length.
@@ -102,7 +104,7 @@ class Recogniser(FacePipeline):
     def __init__(self, models: Models, gallery: StoredGallery | str | os.PathLike | None = None, *,
                  threshold: float | None = None, match: str = "nearest",
                  min_probability: float = DEFAULT_MIN_PROBABILITY, every: int = DEFAULT_EVERY,
-                 on_problem: Callable[[str], None] | None = None) -> None:
+                 on_problem: Callable[[str], None] | None = None, margin: float | None = None) -> None:
         embedder = models.needs_embedder()
         if match not in MATCHERS:
             raise FacerecError(f"unknown matching strategy {match!r}: the strategies are {', '.join(sorted(MATCHERS))}")
@@ -117,7 +119,8 @@ class Recogniser(FacePipeline):
                 snapshot = Gallery.empty(models.profile.name, models.identity, embedder.dimension)
             check_profile(snapshot, opened.location, models.profile.name)
             check_store_fits(snapshot, opened.location, embedder)
-            self.naming = Naming(match, models.threshold if threshold is None else threshold, min_probability)
+            self.naming = Naming(match, models.threshold if threshold is None else threshold, min_probability,
+                                 models.profile.margin if margin is None else margin)
             super().__init__(models.detector, embedder, self.naming.matcher(snapshot))
         except BaseException:
             if self._owned:
@@ -137,13 +140,14 @@ class Recogniser(FacePipeline):
         return self.naming.threshold
 
     def recognise(self, image: np.ndarray, frame_index: int | None = None,
-                  tracker: Tracker | None = None, faces: list[DetectedFace] | None = None) -> list[Face]:
+                  tracker: Tracker | None = None, faces: list[DetectedFace] | None = None,
+                  matcher: Matcher | None = None) -> list[Face]:
         """The faces of one BGR image (OpenCV's convention), most confident first, each named on its own.
 
         (`frame_index` and `tracker`: a frame of a video followed by that tracker, as `follow` does;
-        `faces`: the detector's faces of `image` when they were found already.)
+        `faces`: the detector's faces of `image` when they were found already; `matcher`: another threshold's.)
         """
-        return super().recognise(image, frame_index, tracker, faces)
+        return super().recognise(image, frame_index, tracker, faces, matcher)
 
     def new_tracker(self) -> Tracker:
         """A tracker for one more video, embedding a followed face again at least every `every` frames."""

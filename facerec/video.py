@@ -8,6 +8,7 @@ source index (`VideoSource.numbered`), so dropped frames leave gaps, not renumbe
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import math
 import os
@@ -28,6 +29,7 @@ from .detection import quiet_opencv
 from .fileio import _FILE_MODE, check_writable, temporary_file
 
 FILE_QUEUE_FRAMES = 16
+READ_TIMES_KEPT = FILE_QUEUE_FRAMES + 4  # every frame waiting in the queue, and the one being recognised
 DEFAULT_FPS = 30.0
 END_OF_FRAMES = "end of video"
 END_OF_STREAM = "end of stream"
@@ -153,6 +155,8 @@ class VideoSource:
             self.fps = DEFAULT_FPS
         self.frame_size = (first.shape[1], first.shape[0])
         self._frames: queue.Queue = queue.Queue(maxsize=1 if self.spec.is_live else FILE_QUEUE_FRAMES)
+        # when the newest frames were read (index -> time.monotonic()): a frame's latency runs from there
+        self.read_at: collections.OrderedDict[int, float] = collections.OrderedDict({0: time.monotonic()})
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._read_loop, name="video-reader", daemon=True)
         self._thread.start()
@@ -180,6 +184,9 @@ class VideoSource:
                 if not ok or frame is None:
                     reason = self._why_reading_stopped(last_slow_read)
                     break
+                self.read_at[self.frames_read] = time.monotonic()
+                if len(self.read_at) > READ_TIMES_KEPT:
+                    self.read_at.popitem(last=False)
                 self._put((self.frames_read, frame))
                 self.frames_read += 1
         except cv2.error as error:

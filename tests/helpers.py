@@ -77,3 +77,18 @@ def huge_png(width: int, height: int) -> bytes:
     from attack_clients import bomb_png
 
     return bomb_png(width, height)
+
+def checkout_copy(target: Path) -> Path:
+    """A copy at `target` of this checkout's files as a fresh clone has them (tracked and new files as git lists
+    them; not models/' downloads, output/ or caches), to run what a reader runs in a project folder."""
+    import shutil
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=root,
+                            capture_output=True, check=True).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        if (root / name).is_file():  # a file deleted but not yet committed is still listed
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(root / name, target / name)
+    return target

@@ -18,6 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "facerec"
 ARCHITECTURE = ROOT / "docs" / "architecture.md"
+MAX_LINES = 700  # a module longer holds more than one job (issue 32)
 
 
 def package_modules(package: Path) -> dict[str, Path]:
@@ -166,6 +167,11 @@ def test_every_import_goes_down_the_layer_table_of_docs_architecture(graph):
     layer = layer_of(package_modules(PACKAGE), layers, PACKAGE)
     upward = upward_imports(graph, layer, [name for name, _ in layers])
     assert not upward, "imports against docs/architecture.md's layer table: " + "; ".join(upward)
+
+
+def test_no_module_of_facerec_is_over_700_lines():
+    sizes = {name: len(path.read_text().splitlines()) for name, path in package_modules(PACKAGE).items()}
+    assert {name: size for name, size in sizes.items() if size > MAX_LINES} == {}
 
 
 def test_the_reader_sees_imports_under_type_checking_and_inside_functions(tmp_path):

@@ -3,14 +3,15 @@ command block marked runnable runs as written against ../shared.
 
 A link resolves when its file exists and, for `page.md#anchor`, the page has a heading with that anchor, made as
 GitHub makes it (lower case; punctuation but `-` and `_` dropped; spaces to `-`; a repeated heading gets `-1`,
-`-2`, ...). A fenced block preceded by the line `<!-- runnable -->` is run line by line with bash, the blocks of one
-page in order, from a folder laid out as a user's checkout beside its assets: the scripts, `facerec/` and `bench/`
-linked from this checkout, `../shared` the test assets, and the model files found in `models/`
-($FACEREC_MODELS_DIR, linked from ../shared/models, so nothing is downloaded or written in either place).
+`-2`, ...). The fenced blocks preceded by the line `<!-- runnable -->` of one page are run as their text stands,
+in order, in one bash shell (as a reader types them in one terminal), from a copy of this checkout's files with
+`../shared` beside it, as a fresh clone has it: no model linked in, no variable set for it, an empty cache, and
+no network (every download address is a closed port). What the page says the commands give is then checked.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -19,6 +20,8 @@ from pathlib import Path
 import pytest
 
 from conftest import PROJECT_ROOT, SHARED, shared_path
+from helpers import CLIP_FRAMES, checkout_copy
+from shared_faces import AUDIENCE_SHOT
 
 PAGES = [PROJECT_ROOT / "README.md", *sorted((PROJECT_ROOT / "docs").glob("*.md"))]
 RUNNABLE_PAGES = [PROJECT_ROOT / "README.md", PROJECT_ROOT / "docs" / "scripts.md"]
@@ -130,17 +133,51 @@ def runnable_blocks(page: Path) -> list[list[str]]:
 
 
 def checkout_beside_assets(root: Path) -> Path:
-    """root/checkout laid out as a user's checkout (scripts, facerec/, bench/ linked), root/shared the assets."""
-    checkout = root / "checkout"
-    checkout.mkdir()
-    for entry in [*PROJECT_ROOT.glob("*.py"), PROJECT_ROOT / "facerec", PROJECT_ROOT / "bench"]:
-        (checkout / entry.name).symlink_to(entry)
+    """root/checkout: a copy of this checkout as a fresh clone has it; root/shared: the assets, found as ../shared."""
+    checkout = checkout_copy(root / "checkout")
     (root / "shared").symlink_to(SHARED.resolve())
-    models = root / "models"  # the files of ../shared/models, where the scripts look for them; written to only here
-    models.mkdir()
-    for model in shared_path("models").iterdir():
-        (models / model.name).symlink_to(model)
     return checkout
+
+
+def page_text(page: Path) -> str:
+    """The page's prose on one line, for figures that a line break may split."""
+    return " ".join(page.read_text().split())
+
+
+def check_readme(checkout: Path, stdout: str, stderr: str) -> None:
+    """faces.jsonl names Barack Obama in the audience shot and nowhere else, the summary counts faces per name,
+    verify.py says the two photos are the same person."""
+    text = page_text(PROJECT_ROOT / "README.md")
+    first, last = AUDIENCE_SHOT.start, AUDIENCE_SHOT.stop - 1
+    assert f"frames {first} to {last}" in text
+    records = [json.loads(line) for line in (checkout / "faces.jsonl").read_text().splitlines()]
+    assert [record["frame"] for record in records] == list(range(CLIP_FRAMES))
+    obama = sorted({record["frame"] for record in records for face in record["faces"] if face["name"] == "obama"})
+    assert obama and first <= obama[0] and obama[-1] <= last, obama
+    assert len(obama) >= len(AUDIENCE_SHOT) // 2, obama  # named in most of the shot, not once by chance
+    assert re.search(r"\bobama \d+", stderr), stderr[-2000:]  # the summary's faces per name
+    assert re.search(r"^same person: distance \d\.\d+", stdout, re.MULTILINE), stdout[-2000:]
+
+
+def check_scripts_page(checkout: Path, stdout: str, stderr: str) -> None:
+    """The second enrolment finds nothing new; the clip's annotated video and 275 JSON lines; evaluate.py's plots;
+    verify.py --pairs gives the accuracy and the two distances the page states."""
+    text = page_text(PROJECT_ROOT / "docs" / "scripts.md")
+    reports = re.findall(r"\((\d+) processed now, (\d+) unchanged since the last run", stdout)
+    assert len(reports) == 2 and reports[1][0] == "0" and reports[1][1] == reports[0][0] != "0", reports
+    assert (checkout / "annotated.mp4").stat().st_size > 0
+    assert len((checkout / "faces.jsonl").read_text().splitlines()) == CLIP_FRAMES
+    assert any((checkout / "plots").glob("*.png"))
+    accuracy = re.search(r"accuracy (\S+%) \((\d+) of (\d+)\)", text)
+    largest = re.search(r"largest same-person distance is (\d\.\d+)", text)
+    smallest = re.search(r"smallest different-person distance (\d\.\d+)", text)
+    assert accuracy and largest and smallest, "docs/scripts.md no longer states the pairs' figures"
+    assert f"accuracy {accuracy[1]} ({accuracy[2]} of {accuracy[3]} labelled pairs right)" in stdout, stdout[-2000:]
+    assert (f"largest same-person distance {largest[1]}, smallest different-person distance {smallest[1]}"
+            in stdout), stdout[-2000:]
+
+
+DOCUMENTED_OUTPUT = {"README.md": check_readme, "scripts.md": check_scripts_page}
 
 
 @pytest.mark.parametrize("page", RUNNABLE_PAGES, ids=lambda page: str(page.relative_to(PROJECT_ROOT)))
@@ -152,15 +189,16 @@ def test_every_runnable_command_runs_as_written(page, tmp_path):
                   "models/face_detection_yunet_2023mar_int8bq.onnx", "models/face_recognition_sface_2021dec_int8bq.onnx"):
         shared_path(asset)
     checkout = checkout_beside_assets(tmp_path)
-    env = {**os.environ, "FACEREC_MODELS_DIR": str(tmp_path / "models"), "FACEREC_MODEL_MIRROR": "http://127.0.0.1:9",
-           "FACEREC_EMBEDDINGS": ""}
-    env.pop("FACEREC_EMBEDDINGS")
-    for block in blocks:
-        for command in block:
-            result = subprocess.run(["bash", "-o", "pipefail", "-c", command], cwd=checkout, env=env,
-                                    capture_output=True, text=True, timeout=SECONDS_A_BLOCK)
-            assert result.returncode == 0, f"{page.name}: {command}\n{result.stdout[-2000:]}{result.stderr[-3000:]}"
-            assert "Traceback" not in result.stderr and "error:" not in result.stderr, result.stderr[-3000:]
+    # a fresh user's environment: none of facerec's variables, an empty cache folder, no network
+    env = {key: value for key, value in os.environ.items() if not key.startswith("FACEREC_")}
+    env.update(XDG_CACHE_HOME=str(tmp_path / "cache"), FACEREC_MODEL_MIRROR="http://127.0.0.1:9")
+    script = "\n".join(line for block in blocks for line in block)
+    result = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", script], cwd=checkout, env=env,
+                            capture_output=True, text=True, timeout=SECONDS_A_BLOCK * len(blocks))
+    assert result.returncode == 0, f"{page.name}:\n{result.stdout[-2000:]}{result.stderr[-3000:]}"
+    assert "Traceback" not in result.stderr and "error:" not in result.stderr, result.stderr[-3000:]
+    assert "downloading" not in result.stderr  # the blocks say where the model files are
+    DOCUMENTED_OUTPUT[page.name](checkout, result.stdout, result.stderr)
 
 
 def test_only_blocks_after_the_marker_are_runnable(tmp_path):

@@ -381,16 +381,22 @@ def test_a_bad_webhook_url_and_events_without_a_source_are_refused(tmp_path):
         assert_clean_failure(run, f"--webhook-secret-file {str(secret)!r} {message}")
 
 
-def test_with_a_login_events_arrive_and_the_password_is_never_printed(gallery, tmp_path):
+@pytest.mark.parametrize("given", ["line", "environment", "config"])
+def test_with_a_login_events_arrive_and_the_password_is_never_printed(gallery, tmp_path, given):
+    """The URL with its password from --mqtt, or (out of `ps`' sight) $FACEREC_MQTT_URL or the config file."""
     broker = new_broker(tmp_path / "broker", {"facerec": PASSWORD, "reader": "reader-pw"})
     listener = Listener(broker.port, ("reader", "reader-pw"))
     clip = tmp_path / "lin.y4m"  # the frames where lin is on stage: a short clip
     header, frames = y4m_frames(range(82, 130))
     clip.write_bytes(header + b"".join(frames))
+    url = f"mqtt://facerec:{PASSWORD}@127.0.0.1:{broker.port}"
+    config = tmp_path / "facerec.toml"
+    config.write_text(f'mqtt = "{url}"\n')
+    options, env = {"line": (["--mqtt", url], {}), "environment": ([], {"FACEREC_MQTT_URL": url}),
+                    "config": (["--config", str(config)], {})}[given]
     try:
         run = run_script("recognize_video.py", "--embeddings", str(gallery), "--source", str(clip), "--no-display",
-                         "--confidence", CLIP_CONFIDENCE, "--camera", CAMERA, *sface_model_args(),
-                         "--mqtt", f"mqtt://facerec:{PASSWORD}@127.0.0.1:{broker.port}")
+                         "--confidence", CLIP_CONFIDENCE, "--camera", CAMERA, *sface_model_args(), *options, env=env)
         assert run.returncode == 0, run.stderr
         listener.wait_for(lambda: "offline" in listener.payloads(f"facerec/{CAMERA}/status"), "no offline status")
         assert [(event["type"], event["name"]) for event in listener.events()] == [("arrived", "lin"), ("left", "lin")]

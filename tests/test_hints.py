@@ -4,6 +4,7 @@ import json
 import os
 import pickle
 import shlex
+import shutil
 import subprocess
 import sys
 
@@ -21,11 +22,12 @@ def next_line(output: str) -> str:
     return line.removeprefix("next: ")
 
 
-def run_copied(command: str, *extra: str, env=None) -> subprocess.CompletedProcess:
-    """Run a hint as a user who pastes it into a shell in the project folder (python being this interpreter)."""
+def run_copied(command: str, *extra: str, env=None, cwd=PROJECT_ROOT) -> subprocess.CompletedProcess:
+    """Run a hint as a user who pastes it into a shell in `cwd`, the project folder unless given (python being this
+    interpreter)."""
     words = shlex.split(command)
     assert words[0] == "python"
-    return subprocess.run([sys.executable, *words[1:], *extra], cwd=PROJECT_ROOT, capture_output=True, text=True,
+    return subprocess.run([sys.executable, *words[1:], *extra], cwd=cwd, capture_output=True, text=True,
                           timeout=300, env={**os.environ, **(env or {})})
 
 
@@ -85,10 +87,15 @@ def test_the_capture_hint_repeats_the_detector_options_and_runs_as_copied(start_
     assert hint == shlex.join(["python", str(PROJECT_ROOT / "extract_embeddings.py"), "--dataset", str(dataset),
                                *detector_args])
 
-    # the embedder is not an option of imagecapture.py: the copied command finds SFace in the models folder
+    # the embedder is not an option of imagecapture.py: the copied command finds SFace in the models folder, here
+    # the user's own folder whose models/ holds a copy (never ../shared: a run may write where it finds its models)
+    work = tmp_path / "work"
+    (work / "models").mkdir(parents=True)
+    shutil.copy(models / SFACE.files[0].filename, work / "models")
     run = run_copied(hint, "--embeddings", str(tmp_path / "e.pickle"), "--quiet",
-                     env={"FACEREC_MODELS_DIR": str(models)})
+                     env={"FACEREC_MODELS_DIR": "models"}, cwd=work)
     assert run.returncode == 0, run.stderr
+    assert sorted(path.name for path in (work / "models").iterdir()) == [SFACE.files[0].filename]  # nothing else
     with open(tmp_path / "e.pickle", "rb") as handle:
         store = pickle.load(handle)
     assert store["names"] == ["tester"] and store["profile"] == "sface"

@@ -1,9 +1,10 @@
 """The package as a library (issue 20): README's example runs as written, the API's errors, and no
 module of facerec/ but the scripts' own code (facerec/commands/) imports facerec.cli.
 
-The example runs in a fresh Python process in a folder laid out as it expects: models/ (a link
-to ../shared/models), dataset/ (faces/known), photo.jpg and other.jpg (two photos of Obama) and
-clip.mp4 (the first frames of the test clip).
+The example runs in a fresh Python process from a project folder (a copy of this checkout, as README says:
+"from the project folder") holding what it names: dataset/ (faces/known), photo.jpg and other.jpg (two photos
+of Obama) and clip.mp4 (the first frames of the test clip). Its models/ starts as a fresh clone's, without the
+model files: they are downloaded, as README says, from a mirror on 127.0.0.1 serving ../shared/models.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ import numpy as np
 import pytest
 
 from conftest import PROJECT_ROOT, shared_path
-from helpers import CLIP
+from helpers import CLIP, checkout_copy
+from test_modelfiles import serving
 from test_sface import sface_model_args
 
 import facerec
+from facerec.catalogue import PROFILES, SFACE
 from facerec.faces import Face
 
 CLIP_FRAMES_USED = 40
@@ -49,21 +52,29 @@ def first_frames(source, target, count):
 
 @pytest.fixture(scope="module")
 def example_folder(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("library_example")
-    (folder / "models").symlink_to(shared_path("models"))
-    (folder / "dataset").symlink_to(shared_path("faces/known"))
+    folder = checkout_copy(tmp_path_factory.mktemp("library_example") / "project")
+    for person in sorted(shared_path("faces/known").iterdir()):  # beside the checkout's dataset/README.md
+        (folder / "dataset" / person.name).symlink_to(person)
     (folder / "photo.jpg").symlink_to(shared_path("faces/probe/obama1.jpg"))
     (folder / "other.jpg").symlink_to(shared_path("faces/probe/obama3.jpg"))
     first_frames(shared_path(CLIP), folder / "clip.mp4", CLIP_FRAMES_USED)
     return folder
 
 
-def test_the_readme_example_runs_as_written(example_folder):
+def test_the_readme_example_runs_as_written(example_folder, tmp_path):
     code = readme_example()
     assert "facerec.load_models(" in code and "recogniser.follow(" in code  # the block found is the example
-    run = subprocess.run([sys.executable, "-c", code], cwd=example_folder, capture_output=True, text=True,
-                         timeout=600, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)})
+    files = (SFACE.files[0], PROFILES["sface"].detectors[0].files[0])
+    assert not any((example_folder / "models" / model_file.filename).exists() for model_file in files)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("FACEREC_") and key != "PYTHONPATH"}
+    with serving(tmp_path / "mirror") as mirror:
+        for model_file in files:
+            (tmp_path / "mirror" / model_file.filename).symlink_to(shared_path(f"models/{model_file.filename}"))
+        run = subprocess.run([sys.executable, "-c", code], cwd=example_folder, capture_output=True, text=True,
+                             timeout=600, env={**env, "FACEREC_MODEL_MIRROR": mirror,
+                                               "XDG_CACHE_HOME": str(tmp_path / "cache")})
     assert run.returncode == 0, run.stderr
+    assert all((example_folder / "models" / model_file.filename).is_file() for model_file in files)
     lines = run.stdout.splitlines()
     assert lines[0].startswith("obama ")  # photo.jpg: its one face is named
     frames = [line for line in lines[1:-1]]
@@ -72,12 +83,14 @@ def test_the_readme_example_runs_as_written(example_folder):
     assert re.search(r"\(\d+, 'Unknown'\)", frames[0])  # faces carry int track ids
     assert lines[-1] == "True"  # two photos of obama
     assert (example_folder / "output" / "embeddings.pickle").is_file()
-    assert run.stderr == ""  # the library prints nothing of its own
+    # the library prints nothing of its own but the downloads it makes
+    assert [line for line in run.stderr.splitlines() if line.strip() and not line.startswith("downloading ")
+            and not any(model_file.filename in line for model_file in files)] == [], run.stderr
 
 
 @pytest.fixture(scope="module")
 def sface(example_folder):
-    return facerec.load_models("sface", models_dir=example_folder / "models")
+    return facerec.load_models("sface", models_dir=shared_path("models"))  # read only: every file is there
 
 
 def test_the_api_names_verifies_and_refuses_with_the_scripts_messages(sface, example_folder, tmp_path):

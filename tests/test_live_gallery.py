@@ -6,6 +6,7 @@ The recogniser reads a camera stand-in it cannot outrun (tests/paced_camera.py):
 counted in frames, which a busy machine cannot flake.
 """
 
+import re
 import time
 
 from conftest import run_script, shared_path
@@ -59,6 +60,9 @@ def test_the_web_server_names_a_person_another_process_enrolled_without_restarti
             time.sleep(0.2)
         people = {person["name"]: person for person in server.json("GET", "/api/people")[1]["people"]}
         assert people["lin"]["vectors"] == 1 and people["lin"]["photos"] == []  # in the gallery, not this dataset
-        assert server.json("GET", "/api/info")[1]["people"] == 6
+        info = server.json("GET", "/api/info")[1]
+        assert info["people"] == 6
+        # what runs the embedder, on how many threads, in what precision (issue 30 item 1)
+        assert re.fullmatch(r"SFace on (OpenVINO|OpenCV's DNN), \d+ threads?, float32", info["embedder"])
     assert "Traceback" not in server.stop()
 

@@ -183,7 +183,9 @@ def test_an_offline_first_run_names_every_missing_file_at_once_and_the_ways_out(
     assert "--detector DIR" in message
     assert all(twin.filename in message for twin in OPENFACE.detectors[1].files)  # the TensorFlow twin also works
     assert "--embedding-model" in message
-    assert "--model sface" in message
+    assert "set FACEREC_MODELS_DIR to a folder that already holds them" in message
+    assert f"the one set is {models}" in message
+    assert "--model" not in message  # sface's files are just as missing: no way out (issue 30 item 4)
     assert not models.exists() or not any(models.iterdir())
 
 
@@ -200,14 +202,22 @@ def test_what_can_be_downloaded_is_and_only_what_fails_is_listed(http_folder, sh
         assert str(models / model_file.filename) in message
 
 
-def test_sface_offline_lists_its_own_two_files_and_the_other_profile(tmp_path, closed_port):
+def test_sface_offline_lists_its_own_two_files_and_the_other_profile_only_where_its_files_are(tmp_path, closed_port,
+                                                                                               shared):
     models = tmp_path / "models"
+    models.mkdir()
+    for model_file in OPENFACE.detectors[1].files:  # openface's detector (the TensorFlow twin), not yet its embedder
+        (models / model_file.filename).symlink_to(shared(f"models/{model_file.filename}"))
     message = error_text(offline_extract(tmp_path, models, f"http://127.0.0.1:{closed_port}", "--model", "sface"))
     sface = PROFILES["sface"]
     for model_file in (sface.detectors[0].files[0], sface.embedder.files[0]):
         assert any(model_file.url in line and str(models / model_file.filename) in line
                    for line in message.splitlines()), message
-    assert "--model openface" in message
+    assert "--model" not in message  # openface's embedder is missing too
+    embedder = OPENFACE.embedder.files[0]
+    (models / embedder.filename).symlink_to(shared("models/openface_nn4_architecture_standin.t7"))
+    message = error_text(offline_extract(tmp_path, models, f"http://127.0.0.1:{closed_port}", "--model", "sface"))
+    assert f"--model openface: another profile, whose files are in {models}" in message
     assert "deploy.prototxt" not in message
 
 
@@ -386,20 +396,23 @@ def _check_in_a_new_run(models):
 
 
 def test_a_model_is_hashed_once_and_a_changed_one_is_checked_again_and_refused(tmp_path, shared, monkeypatch):
-    # issue 22 item 5: an unchanged model is not read again at every start; the digest remembered beside it
-    # is keyed by size, modification and change times and inode
+    # issue 22 item 5: an unchanged model is not read again at every start; the digest remembered in facerec's
+    # cache folder (never beside the file: issue 30 item 4) is keyed by size, modification and change times and inode
     good = shared("models/deploy.prototxt").read_bytes()
     path = tmp_path / PROTOTXT.filename
     path.write_bytes(good)
     monkeypatch.setenv("FACEREC_MODELS_DIR", str(tmp_path))
+    monkeypatch.setenv("FACEREC_CACHE_DIR", str(tmp_path / "cache"))
     assert model_path(PROTOTXT, None) == path
-    cache = tmp_path / CHECKSUM_CACHE
+    assert sorted(entry.name for entry in tmp_path.iterdir()) == ["cache", PROTOTXT.filename]
+    cache = tmp_path / "cache" / CHECKSUM_CACHE
     remembered = cache.read_text()
-    assert json.loads(remembered)[PROTOTXT.filename]["digests"]["sha256"] == PROTOTXT.sha256
+    key = str(path.resolve())
+    assert json.loads(remembered)[key]["digests"]["sha256"] == PROTOTXT.sha256
     assert _check_in_a_new_run(tmp_path) == ""
     # the next start takes the digest from the cache, not from the file: a wrong one remembered is believed
     entries = json.loads(remembered)
-    entries[PROTOTXT.filename]["digests"]["sha256"] = "0" * 64
+    entries[key]["digests"]["sha256"] = "0" * 64
     cache.write_text(json.dumps(entries))
     assert f"its sha256 is {'0' * 64}" in _check_in_a_new_run(tmp_path)
     # a file changed in place (same size, its modification time put back) is read again and refused,
@@ -412,4 +425,4 @@ def test_a_model_is_hashed_once_and_a_changed_one_is_checked_again_and_refused(t
     assert path.stat().st_size == info.st_size and path.stat().st_mtime_ns == info.st_mtime_ns
     message = _check_in_a_new_run(tmp_path)
     assert f"is damaged or not the expected file: its sha256 is {hashlib.sha256(damaged).hexdigest()}" in message
-    assert json.loads(cache.read_text())[PROTOTXT.filename]["digests"]["sha256"] == hashlib.sha256(damaged).hexdigest()
+    assert json.loads(cache.read_text())[key]["digests"]["sha256"] == hashlib.sha256(damaged).hexdigest()

@@ -9,8 +9,8 @@ import sys
 
 from conftest import PROJECT_ROOT
 
-# Imported only when installed and documented as optional extras (docs/large-galleries.md; requirements-openvino.txt).
-OPTIONAL_EXTRAS = {"faiss", "openvino", "onnx"}
+# Imported only when installed and documented as an optional extra (docs/large-galleries.md).
+OPTIONAL_EXTRAS = {"faiss"}
 
 
 def readme_test_command() -> str:

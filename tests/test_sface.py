@@ -6,9 +6,11 @@ Who is who: bench/shared_faces.py, from ../shared/README.md and checked by eye.
 """
 
 import dataclasses
+import importlib.util
 import json
 import os
 import pickle
+import re
 
 import cv2
 import numpy as np
@@ -25,7 +27,7 @@ from facerec.embedding import load_embedder
 from facerec.images import read_image
 from facerec.errors import FacerecError
 from facerec.matching import UNKNOWN, make_matcher
-from facerec.modelfiles import CHECKSUM_CACHE, model_path, network_files, verify_model_file
+from facerec.modelfiles import model_path, network_files, verify_model_file
 from facerec.recognition import FacePipeline
 from facerec.stores import load_store
 
@@ -94,6 +96,9 @@ def run_clip(root, *options):
     run = run_script("recognize_video.py", "--embeddings", str(embeddings), "--source", str(shared_path(CLIP)),
                      "--no-display", "--json", "--confidence", CLIP_CONFIDENCE, *options, *sface_model_args())
     assert run.returncode == 0, run.stderr
+    # the summary says what ran the embedder, and that it ran in float32 (issue 30 item 1)
+    runtime = "OpenVINO" if importlib.util.find_spec("openvino") else "OpenCV's DNN"
+    assert re.search(rf"; embedder: SFace on {runtime}, \d+ threads?, float32$", run.stderr.strip()), run.stderr
     return [json.loads(line) for line in run.stdout.splitlines()]
 
 
@@ -204,8 +209,7 @@ def test_without_model_options_the_sface_files_are_downloaded_into_the_default_f
                         "--embeddings", str(tmp_path / "e.pickle"), "--quiet",
                         env={"FACEREC_MODELS_DIR": str(models), "FACEREC_MODEL_MIRROR": base})
     assert result.returncode == 0, result.stderr
-    kept = [path.name for path in models.iterdir()  # not the digests, nor the plain file derived there
-            if path.name not in (CHECKSUM_CACHE, SFACE.plain.filename)]
+    kept = [path.name for path in models.iterdir()]  # the downloads only: digests and derived files go to the cache
     assert sorted(kept) == sorted(n.files[0].filename for n in (YUNET, SFACE))
     assert load_store(tmp_path / "e.pickle").profile == "sface"
 

@@ -254,7 +254,7 @@ def test_temporary_names_fit_in_255_bytes(tmp_path):
 
 def test_a_pickle_cannot_change_the_loader_s_own_functions(tmp_path):
     # BUILD with a "slot state" on a global would setattr on it: here, the stand-in for numpy's _reconstruct
-    import facerec.stores.picklefile as store_module
+    import facerec.stores.picklefile.unpickler as store_module
     before = store_module._reconstruct.__defaults__
     path = tmp_path / "e.pickle"
     path.write_bytes(b"\x80\x02cnumpy._core.multiarray\n_reconstruct\nN}X\x0c\x00\x00\x00__defaults__)s\x86b.")

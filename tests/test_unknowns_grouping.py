@@ -11,6 +11,7 @@ from facerec.catalogue import PROFILES
 from facerec.evaluation import load_labelled_vectors
 from facerec.evaluation.clustering import bcubed
 from facerec.unknowns.grouping import DEFAULT_MARGIN, LINKAGES, MARGINS, Groups, margin_for, regroup
+from regroup import synthetic as random_tracks  # bench/regroup.py: tracks around random centres, near the cut
 
 OPENFACE_THRESHOLD = PROFILES["openface"].threshold
 SUBSET = 400  # the first 400 LFW vectors (people in alphabetical order): a few seconds
@@ -126,3 +127,32 @@ def test_clip_tracks_grouped_with_the_sface_margin(clip_tracks):
             if strict:
                 assert len(set(labels[people == "lin"])) == 1
                 assert recall > bcubed(np.arange(len(tracks)), people)[1]
+
+
+@pytest.mark.parametrize("faces", [1, 5])
+def test_single_linkage_regroup_gives_the_step_by_step_merges_groups(faces):
+    """The connected components (the default, single linkage) are the groups of merging the nearest two while within
+    the cut, over tracks of one and several faces whose distances straddle the cut."""
+    from facerec.unknowns.grouping import _agglomerate, _in_order_of_first_track
+
+    tracks = random_tracks(600, faces, 150)
+    threshold, margin = PROFILES["sface"].threshold, MARGINS["sface"]
+    ours = regroup(tracks, threshold, margin)
+    merged = _in_order_of_first_track(_agglomerate(tracks, threshold - margin, "single"))
+    assert np.array_equal(ours, merged)
+    assert 150 <= len(set(ours)) < 600  # grouped, but not all into one
+
+
+def test_regroup_needs_no_track_by_track_matrix():
+    """12,000 one-face tracks: the track-by-track matrix alone would be 1.15 GB; single linkage stays far below."""
+    import tracemalloc
+
+    tracks = random_tracks(12_000, 1, 3_000, seed=1)
+    tracemalloc.start()
+    try:
+        labels = regroup(tracks, PROFILES["sface"].threshold, MARGINS["sface"])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 200 * 2**20, f"{peak / 2**20:.0f} MB"
+    assert len(labels) == 12_000 and len(set(labels)) < 12_000

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import run_script, shared_path
 from postgres_server import database_url, postgres_server  # noqa: F401  (fixtures: a real PostgreSQL on loopback)
-from helpers import CLIP, assert_clean_failure
+from helpers import CLIP, CLIP_FRAMES, assert_clean_failure
 from shared_faces import clip_face_identity
 from test_sface import CLIP_CONFIDENCE, enrol, enrol_with_lin, linked_dataset, models, sface_model_args  # noqa: F401
 
@@ -337,3 +337,27 @@ def test_unknowns_that_cannot_be_read_are_refused_before_the_video_starts(tmp_pa
                      "--json", "--keep-unknowns", *sface_model_args())
     assert_clean_failure(run, "error: cannot read the unknown faces' index")
     assert run.stdout == ""  # not one frame
+
+
+def test_only_crops_the_detector_finds_a_face_in_again_are_kept(models, without_lin):  # noqa: F811
+    """Over the whole clip: the dark, blurred audience crops are refused, Lin's track is kept whole."""
+    from facerec.unknowns.keeping import KEEP_CONFIDENCE
+
+    handed, seen = keep_over(models, without_lin, range(CLIP_FRAMES))
+    yunet = [shared_path("models") / YUNET.files[0].filename]
+    store = RecordingStore()
+    queue = KeptTracks(store, print, detector=load_detector(YUNET, yunet, float(CLIP_CONFIDENCE)))
+    for track in handed:
+        queue.add(track)
+    queue.close()
+    finder = load_detector(YUNET, yunet, KEEP_CONFIDENCE)
+
+    def found(face) -> bool:
+        return bool(finder.detect(cv2.imdecode(np.frombuffer(face.jpeg, np.uint8), cv2.IMREAD_COLOR)))
+
+    assert any(not found(face) for track in handed for face in track.faces)  # the clip has crops to refuse
+    assert store.added and all(found(face) for track in store.added for face in track.faces)
+    assert queue.kept + queue.junk == len(handed)
+    [lin] = [track for track in store.added if track.track == lin_track(seen)]
+    [lin_handed] = [track for track in handed if track.track == lin.track]
+    assert lin.faces == lin_handed.faces

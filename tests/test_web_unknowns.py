@@ -100,6 +100,19 @@ def test_the_tab_lists_the_groups_as_unknowns_py_does_with_crops_from_the_store(
     assert status == 200 and b"unknown.js" in page
 
 
+def test_the_tab_searches_by_photo_as_unknowns_py_does(server):
+    status, answer, _ = server.request("POST", "/api/unknowns/search", probe_photo())
+    assert status == 200, answer
+    assert answer["found"] and answer["found"][0]["group"] == lin_group(server)
+    searched = run_script("unknowns.py", *sface_model_args(), "--embeddings", str(server.embeddings), "search",
+                          str(shared_path("faces/probe/lin-manuel-miranda.png")), "--json")
+    assert searched.returncode == 0, searched.stderr
+    assert answer["found"] == json.loads(searched.stdout)
+    _, blank = cv2.imencode(".png", np.full((120, 120, 3), 128, np.uint8))
+    status, refused, _ = server.request("POST", "/api/unknowns/search", blank.tobytes())
+    assert status == 400 and "no face" in refused["error"]
+
+
 @pytest.mark.parametrize("path", ["/api/unknowns/1/faces/5", "/api/unknowns/424242/faces/0",
                                   "/api/unknowns/99999999999999999999999/faces/0", "/api/unknowns/1/faces/-1",
                                   "/api/unknowns/..%2F..%2Fembeddings.pickle/faces/0",
@@ -229,6 +242,12 @@ def test_naming_a_group_from_the_unknown_tab_names_that_person_from_then_on(tmp_
         offered = [option.get_attribute("value") for option in driver.find_elements(By.CSS_SELECTOR, "#people-list option")]
         assert offered == ["biden", "obama"]
         screenshot(driver, "web_unknown.png")
+        assert not card.find_elements(By.CLASS_NAME, "looks-like-button")  # Lin looks like nobody enrolled
+        driver.find_element(By.ID, "search-photo").send_keys(str(shared_path("faces/probe/lin-manuel-miranda.png")))
+        driver.find_element(By.CSS_SELECTOR, "#search-form button").click()  # have I seen him before?
+        wait_for(driver, lambda d: f"seen before: group {group} (" in d.find_element(By.ID, "unknown-message").text,
+                 "the search answered")
+        assert "found" in card.get_attribute("class").split()
         card.find_element(By.CLASS_NAME, "person").send_keys("lin")
         card.find_element(By.CSS_SELECTOR, ".name-form button").click()
         driver.switch_to.alert.dismiss()  # cancelled: nothing happens

@@ -12,7 +12,8 @@ import sys
 
 from facerec.cli import (add_detector_arguments, add_embedder_arguments, add_event_arguments, add_matching_arguments,
                          add_store_arguments, add_threshold_argument, add_unknowns_arguments, events_from_args,
-                         keeping_from_args, models_from_args, next_command, parser_for, positive_int, profile_from_args)
+                         keeping_from_args, add_config_argument, event_urls_from_environment, models_from_args,
+                         next_command, parse_arguments, parser_for, positive_int, profile_from_args)
 from facerec.display import Window
 from facerec.commands import command_main
 from facerec.errors import FacerecError
@@ -26,8 +27,8 @@ from facerec.tracking import DEFAULT_EVERY
 from facerec.video import SourceSpec, VideoOutput, check_output, open_source
 
 
-@command_main
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command's options (also what its configuration file's keys may be)."""
     parser = parser_for(__doc__, "python recognize_video.py --source 0   # webcam 0; q or ESC quits\n"
                                  "  python recognize_video.py --source clip.mp4 --no-display --json --output annotated.mp4")
     add_store_arguments(parser, sightings=True)
@@ -53,7 +54,15 @@ def main(argv: list[str] | None = None) -> int:
     add_threshold_argument(parser)
     add_detector_arguments(parser)
     add_embedder_arguments(parser)
-    args = parser.parse_args(argv)
+    add_config_argument(parser, "with [cameras.NAME] tables, --camera NAME runs that camera (its source and "
+                                "settings), and a file of one camera runs it")
+    return parser
+
+
+@command_main
+def main(argv: list[str] | None = None) -> int:
+    args = parse_arguments(build_parser(), argv, one_camera=True)
+    event_urls_from_environment(args)
 
     SourceSpec(args.source).check()  # before anything is loaded or connected
     output_path = None if args.output is None else check_output(args.output, args.source, args.force)
@@ -64,11 +73,12 @@ def main(argv: list[str] | None = None) -> int:
         gallery = cleanup.enter_context(open_gallery(args.embeddings, profile=profile_from_args(args).name,
                                                      sightings_camera=args.camera if args.log_sightings else None))
         recogniser = Recogniser(models_from_args(args), gallery, threshold=args.threshold, match=args.match,
-                                min_probability=args.min_probability, every=args.every, on_problem=print_warning)
+                                min_probability=args.min_probability, every=args.every, on_problem=print_warning,
+                                margin=args.margin)
         if not len(recogniser.gallery):
             print(f"warning: {gallery.location} holds no faces: everyone is Unknown", file=sys.stderr)
         follower = cleanup.enter_context(recogniser.watching_gallery()).follower
-        keeping = keeping_from_args(args, cleanup, print_warning, events)
+        keeping = keeping_from_args(args, cleanup, print_warning, events, recogniser.detector)
 
         window = None if args.no_display else Window("facerec - q or ESC quits", hint="use --no-display to run without one")
         output = None
@@ -84,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             if window is not None:
                 window.close()
     reloads = f"; gallery reloaded {plural(follower.reloads, 'time')}" if follower.reloads else ""
-    print(summary.report() + reloads, file=sys.stderr)
+    print(f"{summary.report()}{reloads}; embedder: {recogniser.embedder.description()}", file=sys.stderr)
     if keeping is not None:
         print(f"{plural(keeping.kept, 'unknown track')} kept for review", file=sys.stderr)
     if output is not None:

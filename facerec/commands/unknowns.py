@@ -25,7 +25,7 @@ from facerec.names import normalise_name
 from facerec.stores import open_gallery
 from facerec.text import plural, printable
 from facerec.unknowns.negatives import keep_negative, photo_face_vector
-from facerec.unknowns.review import group_json, group_line, name_group, show_group
+from facerec.unknowns.review import group_json, group_line, looks_like, name_group, search_groups, show_group
 from facerec.unknowns import UnknownStore, open_unknowns
 
 group_id = positive_int
@@ -45,15 +45,29 @@ class Subcommand:
 
 def _list_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="one JSON object per group and line: group, faces, "
-                                                            "tracks, first_seen, last_seen (UTC), cameras")
+                                                            "tracks, first_seen, last_seen (UTC), cameras, looks_like "
+                                                            "({name, distance} of a gallery person it is near, or null)")
 
 
 def _list(store: UnknownStore, args: argparse.Namespace) -> None:
     groups = store.groups()
+    suggested = _looks_like(store, args) if args.json and groups else {}
     for group in groups:
-        print(json.dumps(group_json(group)) if args.json else group_line(group))
+        print(json.dumps({**group_json(group), "looks_like": suggested.get(group.group)}) if args.json
+              else group_line(group))
     if not groups and not args.json:
         print("no unknown group to review", file=sys.stderr)
+
+
+def _looks_like(store: UnknownStore, args: argparse.Namespace) -> dict[int, dict[str, Any] | None]:
+    """review.looks_like against the gallery beside the unknowns (none yet: nobody to look like)."""
+    profile = profile_from_args(args)
+    with open_gallery(args.embeddings, profile=profile.name, missing_ok=True) as gallery:
+        snapshot = gallery.snapshot
+    if snapshot is None or not len(snapshot):
+        return {}
+    threshold = args.threshold if args.threshold is not None else profile.threshold
+    return looks_like(store, snapshot.vectors, list(snapshot.names), threshold, profile.margin)
 
 
 def _show_arguments(parser: argparse.ArgumentParser) -> None:
@@ -148,6 +162,27 @@ def _not(store: Any, args: argparse.Namespace) -> None:
           f"a face is named {printable(kept.person)} only if it is nearer {printable(kept.person)}'s photos than these")
 
 
+def _search_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("photo", type=Path, metavar="PHOTO", help="a photo or crop showing the face, and no other")
+    parser.add_argument("--json", action="store_true", help="one JSON list of the groups found, nearest first: "
+                                                            "list --json's objects with their distance")
+
+
+def _search(store: UnknownStore, args: argparse.Namespace) -> None:
+    """The groups whose kept faces match PHOTO's face (under the threshold), nearest first."""
+    models = models_from_args(args)
+    vector = photo_face_vector(args.photo, models.detector, models.needs_embedder())
+    threshold = args.threshold if args.threshold is not None else models.threshold
+    found = search_groups(store, vector, threshold)
+    if args.json:
+        print(json.dumps([item.json() for item in found]))
+        return
+    for item in found:
+        print(f"distance {item.distance:.3f}: {group_line(item.group)}")
+    if not found:
+        print(f"no kept group has a face within {threshold:g} of {printable(str(args.photo))}'s", file=sys.stderr)
+
+
 # The subcommands, in the order --help lists them: one line each.
 SUBCOMMANDS = [
     Subcommand("list", "the groups to review, largest first", _list_arguments, _list),
@@ -162,6 +197,8 @@ SUBCOMMANDS = [
                _no_arguments, _regroup),
     Subcommand("not", "the face of PHOTO is not PERSON: keep it as a negative example of PERSON",
                _not_arguments, _not, needs_store=False),
+    Subcommand("search", "have I seen this face? the groups with a face matching PHOTO's, nearest first",
+               _search_arguments, _search),
 ]
 
 

@@ -160,6 +160,7 @@ class MqttSink(EventSink):
         self._answered = threading.Event()
         self._refused: str | None = None
         self._closing = False
+        self._source_up = True  # False while serve.py --config reconnects the camera: status offline
         self._client = self._new_client()
         self._connect(connect_seconds)
         self._keeper = threading.Thread(target=self._keep_retained, name="mqtt-retained", daemon=True)
@@ -266,6 +267,12 @@ class MqttSink(EventSink):
                 if event.name in self._known:
                     self._expire_later(event.name)
             self._people_changed()
+
+    def available(self, running: bool) -> None:
+        with self._lock:
+            self._source_up = running
+            self._dirty.add("status")
+            self._lock.notify_all()
 
     def gallery(self, names: set[str]) -> None:
         with self._lock:
@@ -384,7 +391,7 @@ class MqttSink(EventSink):
         """(topic, payload) of one retained item as it is now (call with the lock held)."""
         kind, _, name = key.partition(":")
         if kind == "status":
-            return [(f"{self.topic}/status", "offline" if self._closing else "online")]
+            return [(f"{self.topic}/status", "offline" if self._closing or not self._source_up else "online")]
         if kind == "people":
             return [(f"{self.topic}/people", json.dumps([printable(name) for name in self._people]))]
         if kind == "seen":

@@ -138,6 +138,12 @@ class Presence:
                 return ("group", group)
         return ("track", track.id)
 
+    def available(self, running: bool) -> None:
+        """The camera gives frames again (True) or has gone and is being reconnected (False): MQTT's status."""
+        with self._lock:
+            if not self._closed:
+                self.sink.available(running)
+
     def end(self) -> None:
         """The source ended (or starts again, with a new tracker): every visit ends."""
         with self._lock:

@@ -61,6 +61,9 @@ class EventSink(ABC):
     def gallery(self, names: set[str]) -> None:
         """The people the gallery knows now (at the start and whenever it changes); most sinks ignore it."""
 
+    def available(self, running: bool) -> None:
+        """The camera gives frames (True) or is reconnecting (False, serve.py --config); most sinks ignore it."""
+
     @abstractmethod
     def close(self) -> None:
         """The source ended: deliver what is pending if possible, say goodbye, free the connection."""
@@ -128,16 +131,22 @@ class QueuedSink(OffLoop, EventSink):
     def __init__(self, sink: EventSink, name: str, warn: Callable[[str], None], limit: int = QUEUE_LIMIT,
                  close_seconds: float = CLOSE_SECONDS) -> None:
         self.sink = sink
+        self.events = 0  # arrivals and departures handed to the sink (the dropped ones too): /metrics reads it
         super().__init__(name, warn, limit, close_seconds)
 
     def arrived(self, event: Event) -> None:
+        self.events += 1
         self._put(self.sink.arrived, event)
 
     def left(self, event: Event) -> None:
+        self.events += 1
         self._put(self.sink.left, event)
 
     def gallery(self, names: set[str]) -> None:
         self._put(self.sink.gallery, set(names))
+
+    def available(self, running: bool) -> None:
+        self._put(self.sink.available, running)
 
     def close(self) -> None:
         """Let the sink catch up, close it, and say in one warning how many events never reached it."""
@@ -166,6 +175,10 @@ class Sinks(EventSink):
     def gallery(self, names: set[str]) -> None:
         for sink in self.sinks:
             sink.gallery(names)
+
+    def available(self, running: bool) -> None:
+        for sink in self.sinks:
+            sink.available(running)
 
     def close(self) -> None:
         for sink in self.sinks:

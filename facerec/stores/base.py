@@ -229,6 +229,25 @@ class Watch(ABC):
         """Stop being told; returns once the background thread has ended."""
 
 
+class ToldOnce:
+    """A watch's trouble (the store unusable, the database lost), told once however often it is met again,
+    and its end told once too: every store's watch tells its user alike."""
+
+    def __init__(self, tell: Callable[[str], None]) -> None:
+        self._tell = tell
+        self.now = False  # in trouble now
+
+    def trouble(self, message: str) -> None:
+        if not self.now:
+            self.now = True
+            self._tell(message)
+
+    def over(self, message: str) -> None:
+        if self.now:
+            self.now = False
+            self._tell(message)
+
+
 class StoreWriter(ABC):
     """One enrolment into a store, from one dataset folder.
 

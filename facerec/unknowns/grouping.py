@@ -160,16 +160,66 @@ def regroup(tracks: Sequence[np.ndarray], threshold: float, margin: float = DEFA
             linkage: Linkage = DEFAULT_LINKAGE) -> np.ndarray:
     """Full regroup: agglomerative clustering of the tracks, merging while the nearest groups are within the cut.
 
-    Returns a group label per track (0, 1, ... in order of each group's first track). Memory and time are
-    quadratic in the number of tracks (each row's nearest group is cached, so a merge costs one pass).
+    Returns a group label per track (0, 1, ... in order of each group's first track). With single linkage
+    (the default) the groups are the connected components of "some vector of one track is within the cut of
+    some vector of the other" (single-linkage clustering stopped at a cut is exactly that), found from blocks
+    of vector distances: memory linear in the vectors, no track-by-track matrix. The other linkages merge
+    step by step over the track-by-track matrix: memory and time quadratic in the number of tracks.
     """
     if linkage not in LINKAGES:
         raise ValueError(f"unknown linkage {linkage!r}: one of {', '.join(LINKAGES)}")
     cut = grouping_cut(threshold, margin)
     tracks = [_as_track(track) for track in tracks]
-    count = len(tracks)
-    if count == 0:
+    if not tracks:
         return np.zeros(0, dtype=np.int64)
+    owner = _components_within(tracks, cut) if linkage == "single" else _agglomerate(tracks, cut, linkage)
+    return _in_order_of_first_track(owner)
+
+
+def _in_order_of_first_track(owner: np.ndarray) -> np.ndarray:
+    """Labels 0, 1, ... numbering each track's cluster in order of the cluster's first track."""
+    _, labels = np.unique(owner, return_inverse=True)
+    first_seen: dict[int, int] = {}
+    return np.array([first_seen.setdefault(int(label), len(first_seen)) for label in labels], dtype=np.int64)
+
+
+# Distances computed at once in _components_within: 2**22 float64 (32 MB; 200 rows against 20,000 vectors).
+_BLOCK_DISTANCES = 2**22
+
+
+def _components_within(tracks: list[np.ndarray], cut: float) -> np.ndarray:
+    """Single linkage at `cut`: a cluster id per track, the connected components of the tracks joined by a pair of
+    vectors within the cut (the pair's distance computed as Groups and _track_distances do)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    vectors = np.vstack(tracks)
+    track_of = np.repeat(np.arange(len(tracks)), [len(track) for track in tracks])
+    squared = (vectors * vectors).sum(1)
+    block = max(1, _BLOCK_DISTANCES // len(vectors))
+    pairs: list[np.ndarray] = []
+    for start in range(0, len(vectors), block):
+        rows = vectors[start:start + block]
+        distance = rows @ vectors[start:].T  # this block against itself and every later vector: each pair once
+        distance *= -2.0  # in place from here: one (block, N) array and its mask
+        distance += squared[start:start + block, None]
+        distance += squared[None, start:]
+        np.maximum(distance, 0.0, out=distance)
+        np.sqrt(distance, out=distance)
+        near_rows, near_columns = np.nonzero(distance <= cut)
+        a, b = track_of[start + near_rows], track_of[start + near_columns]
+        joined = a != b
+        if joined.any():
+            pairs.append(np.unique(np.stack([a[joined], b[joined]], axis=1), axis=0))
+    edges = np.concatenate(pairs) if pairs else np.zeros((0, 2), np.int64)
+    graph = coo_matrix((np.ones(len(edges), np.int8), (edges[:, 0], edges[:, 1])), shape=(len(tracks), len(tracks)))
+    return connected_components(graph, directed=False)[1]
+
+
+def _agglomerate(tracks: list[np.ndarray], cut: float, linkage: Linkage) -> np.ndarray:
+    """Merge the nearest two clusters while within `cut` (each row's nearest cluster cached, so a merge costs one
+    pass over the track-by-track matrix); a cluster id per track."""
+    count = len(tracks)
     distance = _track_distances(tracks, linkage)
     np.fill_diagonal(distance, np.inf)
     sizes = np.array([len(track) for track in tracks], dtype=np.float64)
@@ -202,6 +252,4 @@ def regroup(tracks: Sequence[np.ndarray], threshold: float, margin: float = DEFA
         nearest[stale] = distance[stale].argmin(1)
         closer = alive & (merged < distance[np.arange(count), nearest])
         nearest[closer] = keep
-    _, labels = np.unique(owner, return_inverse=True)
-    first_seen: dict[int, int] = {}
-    return np.array([first_seen.setdefault(label, len(first_seen)) for label in labels], dtype=np.int64)
+    return owner

@@ -10,10 +10,13 @@ Routes (every answer of /api is JSON; a refusal is {"error": "..."} with its sta
     POST /api/learn, GET /api/learn   learn the dataset (header X-Enrolment ends that enrolment); progress
     POST /api/negatives {"face", "name"}   "Not PERSON": the face (an id of a live answer) is not NAME
     WS   /ws                      frames in, answers out (protocol.py)
-    GET  /video                   the annotated --source as MJPEG
+    GET  /video?camera=NAME       the annotated --source (or camera NAME of serve.py --config) as MJPEG
+    GET  /api/health              each camera's state, frames, fps, last frame, reconnects: 200 if all run, else 503
+    GET  /metrics                 the service's counters in Prometheus' text format (facerec/service/metrics.py)
     GET  /unknown                 the Unknown tab (serve.py --keep-unknowns: 404 from its API without)
     GET  /api/unknowns            the groups to review (unknowns.py list --json's objects, "crops") and "people"
     GET  /api/unknowns/GROUP/faces/N   the group's Nth best crop (0: the best), from the unknown store only
+    POST /api/unknowns/search     a photo (JPEG or PNG) of one face: {"found": unknowns.py search --json's list}
     POST /api/unknowns/GROUP/name {"person"}, POST .../ignore, POST .../merge {"other": GROUP}, DELETE .../GROUP
 """
 
@@ -38,6 +41,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..events import Presence
+from ..service import Service
+from ..service.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ..tracking import Tracker
 from ..unknowns.keeping import UnknownKeeper
 from .engine import Engine, shown
@@ -79,11 +84,13 @@ async def read_json(request: Request) -> dict:
 
 
 def create_app(engine: Engine, token: str | None = None, loopback: bool = True, source: str | None = None,
-               events: Presence | None = None, camera: str = "") -> AccessGuard:
+               events: Presence | None = None, camera: str = "", service: Service | None = None) -> AccessGuard:
     """The ASGI application serving `engine`; `token` (required off loopback) guards every request;
     `events` hears who arrives and leaves in `source` (which then runs from the start); `camera` names
-    `source` where its Unknown tracks are kept (a page's are kept as "page ADDRESS")."""
-    stream = SourceStream(source, engine, events, camera) if source else None
+    `source` where its Unknown tracks are kept (a page's are kept as "page ADDRESS"). With `service`
+    (serve.py --config) its cameras are the sources, stopped with the server."""
+    streams: dict[str, SourceStream] = (dict(service.cameras) if service is not None
+                                        else {camera: SourceStream(source, engine, events, camera)} if source else {})
     turns, live_pages = Turns(), ClientSlots()
 
     async def recognise_bytes(data: bytes, number: int, tracker: Tracker | None = None, client: str = "",
@@ -103,7 +110,8 @@ def create_app(engine: Engine, token: str | None = None, loopback: bool = True, 
 
     async def info(request: Request) -> Response:
         return JSONResponse({"profile": engine.gallery.profile, "threshold": engine.threshold,
-                             "people": len(engine.gallery.people), "source": source,
+                             "people": len(engine.gallery.people), "source": source or (True if streams else None),
+                             "cameras": list(streams), "embedder": engine.recogniser.embedder.description(),
                              "max_upload_bytes": MAX_UPLOAD_BYTES, "max_frame_bytes": MAX_FRAME_BYTES,
                              "max_image_pixels": MAX_IMAGE_PIXELS})
 
@@ -162,9 +170,18 @@ def create_app(engine: Engine, token: str | None = None, loopback: bool = True, 
     async def learn_progress(request: Request) -> Response:
         return JSONResponse(engine.progress.as_json())
 
-    async def video(request: Request) -> Response:
-        if stream is None:
+    def chosen_stream(request: Request) -> SourceStream:
+        name = request.query_params.get("camera")
+        if not streams:
             raise Refusal(404, "no --source was given to serve.py")
+        if name is None:
+            return next(iter(streams.values()))
+        if name not in streams:
+            raise Refusal(404, f"no camera {shown(name)}: the cameras are {', '.join(streams)}")
+        return streams[name]
+
+    async def video(request: Request) -> Response:
+        stream = chosen_stream(request)
 
         async def parts():
             stream.watch()
@@ -188,6 +205,10 @@ def create_app(engine: Engine, token: str | None = None, loopback: bool = True, 
 
     async def unknowns(request: Request) -> Response:
         return JSONResponse(await run_in_threadpool(engine.unknown_groups))
+
+    async def search_unknowns(request: Request) -> Response:
+        image = decode_image(await read_body(request))
+        return JSONResponse({"found": await run_in_threadpool(engine.search_unknowns, image)})
 
     async def unknown_crop(request: Request) -> Response:
         group, number = request.path_params["group"], request.path_params["number"]
@@ -216,7 +237,19 @@ def create_app(engine: Engine, token: str | None = None, loopback: bool = True, 
         return JSONResponse({"forgotten": request.path_params["group"], "faces": faces})
 
     async def source_problem(request: Request) -> Response:
+        stream = chosen_stream(request) if streams else None
         return JSONResponse({"source": source, "problem": stream.problem if stream else ""})
+
+    async def health(request: Request) -> Response:
+        if service is None:
+            raise Refusal(404, "health is the service's: serve.py --config with cameras")
+        state, running = service.health()
+        return JSONResponse(state, status_code=200 if running else 503)
+
+    async def metrics(request: Request) -> Response:
+        if service is None:
+            raise Refusal(404, "metrics are the service's: serve.py --config with cameras")
+        return Response(service.metrics.text(), media_type=METRICS_CONTENT_TYPE)
 
     async def live(websocket: WebSocket) -> None:
         client = client_address(websocket)
@@ -249,7 +282,9 @@ def create_app(engine: Engine, token: str | None = None, loopback: bool = True, 
         Route("/api/learn", learn, methods=["POST"]), Route("/api/learn", learn_progress),
         Route("/api/negatives", not_person, methods=["POST"]),
         Route("/video", video), Route("/api/source", source_problem),
+        Route("/api/health", health), Route("/metrics", metrics),
         Route("/unknown", unknown_page), Route("/api/unknowns", unknowns),
+        Route("/api/unknowns/search", search_unknowns, methods=["POST"]),
         Route("/api/unknowns/{group:int}/faces/{number:int}", unknown_crop),
         Route("/api/unknowns/{group:int}/name", name_unknown, methods=["POST"]),
         Route("/api/unknowns/{group:int}/ignore", ignore_unknown, methods=["POST"]),
@@ -260,7 +295,9 @@ def create_app(engine: Engine, token: str | None = None, loopback: bool = True, 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
-        if stream is not None:
+        if service is not None:
+            await run_in_threadpool(service.stop)  # the cameras' readers end, their tracks leave
+        for stream in streams.values():
             stream.stop()
 
     # starlette types every handler as taking any Exception; each of ours takes only the one it is registered for

@@ -37,6 +37,7 @@ import numpy as np
 from ..capture import keep_photo, person_folder
 from ..enrolment import USED, enrol_into, file_signature
 from ..errors import FacerecError
+from ..fairlock import FairLock
 from ..fileio import read_inside
 from ..images import MAX_PHOTO_BYTES
 from ..models import Models
@@ -48,8 +49,8 @@ from ..stores import Gallery, GalleryBusy, SightingLog
 from ..text import printable
 from ..tracking import Tracker
 from ..unknowns.keeping import KeptTracks, UnknownKeeper
-from ..unknowns.negatives import NegativeKept, keep_negative
-from ..unknowns.review import group_json, name_group
+from ..unknowns.negatives import NegativeKept, face_vector, keep_negative
+from ..unknowns.review import group_json, looks_like, name_group, search_groups
 from ..unknowns.store import FACES_PER_TRACK, NoSuchGroup, UnknownStore
 from .protocol import Refusal, decode_image, image_format
 from .recent import RecentFaces
@@ -135,7 +136,8 @@ class Engine:
         self.keeping = keeping
         self.progress = LearnProgress()
         self._enrolment: Enrolment | None = None
-        self._recognising = threading.Lock()  # the recogniser's networks, one frame at a time
+        # the recogniser's networks, one frame at a time, in the order asked: no camera or page starves another
+        self.turn = FairLock()
         self._gallery = threading.Lock()  # the dataset, the store file and the enrolment
         self._learner: threading.Thread | None = None
         self.recent = RecentFaces()  # the named faces of the last frames: what "Not PERSON" refers to
@@ -147,7 +149,7 @@ class Engine:
                   frame_index: int | None = None, keeper: UnknownKeeper | None = None) -> list[Face]:
         """The faces of `image`: a photo on its own, or with `tracker` a frame of the video it follows
         (whose Unknown tracks `keeper`, if any, keeps: call it before drawing on `image`)."""
-        with self._recognising:
+        with self.turn:
             recognised = self.recogniser.recognise(image, frame_index, tracker)
         log_sightings(self.sightings, recognised)
         if keeper is not None and tracker is not None:
@@ -184,9 +186,24 @@ class Engine:
     def unknown_groups(self) -> dict:
         """The groups to review, largest first (unknowns.py list --json's objects, with how many crops each has),
         and the people of the gallery, whom a group may be named."""
+        naming, gallery = self.recogniser.naming, self.gallery
         with self._unknown_group() as store:
-            groups = [{**group_json(group), "crops": min(group.faces, FACES_PER_TRACK)} for group in store.groups()]
+            suggested = looks_like(store, gallery.vectors, list(gallery.names), naming.threshold, naming.margin) \
+                if len(gallery) else {}
+            groups = [{**group_json(group), "looks_like": suggested.get(group.group),
+                       "crops": min(group.faces, FACES_PER_TRACK)} for group in store.groups()]
         return {"groups": groups, "people": [shown(name) for name in sorted(self.gallery.people)]}
+
+    def search_unknowns(self, image: np.ndarray) -> list[dict]:
+        """`unknowns.py search` of a photo's one face: the kept groups it matches, nearest first (list --json's
+        objects with "distance"); Refusal 400 for a photo without exactly one face."""
+        with self.turn:  # the recogniser's networks, as for a frame
+            try:
+                vector = face_vector(image, self.recogniser.detector, self.recogniser.embedder, "the photo")
+            except FacerecError as error:
+                raise Refusal(400, str(error)) from None
+        with self._unknown_group() as store:
+            return [found.json() for found in search_groups(store, vector, self.recogniser.naming.threshold)]
 
     def unknown_crop(self, group: int, number: int) -> bytes:
         """The JPEG of the group's `number`th best face (0: the best), read from the unknown store only."""

@@ -11,7 +11,7 @@ from typing import Callable, Protocol
 import psycopg
 
 from ...errors import FacerecError
-from ..base import Gallery, Watch
+from ..base import Gallery, ToldOnce, Watch
 from .database import CONNECT_TIMEOUT, RETRY_SECONDS, Damaged
 from .schema import CHANNEL
 
@@ -44,7 +44,7 @@ class GalleryWatch(Watch):
         self._on_change = on_change
         self._on_problem = on_problem
         self._generation = generation  # of the gallery the caller holds (None: unknown, load at once)
-        self._unusable = False  # the last gallery read could not be used (told once)
+        self._unusable = ToldOnce(on_problem)  # the last gallery read could not be used
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="facerec-gallery-watch", daemon=True)
         self._thread.start()
@@ -54,16 +54,14 @@ class GalleryWatch(Watch):
         self._thread.join(timeout=CONNECT_TIMEOUT + 2 * POLL_SECONDS)
 
     def _run(self) -> None:
-        lost = False
+        lost = ToldOnce(self._on_problem)
         while not self._stopping.is_set():
             connection = None
             try:
                 connection = self._store._connect()
                 connection.execute(f"LISTEN {CHANNEL}")
-                if lost:
-                    self._on_problem(f"reconnected to the gallery database {self._store.location}: the gallery is "
-                                     "reloaded if it changed meanwhile")
-                    lost = False
+                lost.over(f"reconnected to the gallery database {self._store.location}: the gallery is reloaded if it "
+                          "changed meanwhile")
                 self._deliver(connection)  # what changed before LISTEN, or while the database was lost
                 while not self._stopping.is_set():
                     if self._notified(connection):
@@ -71,11 +69,9 @@ class GalleryWatch(Watch):
             except (psycopg.Error, FacerecError) as error:
                 if self._stopping.is_set():
                     break
-                if not lost:
-                    reason = str(error) if isinstance(error, FacerecError) else self._store._reason(error)
-                    self._on_problem(f"the gallery database {self._store.location} is unreachable ({reason}): keeping "
-                                     "the gallery already loaded, trying again every second")
-                    lost = True
+                reason = str(error) if isinstance(error, FacerecError) else self._store._reason(error)
+                lost.trouble(f"the gallery database {self._store.location} is unreachable ({reason}): keeping the "
+                             "gallery already loaded, trying again every second")
                 self._stopping.wait(RETRY_SECONDS)
             finally:
                 if connection is not None:
@@ -110,16 +106,12 @@ class GalleryWatch(Watch):
             else:
                 gallery, generation = self._store._read(connection, None)
         except (FacerecError, Damaged) as error:
-            if not self._unusable:
-                problem = str(error) if isinstance(error, FacerecError) else \
-                    f"the gallery in {self._store.location} is damaged: {error}"
-                self._on_problem(f"{problem}; keeping the gallery already loaded")
-                self._unusable = True
+            problem = str(error) if isinstance(error, FacerecError) else \
+                f"the gallery in {self._store.location} is damaged: {error}"
+            self._unusable.trouble(f"{problem}; keeping the gallery already loaded")
             self._generation = current  # read again at the next change
             return
-        if self._unusable:
-            self._on_problem(f"the gallery in {self._store.location} is usable again")
-            self._unusable = False
+        self._unusable.over(f"the gallery in {self._store.location} is usable again")
         self._generation = generation
         self._hand_over(gallery)
 

@@ -246,13 +246,39 @@ document.getElementById("learn").addEventListener("click", async () => {
 async function serverSource() {
   const info = await api("GET", "/api/info");
   if (!info.source) return;
-  document.getElementById("server-source").hidden = false;
-  const image = document.getElementById("server-video");
-  image.onerror = async () => {
-    const state = await api("GET", "/api/source");
-    show(document.getElementById("server-problem"), state.problem || "the server's source stopped");
-  };
-  image.src = "/video";
+  const section = document.getElementById("server-source");
+  const problem = document.getElementById("server-problem");
+  const first = document.getElementById("server-video");
+  section.hidden = false;
+  const cameras = info.cameras && info.cameras.length > 1 ? info.cameras : [""];
+  const captions = {};
+  cameras.forEach((name, index) => {
+    // one view per camera of serve.py --config, captioned with who is in view (the first reuses the page's image)
+    const image = index === 0 ? first : first.cloneNode();
+    if (name) {
+      captions[name] = element("h3", {textContent: name});
+      section.insertBefore(captions[name], problem);
+      image.alt = `camera ${name}, named by the server`;
+    }
+    section.insertBefore(image, problem);
+    const query = name ? `?camera=${encodeURIComponent(name)}` : "";
+    image.onerror = async () => {
+      const state = await api("GET", "/api/source" + query);
+      show(problem, state.problem || `the server's source ${name} stopped`);
+    };
+    image.src = "/video" + query;
+  });
+  if (cameras[0]) setInterval(() => inView(captions), 2000);
+}
+
+async function inView(captions) {
+  // /api/health answers 503 while a camera reconnects: its JSON is read either way
+  const response = await fetch("/api/health", {credentials: "same-origin"});
+  const health = await response.json();
+  for (const [name, camera] of Object.entries(health.cameras || {})) {
+    const who = camera.state === "running" ? (camera.in_view.join(", ") || "nobody") : camera.state;
+    if (captions[name]) captions[name].textContent = `${name}: ${who}`;
+  }
 }
 
 startCamera();

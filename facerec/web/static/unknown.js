@@ -1,6 +1,8 @@
 // The Unknown tab: the groups of faces nobody has named yet (serve.py --keep-unknowns), refreshed every few
 // seconds, the most recently seen first (or those of one camera), each with its best crops (a click enlarges
-// one) and the actions of unknowns.py: name, ignore, merge, forget (each confirmed, saying what it does).
+// one) and the actions of unknowns.py: name, ignore, merge, forget (each confirmed, saying what it does);
+// a group near a gallery person offers "this is PERSON?" (looks_like), and a photo finds the groups its face
+// matches (unknowns.py search).
 "use strict";
 
 const REFRESH_MS = 3000;
@@ -83,6 +85,7 @@ function groupCard(group) {
     element("h2", {}, `Group ${id}`),
     element("div", {className: "crops"}),
     element("p", {className: "counts"}),
+    element("p", {className: "looks-like"}),
     nameForm,
     element("p", {className: "actions"},
       element("button", {type: "button", className: "ignore",
@@ -119,6 +122,18 @@ function update(card, group, all) {
       element("img", {src: `${groupPath(group.group)}/faces/${number}?v=${version}`,
                       alt: `group ${group.group}, crop ${number + 1}`, title: "click to enlarge",
                       onclick: (event) => event.target.classList.toggle("enlarged")})));
+  }
+  const suggestion = card.querySelector(".looks-like");
+  const like = group.looks_like;
+  if (suggestion.dataset.name !== (like ? like.name : "")) {
+    suggestion.dataset.name = like ? like.name : "";
+    suggestion.replaceChildren(...(like ? [element("button", {type: "button", className: "looks-like-button",
+      onclick: () => act(`Name group ${group.group} "${like.name}"? Its best crops become photos of ${like.name} ` +
+                         "in the dataset and are learned.", "POST", `${groupPath(group.group)}/name`,
+                         {person: like.name},
+                         (answer) => `group ${group.group} is now ${answer.person} (${answer.photos.length} photos ` +
+                                     "learned)")},
+      `this is ${like.name}? (${like.distance.toFixed(2)})`)] : []));
   }
   const select = card.querySelector(".merge-with");
   const chosen = select.value;
@@ -171,6 +186,26 @@ async function load() {
     groupIds = ids;
   }
 }
+
+// Search: the photo's face against the kept groups; the groups found are marked, nearest first in the message.
+document.getElementById("search-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const file = document.getElementById("search-photo").files[0];
+  if (!file) return;
+  for (const card of groupsBox.querySelectorAll(".found")) card.classList.remove("found");
+  try {
+    const answer = await api("POST", "/api/unknowns/search", file, {"Content-Type": file.type || "image/jpeg"});
+    for (const item of answer.found) {
+      const card = document.getElementById(`group-${item.group}`);
+      if (card) card.classList.add("found");
+    }
+    unknownMessage.textContent = answer.found.length
+      ? "seen before: " + answer.found.map((item) => `group ${item.group} (${item.distance.toFixed(2)})`).join(", ")
+      : "not seen before: no kept group matches this face";
+  } catch (error) {
+    unknownMessage.textContent = error.message;
+  }
+});
 
 load();
 setInterval(load, REFRESH_MS);
