@@ -9,6 +9,7 @@ from conftest import PROJECT_ROOT
 
 # README, "X" / README.md, "X" / README's "X" / docs/page.md, "X" (a comment may break the line before "X")
 REFERENCE = re.compile(r'(README(?:\.md)?|docs/[\w-]+\.md)(?:,|\'s)\s*(?:#\s*)?"([^"\n]+)"')
+THIS_FILE = PROJECT_ROOT / "tests" / "test_doc_references.py"  # its examples are not references
 TEXT_FILES = (".py", ".md", ".txt", ".toml", ".cfg", ".yml", ".yaml", ".sh", ".ini")
 
 
@@ -19,8 +20,8 @@ def headings(page: str) -> set[str]:
 
 
 def names_a_heading(section: str, page_headings: set[str]) -> bool:
-    """"The sface threshold" names "The sface threshold, 1.07": a heading, or its part before a comma."""
-    return any(heading == section or heading.startswith(section + ",") for heading in page_headings)
+    """"The sface threshold" names "The sface threshold, 1.07": a heading, or its part before a comma or colon."""
+    return any(heading == section or heading.startswith((section + ",", section + ":")) for heading in page_headings)
 
 
 def references() -> list[tuple[str, str, str]]:
@@ -29,7 +30,7 @@ def references() -> list[tuple[str, str, str]]:
     found = []
     for name in listed.stdout.splitlines():
         path = PROJECT_ROOT / name
-        if not (name.endswith(TEXT_FILES) or name == ".ci/run") or not path.is_file():
+        if not (name.endswith(TEXT_FILES) or name == ".ci/run") or not path.is_file() or path == THIS_FILE:
             continue
         for match in REFERENCE.finditer(path.read_text(encoding="utf-8", errors="replace")):
             page = "README.md" if match.group(1).startswith("README") else match.group(1)
