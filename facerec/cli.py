@@ -135,8 +135,9 @@ def add_store_arguments(parser: argparse._ActionsContainer, more_help: str = "",
     parser.add_argument("--embeddings", default=None, metavar="PATH_OR_URL", help=LOCATION_HELP + more_help)
     if sightings:
         parser.add_argument("--log-sightings", action="store_true",
-                            help="record each named face (time, --camera, name, distance) in the gallery's "
-                                 "database: needs a postgresql:// --embeddings")
+                            help="record each visit (--camera, name, arrived, left: the visits --mqtt and --webhook "
+                                 "are told) in the gallery's database, table facerec_visits: needs a postgresql:// "
+                                 "--embeddings")
         parser.add_argument("--camera", default=socket.gethostname(), metavar="NAME",
                             help="the camera's name in the sightings and events (default: this machine's name, "
                                  f"{socket.gethostname()})")

@@ -1,7 +1,7 @@
 """The camera runner: a video's frames through the pipeline until they end, each frame's faces handed on.
 
 `run_recognition` recognises every frame of one source (recognition.FacePipeline) and gives its faces to
-whoever asked: the sightings log, the events, the keeper of unknowns, the JSON lines, the drawn frame on
+whoever asked: the events (MQTT, webhooks, the sightings log), the keeper of unknowns, the JSON lines, the drawn frame on
 screen and in the output file. `Summary` is what the run saw. recognize_video.py runs it; the service
 of several cameras (facerec/service/) grows from it.
 """
@@ -22,7 +22,6 @@ from .events import Presence
 from .faces import Face
 from .pipelining import detected_ahead
 from .recognition import FacePipeline
-from .stores import Sighting, SightingLog
 from .text import printable
 from .tracking import Tracker
 from .video import VideoOutput, numbered_frames, why_frames_ended
@@ -31,17 +30,6 @@ if TYPE_CHECKING:  # only the annotation: a run without --keep-unknowns does not
     from .unknowns.keeping import UnknownKeeper
 
 FPS_SMOOTHING = 0.9  # weight of the past in the on-screen frame rate
-
-
-def log_sightings(log: SightingLog | None, recognised: Iterable[Face]) -> None:
-    """Give `log` (if any) the named faces (not Unknown) of one frame just recognised."""
-    if log is None:
-        return
-    now = time.time()
-    named = [Sighting(face.name, float(face.distance), now, face.track)
-             for face in recognised if face.known and face.distance is not None]
-    if named:
-        log.log(named)
 
 
 @dataclass
@@ -86,13 +74,13 @@ def per_name(counts: Counter) -> str:
 
 def run_recognition(frames: Iterable[np.ndarray], recogniser: FacePipeline, window: Window | None = None,
                     output: VideoOutput | None = None, json_lines: TextIO | None = None,
-                    sightings: SightingLog | None = None, events: Presence | None = None,
+                    events: Presence | None = None,
                     ahead: bool | None = None, tracker: Tracker | None = None,
                     unknowns: UnknownKeeper | None = None) -> Summary:
     """Recognise every frame until the frames end, a quit key, or Ctrl-C; return what was seen.
 
-    `tracker` follows the faces (default: the recogniser's own). Each frame's named faces go to
-    `sightings` if given, its tracks to `events` (the caller closes both), its faces and tracks to
+    `tracker` follows the faces (default: the recogniser's own). Each frame's tracks go to `events` (the
+    visits the sinks are told: MQTT, webhooks, the sightings log; the caller closes it), its faces and tracks to
     `unknowns` (--keep-unknowns; its tracks end with the run)."""
     # `ahead`: detect the next frame on another thread while this one is embedded and shown (the same names,
     # more frames a second). By default a file is, a live source (camera, stream) is not: on 2 busy cores that
@@ -112,7 +100,6 @@ def run_recognition(frames: Iterable[np.ndarray], recogniser: FacePipeline, wind
         for index, frame, faces in steps:
             recognised = recogniser.recognise(frame, index, tracker, faces=faces)
             summary.add(recognised)
-            log_sightings(sightings, recognised)
             if events is not None and followed is not None:
                 events.saw(followed.tracks, index, recogniser.matcher)
             if unknowns is not None and followed is not None:

@@ -1,9 +1,9 @@
 """The follower and the sightings plumbing, in process with the real sface networks (issue 14).
 
 A GalleryFollower over a real embeddings file and its real watch thread: a gallery of another
-profile is refused with a warning, the next good one is swapped in. run_recognition gives each
-frame's named faces to a SightingLog (the PostgreSQL store's log has its own tests; here the seam's
-contract: what is logged for a frame of the clip).
+profile is refused with a warning, the next good one is swapped in. run_recognition's visits reach a
+SightingLog (--log-sightings) through the events (the PostgreSQL store's log has its own tests; here the
+seam's contract: what is logged for a stretch of the clip).
 """
 
 import dataclasses
@@ -16,6 +16,7 @@ from helpers import CLIP
 from test_sface import SFACE_THRESHOLD, models  # noqa: F401  (a fixture: the sface networks)
 from test_store import make_store
 
+from facerec.events import log_visits
 from facerec.follower import GalleryFollower, Naming
 from facerec.matching import UNKNOWN
 from facerec.recognition import FacePipeline
@@ -80,16 +81,16 @@ class SightingsSeen(SightingLog):
     """A SightingLog that keeps what it is given, in order."""
 
     def __init__(self):
-        self.frames, self.closed = [], False
+        self.rows, self.closed = [], False
 
-    def log(self, sightings):
-        self.frames.append(list(sightings))
+    def log(self, sighting):
+        self.rows.append(sighting)
 
     def close(self):
         self.closed = True
 
 
-def test_run_recognition_logs_each_frames_named_faces_with_track_and_distance(models, tmp_path):
+def test_run_recognition_logs_each_visit_once_at_its_arrival_and_once_at_its_departure(models, tmp_path):
     from test_sface import enrol_with_lin
 
     detector, embedder = models
@@ -99,33 +100,17 @@ def test_run_recognition_logs_each_frames_named_faces_with_track_and_distance(mo
     frames = [capture.read()[1] for _ in range(130)][116:130]  # lin on stage
     capture.release()
     seen = SightingsSeen()
-    summary = run_recognition(frames, recogniser, sightings=seen)
-    logged = [sighting for frame in seen.frames for sighting in frame]
-    named = sum(count for name, count in summary.names.items() if name != UNKNOWN)
-    assert named >= len(frames) and len(logged) == named  # every named face, and no Unknown one
-    assert {sighting.name for sighting in logged} == {"lin"}
-    assert all(isinstance(s.track, int) and 0 <= s.distance < SFACE_THRESHOLD for s in logged)
-    assert all(frame for frame in seen.frames)  # a frame without a named face is not logged at all
-    assert not seen.closed  # the caller closes the log
-
-
-
-def test_what_this_process_wrote_and_uses_is_not_taken_up_again_when_the_watch_sees_the_file(models, tmp_path):
-    # the web page's Learn: the engine writes the gallery and uses it at once; the watch then sees the new
-    # file, and must hand on that same gallery, which the follower already uses (an SVM is not trained twice)
-    path, store, follower = followed_file(models, tmp_path, Warnings())
-    recogniser = follower.recogniser
-    writer = store.open_writer(tmp_path, {"profile": "sface"}, 128)
-    added = sface_store(4, 1)
-    writer.record("person1/new.jpg", {"size": 1, "mtime_ns": 1}, "used", "person1", added.vectors[3])
-    writer.finish()
-    written = store.load()  # what the engine hands to the follower: the gallery just written, not read again
-    follower.use(written)
-    matcher = recogniser.matcher
-    seen_by_a_watch = store._load()[0]  # what the watch thread reads when it sees the new file
-    assert seen_by_a_watch is written and len(written) == 3
-    follower._changed(seen_by_a_watch)
-    assert follower.reloads == 1 and recogniser.matcher is matcher
-    save_store(added, path)  # another process rewrites the file: read anew and taken up
-    follower._changed(store._load()[0])
-    assert follower.reloads == 2 and follower.gallery.names == added.names
+    events = log_visits(None, seen, "stage")
+    summary = run_recognition(frames, recogniser, events=events)
+    assert summary.names["lin"] >= len(frames)  # lin in every frame: one visit, however many faces
+    arrivals = list(seen.rows)
+    assert [row.name for row in arrivals if row.name != UNKNOWN] == ["lin"]
+    assert all(row.left is None for row in arrivals) and [row.visit for row in arrivals] == list(range(1, len(arrivals) + 1))
+    events.close()  # the run's end: every visit ends, each completing its own row
+    departures = seen.rows[len(arrivals):]
+    assert sorted((row.visit, row.name, row.arrived) for row in departures) == [
+        (row.visit, row.name, row.arrived) for row in arrivals]
+    assert all(row.left >= row.arrived for row in departures)
+    (lin,) = [row for row in arrivals if row.name == "lin"]
+    assert 0 <= lin.distance < SFACE_THRESHOLD and lin.unknown_group is None
+    assert not seen.closed  # the log is its opener's to close

@@ -9,6 +9,7 @@ processes and outliving a restart of the server, names made of SQL, a password i
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import re
@@ -27,6 +28,7 @@ from conftest import PROJECT_ROOT, run_script, shared_path
 from helpers import CLIP, assert_clean_failure, stand_in_openface
 from postgres_server import PASSWORD, PASSWORD_ROLE, database_url, postgres_server  # noqa: F401 (fixtures)
 from paced_camera import LIN_FRAMES, LIN_PHOTO, WITHIN_TWO_SECONDS, PacedCamera, names, y4m_frames
+from test_events import Listener, new_broker
 from test_postgres_store import INJECTION, readme_sightings_query, rows
 from test_sface import CLIP_CONFIDENCE, enrol, linked_dataset, sface_model_args
 from web_server import Server, copied_dataset
@@ -360,10 +362,59 @@ def test_a_running_recogniser_outlives_a_restart_of_the_database(postgres_server
     # the sightings waited in memory while the database was down: none lost
     assert stderr.count("sightings cannot be written now") == 1 and stderr.count("sightings are written again") == 1
     assert stderr.count("warning: ") == 4  # the gallery's loss and reconnection, the sightings' likewise
-    named = {}
-    for face in (face for record in camera.records for face in record["faces"] if face["name"] != "Unknown"):
-        named[face["name"]] = named.get(face["name"], 0) + 1
-    assert dict(rows(url, "SELECT name, sum(faces)::int FROM facerec_sightings GROUP BY name")) == named
+    # one visit each, lin's and (once enrolled under that name) miranda's, every visit ended with the run
+    named = {face["name"] for record in camera.records for face in record["faces"]} - {"Unknown"}
+    visits = rows(url, 'SELECT name, "left" IS NOT NULL FROM facerec_visits WHERE name <> %s ORDER BY visit', "Unknown")
+    assert named == {"lin", "miranda"} and visits == [("lin", True), ("miranda", True)]
+
+
+def seconds(stamp: str) -> float:
+    """An event's ISO 8601 time as seconds since the epoch."""
+    return datetime.datetime.fromisoformat(stamp).timestamp()
+
+
+def in_order(visit: tuple) -> tuple:
+    """(name, unknown_group, arrived, ...) sorted by name, group (none first) and arrival."""
+    return visit[0], -1 if visit[1] is None else visit[1], visit[2]
+
+
+def test_the_sightings_log_holds_the_visits_mqtt_is_told_over_the_clip(lin_gallery, tmp_path):
+    _, _, url, _ = lin_gallery
+    camera = "visits-stage"
+    broker = new_broker(tmp_path / "broker")
+    listener = Listener(broker.port)
+    try:
+        run = run_script("recognize_video.py", "--embeddings", url, "--source", str(shared_path(CLIP)), "--no-display",
+                         "--confidence", CLIP_CONFIDENCE, "--camera", camera, "--mqtt", broker.url(), "--log-sightings",
+                         *sface_model_args())
+        assert run.returncode == 0 and "warning" not in run.stderr, run.stderr
+        listener.wait_for(lambda: "offline" in listener.payloads(f"facerec/{camera}/status"), "no offline status")
+        events = [json.loads(payload) for payload in listener.payloads(f"facerec/{camera}/events")]
+    finally:
+        listener.close()
+        broker.stop()
+    # the visits the events tell: a person's by name, a stranger's by group, else by its track
+    told, arrivals = [], {}
+    for event in events:
+        key = (event["name"] if event["name"] != "Unknown" else None, event.get("unknown_group"),
+               event["track"] if event["name"] == "Unknown" and event.get("unknown_group") is None else None)
+        if event["type"] == "arrived":
+            arrivals[key] = event
+        else:
+            arrival = arrivals.pop(key)
+            told.append((arrival["name"], arrival.get("unknown_group"), seconds(arrival["time"]), seconds(event["time"]),
+                         arrival["distance"]))
+    assert not arrivals and told
+    logged = sorted(((name, group, arrived.timestamp(), left and left.timestamp(), distance)
+                     for name, group, arrived, left, distance
+                     in rows(url, 'SELECT name, unknown_group, arrived, "left", distance FROM facerec_visits '
+                                  "WHERE camera = %s", camera)), key=in_order)
+    assert len(logged) == len(told) and all(row[3] is not None for row in logged), logged  # every visit ended
+    for row, visit in zip(logged, sorted(told, key=in_order)):  # the same visits, to the millisecond the events carry
+        assert row[:2] == visit[:2] and row[2:4] == pytest.approx(visit[2:4], abs=0.0011), (row, visit)
+        assert row[4] == pytest.approx(visit[4], abs=0.0001)
+    names = [name for name, *_ in logged]
+    assert names.count("lin") == 1 and names.count("obama") == 1
 
 
 # --- names and passwords ---
@@ -383,7 +434,8 @@ def test_names_made_of_sql_quotes_and_unicode_are_just_names(database_url, tmp_p
     assert {person for (person,) in rows(database_url, "SELECT DISTINCT person FROM facerec_images")} == {
         "alex_lacamoire", "biden", "kit_harington", "rose_leslie", WEIRD_NAME, INJECTION}
     tables = rows(database_url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename")
-    assert tables == [("facerec_images",), ("facerec_meta",), ("facerec_negatives",), ("facerec_sightings",)]
+    assert tables == [("facerec_images",), ("facerec_meta",), ("facerec_negatives",), ("facerec_sightings",),
+                      ("facerec_visits",)]
     assert rows(database_url, "SELECT count(*) FROM facerec_images") == [(10,)]
 
 

@@ -286,11 +286,11 @@ def test_a_name_made_of_sql_is_just_a_name(database_url, tmp_path):
     assert gallery.names == [INJECTION]
     assert store.known_images(tmp_path / "dataset").paths == [key]
     assert rows(database_url, "SELECT to_regclass('faces') IS NOT NULL") == [(True,)]
-    camera = "door'); DROP TABLE facerec_sightings;--"
+    camera = "door'); DROP TABLE facerec_visits;--"
     log = store.sighting_log(camera)
-    log.log([Sighting(INJECTION, 0.25, 1_700_000_000.0, track=1)])
+    log.log(Sighting(1, INJECTION, 1_700_000_000.0, distance=0.25))
     log.close()
-    assert rows(database_url, "SELECT camera, name FROM facerec_sightings") == [(camera, INJECTION)]
+    assert rows(database_url, "SELECT camera, name FROM facerec_visits") == [(camera, INJECTION)]
 
 
 def test_names_and_paths_holding_the_separator_of_the_fast_listing_load_as_they_are(database_url, tmp_path):
@@ -672,31 +672,40 @@ def readme_sightings_query() -> str:
     return found.group(1)
 
 
-def test_sightings_one_row_per_track_and_the_readme_query(database_url, tmp_path):
+def test_sightings_one_row_per_visit_and_the_readme_query(database_url, tmp_path):
     enrol(PostgresStore(database_url), tmp_path / "dataset", dataset_records())
     store = PostgresStore(database_url)
     start = 1_700_000_000.0
     door, hall = store.sighting_log("door"), store.sighting_log("hall")
-    for frame in range(90):  # three seconds of a track at 30 frames a second: one row
-        door.log([Sighting("obama", 0.30 + (frame % 9) / 100, start + frame / 30, track=1)])
-    door.log([Sighting("biden", 0.41, start + 5, track=2)])
-    hall.log([Sighting("obama", 0.35, start + 60), Sighting("obama", 0.33, start + 61)])  # photos: a row each
+    door.log(Sighting(1, "obama", start, distance=0.30))  # arrives ...
+    door.log(Sighting(2, "biden", start + 5, distance=0.41))  # (still in view when the log closes)
+    door.log(Sighting(1, "obama", start, start + 89 / 30, distance=0.30))  # ... and leaves: the same row
+    hall.log(Sighting(1, "Unknown", start + 60, start + 61, unknown_group=7, distance=0.6))
+    hall.log(Sighting(2, "obama", start + 62, start + 70, distance=0.35))
     door.close()
     hall.close()
 
-    found = rows(database_url, "SELECT camera, track, name, extract(epoch FROM first_seen), "
-                               "extract(epoch FROM last_seen), faces, best_distance FROM facerec_sightings "
-                               "ORDER BY camera, name, first_seen")
-    assert [(camera, track, name, faces) for camera, track, name, _, _, faces, _ in found] == [
-        ("door", 2, "biden", 1), ("door", 1, "obama", 90),
-        ("hall", None, "obama", 1), ("hall", None, "obama", 1)]
-    obama_door = found[1]
-    assert float(obama_door[3]) == pytest.approx(start) and float(obama_door[4]) == pytest.approx(start + 89 / 30)
-    assert obama_door[6] == pytest.approx(0.30)
+    found = rows(database_url, 'SELECT camera, visit, name, unknown_group, extract(epoch FROM arrived), '
+                               'extract(epoch FROM "left"), distance FROM facerec_visits ORDER BY camera, visit')
+    assert [(camera, visit, name, group) for camera, visit, name, group, _, _, _ in found] == [
+        ("door", 1, "obama", None), ("door", 2, "biden", None), ("hall", 1, "Unknown", 7), ("hall", 2, "obama", None)]
+    obama_door = found[0]
+    assert float(obama_door[4]) == pytest.approx(start) and float(obama_door[5]) == pytest.approx(start + 89 / 30)
+    assert obama_door[6] == pytest.approx(0.30) and found[1][5] is None  # biden's visit is open
 
     answer = rows(database_url, readme_sightings_query().replace("now() - interval '1 day'", "'2023-01-01'"))
-    assert [(name, camera, faces) for name, camera, _, _, faces, _ in answer] == [
-        ("obama", "hall", 2), ("biden", "door", 1), ("obama", "door", 90)]
+    assert [(name, camera, visits) for name, camera, _, _, visits in answer] == [
+        ("obama", "hall", 1), ("Unknown", "hall", 1), ("biden", "door", 1), ("obama", "door", 1)]
+
+
+def test_a_database_made_before_the_visits_table_gets_it_from_the_first_sighting_log(database_url, tmp_path):
+    enrol(PostgresStore(database_url), tmp_path / "dataset", dataset_records())
+    rows(database_url, "DROP TABLE facerec_visits")  # as a gallery made by facerec before 2026-12 is
+    log = PostgresStore(database_url).sighting_log("door")
+    log.log(Sighting(1, "obama", 1_700_000_000.0, 1_700_000_002.0, distance=0.3))
+    log.close()
+    assert rows(database_url, "SELECT name FROM facerec_visits") == [("obama",)]
+    assert rows(database_url, "SELECT value FROM facerec_meta WHERE key = 'schema_version'") == [(2,)]
 
 
 def test_sightings_wait_while_the_database_is_down(postgres_server, tmp_path, capfd):
@@ -704,13 +713,14 @@ def test_sightings_wait_while_the_database_is_down(postgres_server, tmp_path, ca
     log = PostgresStore(url).sighting_log("door")
     postgres_server.stop()
     try:
-        for frame in range(30):
-            log.log([Sighting("obama", 0.3, 1_700_000_000.0 + frame, track=7)])
+        for visit in range(1, 31):  # 30 visits, each told at its arrival and at its departure
+            log.log(Sighting(visit, "obama", 1_700_000_000.0 + visit, distance=0.3))
+            log.log(Sighting(visit, "obama", 1_700_000_000.0 + visit, 1_700_000_000.5 + visit, distance=0.3))
         time.sleep(2.5)  # the writer tries (and fails) meanwhile
     finally:
         postgres_server.start()
     log.close()
-    assert rows(url, "SELECT name, faces FROM facerec_sightings") == [("obama", 30)]
+    assert rows(url, 'SELECT count(*), count("left") FROM facerec_visits') == [(30, 30)]
     err = capfd.readouterr().err
     assert err.count("sightings cannot be written now") == 1 and "they are kept" in err
 
@@ -721,14 +731,14 @@ def test_sightings_queued_beyond_the_bound_drop_the_oldest(postgres_server, monk
     log = PostgresStore(url).sighting_log("door")
     postgres_server.stop()
     try:
-        for frame in range(30):  # one row, however many frames
-            log.log([Sighting("obama", 0.3, 1_700_000_000.0 + frame, track=7)])
-        for photo in range(6):  # a row each: 7 rows for 5 places
-            log.log([Sighting(f"visitor{photo}", 0.4, 1_700_000_100.0 + photo)])
+        log.log(Sighting(1, "obama", 1_700_000_000.0, distance=0.3))
+        log.log(Sighting(1, "obama", 1_700_000_000.0, 1_700_000_030.0, distance=0.3))  # one row, arrival and departure
+        for visit in range(2, 8):  # a row each: 7 rows for 5 places
+            log.log(Sighting(visit, f"visitor{visit}", 1_700_000_100.0 + visit, distance=0.4))
         time.sleep(2.5)  # the writer tries (and fails) meanwhile
     finally:
         postgres_server.start()
     log.close()
-    assert rows(url, "SELECT name FROM facerec_sightings ORDER BY first_seen") == [
-        (f"visitor{photo}",) for photo in range(1, 6)]
+    assert rows(url, "SELECT name FROM facerec_visits ORDER BY arrived") == [
+        (f"visitor{visit}",) for visit in range(3, 8)]
     assert capfd.readouterr().err.count("the oldest are dropped") == 1

@@ -233,10 +233,21 @@ def test_log_sightings_with_an_embeddings_file_is_refused_before_the_models_load
     path = tmp_path / "e.pickle"
     save_store(make_store(), path)
     # a --detector that does not exist: had the models been loaded first, that would be the error
+    # serve.py logs the visits of its own --source (a video made here), so it is given one
+    source = tmp_path / "source.avi"
+    video = cv2.VideoWriter(str(source), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    video.write(np.zeros((48, 64, 3), np.uint8))
+    video.release()
     result = run_script(script, "--embeddings", str(path), "--log-sightings", "--camera", "door",
-                        "--no-display" if script == "recognize_video.py" else "--port=0",
+                        *(["--no-display"] if script == "recognize_video.py" else ["--port=0", "--source", str(source)]),
                         "--detector", str(tmp_path / "no-models"))
     assert_clean_failure(result, "--log-sightings needs a PostgreSQL gallery", str(path))
     assert "no-models" not in result.stderr
+
+
+def test_serve_logs_sightings_of_its_own_source_only(tmp_path):
+    result = run_script("serve.py", "--embeddings", str(tmp_path / "none.pickle"), "--log-sightings", "--port=0")
+    assert_clean_failure(result, "--mqtt, --webhook and --log-sightings tell who arrives in the server's own video: "
+                                 "give --source too")
 
 

@@ -18,8 +18,8 @@ from unknown_faces import PHOTOS, PROBES, crop, jpeg_files, sface, track
 from facerec.catalogue import PROFILES
 from facerec.enrolment import embed_photo, enrol
 from facerec.errors import FacerecError
-from facerec.matching import make_matcher
-from facerec.stores import open_store
+from facerec.matching import UNKNOWN, make_matcher
+from facerec.stores import Sighting, open_store
 from facerec.unknowns import NoSuchGroup, open_unknowns
 from facerec.unknowns.filestore import INDEX, unknowns_folder
 from facerec.unknowns.review import name_group, show_group
@@ -220,6 +220,12 @@ def test_naming_a_group_enrols_its_crops_and_its_sightings_carry_the_name(locati
     obama = store.add(track(PHOTOS["obama"], 3, START))
     (dataset / "kit").mkdir()
     (dataset / "kit" / f"unknown-{kit}-1.jpg").write_bytes(b"mine")  # a file of that name is never replaced
+    if "://" in location:  # --log-sightings logged a visit of each group (strangers seen before)
+        with open_store(location) as gallery_store:
+            log = gallery_store.sighting_log("door")
+            log.log(Sighting(1, UNKNOWN, START, START + 5, unknown_group=kit, distance=0.7))
+            log.log(Sighting(2, UNKNOWN, START + 9, START + 12, unknown_group=obama + 1000, distance=0.7))
+            log.close()
 
     naming = name_group(store, kit, "kit", dataset, location, models)
     assert (dataset / "kit" / f"unknown-{kit}-1.jpg").read_bytes() == b"mine"
@@ -243,6 +249,9 @@ def test_naming_a_group_enrols_its_crops_and_its_sightings_carry_the_name(locati
         with psycopg.connect(location) as connection:
             rows = connection.execute("SELECT camera, track, name, faces FROM facerec_sightings ORDER BY track").fetchall()
         assert rows == [("door", 1, "kit", 1), ("door", 2, "kit", 1), ("door", 3, "obama", 2)]
+        with psycopg.connect(location) as connection:
+            visits = connection.execute("SELECT name, unknown_group FROM facerec_visits ORDER BY visit").fetchall()
+        assert visits == [("kit", kit), (UNKNOWN, obama + 1000)]  # the named group's visit carries the name
     else:
         assert [(person, camera) for person, camera, *_ in store.sightings()] == [("kit", "door")] * 2 + [("obama", "door")]
     store.close()

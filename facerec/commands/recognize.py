@@ -17,7 +17,7 @@ from facerec.cli import (add_detector_arguments, add_embedder_arguments, add_eve
 from facerec.display import Window
 from facerec.commands import command_main
 from facerec.errors import FacerecError
-from facerec.events import close_events
+from facerec.events import close_events, log_visits
 from facerec.follower import print_warning
 from facerec.recognition import Recogniser
 from facerec.running import run_recognition
@@ -69,9 +69,12 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.ExitStack() as cleanup:
         # connected (and checked) first: a wrong URL, broker or login is said at once
         events = events_from_args(args, print_warning)
-        cleanup.callback(close_events, events)
+        cleanup.callback(lambda: close_events(events))  # the Presence `events` is at the end (log_visits may make it)
         gallery = cleanup.enter_context(open_gallery(args.embeddings, profile=profile_from_args(args).name,
                                                      sightings_camera=args.camera if args.log_sightings else None))
+        events = log_visits(events, gallery.sightings, args.camera, args.away_seconds)
+        if events is not None:
+            cleanup.callback(events.end)  # the last departures reach the sightings log before the gallery closes it
         recogniser = Recogniser(models_from_args(args), gallery, threshold=args.threshold, match=args.match,
                                 min_probability=args.min_probability, every=args.every, on_problem=print_warning,
                                 margin=args.margin)
@@ -86,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             with open_source(args.source) as source:
                 output = VideoOutput(output_path, source.fps, source.frame_size) if output_path else None
                 summary = run_recognition(source, recogniser, window, output, sys.stdout if args.json else None,
-                                          gallery.sightings, events, tracker=recogniser.new_tracker(),
+                                          events, tracker=recogniser.new_tracker(),
                                           unknowns=keeping.keeper(args.camera) if keeping else None)
         finally:
             if output is not None:

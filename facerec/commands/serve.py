@@ -17,7 +17,7 @@ from facerec.cli import (add_detector_arguments, add_embedder_arguments, add_eve
 from facerec.config import Camera
 from facerec.commands import command_main
 from facerec.errors import FacerecError
-from facerec.events import Presence, close_events
+from facerec.events import Presence, close_events, log_visits
 from facerec.follower import print_warning
 from facerec.recognition import Recogniser
 from facerec.service import Service, camera_warning, log_line
@@ -89,9 +89,9 @@ def main(argv: list[str] | None = None) -> int:
         raise FacerecError(f"--port {args.port} is not a port number (0 to 65535)")
 
     cameras = served_cameras(args)
-    if (args.mqtt or args.webhook) and not cameras:
-        raise FacerecError("--mqtt and --webhook tell who arrives in the server's own video: give --source too "
-                           "(or cameras in --config)")
+    if (args.mqtt or args.webhook or args.log_sightings) and not cameras:
+        raise FacerecError("--mqtt, --webhook and --log-sightings tell who arrives in the server's own video: "
+                           "give --source too (or cameras in --config)")
     if cameras:
         event_urls_from_environment(args)  # $FACEREC_MQTT_URL, $FACEREC_WEBHOOK_URL: only where there is video
     if args.source is not None:
@@ -105,10 +105,14 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.ExitStack() as cleanup:
         # connected (and checked) first: a wrong URL, broker or login is said at once
         events = None if service_mode else events_from_args(args, print_warning)
-        cleanup.callback(close_events, events)
+        cleanup.callback(lambda: close_events(events))  # the Presence `events` is at the end (log_visits may make it)
         gallery = cleanup.enter_context(open_gallery(
             args.embeddings, profile=profile_from_args(args).name, missing_ok=True,
             sightings_camera=args.camera if args.log_sightings and not service_mode else None))
+        if not service_mode:
+            events = log_visits(events, gallery.sightings, args.camera, args.away_seconds)
+            if events is not None:
+                cleanup.callback(events.end)  # the last departures reach the sightings log before the gallery closes it
         models = models_from_args(args)
         if gallery.snapshot is None:
             print(f"note: {gallery.location} holds no gallery yet: everyone is Unknown until you enrol someone "
@@ -117,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
                                 min_probability=args.min_probability, every=args.every, on_problem=print_warning,
                                 margin=args.margin)
         # learning has its own networks (OpenCV's are not shared between threads), from the files just found and checked
-        engine = Engine(recogniser, models.reloaded(), args.dataset, gallery.sightings,
+        engine = Engine(recogniser, models.reloaded(), args.dataset,
                         keeping_from_args(args, cleanup, print_warning, events, models.detector))
         cleanup.enter_context(recogniser.watching_gallery())
         service = None
@@ -131,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
             def sightings_for(camera: str) -> SightingLog | None:
                 return gallery.store.sighting_log(camera) if args.log_sightings else None
 
-            service = Service(engine, cameras, args.every, events_for, sightings_for)
+            service = Service(engine, cameras, args.every, events_for, sightings_for, args.away_seconds)
             cleanup.callback(service.close)  # after stop: the events are delivered, the sightings written
             cleanup.callback(service.stop)
             log_line(None, f"serving {plural(len(cameras), 'camera')}: {', '.join(camera.name for camera in cameras)}")

@@ -1,8 +1,10 @@
-"""Events for other systems: who arrived in view of a camera and who left, sent to MQTT and webhooks.
+"""Events for other systems: who arrived in view of a camera and who left, sent to MQTT, webhooks and the
+sightings log.
 
 A video loop hands its tracks to a Presence after each frame (`saw`); the Presence tells the
 sinks of visits beginning and ending (arrivals and departures). Each sink (EventSink: `arrived`, `left`, `close`) runs behind
-its own QueuedSink, so a slow or absent receiver never slows the video.
+its own QueuedSink, so a slow or absent receiver never slows the video; the sightings log (sightings.py) queues
+and writes in a thread of its own.
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ from __future__ import annotations
 from typing import Callable
 
 from ..errors import FacerecError
-from ..stores import masked
+from ..stores import SightingLog, masked
 from .presence import AWAY_SECONDS, Presence, Strangers
+from .sightings import SightingsSink
 from .sink import Event, EventSink, QueuedSink, Sinks
 
 
@@ -41,11 +44,24 @@ def open_events(camera: str, warn: Callable[[str], None], mqtt: str | None = Non
     return Presence(Sinks(sinks), camera, away_seconds=away_seconds, strangers=strangers) if sinks else None
 
 
+def log_visits(presence: Presence | None, log: SightingLog | None, camera: str,
+               away_seconds: float = AWAY_SECONDS) -> Presence | None:
+    """`presence` telling `log` (--log-sightings) its visits too: a Presence of its own if there is none yet.
+    Call before the first frame. The log stays its opener's to close, after the departures (Presence.end)."""
+    if log is None:
+        return presence
+    if presence is None:
+        return Presence(Sinks([SightingsSink(log)]), camera, away_seconds=away_seconds)
+    told = presence.sink.sinks if isinstance(presence.sink, Sinks) else [presence.sink]
+    presence.sink = Sinks([*told, SightingsSink(log)])
+    return presence
+
+
 def close_events(presence: Presence | None) -> None:
     """Presence.close, if there is one (an ExitStack callback)."""
     if presence is not None:
         presence.close()
 
 
-__all__ = ["AWAY_SECONDS", "Event", "EventSink", "Presence", "QueuedSink", "Sinks", "Strangers", "close_events",
-           "open_events"]
+__all__ = ["AWAY_SECONDS", "Event", "EventSink", "Presence", "QueuedSink", "SightingsSink", "Sinks", "Strangers",
+           "close_events", "log_visits", "open_events"]

@@ -46,6 +46,7 @@ class _Visit:
     last: _Sighting
     unknown_group: int | None = None
     visits: int | None = None
+    number: int = 0  # the visit's number in its Presence: what pairs its departure with its arrival
 
 
 # A visit's key: ("person", name), ("group", kept group id) or ("track", track id) for an Unknown face
@@ -76,6 +77,7 @@ class Presence:
         self._group_visits: dict[int, int] = {}  # kept group -> its visits, as `strangers` said
         self._matcher: Matcher | None = None
         self._people: set[str] | None = None
+        self._opened = 0  # visits opened so far
         self._lock = threading.Lock()
         self._closed = False
 
@@ -107,8 +109,9 @@ class Presence:
             if visit is None:
                 group = int(key[1]) if key[0] == "group" else None  # type: ignore[call-overload]
                 name = str(key[1]) if key[0] == "person" else UNKNOWN
+                self._opened += 1
                 visit = self._visits[key] = _Visit(name, seen, seen, group,
-                                                   None if group is None else self._group_visits.get(group))
+                                                   None if group is None else self._group_visits.get(group), self._opened)
                 arrivals.append(visit)
             else:
                 visit.last = seen
@@ -165,4 +168,4 @@ class Presence:
 
     def _event(self, kind: str, visit: _Visit, seen: _Sighting) -> Event:
         return Event(kind, visit.name, self.camera, seen.track, seen.time, seen.distance, seen.box, seen.frame,
-                     visit.unknown_group, visit.visits)
+                     visit.unknown_group, visit.visits, visit.number)

@@ -34,6 +34,7 @@ class Event:
     frame: int  # the source's frame index of that moment
     unknown_group: int | None = None  # an Unknown face in a kept group of unknown faces (--keep-unknowns)
     visits: int | None = None  # ... that group's visits so far (its kept tracks), this one included
+    visit: int = 0  # the visit's number in its Presence (the same in its arrival and departure); not sent
 
     def as_json(self) -> dict:
         """The event as MQTT and webhooks carry it (time in ISO 8601, UTC; `unknown_group` and `visits` only

@@ -14,7 +14,7 @@ import time
 from typing import Callable, Iterable
 
 from ..config import Camera
-from ..events import Presence, close_events
+from ..events import AWAY_SECONDS, Presence, close_events, log_visits
 from ..stores import SightingLog
 from ..web.engine import Engine
 from .camera import RUNNING, CameraRunner
@@ -38,7 +38,8 @@ class Service:
 
     def __init__(self, engine: Engine, cameras: Iterable[Camera], every: int,
                  events_for: Callable[[str], Presence | None] = lambda camera: None,
-                 sightings_for: Callable[[str], SightingLog | None] = lambda camera: None) -> None:
+                 sightings_for: Callable[[str], SightingLog | None] = lambda camera: None,
+                 away_seconds: float = AWAY_SECONDS) -> None:
         # FFmpeg prints "Connection refused" at every attempt to reach a camera that is down; the service says
         # once that it went and once that it is back. Read by OpenCV when it first opens a stream: before the cameras.
         os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
@@ -49,11 +50,13 @@ class Service:
         self._sightings: list[SightingLog] = []
         try:
             for camera in cameras:
-                events, sightings = events_for(camera.name), sightings_for(camera.name)
-                self._events += [events] if events is not None else []
+                sightings = sightings_for(camera.name)
                 self._sightings += [sightings] if sightings is not None else []
+                # the sightings log is one more sink of the camera's visits (--log-sightings)
+                events = log_visits(events_for(camera.name), sightings, camera.name, away_seconds)
+                self._events += [events] if events is not None else []
                 self.cameras[camera.name] = CameraRunner(camera, engine, every, camera_warning(camera.name), events,
-                                                         sightings, self.metrics.observer(camera.name))
+                                                         self.metrics.observer(camera.name))
         except BaseException:
             self.stop()
             self.close()

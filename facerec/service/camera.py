@@ -5,7 +5,7 @@ from the start, watched or not, with what a camera left running for weeks needs:
 ends, stalls or never answers is opened again after 1, 2, 4 ... at most 30 s, forever, with one
 warning when it goes and one when it is back (its tracks end meanwhile: their departures are sent,
 its Unknown ones kept); a file still ends at its end. Its own tracker (`every`), threshold,
-detection confidence, sightings, events and kept unknowns; the counters /api/health and /metrics read.
+detection confidence, events (the sightings log among their sinks) and kept unknowns; the counters /api/health and /metrics read.
 """
 
 from __future__ import annotations
@@ -22,8 +22,6 @@ from ..errors import FacerecError
 from ..events import Presence
 from ..matching import Matcher
 from ..drawing import annotate
-from ..running import log_sightings
-from ..stores import SightingLog
 from ..tracking import Tracker
 from ..unknowns.keeping import UnknownKeeper
 from ..video import VideoSource, open_source
@@ -39,10 +37,10 @@ class CameraRunner(SourceStream):
     """`camera` recognised by `engine` (shared with the other cameras and the pages) until `stop`."""
 
     def __init__(self, camera: Camera, engine: Engine, every: int, warn: Callable[[str], None],
-                 events: Presence | None = None, sightings: SightingLog | None = None,
+                 events: Presence | None = None,
                  observe_latency: Callable[[float], None] = lambda seconds: None) -> None:
         self.config, self.every, self.warn = camera, camera.every or every, warn
-        self.sightings, self.observe_latency = sightings, observe_latency
+        self.observe_latency = observe_latency
         self.state = STARTING
         self.frames = self.dropped = self.faces = self.embeddings = self.reconnects = 0
         self.fps = 0.0
@@ -146,7 +144,6 @@ class CameraRunner(SourceStream):
             before = recogniser.embedded
             recognised = recogniser.recognise(frame, index, tracker, faces=faces, matcher=self._own_matcher())
             self.embeddings += recogniser.embedded - before
-        log_sightings(self.sightings, recognised)
         if keeper is not None:
             keeper.saw(frame, recognised, tracker.tracks)  # before the frame is drawn on
         return recognised

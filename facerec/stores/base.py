@@ -201,20 +201,24 @@ class GalleryCounts:
 
 @dataclass(frozen=True)
 class Sighting:
-    """One named face (or track) seen by a camera."""
+    """One visit of a person (or an unknown face) to a camera, as events/presence.py opens and ends it: a
+    row of the sightings log, told once when the visit begins (`left` None) and again when it ends."""
 
+    visit: int  # its number in the recogniser's run: the arrival and the departure of one visit share it
     name: str
-    distance: float
-    seen_at: float  # seconds since the epoch (time.time())
-    track: int | None = None
+    arrived: float  # seconds since the epoch (time.time()): when the visit began
+    left: float | None = None  # when the person was last seen, once the visit has ended
+    unknown_group: int | None = None  # an unknown face of a kept group (--keep-unknowns)
+    distance: float | None = None  # the face's distance when it arrived (None: the gallery was empty)
 
 
 class SightingLog(ABC):
-    """Where sightings go; `log` never blocks recognition (a slow or lost database only delays the rows)."""
+    """Where the visits of one camera go; `log` never blocks recognition (a slow or lost database only
+    delays the rows)."""
 
     @abstractmethod
-    def log(self, sightings: list[Sighting]) -> None:
-        """Queue the named faces of one frame."""
+    def log(self, sighting: Sighting) -> None:
+        """Queue a visit's row: its arrival, or its departure (which completes the same row)."""
 
     @abstractmethod
     def close(self) -> None:

@@ -16,8 +16,8 @@ Tables (made by the first change, in one transaction; their own schema version, 
 Each method is one transaction; those that change anything first take a transaction-level advisory lock
 (_UNKNOWNS_LOCK): writers take turns, readers never wait. A named group leaves these tables: its tracks
 become rows of facerec_sightings (camera, the track's own run, track, the name, first and last seen, faces
-kept, best_distance 0: a person named it), where the gallery's other sightings are. A forget deletes the
-rows and then VACUUMs the faces' table, so the deleted crops do not linger in dead rows.
+kept, best_distance 0: a person named it), and its visits in facerec_visits (--log-sightings) take the name.
+A forget deletes the rows and then VACUUMs the faces' table, so the deleted crops do not linger in dead rows.
 """
 
 from __future__ import annotations
@@ -278,6 +278,9 @@ class PostgresUnknowns(UnknownStore):
                     "best_distance) SELECT t.camera, t.run, t.track, %s, to_timestamp(t.first_seen), "
                     "to_timestamp(t.last_seen), (SELECT count(*) FROM facerec_unknown_faces f WHERE f.track_id = t.id), "
                     "0 FROM facerec_unknown_tracks t WHERE t.group_id = %s ON CONFLICT DO NOTHING", (person, group))
+            if connection.execute("SELECT to_regclass('facerec_visits') IS NOT NULL").fetchone()[0]:  # type: ignore[index]
+                # the group's visits logged by --log-sightings (a stranger seen before) are that person's now
+                connection.execute("UPDATE facerec_visits SET name = %s WHERE unknown_group = %s", (person, group))
             connection.execute("DELETE FROM facerec_unknown_groups WHERE id = %s", (group,))
 
         self._change(named, vacuum=True)

@@ -44,8 +44,7 @@ from ..models import Models
 from ..names import normalise_name
 from ..faces import Face
 from ..recognition import Recogniser
-from ..running import log_sightings
-from ..stores import Gallery, GalleryBusy, SightingLog
+from ..stores import Gallery, GalleryBusy
 from ..text import printable
 from ..tracking import Tracker
 from ..unknowns.keeping import KeptTracks, UnknownKeeper
@@ -120,10 +119,9 @@ class Engine:
     """Recognise frames, enrol people and keep the gallery, for any number of pages at once (thread-safe)."""
 
     def __init__(self, recogniser: Recogniser, learner: Models, dataset: Path,
-                 sightings: SightingLog | None = None, keeping: KeptTracks | None = None) -> None:
+                 keeping: KeptTracks | None = None) -> None:
         """`recogniser` names the pages' faces with the store's gallery (its follower swaps in new ones);
-        `learner` the same models' other networks, that enrol; each recognised frame's named faces go to
-        `sightings`; with `keeping` (serve.py --keep-unknowns) each video's Unknown tracks are kept in its
+        `learner` the same models' other networks, that enrol; with `keeping` (serve.py --keep-unknowns) each video's Unknown tracks are kept in its
         store, which the Unknown tab reviews."""
         self.follower = recogniser.follower
         self.store = recogniser.follower.store
@@ -131,7 +129,6 @@ class Engine:
         self.learner_detector, self.learner_embedder = learner.detector, learner.needs_embedder()
         self.dataset = Path(dataset)
         self.models = learner.identity  # the record of the models (models.models_identity) the gallery keeps
-        self.sightings = sightings
         self.learner = learner
         self.keeping = keeping
         self.progress = LearnProgress()
@@ -151,7 +148,6 @@ class Engine:
         (whose Unknown tracks `keeper`, if any, keeps: call it before drawing on `image`)."""
         with self.turn:
             recognised = self.recogniser.recognise(image, frame_index, tracker)
-        log_sightings(self.sightings, recognised)
         if keeper is not None and tracker is not None:
             keeper.saw(image, recognised, tracker.tracks)
         return recognised

@@ -13,9 +13,16 @@ schema_version is newer than SCHEMA_VERSION is refused):
                        id, origin ("<hostname>:<absolute dataset path>"), key (path in the dataset,
                        "obama/obama1.jpg"), person, size, mtime_ns, status, vector bytea (the vector's
                        float32 numbers, little-endian, 4 bytes each; NULL when the image was skipped), made_at; UNIQUE (origin, key)
-    facerec_sightings  one row per (camera, run, track, name), a photo's face one row each:
-                       camera, run (one recogniser process), track (NULL: no track), name,
-                       first_seen, last_seen, faces, best_distance
+    facerec_visits     what --log-sightings writes: one row per visit of a person (or an unknown face) to a
+                       camera, the same visits MQTT and webhooks are told (events/presence.py): id, camera,
+                       run (one recogniser's run), visit (its number in the run), name, unknown_group (NULL
+                       but for a stranger of a kept group), arrived, "left" (NULL while the visit is open),
+                       distance (at the arrival); UNIQUE (camera, run, visit). Made with the others, or by
+                       the first sighting log in a database made before it: no schema_version change (an
+                       older facerec ignores the table)
+    facerec_sightings  the log of facerec before 2026-12 (one row per track and name: camera, run, track,
+                       name, first_seen, last_seen, faces, best_distance), kept for its rows and for older
+                       facerec; this one no longer writes it
     facerec_negatives  one row per face the user said is not a person (docs/negatives.md): id, person,
                        vector bytea (as facerec_images'), made_at. Made with the others, or by the first
                        add_negative in a database made before it: no schema_version change, and a
@@ -51,6 +58,20 @@ NEGATIVES_SCHEMA = (
            vector bytea NOT NULL,
            made_at timestamptz NOT NULL DEFAULT now())""",
 )
+VISITS_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS facerec_visits (
+           id bigserial PRIMARY KEY,
+           camera text NOT NULL,
+           run uuid NOT NULL,
+           visit bigint NOT NULL,
+           name text NOT NULL,
+           unknown_group bigint,
+           arrived timestamptz NOT NULL,
+           "left" timestamptz,
+           distance real,
+           UNIQUE (camera, run, visit))""",
+    "CREATE INDEX IF NOT EXISTS facerec_visits_arrived ON facerec_visits (arrived)",
+)
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS facerec_meta (key text PRIMARY KEY, value jsonb NOT NULL)",
     """CREATE TABLE IF NOT EXISTS facerec_images (
@@ -77,6 +98,7 @@ SCHEMA = (
            UNIQUE (camera, run, track, name))""",
     "CREATE INDEX IF NOT EXISTS facerec_sightings_last_seen ON facerec_sightings (last_seen)",
     *NEGATIVES_SCHEMA,
+    *VISITS_SCHEMA,
 )
 
 

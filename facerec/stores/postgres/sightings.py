@@ -1,5 +1,6 @@
-"""Sightings in the gallery database: who each camera saw, a track one row (first and last seen, faces, best
-distance), written about once a second from a thread, kept while the database is lost."""
+"""Sightings in the gallery database: the visits each camera saw (table facerec_visits, one row a visit: its
+arrival written when it begins, its departure added when it ends), written about once a second from a
+thread, kept while the database is lost."""
 
 from __future__ import annotations
 
@@ -14,10 +15,10 @@ import psycopg
 from ...errors import FacerecError
 from ..base import Sighting, SightingLog
 from .database import CONNECT_TIMEOUT, RETRY_SECONDS, Database, one_row
-from .schema import create_schema
+from .schema import SCHEMA_LOCK, VISITS_SCHEMA, create_schema
 
 SIGHTING_BATCH_SECONDS = 1.0
-MAX_QUEUED_SIGHTINGS = 10_000  # rows (a track is one row however long it lasts) kept while the database is lost
+MAX_QUEUED_SIGHTINGS = 10_000  # rows (a visit is one row however long it lasts) kept while the database is lost
 CLOSE_WAIT_SECONDS = 5.0
 
 
@@ -25,20 +26,25 @@ def open_sighting_log(database: Database, camera: str) -> PostgresSightingLog:
     """The sighting log of `camera`, once the tables exist and the role may add and update its rows."""
     def check(connection: psycopg.Connection) -> None:
         create_schema(connection, database.location)
+        if one_row(connection.execute("SELECT to_regclass('facerec_visits') IS NULL"))[0]:
+            with connection.transaction():  # a database made before the table: made once, by whoever comes first
+                connection.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+                for statement in VISITS_SCHEMA:
+                    connection.execute(statement)
         # refused now, not by the background writer later: the role must be able to add and update rows
-        allowed = one_row(connection.execute("SELECT has_table_privilege('facerec_sightings', 'INSERT') "
-                                             "AND has_table_privilege('facerec_sightings', 'UPDATE')"))[0]
+        allowed = one_row(connection.execute("SELECT has_table_privilege('facerec_visits', 'INSERT') "
+                                             "AND has_table_privilege('facerec_visits', 'UPDATE')"))[0]
         if not allowed:
             raise FacerecError(f"cannot keep sightings in the gallery database at {database._server} "
                                f"({database.location}): permission denied: this role may not INSERT and UPDATE "
-                               "facerec_sightings")
+                               "facerec_visits")
 
     database._using("keep sightings in", check)
     return PostgresSightingLog(database, camera)
 
 
 class PostgresSightingLog(SightingLog):
-    """Queues sightings (merging a track's into one row) and writes them about once a second from a thread.
+    """Queues visits (a visit's arrival and departure one row) and writes them about once a second from a thread.
 
     While the database is lost the rows stay queued, at most MAX_QUEUED_SIGHTINGS (the
     oldest are dropped, with one warning), and are written when it is back.
@@ -49,40 +55,27 @@ class PostgresSightingLog(SightingLog):
         self._camera = camera
         self._run = uuid.uuid4()
         self._lock = threading.Lock()
-        # (track, name) -> [first_seen, last_seen, faces, best_distance]; a face without a track has its own key
-        self._queued: OrderedDict[tuple, list] = OrderedDict()
-        self._untracked = 0
+        self._queued: OrderedDict[int, Sighting] = OrderedDict()  # visit number -> its row as last told
         self._dropped = 0
         self._warned_lost = False
         self._closing = threading.Event()
         self._thread = threading.Thread(target=self._run_writer, name="facerec-sightings", daemon=True)
         self._thread.start()
 
-    def log(self, sightings: list[Sighting]) -> None:
+    def log(self, sighting: Sighting) -> None:
         with self._lock:
-            for sighting in sightings:
-                if sighting.track is None:
-                    self._untracked += 1
-                    key: tuple = (None, sighting.name, self._untracked)
-                else:
-                    key = (int(sighting.track), sighting.name)
-                self._merge(key, [sighting.seen_at, sighting.seen_at, 1, float(sighting.distance)])
+            self._merge(sighting)
 
-    def _merge(self, key: tuple, row: list) -> None:
-        """Add `row` to the queued row of `key` (under the lock); drop the oldest row when the queue is full."""
-        queued = self._queued.get(key)
-        if queued is not None:
-            queued[0], queued[1] = min(queued[0], row[0]), max(queued[1], row[1])
-            queued[2] += row[2]
-            queued[3] = min(queued[3], row[3])
-            return
-        if len(self._queued) >= MAX_QUEUED_SIGHTINGS:
+    def _merge(self, sighting: Sighting) -> None:
+        """Queue `sighting` (under the lock): a departure replaces its visit's queued arrival, where it was in
+        the queue; drop the oldest row when the queue is full."""
+        if sighting.visit not in self._queued and len(self._queued) >= MAX_QUEUED_SIGHTINGS:
             self._queued.popitem(last=False)
             if not self._dropped:
                 print(f"warning: more than {MAX_QUEUED_SIGHTINGS} sightings wait for the database "
                       f"{self._store.location}: the oldest are dropped", file=sys.stderr)
             self._dropped += 1
-        self._queued[key] = row
+        self._queued[sighting.visit] = sighting
 
     def close(self) -> None:
         self._closing.set()
@@ -115,8 +108,8 @@ class PostgresSightingLog(SightingLog):
                     connection.close()
                 with self._lock:  # keep them, older first
                     newer, self._queued = self._queued, OrderedDict()
-                    for key, row in (*batch.items(), *newer.items()):
-                        self._merge(key, row)
+                    for sighting in (*batch.values(), *newer.values()):
+                        self._merge(sighting)
                 if not self._warned_lost:
                     reason = str(error) if isinstance(error, FacerecError) else self._store._reason(error)
                     print(f"warning: sightings cannot be written now ({reason}); they are kept and written when the "
@@ -129,26 +122,16 @@ class PostgresSightingLog(SightingLog):
         if connection is not None:
             connection.close()
 
-    def _write(self, connection: psycopg.Connection, batch: OrderedDict) -> None:
-        """One transaction: a track's row grows (later seen, more faces, a smaller distance), other rows are added."""
-        tracks, names, firsts, lasts, faces, best = [], [], [], [], [], []
-        for (track, name, *_), (first, last, count, distance) in batch.items():
-            tracks.append(track)
-            names.append(name)
-            firsts.append(first)
-            lasts.append(last)
-            faces.append(count)
-            best.append(distance)
+    def _write(self, connection: psycopg.Connection, batch: OrderedDict[int, Sighting]) -> None:
+        """One transaction: a visit's row is added at its arrival, and completed (left) at its departure."""
+        rows = list(batch.values())
         with connection.transaction():
             connection.execute(
-                "INSERT INTO facerec_sightings (camera, run, track, name, first_seen, last_seen, faces, best_distance) "
-                "SELECT %s, %s, track, name, to_timestamp(first), to_timestamp(last), faces, best "
-                "FROM unnest(%s::bigint[], %s::text[], %s::float8[], %s::float8[], %s::int[], %s::float4[]) "
-                "AS batch(track, name, first, last, faces, best) "
-                "ON CONFLICT (camera, run, track, name) DO UPDATE SET "
-                "first_seen = least(facerec_sightings.first_seen, EXCLUDED.first_seen), "
-                "last_seen = greatest(facerec_sightings.last_seen, EXCLUDED.last_seen), "
-                "faces = facerec_sightings.faces + EXCLUDED.faces, "
-                "best_distance = least(facerec_sightings.best_distance, EXCLUDED.best_distance)",
-                (self._camera, self._run, tracks, names, firsts, lasts, faces, best))
-
+                'INSERT INTO facerec_visits (camera, run, visit, name, unknown_group, arrived, "left", distance) '
+                "SELECT %s, %s, visit, name, unknown_group, to_timestamp(arrived), to_timestamp(departed), distance "
+                "FROM unnest(%s::bigint[], %s::text[], %s::bigint[], %s::float8[], %s::float8[], %s::float4[]) "
+                "AS batch(visit, name, unknown_group, arrived, departed, distance) "
+                'ON CONFLICT (camera, run, visit) DO UPDATE SET "left" = coalesce(EXCLUDED."left", facerec_visits."left")',
+                (self._camera, self._run, [row.visit for row in rows], [row.name for row in rows],
+                 [row.unknown_group for row in rows], [row.arrived for row in rows], [row.left for row in rows],
+                 [row.distance for row in rows]))
