@@ -1,5 +1,5 @@
 """Which tests are slow: left out of the quick subset, `python -m pytest -q -m "not slow" tests` (docs/development.md,
-"The quick subset"). tests/conftest.py marks them `slow` at collection.
+"Tests"). tests/conftest.py marks them `slow` at collection.
 
 Slow: every test of a module that runs a server, a database, a broker, a browser, a real window or the models in
 scripts throughout; elsewhere, each test that took 3 s or more in `python -m pytest --durations=0` on the 2-core
