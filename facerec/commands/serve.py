@@ -15,7 +15,8 @@ from facerec.cli import (add_detector_arguments, add_embedder_arguments, add_eve
                          keeping_from_args, add_config_argument, event_urls_from_environment, models_from_args,
                          parse_arguments, parser_for, positive_int, profile_from_args)
 from facerec.config import Camera
-from facerec.errors import FacerecError, main_guard
+from facerec.commands import command_main
+from facerec.errors import FacerecError
 from facerec.events import Presence, close_events, log_visits
 from facerec.follower import print_warning
 from facerec.recognition import Recogniser
@@ -80,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-@main_guard
+@command_main
 def main(argv: list[str] | None = None) -> int:
     args = parse_arguments(build_parser(), argv)
     args.token = given_token(args)
