@@ -128,7 +128,8 @@ def run_clip(root, *options):
         assert run.returncode == 0, run.stderr
         # the summary says what ran the embedder, and that it ran in float32 (issue 30 item 1)
         runtime = "OpenVINO" if importlib.util.find_spec("openvino") else "OpenCV's DNN"
-        assert re.search(rf"; embedder: SFace on {runtime}, \d+ threads?, float32$", run.stderr.strip()), run.stderr
+        # the summary line ends so (a `next:` line follows it)
+        assert re.search(rf"; embedder: SFace on {runtime}, \d+ threads?, float32$", run.stderr, re.M), run.stderr
         _CLIP_RUNS[options] = [json.loads(line) for line in run.stdout.splitlines()]
     return copy.deepcopy(_CLIP_RUNS[options])
 

@@ -6,6 +6,7 @@ tests); the recogniser, the tracker, the quality stage and the crops are the rea
 
 import contextlib
 import json
+import re
 import shutil
 import threading
 
@@ -249,12 +250,17 @@ def probe_vector(models):  # noqa: F811
 def test_keep_unknowns_over_the_clip_keeps_every_track_that_stayed_unknown_and_groups_lins(clip_kept, models):  # noqa: F811
     root, records, run = clip_kept
     unknown_tracks = tracks_always_unknown(records)
-    assert f"{len(unknown_tracks)} unknown tracks kept this run" in run.stderr  # every one, and nothing else
+    # every one, and nothing else, but for tracks none of whose crops holds a face found again at 0.8 (junk)
+    kept = re.search(r"(\d+) unknown tracks? kept this run(?:, (\d+) tracks? without a face found again at 0.8 "
+                     r"not kept)?", run.stderr)
+    assert kept, run.stderr
+    assert int(kept[1]) + int(kept[2] or 0) == len(unknown_tracks)
+    assert int(kept[1]) >= len(unknown_tracks) - 2  # junk is the exception (the clip: one dark blurred head)
     assert (root / "embeddings.pickle.unknowns").is_dir()
     lin = probe_vector(models)
     with open_unknowns(root / "embeddings.pickle", "sface") as store:
         groups = store.groups()
-        assert sum(group.tracks for group in groups) == len(unknown_tracks)
+        assert sum(group.tracks for group in groups) == int(kept[1])
         assert all(group.cameras == ("stage",) for group in groups)
         near = {group.group: [float(np.linalg.norm(face.vector - lin)) for face in store.best_faces(group.group)]
                 for group in groups}
@@ -276,7 +282,9 @@ def test_nothing_is_kept_unless_asked(tmp_path, without_lin):
     embeddings = tmp_path / "embeddings.pickle"
     shutil.copy(without_lin, embeddings)
     records, run = run_clip_keeping(embeddings, video)
-    assert tracks_always_unknown(records) and "kept" not in run.stderr
+    assert tracks_always_unknown(records)
+    # no line says something was kept (the hint names the embeddings file, whose folder is this test's name)
+    assert not [line for line in run.stderr.replace(str(tmp_path), "TMP").splitlines() if "kept" in line], run.stderr
     assert sorted(path.name for path in tmp_path.iterdir()) == ["embeddings.pickle", "lin.avi"]
     run_clip_keeping(embeddings, video, "--keep-unknowns", "--unknowns-max-faces", "3", "--unknowns-days", "1")
     with open_unknowns(embeddings, "sface") as store:

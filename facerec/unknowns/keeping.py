@@ -169,7 +169,9 @@ class KeptTracks(OffLoop):
         except Exception as error:  # the store is gone: say so, the run's own count stands
             now = f"; the store cannot be read now ({error})"
         failed = f", {plural(self.failed, 'track')} could not be kept" if self.failed else ""
-        return f"{plural(self.kept, 'unknown track')} kept this run{failed}{now}"
+        junk = f", {plural(self.junk, 'track')} without a face found again at {KEEP_CONFIDENCE:g} not kept" \
+            if self.junk else ""
+        return f"{plural(self.kept, 'unknown track')} kept this run{failed}{junk}{now}"
 
     def finds_face(self, jpeg: bytes) -> bool:
         """Whether the detector finds a face in the crop at KEEP_CONFIDENCE (always True without a detector)."""
