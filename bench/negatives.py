@@ -87,7 +87,7 @@ def main() -> int:
             corrected = Path(folder) / f"corrected-{match}.pickle"
             corrected.write_bytes(embeddings.read_bytes())
             with open_store(corrected) as store:
-                keep_negative(store, PERSON, vector, models.identity)
+                keep_negative(store, PERSON, vector, models.identity, args.threshold or models.threshold)
             after = named(models, embeddings=corrected, threshold=args.threshold, match=match)
             for when, faces in (("before", before), ("after", after)):
                 print(f"| {match} | {when} | " + " | ".join(map(str, counts(faces, stranger))) + " |", flush=True)

@@ -25,7 +25,9 @@ from .modelfiles import PROJECT_ROOT, default_models_dir
 from .models import Models, load_models
 from .errors import FacerecError
 from .events.presence import AWAY_SECONDS
+from .names import camera_problem, normalise_name
 from .stores import LOCATION_HELP
+from .text import printable
 
 if TYPE_CHECKING:
     from .events import Presence
@@ -71,6 +73,17 @@ confidence = bounded_number(float, MIN_CONFIDENCE, 1.0,
                             why="below it the detectors find hundreds of non-faces: docs/scripts.md")
 # An L2 distance between unit vectors: never more than MAX_DISTANCE.
 distance_threshold = bounded_number(float, 0.0, MAX_DISTANCE, why="unit vectors are never more than 2 apart")
+
+
+def camera_name(text: str) -> str:
+    """--camera: a name names.camera_problem accepts (in NFC), refused at the door, once for every use of it
+    (a FacerecError, not argparse's error: one `error:` line without the usage)."""
+    name = normalise_name(text)
+    problem = camera_problem(name)
+    if problem:
+        raise FacerecError(f"--camera '{printable(name)[:80]}' cannot name a camera (in sightings, events and kept "
+                           f"faces): {problem}")
+    return name
 
 
 def parser_for(description: str, example: str) -> argparse.ArgumentParser:
@@ -138,7 +151,7 @@ def add_store_arguments(parser: argparse._ActionsContainer, more_help: str = "",
                             help="record each visit (--camera, name, arrived, left: the visits --mqtt and --webhook "
                                  "are told) in the gallery's database, table facerec_visits: needs a postgresql:// "
                                  "--embeddings")
-        parser.add_argument("--camera", default=socket.gethostname(), metavar="NAME",
+        parser.add_argument("--camera", default=socket.gethostname(), metavar="NAME", type=camera_name,
                             help="the camera's name in the sightings and events (default: this machine's name, "
                                  f"{socket.gethostname()})")
 
@@ -210,7 +223,7 @@ def event_urls_from_environment(args: argparse.Namespace) -> None:
 
 def add_unknowns_arguments(parser: argparse.ArgumentParser) -> None:
     """--keep-unknowns and its bounds: the faces nobody has named yet, kept for review (facerec.unknowns)."""
-    from .unknowns.store import FACES_PER_TRACK, MAX_FACES, RETENTION_DAYS
+    from .unknowns.store import FACES_PER_TRACK, MAX_FACES, MAX_RETENTION_DAYS, RETENTION_DAYS
 
     parser.add_argument("--keep-unknowns", action="store_true",
                         help=f"keep the best {FACES_PER_TRACK} face crops (with their vectors, camera, first and last "
@@ -221,10 +234,11 @@ def add_unknowns_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--unknowns-max-faces", type=positive_int, default=MAX_FACES, metavar="N",
                         help=f"with --keep-unknowns, keep at most N unknown faces, all groups together; beyond, the "
                              f"oldest are deleted, with one warning (default: {MAX_FACES})")
-    parser.add_argument("--unknowns-days", type=bounded_number(float, 0, None, low_inclusive=False),
-                        default=RETENTION_DAYS, metavar="DAYS",
-                        help=f"with --keep-unknowns, delete an unknown face DAYS after it was seen (default: "
-                             f"{RETENTION_DAYS:g})")
+    parser.add_argument("--unknowns-days", type=bounded_number(float, 0, MAX_RETENTION_DAYS, low_inclusive=False),
+                        default=None, metavar="DAYS",
+                        help="with --keep-unknowns, delete an unknown face DAYS after it was seen, and keep DAYS "
+                             "with the faces: every later writer and unknowns.py apply it (default: the one kept "
+                             f"with them, else {RETENTION_DAYS:g})")
 
 
 def keeping_from_args(args: argparse.Namespace, cleanup: contextlib.ExitStack,

@@ -222,6 +222,7 @@ class YuNetDetector(Detector):
             image = cv2.resize(image, (max(1, round(width * scale)), max(1, round(height * scale))),
                                interpolation=cv2.INTER_AREA)
         rows = self._forward(image).astype(np.float32)
+        rows = rows[np.isfinite(rows).all(axis=1)]  # YuNet gives infinite boxes on very narrow images: no face
         rows[:, :14] /= scale  # back to the caller's pixels
         faces = []
         for row in rows:

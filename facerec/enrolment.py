@@ -30,7 +30,7 @@ from .errors import FacerecError
 from .images import UnusablePhoto, load_photo
 from .pipelining import computed_ahead
 from .models import Models, models_identity  # noqa: F401  (models_identity: where it was before issue 20)
-from .names import MAX_NAME_BYTES, case_twins, invisible_character, normalise_name
+from .names import MAX_NAME_BYTES, UNKNOWN, case_twins, invisible_character, normalise_name, reserved_name
 from .stages import Stage, load_stages
 from .stores import Gallery, GalleryCounts, Store, StoreWriter, open_store
 from .text import plural, printable
@@ -133,6 +133,10 @@ def list_dataset(dataset: Path) -> DatasetListing:
         problem = invisible_character(entry.name)
         if problem:
             listing.skipped.append((folder, f"not a person name: it contains {problem}; rename the folder"))
+            continue
+        if reserved_name(normalise_name(entry.name)):
+            listing.skipped.append((folder, f"not a person name: {UNKNOWN} is what a face that matches nobody is "
+                                            "called; rename the folder"))
             continue
         try:
             photos = _visible_entries(folder)

@@ -19,6 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .errors import FacerecError
 from .fileio import FileTooLarge, NotRegularFile, read_regular_file
 
 MAX_PHOTO_BYTES = 100 * 2**20  # a 100 MP JPEG is about 30 MiB; camera photos are far smaller
@@ -101,3 +102,43 @@ def read_image(path: str | os.PathLike) -> np.ndarray | None:
         return load_photo(path)
     except UnusablePhoto:
         return None
+
+
+def bgr_image(image: object, what: str = "the image") -> np.ndarray:
+    """An image given to the library (Recogniser.recognise, follow's frames, verify) as 8-bit BGR, as the networks
+    take it: grey (H×W or H×W×1) and BGRA are converted, bool, uint16 and float (0 to 1, clipped) scaled to
+    uint8. FacerecError naming the shape and type of anything else: None (what cv2.imread gives for a file it
+    cannot read), not an array, other channel counts or number types, no pixel, more than MAX_PHOTO_PIXELS."""
+    if image is None:
+        raise FacerecError(f"{what} is None, not an image (cv2.imread gives None for a file it cannot read)")
+    if not isinstance(image, np.ndarray):
+        raise FacerecError(f"{what} is a {type(image).__name__}, not an image: give a numpy array of H×W×3 "
+                           "(BGR, OpenCV's convention)")
+    described = f"{what} ({'×'.join(map(str, image.shape)) or 'a scalar'}, {image.dtype})"
+    channels = image.shape[2] if image.ndim == 3 else 1 if image.ndim == 2 else 0
+    if channels not in (1, 3, 4):
+        raise FacerecError(f"{described} is not an image: give H×W×3 (BGR), H×W×4 (BGRA) or H×W (grey)")
+    if not image.shape[0] or not image.shape[1]:
+        raise FacerecError(f"{described} has no pixel")
+    if image.shape[0] * image.shape[1] > MAX_PHOTO_PIXELS:
+        raise _too_many_pixels_error(image.shape[0] * image.shape[1], described)
+    if image.dtype == np.bool_:
+        image = image.astype(np.uint8) * 255
+    elif image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    elif image.dtype.kind == "f":
+        if not np.isfinite(image).all():
+            raise FacerecError(f"{described} holds numbers that are not finite")
+        image = (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        raise FacerecError(f"{described} is not of a pixel type this takes: uint8, uint16, bool or float (0 to 1)")
+    if channels == 1:
+        return cv2.cvtColor(image.reshape(image.shape[:2]), cv2.COLOR_GRAY2BGR)
+    if channels == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    return image
+
+
+def _too_many_pixels_error(pixels: int, described: str) -> FacerecError:
+    return FacerecError(f"{described} has {pixels / 1e6:.0f} MP: more than the {MAX_PHOTO_PIXELS / 1e6:.0f} MP an "
+                        "image may have")

@@ -210,14 +210,19 @@ class Matcher(ABC):
         self.threshold = threshold
         self.margin = 0.0  # look-alikes (see the top of this module); make_matcher sets it
         self._rows_by_name: dict[str, np.ndarray] | None = None
-        self.negatives: dict[str, np.ndarray] = {}  # person -> (n, D) float64: faces that are not them
+        # person -> the faces that are not them, searched as photos are (exact, in blocks: a face named someone
+        # with 500,000 negatives never makes a 500,000 x D array of its own)
+        self.negatives: dict[str, VectorIndex] = {}
 
     def with_negatives(self, vectors: np.ndarray, names: Sequence[str]) -> Matcher:
         """Apply the negative examples' rule (see the top of this module) with these faces that are not
         `names[i]`; returns the matcher."""
-        vectors = np.asarray(vectors, np.float64)
-        by_person = np.array(names, dtype=object)
-        self.negatives = {person: vectors[by_person == person] for person in dict.fromkeys(names)}
+        vectors = np.asarray(vectors, np.float32)
+        rows: dict[str, list[int]] = {}
+        for row, person in enumerate(names):
+            rows.setdefault(person, []).append(row)
+        self.negatives = {person: VectorIndex(vectors[taken], [person] * len(taken), search="exact")
+                          for person, taken in rows.items()}
         return self
 
     def match(self, queries: np.ndarray) -> list[Match]:
@@ -237,10 +242,9 @@ class Matcher(ABC):
         negatives = self.negatives.get(match.name)
         if negatives is None:
             return match
-        query64 = np.asarray(query, np.float64)
         photo = self.photos.vectors[self.nearest_photo_of(match.name, query)].astype(np.float64)
-        to_photo = float(np.linalg.norm(photo - query64))
-        to_negative = float(np.linalg.norm(negatives - query64, axis=1).min())
+        to_photo = float(np.linalg.norm(photo - np.asarray(query, np.float64)))
+        to_negative = float(negatives.nearest(query, 1)[1][0, 0])  # exact, as the photos' distances are
         return match if to_photo < to_negative else Match(UNKNOWN, match.distance, match.photo)
 
     def _unless_look_alike(self, match: Match, query: np.ndarray) -> Match:

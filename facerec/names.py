@@ -17,6 +17,16 @@ from .fileio import NAME_MAX as MAX_NAME_BYTES  # a name is a folder: at most th
 from .text import INVISIBLE_CATEGORIES, printable
 
 
+# The name the matcher gives a face it matches to nobody (matching.UNKNOWN, which is this): no person may be called
+# so, in any case, or a stranger and that person would look the same on every label, event and sighting.
+UNKNOWN = "Unknown"
+
+
+def reserved_name(name: str) -> bool:
+    """Whether `name` is the matcher's own (Unknown, in any case)."""
+    return name.casefold() == UNKNOWN.casefold()
+
+
 def normalise_name(name: str) -> str:
     """The NFC form of `name`, so that every spelling of a name is the same person."""
     return unicodedata.normalize("NFC", name)
@@ -50,6 +60,8 @@ def name_problem(name: str) -> str | None:
         return "it starts or ends with a space"
     if len(name.encode("utf-8")) > MAX_NAME_BYTES:
         return f"it is longer than {MAX_NAME_BYTES} bytes"
+    if reserved_name(name):
+        return f"{UNKNOWN} is what a face that matches nobody is called"
     return None
 
 
@@ -61,6 +73,22 @@ def check_person_name(name: str) -> str:
         raise FacerecError(f"person name '{printable(name)}' cannot be a folder name: {problem}; "
                            "use a plain name such as 'alice' or 'Bob Smith'")
     return name
+
+
+MAX_CAMERA_CHARACTERS = 200  # a camera's name is a label, an MQTT topic level and a field of every kept face
+
+
+def camera_problem(name: str) -> str | None:
+    """Why `name` cannot name a camera (in sightings, events and kept unknown faces), or None if it can: empty,
+    over MAX_CAMERA_CHARACTERS, or a character that does not show as itself (a control such as a newline, tab or
+    DEL, a format character, a byte that is not UTF-8: see `invisible_character`)."""
+    if not name:
+        return "it is empty"
+    if len(name) > MAX_CAMERA_CHARACTERS:
+        return f"it is longer than {MAX_CAMERA_CHARACTERS} characters"
+    if character := invisible_character(name):
+        return f"it holds {character}"
+    return None
 
 
 def case_twins(names: Iterable[str]) -> list[list[str]]:

@@ -18,6 +18,7 @@ from .errors import FacerecError
 from .faces import Face
 from .follower import GalleryFollower, Naming
 from .gallery import check_profile, check_store_fits
+from .images import bgr_image
 from .matching import DEFAULT_MIN_PROBABILITY, MATCHERS, Match, Matcher
 from .models import Models
 from .stages import Stage, load_stages
@@ -147,7 +148,7 @@ class Recogniser(FacePipeline):
         (`frame_index` and `tracker`: a frame of a video followed by that tracker, as `follow` does;
         `faces`: the detector's faces of `image` when they were found already; `matcher`: another threshold's.)
         """
-        return super().recognise(image, frame_index, tracker, faces, matcher)
+        return super().recognise(bgr_image(image), frame_index, tracker, faces, matcher)  # FacerecError if none
 
     def new_tracker(self) -> Tracker:
         """A tracker for one more video, embedding a followed face again at least every `every` frames."""
@@ -164,6 +165,9 @@ class Recogniser(FacePipeline):
             if isinstance(source, (str, int, os.PathLike)):
                 source = cleanup.enter_context(open_source(os.fspath(source) if not isinstance(source, int)
                                                            else str(source)))
+            elif not isinstance(source, Iterable):
+                raise FacerecError(f"a video to follow is a webcam index, a file, a URL or frames, not "
+                                   f"{type(source).__name__}")
             for index, frame in numbered_frames(source):
                 yield index, self.recognise(frame, index, tracker)
 

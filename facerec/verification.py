@@ -37,7 +37,7 @@ from .embedding import Embedder
 from .enrolment import best_face, usable_faces
 from .errors import FacerecError
 from .fileio import file_kind
-from .images import UnusablePhoto, load_photo
+from .images import UnusablePhoto, bgr_image, load_photo
 from .models import Models
 from .text import plural, printable
 
@@ -117,8 +117,8 @@ def chosen_face(photo: Photo, detector: Detector, embedder: Embedder, which: str
     naming the photo (`which` for an image) if it has no usable face, or fewer than `rank`."""
     status = MISSING
     image = None
-    if isinstance(photo, np.ndarray):
-        image = photo
+    if not isinstance(photo, (str, os.PathLike)):
+        image = bgr_image(photo, which)  # FacerecError for None, a list, a shape or type that is no image
     elif os.path.lexists(photo):
         which = str(photo)
         try:

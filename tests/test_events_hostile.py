@@ -317,10 +317,11 @@ def test_a_url_that_would_be_taken_for_another_is_one_error_line(tmp_path, url, 
 
 
 @pytest.mark.parametrize("camera, message", [
-    ("door\n", "--camera 'door\\n' cannot be part of an MQTT topic: it holds a control character (U+000A)"),
+    ("door\n", "--camera 'door\\n' cannot name a camera (in sightings, events and kept faces): it holds a control "
+                "character (U+000A)"),  # the door's check (names.camera_problem), before MQTT's
     ("a\tb", "control character (U+0009)"),
     ("del\x7f", "control character (U+007F)"),
-    ("c" * 70_000, "together: at most 65,023 (an MQTT topic is at most 65,535 bytes"),
+    ("c" * 70_000, "it is longer than 200 characters"),  # the door's bound, far below MQTT's 65,023 bytes
 ], ids=["newline", "tab", "DEL", "70,000 bytes"])
 def test_a_camera_a_broker_cannot_take_is_said_so_before_connecting(broker, tmp_path, camera, message):
     run = run_script("recognize_video.py", "--embeddings", str(tmp_path / "none.pickle"), "--mqtt", broker.url(),

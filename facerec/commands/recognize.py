@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     reloads = f"; gallery reloaded {plural(follower.reloads, 'time')}" if follower.reloads else ""
     print(f"{summary.report()}{reloads}; embedder: {recogniser.embedder.description()}", file=sys.stderr)
     if keeping is not None:
-        print(f"{plural(keeping.kept, 'unknown track')} kept for review", file=sys.stderr)
+        print(keeping.final_report, file=sys.stderr)
     if output is not None:
         if output.problem:
             raise FacerecError(output.problem)

@@ -196,7 +196,8 @@ def serve(engine: Engine, args: argparse.Namespace, events: Presence | None = No
     config = uvicorn.Config(app, log_level="warning",
                             http=http_protocol(connection_cap(raise_file_limit())), backlog=ACCEPT_BURST,
                             ws=WebSocketProtocol, ws_max_size=MAX_FRAME_BYTES + FRAME_HEADER.size,
-                            timeout_graceful_shutdown=2)
+                            timeout_graceful_shutdown=2,
+                            proxy_headers=False)  # the peer's own address: never X-Forwarded-For (issue 31 item 3)
     quiet("asyncio", "uvicorn.error")  # after the Config: it sets up uvicorn's logging
     server = uvicorn.Server(config)
     if service is None:

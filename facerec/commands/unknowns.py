@@ -17,14 +17,15 @@ from pathlib import Path
 from typing import Any, Callable
 
 from facerec.cli import (add_detector_arguments, add_embedder_arguments, add_store_arguments, add_threshold_argument,
-                         model_from_store, models_from_args, parser_for, positive_int, profile_from_args)
+                         model_from_store, models_from_args, parser_for, positive_int, profile_from_args,
+                         threshold_from_args)
 from facerec.commands import command_main
 from facerec.errors import FacerecError
 from facerec.gallery import check_store_fits, shown
 from facerec.names import normalise_name
 from facerec.stores import open_gallery
 from facerec.text import plural, printable
-from facerec.unknowns.negatives import keep_negative, photo_face_vector
+from facerec.unknowns.negatives import keep_negative, listed_negatives, photo_face_vector, remove_negative
 from facerec.unknowns.review import group_json, group_line, looks_like, name_group, search_groups, show_group
 from facerec.unknowns import UnknownStore, open_unknowns
 
@@ -141,6 +142,9 @@ def _not_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("person", metavar="PERSON", help="the name the face was wrongly given (a person of the gallery)")
     parser.add_argument("photo", type=Path, metavar="PHOTO",
                         help="a photo or crop showing that face, and no other (exactly one face is found in it)")
+    parser.add_argument("--force", action="store_true",
+                        help="keep it even if the face looks like PERSON themself (nearer one of their photos than "
+                             "half the threshold): it would stop PERSON being named")
 
 
 def _not(store: Any, args: argparse.Namespace) -> None:
@@ -156,10 +160,32 @@ def _not(store: Any, args: argparse.Namespace) -> None:
         embedder = models.needs_embedder()
         check_store_fits(gallery.snapshot, gallery.location, embedder)
         vector = photo_face_vector(args.photo, models.detector, embedder)
-        kept = keep_negative(gallery.store, person, vector, models.identity)
+        kept = keep_negative(gallery.store, person, vector, models.identity, threshold_from_args(args), args.force)
     print(f"kept the face of {printable(str(args.photo))} as not {printable(kept.person)} "
           f"({plural(kept.negatives, 'negative example')} of {printable(kept.person)} in {gallery.location}): "
           f"a face is named {printable(kept.person)} only if it is nearer {printable(kept.person)}'s photos than these")
+
+
+def _negatives_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("person", metavar="PERSON", nargs="?", help="only the negative examples of PERSON")
+    parser.add_argument("--remove", type=positive_int, metavar="ID", help="remove the negative example ID (as listed)")
+
+
+def _negatives(store: Any, args: argparse.Namespace) -> None:
+    """List the negative examples (numbered), or remove one: a correction undone."""
+    with open_gallery(args.embeddings, profile=profile_from_args(args).name) as gallery:
+        assert gallery.snapshot is not None  # (missing_ok is False: no gallery is an error)
+        if args.remove is not None:
+            removed = remove_negative(gallery.store, args.remove)
+            print(f"negative example {args.remove} removed: {printable(removed.person)} may be named so again by "
+                  "that face")
+            return
+        listed = listed_negatives(gallery.snapshot, None if args.person is None else normalise_name(args.person))
+    for negative in listed:
+        near = "" if negative.to_photo is None else f" ({negative.to_photo:.3f} from their nearest photo)"
+        print(f"{negative.number}: not {printable(negative.person)}{near}")
+    if not listed:
+        print("no negative example", file=sys.stderr)
 
 
 def _search_arguments(parser: argparse.ArgumentParser) -> None:
@@ -197,6 +223,8 @@ SUBCOMMANDS = [
                _no_arguments, _regroup),
     Subcommand("not", "the face of PHOTO is not PERSON: keep it as a negative example of PERSON",
                _not_arguments, _not, needs_store=False),
+    Subcommand("negatives", "list the negative examples (of PERSON), or --remove ID one", _negatives_arguments,
+               _negatives, needs_store=False),
     Subcommand("search", "have I seen this face? the groups with a face matching PHOTO's, nearest first",
                _search_arguments, _search),
 ]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from ..errors import FacerecError
 from ..gallery import check_profile, reusable
+from ..text import printable
 from .base import (LEGACY_PROFILE, EmbeddingStore, Gallery, GalleryBusy, GalleryCounts, NoGalleryYet, Sighting, SightingLog,
                    Store, StoreWriter, Watch, masked)
 from .picklefile import NotAStore, PickleStore, UnusableStore, load_store, open_store_target, save_store
@@ -27,7 +28,13 @@ def store_location(location: str | os.PathLike | None) -> str:
     """--embeddings as given, else $FACEREC_EMBEDDINGS, else output/embeddings.pickle."""
     if location is None:
         return os.environ.get(LOCATION_VARIABLE) or DEFAULT_LOCATION
-    return os.fspath(location)
+    if not isinstance(location, (str, bytes, os.PathLike)):
+        raise FacerecError(f"a gallery's location is a path or a postgresql:// URL, not {type(location).__name__} "
+                           f"{str(location)[:40]!r}")
+    text = os.fsdecode(location)  # bytes, or a PathLike giving them: a path as the file system spells it
+    if "\0" in text:
+        raise FacerecError(f"a gallery's location cannot contain a NUL character: {printable(text)[:80]!r}")
+    return text
 
 
 def open_store(location: str | os.PathLike | None) -> Store:

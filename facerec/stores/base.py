@@ -154,6 +154,14 @@ class Negatives:
     def __len__(self) -> int:
         return len(self.names)
 
+    def without(self, person: str, vector: np.ndarray) -> Negatives | None:
+        """These negatives without the first of `person` whose vector is `vector` exactly; None if there is none."""
+        row = np.asarray(vector, np.float32).reshape(-1)
+        for index, name in enumerate(self.names):
+            if name == person and self.vectors.shape[1] == row.shape[0] and np.array_equal(self.vectors[index], row):
+                return Negatives(np.delete(self.vectors, index, axis=0), self.names[:index] + self.names[index + 1:])
+        return None
+
     def added(self, person: str, vector: np.ndarray) -> Negatives:
         """These negatives and one more."""
         row = np.asarray(vector, np.float32).reshape(1, -1)
@@ -338,6 +346,12 @@ class Store(ABC):
         the gallery; one transaction (the pickle: the file rewritten atomically), which watchers see as a change.
         Returns the gallery as it now is. FacerecError if the gallery cannot take it."""
         raise FacerecError(f"{self.location} cannot keep negative examples")
+
+    def remove_negative(self, person: str, vector: np.ndarray) -> Gallery:
+        """Remove one negative example of `person` whose vector is `vector` exactly (as listed from this store),
+        in one transaction watchers see as a change. Returns the gallery as it now is; FacerecError if there is
+        no such negative (removed meanwhile)."""
+        raise FacerecError(f"{self.location} keeps no negative examples")
 
     def close(self) -> None:
         """Release connections; the store is not used afterwards."""

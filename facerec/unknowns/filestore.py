@@ -15,6 +15,7 @@ deleted by the next change. Readers read the index without the lock (it is only 
 Layout of unknowns.json:
     {"format": "facerec-unknowns", "version": 1, "profile": "sface", "dimension": 128,
      "next": [next group id, next track id, next face id],
+     "retention_days": the retention kept with the faces (--unknowns-days of the last writer that gave one) or null,
      "groups": [[id, "open" | "ignored" | "named", name or null], ...],
      "tracks": [[id, group, camera, track, first_seen, last_seen], ...],
      "faces":  [[id, track, quality, seen, has a crop (bool)], ...],
@@ -28,18 +29,21 @@ import contextlib
 import json
 import math
 import os
+import stat
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, Callable, ContextManager, Iterator, TypeVar
 
 import numpy as np
 
-from ..errors import FacerecError
-from ..fileio import NotRegularFile, atomic_writer, read_inside, read_regular_file
+from ..errors import FacerecError, record_kept
+from ..fileio import NotRegularFile, atomic_writer, file_kind, read_inside, read_regular_file
 from ..stores.folderlock import FolderLock
 from ..text import printable
 from .grouping import regroup as regroup_tracks
-from .rules import track_faces, DAY_SECONDS, Placement, Settings, faces_to_drop, place_track, stable_ids
+from .rules import (DAY_SECONDS, Placement, Settings, faces_to_drop, place_track, retention_fits, stable_ids,
+                    text_problem, track_faces)
 from .store import FACES_PER_TRACK, KeptFace, KeptTrack, NoSuchGroup, UnknownGroup, UnknownStore
 
 FOLDER_SUFFIX = ".unknowns"
@@ -47,7 +51,6 @@ INDEX = "unknowns.json"
 FORMAT, VERSION = "facerec-unknowns", 1
 MAX_INDEX_BYTES = 256 * 2**20  # 20,000 faces of 512 numbers are about 60 MB of JSON
 MAX_CROP_BYTES = 4 * 2**20
-MAX_TEXT = 1024  # characters of a camera or person name
 MAX_DIMENSION = 4096
 STATES = ("open", "ignored", "named")
 _T = TypeVar("_T")
@@ -89,6 +92,7 @@ class _State:
     groups: dict[int, tuple[str, str | None]] = field(default_factory=dict)  # id -> (state, name)
     tracks: dict[int, _Track] = field(default_factory=dict)
     faces: dict[int, _Face] = field(default_factory=dict)
+    retention_days: float | None = None  # kept with the faces (Settings.kept_retention); None: none kept yet
 
     def copy(self, deep: bool) -> _State:
         """Another state with dicts of its own; `deep`: and faces and tracks of its own (a change changes them)."""
@@ -96,7 +100,8 @@ class _State:
         if deep:
             tracks = {key: _Track(t.id, t.group, t.camera, t.track, t.first_seen, t.last_seen) for key, t in tracks.items()}
             faces = {key: _Face(f.id, f.track, f.quality, f.seen, f.crop, f.vector) for key, f in faces.items()}
-        return _State(self.profile, self.dimension, list(self.next), dict(self.groups), dict(tracks), dict(faces))
+        return _State(self.profile, self.dimension, list(self.next), dict(self.groups), dict(tracks), dict(faces),
+                      self.retention_days)
 
     def new_id(self, kind: int) -> int:
         self.next[kind] += 1
@@ -156,7 +161,7 @@ def _whole(value: Any) -> bool:
 
 
 def _text(value: Any) -> bool:
-    return type(value) is str and len(value) <= MAX_TEXT
+    return text_problem(value) is None  # the bounds every write is checked with (rules.text_problem)
 
 
 def _shown(row: Any) -> str:
@@ -171,10 +176,13 @@ def _parse(data: bytes) -> _State:
         raise _Damaged(f"not JSON ({type(error).__name__})") from None
     _check(isinstance(content, dict) and content.get("format") == FORMAT, f'not a "{FORMAT}" file')
     _check(content.get("version") == VERSION, f"of version {content.get('version')!r}, not {VERSION}")
-    state = _State(profile=content.get("profile"), dimension=content.get("dimension"))
+    state = _State(profile=content.get("profile"), dimension=content.get("dimension"),
+                   retention_days=content.get("retention_days"))
     _check(_text(state.profile) and (state.dimension is None or _whole(state.dimension)
                                      and 0 < state.dimension <= MAX_DIMENSION),  # type: ignore[operator]
            "its profile or dimension is not a name and a number")
+    _check(state.retention_days is None or retention_fits(state.retention_days), '"retention_days" is not a number '
+           "of days above 0, at most 36,500")
     nexts = content.get("next")
     _check(isinstance(nexts, list) and len(nexts) == 3 and all(map(_whole, nexts)), '"next" is not three ids')
     state.next = list(nexts)
@@ -214,7 +222,7 @@ def _parse(data: bytes) -> _State:
 
 def _serialise(state: _State) -> bytes:
     content = {"format": FORMAT, "version": VERSION, "profile": state.profile, "dimension": state.dimension,
-               "next": state.next,
+               "next": state.next, "retention_days": state.retention_days,
                "groups": [[group, kind, name] for group, (kind, name) in state.groups.items()],
                "tracks": [[t.id, t.group, t.camera, t.track, t.first_seen, t.last_seen] for t in state.tracks.values()],
                "faces": [[f.id, f.track, f.quality, f.seen, f.crop] for f in state.faces.values()],
@@ -241,10 +249,26 @@ def _crop_name(face: int) -> str:
     return f"{face}.jpg"
 
 
+def _check_gallery_path(path: Path) -> None:
+    """FacerecError unless `path` can be an embeddings file (a regular file, or none yet): the unknowns' folder is
+    made beside it, never beside a device, a folder or the root (`--embeddings /dev/null` or `/`)."""
+    try:
+        info = os.stat(path) if path.name else None
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        raise FacerecError(f"cannot use {printable(path)} as the gallery: {error.strerror or error}") from None
+    if info is None or not stat.S_ISREG(info.st_mode):
+        kind = "a folder" if info is None else file_kind(info.st_mode)
+        raise FacerecError(f"{printable(path)} is {kind}, not an embeddings file: give --embeddings the gallery's "
+                           "file (e.g. output/embeddings.pickle) or its postgresql:// URL")
+
+
 class FileUnknowns(UnknownStore):
     """The unknowns of one embeddings file (see the top of this module)."""
 
     def __init__(self, gallery: str | os.PathLike, settings: Settings) -> None:
+        _check_gallery_path(Path(gallery))
         self.folder = unknowns_folder(gallery)
         self.location = printable(self.folder)
         self.settings = settings
@@ -252,6 +276,10 @@ class FileUnknowns(UnknownStore):
         # recogniser does not parse again what it just wrote, nor a page an index that has not changed; threads
         # of one process may share the store.
         self._known: tuple[Signature, _State] | None = None
+        # The folder's lock is one per process and thread: a thread that holds it (held) takes it again freely,
+        # another thread of this process waits here as another process waits on the flock.
+        self._turn = threading.RLock()
+        self._holding = False
 
     # --- reading and writing the index ---
 
@@ -277,8 +305,9 @@ class FileUnknowns(UnknownStore):
         except _Damaged as error:
             raise FacerecError(f"the unknown faces' index {self.location}/{INDEX} is damaged ({error}): move the "
                                f"folder {self.location} away (or delete it) to start again") from None
-        if state.profile != self.settings.profile and not state.tracks:
-            return _State(self.settings.profile, next=state.next)  # nothing kept: another model may start
+        self.settings.kept_retention(state.retention_days)  # FacerecError for one out of bounds
+        if state.profile != self.settings.profile and not state.tracks:  # nothing kept: another model may start
+            return _State(self.settings.profile, next=state.next, retention_days=state.retention_days)
         if state.profile != self.settings.profile:
             raise FacerecError(f"the unknown faces in {self.location} were kept with the {state.profile} model, not "
                                f"{self.settings.profile}: use --model {state.profile}, or `unknowns.py --model "
@@ -295,52 +324,73 @@ class FileUnknowns(UnknownStore):
 
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            lock = FolderLock.take(self.folder, f"the unknown faces {self.location}", wait=None)
-        except OSError as error:
-            raise FacerecError(f"cannot open the unknown faces' folder {self.location}: {error.strerror or error}") \
-                from None
-        try:
-            yield
-        finally:
-            lock.release()
+        with self._turn:
+            if self._holding:  # this thread holds it already (held)
+                yield
+                return
+            try:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                lock = FolderLock.take(self.folder, f"the unknown faces {self.location}", wait=None)
+            except OSError as error:
+                raise FacerecError(f"cannot open the unknown faces' folder {self.location}: "
+                                   f"{error.strerror or error}") from None
+            self._holding = True
+            try:
+                yield
+            finally:
+                self._holding = False
+                lock.release()
+
+    def held(self) -> ContextManager[None]:
+        return self._lock()
 
     def _change(self, change: Callable[[_State, dict[int, bytes]], _T]) -> _T:
         """One transaction: under the lock, read, `change(state, new_crops)`, bound, write (see the module)."""
         with self._lock():
             state = self._read().copy(deep=True)
+            state.retention_days = self.settings.kept_retention(state.retention_days)  # this run's, if it gave one
             crops: dict[int, bytes] = {}
             dropped = state.bound(self.settings)  # the change sees no face past the bounds
             result = change(state, crops)
             self.settings.dropped_oldest(dropped + state.bound(self.settings), self.location)
+            placed: list[Path] = []
             try:
                 for face, jpeg in crops.items():
                     if face in state.faces:
                         with atomic_writer(self.folder / _crop_name(face)) as handle:
                             handle.write(jpeg)
+                        placed.append(self.folder / _crop_name(face))
                 with atomic_writer(self.folder / INDEX) as handle:
                     handle.write(_serialise(state))
                     handle.flush()
                     written = _signature_of(os.fstat(handle.fileno()))  # renaming it changes neither
             except OSError as error:
+                for path in placed:  # no index names them (a full disk: they are not left behind)
+                    with contextlib.suppress(OSError):
+                        os.unlink(path)
                 raise FacerecError(f"cannot write the unknown faces in {self.location}: {error.strerror or error}; "
                                    "they are as they were") from None
             self._known = (written, state)
+            record_kept(f"unknowns {self.folder}", f"the unknown faces in {self.location} changed (crops no longer "
+                                                   "kept are deleted by the next change if not now)")
             self._sweep(state)
         return result
 
-    def _sweep(self, state: _State) -> None:
+    def _sweep(self, state: _State) -> int:
         """Delete the crops the index does not name (dropped, forgotten, or written by a change that did not
-        finish), and the temporaries of a writer killed mid-way (under the lock, no other writer is writing)."""
+        finish), and the temporaries of a writer killed mid-way (under the lock, no other writer is writing).
+        How many crops were deleted."""
         kept = {_crop_name(face.id) for face in state.faces.values() if face.crop}
         try:
             with os.scandir(self.folder) as entries:
                 names = [entry.name for entry in entries if entry.name not in kept and (
                     entry.name.endswith(".jpg") or entry.name.startswith(".") and entry.name.endswith(".tmp"))]
+            deleted = 0
             for name in names:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(self.folder / name)
+                    deleted += name.endswith(".jpg")
+            return deleted
         except OSError as error:
             raise FacerecError(f"the unknown faces in {self.location} were changed, but crops no longer kept could "
                                f"not be deleted ({error.strerror or error}): the next change tries again") from None
@@ -453,6 +503,9 @@ class FileUnknowns(UnknownStore):
         self._change(change)
 
     def named(self, group: int, person: str) -> None:
+        if text_problem(person):  # the index could not be read back
+            raise FacerecError(f"a person's name kept with the unknown faces {text_problem(person)}")
+
         def change(state: _State, crops: dict[int, bytes]) -> None:
             state.open_group(group)
             state.groups[group] = ("named", person)
@@ -461,9 +514,15 @@ class FileUnknowns(UnknownStore):
         self._change(change)
 
     def forget(self, group: int | None) -> int:
+        if group is None:
+            return self._forget_all()
+
         def change(state: _State, crops: dict[int, bytes]) -> int:
             if group is not None and group not in state.groups:
                 raise NoSuchGroup(group, "kept")
+            if group is not None and state.groups[group][0] == "named":  # named meanwhile: its crops are photos now
+                raise NoSuchGroup(group, f"to forget: it was named {printable(state.groups[group][1] or '')}, its "
+                                         "crops are that person's photos now (forget --all deletes its sightings)")
             faces = [face.id for face in state.faces.values() if group is None or state.group_of(face) == group]
             for track in [t.id for t in state.tracks.values() if group is None or t.group == group]:
                 del state.tracks[track]
@@ -473,6 +532,39 @@ class FileUnknowns(UnknownStore):
             return len(faces)
 
         return self._change(change)
+
+    def _forget_all(self) -> int:
+        """Every face deleted, whatever state the folder is in (an index damaged, planted, too large or of another
+        model; a full disk): the crops go first (freeing space), then the index is replaced by an empty one
+        keeping the ids' counters where it can be read (else it is deleted: ids then start again from 1).
+        How many faces the index named (the crops deleted, if it could not be read)."""
+        with self._lock():
+            index = self.folder / INDEX
+            try:
+                state: _State | None = _parse(read_regular_file(index, MAX_INDEX_BYTES))
+            except (OSError, _Damaged):
+                state = None
+            empty = _State(self.settings.profile, next=state.next if state else [1, 1, 1],
+                           retention_days=self.settings.retention_days if self.settings.retention_given
+                           else state.retention_days if state else None)
+            record_kept(f"unknowns {self.folder}", f"some crops of {self.location} deleted (forget --all again "
+                                                   "finishes it)")
+            deleted = self._sweep(empty)
+            try:
+                with atomic_writer(index) as handle:
+                    handle.write(_serialise(empty))
+                self._known = None
+            except OSError:
+                try:
+                    os.unlink(index)
+                except FileNotFoundError:
+                    pass
+                except OSError as error:
+                    raise FacerecError(f"the unknown faces' crops in {self.location} are deleted, but its index "
+                                       f"{INDEX} can neither be replaced nor deleted ({error.strerror or error}): "
+                                       "delete it by hand") from None
+        record_kept(f"unknowns {self.folder}", f"the unknown faces in {self.location} forgotten")
+        return len(state.faces) if state else deleted
 
     def regroup(self) -> None:
         def change(state: _State, crops: dict[int, bytes]) -> None:

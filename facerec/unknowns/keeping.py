@@ -30,6 +30,7 @@ from ..detection import Detector, load_detector
 from ..events.sink import OffLoop
 from ..faces import Face
 from ..stages.quality import factors, score
+from ..text import plural
 from ..tracking import Track
 from .store import FACES_PER_TRACK, KeptFace, KeptTrack, UnknownStore
 
@@ -133,6 +134,8 @@ class KeptTracks(OffLoop):
                  close_seconds: float = CLOSE_SECONDS, detector: Detector | None = None) -> None:
         self.store = store
         self.kept = 0  # tracks the store kept (an ignored person's are not)
+        self.failed = 0  # tracks the store could not keep (told once, counted after)
+        self.final_report = ""  # report() as close() found it
         self.junk = 0  # tracks not kept: no face of theirs is found again in its crop
         # `detector`'s network, loaded again at KEEP_CONFIDENCE for this queue's thread alone (OpenCV's networks
         # are not shared between threads); None: every face is kept
@@ -149,8 +152,24 @@ class KeptTracks(OffLoop):
                 self.junk += 1
                 return
             track = dataclasses.replace(track, faces=faces)
-        if self.store.add(track) is not None:
-            self.kept += 1
+        try:
+            if self.store.add(track) is not None:
+                self.kept += 1
+        except Exception as error:  # a full disk fails every track alike: one warning, then a count at the end
+            self.failed += 1
+            if self.failed == 1:
+                self._warn(f"{self.name}: {error} (told once: later tracks that cannot be kept are counted)")
+
+    def report(self) -> str:
+        """What this run kept, and what the store holds now (its bounds may have dropped some since)."""
+        try:
+            groups = self.store.groups()
+            now = f"; it holds {plural(sum(g.tracks for g in groups), 'track')} in {plural(len(groups), 'group')} " \
+                  "to review now"
+        except Exception as error:  # the store is gone: say so, the run's own count stands
+            now = f"; the store cannot be read now ({error})"
+        failed = f", {plural(self.failed, 'track')} could not be kept" if self.failed else ""
+        return f"{plural(self.kept, 'unknown track')} kept this run{failed}{now}"
 
     def finds_face(self, jpeg: bytes) -> bool:
         """Whether the detector finds a face in the crop at KEEP_CONFIDENCE (always True without a detector)."""
@@ -165,3 +184,4 @@ class KeptTracks(OffLoop):
 
     def close(self) -> None:
         self._finish()
+        self.final_report = self.report()  # the store is still open here (its opener closes it after)

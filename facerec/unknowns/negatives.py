@@ -52,9 +52,70 @@ def photo_face_vector(path: str | os.PathLike, detector: Detector, embedder: Emb
     return face_vector(image, detector, embedder, printable(os.fspath(path)))
 
 
-def keep_negative(store: Store, person: str, vector: np.ndarray, models: dict) -> NegativeKept:
+# A face nearer one of PERSON's own photos than this fraction of the threshold is taken for PERSON: as a negative
+# example it would stop PERSON being named (obama's own probe is 0.08 from his photo, sface's threshold 1.07).
+OWN_FACE_FRACTION = 0.5
+
+
+def own_face_problem(gallery: Gallery, person: str, vector: np.ndarray, threshold: float) -> str | None:
+    """Why `vector` looks like `person` themself (nearer one of their photos than OWN_FACE_FRACTION of
+    `threshold`), or None."""
+    own = np.array([name == person for name in gallery.names], bool)
+    if not own.any() or gallery.vectors.shape[1] != np.asarray(vector).reshape(-1).shape[0]:
+        return None  # add_negative says what is wrong
+    distance = float(np.linalg.norm(gallery.vectors[own] - np.asarray(vector, np.float32).reshape(1, -1), axis=1).min())
+    if distance >= OWN_FACE_FRACTION * threshold:
+        return None
+    return (f"the face is {distance:.3f} from a photo of {printable(person)}, nearer than "
+            f"{OWN_FACE_FRACTION:g} × the threshold {threshold:g}: it looks like {printable(person)} themself, and "
+            f"as a negative example it would stop {printable(person)} being named")
+
+
+@dataclass(frozen=True)
+class ListedNegative:
+    """One negative example as `unknowns.py negatives` lists it: its number (from 1, in the store's order), whose
+    it is, its vector, and how far it is from that person's nearest photo (None: they have none now)."""
+
+    number: int
+    person: str
+    vector: np.ndarray
+    to_photo: float | None
+
+
+def listed_negatives(gallery: Gallery, person: str | None = None) -> list[ListedNegative]:
+    """The gallery's negative examples (of `person` only, if given), numbered over all of them."""
+    listed = []
+    for number, (name, vector) in enumerate(zip(gallery.negatives.names, gallery.negatives.vectors), start=1):
+        if person is not None and name != person:
+            continue
+        own = np.array([owner == name for owner in gallery.names], bool)
+        distance = float(np.linalg.norm(gallery.vectors[own] - vector, axis=1).min()) if own.any() else None
+        listed.append(ListedNegative(number, name, vector, distance))
+    return listed
+
+
+def remove_negative(store: Store, number: int) -> ListedNegative:
+    """Remove the negative example numbered `number` by listed_negatives (FacerecError if there is none, or it
+    was removed meanwhile: the store removes exactly that person's that vector)."""
+    gallery = store.load()
+    listed = listed_negatives(gallery)
+    if not 1 <= number <= len(listed):
+        raise FacerecError(f"there is no negative example {number} in {store.location} (it holds "
+                           f"{len(listed)}): `unknowns.py negatives` lists them")
+    store.remove_negative(listed[number - 1].person, listed[number - 1].vector)
+    return listed[number - 1]
+
+
+def keep_negative(store: Store, person: str, vector: np.ndarray, models: dict, threshold: float,
+                  force: bool = False) -> NegativeKept:
     """Keep `vector` (made by `models`: models.Models.identity) as a face that is not `person` (a name of the
-    gallery, compared in NFC). FacerecError if the person is not in the gallery or the vector does not fit it."""
+    gallery, compared in NFC). FacerecError if the person is not in the gallery or the vector does not fit it,
+    and, unless `force`, if the face looks like the person themself (own_face_problem, with `threshold`)."""
     person = normalise_name(person)
+    if not force:
+        problem = own_face_problem(store.load(), person, vector, threshold)
+        if problem:
+            raise FacerecError(f"{problem}; nothing kept (if that face really is not {printable(person)}: "
+                               "unknowns.py not --force, or \"force\": true to /api/negatives)")
     gallery = store.add_negative(person, vector, models)
     return NegativeKept(person, gallery.negatives.names.count(person), gallery)

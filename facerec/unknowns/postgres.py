@@ -5,7 +5,8 @@ Tables (made by the first change, in one transaction; their own schema version, 
 
     facerec_unknown_meta    key text PRIMARY KEY, value jsonb
                             'schema_version': 1; 'profile': the model the vectors are of (set by the first
-                            track kept; another model is refused while tracks are kept)
+                            track kept; another model is refused while tracks are kept); 'retention_days':
+                            the retention of the last writer that gave one (every other applies it)
     facerec_unknown_groups  id bigserial, state 'open' | 'ignored' (ids are never reused)
     facerec_unknown_tracks  id bigserial, group_id (ON DELETE CASCADE), camera, track, run (a uuid of its own:
                             the sighting's run once named), first_seen, last_seen (seconds since the epoch)
@@ -17,29 +18,32 @@ Each method is one transaction; those that change anything first take a transact
 (_UNKNOWNS_LOCK): writers take turns, readers never wait. A named group leaves these tables: its tracks
 become rows of facerec_sightings (camera, the track's own run, track, the name, first and last seen, faces
 kept, best_distance 0: a person named it), and its visits in facerec_visits (--log-sightings) take the name.
-A forget deletes the rows and then VACUUMs the faces' table, so the deleted crops do not linger in dead rows.
+A forget deletes the rows and then rewrites the faces' table (VACUUM FULL: it and its TOAST table get new files,
+the old ones are deleted), so the deleted crops do not linger in the table's files (docs/unknown-people.md says
+what the write-ahead log and backups keep).
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 import uuid
-from typing import Callable, TypeVar
+from typing import Callable, Iterator, TypeVar
 
 import numpy as np
 import psycopg
 from psycopg.types.json import Jsonb
 
-from ..errors import FacerecError
+from ..errors import FacerecError, record_kept
+from ..stores.base import take_turn
 from ..stores.postgres import PostgresStore
 from .grouping import regroup as regroup_tracks
-from .rules import track_faces, Placement, Settings, faces_to_drop, place_track, stable_ids
+from .rules import MAX_TEXT, track_faces, Placement, Settings, faces_to_drop, place_track, stable_ids
 from .store import FACES_PER_TRACK, KeptFace, KeptTrack, NoSuchGroup, UnknownGroup, UnknownStore
 
 SCHEMA_VERSION = 1
 _UNKNOWNS_LOCK = 0x66616375  # pg_advisory_xact_lock key: one change of the unknowns at a time
 MAX_CROP_BYTES = 4 * 2**20  # a crop larger than this is not fetched (filestore's bound)
-MAX_TEXT = 1024
 _T = TypeVar("_T")
 
 _SCHEMA = (
@@ -79,6 +83,10 @@ class PostgresUnknowns(UnknownStore):
         self._gallery = PostgresStore(url)  # its connection, reconnection and masked messages
         self.location = self._gallery.location
         self.settings = settings
+        # held(): the writers' lock at session level on the store's connection (the transactions' own lock on the
+        # same key is then granted to it at once); other threads of this process wait here.
+        self._turn = threading.RLock()
+        self._holding = False
 
     # --- transactions ---
 
@@ -90,6 +98,7 @@ class PostgresUnknowns(UnknownStore):
                 if not connection.execute(_TABLES).fetchone()[0]:  # type: ignore[index]
                     return empty
                 self._check_version(connection)
+                self._retention(connection, write=False)
                 return work(connection)
 
         return self._gallery._using("read the unknown faces in", read)
@@ -99,22 +108,66 @@ class PostgresUnknowns(UnknownStore):
         applied before it and before it commits."""
         def change(connection: psycopg.Connection) -> _T:
             with connection.transaction():
-                connection.execute("SELECT pg_advisory_xact_lock(%s)", (_UNKNOWNS_LOCK,))
+                self._take_turn(connection, "pg_try_advisory_xact_lock")
                 if not connection.execute(_TABLES).fetchone()[0]:  # type: ignore[index]
                     for statement in _SCHEMA:
                         connection.execute(statement)
                     connection.execute("INSERT INTO facerec_unknown_meta VALUES ('schema_version', %s)",
                                        (Jsonb(SCHEMA_VERSION),))
                 self._check_version(connection)
+                self._retention(connection, write=True)
                 dropped = self._bound(connection)  # the work sees no face past the bounds
                 result = work(connection)
                 self.settings.dropped_oldest(dropped + self._bound(connection), self.location)
+            record_kept(f"unknowns {self.location}", f"the unknown faces in {self.location} changed")
             if vacuum:
                 with contextlib.suppress(psycopg.Error):  # another role's table: its owner's autovacuum does it
-                    connection.execute("VACUUM facerec_unknown_faces")
+                    # FULL: the table and its TOAST table are rewritten into new files, the old ones deleted; a
+                    # plain VACUUM only marks the dead rows' space free, the crops' bytes stay in the files
+                    connection.execute("VACUUM FULL facerec_unknown_faces")
             return result
 
-        return self._gallery._using("keep unknown faces in", change)
+        with self._turn:
+            return self._gallery._using("keep unknown faces in", change)
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        with self._turn:
+            if self._holding:
+                yield
+                return
+            self._gallery._using("keep unknown faces in",
+                                 lambda connection: self._take_turn(connection, "pg_try_advisory_lock"))
+            self._holding = True
+            try:
+                yield
+            finally:
+                self._holding = False
+                with contextlib.suppress(FacerecError):  # a lost connection let it go already
+                    self._gallery._using("keep unknown faces in", lambda connection: connection.execute(
+                        "SELECT pg_advisory_unlock(%s)", (_UNKNOWNS_LOCK,)))
+
+    def _take_turn(self, connection: psycopg.Connection, function: str) -> None:
+        """Take the writers' lock (`function`: at transaction or session level), waiting as long as it takes and
+        saying once for whom (as the file store's writers do)."""
+        def holder() -> str:
+            row = connection.execute(
+                "SELECT a.application_name, a.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE "
+                "l.locktype = 'advisory' AND l.objid = %s::oid AND l.objsubid = 1 AND l.granted AND a.pid <> "
+                "pg_backend_pid()", (_UNKNOWNS_LOCK,)).fetchone()
+            return f"another process ({row[0] or 'a client'}, server pid {row[1]})" if row else "another process"
+
+        take_turn(lambda: bool(connection.execute(f"SELECT {function}(%s)", (_UNKNOWNS_LOCK,)).fetchone()[0]),  # type: ignore[index]
+                  holder, f"the unknown faces in {self.location}", None)
+
+    def _retention(self, connection: psycopg.Connection, write: bool) -> None:
+        """Adopt the retention kept in facerec_unknown_meta (Settings.kept_retention); `write`: keep this run's
+        there when it gave one."""
+        row = connection.execute("SELECT value FROM facerec_unknown_meta WHERE key = 'retention_days'").fetchone()
+        days = self.settings.kept_retention(None if row is None else row[0])
+        if write and self.settings.retention_given and (row is None or row[0] != days):
+            connection.execute("INSERT INTO facerec_unknown_meta VALUES ('retention_days', %s) ON CONFLICT (key) DO "
+                               "UPDATE SET value = EXCLUDED.value", (Jsonb(days),))
 
     @staticmethod
     def _check_version(connection: psycopg.Connection) -> None:

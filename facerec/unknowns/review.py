@@ -186,8 +186,16 @@ def name_group(store: UnknownStore, group: int, person: str, dataset: str | os.P
 
     FacerecError, with nothing left behind, when the group does not exist, no crop shows a face, or the
     enrolment fails (the photos added are removed again; another writer of the gallery is waited for).
+    The store's writers' lock is held throughout (UnknownStore.held): a forget, ignore or merge of another
+    process or page waits for the naming, then finds the group named.
     """
     person = check_person_name(person)
+    with store.held():  # a forget or ignore meanwhile would see its faces enrolled after all
+        return _name_group(store, group, person, Path(dataset), gallery, models, limit, on_warning)
+
+
+def _name_group(store: UnknownStore, group: int, person: str, dataset: Path, gallery: str | os.PathLike | Store | None,
+                models: Models, limit: int, on_warning: Callable[[str], None] | None) -> Naming:
     faces = _best(store, group, limit)
     detector, embedder = models.detector, models.needs_embedder()
     usable = []
@@ -200,11 +208,14 @@ def name_group(store: UnknownStore, group: int, person: str, dataset: str | os.P
     if not usable:
         raise FacerecError(f"the detector finds no face in the {plural(len(faces), 'crop')} of unknown group {group}: "
                            "nothing named")
-    folder = Path(dataset) / person
+    folder = dataset / person
+    if folder.is_symlink():  # as the page refuses it (409): never write through a link, wherever it points
+        raise FacerecError(f"the folder of {printable(person)} in {printable(dataset)} is a symbolic link: unknowns.py "
+                           "never writes through one; name the group another person, or replace the link by a folder")
     photos: list[Path] = []
     with contextlib.ExitStack() as cleanup:
         into = gallery if isinstance(gallery, Store) else cleanup.enter_context(open_store(gallery))
-        _check_dataset(into, Path(dataset))
+        _check_dataset(into, dataset)
         try:
             try:
                 folder.mkdir(parents=True, exist_ok=True)

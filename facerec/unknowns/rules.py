@@ -11,9 +11,12 @@ from typing import Callable
 import numpy as np
 
 from .grouping import DEFAULT_MARGIN, Groups, grouping_cut
-from .store import FACES_PER_TRACK, KeptFace, KeptTrack
+from ..errors import FacerecError
+from .store import FACES_PER_TRACK, MAX_RETENTION_DAYS, KeptFace, KeptTrack
 
 DAY_SECONDS = 86_400.0
+MAX_TEXT = 1024  # characters of a camera or person name kept with a face (checked on writing and on reading)
+MAX_TRACK = 2**62  # a track's number is below it (a store's ids too)
 
 
 @dataclass
@@ -27,12 +30,25 @@ class Settings:
     retention_days: float
     clock: Callable[[], float]
     on_warning: Callable[[str], None]
+    retention_given: bool = True  # False: the store's own retention replaces retention_days when it has one
     warned: bool = False
 
     def __post_init__(self) -> None:
-        if self.max_faces < 1 or not self.retention_days > 0:
-            raise ValueError("max_faces must be at least 1 and retention_days above 0")
+        if self.max_faces < 1 or not 0 < self.retention_days <= MAX_RETENTION_DAYS:
+            raise ValueError(f"max_faces must be at least 1 and retention_days above 0, at most {MAX_RETENTION_DAYS:g}")
         self.cut = grouping_cut(self.threshold, self.margin)  # ValueError for a margin that leaves no cut
+
+    def kept_retention(self, days: object) -> float | None:
+        """The retention a store keeps with its faces (None: none yet) after this run's: adopted unless this run
+        gave its own, which the store keeps instead. FacerecError for a kept value out of bounds."""
+        if self.retention_given:
+            return self.retention_days
+        if days is not None and not retention_fits(days):
+            raise FacerecError(f"the retention kept with the unknown faces ({days!r:.40}) is not a number of days "
+                               f"above 0, at most {MAX_RETENTION_DAYS:g}: give --unknowns-days to replace it")
+        if days is not None:
+            self.retention_days = float(days)  # type: ignore[arg-type]
+        return days  # type: ignore[return-value]
 
     def dropped_oldest(self, count: int, where: str) -> None:
         """`count` faces were dropped for the maximum: warn once per run (per store opened)."""
@@ -40,6 +56,11 @@ class Settings:
             self.warned = True
             self.on_warning(f"{where} keeps at most {self.max_faces:,} unknown faces: the oldest are dropped "
                             "(told once per run)")
+
+
+def retention_fits(days: object) -> bool:
+    """Whether `days` can be a retention kept with the faces: a number above 0, at most MAX_RETENTION_DAYS."""
+    return type(days) in (int, float) and 0 < days <= MAX_RETENTION_DAYS  # type: ignore[operator]
 
 
 @dataclass(frozen=True)
@@ -54,6 +75,11 @@ def track_faces(track: KeptTrack) -> tuple[list[KeptFace], np.ndarray]:
     """The faces a store keeps of `track` (its FACES_PER_TRACK best by quality) and their vectors as one float32
     array; ValueError for a track no store should keep (no face, numbers that are not finite, vectors of
     different sizes)."""
+    problem = text_problem(track.camera)
+    if problem:
+        raise ValueError(f"a kept track's camera name {problem}")
+    if not isinstance(track.track, (int, np.integer)) or not 0 <= int(track.track) < MAX_TRACK:
+        raise ValueError(f"a kept track's number is a whole number from 0 to 2**62, not {track.track!r:.40}")
     faces = sorted(track.faces, key=lambda face: -face.quality)[:FACES_PER_TRACK]
     if not faces:
         raise ValueError("a kept track has at least one face")
@@ -65,6 +91,19 @@ def track_faces(track: KeptTrack) -> tuple[list[KeptFace], np.ndarray]:
     if not (np.isfinite(vectors).all() and np.isfinite(numbers).all() and vectors.shape[1]):
         raise ValueError("a kept track's times, qualities and vectors must be finite numbers")
     return faces, vectors
+
+
+def text_problem(text: object) -> str | None:
+    """Why `text` cannot be kept as a camera or person name (what every store can write and read back), or None."""
+    if type(text) is not str:
+        return "is not text"
+    if len(text) > MAX_TEXT:
+        return f"is longer than {MAX_TEXT:,} characters"
+    try:
+        text.encode("utf-8")
+    except UnicodeError:
+        return "is not UTF-8"
+    return None
 
 
 def place_track(track: np.ndarray, vectors: np.ndarray, owners: np.ndarray, negative: np.ndarray, threshold: float,

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import ContextManager
 
 import numpy as np
 
 from ..errors import FacerecError
 
 MAX_FACES = 20_000  # faces kept at most (all groups together); beyond, the oldest go first, with one warning
-RETENTION_DAYS = 30.0  # a face older than this (by when it was seen) is forgotten
+RETENTION_DAYS = 30.0  # a face older than this (by when it was seen) is forgotten, unless the store keeps another
+MAX_RETENTION_DAYS = 36_500.0  # a retention kept with the faces is at most this (100 years)
 FACES_PER_TRACK = 5  # best crops kept of one track, by face quality
 
 
@@ -109,6 +111,12 @@ class UnknownStore(ABC):
     @abstractmethod
     def regroup(self) -> None:
         """Regroup every kept track from scratch (grouping.regroup), keeping ids where groups survive."""
+
+    @abstractmethod
+    def held(self) -> ContextManager[None]:
+        """The writers' lock, held across several steps (naming: read the crops, enrol them, mark the group
+        named) so that no other writer (forget, ignore, merge, add), of this process or another, changes the
+        store in between; the changes made inside take it again freely."""
 
     @abstractmethod
     def close(self) -> None: ...

@@ -78,6 +78,8 @@ async def read_json(request: Request) -> dict:
         content = json.loads(await read_body(request))
     except (ValueError, UnicodeDecodeError):
         raise Refusal(400, "the body is not JSON") from None
+    except RecursionError:  # nested deeper than the parser goes (a body of 100 KB holds 50,000 levels)
+        raise Refusal(400, "the body is JSON nested too deeply") from None
     if not isinstance(content, dict):
         raise Refusal(400, "the body must be a JSON object")
     return content
@@ -163,8 +165,9 @@ def create_app(engine: Engine, token: str | None = None, loopback: bool = True, 
         content = await read_json(request)
         face, name = content.get("face"), content.get("name")
         if not isinstance(face, str) or not isinstance(name, str):
-            raise Refusal(400, 'send {"face": "<the id of a named face in a live answer>", "name": "<its name>"}')
-        kept = await run_in_threadpool(engine.not_person, face, name)
+            raise Refusal(400, 'send {"face": "<the id of a named face in a live answer>", "name": "<its name>"} '
+                               '(and "force": true to keep a face that looks like that person themself)')
+        kept = await run_in_threadpool(engine.not_person, face, name, content.get("force") is True)
         return JSONResponse({"not": shown(kept.person), "negatives": kept.negatives}, status_code=201)
 
     async def learn_progress(request: Request) -> Response:

@@ -413,10 +413,11 @@ class Engine:
 
     # correcting a wrong name
 
-    def not_person(self, face_id: str, name: str) -> NegativeKept:
+    def not_person(self, face_id: str, name: str, force: bool = False) -> NegativeKept:
         """The face `face_id` (RecentFaces) is not `name`, the name the server gave it: keep it as a negative
         example of `name` (unknowns/negatives.py) and name faces with the gallery that has it from the next frame.
-        Refusal: 404 a face not held (any more), 409 another name, a busy gallery or one that cannot take it."""
+        Refusal: 404 a face not held (any more), 409 another name, a busy gallery or one that cannot take it, or a
+        face that looks like that person themself (unless `force`: negatives.own_face_problem)."""
         seen = self.recent.take(face_id) if face_id.isascii() else None
         if seen is None:
             raise Refusal(404, "the server no longer holds that face (it keeps the named faces of the last few "
@@ -426,7 +427,7 @@ class Engine:
                 raise Refusal(409, f"the server named that face {printable(seen.name)}, not {printable(name)}")
             with self._hold_gallery():
                 try:
-                    kept = keep_negative(self.store, seen.name, seen.vector, self.models)
+                    kept = keep_negative(self.store, seen.name, seen.vector, self.models, self.threshold, force)
                 except FacerecError as error:
                     raise Refusal(409, str(error)) from None
                 self.follower.use(kept.gallery)

@@ -15,7 +15,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ...errors import FacerecError
-from ...gallery import check_negative, reusable
+from ...gallery import check_negative, reusable, shown
 from ..base import WRITER_WAIT_SECONDS, Gallery, NoGalleryYet, SightingLog, Store, StoreWriter, Watch
 from ..folderlock import FolderLock
 from .format import FORMAT_VERSION, MAX_FILE_BYTES, SEPARATOR, FileRecords, NotAStore, Signature, UnusableStore, file_signature
@@ -112,6 +112,21 @@ class PickleStore(Store):
                            models)
             changed = dataclasses.replace(gallery, negatives=gallery.negatives.added(person, vector))
             self._wrote(save_store(changed, os.path.realpath(self.path)), changed)  # a link stays a link
+        finally:
+            lock.release()
+        return changed
+
+    def remove_negative(self, person: str, vector: np.ndarray) -> Gallery:
+        """Under the writers' lock: the file as it is now, without that negative, written atomically."""
+        lock = self._take_lock(False, WRITER_WAIT_SECONDS)
+        try:
+            gallery = self._load()[0]
+            negatives = gallery.negatives.without(person, vector)
+            if negatives is None:
+                raise FacerecError(f"{self.location} holds no such negative example of {shown(person)} (removed "
+                                   "meanwhile?): `unknowns.py negatives` lists them")
+            changed = dataclasses.replace(gallery, negatives=negatives)
+            self._wrote(save_store(changed, os.path.realpath(self.path)), changed)
         finally:
             lock.release()
         return changed

@@ -75,6 +75,10 @@ class PostgresStore(Database, Store):
     def sighting_log(self, camera: str) -> SightingLog:
         return open_sighting_log(self, camera)
 
+    def remove_negative(self, person: str, vector: np.ndarray) -> Gallery:
+        writing.remove_negative(self, person, vector)
+        return self.load()
+
     def add_negative(self, person: str, vector: np.ndarray, models: dict[str, Any]) -> Gallery:
         """One transaction, checked against the gallery as it is then; watchers are told (generation, NOTIFY)."""
         writing.add_negative(self, person, vector, models)

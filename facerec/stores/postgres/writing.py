@@ -17,7 +17,7 @@ from psycopg.types.json import Jsonb
 
 from ...errors import FacerecError, ctrl_c_deferred, record_kept
 from ...gallery import check_negative
-from ...text import plural
+from ...text import plural, printable
 from ..base import Gallery, GalleryCounts, NoGalleryYet, StoreWriter, take_turn
 from .database import Database, one_row
 from .reading import model_record, read_gallery
@@ -129,6 +129,25 @@ def add_negative(database: Database, person: str, vector: np.ndarray, models: di
             changed(connection)
 
     database._using("keep a negative example in", add)
+
+
+def remove_negative(database: Database, person: str, vector: np.ndarray) -> None:
+    """One transaction: the first negative of `person` with exactly that vector deleted; watchers are told."""
+    def remove(connection: psycopg.Connection) -> None:
+        with connection.transaction():
+            if not one_row(connection.execute("SELECT to_regclass('facerec_negatives') IS NOT NULL"))[0]:
+                deleted = None
+            else:
+                deleted = connection.execute(
+                    "DELETE FROM facerec_negatives WHERE id = (SELECT id FROM facerec_negatives WHERE person = %s "
+                    "AND vector = %s ORDER BY id LIMIT 1) RETURNING id",
+                    (storable(person), stored(np.asarray(vector).ravel()))).fetchone()
+            if deleted is None:
+                raise FacerecError(f"{database.location} holds no such negative example of {printable(person)} "
+                                   "(removed meanwhile?): `unknowns.py negatives` lists them")
+            changed(connection)
+
+    database._using("remove a negative example from", remove)
 
 
 def _difference(gallery: Any, wanted: dict[str, Any]) -> str:

@@ -168,8 +168,17 @@ function faceItem() {
 async function notPerson(face, name) {
   if (!face || !confirm(`This face is not ${name}? It is kept as a face that is not ${name}: it (and faces ` +
                         `nearer it than ${name}'s photos) will not be named ${name} again.`)) return;
+  const send = (force) => api("POST", "/api/negatives", JSON.stringify({face, name, force}),
+                              {"Content-Type": "application/json"});
   try {
-    const kept = await api("POST", "/api/negatives", JSON.stringify({face, name}), {"Content-Type": "application/json"});
+    let kept;
+    try {
+      kept = await send(false);
+    } catch (error) {
+      // refused because the face looks like the person themself (issue 31 item 12): only on a second yes
+      if (!error.message.includes("themself") || !confirm(`${error.message}\n\nKeep it anyway?`)) throw error;
+      kept = await send(true);
+    }
     show(message, `kept as not ${kept.not} (${kept.negatives} negative example${kept.negatives === 1 ? "" : "s"})`);
   } catch (error) {
     show(message, error.message);
