@@ -41,10 +41,31 @@ function when(iso, now) {
   return `${shown} (${ago(iso, now)})`;
 }
 
+// A position in a video file as a player shows it, to the tenth of a second: "0:07.3", "1:02:03.0"
+// (review.position's).
+function position(seconds) {
+  const tenths = Math.round(seconds * 10);
+  const second = Math.floor(tenths / 10) % 60, minutes = Math.floor(tenths / 600) % 60, hours = Math.floor(tenths / 36000);
+  const rest = `${String(second).padStart(2, "0")}.${tenths % 10}`;
+  return hours ? `${hours}:${String(minutes).padStart(2, "0")}:${rest}` : `${minutes}:${rest}`;
+}
+
+// "clip.mp4 at 0:03.2 to 0:07.3": where in a video file the group's faces were (review.span_text's).
+function spanText(span) {
+  const to = position(span.last) !== position(span.first) ? ` to ${position(span.last)}` : "";
+  return `${span.file} at ${position(span.first)}${to}`;
+}
+
+// A video file's faces are given their place in it; only a live camera's times say when someone was there
+// (a file's are when it was processed).
 function counts(group) {
   const now = Date.now();
-  return `${plural(group.faces, "face")}, ${plural(group.tracks, "track")} · first seen ${when(group.first_seen, now)} · ` +
-         `last seen ${when(group.last_seen, now)} · ${group.cameras.join(", ")}`;
+  const parts = [`${plural(group.faces, "face")}, ${plural(group.tracks, "track")}`];
+  const videos = group.videos || [];
+  if (videos.length) parts.push(`seen in ${videos.map(spanText).join(", ")}`);
+  if (group.live !== false) parts.push(`first seen ${when(group.first_seen, now)}`, `last seen ${when(group.last_seen, now)}`);
+  parts.push(group.cameras.join(", "));
+  return parts.join(" · ");
 }
 
 // One action on a group, after the user confirmed it; the list is read again whatever the answer.
