@@ -17,6 +17,7 @@ transaction each.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -49,7 +50,7 @@ def timestamp(seconds: float) -> str:
 
 def position(seconds: float) -> str:
     """A position in a video file as a player shows it, to the tenth of a second: 0:07.3, 1:02:03.0."""
-    tenths = round(seconds * 10)
+    tenths = math.floor(seconds * 10 + 0.5)  # halves up, as the page's Math.round
     minutes, tenth_seconds = divmod(tenths, 600)
     hours, minutes = divmod(minutes, 60)
     shown = f"{minutes}:{tenth_seconds // 10:02d}.{tenth_seconds % 10}"
