@@ -132,6 +132,28 @@ function mergeLabel(button, select, id) {
   button.disabled = !select.value;
 }
 
+// A crop too dark to make out (the audience of a dark hall: YuNet still finds a face in it, so it is kept) is
+// shown brightened, and says so; the crop kept, and named into the dataset, is the one the camera saw.
+const DARK_LEVEL = 64;  // a crop whose 95th percentile of luminance (0-255) is below this is dark
+const MAX_GAIN = 6;
+function brightenIfDark(img) {
+  const canvas = document.createElement("canvas");
+  canvas.width = Math.min(64, img.naturalWidth);
+  canvas.height = Math.min(64, img.naturalHeight);
+  const context = canvas.getContext("2d", {willReadFrequently: true});
+  context.drawImage(img, 0, 0, canvas.width, canvas.height);
+  const data = context.getImageData(0, 0, canvas.width, canvas.height).data;
+  const lumas = [];
+  for (let i = 0; i < data.length; i += 4) lumas.push(0.299 * data[i] + 0.587 * data[i + 1] + 0.114 * data[i + 2]);
+  lumas.sort((a, b) => a - b);
+  const bright = lumas[Math.floor(0.95 * (lumas.length - 1))];
+  if (!(bright < DARK_LEVEL)) return;
+  const gain = Math.min(MAX_GAIN, 160 / Math.max(bright, 1));
+  img.style.filter = `brightness(${gain.toFixed(2)})`;
+  img.classList.add("brightened");
+  img.title = `brightened ×${gain.toFixed(1)} to be seen: the crop itself is this dark; click to enlarge`;
+}
+
 // Bring a card up to date without rebuilding it: what the user is typing or choosing stays.
 function update(card, group, all) {
   card.querySelector(".counts").textContent = counts(group);
@@ -142,6 +164,7 @@ function update(card, group, all) {
     card.querySelector(".crops").replaceChildren(...Array.from({length: group.crops}, (_, number) =>
       element("img", {src: `${groupPath(group.group)}/faces/${number}?v=${version}`,
                       alt: `group ${group.group}, crop ${number + 1}`, title: "click to enlarge",
+                      onload: (event) => brightenIfDark(event.target),
                       onclick: (event) => event.target.classList.toggle("enlarged")})));
   }
   const suggestion = card.querySelector(".looks-like");
