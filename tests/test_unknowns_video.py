@@ -36,6 +36,9 @@ def test_a_groups_video_tracks_give_its_place_in_each_file_and_only_live_tracks_
     assert store.add(track(PHOTOS["kit"][:1], 3, START + 9)) == kit  # the same face, live this time
     [group] = store.groups()
     assert group.live and group.videos == (VideoSpan("clip.mp4", 3.2, 7.3),)
+    reader, _ = opened(location, Clock())  # another process: it reads what was written
+    assert reader.groups() == [group]
+    reader.close()
     assert "seen in clip.mp4 at 0:03.2 to 0:07.3, seen 2027-01-15T07:59:59Z to 2027-01-15T08:00:09Z" in group_line(group)
     store.close()
 
