@@ -103,7 +103,7 @@ def run_recognition(frames: Iterable[np.ndarray], recogniser: FacePipeline, wind
             if events is not None and followed is not None:
                 events.saw(followed.tracks, index, recogniser.matcher)
             if unknowns is not None and followed is not None:
-                unknowns.saw(frame, recognised, followed.tracks)  # before the frame is drawn on
+                unknowns.saw(frame, recognised, followed.tracks, index)  # before the frame is drawn on
             if json_lines is not None:
                 record = {"frame": index, "faces": [item.as_json() for item in recognised]}
                 json_lines.write(json.dumps(record) + "\n")

@@ -25,7 +25,7 @@ def test_keep_unknowns_ends_with_a_hint_that_lists_what_it_kept(tmp_path, withou
     embeddings = tmp_path / "my gallery.pickle"
     embeddings.write_bytes(without_lin.read_bytes())
     _, run = run_clip_keeping(embeddings, lin_video(tmp_path), "--keep-unknowns")
-    assert "1 unknown track kept for review" in run.stderr
+    assert "1 unknown track kept this run" in run.stderr
     hint = next_line(run.stderr)
     assert "unknowns.py" in hint and hint.endswith(" list") and str(embeddings) in hint
     listed = run_copied(hint, "--json")

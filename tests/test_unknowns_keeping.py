@@ -256,7 +256,9 @@ def test_keep_unknowns_over_the_clip_keeps_every_track_that_stayed_unknown_and_g
     assert kept, run.stderr
     assert int(kept[1]) + int(kept[2] or 0) == len(unknown_tracks)
     assert int(kept[1]) >= len(unknown_tracks) - 2  # junk is the exception (the clip: one dark blurred head)
-    assert (root / "embeddings.pickle.unknowns").is_dir()
+    index = json.loads((root / "embeddings.pickle.unknowns" / "unknowns.json").read_bytes())
+    tracks = {row[3] for row in index["tracks"]}
+    assert tracks <= unknown_tracks and len(tracks) == len(index["tracks"]) == int(kept[1])  # Unknown ones, each once
     lin = probe_vector(models)
     with open_unknowns(root / "embeddings.pickle", "sface") as store:
         groups = store.groups()
@@ -267,6 +269,36 @@ def test_keep_unknowns_over_the_clip_keeps_every_track_that_stayed_unknown_and_g
     lins = [group for group, distances in near.items() if np.median(distances) < SFACE_THRESHOLD]
     assert lins  # Lin-Manuel Miranda, whom the gallery lacks, is kept
     assert all(max(near[group]) < SFACE_THRESHOLD for group in lins)  # and his group holds no one else
+
+
+def test_the_kept_tracks_of_a_video_file_carry_their_place_in_it_not_when_it_was_processed(clip_kept):
+    """Each kept track's span is its first and last frames' indices (the run's --json) over the file's fps; the
+    list and its --json give the groups those places, not the times the file was processed."""
+    root, records, _ = clip_kept
+    capture = cv2.VideoCapture(str(shared_path(CLIP)))
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    capture.release()
+    frames: dict[int, list[int]] = {}
+    for record in records:
+        for face in record["faces"]:
+            frames.setdefault(face["track"], []).append(record["frame"])
+    index = json.loads((root / "embeddings.pickle.unknowns" / "unknowns.json").read_bytes())
+    assert index["tracks"]
+    spans = {}
+    for row in index["tracks"]:
+        file, first, last = row[6]
+        assert file == shared_path(CLIP).name
+        assert (first, last) == (round(min(frames[row[3]]) / fps, 3), round(max(frames[row[3]]) / fps, 3)), row
+        assert last > first  # the clip's tracks last more than one frame
+        spans.setdefault(row[1], []).append((first, last))
+    listed = [json.loads(line) for line in unknowns_script(root / "embeddings.pickle", "list", "--json").stdout.splitlines()]
+    assert {group["group"] for group in listed} == set(spans)
+    for group in listed:
+        first, last = min(span[0] for span in spans[group["group"]]), max(span[1] for span in spans[group["group"]])
+        assert group["videos"] == [{"file": shared_path(CLIP).name, "first": first, "last": last}]
+        assert group["live"] is False
+    lines = unknowns_script(root / "embeddings.pickle", "list").stdout.splitlines()
+    assert lines and all(f"seen in {shared_path(CLIP).name} at 0:" in line and "Z " not in line for line in lines)
 
 
 def write_frames(path, frames):

@@ -1,7 +1,7 @@
 """Issue 36: every page on a phone (360 and 420 px wide: no horizontal scroll, the buttons inside the screen) and
 the Unknown tab as a review tool (local, relative times; the most recently seen first; a filter by camera; Forget
-apart and saying how many faces it deletes; merge's direction written out; crops that enlarge), in Debian's
-chromium.
+apart and saying how many faces it deletes; merge's direction written out; crops that enlarge; a video file's
+groups placed in the file instead; dark crops shown brightened), in Debian's chromium.
 
 Screenshots of each page at phone and desktop width: FACEREC_SCREENSHOTS=DIR writes them there
 (FACEREC_SCREENSHOTS=docs/images makes docs/web.md's); a normal run writes none.
@@ -10,13 +10,22 @@ Screenshots of each page at phone and desktop width: FACEREC_SCREENSHOTS=DIR wri
 from __future__ import annotations
 
 import re
+import time
 
+import cv2
+import numpy as np
 import pytest
 
 from test_web_browser import browser, screenshot, wait_for
 from test_web_unknowns import AUDIENCE, LIN_SHOT, groups_of, kept
+from unknown_faces import PHOTOS, track
 from web_server import Server
 
+from facerec.unknowns import open_unknowns
+from facerec.unknowns.review import span_text
+from facerec.unknowns.store import VideoSpan
+
+DARK = range(40, 82)  # two heads in the dark, kept (YuNet finds a face in them at 0.8), nearly black
 PHONE_WIDTHS = (360, 420)
 DESKTOP = (1280, 900)
 PAGES = {"live": "/", "gallery": "/gallery", "unknown": "/unknown"}
@@ -25,7 +34,10 @@ PAGES = {"live": "/", "gallery": "/gallery", "unknown": "/unknown"}
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("web_phone")
-    dataset, embeddings = kept(root, [*LIN_SHOT, *AUDIENCE])
+    # a video file's groups, camera "stage": the dark heads before Lin's shot (DARK), Lin, the audience
+    dataset, embeddings = kept(root, [*DARK, *LIN_SHOT, *AUDIENCE])
+    with open_unknowns(embeddings, "sface") as store:  # and one a live camera saw just now
+        store.add(track(PHOTOS["kit"][:1], 1, time.time() + 2, camera="door"))  # after the file's, to the second
     running = Server(dataset, embeddings, "--keep-unknowns")
     try:
         yield running
@@ -114,6 +126,8 @@ def test_the_unknown_tab_reads_as_a_review_tool(server, driver):
     # the most recently seen first (the API lists the largest first)
     by_last_seen = sorted(groups, key=lambda group: (group["last_seen"], -group["group"]), reverse=True)
     assert [card.get_attribute("id") for card in cards] == [f"group-{group['group']}" for group in by_last_seen]
+    # a live camera's group (the door's, seen last): when, in the browser's time zone and relative
+    assert by_last_seen[0]["cameras"] == ["door"] and by_last_seen[0]["live"] and not by_last_seen[0]["videos"]
     counts = cards[0].find_element(By.CLASS_NAME, "counts").text
     assert "T" not in counts.split("·")[1] and "Z" not in counts  # not the raw UTC string
     assert re.search(r"last seen .+\((just now|\d+ (min|h|d) ago)\)", counts), counts
@@ -121,12 +135,20 @@ def test_the_unknown_tab_reads_as_a_review_tool(server, driver):
     local = driver.execute_script("return new Date(arguments[0]).toLocaleTimeString([], "
                                   "{hour: '2-digit', minute: '2-digit'})", by_last_seen[0]["last_seen"])
     assert f"last seen {local}" in counts
-    # the camera filter: the clip's camera, then a camera no group was seen by is impossible to choose
+    # a video file's groups: where in the file (as unknowns.py list says it), not when it was processed
+    for group, card in zip(by_last_seen[1:], cards[1:]):
+        [span] = group["videos"]
+        assert span["file"] == "frames.avi" and not group["live"]
+        text = card.find_element(By.CLASS_NAME, "counts").text
+        assert f"seen in {span_text(VideoSpan(**span))}" in text and "last seen" not in text, text
+    # the camera filter: the cameras groups were seen by, then a camera no group was seen by is impossible to choose
     cameras = [option.get_attribute("value") for option in driver.find_elements(By.CSS_SELECTOR, "#camera-filter option")]
-    assert cameras == ["", "stage"]
+    assert cameras == ["", "door", "stage"]
     Select(driver.find_element(By.ID, "camera-filter")).select_by_value("stage")
     wait_for(driver, lambda d: "seen by stage" in d.find_element(By.ID, "unknown-summary").text, "the filter applied")
-    assert len(driver.find_elements(By.CSS_SELECTOR, ".group")) == len(groups)
+    assert len(driver.find_elements(By.CSS_SELECTOR, ".group")) == len(groups) - 1
+    Select(driver.find_element(By.ID, "camera-filter")).select_by_value("")
+    wait_for(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, ".group")) == len(groups), "the filter lifted")
     # Forget: red, apart from Ignore, and its question says how many faces go
     card = driver.find_elements(By.CSS_SELECTOR, ".group")[0]
     group = by_last_seen[0]
@@ -153,3 +175,34 @@ def test_the_unknown_tab_reads_as_a_review_tool(server, driver):
     assert crop.rect["width"] > 3 * small
     crop.click()
     assert crop.rect["width"] == small
+
+
+def luminance_p95(jpeg: bytes) -> float:
+    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_GRAYSCALE)
+    return float(np.percentile(image, 95))
+
+
+def test_a_dark_crop_is_shown_brightened_and_says_so(server, driver):
+    """The clip's dark audience: crops YuNet finds a face in at 0.8 (so kept), nearly black as they are."""
+    from selenium.webdriver.common.by import By
+
+    sized(driver, *DESKTOP)
+    page(driver, server, "unknown")
+    wait_for(driver, lambda d: all(img.get_property("complete") for img in d.find_elements(By.CSS_SELECTOR, ".group img")),
+             "every crop loaded")
+    dark = bright = 0
+    for img in driver.find_elements(By.CSS_SELECTOR, ".group img"):
+        path = img.get_attribute("src").split("//", 1)[1].split("/", 1)[1]
+        status, body, _ = server.request("GET", "/" + path.split("?")[0], raw=True)
+        assert status == 200
+        level = luminance_p95(body)
+        brightened = "brightened" in img.get_attribute("class").split()
+        if level < 50:  # clearly dark (the page's own line is 64, measured on a 64 px copy)
+            dark += 1
+            assert brightened and "brightness(" in img.value_of_css_property("filter"), level
+            assert "brightened" in img.get_attribute("title")
+        elif level > 80:
+            bright += 1
+            assert not brightened and img.value_of_css_property("filter") == "none", level
+    assert dark and bright  # the clip has both
+    screenshot(driver, "web_unknown_dark.png")

@@ -197,6 +197,9 @@ def test_the_servers_source_keeps_its_unknown_tracks_under_its_camera_name(tmp_p
             time.sleep(1)  # no page watches: the source runs for the keeper anyway
         groups = groups_of(running)["groups"]
         assert groups and all(group["cameras"] == ["door"] for group in groups)
+        for group in groups:  # a file: each group is placed in it (its 30 frames at 30 fps), not live
+            [span] = group["videos"]
+            assert span["file"] == "lin.avi" and 0 <= span["first"] < span["last"] <= round(29 / 30, 3) and not group["live"]
     finally:
         running.stop()
 

@@ -24,6 +24,7 @@ from facerec.running import run_recognition
 from facerec.stores import masked, open_gallery
 from facerec.text import plural
 from facerec.tracking import DEFAULT_EVERY
+from facerec.unknowns.keeping import file_video
 from facerec.video import SourceSpec, VideoOutput, check_output, open_source
 
 
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
                 output = VideoOutput(output_path, source.fps, source.frame_size) if output_path else None
                 summary = run_recognition(source, recogniser, window, output, sys.stdout if args.json else None,
                                           events, tracker=recogniser.new_tracker(),
-                                          unknowns=keeping.keeper(args.camera) if keeping else None)
+                                          unknowns=keeping.keeper(args.camera, file_video(source)) if keeping else None)
         finally:
             if output is not None:
                 output.close()

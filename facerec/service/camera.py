@@ -23,7 +23,7 @@ from ..events import Presence
 from ..matching import Matcher
 from ..drawing import annotate
 from ..tracking import Tracker
-from ..unknowns.keeping import UnknownKeeper
+from ..unknowns.keeping import UnknownKeeper, file_video
 from ..video import VideoSource, open_source
 from ..web.engine import Engine
 from ..web.source import FPS_SMOOTHING, JPEG_QUALITY, SourceStream
@@ -117,7 +117,7 @@ class CameraRunner(SourceStream):
 
     def _play(self, source: VideoSource) -> None:  # type: ignore[override]
         tracker = Tracker(self.every)
-        keeper = self._keeper = self.engine.keeper(self.name)
+        keeper = self._keeper = self.engine.keeper(self.name, file_video(source))
         try:
             self._camera_frames(source, tracker, keeper)
         finally:
@@ -145,7 +145,7 @@ class CameraRunner(SourceStream):
             recognised = recogniser.recognise(frame, index, tracker, faces=faces, matcher=self._own_matcher())
             self.embeddings += recogniser.embedded - before
         if keeper is not None:
-            keeper.saw(frame, recognised, tracker.tracks)  # before the frame is drawn on
+            keeper.saw(frame, recognised, tracker.tracks, index)  # before the frame is drawn on
         return recognised
 
     def _camera_frames(self, source: VideoSource, tracker: Tracker, keeper: UnknownKeeper | None) -> None:

@@ -17,7 +17,9 @@ Layout of unknowns.json:
      "next": [next group id, next track id, next face id],
      "retention_days": the retention kept with the faces (--unknowns-days of the last writer that gave one) or null,
      "groups": [[id, "open" | "ignored" | "named", name or null], ...],
-     "tracks": [[id, group, camera, track, first_seen, last_seen], ...],
+     "tracks": [[id, group, camera, track, first_seen, last_seen(, [file, first, last])], ...],
+                the last item only for a track of a video file: its name and the positions (seconds from its
+                start) of the track's first and last frames (store.VideoSpan); an index written before it has none
      "faces":  [[id, track, quality, seen, has a crop (bool)], ...],
      "vectors": "base64 of the faces' vectors, one row of `dimension` numbers per face, in their order"}
 """
@@ -25,6 +27,7 @@ Layout of unknowns.json:
 from __future__ import annotations
 
 import base64
+import dataclasses
 import contextlib
 import json
 import math
@@ -43,8 +46,8 @@ from ..stores.folderlock import FolderLock
 from ..text import printable
 from .grouping import regroup as regroup_tracks
 from .rules import (DAY_SECONDS, Placement, Settings, faces_to_drop, place_track, retention_fits, stable_ids,
-                    text_problem, track_faces)
-from .store import FACES_PER_TRACK, KeptFace, KeptTrack, NoSuchGroup, UnknownGroup, UnknownStore
+                    text_problem, track_faces, video_problem, video_spans)
+from .store import FACES_PER_TRACK, KeptFace, KeptTrack, NoSuchGroup, UnknownGroup, UnknownStore, VideoSpan
 
 FOLDER_SUFFIX = ".unknowns"
 INDEX = "unknowns.json"
@@ -80,6 +83,7 @@ class _Track:
     track: int
     first_seen: float
     last_seen: float
+    video: VideoSpan | None = None
 
 
 @dataclass
@@ -98,7 +102,7 @@ class _State:
         """Another state with dicts of its own; `deep`: and faces and tracks of its own (a change changes them)."""
         tracks, faces = self.tracks, self.faces
         if deep:
-            tracks = {key: _Track(t.id, t.group, t.camera, t.track, t.first_seen, t.last_seen) for key, t in tracks.items()}
+            tracks = {key: dataclasses.replace(t) for key, t in tracks.items()}
             faces = {key: _Face(f.id, f.track, f.quality, f.seen, f.crop, f.vector) for key, f in faces.items()}
         return _State(self.profile, self.dimension, list(self.next), dict(self.groups), dict(tracks), dict(faces),
                       self.retention_days)
@@ -195,10 +199,12 @@ def _parse(data: bytes) -> _State:
                and (row[2] is None or _text(row[2])), lambda: f"a group is not [id, state, name]: {_shown(row)}")
         state.groups[row[0]] = (row[1], row[2])
     for row in tracks:  # type: ignore[union-attr]
-        _check(len(row) == 6 and _whole(row[0]) and row[0] < state.next[1] and row[1] in state.groups
-               and _text(row[2]) and _whole(row[3]) and _number(row[4]) and _number(row[5]),
-               lambda: f"a track is not [id, group, camera, track, first, last]: {_shown(row)}")
-        state.tracks[row[0]] = _Track(*row)
+        video = _video(row[6]) if len(row) == 7 else None
+        _check(len(row) in (6, 7) and _whole(row[0]) and row[0] < state.next[1] and row[1] in state.groups
+               and _text(row[2]) and _whole(row[3]) and _number(row[4]) and _number(row[5])
+               and (len(row) == 6 or video is not None),
+               lambda: f"a track is not [id, group, camera, track, first, last(, [file, first, last])]: {_shown(row)}")
+        state.tracks[row[0]] = _Track(row[0], row[1], row[2], row[3], row[4], row[5], video)
     _check(state.dimension is not None or not faces, "it has faces but no dimension")
     for row in faces:  # type: ignore[union-attr]
         _check(len(row) == 5 and _whole(row[0]) and row[0] < state.next[2] and row[1] in state.tracks
@@ -220,11 +226,26 @@ def _parse(data: bytes) -> _State:
     return state
 
 
+def _video(item: Any) -> VideoSpan | None:
+    """A track's [file, first, last] as a VideoSpan, None if it is not one (the bounds every write is checked with)."""
+    if not (isinstance(item, list) and len(item) == 3 and all(map(_number, item[1:]))):
+        return None
+    video = VideoSpan(item[0], item[1], item[2])
+    return video if video_problem(video) is None else None
+
+
+def _track_row(track: _Track) -> list:
+    row: list = [track.id, track.group, track.camera, track.track, track.first_seen, track.last_seen]
+    if track.video is not None:
+        row.append([track.video.file, track.video.first, track.video.last])
+    return row
+
+
 def _serialise(state: _State) -> bytes:
     content = {"format": FORMAT, "version": VERSION, "profile": state.profile, "dimension": state.dimension,
                "next": state.next, "retention_days": state.retention_days,
                "groups": [[group, kind, name] for group, (kind, name) in state.groups.items()],
-               "tracks": [[t.id, t.group, t.camera, t.track, t.first_seen, t.last_seen] for t in state.tracks.values()],
+               "tracks": [_track_row(t) for t in state.tracks.values()],
                "faces": [[f.id, f.track, f.quality, f.seen, f.crop] for f in state.faces.values()],
                "vectors": base64.b64encode(np.array([f.vector for f in state.faces.values()], "<f4").tobytes()
                                            ).decode("ascii")}
@@ -415,7 +436,7 @@ class FileUnknowns(UnknownStore):
                 state.groups[group] = ("open", None)
             number = state.new_id(1)
             state.tracks[number] = _Track(number, group, track.camera, int(track.track), float(track.first_seen),
-                                          float(track.last_seen))
+                                          float(track.last_seen), track.video)
             for face, vector in zip(faces, vectors):
                 face_id = state.new_id(2)
                 state.faces[face_id] = _Face(face_id, number, float(face.quality), float(face.seen), True, vector)
@@ -445,7 +466,8 @@ class FileUnknowns(UnknownStore):
         summary: dict[int, dict[str, Any]] = {}
         for group, (kind, _) in state.groups.items():
             if kind == "open":
-                summary[group] = {"faces": 0, "tracks": 0, "first": np.inf, "last": -np.inf, "cameras": set()}
+                summary[group] = {"faces": 0, "tracks": 0, "first": np.inf, "last": -np.inf, "cameras": set(),
+                                  "videos": []}
         for face in state.faces.values():
             if state.group_of(face) in summary:
                 summary[state.group_of(face)]["faces"] += 1
@@ -456,7 +478,9 @@ class FileUnknowns(UnknownStore):
                 entry["first"] = min(entry["first"], track.first_seen)
                 entry["last"] = max(entry["last"], track.last_seen)
                 entry["cameras"].add(track.camera)
-        groups = [UnknownGroup(group, e["faces"], e["tracks"], e["first"], e["last"], tuple(sorted(e["cameras"])))
+                entry["videos"].append(track.video)
+        groups = [UnknownGroup(group, e["faces"], e["tracks"], e["first"], e["last"], tuple(sorted(e["cameras"])),
+                               video_spans(e["videos"]), None in e["videos"])
                   for group, e in summary.items()]
         return sorted(groups, key=lambda g: (-g.faces, -g.tracks, -g.last_seen, g.group))
 

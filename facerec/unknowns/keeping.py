@@ -21,7 +21,7 @@ import dataclasses
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 import cv2
 import numpy as np
@@ -30,9 +30,13 @@ from ..detection import Detector, load_detector
 from ..events.sink import OffLoop
 from ..faces import Face
 from ..stages.quality import factors, score
-from ..text import plural
+from ..text import plural, printable
 from ..tracking import Track
-from .store import FACES_PER_TRACK, KeptFace, KeptTrack, UnknownStore
+from .rules import MAX_TEXT
+from .store import FACES_PER_TRACK, KeptFace, KeptTrack, UnknownStore, VideoSpan
+
+if TYPE_CHECKING:
+    from ..video import VideoSource
 
 MARGIN = 0.4  # of the box's width and height, added on each side of a kept crop: YuNet finds the face in it again
 JPEG_QUALITY = 90
@@ -68,6 +72,8 @@ class _Pending:
 
     first_seen: float
     last_seen: float
+    first_at: float | None = None  # its first and last frames' positions in a video file (None: a live camera)
+    last_at: float | None = None
     named: bool = False
     faces: list[KeptFace] = field(default_factory=list)  # best quality first, at most `per_track`
 
@@ -80,23 +86,28 @@ class UnknownKeeper:
     """
 
     def __init__(self, hand: Callable[[KeptTrack], None], camera: str, clock: Callable[[], float] = time.time,
-                 per_track: int = FACES_PER_TRACK) -> None:
+                 per_track: int = FACES_PER_TRACK, video: tuple[str, float] | None = None) -> None:
         self.hand, self.camera, self._clock, self.per_track = hand, camera, clock, per_track
+        # a video FILE's name and frames a second: its tracks carry their positions in it (file_video); the
+        # wall-clock times of a file are when it was processed, which says nothing to the reviewer
+        self.video = video
         self._tracks: dict[int, _Pending] = {}
         self._lock = threading.Lock()
 
-    def saw(self, frame: np.ndarray, faces: Sequence[Face], tracks: Iterable[Track]) -> None:
-        """After a frame (before anything is drawn on it): its faces, and the tracker's live tracks."""
+    def saw(self, frame: np.ndarray, faces: Sequence[Face], tracks: Iterable[Track], index: int | None = None) -> None:
+        """After a frame (before anything is drawn on it): its faces, the tracker's live tracks, and the frame's
+        index in its source (a video file's tracks are placed in it by index / fps)."""
         with self._lock:
-            self._saw(frame, faces, tracks)
+            self._saw(frame, faces, tracks, index)
 
-    def _saw(self, frame: np.ndarray, faces: Sequence[Face], tracks: Iterable[Track]) -> None:
+    def _saw(self, frame: np.ndarray, faces: Sequence[Face], tracks: Iterable[Track], index: int | None) -> None:
         now = self._clock()
+        at = None if self.video is None or index is None else index / self.video[1]
         for face in faces:
             if face.track is None:
                 continue
-            pending = self._tracks.setdefault(face.track, _Pending(now, now))
-            pending.last_seen = now
+            pending = self._tracks.setdefault(face.track, _Pending(now, now, at, at))
+            pending.last_seen, pending.last_at = now, at
             if face.known:  # a track that carried a name is someone the gallery knows: nothing of it is kept
                 pending.named = True
                 pending.faces.clear()
@@ -120,7 +131,11 @@ class UnknownKeeper:
     def _finish(self, track_id: int) -> None:
         pending = self._tracks.pop(track_id)
         if not pending.named and pending.faces:
-            self.hand(KeptTrack(self.camera, track_id, pending.first_seen, pending.last_seen, tuple(pending.faces)))
+            video = None
+            if self.video is not None and pending.first_at is not None and pending.last_at is not None:
+                video = VideoSpan(self.video[0], round(pending.first_at, 3), round(pending.last_at, 3))
+            self.hand(KeptTrack(self.camera, track_id, pending.first_seen, pending.last_seen, tuple(pending.faces),
+                                video))
 
 
 class KeptTracks(OffLoop):
@@ -180,10 +195,19 @@ class KeptTracks(OffLoop):
         image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
         return image is not None and bool(self._finder.detect(image))
 
-    def keeper(self, camera: str) -> UnknownKeeper:
-        """A keeper for one more video of `camera`, handing its finished tracks to this queue."""
-        return UnknownKeeper(self.add, camera)
+    def keeper(self, camera: str, video: tuple[str, float] | None = None) -> UnknownKeeper:
+        """A keeper for one more video of `camera`, handing its finished tracks to this queue (`video`: a
+        file's name and frames a second, file_video's)."""
+        return UnknownKeeper(self.add, camera, video=video)
 
     def close(self) -> None:
         self._finish()
         self.final_report = self.report()  # the store is still open here (its opener closes it after)
+
+
+def file_video(source: VideoSource) -> tuple[str, float] | None:
+    """A video file's name and frames a second, for its kept tracks' positions; None for a live source."""
+    path = source.spec.file_path
+    if source.spec.is_live or path is None:
+        return None
+    return printable(path.name)[:MAX_TEXT], float(source.fps)  # printable: a name any store keeps

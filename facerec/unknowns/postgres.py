@@ -9,7 +9,11 @@ Tables (made by the first change, in one transaction; their own schema version, 
                             the retention of the last writer that gave one (every other applies it)
     facerec_unknown_groups  id bigserial, state 'open' | 'ignored' (ids are never reused)
     facerec_unknown_tracks  id bigserial, group_id (ON DELETE CASCADE), camera, track, run (a uuid of its own:
-                            the sighting's run once named), first_seen, last_seen (seconds since the epoch)
+                            the sighting's run once named), first_seen, last_seen (seconds since the epoch),
+                            video jsonb (NULL but for a track of a video file: {"file", "first", "last"}, its
+                            name and the positions in seconds of the track's first and last frames; added by
+                            the first change in a database made before it: no schema_version change, an older
+                            facerec ignores the column and a read of a table without it finds no positions)
     facerec_unknown_faces   id bigserial, track_id (ON DELETE CASCADE), quality, seen, vector bytea (float32,
                             little-endian), jpeg bytea (NULL once the group is ignored: the vector stays as a
                             negative)
@@ -38,8 +42,9 @@ from ..errors import FacerecError, record_kept
 from ..stores.base import take_turn
 from ..stores.postgres import PostgresStore
 from .grouping import regroup as regroup_tracks
-from .rules import MAX_TEXT, track_faces, Placement, Settings, faces_to_drop, place_track, stable_ids
-from .store import FACES_PER_TRACK, KeptFace, KeptTrack, NoSuchGroup, UnknownGroup, UnknownStore
+from .rules import (MAX_TEXT, track_faces, Placement, Settings, faces_to_drop, place_track, stable_ids,
+                    video_problem, video_spans)
+from .store import FACES_PER_TRACK, KeptFace, KeptTrack, NoSuchGroup, UnknownGroup, UnknownStore, VideoSpan
 
 SCHEMA_VERSION = 1
 _UNKNOWNS_LOCK = 0x66616375  # pg_advisory_xact_lock key: one change of the unknowns at a time
@@ -58,7 +63,8 @@ _SCHEMA = (
            track bigint NOT NULL,
            run uuid NOT NULL,
            first_seen float8 NOT NULL,
-           last_seen float8 NOT NULL)""",
+           last_seen float8 NOT NULL,
+           video jsonb)""",
     "CREATE INDEX IF NOT EXISTS facerec_unknown_tracks_group ON facerec_unknown_tracks (group_id)",
     """CREATE TABLE IF NOT EXISTS facerec_unknown_faces (
            id bigserial PRIMARY KEY,
@@ -70,6 +76,28 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS facerec_unknown_faces_track ON facerec_unknown_faces (track_id)",
 )
 _TABLES = "SELECT to_regclass('facerec_unknown_meta') IS NOT NULL"
+_VIDEO_COLUMN = ("SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'facerec_unknown_tracks'::regclass "
+                 "AND attname = 'video' AND NOT attisdropped)")
+
+
+def _video(value: object) -> VideoSpan | None:
+    """A track's video column as a VideoSpan; None for NULL or one that is not (the bounds of every write)."""
+    if not (isinstance(value, dict) and set(value) == {"file", "first", "last"}):
+        return None
+    video = VideoSpan(value["file"], value["first"], value["last"])
+    return video if video_problem(video) is None else None
+
+
+def _video_column(connection: psycopg.Connection, add: bool = False) -> bool:
+    """Whether the tracks' table has its video column; `add`: adding it to a table made before it (in a savepoint:
+    a role that does not own the table keeps its tracks without positions, as before)."""
+    if connection.execute(_VIDEO_COLUMN).fetchone()[0]:  # type: ignore[index]
+        return True
+    if add:
+        with contextlib.suppress(psycopg.errors.InsufficientPrivilege), connection.transaction():
+            connection.execute("ALTER TABLE facerec_unknown_tracks ADD COLUMN IF NOT EXISTS video jsonb")
+            return True
+    return False
 
 
 def _vector(data: bytes, dimension: int) -> np.ndarray:
@@ -229,11 +257,14 @@ class PostgresUnknowns(UnknownStore):
             if group is None:
                 group = connection.execute("INSERT INTO facerec_unknown_groups (state) VALUES ('open') "
                                            "RETURNING id").fetchone()[0]  # type: ignore[index]
+            video = None if track.video is None or not _video_column(connection, add=True) else Jsonb(
+                {"file": track.video.file, "first": float(track.video.first), "last": float(track.video.last)})
             number = connection.execute(
-                "INSERT INTO facerec_unknown_tracks (group_id, camera, track, run, first_seen, last_seen) "
-                "VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
+                "INSERT INTO facerec_unknown_tracks (group_id, camera, track, run, first_seen, last_seen"
+                f"{', video' if video is not None else ''}) VALUES (%s, %s, %s, %s, %s, %s"
+                f"{', %s' if video is not None else ''}) RETURNING id",
                 (group, track.camera[:MAX_TEXT], int(track.track), uuid.uuid4(), float(track.first_seen),
-                 float(track.last_seen))).fetchone()[0]  # type: ignore[index]
+                 float(track.last_seen), *([video] if video is not None else []))).fetchone()[0]  # type: ignore[index]
             with connection.cursor() as cursor:
                 cursor.executemany("INSERT INTO facerec_unknown_faces (track_id, quality, seen, vector, jpeg) "
                                    "VALUES (%s, %s, %s, %s, %s)",
@@ -277,8 +308,17 @@ class PostgresUnknowns(UnknownStore):
                 "JOIN (SELECT track_id, count(*) AS faces FROM facerec_unknown_faces WHERE seen >= %s "
                 "GROUP BY track_id) f ON f.track_id = t.id WHERE t.last_seen >= %s GROUP BY t.group_id",
                 (MAX_TEXT, cutoff, cutoff)).fetchall()
+            videos: dict[int, list[VideoSpan | None]] = {}
+            if _video_column(connection):
+                for group_id, value in connection.execute(
+                        "SELECT t.group_id, CASE WHEN octet_length(t.video::text) <= %s THEN t.video END "
+                        "FROM facerec_unknown_tracks t JOIN facerec_unknown_groups g "
+                        "ON g.id = t.group_id AND g.state = 'open' WHERE t.last_seen >= %s", (4 * MAX_TEXT, cutoff)).fetchall():
+                    videos.setdefault(int(group_id), []).append(_video(value))  # None: a live camera's track
             groups = [UnknownGroup(int(row[0]), int(row[1]), int(row[2]), float(row[3]), float(row[4]),
-                                   tuple(sorted(row[5]))) for row in rows]
+                                   tuple(sorted(row[5])), video_spans(videos.get(int(row[0]), [])),
+                                   None in videos.get(int(row[0]), [None]))
+                      for row in rows]
             return sorted(groups, key=lambda g: (-g.faces, -g.tracks, -g.last_seen, g.group))
 
         return self._read(read, [])

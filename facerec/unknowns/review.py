@@ -17,6 +17,7 @@ transaction each.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ from ..models import Models
 from ..names import check_person_name
 from ..stores import Store, open_store
 from ..text import plural, printable
-from .store import FACES_PER_TRACK, KeptFace, UnknownGroup, UnknownStore
+from .store import FACES_PER_TRACK, KeptFace, UnknownGroup, UnknownStore, VideoSpan
 
 # Crops of a group that become photos when it is named: its best, by quality.
 PHOTOS_PER_NAME = 2 * FACES_PER_TRACK
@@ -47,17 +48,40 @@ def timestamp(seconds: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
+def position(seconds: float) -> str:
+    """A position in a video file as a player shows it, to the tenth of a second: 0:07.3, 1:02:03.0."""
+    tenths = math.floor(seconds * 10 + 0.5)  # halves up, as the page's Math.round
+    minutes, tenth_seconds = divmod(tenths, 600)
+    hours, minutes = divmod(minutes, 60)
+    shown = f"{minutes}:{tenth_seconds // 10:02d}.{tenth_seconds % 10}"
+    return f"{hours}:{minutes:02d}:{tenth_seconds // 10:02d}.{tenth_seconds % 10}" if hours else shown
+
+
+def span_text(span: VideoSpan) -> str:
+    """`clip.mp4 at 0:07.3`, or `clip.mp4 at 0:03.2 to 0:07.3`."""
+    to = f" to {position(span.last)}" if position(span.last) != position(span.first) else ""
+    return f"{printable(span.file)} at {position(span.first)}{to}"
+
+
 def group_json(group: UnknownGroup) -> dict[str, Any]:
-    """A group as one JSON object: group, faces, tracks, first_seen, last_seen (ISO 8601, UTC), cameras."""
+    """A group as one JSON object: group, faces, tracks, first_seen, last_seen (ISO 8601, UTC: when seen live,
+    when processed for a video file), cameras, videos (per video file its tracks came from: its name and the
+    first and last positions in seconds, [] for a live camera's), live (whether some of its tracks are a live
+    camera's: only then do its times say when a face was seen)."""
     return {"group": group.group, "faces": group.faces, "tracks": group.tracks,
             "first_seen": timestamp(group.first_seen), "last_seen": timestamp(group.last_seen),
-            "cameras": list(group.cameras)}
+            "cameras": list(group.cameras),
+            "videos": [{"file": span.file, "first": span.first, "last": span.last} for span in group.videos],
+            "live": group.live}
 
 
 def group_line(group: UnknownGroup) -> str:
-    """A group as one line of `unknowns.py list`."""
-    return (f"group {group.group}: {plural(group.faces, 'face')}, {plural(group.tracks, 'track')}, seen "
-            f"{timestamp(group.first_seen)} to {timestamp(group.last_seen)} by {', '.join(map(printable, group.cameras))}")
+    """A group as one line of `unknowns.py list`: where it was seen in video files, when it was seen live (a group
+    of video files alone is not given the times they were processed)."""
+    where = f", seen in {', '.join(map(span_text, group.videos))}" if group.videos else ""
+    when = f", seen {timestamp(group.first_seen)} to {timestamp(group.last_seen)}" if group.live else ""
+    return (f"group {group.group}: {plural(group.faces, 'face')}, {plural(group.tracks, 'track')}{where}{when} by "
+            f"{', '.join(map(printable, group.cameras))}")
 
 
 @dataclass(frozen=True)

@@ -4,19 +4,21 @@ drop. Pure numpy, no I/O: filestore.py and postgres.py only read and write what 
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterable
 
 import numpy as np
 
 from .grouping import DEFAULT_MARGIN, Groups, grouping_cut
 from ..errors import FacerecError
-from .store import FACES_PER_TRACK, MAX_RETENTION_DAYS, KeptFace, KeptTrack
+from .store import FACES_PER_TRACK, MAX_RETENTION_DAYS, KeptFace, KeptTrack, VideoSpan
 
 DAY_SECONDS = 86_400.0
 MAX_TEXT = 1024  # characters of a camera or person name kept with a face (checked on writing and on reading)
 MAX_TRACK = 2**62  # a track's number is below it (a store's ids too)
+MAX_VIDEO_SECONDS = 1e7  # a position in a video file is at most this (115 days: no file is longer)
 
 
 @dataclass
@@ -87,6 +89,9 @@ def track_faces(track: KeptTrack) -> tuple[list[KeptFace], np.ndarray]:
         vectors = np.array([np.asarray(face.vector, np.float32).reshape(-1) for face in faces], np.float32)
     except ValueError:
         raise ValueError("the faces of a kept track have vectors of different sizes") from None
+    problem = video_problem(track.video)
+    if problem:
+        raise ValueError(f"a kept track's video position {problem}")
     numbers = [track.first_seen, track.last_seen, *(face.quality for face in faces), *(face.seen for face in faces)]
     if not (np.isfinite(vectors).all() and np.isfinite(numbers).all() and vectors.shape[1]):
         raise ValueError("a kept track's times, qualities and vectors must be finite numbers")
@@ -157,3 +162,31 @@ def faces_to_drop(seen: np.ndarray, order: np.ndarray, now: float, max_faces: in
         oldest = left[np.lexsort((np.asarray(order)[left], seen[left]))[:excess]]
         drop[oldest] = True
     return drop, max(excess, 0)
+
+
+def video_problem(video: object) -> str | None:
+    """Why `video` cannot be kept as a track's place in a video file (checked on writing and on reading), or None
+    (for None too: a live camera's track has none)."""
+    if video is None:
+        return None
+    if not isinstance(video, VideoSpan):
+        return "is not a VideoSpan"
+    problem = text_problem(video.file)
+    if problem:
+        return f"names a file that {problem}"
+    if not all(type(value) in (int, float) and math.isfinite(value) for value in (video.first, video.last)) \
+            or not 0 <= video.first <= video.last <= MAX_VIDEO_SECONDS:
+        return f"is not two positions from 0 to {MAX_VIDEO_SECONDS:g} s, the first not after the last"
+    return None
+
+
+def video_spans(spans: Iterable[VideoSpan | None]) -> tuple[VideoSpan, ...]:
+    """A group's spans: one per file, from its tracks' earliest first position to their latest last, by name."""
+    merged: dict[str, VideoSpan] = {}
+    for span in spans:
+        if span is None:
+            continue
+        seen = merged.get(span.file)
+        merged[span.file] = span if seen is None else VideoSpan(span.file, min(seen.first, span.first),
+                                                                max(seen.last, span.last))
+    return tuple(merged[name] for name in sorted(merged))

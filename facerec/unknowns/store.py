@@ -43,6 +43,16 @@ class KeptFace:
 
 
 @dataclass(frozen=True)
+class VideoSpan:
+    """Where in a video FILE a track was seen (a live camera's tracks have none: their times say when): the
+    file's name and the positions, in seconds from its start, of the track's first and last frames."""
+
+    file: str
+    first: float
+    last: float
+
+
+@dataclass(frozen=True)
 class KeptTrack:
     """A track that stayed Unknown until it ended: at most FACES_PER_TRACK faces, best quality first."""
 
@@ -51,6 +61,7 @@ class KeptTrack:
     first_seen: float  # seconds since the epoch
     last_seen: float
     faces: tuple[KeptFace, ...]
+    video: VideoSpan | None = None  # a video file's track: where in the file (first/last_seen: when processed)
 
 
 @dataclass(frozen=True)
@@ -63,6 +74,8 @@ class UnknownGroup:
     first_seen: float
     last_seen: float
     cameras: tuple[str, ...]
+    videos: tuple[VideoSpan, ...] = ()  # its tracks from video files: one span per file (rules.video_spans)
+    live: bool = True  # some of its tracks are a live camera's (no VideoSpan): its times say when they were seen
 
 
 class UnknownStore(ABC):

@@ -149,12 +149,13 @@ class Engine:
         with self.turn:
             recognised = self.recogniser.recognise(image, frame_index, tracker)
         if keeper is not None and tracker is not None:
-            keeper.saw(image, recognised, tracker.tracks)
+            keeper.saw(image, recognised, tracker.tracks, frame_index)
         return recognised
 
-    def keeper(self, camera: str) -> UnknownKeeper | None:
-        """A keeper of one more video's Unknown tracks, seen by `camera`; None without --keep-unknowns."""
-        return None if self.keeping is None else self.keeping.keeper(camera)
+    def keeper(self, camera: str, video: tuple[str, float] | None = None) -> UnknownKeeper | None:
+        """A keeper of one more video's Unknown tracks, seen by `camera` (`video`: a file's name and frames a
+        second, keeping.file_video's); None without --keep-unknowns."""
+        return None if self.keeping is None else self.keeping.keeper(camera, video)
 
     # unknown people (serve.py --keep-unknowns): the review actions of unknowns/review.py and the store
 

@@ -25,7 +25,7 @@ from ..events import Presence
 from ..drawing import annotate
 from ..video import open_source
 from ..tracking import Tracker
-from ..unknowns.keeping import UnknownKeeper
+from ..unknowns.keeping import UnknownKeeper, file_video
 from .engine import Engine
 
 BOUNDARY = "frame"
@@ -117,7 +117,7 @@ class SourceStream:
     def _play(self, source) -> None:
         interval = 0.0 if source.spec.is_live else 1.0 / source.fps
         tracker = Tracker()
-        keeper = self._keeper = self.engine.keeper(self.camera)
+        keeper = self._keeper = self.engine.keeper(self.camera, file_video(source))
         try:
             self._frames(source, tracker, keeper, interval)
         finally:

@@ -41,10 +41,31 @@ function when(iso, now) {
   return `${shown} (${ago(iso, now)})`;
 }
 
+// A position in a video file as a player shows it, to the tenth of a second: "0:07.3", "1:02:03.0"
+// (review.position's).
+function position(seconds) {
+  const tenths = Math.round(seconds * 10);
+  const second = Math.floor(tenths / 10) % 60, minutes = Math.floor(tenths / 600) % 60, hours = Math.floor(tenths / 36000);
+  const rest = `${String(second).padStart(2, "0")}.${tenths % 10}`;
+  return hours ? `${hours}:${String(minutes).padStart(2, "0")}:${rest}` : `${minutes}:${rest}`;
+}
+
+// "clip.mp4 at 0:03.2 to 0:07.3": where in a video file the group's faces were (review.span_text's).
+function spanText(span) {
+  const to = position(span.last) !== position(span.first) ? ` to ${position(span.last)}` : "";
+  return `${span.file} at ${position(span.first)}${to}`;
+}
+
+// A video file's faces are given their place in it; only a live camera's times say when someone was there
+// (a file's are when it was processed).
 function counts(group) {
   const now = Date.now();
-  return `${plural(group.faces, "face")}, ${plural(group.tracks, "track")} · first seen ${when(group.first_seen, now)} · ` +
-         `last seen ${when(group.last_seen, now)} · ${group.cameras.join(", ")}`;
+  const parts = [`${plural(group.faces, "face")}, ${plural(group.tracks, "track")}`];
+  const videos = group.videos || [];
+  if (videos.length) parts.push(`seen in ${videos.map(spanText).join(", ")}`);
+  if (group.live !== false) parts.push(`first seen ${when(group.first_seen, now)}`, `last seen ${when(group.last_seen, now)}`);
+  parts.push(group.cameras.join(", "));
+  return parts.join(" · ");
 }
 
 // One action on a group, after the user confirmed it; the list is read again whatever the answer.
@@ -111,6 +132,28 @@ function mergeLabel(button, select, id) {
   button.disabled = !select.value;
 }
 
+// A crop too dark to make out (the audience of a dark hall: YuNet still finds a face in it, so it is kept) is
+// shown brightened, and says so; the crop kept, and named into the dataset, is the one the camera saw.
+const DARK_LEVEL = 64;  // a crop whose 95th percentile of luminance (0-255) is below this is dark
+const MAX_GAIN = 6;
+function brightenIfDark(img) {
+  const canvas = document.createElement("canvas");
+  canvas.width = Math.min(64, img.naturalWidth);
+  canvas.height = Math.min(64, img.naturalHeight);
+  const context = canvas.getContext("2d", {willReadFrequently: true});
+  context.drawImage(img, 0, 0, canvas.width, canvas.height);
+  const data = context.getImageData(0, 0, canvas.width, canvas.height).data;
+  const lumas = [];
+  for (let i = 0; i < data.length; i += 4) lumas.push(0.299 * data[i] + 0.587 * data[i + 1] + 0.114 * data[i + 2]);
+  lumas.sort((a, b) => a - b);
+  const bright = lumas[Math.floor(0.95 * (lumas.length - 1))];
+  if (!(bright < DARK_LEVEL)) return;
+  const gain = Math.min(MAX_GAIN, 160 / Math.max(bright, 1));
+  img.style.filter = `brightness(${gain.toFixed(2)})`;
+  img.classList.add("brightened");
+  img.title = `brightened ×${gain.toFixed(1)} to be seen: the crop itself is this dark; click to enlarge`;
+}
+
 // Bring a card up to date without rebuilding it: what the user is typing or choosing stays.
 function update(card, group, all) {
   card.querySelector(".counts").textContent = counts(group);
@@ -121,6 +164,7 @@ function update(card, group, all) {
     card.querySelector(".crops").replaceChildren(...Array.from({length: group.crops}, (_, number) =>
       element("img", {src: `${groupPath(group.group)}/faces/${number}?v=${version}`,
                       alt: `group ${group.group}, crop ${number + 1}`, title: "click to enlarge",
+                      onload: (event) => brightenIfDark(event.target),
                       onclick: (event) => event.target.classList.toggle("enlarged")})));
   }
   const suggestion = card.querySelector(".looks-like");
