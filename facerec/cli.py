@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from .catalogue import DEFAULT_PROFILE, PROFILES, Profile
-from .commands import COMMANDS
+from .commands import COMMANDS, as_run, installed
 from .config import Camera, Config, config_path, load_config
 from .detection import MIN_CONFIDENCE, Detector
 from .embedding import FLOAT32, PRECISIONS
 from .events.sink import MAX_SEEN_MINUTES
 from .matching import DEFAULT_MIN_PROBABILITY, MATCHERS, MAX_DISTANCE
-from .modelfiles import PROJECT_ROOT
+from .modelfiles import PROJECT_ROOT, default_models_dir
 from .models import Models, load_models
 from .errors import FacerecError
 from .events.presence import AWAY_SECONDS
@@ -74,10 +74,11 @@ distance_threshold = bounded_number(float, 0.0, MAX_DISTANCE, why="unit vectors 
 
 
 def parser_for(description: str, example: str) -> argparse.ArgumentParser:
-    """An ArgumentParser whose --help ends with an example command."""
+    """An ArgumentParser whose --help ends with an example command (both naming the commands as they are run:
+    `python verify.py` in a checkout, `facerec-verify` once installed)."""
     return argparse.ArgumentParser(
-        description=description,
-        epilog=f"example:\n  {example}",
+        description=as_run(description),
+        epilog=as_run(f"example:\n  {example}"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
 
@@ -93,13 +94,16 @@ def default_profile() -> str:
     return name
 
 
-def add_detector_arguments(parser: argparse.ArgumentParser) -> None:
-    """--model, --detector and --confidence: what every script needs to find faces."""
-    parser.add_argument("--model", choices=sorted(PROFILES), default=default_profile(),
-                        help=f"model profile (default: ${MODEL_VARIABLE} if set, else {DEFAULT_PROFILE}): "
+def add_detector_arguments(parser: argparse.ArgumentParser, model_from_store: bool = False) -> None:
+    """--model, --detector and --confidence: what every script needs to find faces. With `model_from_store`
+    and no $FACEREC_MODEL, --model defaults to None: the command reads it from the store (model_from_store below)."""
+    default = default_profile() if not model_from_store or os.environ.get(MODEL_VARIABLE) else None
+    shown = f"the gallery's, else {DEFAULT_PROFILE}" if model_from_store else DEFAULT_PROFILE
+    parser.add_argument("--model", choices=sorted(PROFILES), default=default,
+                        help=f"model profile (default: ${MODEL_VARIABLE} if set, else {shown}): "
                              + "; ".join(f"{p.name}: {p.description}" for p in PROFILES.values()))
     parser.add_argument("--detector", type=Path, default=None, metavar="DIR",
-                        help="folder holding the face detector's files (default: models/, "
+                        help=f"folder holding the face detector's files (default: {_models_folder()}, "
                              "where missing files are downloaded)")
     parser.add_argument("--confidence", type=confidence, default=None,
                         help=f"minimum detection confidence, {MIN_CONFIDENCE:g} to 1 (lower finds hundreds of "
@@ -107,10 +111,17 @@ def add_detector_arguments(parser: argparse.ArgumentParser) -> None:
                              + ", ".join(f"{p.confidence} for {p.name}" for p in PROFILES.values()) + ")")
 
 
+def _models_folder() -> str:
+    """The default models folder as --help says it: models/ in a checkout, else the folder itself."""
+    folder = default_models_dir()
+    return "models/" if folder == PROJECT_ROOT / "models" and not installed() else str(folder)
+
+
 def add_embedder_arguments(parser: argparse.ArgumentParser) -> None:
     """--embedding-model: the network that turns a face into a vector."""
     parser.add_argument("--embedding-model", type=Path, default=None, metavar="PATH",
-                        help="the embedder's model file (default: models/" + PROFILES[DEFAULT_PROFILE].embedder.files[0].filename
+                        help=f"the embedder's model file (default: {_models_folder()}/"
+                             + PROFILES[DEFAULT_PROFILE].embedder.files[0].filename
                              + " for the default profile, downloaded if missing)")
     parser.add_argument("--precision", choices=PRECISIONS, default=None,
                         help="what the embedder computes in (default: float32, in which the thresholds were measured). "
@@ -322,6 +333,17 @@ def chosen_camera(config: Config, name: str | None, source: str | None) -> Camer
     return next(iter(config.cameras.values()))
 
 
+def model_from_store(args: argparse.Namespace) -> None:
+    """Fill in --model, when not given, with the profile the gallery at --embeddings was made with (the
+    unknown faces beside it were kept with the same), else the default profile."""
+    if args.model is not None:
+        return
+    from .stores import open_gallery
+
+    with open_gallery(args.embeddings, missing_ok=True) as gallery:
+        args.model = gallery.snapshot.profile if gallery.snapshot is not None else default_profile()
+
+
 def profile_from_args(args: argparse.Namespace) -> Profile:
     return PROFILES[args.model]
 
@@ -343,19 +365,20 @@ def models_from_args(args: argparse.Namespace, with_embedder: bool = True) -> Mo
 _MODEL_OPTIONS = ("detector", "embedding_model", "confidence", "precision")
 
 
-def next_command(script: str, args: argparse.Namespace, **options: object) -> str:
+def next_command(script: str, args: argparse.Namespace, *then: str, **options: object) -> str:
     """The command line that runs `script` next with the same models, ready to copy into a shell.
 
     `options` (e.g. embeddings=path) come first, as given; then --model unless it is the
     default, and --detector, --embedding-model and --confidence when they were given
-    (imagecapture.py takes no --embedding-model). Every word is quoted for the shell. The
+    (imagecapture.py takes no --embedding-model); then the words `then` (a subcommand). Every word is
+    quoted for the shell. The
     script is named as the running one was (`python extract_embeddings.py` from the project folder,
     `facerec-extract` once installed).
     """
-    running = Path(sys.argv[0])
-    if running.name in {command for _, command in COMMANDS.values()}:  # an installed command: the next one too
+    if installed():  # an installed command: the next one too
         words = [COMMANDS[script][1]]
     else:
+        running = Path(sys.argv[0])
         folder = running.parent if (running.parent / script).is_file() else PROJECT_ROOT
         words = ["python", str(folder / script)]
     for name, value in options.items():
@@ -366,4 +389,4 @@ def next_command(script: str, args: argparse.Namespace, **options: object) -> st
         value = getattr(args, name, None)
         if value is not None:
             words += [f"--{name.replace('_', '-')}", str(value)]
-    return shlex.join(words)
+    return shlex.join([*words, *then])

@@ -10,7 +10,7 @@ import os
 import signal
 import sys
 import threading
-from typing import Iterator, Protocol
+from typing import Callable, Iterator, Protocol
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -112,8 +112,9 @@ class ScriptMain(Protocol):
     def __call__(self, argv: list[str] | None = None) -> int: ...
 
 
-def main_guard(main: ScriptMain) -> ScriptMain:
-    """Wrap a script's main() so that a FacerecError, Ctrl-C or a closed pipe ends with a message, not a traceback."""
+def main_guard(main: ScriptMain, shown: Callable[[str], str] = str) -> ScriptMain:
+    """Wrap a script's main() so that a FacerecError, Ctrl-C or a closed pipe ends with a message, not a traceback
+    (a FacerecError's passed through `shown` first: commands.as_run names the commands as installed)."""
 
     @functools.wraps(main)
     def guarded(argv: list[str] | None = None) -> int:
@@ -124,7 +125,7 @@ def main_guard(main: ScriptMain) -> ScriptMain:
         try:
             return main(argv)
         except FacerecError as error:
-            print(f"error: {error}", file=sys.stderr)
+            print(f"error: {shown(str(error))}", file=sys.stderr)
             return EXIT_USER_ERROR
         except KeyboardInterrupt:
             print(interrupted_message(), file=sys.stderr)

@@ -86,6 +86,11 @@ class Face:
         text = self.name if self.distance is None else f"{self.name}: {self.distance:.2f}"
         return text if self.track is None else f"#{self.track} {text}"
 
+    def __repr__(self) -> str:  # short: not the landmarks nor the vector's numbers
+        distance = "" if self.distance is None else f", distance={self.distance:.4f}"
+        track = "" if self.track is None else f", track={self.track}"
+        return f"Face(box={self.box}, confidence={self.confidence:.3f}, name={self.name!r}{distance}{track})"
+
     def as_json(self) -> dict:
         """The face as recognize_video.py --json gives it: box, confidence, name, distance, match (the photo),
         then each stage's value, then "track" for a face followed by a tracker.

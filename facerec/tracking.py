@@ -20,11 +20,11 @@ from .matching import UNKNOWN, Match, Matcher
 
 Box = tuple[int, int, int, int]
 
-# Chosen with bench/tracks.py (README, "Tracks"): at 10 a track is embedded about 3 times a second of 30 fps
+# Chosen with bench/tracks.py (docs/tracks.md): at 10 a track is embedded about 3 times a second of 30 fps
 # video, and the sface names on the clip agree with --every 1 as well as at 5.
 DEFAULT_EVERY = 10
 # A verdict whose distance is within this share of the threshold from it could have gone either way: the track is
-# embedded again the next frame, so where the answer is in doubt its name rests on fresh evidence (README, "Tracks").
+# embedded again the next frame, so where the answer is in doubt its name rests on fresh evidence (docs/tracks.md).
 DOUBT_MARGIN = 0.1
 # ... except a named track whose last this many verdicts all gave it its name: it is settled, and embedded again only
 # when due, moved or back. An Unknown track in doubt stays checked every frame (a known face turning towards the
@@ -144,7 +144,7 @@ NAMING_RULES: dict[str, Callable[[Track, Matcher], Match]] = {
     "mean": name_of_mean,
     "vote": name_of_vote,
 }
-DEFAULT_NAMING = "held"  # chosen with bench/tracks.py: README, "Tracks"
+DEFAULT_NAMING = "held"  # chosen with bench/tracks.py: docs/tracks.md
 
 
 class Tracker:

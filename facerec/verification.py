@@ -34,12 +34,12 @@ import numpy as np
 
 from .detection import DetectedFace, Detector
 from .embedding import Embedder
-from .enrolment import best_face
+from .enrolment import best_face, usable_faces
 from .errors import FacerecError
 from .fileio import file_kind
 from .images import UnusablePhoto, load_photo
 from .models import Models
-from .text import printable
+from .text import plural, printable
 
 SAME, DIFFERENT = "same person", "different people"
 LABELS = {"yes": True, "1": True, "same": True, "no": False, "0": False, "different": False}
@@ -49,10 +49,16 @@ OUTSIDE = "outside the --images folder"
 
 @dataclass(frozen=True)
 class PhotoFace:
-    """The face chosen in a photo, and its unit vector."""
+    """The face chosen in a photo, and its unit vector; `rank` the face's (1: the most confident) among the
+    photo's `faces` usable faces."""
 
     face: DetectedFace
-    vector: np.ndarray
+    vector: np.ndarray = field(repr=False)
+    rank: int = 1
+    faces: int = 1
+
+    def __repr__(self) -> str:
+        return f"PhotoFace(box={self.face.box}, confidence={self.face.confidence:.3f}, face {self.rank} of {self.faces})"
 
     def as_json(self, photo: str) -> dict:
         """{"photo", "box", "confidence"}: where the face is in `photo`."""
@@ -91,6 +97,10 @@ class Verdict:
     def words(self) -> str:
         return SAME if self.same else DIFFERENT
 
+    def __repr__(self) -> str:  # not the faces' landmarks and vectors
+        return (f"Verdict({self.words}, distance={self.distance:.4f}, threshold={self.threshold:g}, "
+                f"boxes={self.first.face.box} {self.second.face.box})")
+
 
 def compare(first: PhotoFace, second: PhotoFace, threshold: float) -> Verdict:
     """The verdict on two faces (the distance measured in float64)."""
@@ -101,35 +111,52 @@ def compare(first: PhotoFace, second: PhotoFace, threshold: float) -> Verdict:
 Photo = np.ndarray | str | os.PathLike  # a BGR image (OpenCV's convention) or a photo's path
 
 
-def chosen_face(photo: Photo, detector: Detector, embedder: Embedder, which: str = "an image") -> PhotoFace:
-    """The photo's face and vector; FacerecError naming the photo (`which` for an image) if it has no usable face."""
+def chosen_face(photo: Photo, detector: Detector, embedder: Embedder, which: str = "an image",
+                rank: int = 1) -> PhotoFace:
+    """The photo's `rank`th most confident usable face (1: the most confident) and its vector; FacerecError
+    naming the photo (`which` for an image) if it has no usable face, or fewer than `rank`."""
+    status = MISSING
+    image = None
     if isinstance(photo, np.ndarray):
-        face, status = best_face(photo, detector)
-        if face is not None:
-            return PhotoFace(face, embedder.embed(photo, [face])[0])
-    else:
-        found, status = embed_photo(Path(photo), detector, embedder)
-        if found is not None:
-            return found
+        image = photo
+    elif os.path.lexists(photo):
         which = str(photo)
+        try:
+            image = load_photo(photo)
+        except UnusablePhoto as why:
+            status = str(why)
+    else:
+        which = str(photo)
+    if image is not None:
+        faces, status = usable_faces(image, detector)
+        if len(faces) >= rank:
+            face = faces[rank - 1]
+            return PhotoFace(face, embedder.embed(image, [face])[0], rank, len(faces))
+        if faces:
+            status = f"it holds {plural(len(faces), 'usable face')}, not {rank}"
     raise FacerecError(f"{printable(which)}: {status}")
 
 
-def verify_photos(first: Photo, second: Photo, detector: Detector, embedder: Embedder, threshold: float) -> Verdict:
-    """The verdict on two photos; a photo without a usable face is a FacerecError naming it."""
-    return compare(chosen_face(first, detector, embedder, "the first image"),
-                   chosen_face(second, detector, embedder, "the second image"), threshold)
+def verify_photos(first: Photo, second: Photo, detector: Detector, embedder: Embedder, threshold: float,
+                  ranks: tuple[int, int] = (1, 1)) -> Verdict:
+    """The verdict on two photos (on each one's face of rank `ranks`, 1 the most confident); a photo without
+    that usable face is a FacerecError naming it."""
+    return compare(chosen_face(first, detector, embedder, "the first image", ranks[0]),
+                   chosen_face(second, detector, embedder, "the second image", ranks[1]), threshold)
 
 
-def verify(image_a: Photo, image_b: Photo, models: Models, threshold: float | None = None) -> Verdict:
-    """Are two photos the same person? The verdict (`same`, `distance`, `threshold`) on their most confident faces.
+def verify(image_a: Photo, image_b: Photo, models: Models, threshold: float | None = None,
+           ranks: tuple[int, int] = (1, 1)) -> Verdict:
+    """Are two photos the same person? The verdict (`same`, `distance`, `threshold`) on their most confident faces
+    (or, with `ranks`, each photo's face of that rank by confidence: (1, 2) the second photo's next one).
 
     Each is a BGR array (OpenCV's convention) or a photo's path. `threshold`: the L2 distance at
     which they stop being the same person (default: the profile's). FacerecError naming the photo
-    without a usable face, with verify.py's messages.
+    without a usable face, with verify.py's messages. `verdict.first.faces` says how many usable
+    faces the first photo holds (verify.py warns when more than one).
     """
     return verify_photos(image_a, image_b, models.detector, models.needs_embedder(),
-                         models.threshold if threshold is None else threshold)
+                         models.threshold if threshold is None else threshold, ranks)
 
 
 def verdict_line(verdict: Verdict, first: str, second: str) -> str:

@@ -6,6 +6,7 @@ FACEREC_REQUIRE_ASSETS=1 (as .ci/run sets), so CI cannot pass by skipping.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -50,8 +51,13 @@ def pytest_runtest_makereport(item):
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)  # outermost: runs after the list of skip reasons (-rs)
 def pytest_terminal_summary(terminalreporter):
-    """After the skip reasons: when assets were missing, say how to give them to the tests."""
+    """After the skip reasons: when assets were missing, say how to give them to the tests; and what in the
+    shared assets the session changed."""
     yield
+    changes = getattr(terminalreporter.config, "shared_assets_changes", None)
+    if changes:
+        terminalreporter.write_line(f"the shared assets {SHARED} were changed during the session: "
+                                    + "; ".join(changes), red=True)
     marker = MISSING_ASSET.split("{}")[0]
     missing = [report for report in terminalreporter.stats.get("skipped", []) if marker in str(report.longrepr)]
     if missing:
@@ -59,6 +65,76 @@ def pytest_terminal_summary(terminalreporter):
             f"{len(missing)} test{'s' if len(missing) > 1 else ''} skipped because their assets are not in {SHARED}: "
             "set FACEREC_SHARED to the folder of shared test assets (models/, faces/, video/, embeddings/), e.g. "
             "FACEREC_SHARED=/path/to/shared python -m pytest -q -rs tests", yellow=True)
+
+
+def shared_listing(hashes: bool) -> dict[str, tuple]:
+    """Every file and folder under the shared assets: relative path -> (size, sha256) with `hashes`,
+    else (size, modification time), which is cheap enough to take around every test."""
+    listing: dict[str, tuple] = {}
+    if not SHARED.is_dir():
+        return listing
+    for folder, folders, files in os.walk(SHARED):
+        for name in folders + files:
+            path = Path(folder) / name
+            info = path.lstat()
+            relative = str(path.relative_to(SHARED))
+            if name in folders:
+                listing[relative + "/"] = ()
+            elif hashes and path.is_file() and not path.is_symlink():
+                listing[relative] = (info.st_size, hashlib.sha256(path.read_bytes()).hexdigest())
+            else:
+                listing[relative] = (info.st_size, info.st_mtime_ns)
+    return listing
+
+
+def listing_changes(before: dict[str, tuple], after: dict[str, tuple]) -> list[str]:
+    """What differs between two listings of the shared assets, one line a path."""
+    return ([f"created {path}" for path in sorted(after.keys() - before.keys())]
+            + [f"removed {path}" for path in sorted(before.keys() - after.keys())]
+            + [f"changed {path}" for path in sorted(before.keys() & after.keys()) if before[path] != after[path]])
+
+
+SHARED_AT_START = shared_listing(hashes=True)  # as the session found them: taken before any test runs
+
+
+@pytest.fixture(autouse=True)
+def _shared_assets_untouched():
+    """Fails the test during which a file under the shared assets was created, removed or changed: tests (and
+    what they run) read ../shared in place and never write there, not even a checksum or a derived model."""
+    before = shared_listing(hashes=False)
+    yield
+    changes = listing_changes(before, shared_listing(hashes=False))
+    if changes:
+        pytest.fail(f"this test wrote into the shared assets {SHARED}: " + "; ".join(changes), pytrace=False)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The session fails if the shared assets differ from the start in any size or hash (a write the
+    per-test check missed, e.g. by a process that outlived its test)."""
+    changes = listing_changes(SHARED_AT_START, shared_listing(hashes=True))
+    if changes:
+        session.config.shared_assets_changes = changes
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(config, items):
+    """Mark the tests that slow_tests.py lists `slow`; a listed name that matches no test of its module stops the
+    collection (when that module was collected whole)."""
+    from slow_tests import SLOW_MODULES, SLOW_TESTS
+
+    found: dict[str, set[str]] = {}
+    for item in items:
+        module, name = item.path.name, getattr(item, "originalname", item.name)
+        found.setdefault(module, set()).add(name)
+        if module in SLOW_MODULES or name in SLOW_TESTS.get(module, ()):
+            item.add_marker(pytest.mark.slow)
+    if config.getoption("keyword") or any("::" in argument for argument in config.args):
+        return  # a selection by name: the listed names are checked where whole modules are collected
+    stale = [f"{module}::{name}" for module, names in SLOW_TESTS.items() if module in found
+             for name in sorted(names - found[module])]
+    if stale:
+        raise pytest.UsageError("tests/slow_tests.py lists tests that do not exist: " + ", ".join(stale))
 
 
 @pytest.fixture

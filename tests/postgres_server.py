@@ -86,7 +86,8 @@ class PostgresServer:
         return done
 
     def start(self) -> None:
-        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.folder} -c max_connections=50"
+        # connections for every module of a session: they share the server (postgres_server)
+        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.folder} -c max_connections=100"
         if not self.durable:
             options += " -c fsync=off -c full_page_writes=off"
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.folder / "server.log"), "-o", options, "-w",
@@ -126,9 +127,16 @@ def _group_of(user: str) -> int:
     return pwd.getpwnam(user).pw_gid
 
 
+_RUNNING: list[PostgresServer] = []  # the session's one server, whichever module asked first
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
-    """The tests' PostgreSQL server; skips (or fails with FACEREC_REQUIRE_ASSETS=1) without the binaries or psycopg."""
+    """The tests' PostgreSQL server; skips (or fails with FACEREC_REQUIRE_ASSETS=1) without the binaries or psycopg.
+
+    One for the whole session: each module that imports this fixture gets an instance of it of its own (pytest
+    keeps a session fixture per module that defines it), and all of them hand out the first one's server, which
+    that one removes at the session's end. Each test has its databases of its own (database_url)."""
     folder = postgres_bin()
     require(folder is not None, "PostgreSQL server binaries (initdb, pg_ctl) not found: apt-get install postgresql-15 "
                                 "(or set FACEREC_PG_BIN)")
@@ -136,10 +144,15 @@ def postgres_server() -> Iterator[PostgresServer]:
         import psycopg  # noqa: F401
     except ImportError:
         require(False, "psycopg is not installed: pip install -r requirements.txt")
+    if _RUNNING:
+        yield _RUNNING[0]
+        return
     server = PostgresServer(folder)
+    _RUNNING.append(server)
     try:
         yield server
     finally:
+        _RUNNING.clear()
         server.remove()
 
 

@@ -105,25 +105,52 @@ def test_a_folder_that_cannot_be_written_is_a_clear_error(tmp_path):
 
 # the capture loop with a scripted screen ----------------------------------------------------
 
-class ScriptedScreen:
-    """A Window stand-in: returns the given key for each shown frame and keeps what it was shown."""
+class FakeClock:
+    """time.monotonic for the capture loop, moved only by what takes time in it: detection and the window's wait."""
 
-    def __init__(self, keys):
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class ScriptedScreen:
+    """A Window stand-in: returns the given key for each shown frame and keeps what it was shown (and when, on a
+    FakeClock, which it moves on by each wait as a real window's waitKey takes it).
+
+    The real window (facerec.display.Window, OpenCV's highgui on Xvfb, driven by real key presses with the real
+    detector) is covered at the end of this file: test_space_twice_and_esc_in_a_real_window_saves_two_photos_*
+    and test_a_frame_without_a_face_is_not_saved_and_a_video_that_ends_stops_cleanly."""
+
+    def __init__(self, keys, clock: FakeClock | None = None):
         self.keys = list(keys)
         self.shown = []
         self.waits = []
+        self.shown_at = []
         self.closed = False
+        self.clock = clock
 
     def show(self, frame, wait_ms=1):
         self.shown.append(frame.copy())
         self.waits.append(wait_ms)
+        if self.clock is not None:
+            self.shown_at.append(self.clock.now)
+            self.clock.now += wait_ms / 1000
         return self.keys.pop(0) if self.keys else None
 
 
 class CannedDetector:
-    """Finds the faces a frame's first pixel says: 0, 1 or 2."""
+    """Finds the faces a frame's first pixel says: 0, 1 or 2 (taking `seconds` of a FakeClock to do it).
+
+    The real detectors on real photos and the clip: test_detection.py, test_sface.py, test_model_loading.py."""
+
+    def __init__(self, clock: FakeClock | None = None, seconds: float = 0.0):
+        self.clock, self.seconds = clock, seconds
 
     def detect(self, image):
+        if self.clock is not None:
+            self.clock.now += self.seconds
         return [[], ONE_FACE, TWO_FACES][int(image[0, 0, 0]) % 3]
 
 
@@ -138,9 +165,10 @@ def frames_with(*face_counts):
     return frames
 
 
-def run(frames, keys, folder, **options):
-    screen = ScriptedScreen(keys)
-    summary = run_capture(frames, CannedDetector(), screen, folder, "alice", photo_format="png", **options)
+def run(frames, keys, folder, clock: FakeClock | None = None, detect_seconds: float = 0.0, **options):
+    screen = ScriptedScreen(keys, clock)
+    summary = run_capture(frames, CannedDetector(clock, detect_seconds), screen, folder, "alice", photo_format="png",
+                          **options)
     return summary, screen
 
 
@@ -177,11 +205,20 @@ def test_count_or_a_quit_key_stops_the_capture(tmp_path, keys, options, ended_by
     assert (summary.ended_by, len(summary.saved), len(screen.shown)) == (ended_by, saved, shown)
 
 
-def test_a_file_is_shown_at_its_own_frame_rate_and_a_camera_as_it_comes(tmp_path):
-    _, screen = run(frames_with(*[1] * 4), [], tmp_path / "alice", fps=10)
-    assert all(80 <= wait <= 101 for wait in screen.waits[1:]), screen.waits
-    _, screen = run(frames_with(*[1] * 4), [], tmp_path / "alice")
-    assert screen.waits == [1] * 4
+@pytest.mark.parametrize("detect_ms, waits", [
+    (30, [70] * 5),   # each frame waits out what is left of its 100 ms after detection
+    (0, [100] * 5),
+    (150, [1] * 5),   # detection slower than the file: no wait beyond the window's least
+])
+def test_a_file_is_shown_at_its_own_frame_rate_and_a_camera_as_it_comes(tmp_path, monkeypatch, detect_ms, waits):
+    clock = FakeClock()
+    monkeypatch.setattr("facerec.capture.time.monotonic", clock)
+    _, screen = run(frames_with(*[1] * 5), [], tmp_path / "alice", clock, detect_ms / 1000, fps=10)
+    assert screen.waits == waits
+    if detect_ms <= 100:  # shown every tenth of a second of the clock, as the file plays
+        assert np.diff(screen.shown_at) == pytest.approx([0.1] * 4)
+    _, screen = run(frames_with(*[1] * 4), [], tmp_path / "alice", clock, detect_ms / 1000)
+    assert screen.waits == [1] * 4  # a camera paces itself
 
 
 def test_the_summary_says_how_many_where_and_what_next(tmp_path):

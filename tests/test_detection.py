@@ -85,7 +85,10 @@ def test_clip_box_keeps_boxes_inside_the_image():
 
 
 class CannedDetector(Detector):
-    """The real Detector.detect filtering over boxes chosen by the test."""
+    """The real Detector.detect filtering over boxes chosen by the test (sizes at the minimum's edge, which no
+    photo of ../shared gives on demand). The real networks' boxes, filtered the same way, are covered above
+    (test_every_known_photo_gives_exactly_one_face_where_haar_sees_it, test_two_people_gives_two_faces_*,
+    test_results_are_sorted_by_confidence_and_above_the_threshold) and by test_confidence_threshold_filters."""
 
     def __init__(self, faces):
         self.faces = faces

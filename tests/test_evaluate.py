@@ -8,6 +8,7 @@ import re
 import cv2
 import numpy as np
 import pytest
+from scipy.spatial.distance import pdist, squareform
 
 from conftest import run_script, shared_path
 from facerec.errors import FacerecError
@@ -233,10 +234,48 @@ def test_help_has_an_example():
 
 # --- the LFW figures of issue 7 -------------------------------------------------------------------
 
-def test_lfw_figures():
-    reps = shared_path("embeddings/lfw_openface_reps.csv")
-    labels = shared_path("embeddings/lfw_openface_labels.csv")
-    result = run_script("evaluate.py", "--vectors", str(reps), "--labels", str(labels),
+LFW_REPS, LFW_LABELS = "embeddings/lfw_openface_reps.csv", "embeddings/lfw_openface_labels.csv"
+
+
+@pytest.fixture(scope="module")
+def lfw_counted():
+    """The LFW set counted without facerec.evaluation: numpy reads the CSVs, scipy's pdist gives every pair's
+    distance, and a function counts (same, different) pairs strictly below t and leave-one-out answers by the
+    nearest other vector."""
+    vectors = np.loadtxt(shared_path(LFW_REPS), delimiter=",").astype(np.float32)  # stored as the pipeline does
+    people = [line.split(",", 1)[1].strip().split("/")[-2]
+              for line in shared_path(LFW_LABELS).read_text().splitlines() if line.strip()]
+    codes = np.unique(people, return_inverse=True)[1]
+    distances = pdist(vectors.astype(np.float64))
+    same = pdist(codes[:, None].astype(np.float64)) == 0
+
+    def pairs_below(threshold: float) -> tuple[int, int]:
+        return int((distances[same] < threshold).sum()), int((distances[~same] < threshold).sum())
+
+    everyone = squareform(distances)
+    np.fill_diagonal(everyone, np.inf)
+    nearest, nearest_distance = everyone.argmin(axis=1), everyone.min(axis=1)
+    known = np.bincount(codes)[codes] > 1
+
+    def leave_one_out_counts(threshold: float) -> tuple[int, ...]:
+        named = nearest_distance < threshold
+        right = known & named & (codes[nearest] == codes)
+        return (int(known.sum()), int(right.sum()), int((known & named).sum() - right.sum()),
+                int((known & ~named).sum()), int((~known).sum()), int((~known & named).sum()))
+
+    return (len(vectors), len(set(people)), vectors.shape[1], int(same.sum()), int((~same).sum()),
+            np.sort(distances[~same]), pairs_below, leave_one_out_counts)
+
+
+def count(cell: str) -> int:
+    """1,922 of a cell "1,922 (26.6%)"."""
+    return int(cell.split()[0].replace(",", ""))
+
+
+def test_lfw_figures(lfw_counted):
+    vectors, people, dimensions, same, different, sorted_different, pairs_below, leave_one_out_counts = lfw_counted
+    assert (vectors, people, dimensions, same, different) == (1000, 410, 128, 7234, 492266)
+    result = run_script("evaluate.py", "--vectors", str(shared_path(LFW_REPS)), "--labels", str(shared_path(LFW_LABELS)),
                         "--threshold", "0.55", "0.8", "1.0", "--match", "nearest")
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[0] == ("1,000 vectors of 410 people, 128 dimensions: "
@@ -247,20 +286,27 @@ def test_lfw_figures():
         ["0.8000", "--threshold", "5,166 (71.4%)", "4,036 (0.82%)"],
         ["1.0000", "--threshold", "6,653 (92.0%)", "31,764 (6.45%)"],
     ]
-    # 0.1% of 492,266 pairs allows 492 false matches.
+    # 0.1% of 492,266 pairs allows 492 false matches: the 493rd smallest different-person distance, on the grid
     assert pair_rows[3][1:4] == ["false-match rate <= 0.1%", "3,344 (46.2%)", "492 (0.10%)"]
+    assert float(pair_rows[3][0]) == math.floor(sorted_different[492] * 10_000) / 10_000
+    for row in pair_rows:  # every printed row, the best balanced accuracy's too, counted independently
+        assert (count(row[2]), count(row[3])) == pairs_below(float(row[0])), row
     identification = table_rows(result.stdout, "strategy")
     assert identification[0] == ["nearest", "0.5500", "717", "383 (53.4%)", "19 (2.6%)", "315 (43.9%)",
                                  "283", "13 (4.6%)", "653 (65.3%)"]
+    for row in identification:
+        assert tuple(count(cell) for cell in row[2:8]) == leave_one_out_counts(float(row[1])), row
+        assert count(row[8]) == count(row[3]) + count(row[6]) - count(row[7])
 
 
-def test_lfw_functions_agree():
-    vectors, names = load_labelled_vectors(shared_path("embeddings/lfw_openface_reps.csv"),
-                                           shared_path("embeddings/lfw_openface_labels.csv"))
+def test_lfw_functions_agree(lfw_counted):
+    _, _, _, same, different, _, pairs_below, leave_one_out_counts = lfw_counted
+    vectors, names = load_labelled_vectors(shared_path(LFW_REPS), shared_path(LFW_LABELS))
     pairs = pair_distances(vectors, names)
-    assert (len(pairs.same), len(pairs.different)) == (7234, 492266)
+    assert (len(pairs.same), len(pairs.different)) == (same, different) == (7234, 492266)
     figures = {t: (r.true_matches, r.false_matches) for t in (0.55, 0.8, 1.0) for r in [rates_at(pairs, t)]}
-    assert figures == {0.55: (1922, 50), 0.8: (5166, 4036), 1.0: (6653, 31764)}
+    assert figures == {t: pairs_below(t) for t in figures} == {0.55: (1922, 50), 0.8: (5166, 4036),
+                                                               1.0: (6653, 31764)}
     result = leave_one_out(vectors, names, "nearest", 0.55)
     assert (result.queries, result.right, result.wrong, result.rejected, result.singletons,
-            result.false_accepts) == (717, 383, 19, 315, 283, 13)
+            result.false_accepts) == leave_one_out_counts(0.55) == (717, 383, 19, 315, 283, 13)

@@ -64,7 +64,9 @@ class Listener:
         if login:
             self.client.username_pw_set(*login)
         self.client.reconnect_delay_set(0.2, 1)
+        self.subscribed = threading.Event()
         self.client.on_connect = lambda client, *_: client.subscribe("#", qos=1)
+        self.client.on_subscribe = lambda *_: self.subscribed.set()
         self.client.on_message = self._received
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
@@ -91,10 +93,16 @@ class Listener:
 
 
 def retained(port: int, login: tuple[str, str] | None = None) -> dict[str, str]:
-    """{topic: payload} of every retained message the broker holds now (a fresh client's first look)."""
+    """{topic: payload} of every retained message the broker holds now (a fresh client's first look).
+
+    The broker queues them to the client as it takes the subscription, before anything the client publishes
+    after it; so once the client's own marker (QoS 1, as the subscription) comes back, all of them have come."""
     listener = Listener(port, login, name=f"retained-{time.monotonic_ns()}")
+    marker = f"test-marker/{time.monotonic_ns()}"
     try:
-        time.sleep(1.0)  # retained messages come at once after subscribing; nothing else is published now
+        assert listener.subscribed.wait(WAIT_SECONDS), "the broker did not take the subscription"
+        listener.client.publish(marker, "end of the retained messages", qos=1)
+        listener.wait_for(lambda: any(topic == marker for topic, _, _ in listener.messages), "the marker never came")
         with listener.changed:
             return {topic: payload for topic, payload, is_retained in listener.messages if is_retained}
     finally:

@@ -78,7 +78,12 @@ def test_the_follower_refuses_a_gallery_of_another_profile_and_swaps_in_the_next
 
 
 class SightingsSeen(SightingLog):
-    """A SightingLog that keeps what it is given, in order."""
+    """A SightingLog that keeps what it is given, in order: what run_recognition hands a log, seen directly.
+
+    The real log (PostgreSQL's visits table) is covered by test_postgres_scripts.py's
+    test_the_sightings_log_holds_the_visits_mqtt_is_told_over_the_clip and
+    test_sightings_of_the_clip_are_one_row_per_track_and_name (recognize_video.py on the clip), and by
+    test_postgres_store.py's test_sightings_*."""
 
     def __init__(self):
         self.rows, self.closed = [], False

@@ -52,7 +52,7 @@ def brute_force(vectors: np.ndarray, queries: np.ndarray, chunk: int = 100_000) 
 
 def test_approximate_finds_the_exact_nearest_of_noisy_copies_with_exact_distances(faiss_installed):
     # 141 cells, 48 scanned: a query near a stored vector is practically always in a scanned cell
-    # (the benchmark measures recall 1.000 up to 3*10^4 rows, >= 0.997 up to 10^6; README.md, "Large galleries")
+    # (the benchmark measures recall 1.000 up to 3*10^4 rows, >= 0.997 up to 10^6; docs/large-galleries.md, "Measurements")
     vectors = random_gallery(20_000)
     queries, copied = noisy_copies(vectors, 300)
     approximate = VectorIndex(vectors, [str(i) for i in range(len(vectors))], search="approximate")

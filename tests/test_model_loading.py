@@ -7,13 +7,15 @@ the res10 TensorFlow twin, the OpenFace architecture stand-in), each given where
 import re
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from conftest import PROJECT_ROOT, run_script, shared_path
 from helpers import assert_clean_failure
-from facerec.catalogue import OPENCV_MINIMUM, OPENFACE, RES10_TENSORFLOW, SFACE, YUNET
-from facerec.detection import load_detector, opencv_version_problem
-from facerec.embedding import load_embedder
+from facerec.catalogue import OPENCV_MINIMUM, OPENFACE, PROFILES, RES10_TENSORFLOW, SFACE, YUNET
+from facerec.detection import SsdDetector, YuNetDetector, load_detector, opencv_version_problem
+from facerec.embedding import OpenFaceEmbedder, SFaceEmbedder, load_embedder
 from facerec.errors import FacerecError
 
 YUNET_FILE = "models/face_detection_yunet_2023mar_int8bq.onnx"
@@ -53,11 +55,52 @@ def test_a_detector_file_that_is_another_network_is_refused_at_load(network, wro
     assert "expected" in message
 
 
+def one_face(detector, photo: str):
+    """The faces the detector finds in a photo of ../shared/faces, and the photo."""
+    image = cv2.imread(str(shared_path(f"faces/{photo}")))
+    return detector.detect(image), image
+
+
+def overlap(a, b) -> float:
+    """Intersection over union of two (x1, y1, x2, y2) boxes."""
+    width = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    height = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    area = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1])
+    return width * height / (area - width * height)
+
+
 def test_the_right_files_load_and_pass_the_check():
-    load_embedder(SFACE, shared_path(SFACE_FILE))
-    load_embedder(OPENFACE, shared_path(STANDIN_FILE))
-    load_detector(YUNET, [shared_path(YUNET_FILE)])
-    load_detector(RES10_TENSORFLOW, [shared_path(name) for name in TF_FILES])
+    """What loads is the network named: both detectors find the one face of a known photo, in the same place
+    (YuNet with its 5 landmarks in the box); SFace gives 128-d unit vectors that put two photos of obama within
+    the profile's threshold and obama and biden beyond it; the OpenFace stand-in gives 128-d unit vectors."""
+    yunet = load_detector(YUNET, [shared_path(YUNET_FILE)])
+    res10 = load_detector(RES10_TENSORFLOW, [shared_path(name) for name in TF_FILES])
+    sface = load_embedder(SFACE, shared_path(SFACE_FILE))
+    openface = load_embedder(OPENFACE, shared_path(STANDIN_FILE))
+    assert isinstance(yunet, YuNetDetector) and isinstance(res10, SsdDetector)
+    assert isinstance(sface, SFaceEmbedder) and isinstance(openface, OpenFaceEmbedder)
+
+    (found,), image = one_face(yunet, "known/obama/obama.jpg")
+    (twin,), _ = one_face(res10, "known/obama/obama.jpg")
+    assert overlap(found.box, twin.box) > 0.8, (found.box, twin.box)
+    x1, y1, x2, y2 = found.box
+    assert found.landmarks.shape == (5, 2)
+    assert all(x1 <= x <= x2 and y1 <= y <= y2 for x, y in found.landmarks)
+
+    vectors = {}
+    for photo in ("known/obama/obama.jpg", "known/obama/obama2.jpg", "known/biden/biden.jpg"):
+        faces, picture = one_face(yunet, photo)
+        assert len(faces) == 1, photo
+        vectors[photo] = sface.embed(picture, faces)
+        assert vectors[photo].shape == (1, SFACE.dimension) == (1, 128)
+        assert np.linalg.norm(vectors[photo]) == pytest.approx(1.0, abs=1e-5)
+    obama, obama2, biden = vectors.values()
+    threshold = PROFILES["sface"].threshold
+    assert np.linalg.norm(obama - obama2) < threshold < min(np.linalg.norm(obama - biden),
+                                                            np.linalg.norm(obama2 - biden))
+
+    stand_in = openface.embed(image, [found])
+    assert stand_in.shape == (1, 128) and np.linalg.norm(stand_in) == pytest.approx(1.0, abs=1e-5)
 
 
 @pytest.mark.parametrize("profile, wrong", [("openface", YUNET_FILE), ("sface", STANDIN_FILE)])

@@ -16,7 +16,7 @@ import pytest
 
 from conftest import run_script, shared_path
 from helpers import CLIP, assert_clean_failure
-from shared_faces import clip_face_identity
+from shared_faces import AUDIENCE_SHOT, clip_person
 from test_sface import CLIP_CONFIDENCE, enrol, linked_dataset, sface_model_args
 
 from facerec.errors import FacerecError
@@ -220,8 +220,10 @@ def test_unknowns_not_refuses_what_it_cannot_keep_with_one_error_line(sface_gall
 
 # --- the clip: one correction from one crop ---
 
-THRESHOLD = "1.25"  # loose: Lin-Manuel Miranda, on stage, is named obama (found by running the clip at 1.15-1.25)
-STRANGER_FRAME, STRANGER_BOX = 108, [220, 71, 301, 173]  # his face as the run at 1.25 first names him obama
+# Loose on purpose: at 1.25 (beyond the closest different people, docs/thresholds.md) the clip names Lin-Manuel
+# Miranda on stage obama, the wrong name one correction must stop; which faces are his and which obama's comes
+# from the by-eye truth (bench/shared_faces.py's clip_person), not from a run.
+THRESHOLD = "1.25"
 
 
 def clip_faces(embeddings) -> list[dict]:
@@ -253,20 +255,23 @@ def test_one_correction_from_one_crop_stops_a_strangers_name_on_the_clip_and_oba
     embeddings = tmp_path / "embeddings.pickle"
     shutil.copy(original, embeddings)
     before = clip_faces(embeddings)
-    [first] = [face for face in before if face["frame"] == STRANGER_FRAME and face["box"] == STRANGER_BOX]
-    assert first["name"] == "obama"  # the wrong name
-    # the stranger: the faces of his track (checked by eye: Lin-Manuel Miranda on stage, frames 108-195)
-    stranger = [(face["frame"], face["box"]) for face in before if face["track"] == first["track"]]
+    # Lin-Manuel Miranda (by eye) named obama: the first such face, and his track, every face of it him
+    wrongly_obama = [face for face in before if face["name"] == "obama"
+                     and clip_person(face["frame"], face["box"]) == "lin"]
+    first = wrongly_obama[0]
+    track = [(face["frame"], face["box"]) for face in before if face["track"] == first["track"]]
+    assert {clip_person(frame, box) for frame, box in track} == {"lin"}
     assert sum(face["name"] == "obama" for face in before if face["track"] == first["track"]) >= 10
-    own = [(face["frame"], face["box"]) for face in before if clip_face_identity(face["frame"], face["box"]) == "obama"]
-    assert len(own) >= 60 and all(face["name"] == "obama" for face in before
-                                  if clip_face_identity(face["frame"], face["box"]) == "obama")
+    own = [(face["frame"], face["box"]) for face in before if clip_person(face["frame"], face["box"]) == "obama"]
+    assert len(own) >= len(AUDIENCE_SHOT) - 4 and all(face["name"] == "obama" for face in before
+                                                      if clip_person(face["frame"], face["box"]) == "obama")
 
-    result = not_person(embeddings, "obama", str(crop_of(STRANGER_FRAME, STRANGER_BOX, tmp_path / "stranger.png")))
+    crop = crop_of(first["frame"], first["box"], tmp_path / "stranger.png")
+    result = not_person(embeddings, "obama", str(crop))
     assert result.returncode == 0, result.stderr
 
     after = {(face["frame"], tuple(face["box"])): face["name"] for face in clip_faces(embeddings)}
-    assert [after[frame, tuple(box)] for frame, box in stranger if after[frame, tuple(box)] == "obama"] == []
+    assert [after[frame, tuple(box)] for frame, box in track if after[frame, tuple(box)] == "obama"] == []
     assert [after[frame, tuple(box)] for frame, box in own] == ["obama"] * len(own)
 
 

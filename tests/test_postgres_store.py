@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -633,19 +632,45 @@ def test_a_watcher_does_not_read_again_the_gallery_its_caller_holds(database_url
         watch.stop()
 
 
+class FailedConnects:
+    """Counts the store's connection attempts that fail (the real ones, spied on): a test waits for the store
+    to have tried again, instead of sleeping for as long as a few retries should take."""
+
+    def __init__(self, store: PostgresStore) -> None:
+        self.failed = 0
+        self.changed = threading.Condition()
+        connect = store._connect
+
+        def counted(*args, **kwargs):
+            try:
+                return connect(*args, **kwargs)
+            except FacerecError:
+                with self.changed:
+                    self.failed += 1
+                    self.changed.notify_all()
+                raise
+
+        store._connect = counted
+
+    def wait_for(self, attempts: int) -> None:
+        with self.changed:
+            assert self.changed.wait_for(lambda: self.failed >= attempts, WAIT), f"{self.failed} failed attempts"
+
+
 def test_a_watcher_survives_the_database_restarting(postgres_server, tmp_path):
     url = postgres_server.url(postgres_server.new_database())
     enrol(PostgresStore(url), tmp_path / "door", dataset_records())
     recogniser = PostgresStore(url)
     before = recogniser.load()
     follower = Follower()
+    failed = FailedConnects(recogniser)
     watch = recogniser.watch(follower.on_change, follower.on_problem)
     try:
         postgres_server.stop()
         try:
             assert follower.problem.wait(WAIT), "the loss was not reported"
             follower.problem.clear()
-            time.sleep(3 * 1.0)  # several reconnection attempts fail meanwhile: still one message
+            failed.wait_for(3)  # several reconnection attempts fail meanwhile: still one message
             assert len(follower.problems) == 1 and "unreachable" in follower.problems[0]
             assert "keeping the gallery already loaded" in follower.problems[0]
         finally:
@@ -710,13 +735,15 @@ def test_a_database_made_before_the_visits_table_gets_it_from_the_first_sighting
 
 def test_sightings_wait_while_the_database_is_down(postgres_server, tmp_path, capfd):
     url = postgres_server.url(postgres_server.new_database())
-    log = PostgresStore(url).sighting_log("door")
+    store = PostgresStore(url)
+    log = store.sighting_log("door")
+    failed = FailedConnects(store)
     postgres_server.stop()
     try:
         for visit in range(1, 31):  # 30 visits, each told at its arrival and at its departure
             log.log(Sighting(visit, "obama", 1_700_000_000.0 + visit, distance=0.3))
             log.log(Sighting(visit, "obama", 1_700_000_000.0 + visit, 1_700_000_000.5 + visit, distance=0.3))
-        time.sleep(2.5)  # the writer tries (and fails) meanwhile
+        failed.wait_for(2)  # the writer tries (and fails) more than once meanwhile
     finally:
         postgres_server.start()
     log.close()
@@ -728,14 +755,16 @@ def test_sightings_wait_while_the_database_is_down(postgres_server, tmp_path, ca
 def test_sightings_queued_beyond_the_bound_drop_the_oldest(postgres_server, monkeypatch, capfd):
     monkeypatch.setattr(sightings, "MAX_QUEUED_SIGHTINGS", 5)
     url = postgres_server.url(postgres_server.new_database())
-    log = PostgresStore(url).sighting_log("door")
+    store = PostgresStore(url)
+    log = store.sighting_log("door")
+    failed = FailedConnects(store)
     postgres_server.stop()
     try:
         log.log(Sighting(1, "obama", 1_700_000_000.0, distance=0.3))
         log.log(Sighting(1, "obama", 1_700_000_000.0, 1_700_000_030.0, distance=0.3))  # one row, arrival and departure
         for visit in range(2, 8):  # a row each: 7 rows for 5 places
             log.log(Sighting(visit, f"visitor{visit}", 1_700_000_100.0 + visit, distance=0.4))
-        time.sleep(2.5)  # the writer tries (and fails) meanwhile
+        failed.wait_for(2)  # the writer tries (and fails) more than once meanwhile
     finally:
         postgres_server.start()
     log.close()

@@ -9,7 +9,7 @@ import sys
 
 from conftest import PROJECT_ROOT
 
-# Imported only when installed and documented as an optional extra (README, "Large galleries").
+# Imported only when installed and documented as an optional extra (docs/large-galleries.md).
 OPTIONAL_EXTRAS = {"faiss"}
 
 

@@ -213,6 +213,11 @@ def test_a_file_is_detected_ahead_on_another_thread_and_a_live_source_is_not():
     from facerec.matching import VectorIndex, NearestMatcher
 
     class Recording:
+        """A detector that notes the thread it is called on and finds nothing: which thread runs detection is
+        the subject here. Real detection ahead, with the real networks on the clip, is covered by
+        test_detection_ahead_gives_each_frame_its_own_faces_in_order_and_errors_at_their_frame and
+        test_the_clip_gets_the_same_names_with_openvino_and_detection_ahead."""
+
         def __init__(self):
             self.threads = []
 

@@ -5,12 +5,15 @@ photos go through the package (recognize_video.py reads videos, not photos).
 Who is who: bench/shared_faces.py, from ../shared/README.md and checked by eye.
 """
 
+import copy
 import dataclasses
 import importlib.util
 import json
 import os
 import pickle
 import re
+import subprocess
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -18,7 +21,7 @@ import pytest
 
 from conftest import run_script, shared_path
 from helpers import CLIP, CLIP_FRAMES, stand_in_openface
-from shared_faces import AUDIENCE_SHOT, NOT_IN_CLIP, OBAMA_SEAT_X, PROBE_FACES, left_to_right
+from shared_faces import AUDIENCE_SHOT, NOT_IN_CLIP, OBAMA_SEAT_X, PROBE_FACES, clip_person, left_to_right
 from test_modelfiles import http_folder  # noqa: F401  (a fixture: a real HTTP server on 127.0.0.1)
 
 from facerec.catalogue import PROFILES, SFACE, YUNET
@@ -56,10 +59,31 @@ def linked_dataset(root, extra=None):
     return root
 
 
+# (people -> the shared folders they link to, model arguments) -> (the run, the embeddings file it wrote)
+_ENROLLED: dict[tuple, tuple[subprocess.CompletedProcess, bytes]] = {}
+
+
 def enrol(dataset, embeddings, *model_args):
+    """extract_embeddings.py on `dataset` into a new `embeddings` file. A dataset of links into ../shared (as
+    linked_dataset makes) is enrolled once a session: the same links give the same file, which a later call
+    gets a copy of (its own file, as if it had run the script)."""
+    target = Path(embeddings)  # or a database URL, which is never a copy
+    people = sorted(Path(dataset).iterdir()) if Path(dataset).is_dir() else []
+    linked = bool(people) and str(embeddings).endswith(".pickle") and not target.exists() and all(
+        person.is_symlink() or (person.is_dir() and all(photo.is_symlink() for photo in person.iterdir()))
+        for person in people)
+    key = (tuple((person.name, os.readlink(person) if person.is_symlink()
+                  else tuple((photo.name, os.readlink(photo)) for photo in sorted(person.iterdir())))
+                 for person in people), model_args) if linked else None
+    if key in _ENROLLED:
+        result, data = _ENROLLED[key]
+        target.write_bytes(data)
+        return result
     result = run_script("extract_embeddings.py", "--dataset", str(dataset), "--embeddings", str(embeddings),
                         "--quiet", *model_args)
     assert result.returncode == 0, result.stderr
+    if key is not None:
+        _ENROLLED[key] = (result, target.read_bytes())
     return result
 
 
@@ -90,16 +114,23 @@ def enrol_with_lin(root):
     return embeddings
 
 
+_CLIP_RUNS: dict[tuple[str, ...], list[dict]] = {}  # options -> the records of that run
+
+
 def run_clip(root, *options):
-    """faces/known + lin-manuel-miranda.png as "lin" enrolled in root, then recognize_video.py --json on the clip."""
+    """faces/known + lin-manuel-miranda.png as "lin" enrolled in root, then recognize_video.py --json on the clip.
+
+    Once a session for each set of options: the tests that check the same run (in any module) share its records."""
     embeddings = enrol_with_lin(root)
-    run = run_script("recognize_video.py", "--embeddings", str(embeddings), "--source", str(shared_path(CLIP)),
-                     "--no-display", "--json", "--confidence", CLIP_CONFIDENCE, *options, *sface_model_args())
-    assert run.returncode == 0, run.stderr
-    # the summary says what ran the embedder, and that it ran in float32 (issue 30 item 1)
-    runtime = "OpenVINO" if importlib.util.find_spec("openvino") else "OpenCV's DNN"
-    assert re.search(rf"; embedder: SFace on {runtime}, \d+ threads?, float32$", run.stderr.strip()), run.stderr
-    return [json.loads(line) for line in run.stdout.splitlines()]
+    if options not in _CLIP_RUNS:
+        run = run_script("recognize_video.py", "--embeddings", str(embeddings), "--source", str(shared_path(CLIP)),
+                         "--no-display", "--json", "--confidence", CLIP_CONFIDENCE, *options, *sface_model_args())
+        assert run.returncode == 0, run.stderr
+        # the summary says what ran the embedder, and that it ran in float32 (issue 30 item 1)
+        runtime = "OpenVINO" if importlib.util.find_spec("openvino") else "OpenCV's DNN"
+        assert re.search(rf"; embedder: SFace on {runtime}, \d+ threads?, float32$", run.stderr.strip()), run.stderr
+        _CLIP_RUNS[options] = [json.loads(line) for line in run.stdout.splitlines()]
+    return copy.deepcopy(_CLIP_RUNS[options])
 
 
 @pytest.fixture(scope="module")
@@ -146,18 +177,22 @@ def test_clip_faces_per_frame_are_as_the_shared_readme_describes(clip_run):
 
 
 def test_clip_names_lin_often_and_absent_people_never(clip_run):
-    named = {}
+    """Against the clip as checked by eye (bench/shared_faces.py's clip_person): no face is given a name not
+    its own; Lin-Manuel Miranda (enrolled from one photo, facing the camera on stage) is named in at least 9 of
+    10 of his faces; Alex Lacamoire (one photo at the piano, mostly seen in profile in the clip) in at least a
+    third of his; the people not in the clip are never named."""
+    faces_of, named = {}, {}
     for record in clip_run:
         for face in record["faces"]:
             assert (face["name"] == UNKNOWN) == (face["distance"] >= SFACE_THRESHOLD)
-            named.setdefault(face["name"], []).append((record["frame"], face["box"]))
-    assert len(named.get("lin", [])) >= 140  # 140 measured at 1.07 (148 at the authors' 1.128)
+            person = clip_person(record["frame"], face["box"])
+            assert face["name"] in (UNKNOWN, person), (record["frame"], face["box"], face["name"], person)
+            faces_of[person] = faces_of.get(person, 0) + 1
+            named[face["name"]] = named.get(face["name"], 0) + 1
+    assert faces_of["lin"] >= 100 and named.get("lin", 0) >= 0.9 * faces_of["lin"], (named, faces_of)
+    assert faces_of["alex_lacamoire"] >= 20 and named.get("alex_lacamoire", 0) >= faces_of["alex_lacamoire"] / 3
     for person in NOT_IN_CLIP:
-        assert person not in named, f"{person} named in frames {[frame for frame, _ in named[person]]}"
-    # Lin-Manuel Miranda and Alex Lacamoire perform; the audience shot is of neither
-    assert all(frame not in AUDIENCE_SHOT for frame, _ in named["lin"])
-    alex = named.get("alex_lacamoire", [])
-    assert len(alex) >= 10 and all(frame not in AUDIENCE_SHOT for frame, _ in alex)  # 15 measured at 1.07
+        assert person not in named
 
 
 def test_clip_names_obama_only_at_his_seat_in_the_audience_shot(clip_run):

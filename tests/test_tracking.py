@@ -90,7 +90,7 @@ def test_tracking_names_the_people_of_the_clip_as_every_frame_alone_does(clip_ru
     tracked = names_by_face(records)
     assert tracked.keys() == per_frame.keys()  # the same faces
     agreement = np.mean([tracked[face] == per_frame[face] for face in tracked])
-    # 98.5% measured (README, "Tracks"); 96.2% with the former rule (the mean of the last 8 embeddings, tracks near
+    # 98.5% measured (docs/tracks.md); 96.2% with the former rule (the mean of the last 8 embeddings, tracks near
     # the threshold embedded no more often than others). The faces that still differ are where one frame alone
     # flickers around the threshold and the track waits for a second verdict
     assert agreement >= 0.97, agreement

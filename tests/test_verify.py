@@ -303,3 +303,42 @@ def test_a_pairs_file_of_many_rows_of_one_photo_is_streamed(tmp_path):
         assert len(lines) == rows + 4 and lines[rows] == f"{rows} pairs compared, 0 skipped, at threshold 1.07"
     # held whole, 200,000 rows took 115 MB more than 1,000 (peak RSS 337 MB against 220 MB); streamed, nothing more
     assert rss[200_000] - rss[1_000] < 30 * 1024, rss
+
+
+def test_a_photo_of_several_faces_is_announced_and_face_chooses_another(models):  # noqa: F811
+    """Issue 36: two_people.jpg (obama and biden) against biden.jpg: verify.py says which face it compared, and
+    the option its warning names compares the other (biden: the same person)."""
+    detector, _ = models
+    faces = detector.detect(read_image(shared_path(TWO_PEOPLE)))
+    assert len(faces) == 2
+    photos = [str(shared_path(TWO_PEOPLE)), str(shared_path(BIDEN))]
+    first = verify("--json", *photos)
+    assert first.returncode == 0, first.stderr
+    [warning] = first.stderr.splitlines()
+    assert warning == (f"warning: {photos[0]} holds 2 faces; compared the most confident, box {faces[0].box}; "
+                       "--face 2,1 compares the next")
+    assert json.loads(first.stdout)["faces"][0]["box"] == list(faces[0].box)
+    second = verify("--json", "--face", "2,1", *photos)
+    assert second.returncode == 0, second.stderr
+    assert f"compared face 2 by confidence, box {faces[1].box}" in second.stderr
+    records = [json.loads(run.stdout) for run in (first, second)]
+    assert records[1]["faces"][0]["box"] == list(faces[1].box)
+    assert {record["verdict"] for record in records} == {"same person", "different people"}  # one is biden
+    assert_clean_failure(verify("--face", "3", *photos), "holds 2 usable faces, not 3")
+    single = verify(photos[1], photos[1])
+    assert single.returncode == 0 and single.stderr == ""  # one face: nothing to announce
+
+
+def test_verdict_and_face_reprs_are_short(models):  # noqa: F811
+    from facerec.faces import Face
+    from facerec.models import load_models
+    from facerec.verification import verify as verify_api
+
+    loaded = load_models("sface", detector=shared_path("models"),
+                         embedder=shared_path("models") / "face_recognition_sface_2021dec_int8bq.onnx")
+    verdict = verify_api(shared_path(BIDEN), shared_path(TWO_PEOPLE), loaded, ranks=(1, 2))
+    text = repr(verdict)
+    assert text.startswith("Verdict(") and len(text) < 160 and "array" not in text, text
+    assert verdict.second.rank == 2 and verdict.second.faces == 2
+    face = Face(verdict.first.face)
+    assert repr(face).startswith("Face(box=") and len(repr(face)) < 120 and "array" not in repr(face), repr(face)

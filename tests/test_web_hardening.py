@@ -11,6 +11,7 @@ import contextlib
 import http.client
 import json
 import os
+import re
 import resource
 import shutil
 import socket
@@ -299,19 +300,27 @@ def test_200_viewers_of_a_stalled_source_cost_no_thread_each_and_the_api_still_a
         running = Server(dataset, embeddings, "--source", camera, env={"FACEREC_STALL_SECONDS": "120"})
         try:
             def view() -> None:
+                """A viewer that has had the newest frame: the server is serving it, and waits for the next."""
                 sock = socket.create_connection((running.host, running.port), timeout=30)
                 sock.sendall(f"GET /video HTTP/1.1\r\nHost: {running.host}:{running.port}\r\n\r\n".encode())
-                assert sock.recv(4096).startswith(b"HTTP/1.1 200")
                 viewers.append(sock)
+                received = b""
+                while b"\r\n\r\n" not in received:
+                    received += sock.recv(65536) or pytest.fail(f"the server closed a viewer: {received!r}")
+                assert received.startswith(b"HTTP/1.1 200")
+                head, _, body = received.partition(b"\r\n\r\n")
+                while not re.search(rb"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: (\d+)\r\n\r\n", body):
+                    body += sock.recv(65536) or pytest.fail("the server closed a viewer before its first frame")
+                length = int(re.search(rb"Content-Length: (\d+)\r\n\r\n", body).group(1))
+                while len(body.partition(b"\r\n\r\n")[2]) < length:  # the whole JPEG: the part was served
+                    body += sock.recv(65536) or pytest.fail("the server closed a viewer within a frame")
 
-            view()
+            view()  # its first frame: the source is read and recognised; it sends its 10 frames, then stalls
             assert running.json("GET", "/api/people")[0] == 200
-            time.sleep(2)  # the source's 10 frames are shown, then it stalls
             before = running.threads()
             for _ in range(199):
                 view()
-            time.sleep(3)
-            grown = running.threads() - before
+            grown = running.threads() - before  # each viewer has been served and now waits for the next frame
             status, _ = get(running.host, running.port, "/api/people")
             assert status == 200
             assert grown < 10, f"{grown} threads more for 199 more viewers"

@@ -12,11 +12,11 @@ from pathlib import Path
 from facerec.capture import PHOTO_FORMATS, case_twin_folders, person_folder, run_capture
 from facerec.cli import add_detector_arguments, models_from_args, next_command, parser_for, positive_int
 from facerec.display import Window
-from facerec.errors import main_guard
+from facerec.commands import command_main
 from facerec.video import open_source
 
 
-@main_guard
+@command_main
 def main(argv: list[str] | None = None) -> int:
     parser = parser_for(__doc__, 'python imagecapture.py --name "$USER" --count 5   # webcam 0; SPACE saves, ESC quits')
     parser.add_argument("--name", required=True,

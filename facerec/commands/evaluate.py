@@ -21,12 +21,12 @@ from pathlib import Path
 from facerec.catalogue import DEFAULT_PROFILE, PROFILES
 from facerec.cli import add_store_arguments, bounded_number, distance_threshold, parser_for, positive_int, probability
 from facerec.crossvalidation import DEFAULT_FOLDS
-from facerec.errors import main_guard
+from facerec.commands import command_main
 from facerec.evaluation.run import WARNING, Settings, evaluate, read_labelled_vectors
 from facerec.matching import DEFAULT_MIN_PROBABILITY, MATCHERS
 
 
-@main_guard
+@command_main
 def main(argv: list[str] | None = None) -> int:
     parser = parser_for(__doc__, "python evaluate.py --embeddings output/embeddings.pickle --plots plots\n"
                                  "  python evaluate.py --vectors reps.csv --labels labels.csv --threshold 0.55 0.8 1.0")

@@ -13,7 +13,7 @@ from facerec.cli import (add_detector_arguments, add_embedder_arguments, add_sto
                          next_command, parser_for, positive_int)
 from facerec.embedding import usable_cores
 from facerec.enrolment import EnrolmentReport, enrol
-from facerec.errors import main_guard
+from facerec.commands import command_main
 from facerec.stores import masked, open_store
 from facerec.text import plural
 
@@ -26,7 +26,7 @@ def show(report: EnrolmentReport) -> None:
         print(line)
 
 
-@main_guard
+@command_main
 def main(argv: list[str] | None = None) -> int:
     parser = parser_for(__doc__, "python extract_embeddings.py --dataset dataset --embeddings output/embeddings.pickle")
     parser.add_argument("--dataset", type=Path, default=Path("dataset"),

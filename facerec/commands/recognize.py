@@ -13,14 +13,15 @@ import sys
 from facerec.cli import (add_detector_arguments, add_embedder_arguments, add_event_arguments, add_matching_arguments,
                          add_store_arguments, add_threshold_argument, add_unknowns_arguments, events_from_args,
                          keeping_from_args, add_config_argument, event_urls_from_environment, models_from_args,
-                         parse_arguments, parser_for, positive_int, profile_from_args)
+                         next_command, parse_arguments, parser_for, positive_int, profile_from_args)
 from facerec.display import Window
-from facerec.errors import FacerecError, main_guard
+from facerec.commands import command_main
+from facerec.errors import FacerecError
 from facerec.events import close_events, log_visits
 from facerec.follower import print_warning
 from facerec.recognition import Recogniser
 from facerec.running import run_recognition
-from facerec.stores import open_gallery
+from facerec.stores import masked, open_gallery
 from facerec.text import plural
 from facerec.tracking import DEFAULT_EVERY
 from facerec.video import SourceSpec, VideoOutput, check_output, open_source
@@ -58,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-@main_guard
+@command_main
 def main(argv: list[str] | None = None) -> int:
     args = parse_arguments(build_parser(), argv, one_camera=True)
     event_urls_from_environment(args)
@@ -98,12 +99,21 @@ def main(argv: list[str] | None = None) -> int:
     reloads = f"; gallery reloaded {plural(follower.reloads, 'time')}" if follower.reloads else ""
     print(f"{summary.report()}{reloads}; embedder: {recogniser.embedder.description()}", file=sys.stderr)
     if keeping is not None:
-        print(f"{plural(keeping.kept, 'unknown track')} kept for review: unknowns.py list", file=sys.stderr)
+        print(f"{plural(keeping.kept, 'unknown track')} kept for review", file=sys.stderr)
     if output is not None:
         if output.problem:
             raise FacerecError(output.problem)
         print(output.outcome, file=sys.stderr)
+    # on standard error with the summary: standard output may be --json's lines
+    print(f"next: {next_step(args, keeping is not None, masked(gallery.location))}", file=sys.stderr)
     return 0
+
+
+def next_step(args: argparse.Namespace, kept: bool, gallery: str) -> str:
+    """The command to run next: review the unknown faces kept, or else the web page over the same gallery."""
+    if kept:
+        return next_command("unknowns.py", args, "list", embeddings=gallery)
+    return next_command("serve.py", args, embeddings=gallery)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@ from facerec.cli import (add_detector_arguments, add_embedder_arguments, add_eve
                          parse_arguments, parser_for, positive_int, profile_from_args)
 from facerec.config import Camera
 from facerec.embedding import usable_cores
-from facerec.errors import FacerecError, main_guard
+from facerec.commands import command_main
+from facerec.errors import FacerecError
 from facerec.events import Presence, close_events, log_visits
 from facerec.follower import print_warning
 from facerec.recognition import Recogniser
@@ -81,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-@main_guard
+@command_main
 def main(argv: list[str] | None = None) -> int:
     args = parse_arguments(build_parser(), argv)
     args.token = given_token(args)

@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from facerec.cli import (add_detector_arguments, add_embedder_arguments, add_store_arguments, add_threshold_argument,
-                         models_from_args, parser_for, positive_int, profile_from_args)
-from facerec.errors import FacerecError, main_guard
+                         model_from_store, models_from_args, parser_for, positive_int, profile_from_args)
+from facerec.commands import command_main
+from facerec.errors import FacerecError
 from facerec.gallery import check_store_fits, shown
 from facerec.names import normalise_name
 from facerec.stores import open_gallery
@@ -201,19 +202,20 @@ SUBCOMMANDS = [
 ]
 
 
-@main_guard
+@command_main
 def main(argv: list[str] | None = None) -> int:
-    parser = parser_for(__doc__, "python unknowns.py --model sface --embeddings output/embeddings.pickle list --json\n"
-                                 "  python unknowns.py --model sface name 3 alice --dataset dataset\n"
-                                 "  python unknowns.py --model sface not obama stranger.jpg")
+    parser = parser_for(__doc__, "python unknowns.py --embeddings output/embeddings.pickle list --json\n"
+                                 "  python unknowns.py name 3 alice --dataset dataset\n"
+                                 "  python unknowns.py not obama stranger.jpg")
     add_store_arguments(parser)
     add_threshold_argument(parser)
-    add_detector_arguments(parser)
+    add_detector_arguments(parser, model_from_store=True)
     add_embedder_arguments(parser)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for subcommand in SUBCOMMANDS:
         subcommand.arguments(commands.add_parser(subcommand.name, help=subcommand.help, description=subcommand.help))
     args = parser.parse_args(argv)
+    model_from_store(args)
     chosen = next(subcommand for subcommand in SUBCOMMANDS if subcommand.name == args.command)
     if not chosen.needs_store:
         chosen.run(None, args)

@@ -1,5 +1,6 @@
 // The Unknown tab: the groups of faces nobody has named yet (serve.py --keep-unknowns), refreshed every few
-// seconds, each with its best crops and the actions of unknowns.py: name, ignore, merge, forget (each confirmed);
+// seconds, the most recently seen first (or those of one camera), each with its best crops (a click enlarges
+// one) and the actions of unknowns.py: name, ignore, merge, forget (each confirmed, saying what it does);
 // a group near a gallery person offers "this is PERSON?" (looks_like), and a photo finds the groups its face
 // matches (unknowns.py search).
 "use strict";
@@ -13,10 +14,37 @@ function groupPath(id) {
   return `/api/unknowns/${encodeURIComponent(id)}`;
 }
 
+const cameraFilter = document.getElementById("camera-filter");
+cameraFilter.addEventListener("change", () => load());
+
+function plural(n, word) {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
+
+// "2 h ago", "3 min ago", "just now": how long before `now` the time `iso` (UTC, from the server) was.
+function ago(iso, now) {
+  const seconds = Math.max(0, (now - Date.parse(iso)) / 1000);
+  const steps = [[86400, "d"], [3600, "h"], [60, "min"]];
+  for (const [size, unit] of steps) {
+    if (seconds >= size) return `${Math.floor(seconds / size)} ${unit} ago`;
+  }
+  return "just now";
+}
+
+// A time as this browser's clock shows it (its own time zone), then how long ago.
+function when(iso, now) {
+  const time = new Date(iso);
+  if (Number.isNaN(time.getTime())) return iso;
+  const sameDay = time.toDateString() === new Date(now).toDateString();
+  const shown = sameDay ? time.toLocaleTimeString([], {hour: "2-digit", minute: "2-digit"})
+                        : time.toLocaleString([], {dateStyle: "medium", timeStyle: "short"});
+  return `${shown} (${ago(iso, now)})`;
+}
+
 function counts(group) {
-  const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
-  return `${plural(group.faces, "face")}, ${plural(group.tracks, "track")} · first seen ${group.first_seen} · ` +
-         `last seen ${group.last_seen} · ${group.cameras.join(", ")}`;
+  const now = Date.now();
+  return `${plural(group.faces, "face")}, ${plural(group.tracks, "track")} · first seen ${when(group.first_seen, now)} · ` +
+         `last seen ${when(group.last_seen, now)} · ${group.cameras.join(", ")}`;
 }
 
 // One action on a group, after the user confirmed it; the list is read again whatever the answer.
@@ -47,6 +75,12 @@ function groupCard(group) {
         (answer) => `group ${id} is now ${answer.person} (${answer.photos.length} photos learned)`);
   });
   const mergeWith = element("select", {className: "merge-with"});
+  const mergeButton = element("button", {type: "button", className: "merge-button", onclick: () => {
+    const other = Number(mergeWith.value);
+    if (!mergeWith.value) return;
+    act(`Move group ${other}'s faces into group ${id}? Group ${other} is gone afterwards: they are one person, ` +
+        `group ${id}.`, "POST", `${groupPath(id)}/merge`, {other}, () => `group ${other} joined group ${id}`);
+  }});
   const card = element("article", {className: "group", id: `group-${id}`},
     element("h2", {}, `Group ${id}`),
     element("div", {className: "crops"}),
@@ -59,31 +93,35 @@ function groupCard(group) {
                                             "are not kept again.", "POST", `${groupPath(id)}/ignore`, undefined,
                                             () => `group ${id} is ignored`)}, "Ignore"),
       element("button", {type: "button", className: "forget",
-                         onclick: () => act(`Forget group ${id}? Its crops and vectors are deleted for good.`,
+                         onclick: () => act(`Forget group ${id}? Its ${plural(Number(card.dataset.count), "face")} ` +
+                                            "(crops and vectors) are deleted for good: this cannot be undone.",
                                             "DELETE", groupPath(id), undefined,
                                             (answer) => `group ${id} is forgotten (${answer.faces} faces deleted)`)},
-              "Forget")),
-    element("p", {className: "merge"}, mergeWith,
-      element("button", {type: "button", className: "merge-button",
-                         onclick: () => {
-                           const other = Number(mergeWith.value);
-                           if (!mergeWith.value) return;
-                           act(`Merge group ${other} into group ${id}? They become one person.`, "POST",
-                               `${groupPath(id)}/merge`, {other}, () => `group ${other} joined group ${id}`);
-                         }}, "Merge into this group")));
+              "Forget…")),
+    element("p", {className: "merge"}, mergeWith, mergeButton));
+  mergeWith.addEventListener("change", () => mergeLabel(mergeButton, mergeWith, id));
   card.dataset.faces = "";
   return card;
+}
+
+// The merge button says which way it merges: the group chosen joins this one.
+function mergeLabel(button, select, id) {
+  button.textContent = select.value ? `Move group ${select.value}'s faces into group ${id}`
+                                    : `Move another group's faces into group ${id}`;
+  button.disabled = !select.value;
 }
 
 // Bring a card up to date without rebuilding it: what the user is typing or choosing stays.
 function update(card, group, all) {
   card.querySelector(".counts").textContent = counts(group);
+  card.dataset.count = `${group.faces}`;
   if (card.dataset.faces !== `${group.faces}/${group.last_seen}`) {  // new faces: the best crops may have changed
     card.dataset.faces = `${group.faces}/${group.last_seen}`;
     const version = encodeURIComponent(card.dataset.faces);
     card.querySelector(".crops").replaceChildren(...Array.from({length: group.crops}, (_, number) =>
       element("img", {src: `${groupPath(group.group)}/faces/${number}?v=${version}`,
-                      alt: `group ${group.group}, crop ${number + 1}`})));
+                      alt: `group ${group.group}, crop ${number + 1}`, title: "click to enlarge",
+                      onclick: (event) => event.target.classList.toggle("enlarged")})));
   }
   const suggestion = card.querySelector(".looks-like");
   const like = group.looks_like;
@@ -103,6 +141,16 @@ function update(card, group, all) {
   select.replaceChildren(element("option", {value: ""}, others.length ? "merge group…" : "no other group"),
     ...others.map((other) => element("option", {value: `${other.group}`}, `group ${other.group}`)));
   select.value = others.some((other) => `${other.group}` === chosen) ? chosen : "";
+  mergeLabel(card.querySelector(".merge-button"), select, group.group);
+}
+
+// The camera filter offers every camera of the groups; the one chosen stays chosen.
+function offerCameras(groups) {
+  const cameras = [...new Set(groups.flatMap((group) => group.cameras))].sort();
+  const chosen = cameraFilter.value;
+  cameraFilter.replaceChildren(element("option", {value: ""}, "all cameras"),
+    ...cameras.map((camera) => element("option", {value: camera}, camera)));
+  cameraFilter.value = cameras.includes(chosen) ? chosen : "";
 }
 
 async function load() {
@@ -113,14 +161,20 @@ async function load() {
     document.getElementById("unknown-summary").textContent = error.message;
     return;
   }
-  document.getElementById("unknown-summary").textContent = answer.groups.length
-    ? `${answer.groups.length} unknown ${answer.groups.length === 1 ? "person" : "people"} to review, largest first`
+  offerCameras(answer.groups);
+  const camera = cameraFilter.value;
+  // the most recently seen first: who came to the door last is who is reviewed first
+  const groups = answer.groups.filter((group) => !camera || group.cameras.includes(camera))
+    .sort((a, b) => Date.parse(b.last_seen) - Date.parse(a.last_seen) || a.group - b.group);
+  document.getElementById("unknown-summary").textContent = groups.length
+    ? `${groups.length} unknown ${groups.length === 1 ? "person" : "people"} to review` +
+      `${camera ? ` seen by ${camera}` : ""}, the most recently seen first`
     : "no unknown faces to review";
   document.getElementById("people-list").replaceChildren(
     ...answer.people.map((name) => element("option", {value: name})));
   const cards = new Map(Array.from(groupsBox.children, (card) => [card.id, card]));
-  const ids = answer.groups.map((group) => `group-${group.group}`);
-  for (const group of answer.groups) {
+  const ids = groups.map((group) => `group-${group.group}`);
+  for (const group of groups) {
     const card = cards.get(`group-${group.group}`) || groupCard(group);
     update(card, group, answer.groups);
     cards.delete(card.id);
