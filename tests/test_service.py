@@ -19,7 +19,15 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import PROJECT_ROOT, require, run_script, shared_path
-from helpers import CLIP
+from facerec.catalogue import SFACE
+from facerec.config import Camera
+from facerec.models import load_models
+from facerec.recognition import Recogniser
+from facerec.service import Service
+from facerec.service.camera import STOPPED
+from facerec.tracking import DEFAULT_EVERY
+from facerec.web.engine import Engine
+from helpers import CLIP, CLIP_FRAMES
 from mqtt_broker import free_port
 from rtsp_camera import RtspCamera
 from test_events import Listener, new_broker, retained
@@ -222,3 +230,32 @@ def test_the_unit_file_passes_systemd_analyze_verify(tmp_path):
     unit.write_text(text.replace("/opt/facerec/venv/bin/facerec-serve", str(command)))
     result = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and not result.stdout.strip() and not result.stderr.strip(), result.stderr
+
+
+def test_two_sets_of_networks_recognise_two_cameras_in_parallel_each_camera_in_order(gallery, tmp_path):
+    """In one process (no HTTP): two file cameras of the whole clip, two sets of networks (engine.add_networks)."""
+    models = load_models("sface", detector=shared_path("models"),
+                         embedder=shared_path("models") / SFACE.files[0].filename)
+    with Recogniser(models, gallery) as recogniser:
+        engine = Engine(recogniser, models.reloaded(), tmp_path / "dataset")
+        engine.add_networks(models.reloaded())
+        clip = str(shared_path(CLIP))
+        service = Service(engine, [Camera("a", clip), Camera("b", clip)], DEFAULT_EVERY)
+        try:
+            deadline = time.monotonic() + START_SECONDS * 3
+            while not all(camera.state == STOPPED for camera in service.cameras.values()):
+                assert time.monotonic() < deadline, {name: camera.health() for name, camera in service.cameras.items()}
+                time.sleep(0.2)  # a poll's pace: the cameras' states decide
+        finally:
+            service.stop()
+            service.close()
+    a, b = service.cameras["a"], service.cameras["b"]
+    # every frame of the clip, in order (a file camera drops none), with the same faces whichever set detected them
+    assert a.frames == b.frames == CLIP_FRAMES and a.dropped == b.dropped == 0
+    assert a.faces == b.faces > 0
+    pool = engine.networks
+    assert pool.size == 2 and pool.in_use == 0
+    assert pool.most_in_use == 2  # both sets lent at once: two frames recognised in parallel
+    sets = list(pool._free)
+    assert len({id(networks.detector) for networks in sets} | {id(networks.embedder) for networks in sets}) == 4
+    assert recogniser in sets and all(networks.embedded > 0 for networks in sets)  # both sets computed

@@ -15,6 +15,7 @@ from facerec.cli import (add_detector_arguments, add_embedder_arguments, add_eve
                          keeping_from_args, add_config_argument, event_urls_from_environment, models_from_args,
                          parse_arguments, parser_for, positive_int, profile_from_args)
 from facerec.config import Camera
+from facerec.embedding import usable_cores
 from facerec.commands import command_main
 from facerec.errors import FacerecError
 from facerec.events import Presence, close_events, log_visits
@@ -135,10 +136,14 @@ def main(argv: list[str] | None = None) -> int:
             def sightings_for(camera: str) -> SightingLog | None:
                 return gallery.store.sighting_log(camera) if args.log_sightings else None
 
+            # a set of networks a usable core (at most one a camera): one set recognises one frame at a time
+            for _ in range(min(usable_cores(), len(cameras)) - 1):
+                engine.add_networks(models.reloaded())
             service = Service(engine, cameras, args.every, events_for, sightings_for, args.away_seconds)
             cleanup.callback(service.close)  # after stop: the events are delivered, the sightings written
             cleanup.callback(service.stop)
-            log_line(None, f"serving {plural(len(cameras), 'camera')}: {', '.join(camera.name for camera in cameras)}")
+            log_line(None, f"serving {plural(len(cameras), 'camera')}: {', '.join(camera.name for camera in cameras)} "
+                           f"({plural(engine.networks.size, 'set')} of networks)")
         serve(engine, args, events, service)
     return 0
 

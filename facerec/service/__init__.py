@@ -1,5 +1,6 @@
-"""Several cameras in one process (serve.py --config): the networks and the gallery loaded once, one CameraRunner
-a camera (its reader keeps only the newest frame; the networks are taken in turn), health and metrics.
+"""Several cameras in one process (serve.py --config): the gallery loaded once, a set of networks a usable core
+(serve.py adds them to the engine: Engine.add_networks), one CameraRunner a camera (its reader keeps only the
+newest frame; each frame takes whichever set is free, fairly), health and metrics.
 
 The web app reads `health()` (/api/health) and `metrics` (/metrics), and streams each camera's view
 (/video?camera=NAME). `stop` ends every camera within a few seconds: their tracks leave (departures sent),

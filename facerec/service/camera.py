@@ -1,4 +1,4 @@
-"""One camera of the service: read, recognise with the shared networks in turn, and come back when it drops.
+"""One camera of the service: read, recognise with whichever set of networks is free, and come back when it drops.
 
 A CameraRunner is the web page's SourceStream (its newest annotated JPEG for /video?camera=NAME) run
 from the start, watched or not, with what a camera left running for weeks needs: a live stream that
@@ -136,14 +136,16 @@ class CameraRunner(SourceStream):
         return self._matcher
 
     def _recognise(self, frame, index: int, tracker: Tracker, keeper: UnknownKeeper | None) -> list:
-        recogniser = self.engine.recogniser
-        with self.engine.turn:  # the networks are shared: cameras and pages in the order they asked
-            faces = recogniser.detector.detect(frame)
+        # whichever set of networks is free first; this camera's frames (and tracker) stay on this one thread, in order
+        with self.engine.networks.take() as networks:
+            faces = networks.detector.detect(frame)
             if self.config.confidence is not None:  # the detector runs at the lowest confidence of all cameras
                 faces = [face for face in faces if face.confidence >= self.config.confidence]
-            before = recogniser.embedded
-            recognised = recogniser.recognise(frame, index, tracker, faces=faces, matcher=self._own_matcher())
-            self.embeddings += recogniser.embedded - before
+            before = networks.embedded
+            own = self._own_matcher()
+            recognised = networks.recognise(frame, index, tracker, faces=faces,
+                                            matcher=self.engine.recogniser.matcher if own is None else own)
+            self.embeddings += networks.embedded - before
         if keeper is not None:
             keeper.saw(frame, recognised, tracker.tracks, index)  # before the frame is drawn on
         return recognised

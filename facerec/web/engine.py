@@ -37,13 +37,13 @@ import numpy as np
 from ..capture import keep_photo, person_folder
 from ..enrolment import USED, enrol_into, file_signature
 from ..errors import FacerecError
-from ..fairlock import FairLock
+from ..fairlock import FairPool
 from ..fileio import read_inside
 from ..images import MAX_PHOTO_BYTES
 from ..models import Models
 from ..names import normalise_name
 from ..faces import Face
-from ..recognition import Recogniser
+from ..recognition import FacePipeline, Recogniser
 from ..stores import Gallery, GalleryBusy
 from ..text import printable
 from ..tracking import Tracker
@@ -133,8 +133,9 @@ class Engine:
         self.keeping = keeping
         self.progress = LearnProgress()
         self._enrolment: Enrolment | None = None
-        # the recogniser's networks, one frame at a time, in the order asked: no camera or page starves another
-        self.turn = FairLock()
+        # sets of networks (the recogniser's, and one more a core with add_networks), one frame at a time each,
+        # lent in the order asked: no camera or page starves another
+        self.networks: FairPool[FacePipeline] = FairPool([recogniser])
         self._gallery = threading.Lock()  # the dataset, the store file and the enrolment
         self._learner: threading.Thread | None = None
         self.recent = RecentFaces()  # the named faces of the last frames: what "Not PERSON" refers to
@@ -142,12 +143,17 @@ class Engine:
 
     # recognition
 
+    def add_networks(self, models: Models) -> None:
+        """One more set of networks (models.reloaded(): OpenCV's are not shared between threads) recognising in
+        parallel with the others; it names faces with the recogniser's gallery, read at each frame."""
+        self.networks.add(FacePipeline(models.detector, models.needs_embedder(), self.recogniser.matcher))
+
     def recognise(self, image: np.ndarray, tracker: Tracker | None = None,
                   frame_index: int | None = None, keeper: UnknownKeeper | None = None) -> list[Face]:
         """The faces of `image`: a photo on its own, or with `tracker` a frame of the video it follows
         (whose Unknown tracks `keeper`, if any, keeps: call it before drawing on `image`)."""
-        with self.turn:
-            recognised = self.recogniser.recognise(image, frame_index, tracker)
+        with self.networks.take() as networks:
+            recognised = networks.recognise(image, frame_index, tracker, matcher=self.recogniser.matcher)
         if keeper is not None and tracker is not None:
             keeper.saw(image, recognised, tracker.tracks, frame_index)
         return recognised
@@ -194,9 +200,9 @@ class Engine:
     def search_unknowns(self, image: np.ndarray) -> list[dict]:
         """`unknowns.py search` of a photo's one face: the kept groups it matches, nearest first (list --json's
         objects with "distance"); Refusal 400 for a photo without exactly one face."""
-        with self.turn:  # the recogniser's networks, as for a frame
+        with self.networks.take() as networks:  # as for a frame
             try:
-                vector = face_vector(image, self.recogniser.detector, self.recogniser.embedder, "the photo")
+                vector = face_vector(image, networks.detector, networks.embedder, "the photo")
             except FacerecError as error:
                 raise Refusal(400, str(error)) from None
         with self._unknown_group() as store:
