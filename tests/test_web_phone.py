@@ -16,6 +16,8 @@ import cv2
 import numpy as np
 import pytest
 
+from conftest import shared_path
+from helpers import CLIP
 from test_web_browser import browser, screenshot, wait_for
 from test_web_unknowns import AUDIENCE, LIN_SHOT, groups_of, kept
 from unknown_faces import PHOTOS, track
@@ -102,6 +104,31 @@ def test_every_page_fits_a_phone_without_scrolling_sideways(server, driver, name
     page(driver, server, name)
     assert overflow(driver)["document"] <= DESKTOP[0]
     screenshot(driver, f"web_{name}_desktop.png")
+
+
+def test_the_cameras_of_a_service_fit_a_phone(server, driver, tmp_path):
+    """serve.py --config with two cameras: the Live page shows a captioned view of each, inside a phone's screen."""
+    from selenium.webdriver.common.by import By
+
+    config = tmp_path / "facerec.toml"
+    clip = str(shared_path(CLIP)).replace("\\", "\\\\")
+    config.write_text(f'[cameras.door]\nsource = "{clip}"\n[cameras.lab]\nsource = "{clip}"\n', encoding="utf-8")
+    service = Server(server.dataset, server.embeddings, "--config", str(config))
+    try:
+        for width in PHONE_WIDTHS:
+            sized(driver, width)
+            driver.get(service.url)
+            wait_for(driver, lambda d: [h.text.split(":")[0] for h in d.find_elements(By.CSS_SELECTOR,
+                                                                                        "#server-source h3")]
+                     == ["door", "lab"], "a captioned view of each camera")
+            wait_for(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#server-source img")) == 2,
+                     "an image of each camera")
+            measured = overflow(driver)
+            assert measured["document"] <= measured["window"] == width, measured
+            assert not measured["outside"], measured
+        screenshot(driver, "web_cameras_phone.png")
+    finally:
+        service.stop()
 
 
 def test_the_name_button_is_inside_a_phones_screen(server, driver):
