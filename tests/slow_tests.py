@@ -16,6 +16,8 @@ SLOW_MODULES = {
     "test_store_seam.py", "test_svm.py", "test_tracking.py", "test_unknowns_keeping.py", "test_web_api.py",
     "test_web_browser.py", "test_web_hardening.py", "test_web_unknowns.py", "test_service.py",
     "test_unknowns_search.py", "test_library_page.py",
+    # modules that came in with the same round, after the timing above: browsers, servers, brokers, the clip
+    "test_web_phone.py", "test_hints_run.py", "test_unknowns_hostile.py", "test_unknowns_video.py",
 }
 SLOW_TESTS = {
     "test_config.py": {
