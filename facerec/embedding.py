@@ -83,6 +83,12 @@ class Embedder(ABC):
         waited for the first: extract_embeddings.py --jobs 2 took a quarter more CPU time with it."""
         return self
 
+    def another(self) -> Embedder:
+        """An embedder of the same network that may embed in another thread at the same time as this one (a set
+        of networks of serve.py's): OpenCV's networks are not shared between threads, so this one is loaded again
+        from the same (already checked) file."""
+        return type(self)(self.network, self.paths[0])
+
 
 def usable_cores() -> int:
     """The cores this process may run on."""
@@ -168,28 +174,45 @@ class OpenVinoSFaceEmbedder(SFaceEmbedder):
         model = plain_model(path, network.plain, cache_dir())
         super().__init__(network, path)  # OpenCV's SFace, for alignCrop
         self._core = openvino.Core()
-        self._graph = self._core.read_model(model=model)
-        width, height = network.input_size
-        self._graph.reshape([1, 3, height, width])
         self._asked = precision
-        self._request, self.threads = self._compiled(min(self.THREADS, usable_cores()))
+        self.compiled = self._compiled(min(self.THREADS, usable_cores()), model)
+        self._request = self.compiled.create_infer_request()
 
-    def _compiled(self, threads: int) -> tuple[Any, int]:
-        """An inference request of the network compiled for `threads` threads in the precision asked, and the
-        threads it runs on; `precision` becomes what OpenVINO says it runs in (float32 where bf16 is not offered)."""
-        compiled = self._core.compile_model(self._graph, "CPU", {
+    def _compiled(self, threads: int, model: bytes | None = None) -> Any:
+        """The network compiled for `threads` threads in the precision asked; `threads` and `precision` become what
+        OpenVINO says it runs on and in (float32 where bf16 is not offered). The graph read for it is dropped once
+        compiled: kept, it held 36 MB a compilation (bench/service_memory.py). `model`: the plain file's bytes
+        (default: read again)."""
+        assert self.network.plain is not None
+        if model is None:
+            model = plain_model(self.paths[0], self.network.plain, cache_dir())
+        graph = self._core.read_model(model=model)
+        width, height = self.network.input_size
+        graph.reshape([1, 3, height, width])
+        compiled = self._core.compile_model(graph, "CPU", {
             "INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY",
             "INFERENCE_PRECISION_HINT": self._HINTS[self._asked]})
         ran = compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
         self.precision = {hint: name for name, hint in self._HINTS.items()}.get(ran, ran)
-        return compiled.create_infer_request(), int(compiled.get_property("INFERENCE_NUM_THREADS"))
+        self.threads = int(compiled.get_property("INFERENCE_NUM_THREADS"))
+        return compiled
 
     def on_one_thread(self) -> Embedder:
         if self.threads <= 1:
             return self
         single = copy.copy(self)  # shares OpenCV's SFace, for alignCrop: used by one thread at a time
-        single._request, single.threads = self._compiled(1)
+        single.compiled = single._compiled(1)
+        single._request = single.compiled.create_infer_request()
         return single
+
+    def another(self) -> Embedder:
+        """A copy that shares this one's compiled network (OpenVINO runs several inference requests of one compiled
+        model at once) with an inference request of its own; and OpenCV's SFace, whose alignCrop only reads it
+        (a const method on local values, OpenCV's face_recognize.cpp). Measured: a second compilation cost 142 MB,
+        a second request nothing to speak of (bench/service_memory.py)."""
+        other = copy.copy(self)
+        other._request = self.compiled.create_infer_request()
+        return other
 
     def _embed(self, image: np.ndarray, faces: Sequence[DetectedFace]) -> np.ndarray:
         rows = []

@@ -50,11 +50,12 @@ class Models:
         return self.embedder
 
     def reloaded(self) -> Models:
-        """Another copy of the same networks from the same files (OpenCV's networks are not shared between threads)."""
-        embedder = self.needs_embedder()
+        """Networks that may run in another thread at the same time as these: the detector loaded again from the
+        same files (OpenCV's networks are not shared between threads), the embedder's Embedder.another (OpenVINO's
+        shares the compiled network)."""
         return Models(self.profile,
                       load_detector(self.detector.network, self.detector.paths, self.detector.confidence),
-                      load_embedder(embedder.network, embedder.paths[0], embedder.precision), self._identity)
+                      self.needs_embedder().another(), self._identity)
 
 
 def load_models(profile: str = DEFAULT_PROFILE, *, models_dir: str | os.PathLike | None = None,

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+import threading
 
 import numpy as np
 import pytest
@@ -83,6 +84,38 @@ def test_openvino_gives_opencvs_vectors_and_names_on_the_shared_photos(sface_mod
 
     assert names(faster) == names(opencv)
     assert len(set(names(faster))) >= 5  # the photos' people, not everyone Unknown
+
+
+def test_another_openvino_embedder_shares_the_compiled_network_and_two_embed_at_once_as_one_alone(sface_models):
+    # serve.py's sets of networks (Models.reloaded): one compilation, an inference request each
+    detector, faster, opencv = sface_models
+    other = faster.another()
+    assert type(other) is OpenVinoSFaceEmbedder and other.threads == faster.threads
+    assert other.compiled is faster.compiled and other._request is not faster._request
+    assert other.sface is faster.sface  # only its alignCrop runs (const, on local values)
+    cv_other = opencv.another()  # OpenCV's DNN: a network of its own (not shared between threads)
+    assert type(cv_other) is SFaceEmbedder and cv_other.sface is not opencv.sface
+    pairs = [(image, faces) for image, faces in photo_faces(detector) if faces]
+    alone = [faster.embed(image, faces) for image, faces in pairs]
+    start, got, failed = threading.Barrier(2), {}, []
+
+    def embed_all(embedder) -> None:
+        try:
+            start.wait(timeout=60)
+            got[id(embedder)] = [[embedder.embed(image, faces) for image, faces in pairs] for _ in range(3)]
+        except Exception as error:  # a request used by two threads at once says it is busy
+            failed.append(error)
+
+    threads = [threading.Thread(target=embed_all, args=(embedder,)) for embedder in (faster, other)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert not failed and len(got) == 2
+    for rounds in got.values():
+        for vectors in rounds:
+            for vector, expected in zip(vectors, alone):
+                np.testing.assert_allclose(vector, expected, atol=1e-6)
 
 
 def test_every_runtime_runs_sface_in_float32_unless_asked_and_says_what_ran(sface_models):

@@ -21,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from conftest import PROJECT_ROOT, require, run_script, shared_path
 from facerec.catalogue import SFACE
 from facerec.config import Camera
+from facerec.embedding import OpenVinoSFaceEmbedder
 from facerec.models import load_models
 from facerec.recognition import Recogniser
 from facerec.service import Service
@@ -237,7 +238,7 @@ def test_two_sets_of_networks_recognise_two_cameras_in_parallel_each_camera_in_o
     models = load_models("sface", detector=shared_path("models"),
                          embedder=shared_path("models") / SFACE.files[0].filename)
     with Recogniser(models, gallery) as recogniser:
-        engine = Engine(recogniser, models.reloaded(), tmp_path / "dataset")
+        engine = Engine(recogniser, models.reloaded, tmp_path / "dataset")
         engine.add_networks(models.reloaded())
         clip = str(shared_path(CLIP))
         service = Service(engine, [Camera("a", clip), Camera("b", clip)], DEFAULT_EVERY)
@@ -259,3 +260,7 @@ def test_two_sets_of_networks_recognise_two_cameras_in_parallel_each_camera_in_o
     sets = list(pool._free)
     assert len({id(networks.detector) for networks in sets} | {id(networks.embedder) for networks in sets}) == 4
     assert recogniser in sets and all(networks.embedded > 0 for networks in sets)  # both sets computed
+    # one compiled OpenVINO network for both sets (an inference request each), and no enrolment: no learner loaded
+    if isinstance(recogniser.models.embedder, OpenVinoSFaceEmbedder):
+        assert len({id(networks.embedder.compiled) for networks in sets}) == 1  # type: ignore[attr-defined]
+    assert engine._learner_models is None

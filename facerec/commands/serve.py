@@ -121,8 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         recogniser = Recogniser(models, gallery, threshold=args.threshold, match=args.match,
                                 min_probability=args.min_probability, every=args.every, on_problem=print_warning,
                                 margin=args.margin)
-        # learning has its own networks (OpenCV's are not shared between threads), from the files just found and checked
-        engine = Engine(recogniser, models.reloaded(), args.dataset,
+        # learning has its own networks (OpenCV's are not shared between threads), loaded at the first enrolment
+        engine = Engine(recogniser, models.reloaded, args.dataset,
                         keeping_from_args(args, cleanup, print_warning, events, models.detector))
         cleanup.enter_context(recogniser.watching_gallery())
         service = None

@@ -118,18 +118,20 @@ def person_folders(dataset: Path) -> dict[str, Path]:
 class Engine:
     """Recognise frames, enrol people and keep the gallery, for any number of pages at once (thread-safe)."""
 
-    def __init__(self, recogniser: Recogniser, learner: Models, dataset: Path,
+    def __init__(self, recogniser: Recogniser, learner: Callable[[], Models], dataset: Path,
                  keeping: KeptTracks | None = None) -> None:
         """`recogniser` names the pages' faces with the store's gallery (its follower swaps in new ones);
-        `learner` the same models' other networks, that enrol; with `keeping` (serve.py --keep-unknowns) each video's Unknown tracks are kept in its
+        `learner` loads the same models' other networks, that enrol (e.g. `models.reloaded`): called at the first
+        enrolment, not before; with `keeping` (serve.py --keep-unknowns) each video's Unknown tracks are kept in its
         store, which the Unknown tab reviews."""
         self.follower = recogniser.follower
         self.store = recogniser.follower.store
         self.recogniser = recogniser
-        self.learner_detector, self.learner_embedder = learner.detector, learner.needs_embedder()
         self.dataset = Path(dataset)
-        self.models = learner.identity  # the record of the models (models.models_identity) the gallery keeps
-        self.learner = learner
+        self.models = recogniser.models.identity  # the record of the models (models.models_identity) the gallery keeps
+        self._load_learner = learner
+        self._learner_models: Models | None = None
+        self._learner_loading = threading.Lock()
         self.keeping = keeping
         self.progress = LearnProgress()
         self._enrolment: Enrolment | None = None
@@ -140,6 +142,16 @@ class Engine:
         self._learner: threading.Thread | None = None
         self.recent = RecentFaces()  # the named faces of the last frames: what "Not PERSON" refers to
         self._sweep_trash()
+
+    @property
+    def learner(self) -> Models:
+        """The networks that enrol (their own: learning runs beside the pages and cameras), loaded when first
+        needed: a server that never enrols never holds them (they cost 178 MB before the embedders shared their
+        compiled network, bench/service_memory.py)."""
+        with self._learner_loading:
+            if self._learner_models is None:
+                self._learner_models = self._load_learner()
+            return self._learner_models
 
     # recognition
 
@@ -343,7 +355,7 @@ class Engine:
         with self._hold_gallery():
             enrolment = self._current_enrolment(key)
             folder = self._writable_folder(enrolment.name)
-            path, reason = keep_photo(self.learner_detector, folder, data, photo_format)
+            path, reason = keep_photo(self.learner.detector, folder, data, photo_format)
             if path is None:
                 raise Refusal(422, f"not saved: {reason}")
             return path.name, len(visible_files(folder))
@@ -405,8 +417,10 @@ class Engine:
                 progress.message = f"{done} of {total} photos"
 
             try:
-                with self.store.open_writer(self.dataset, self.models, self.learner_embedder.dimension) as writer:
-                    _, report = enrol_into(self.dataset, writer, self.learner_detector, self.learner_embedder,
+                learner = self.learner
+                embedder = learner.needs_embedder()
+                with self.store.open_writer(self.dataset, self.models, embedder.dimension) as writer:
+                    _, report = enrol_into(self.dataset, writer, learner.detector, embedder,
                                            progress=False, on_image=on_image)
                 self.follower.use(self.store.load())  # the gallery just written (the pickle store has it at hand)
             except FacerecError as error:
@@ -472,7 +486,7 @@ class Engine:
         from the store, then remove it."""
         known = self._known_images()
         # written with the models that made what is there: every other image stays as it is
-        dimension = known.vectors.shape[1] if len(known) else self.learner_embedder.dimension
+        dimension = known.vectors.shape[1] if len(known) else self.recogniser.models.needs_embedder().dimension
         try:
             writer = self.store.open_writer(self.dataset, known.models or self.models, dimension)
         except GalleryBusy as error:  # an extract_embeddings.py run: this delete would be undone when it finishes
