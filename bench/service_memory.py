@@ -12,7 +12,8 @@ further set, made two ways:
                 as serve.py did before the sets shared their compiled network
 With --cameras N: serve.py --config with N cameras over RTSP (bench/cameras.py's), after --seconds of running:
 its memory by kind from /proc/PID/smaps (glibc's arenas: the anonymous mappings of 64 MB reserved each), once
-as it is and once with MALLOC_ARENA_MAX=2.
+with glibc's default number of arenas (MALLOC_ARENA_MAX=8 a core, which serve.py leaves alone when set) and once
+as serve.py sets it (limits.limit_malloc_arenas: one a usable core).
 """
 
 from __future__ import annotations
@@ -150,7 +151,7 @@ def running(count: int, seconds: float, arenas: str | None) -> None:
         finally:
             os.environ.clear()
             os.environ.update(saved)
-    print(f"| {count} | {'MALLOC_ARENA_MAX=' + arenas if arenas else 'as it is'} | {rss:.0f} | {peak:.0f} | {threads} "
+    print(f"| {count} | {'MALLOC_ARENA_MAX=' + arenas if arenas else 'serve.py: one a core'} | {rss:.0f} | {peak:.0f} | {threads} "
           f"| {kinds['file-backed']:.0f} | {kinds['arenas']:.0f} ({kinds['arena count']:.0f}) | {kinds['heap']:.0f} "
           f"| {kinds['other anonymous']:.0f} |", flush=True)
 
@@ -176,7 +177,7 @@ def main() -> None:
         print("| cameras | malloc | VmRSS (MB) | VmHWM (MB) | threads | file-backed | arenas (count) | heap "
               "| other anonymous |")
         print("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
-        for arenas in (None, "2"):
+        for arenas in (str(8 * (os.cpu_count() or 1)), None):
             running(args.cameras, args.seconds, arenas)
 
 

@@ -30,7 +30,7 @@ from facerec.video import SourceSpec, open_source
 from facerec.web.app import create_app
 from facerec.web.engine import Engine
 from facerec.web.limits import (ACCEPT_BURST, WebSocketProtocol, connection_cap, give_back_freed_memory,
-                                http_protocol, raise_file_limit)
+                                http_protocol, limit_malloc_arenas, raise_file_limit)
 from facerec.web.protocol import FRAME_HEADER, MAX_FRAME_BYTES
 from facerec.web.quietlog import quiet
 from facerec.web.security import is_loopback, new_token
@@ -90,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         raise FacerecError(f"--port {args.port} is not a port number (0 to 65535)")
 
     cameras = served_cameras(args)
+    limit_malloc_arenas(usable_cores())  # before the models' and cameras' threads (docs/service.md, "How it scales")
     if (args.mqtt or args.webhook or args.log_sightings) and not cameras:
         raise FacerecError("--mqtt, --webhook and --log-sightings tell who arrives in the server's own video: "
                            "give --source too (or cameras in --config)")

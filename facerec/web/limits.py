@@ -17,6 +17,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import logging
+import os
 import resource
 from typing import AsyncIterator
 
@@ -33,6 +34,7 @@ MAX_WEBSOCKETS = 16
 MAX_WEBSOCKETS_PER_CLIENT = 4
 MAX_DECODES = 2  # images decoded at once, whoever sent them: the machine's cores, not its memory, set the pace
 FREED_MEMORY_THRESHOLD = 1024 * 1024  # buffers from this size up go straight back to the system when freed
+M_ARENA_MAX = -8  # mallopt's parameter (glibc's malloc.h)
 
 log = logging.getLogger("uvicorn.error")
 
@@ -51,6 +53,22 @@ def raise_file_limit() -> int:
 def connection_cap(file_limit: int) -> int:
     """How many connections may be open at once under `file_limit` open files."""
     return max(16, file_limit - FILE_RESERVE - 2 * ACCEPT_BURST)
+
+
+def limit_malloc_arenas(arenas: int) -> None:
+    """At most `arenas` glibc malloc arenas from now on (call it before threads start), unless $MALLOC_ARENA_MAX
+    already says how many. glibc gives a thread that allocates while the others' arenas are busy one of its own,
+    up to 8 a core, and each keeps what it once held: serve.py --config's 4 cameras held 400 MB with glibc's
+    default and 344 MB with 2 (bench/service_memory.py, docs/service.md)."""
+    if os.environ.get("MALLOC_ARENA_MAX"):
+        return
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        if libc is not None and hasattr(libc, "mallopt"):
+            libc.mallopt(M_ARENA_MAX, max(1, arenas))
+    except OSError:  # not glibc: nothing to tune
+        pass
 
 
 def give_back_freed_memory() -> None:
