@@ -26,6 +26,7 @@ from facerec.models import load_models
 from facerec.recognition import Recogniser
 from facerec.service import Service
 from facerec.service.camera import STOPPED
+from facerec.stores import open_gallery
 from facerec.tracking import DEFAULT_EVERY
 from facerec.web.engine import Engine
 from helpers import CLIP, CLIP_FRAMES
@@ -264,3 +265,28 @@ def test_two_sets_of_networks_recognise_two_cameras_in_parallel_each_camera_in_o
     if isinstance(recogniser.models.embedder, OpenVinoSFaceEmbedder):
         assert len({id(networks.embedder.compiled) for networks in sets}) == 1  # type: ignore[attr-defined]
     assert engine._learner_models is None
+
+
+def test_the_learners_networks_are_loaded_at_the_first_enrolment_apart_from_the_cameras(gallery, tmp_path):
+    """serve.py's Engine: no learner held until something enrols; then networks of its own (learning runs beside
+    the cameras), which learn the dataset."""
+    models = load_models("sface", detector=shared_path("models"),
+                         embedder=shared_path("models") / SFACE.files[0].filename)
+    dataset = tmp_path / "dataset"
+    shutil.copytree(shared_path("faces/known/obama"), dataset / "obama")
+    with open_gallery(tmp_path / "embeddings.pickle", missing_ok=True) as stored, Recogniser(models, stored) as recogniser:
+        engine = Engine(recogniser, models.reloaded, dataset)
+        engine.add_networks(models.reloaded())
+        assert engine._learner_models is None
+        engine.learn()
+        deadline = time.monotonic() + START_SECONDS
+        while engine.progress.state == "learning":
+            assert time.monotonic() < deadline, engine.progress
+            time.sleep(0.2)  # a poll's pace: the learner's state decides
+        assert engine.progress.state == "done", engine.progress
+        assert engine.gallery.people == ["obama"]
+        learner = engine.learner
+        assert engine.learner is learner  # loaded once
+        sets = list(engine.networks._free)
+        assert all(learner.detector is not networks.detector and learner.embedder is not networks.embedder
+                   for networks in sets)
