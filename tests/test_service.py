@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -290,3 +291,39 @@ def test_the_learners_networks_are_loaded_at_the_first_enrolment_apart_from_the_
         sets = list(engine.networks._free)
         assert all(learner.detector is not networks.detector and learner.embedder is not networks.embedder
                    for networks in sets)
+
+
+ARENAS_SCRIPT = """
+import ctypes, sys, threading
+from facerec.web.limits import limit_malloc_arenas
+if sys.argv[1] != "-":
+    limit_malloc_arenas(int(sys.argv[1]))
+started, done = threading.Barrier(6), threading.Barrier(6)
+def allocate():
+    started.wait()
+    kept = [bytearray(10_000) for _ in range(100)]  # malloc's, not Python's small-object allocator
+    done.wait()
+threads = [threading.Thread(target=allocate) for _ in range(6)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+ctypes.CDLL(None).malloc_stats()  # glibc: an "Arena N:" paragraph each, on stderr
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc arenas")
+def test_limit_malloc_arenas_caps_them_unless_malloc_arena_max_says_otherwise():
+    """serve.py calls limit_malloc_arenas(usable cores) first: 6 threads that allocate at once share that many
+    arenas instead of one each (glibc: up to 8 a core); $MALLOC_ARENA_MAX, when set, is left as it is."""
+    def arenas(limit: str, **environment: str) -> int:
+        result = subprocess.run([sys.executable, "-c", ARENAS_SCRIPT, limit], capture_output=True, text=True,
+                                timeout=120, cwd=PROJECT_ROOT,
+                                env={**{key: value for key, value in os.environ.items() if key != "MALLOC_ARENA_MAX"},
+                                     **environment})
+        assert result.returncode == 0, result.stderr
+        return sum(line.startswith("Arena ") for line in result.stderr.splitlines())
+
+    assert arenas("-") == 7  # glibc's own: the main thread's and one a thread
+    assert arenas("2") == 2 and arenas("1") == 1
+    assert arenas("1", MALLOC_ARENA_MAX="3") == 3
