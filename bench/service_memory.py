@@ -5,7 +5,7 @@
 
 Load steps (each way in a fresh child process, sface profile, the models of ../shared): VmRSS, VmHWM (the peak
 so far) and RssAnon after the imports, the first set of networks (load_models), the learner's networks and each
-further set, made two ways:
+further set, made two ways (and, as "parts", one set piece by piece):
   shared        Models.reloaded(): the detector loaded again, the embedder's Embedder.another() (OpenVINO: one
                 compiled network, an inference request a set; OpenCV's SFace for alignCrop shared)
   compiled each the detector and the embedder loaded again from the files (load_embedder: a compilation a set),
@@ -60,6 +60,9 @@ def steps(way: str, sets: int) -> None:
     from facerec.models import Models, load_models
     step("imports (cv2, openvino, facerec)")
     models_dir = Path(os.environ.get("FACEREC_SHARED", ROOT.parent / "shared")) / "models"
+    if way == "parts":
+        parts(models_dir, step)
+        return
     models = load_models("sface", detector=models_dir,
                          embedder=models_dir / PROFILES["sface"].embedder.files[0].filename)
     step(f"set 1 (load_models), {models.needs_embedder().description()}")
@@ -77,6 +80,40 @@ def steps(way: str, sets: int) -> None:
     for number in range(2, sets + 1):
         kept.append(another())
         step(f"set {number}")
+
+
+def parts(models_dir: Path, step) -> None:
+    """What one set is made of, loaded piece by piece as OpenVinoSFaceEmbedder does."""
+    import cv2
+    import openvino
+
+    from facerec.catalogue import PROFILES
+    from facerec.detection import load_detector
+    from facerec.modelfiles import cache_dir
+    from facerec.plainonnx import plain_model
+
+    profile = PROFILES["sface"]
+    kept = [load_detector(profile.detectors[0], [models_dir / profile.detectors[0].files[0].filename],
+                          profile.confidence)]
+    step("YuNet (OpenCV's DNN)")
+    source = models_dir / profile.embedder.files[0].filename
+    kept.append(cv2.FaceRecognizerSF.create(str(source), ""))
+    step("OpenCV's SFace (int8; alignCrop's)")
+    assert profile.embedder.plain is not None
+    model = plain_model(source, profile.embedder.plain, cache_dir())
+    core = openvino.Core()
+    graph = core.read_model(model=model)
+    graph.reshape([1, 3, 112, 112])
+    del model
+    step("OpenVINO: the float32 graph read")
+    compiled = core.compile_model(graph, "CPU", {"INFERENCE_NUM_THREADS": 2, "PERFORMANCE_HINT": "LATENCY",
+                                                 "INFERENCE_PRECISION_HINT": "f32"})
+    kept.append(compiled.create_infer_request())
+    step("OpenVINO: compiled, a request")
+    del graph
+    step("OpenVINO: the graph dropped")
+    kept.append(compiled.create_infer_request())
+    step("OpenVINO: a second request")
 
 
 def smaps_kinds(pid: int) -> dict[str, float]:
@@ -161,7 +198,7 @@ def main() -> None:
     parser.add_argument("--sets", type=int, default=3, help="sets of networks beside the learner's")
     parser.add_argument("--cameras", type=int, help="also: a running serve.py --config with this many cameras")
     parser.add_argument("--seconds", type=float, default=30.0, help="how long it runs before smaps is read")
-    parser.add_argument("--child", choices=("shared", "compiled each"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=("parts", "shared", "compiled each"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         steps(args.child, args.sets)
@@ -169,7 +206,7 @@ def main() -> None:
     print(f"uptime: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
     print("| way | after | VmRSS (MB) | VmHWM (MB) | RssAnon (MB) |")
     print("|---|---|---:|---:|---:|")
-    for way in ("compiled each", "shared"):
+    for way in ("parts", "compiled each", "shared"):
         subprocess.run([sys.executable, __file__, "--child", way, "--sets", str(args.sets)], check=True,
                        stderr=subprocess.DEVNULL)
     if args.cameras:

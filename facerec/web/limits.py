@@ -34,7 +34,7 @@ MAX_WEBSOCKETS = 16
 MAX_WEBSOCKETS_PER_CLIENT = 4
 MAX_DECODES = 2  # images decoded at once, whoever sent them: the machine's cores, not its memory, set the pace
 FREED_MEMORY_THRESHOLD = 1024 * 1024  # buffers from this size up go straight back to the system when freed
-M_ARENA_MAX = -8  # mallopt's parameter (glibc's malloc.h)
+M_MMAP_THRESHOLD, M_ARENA_MAX = -3, -8  # mallopt's parameters (glibc's malloc.h)
 
 log = logging.getLogger("uvicorn.error")
 
@@ -55,20 +55,24 @@ def connection_cap(file_limit: int) -> int:
     return max(16, file_limit - FILE_RESERVE - 2 * ACCEPT_BURST)
 
 
-def limit_malloc_arenas(arenas: int) -> None:
-    """At most `arenas` glibc malloc arenas from now on (call it before threads start), unless $MALLOC_ARENA_MAX
-    already says how many. glibc gives a thread that allocates while the others' arenas are busy one of its own,
-    up to 8 a core, and each keeps what it once held: serve.py --config's 4 cameras held 400 MB with glibc's
-    default and 344 MB with 2 (bench/service_memory.py, docs/service.md)."""
-    if os.environ.get("MALLOC_ARENA_MAX"):
-        return
+def _mallopt(parameter: int, value: int) -> None:
+    """glibc's mallopt(parameter, value); nothing where the C library is not glibc."""
     name = ctypes.util.find_library("c")
     try:
         libc = ctypes.CDLL(name) if name else None
         if libc is not None and hasattr(libc, "mallopt"):
-            libc.mallopt(M_ARENA_MAX, max(1, arenas))
+            libc.mallopt(parameter, value)
     except OSError:  # not glibc: nothing to tune
         pass
+
+
+def limit_malloc_arenas(arenas: int) -> None:
+    """At most `arenas` glibc malloc arenas from now on (call it before threads start), unless $MALLOC_ARENA_MAX
+    already says how many. glibc gives each thread that allocates an arena of its own, up to 8 a core, and an
+    arena keeps what it once held: serve.py --config with 4 cameras held 397 MB with glibc's default and 340 MB
+    with one arena a core (bench/service_memory.py, docs/service.md "How it scales")."""
+    if not os.environ.get("MALLOC_ARENA_MAX"):
+        _mallopt(M_ARENA_MAX, max(1, arenas))
 
 
 def give_back_freed_memory() -> None:
@@ -77,13 +81,7 @@ def give_back_freed_memory() -> None:
     By default glibc raises its mmap threshold after the first large buffer is freed, so later frames
     come from the heap and the memory of closed WebSockets stays with the process.
     """
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name) if name else None
-        if libc is not None and hasattr(libc, "mallopt"):
-            libc.mallopt(-3, FREED_MEMORY_THRESHOLD)  # M_MMAP_THRESHOLD; a fixed one stays fixed
-    except OSError:  # not glibc: nothing to tune
-        pass
+    _mallopt(M_MMAP_THRESHOLD, FREED_MEMORY_THRESHOLD)  # a fixed threshold stays fixed
 
 
 def http_protocol(cap: int) -> type[H11Protocol]:
