@@ -257,6 +257,7 @@ def keeping_from_args(args: argparse.Namespace, cleanup: contextlib.ExitStack,
                                                 threshold=args.threshold, max_faces=args.unknowns_max_faces,
                                                 retention_days=args.unknowns_days, on_warning=warn))
     store.groups()  # read once: one kept with another model, or damaged, is refused now, not at each track kept
+    store.expire_negatives()  # the unknowns' retention applies to the negatives too (unknowns/aging.py)
     keeping = KeptTracks(store, warn, detector=detector)
     cleanup.callback(keeping.close)
     if events is not None:

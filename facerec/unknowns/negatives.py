@@ -8,6 +8,8 @@ negatives (the rule in matching.Matcher, for every --match strategy).
 
 from __future__ import annotations
 
+import datetime
+import math
 import os
 from dataclasses import dataclass
 
@@ -20,7 +22,7 @@ from ..errors import FacerecError
 from ..images import UnusablePhoto, load_photo
 from ..names import normalise_name
 from ..stores import Gallery, Store
-from ..text import printable
+from ..text import plural, printable
 
 
 @dataclass(frozen=True)
@@ -80,18 +82,29 @@ class ListedNegative:
     person: str
     vector: np.ndarray
     to_photo: float | None
+    made: float  # when it was kept (seconds since the epoch); NaN: not known yet (Negatives.made)
 
 
 def listed_negatives(gallery: Gallery, person: str | None = None) -> list[ListedNegative]:
     """The gallery's negative examples (of `person` only, if given), numbered over all of them."""
     listed = []
-    for number, (name, vector) in enumerate(zip(gallery.negatives.names, gallery.negatives.vectors), start=1):
+    negatives = gallery.negatives
+    for number, (name, vector, made) in enumerate(zip(negatives.names, negatives.vectors, negatives.made), start=1):
         if person is not None and name != person:
             continue
         own = np.array([owner == name for owner in gallery.names], bool)
         distance = float(np.linalg.norm(gallery.vectors[own] - vector, axis=1).min()) if own.any() else None
-        listed.append(ListedNegative(number, name, vector, distance))
+        listed.append(ListedNegative(number, name, vector, distance, float(made)))
     return listed
+
+
+def kept_when(made: float, now: float) -> str:
+    """When a negative was kept, for a listing: "kept 2026-12-07 21:49 UTC, 3 days ago" (NaN: not known)."""
+    if math.isnan(made):
+        return "kept before times were recorded: counted from the next run that applies the retention"
+    when = datetime.datetime.fromtimestamp(made, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    days = (now - made) / 86_400
+    return f"kept {when}, {'today' if days < 1 else plural(int(days), 'day') + ' ago'}"
 
 
 def remove_negative(store: Store, number: int) -> ListedNegative:
