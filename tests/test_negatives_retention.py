@@ -169,3 +169,29 @@ def test_a_store_without_times_loads_and_its_negatives_count_from_the_first_run(
     age(location, [2, 0.5])  # and they age as any negative
     assert unknowns(location, "list").returncode == 0
     assert stored(location).names == ["biden"]
+
+
+def test_times_that_are_not_one_number_per_negative_are_refused_as_damage(tmp_path):
+    """A planted "negatives_made" of the wrong length, type or an infinite time: the file is refused with the
+    reason (as any damaged embeddings file), never taken with times that do not fit."""
+    import pytest
+
+    from facerec.errors import FacerecError
+    from web_server import enrolled
+
+    _, embeddings = enrolled(tmp_path)
+    with open(embeddings, "rb") as handle:
+        content = pickle.load(handle)  # (this test's own file)
+    vector = content["embeddings"][:1]
+    content["negatives"] = {"embeddings": vector, "names": ["obama"]}
+    for made, reason in ((np.zeros(2), "one time per negative"), (np.zeros(1, np.int64), "1-D float array"),
+                         ([0.0], "1-D float array"), (np.array([np.inf]), "not finite")):
+        content["negatives_made"] = made
+        with open(embeddings, "wb") as handle:
+            pickle.dump(content, handle)
+        with pytest.raises(FacerecError, match=reason):
+            load_store(embeddings)
+    content["negatives_made"] = np.array([np.nan])  # not known: loads, as a file without the key does
+    with open(embeddings, "wb") as handle:
+        pickle.dump(content, handle)
+    assert np.isnan(load_store(embeddings).negatives.made).all()
