@@ -153,8 +153,10 @@ class Negatives:
     made: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def __post_init__(self) -> None:
-        if len(self.made) != len(self.names):  # none given: not known
+        if not len(self.made) and self.names:  # none given: not known
             object.__setattr__(self, "made", np.full(len(self.names), np.nan))
+        elif len(self.made) != len(self.names):
+            raise ValueError(f"{len(self.made)} times for {len(self.names)} negative examples")
 
     @classmethod
     def none(cls, dimension: int = 0) -> Negatives:
