@@ -248,8 +248,8 @@ def photo_embeddings(paths: list[Path], detector: Detector, embedder: Embedder, 
     Threads, not processes: a process would import and load (and for OpenVINO compile) every model again,
     seconds a worker, more than half of what it saves on the 153-photo bench set; a copy of the detector takes
     milliseconds. The readers and the networks release Python's lock, so the threads use every core; the
-    embedder computes on one thread of its own (Embedder.on_one_thread). Leaving the block waits only for
-    the photos under way.
+    embedder computes on one thread of its own (Embedder.on_one_thread) and OpenCV's own thread pool is off
+    meanwhile (opencv_on_one_thread). Leaving the block waits only for the photos under way.
     """
     jobs = min(jobs, len(paths))
     if jobs <= 1:
