@@ -236,9 +236,10 @@ def add_unknowns_arguments(parser: argparse.ArgumentParser) -> None:
                              f"oldest are deleted, with one warning (default: {MAX_FACES})")
     parser.add_argument("--unknowns-days", type=bounded_number(float, 0, MAX_RETENTION_DAYS, low_inclusive=False),
                         default=None, metavar="DAYS",
-                        help="with --keep-unknowns, delete an unknown face DAYS after it was seen, and keep DAYS "
-                             "with the faces: every later writer and unknowns.py apply it (default: the one kept "
-                             f"with them, else {RETENTION_DAYS:g})")
+                        help="with --keep-unknowns, delete an unknown face DAYS after it was seen, and a "
+                             "negative example (unknowns.py not) DAYS after it was kept; kept with the faces: every "
+                             "later writer and unknowns.py apply it (default: the one kept with them, else "
+                             f"{RETENTION_DAYS:g})")
 
 
 def keeping_from_args(args: argparse.Namespace, cleanup: contextlib.ExitStack,
@@ -257,6 +258,7 @@ def keeping_from_args(args: argparse.Namespace, cleanup: contextlib.ExitStack,
                                                 threshold=args.threshold, max_faces=args.unknowns_max_faces,
                                                 retention_days=args.unknowns_days, on_warning=warn))
     store.groups()  # read once: one kept with another model, or damaged, is refused now, not at each track kept
+    store.expire_negatives()  # the unknowns' retention applies to the negatives too (unknowns/aging.py)
     keeping = KeptTracks(store, warn, detector=detector)
     cleanup.callback(keeping.close)
     if events is not None:

@@ -69,21 +69,26 @@ def pytest_terminal_summary(terminalreporter):
 
 def shared_listing(hashes: bool) -> dict[str, tuple]:
     """Every file and folder under the shared assets: relative path -> (size, sha256) with `hashes`,
-    else (size, modification time), which is cheap enough to take around every test."""
+    else (size, modification time), which is cheap enough to take around every test (os.scandir's entries
+    and plain strings: a few milliseconds for ../shared's ~1,300 entries, taken twice a test)."""
     listing: dict[str, tuple] = {}
     if not SHARED.is_dir():
         return listing
-    for folder, folders, files in os.walk(SHARED):
-        for name in folders + files:
-            path = Path(folder) / name
-            info = path.lstat()
-            relative = str(path.relative_to(SHARED))
-            if name in folders:
-                listing[relative + "/"] = ()
-            elif hashes and path.is_file() and not path.is_symlink():
-                listing[relative] = (info.st_size, hashlib.sha256(path.read_bytes()).hexdigest())
-            else:
-                listing[relative] = (info.st_size, info.st_mtime_ns)
+    root = str(SHARED)
+    folders = [root]
+    while folders:
+        with os.scandir(folders.pop()) as entries:
+            for entry in entries:
+                relative = entry.path[len(root) + 1:]
+                if entry.is_dir(follow_symlinks=False):
+                    listing[relative + "/"] = ()
+                    folders.append(entry.path)
+                    continue
+                info = entry.stat(follow_symlinks=False)
+                if hashes and entry.is_file(follow_symlinks=False):
+                    listing[relative] = (info.st_size, hashlib.sha256(Path(entry.path).read_bytes()).hexdigest())
+                else:
+                    listing[relative] = (info.st_size, info.st_mtime_ns)
     return listing
 
 

@@ -18,6 +18,7 @@ SLOW_MODULES = {
     "test_unknowns_search.py", "test_library_page.py",
     # modules that came in with the same round, after the timing above: browsers, servers, brokers, the clip
     "test_web_phone.py", "test_hints_run.py", "test_unknowns_hostile.py", "test_unknowns_video.py",
+    "test_negatives_retention.py",
 }
 SLOW_TESTS = {
     "test_config.py": {

@@ -4,6 +4,7 @@ the page sends back the id of a face the server named, never a vector or a path.
 from __future__ import annotations
 
 import json
+import re
 
 from websockets.sync.client import connect
 
@@ -62,6 +63,25 @@ def test_not_person_keeps_the_face_the_server_saw_and_it_is_no_longer_named(tmp_
         assert [person["name"] for person in people["people"]] == ["biden", "obama"]  # photos untouched
 
 
+def test_not_person_with_the_persons_own_face_is_refused_with_the_distances_unless_forced(tmp_path):
+    """Issue 31 item 12: obama's own enrolled photo, named obama, sent as "not obama" would stop him being named:
+    409 with the reason and its numbers, nothing kept, the face still held; "force": true keeps it."""
+    frame = shared_path("faces/known/obama/obama.jpg").read_bytes()
+    with serving(tmp_path) as server:
+        [face] = live_faces(server, frame)
+        assert face["name"] == "obama"
+        for force in ({}, {"force": False}, {"force": "yes"}):  # only true forces it
+            status, answer = not_person(server, {"face": face["face"], "name": "obama", **force})
+            assert status == 409, answer
+            assert re.search(r"the face is 0\.\d{3} from a photo of obama \(the nearest photo of anyone else, "
+                             r"biden's, is 1\.\d{3}\), nearer than 0\.5 × the threshold 1\.07 = 0\.535: it looks "
+                             r"like obama themself.*; nothing kept", answer["error"]), answer
+        assert len(load_store(server.embeddings).negatives) == 0
+        status, answer = not_person(server, {"face": face["face"], "name": "obama", "force": True})
+        assert (status, answer) == (201, {"not": "obama", "negatives": 1})
+        assert load_store(server.embeddings).negatives.names == ["obama"]
+
+
 def test_the_live_pages_not_button_corrects_the_name_in_a_real_browser(tmp_path):
     """Chromium with a fake camera showing obama's photo: his label offers "Not obama"; accepting its confirmation
     keeps the face as not obama, and the page then shows the face Unknown (tests/test_web_browser.py's helpers)."""
@@ -88,9 +108,19 @@ def test_the_live_pages_not_button_corrects_the_name_in_a_real_browser(tmp_path)
             wait_for(driver, shown_buttons, "the button")
             driver.find_element(By.CSS_SELECTOR, "#faces button.not-person").click()
             driver.switch_to.alert.accept()
-            # obama's own enrolled photo looks like obama himself: the server refuses, the page asks once more
+            # obama's own enrolled photo looks like obama himself: the server refuses, the page asks once more,
+            # with the reason and the distances; no to it keeps nothing and the page says why
             wait_for(driver, lambda d: _alert_text(d) and "themself" in _alert_text(d), "the second question")
+            question = _alert_text(driver)
+            assert "from a photo of obama" in question and "0.5 × the threshold 1.07" in question, question
+            driver.switch_to.alert.dismiss()
+            wait_for(driver, lambda d: "looks like obama themself" in text_of(d, "message")
+                     and "nothing kept" in text_of(d, "message"), "the refusal shown")
             assert len(load_store(server.embeddings).negatives) == 0
+            wait_for(driver, shown_buttons, "the button")
+            driver.find_element(By.CSS_SELECTOR, "#faces button.not-person").click()
+            driver.switch_to.alert.accept()
+            wait_for(driver, lambda d: _alert_text(d) and "themself" in _alert_text(d), "the second question again")
             driver.switch_to.alert.accept()
             wait_for(driver, lambda d: "kept as not obama" in text_of(d, "message"), "the correction kept")
             wait_for(driver, lambda d: labels(d) and names(labels(d)[0], "Unknown"), "the face Unknown")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import shutil
 import subprocess
 import sys
@@ -234,6 +235,9 @@ def test_a_correction_with_the_persons_own_face_is_refused_unless_forced(tmp_pat
     own = str(shared_path("faces/probe/32bit.png"))
     refused = unknowns(str(embeddings), "not", "obama", own)
     assert_clean_failure(refused, "looks like obama themself", "--force")
+    # the reason with its numbers: the distance to his photo, to anyone else's, and the bound (0.5 x 1.07)
+    assert re.search(r"the face is 0\.0\d\d from a photo of obama \(the nearest photo of anyone else, biden's, is "
+                     r"1\.\d{3}\), nearer than 0\.5 × the threshold 1\.07 = 0\.535", refused.stderr), refused.stderr
     assert embeddings.read_bytes() == before
     stranger = unknowns(str(embeddings), "not", "obama", str(shared_path("faces/probe/lin-manuel-miranda.png")))
     assert stranger.returncode == 0 and "1 negative example of obama" in stranger.stdout, stranger.stderr

@@ -12,6 +12,7 @@ exit_quietly_on_interrupt()  # first: a Ctrl-C during the slow imports below end
 import argparse
 import json
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -25,7 +26,8 @@ from facerec.gallery import check_store_fits, shown
 from facerec.names import normalise_name
 from facerec.stores import open_gallery
 from facerec.text import plural, printable
-from facerec.unknowns.negatives import keep_negative, listed_negatives, photo_face_vector, remove_negative
+from facerec.unknowns.negatives import (keep_negative, kept_when, listed_negatives, photo_face_vector,
+                                       remove_negative)
 from facerec.unknowns.review import group_json, group_line, looks_like, name_group, search_groups, show_group
 from facerec.unknowns import UnknownStore, open_unknowns
 
@@ -34,14 +36,13 @@ group_id = positive_int
 
 @dataclass(frozen=True)
 class Subcommand:
-    """One subcommand: its name, help, its own arguments, and what it does (with the unknown-face store opened,
-    unless it needs none: `not` works on the gallery alone)."""
+    """One subcommand: its name, help, its own arguments, and what it does (with the unknown-face store opened:
+    `not` and `negatives` work on the gallery, but the retention kept with the unknowns ages the negatives)."""
 
     name: str
     help: str
     arguments: Callable[[argparse.ArgumentParser], None]
     run: Callable[[Any, argparse.Namespace], None]
-    needs_store: bool = True
 
 
 def _list_arguments(parser: argparse.ArgumentParser) -> None:
@@ -181,9 +182,10 @@ def _negatives(store: Any, args: argparse.Namespace) -> None:
                   "that face")
             return
         listed = listed_negatives(gallery.snapshot, None if args.person is None else normalise_name(args.person))
+    now = time.time()
     for negative in listed:
-        near = "" if negative.to_photo is None else f" ({negative.to_photo:.3f} from their nearest photo)"
-        print(f"{negative.number}: not {printable(negative.person)}{near}")
+        near = "" if negative.to_photo is None else f", {negative.to_photo:.3f} from their nearest photo"
+        print(f"{negative.number}: not {printable(negative.person)} ({kept_when(negative.made, now)}{near})")
     if not listed:
         print("no negative example", file=sys.stderr)
 
@@ -222,9 +224,9 @@ SUBCOMMANDS = [
     Subcommand("regroup", "group every kept track again from scratch (ids kept where groups survive)",
                _no_arguments, _regroup),
     Subcommand("not", "the face of PHOTO is not PERSON: keep it as a negative example of PERSON",
-               _not_arguments, _not, needs_store=False),
+               _not_arguments, _not),
     Subcommand("negatives", "list the negative examples (of PERSON), or --remove ID one", _negatives_arguments,
-               _negatives, needs_store=False),
+               _negatives),
     Subcommand("search", "have I seen this face? the groups with a face matching PHOTO's, nearest first",
                _search_arguments, _search),
 ]
@@ -245,10 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     model_from_store(args)
     chosen = next(subcommand for subcommand in SUBCOMMANDS if subcommand.name == args.command)
-    if not chosen.needs_store:
-        chosen.run(None, args)
-        return 0
     with open_unknowns(args.embeddings, args.model, threshold=args.threshold) as store:
+        store.expire_negatives()  # the unknowns' retention applies to the negatives too, whatever the command
         chosen.run(store, args)
     return 0
 

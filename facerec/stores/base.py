@@ -139,13 +139,24 @@ def take_turn(try_take: Callable[[], bool], holder: Callable[[], str], what: str
 
 @dataclass(frozen=True)
 class Negatives:
-    """Faces the user said are not a person ("Not PERSON"): one unit vector each, with that person's name.
+    """Faces the user said are not a person ("Not PERSON"): one unit vector each, with that person's name and
+    when it was kept.
 
     Kept with the gallery by its store; matching.Matcher names a face PERSON only if it is nearer PERSON's
-    photos than PERSON's negatives (docs/negatives.md)."""
+    photos than PERSON's negatives (docs/negatives.md). They age out with the unknowns' retention
+    (Store.expire_negatives)."""
 
     vectors: np.ndarray  # (N, D) float32
     names: list[str]  # the person each vector is not
+    # when each was kept (seconds since the epoch, float64); NaN: not known (an embeddings file written before
+    # times were kept), until expire_negatives counts it as kept then
+    made: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def __post_init__(self) -> None:
+        if not len(self.made) and self.names:  # none given: not known
+            object.__setattr__(self, "made", np.full(len(self.names), np.nan))
+        elif len(self.made) != len(self.names):
+            raise ValueError(f"{len(self.made)} times for {len(self.names)} negative examples")
 
     @classmethod
     def none(cls, dimension: int = 0) -> Negatives:
@@ -159,14 +170,28 @@ class Negatives:
         row = np.asarray(vector, np.float32).reshape(-1)
         for index, name in enumerate(self.names):
             if name == person and self.vectors.shape[1] == row.shape[0] and np.array_equal(self.vectors[index], row):
-                return Negatives(np.delete(self.vectors, index, axis=0), self.names[:index] + self.names[index + 1:])
+                return self.only(np.arange(len(self)) != index)
         return None
 
-    def added(self, person: str, vector: np.ndarray) -> Negatives:
-        """These negatives and one more."""
+    def only(self, keep: np.ndarray) -> Negatives:
+        """These negatives where `keep` (a bool per negative) is true."""
+        return Negatives(self.vectors[keep], [name for name, kept in zip(self.names, keep) if kept], self.made[keep])
+
+    def added(self, person: str, vector: np.ndarray, made: float) -> Negatives:
+        """These negatives and one more, kept at `made`."""
         row = np.asarray(vector, np.float32).reshape(1, -1)
         vectors = np.concatenate([self.vectors, row]) if len(self) else row
-        return Negatives(vectors, [*self.names, person])
+        return Negatives(vectors, [*self.names, person], np.append(self.made, float(made)))
+
+    def aged(self, before: float, now: float) -> tuple[Negatives, int] | None:
+        """These negatives with those kept before `before` dropped and those of no known time counted as kept
+        `now`, and how many were dropped; None when that changes nothing."""
+        unknown = np.isnan(self.made)
+        expired = self.made < before  # (NaN compares False: not expired)
+        if not unknown.any() and not expired.any():
+            return None
+        stamped = Negatives(self.vectors, self.names, np.where(unknown, float(now), self.made))
+        return stamped.only(~expired), int(expired.sum())
 
 
 @dataclass
@@ -346,6 +371,13 @@ class Store(ABC):
         the gallery; one transaction (the pickle: the file rewritten atomically), which watchers see as a change.
         Returns the gallery as it now is. FacerecError if the gallery cannot take it."""
         raise FacerecError(f"{self.location} cannot keep negative examples")
+
+    def expire_negatives(self, before: float, now: float) -> int:
+        """Drop the negative examples kept before `before` (seconds since the epoch), and count those whose time is
+        not known (kept before times were) as kept `now`: they expire one retention later, never silently at an
+        upgrade. One transaction watchers see as a change, none when nothing changes (a reader who may not write
+        is then never refused). How many were dropped; FacerecError if they cannot be."""
+        return 0
 
     def remove_negative(self, person: str, vector: np.ndarray) -> Gallery:
         """Remove one negative example of `person` whose vector is `vector` exactly (as listed from this store),

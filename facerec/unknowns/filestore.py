@@ -43,7 +43,9 @@ import numpy as np
 from ..errors import FacerecError, record_kept
 from ..fileio import NotRegularFile, atomic_writer, file_kind, read_inside, read_regular_file
 from ..stores.folderlock import FolderLock
+from ..stores.picklefile import PickleStore
 from ..text import printable
+from .aging import NegativesAging
 from .grouping import regroup as regroup_tracks
 from .rules import (DAY_SECONDS, Placement, Settings, faces_to_drop, place_track, retention_fits, stable_ids,
                     text_problem, track_faces, video_problem, video_spans)
@@ -291,6 +293,7 @@ class FileUnknowns(UnknownStore):
     def __init__(self, gallery: str | os.PathLike, settings: Settings) -> None:
         _check_gallery_path(Path(gallery))
         self.folder = unknowns_folder(gallery)
+        self._negatives = NegativesAging(lambda: PickleStore(gallery), settings, self._read)
         self.location = printable(self.folder)
         self.settings = settings
         # The index as this store last read or wrote it, never changed afterwards (a change works on a copy): a
@@ -395,6 +398,7 @@ class FileUnknowns(UnknownStore):
             record_kept(f"unknowns {self.folder}", f"the unknown faces in {self.location} changed (crops no longer "
                                                    "kept are deleted by the next change if not now)")
             self._sweep(state)
+        self._negatives.apply(always=False)  # after the unknowns' lock is let go: the gallery's is taken then
         return result
 
     def _sweep(self, state: _State) -> int:
@@ -613,6 +617,9 @@ class FileUnknowns(UnknownStore):
         state = self._view()
         return sorted((state.groups[t.group][1] or "", t.camera, t.first_seen, t.last_seen)
                       for t in state.tracks.values() if state.groups[t.group][0] == "named")
+
+    def expire_negatives(self) -> int:
+        return self._negatives.apply()
 
     def close(self) -> None:
         pass

@@ -41,6 +41,7 @@ from psycopg.types.json import Jsonb
 from ..errors import FacerecError, record_kept
 from ..stores.base import take_turn
 from ..stores.postgres import PostgresStore
+from .aging import NegativesAging
 from .grouping import regroup as regroup_tracks
 from .rules import (MAX_TEXT, track_faces, Placement, Settings, faces_to_drop, place_track, stable_ids,
                     video_problem, video_spans)
@@ -111,6 +112,8 @@ class PostgresUnknowns(UnknownStore):
         self._gallery = PostgresStore(url)  # its connection, reconnection and masked messages
         self.location = self._gallery.location
         self.settings = settings
+        self._negatives = NegativesAging(lambda: contextlib.nullcontext(self._gallery), settings,
+                                        lambda: self._read(lambda connection: None, None))
         # held(): the writers' lock at session level on the store's connection (the transactions' own lock on the
         # same key is then granted to it at once); other threads of this process wait here.
         self._turn = threading.RLock()
@@ -156,7 +159,9 @@ class PostgresUnknowns(UnknownStore):
             return result
 
         with self._turn:
-            return self._gallery._using("keep unknown faces in", change)
+            result = self._gallery._using("keep unknown faces in", change)
+        self._negatives.apply(always=False)
+        return result
 
     @contextlib.contextmanager
     def held(self) -> Iterator[None]:
@@ -416,6 +421,9 @@ class PostgresUnknowns(UnknownStore):
                                (list(tracks), ids))
 
         self._change(regroup)
+
+    def expire_negatives(self) -> int:
+        return self._negatives.apply()
 
     def close(self) -> None:
         self._gallery.close()

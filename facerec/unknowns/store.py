@@ -131,6 +131,12 @@ class UnknownStore(ABC):
         named) so that no other writer (forget, ignore, merge, add), of this process or another, changes the
         store in between; the changes made inside take it again freely."""
 
+    def expire_negatives(self) -> int:
+        """Drop the gallery's negative examples kept longer ago than the retention kept with these faces (it
+        applies to both: unknowns/aging.py), saying how many in one warning; how many. Every kind does it by
+        itself after its changes, at most once an hour; a run that opens the store calls this first."""
+        return 0
+
     @abstractmethod
     def close(self) -> None: ...
 

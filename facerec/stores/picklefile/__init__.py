@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -110,11 +111,31 @@ class PickleStore(Store):
             gallery = self._load()[0]
             check_negative(self.location, person, gallery.people, gallery.models, gallery.vectors.shape[1], vector,
                            models)
-            changed = dataclasses.replace(gallery, negatives=gallery.negatives.added(person, vector))
+            changed = dataclasses.replace(gallery, negatives=gallery.negatives.added(person, vector, time.time()))
             self._wrote(save_store(changed, os.path.realpath(self.path)), changed)  # a link stays a link
         finally:
             lock.release()
         return changed
+
+    def expire_negatives(self, before: float, now: float) -> int:
+        """Checked on the file as it is (no lock, no write when nothing is due), then under the writers' lock on
+        the file as it is then, written atomically."""
+        try:
+            if self._load()[0].negatives.aged(before, now) is None:
+                return 0
+        except NoGalleryYet:
+            return 0
+        lock = self._take_lock(False, WRITER_WAIT_SECONDS)
+        try:
+            gallery = self._load()[0]
+            aged = gallery.negatives.aged(before, now)
+            if aged is None:
+                return 0
+            changed = dataclasses.replace(gallery, negatives=aged[0])
+            self._wrote(save_store(changed, os.path.realpath(self.path)), changed)
+        finally:
+            lock.release()
+        return aged[1]
 
     def remove_negative(self, person: str, vector: np.ndarray) -> Gallery:
         """Under the writers' lock: the file as it is now, without that negative, written atomically."""

@@ -13,6 +13,9 @@ Format (a dict, readable by the classic tutorial scripts):
     "negatives":  only when there are any: faces the user said are not a person (docs/negatives.md),
                   {"embeddings": 2-D float32 array of unit rows, "names": [the person each is not]};
                   a reader that does not know the key ignores it
+    "negatives_made": with "negatives": when each was kept (1-D float64 array, seconds since the epoch; NaN: not
+                  known). A file without it (written before times were kept) loads with every time not known;
+                  the first run that applies the unknowns' retention counts them as kept then (docs/negatives.md)
 
 A list of strings is pickled as one string and str.split (see writing._Joined): pickle.load
 gives the list, and a reader builds one object, not one per face. Format 1 (the

@@ -211,13 +211,15 @@ def _store_from_dict(content: dict, file_size: int) -> Gallery:
     if not isinstance(models, dict) or not _plain_value(models):
         raise _Damaged('"models" must be a small dict of names and numbers')
     files = _file_records(content.get("files", {}))
-    negatives = _negatives(content.get("negatives"), vectors.shape[1], file_size)
+    negatives = _negatives(content.get("negatives"), content.get("negatives_made"), vectors.shape[1], file_size)
     return Gallery(vectors, names, paths, profile, models, files, profile_recorded="profile" in content,
                    negatives=negatives)
 
 
-def _negatives(raw: Any, dimension: int, file_size: int) -> Negatives:
-    """The "negatives" record (None: none), checked as the gallery's own vectors are."""
+def _negatives(raw: Any, made: Any, dimension: int, file_size: int) -> Negatives:
+    """The "negatives" record (None: none) with its "negatives_made" times, checked as the gallery's own vectors
+    are. A file without the times (written before they were kept) loads with them not known (NaN): the
+    first run that applies the retention counts them as kept then (Store.expire_negatives), never drops them."""
     if raw is None:
         return Negatives.none(dimension)
     if not isinstance(raw, dict) or set(raw) != {"embeddings", "names"}:
@@ -226,4 +228,12 @@ def _negatives(raw: Any, dimension: int, file_size: int) -> Negatives:
     vectors = _vectors(raw["embeddings"], names, file_size)
     if len(names) and vectors.shape[1] != dimension:
         raise _Damaged(f"its negative examples are {vectors.shape[1]}-d vectors, its gallery's {dimension}-d")
-    return Negatives(vectors, names)
+    if made is None:
+        return Negatives(vectors, names)
+    if not (isinstance(made, PickledArray) and made.array is not None and made.array.ndim == 1
+            and made.array.dtype.kind == "f" and len(made.array) == len(names)):
+        raise _Damaged('"negatives_made" must be a 1-D float array, one time per negative example')
+    times = made.array.astype(np.float64)
+    if np.isinf(times).any():
+        raise _Damaged('"negatives_made" holds a time that is not finite')
+    return Negatives(vectors, names, times)

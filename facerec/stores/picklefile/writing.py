@@ -119,6 +119,8 @@ def save_store(gallery: Gallery, path: str | os.PathLike) -> Signature:
     if len(gallery.negatives):
         content["negatives"] = {"embeddings": np.ascontiguousarray(gallery.negatives.vectors, dtype=np.float32),
                                 "names": _compact(gallery.negatives.names)}
+        # beside "negatives", not in it: a facerec from before times were kept reads the file (and ignores them)
+        content["negatives_made"] = np.ascontiguousarray(gallery.negatives.made, dtype=np.float64)
     try:
         with atomic_writer(path) as handle:
             pickle.dump(content, handle, protocol=pickle.HIGHEST_PROTOCOL)

@@ -75,6 +75,10 @@ class PostgresStore(Database, Store):
     def sighting_log(self, camera: str) -> SightingLog:
         return open_sighting_log(self, camera)
 
+    def expire_negatives(self, before: float, now: float) -> int:
+        """made_at is set by the database on insert (now()): a row always has its time."""
+        return writing.expire_negatives(self, before)
+
     def remove_negative(self, person: str, vector: np.ndarray) -> Gallery:
         writing.remove_negative(self, person, vector)
         return self.load()

@@ -283,12 +283,23 @@ def read_negatives(connection: psycopg.Connection, dimension: int) -> Negatives:
                        "record says")
     if person > MAX_PERSON_BYTES:
         raise Damaged(f"a negative example's person is {person:,} bytes, more than the {MAX_PERSON_BYTES:,} one may have")
-    rows = connection.execute("SELECT person, vector FROM facerec_negatives ORDER BY id").fetchall()
-    names = [name for name, _ in rows]
-    vectors = np.frombuffer(b"".join(bytes(vector) for _, vector in rows), FLOAT32).reshape(len(rows), dimension)
+    # made_at: every facerec_negatives has had it since the table's first version (NOT NULL DEFAULT now());
+    # one without it (made by hand) reads with no time known (NULL), as an old embeddings file does
+    made = "extract(epoch FROM made_at)::float8" if negatives_dated(connection) else "NULL::float8"
+    rows = connection.execute(f"SELECT person, vector, {made} FROM facerec_negatives ORDER BY id").fetchall()
+    names = [name for name, _, _ in rows]
+    vectors = np.frombuffer(b"".join(bytes(vector) for _, vector, _ in rows), FLOAT32).reshape(len(rows), dimension)
+    times = np.array([np.nan if at is None else at for _, _, at in rows], np.float64)
     try:
         check_unit_vectors(vectors, names)
     except ValueError as error:
         raise Damaged(f"a negative example: {error}") from None
-    return Negatives(vectors.astype(np.float32), names)
+    return Negatives(vectors.astype(np.float32), names, times)
+
+
+def negatives_dated(connection: psycopg.Connection) -> bool:
+    """Whether facerec_negatives (which exists) has its made_at column."""
+    return bool(one_row(connection.execute(
+        "SELECT EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'facerec_negatives'::regclass "
+        "AND attname = 'made_at' AND NOT attisdropped)"))[0])
 

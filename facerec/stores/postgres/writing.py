@@ -20,7 +20,7 @@ from ...gallery import check_negative
 from ...text import plural, printable
 from ..base import Gallery, GalleryCounts, NoGalleryYet, StoreWriter, take_turn
 from .database import Database, one_row
-from .reading import model_record, read_gallery
+from .reading import model_record, negatives_dated, read_gallery
 from .schema import (NEGATIVES_SCHEMA, SCHEMA_LOCK, changed, check_version, create_schema, gallery_record, stored,
                      upgrade)
 
@@ -129,6 +129,29 @@ def add_negative(database: Database, person: str, vector: np.ndarray, models: di
             changed(connection)
 
     database._using("keep a negative example in", add)
+
+
+def expire_negatives(database: Database, before: float) -> int:
+    """One transaction: the negatives kept before `before` (seconds since the epoch) deleted, watchers told;
+    nothing written when none is (a camera's role that may only read is not refused). How many were deleted.
+    A table without made_at (never made by facerec: it has had it from the start) gets it, its rows counted
+    as kept now: they expire one retention later."""
+    def expire(connection: psycopg.Connection) -> int:
+        with connection.transaction():
+            if not one_row(connection.execute("SELECT to_regclass('facerec_negatives') IS NOT NULL"))[0]:
+                return 0
+            if not negatives_dated(connection):
+                connection.execute("ALTER TABLE facerec_negatives ADD COLUMN made_at timestamptz NOT NULL "
+                                   "DEFAULT now()")
+            if not one_row(connection.execute("SELECT EXISTS (SELECT FROM facerec_negatives WHERE made_at < "
+                                              "to_timestamp(%s))", (before,)))[0]:
+                return 0
+            deleted = connection.execute("DELETE FROM facerec_negatives WHERE made_at < to_timestamp(%s)",
+                                         (before,)).rowcount
+            changed(connection)
+            return deleted
+
+    return database._using("drop negative examples past the retention from", expire)
 
 
 def remove_negative(database: Database, person: str, vector: np.ndarray) -> None:
