@@ -6,7 +6,8 @@ Stages, each in a fresh process so its peak memory is its own:
   detect     decoding + the profile's detector
   bare       decoding + detection + embedding every face: the bare network work
   full       recognize_video.py's own main(), headless (--no-display), per profile
-  extract    extract_embeddings.py on ~150 photos, cold on one core (--jobs 1, pinned), cold, and again unchanged
+  extract    extract_embeddings.py on ~150 photos, cold on one core (--jobs 1, pinned), cold, and again unchanged:
+             each a fresh process, timed from its start (imports and model loading count, as a user waits)
   match      exact and approximate (FAISS) search in galleries of 10^3 .. 10^6 random unit vectors
 
 It prints docs/benchmarks.md's table in markdown (one row per profile, naming the detector
@@ -15,11 +16,13 @@ run ../shared/models/openface_nn4_architecture_standin.t7: OpenFace's architectu
 
 `--repeats R` runs detect, bare and full R times each, interleaved, and reports each one's median run:
 on a machine whose speed drifts (this one's detection alone ranged from 42 to 87 frames/s within an
-hour) full / detection alone is then the ratio of medians measured side by side.
+hour) full / detection alone is then the ratio of medians measured side by side. So are extract's
+one-core and cold runs (R of each, in turn) and their ratio.
 
 Example:
   python bench/benchmark.py --json bench/results.json
   python bench/benchmark.py --stages detect full --repeats 5
+  python bench/benchmark.py --profiles sface --stages extract --repeats 3
 """
 
 from __future__ import annotations
@@ -186,6 +189,9 @@ def make_noisy_dataset(target: Path, copies: int) -> int:
 
 
 def stage_extract(args: dict) -> dict:
+    """extract_embeddings.py, each run a fresh process timed from its start (imports and model loading count):
+    cold pinned to one core (--jobs 1), cold on every core (its default --jobs), `repeats` times each, in turn
+    (each round starts with the other one), then once more with nothing changed."""
     with tempfile.TemporaryDirectory() as workdir:
         workdir = Path(workdir)
         photos = make_noisy_dataset(workdir / "dataset", args["copies"])
@@ -194,28 +200,33 @@ def stage_extract(args: dict) -> dict:
                    "--embeddings", str(workdir / "e.pickle"), "--quiet", "--model", args["profile"],
                    "--detector", str(folder), "--embedding-model", str(embedder_file)]
         one_core = min(os.sched_getaffinity(0))
+        runs: dict[str, list[tuple[float, float]]] = {"one_core": [], "cold": [], "unchanged": []}
 
-        cpu: dict[str, float] = {}
-
-        def seconds(run: str, *extra: str, on_one_core: bool = False) -> float:
-            """Wall seconds of one run; its CPU seconds (user + system, every thread) go to cpu[run]."""
+        def run(name: str, *extra: str, on_one_core: bool = False) -> None:
+            """Wall and CPU seconds (user + system, every thread) of one run into runs[name]."""
+            if name != "unchanged":
+                (workdir / "e.pickle").unlink(missing_ok=True)
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             start = time.perf_counter()
             subprocess.run([*command, *extra], check=True, capture_output=True,
                            preexec_fn=(lambda: os.sched_setaffinity(0, {one_core})) if on_one_core else None)
             wall = time.perf_counter() - start
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            cpu[run] = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-            return wall
+            runs[name].append((wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime))
 
-        # cold on one core (one process, which OpenCV's threads share), then cold on every core, in the same run
-        one_core_s = seconds("one_core", "--jobs", "1", on_one_core=True)
-        (workdir / "e.pickle").unlink()
-        cold_s = seconds("cold")
-        unchanged_s = seconds("unchanged")
-    return {"photos": photos, "cold_s": cold_s, "unchanged_s": unchanged_s, "one_core_cold_s": one_core_s,
-            "cores_over_one_core": one_core_s / cold_s, "peak_mb_children": peak_rss_mb(resource.RUSAGE_CHILDREN),
-            "cpu_s": cpu, "note": note}
+        # one core: one process, which OpenCV's threads share; every core: as a user runs it
+        for round_ in range(args.get("repeats", 1)):
+            pair = [lambda: run("one_core", "--jobs", "1", on_one_core=True), lambda: run("cold")]
+            for step in pair if round_ % 2 == 0 else pair[::-1]:
+                step()
+        run("unchanged")
+    median = {name: (statistics.median(wall for wall, _ in done), statistics.median(cpu for _, cpu in done))
+              for name, done in runs.items()}
+    return {"photos": photos, "cold_s": median["cold"][0], "unchanged_s": median["unchanged"][0],
+            "one_core_cold_s": median["one_core"][0], "cores_over_one_core": median["one_core"][0] / median["cold"][0],
+            "rounds": [one[0] / cold[0] for one, cold in zip(runs["one_core"], runs["cold"])],
+            "peak_mb_children": peak_rss_mb(resource.RUSAGE_CHILDREN),
+            "cpu_s": {name: cpu for name, (_, cpu) in median.items()}, "runs": runs, "note": note}
 
 
 def rss_mb() -> float:
@@ -306,7 +317,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profiles", nargs="+", default=None, help="profiles to measure (default: all)")
     parser.add_argument("--stages", nargs="+", default=["decode", "detect", "bare", "full", "extract", "match"])
     parser.add_argument("--repeats", type=int, default=1,
-                        help="runs of detect, bare and full, interleaved; each reports its median run (default 1)")
+                        help="runs of detect, bare and full, interleaved, and of extract's one-core and cold runs, "
+                             "in turn; each reports its median run (default 1)")
     parser.add_argument("--copies", type=int, default=17, help="noisy copies of each of the 9 known photos (default 17: 153)")
     parser.add_argument("--gallery-sizes", type=int, nargs="+", default=[10**3, 10**4, 10**5, 10**6])
     parser.add_argument("--recall-queries", type=int, default=200,
@@ -337,7 +349,8 @@ def main(argv: list[str] | None = None) -> int:
         if "detect" in row and "full" in row:  # issue 22's target: the live path at the detector's pace
             row["full_over_detect"] = row["full"]["fps"] / row["detect"]["fps"]
         if "extract" in args.stages:
-            row["extract"] = run_stage(stage_extract, {"profile": profile, "copies": args.copies})
+            row["extract"] = run_stage(stage_extract, {"profile": profile, "copies": args.copies,
+                                                       "repeats": args.repeats})
     if "match" in args.stages:
         results["match"] = [run_stage(stage_match, {"size": size, "queries": args.recall_queries})
                             for size in args.gallery_sizes]
@@ -429,6 +442,10 @@ def print_table(results: dict) -> None:
             print(f"  extract_embeddings.py on {e['photos']} photos: cold {e['cold_s']:.1f} s "
                   f"(one core: {e['one_core_cold_s']:.1f} s, {e['cores_over_one_core']:.2f}x), "
                   f"unchanged {e['unchanged_s']:.2f} s, peak {e['peak_mb_children']:.0f} MB")
+            if len(e.get("rounds", [])) > 1:  # medians above; each round's two runs are neighbours in time
+                print(f"    {len(e['rounds'])} rounds: one core {', '.join(f'{w:.1f}' for w, _ in e['runs']['one_core'])} s, "
+                      f"cold {', '.join(f'{w:.1f}' for w, _ in e['runs']['cold'])} s; round by round "
+                      f"{', '.join(f'{ratio:.2f}' for ratio in e['rounds'])}x (median {statistics.median(e['rounds']):.2f}x)")
             if "cpu_s" in e:  # what a loaded machine distorts least: CPU seconds, every thread
                 print(f"    CPU seconds: one core {e['cpu_s']['one_core']:.1f}, cold {e['cpu_s']['cold']:.1f}, "
                       f"unchanged {e['cpu_s']['unchanged']:.1f}")

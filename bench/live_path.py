@@ -17,21 +17,36 @@ Latency: the clip played as a live camera (30 frames/s, only the newest frame ke
 for a camera), drawn into a window stand-in; from a frame's capture to its names drawn, median and
 90th percentile, and the frames shown a second.
 
-Example:
+--against-opencv (sface; only this comparison): `recognize_video.py --every 1 --no-display --json` (its own
+main(), in this process: every face of every frame embedded and named) against OpenCV's own YuNet + SFace loop
+as OpenCV's samples/dnn/face_detect.py writes it (cv2.FaceDetectorYN + cv2.FaceRecognizerSF on the same model
+files, OpenCV's DNN on OpenCV's threads: detect, alignCrop, feature, match each gallery vector by L2 distance,
+the nearest named below the profile's threshold), on the clip and the same gallery (faces/known + lin,
+enrolled by extract_embeddings.py), in interleaved rounds. Printed: each one's frames/s (median of the rounds,
+start-up not counted), the ratio (issue 30's target: 1.6), round by round, and how many faces each named
+and with the same name (frame by frame, as multisets of names).
+
+Examples:
   python bench/live_path.py --rounds 3
+  python bench/live_path.py --against-opencv --rounds 3
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
 import queue
+import re
+import shutil
 import statistics
 import sys
+import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -41,21 +56,23 @@ sys.path.insert(0, str(BENCH))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchmark import CLIP, SHARED, load_models, plain_frames  # noqa: E402
+from benchmark import CLIP, SHARED, enrolled, load_models, model_paths, plain_frames  # noqa: E402
 from facerec.catalogue import PROFILES  # noqa: E402
 from facerec.embedding import EMBEDDER_BACKENDS, RUNTIME_VARIABLE  # noqa: E402
 from facerec.images import read_image  # noqa: E402
 from facerec.matching import make_matcher  # noqa: E402
+from facerec.names import UNKNOWN  # noqa: E402
 from facerec.recognition import FacePipeline  # noqa: E402
 from facerec.running import run_recognition  # noqa: E402
 from facerec.tracking import Tracker  # noqa: E402
 from facerec.video import open_source  # noqa: E402
 
 LIVE_FPS = 30.0
+LIN = SHARED / "faces" / "probe" / "lin-manuel-miranda.png"  # in most frames of the clip: enrolled as "lin"
 
 
 def gallery_matcher(profile: str, detector, embedder):
-    photos = [*sorted((SHARED / "faces" / "known").glob("*/*")), SHARED / "faces" / "probe" / "lin-manuel-miranda.png"]
+    photos = [*sorted((SHARED / "faces" / "known").glob("*/*")), LIN]
     vectors, names = [], []
     for photo in photos:
         image = read_image(photo)
@@ -227,16 +244,109 @@ def latency(profile: str, loaded: dict, variants: list, rounds: int, frames: lis
 STEPS = {False: "one step at a time", True: "detection one frame ahead"}
 
 
+def every_frame(embeddings: Path, models: list[str]) -> tuple[float, list[Counter], str]:
+    """recognize_video.py --every 1 --no-display --json, its own main() here: (its frames/s, each frame's names,
+    its embedder as its summary line names it)."""
+    import recognize_video
+
+    out, errors = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(errors):
+        code = recognize_video.main(["--embeddings", str(embeddings), "--source", str(CLIP), "--no-display",
+                                     "--every", "1", "--json", *models])
+    summary = re.search(r" ([\d.]+) frames/s.*; embedder: ([^\n]*)", errors.getvalue())
+    if code != 0 or not summary:
+        raise RuntimeError(f"recognize_video.py failed: {errors.getvalue()}")
+    return float(summary[1]), [Counter(face["name"] for face in json.loads(line)["faces"])
+                               for line in out.getvalue().splitlines()], summary[2]
+
+
+def opencv_loop(yunet: Path, sface: Path, vectors: np.ndarray, names: list[str]) -> tuple[float, list[Counter]]:
+    """OpenCV's own loop (samples/dnn/face_detect.py): (frames/s, each frame's names); the profile's confidence,
+    NMS and threshold, as facerec runs them, and OpenCV's DNN on OpenCV's own threads."""
+    profile = PROFILES["sface"]
+    detector = cv2.FaceDetectorYN.create(str(yunet), "", (320, 320), profile.confidence,
+                                         profile.detectors[0].nms_threshold, 5000)
+    recognizer = cv2.FaceRecognizerSF.create(str(sface), "")
+    capture = cv2.VideoCapture(str(CLIP))
+    detector.setInputSize((int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))))
+    seen = []
+    start = time.perf_counter()
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        _, faces = detector.detect(frame)
+        named = Counter()
+        for face in faces if faces is not None else []:
+            feature = recognizer.feature(recognizer.alignCrop(frame, face))
+            distances = [recognizer.match(feature, known, cv2.FaceRecognizerSF_FR_NORM_L2) for known in vectors]
+            nearest = int(np.argmin(distances))
+            named[names[nearest] if distances[nearest] < profile.threshold else UNKNOWN] += 1
+        seen.append(named)
+    seconds = time.perf_counter() - start
+    capture.release()
+    return len(seen) / seconds, seen
+
+
+def against_opencv(rounds: int) -> None:
+    """--every 1 against OpenCV's own YuNet + SFace loop, interleaved rounds (see the module's doc)."""
+    from facerec.stores import open_gallery
+
+    with tempfile.TemporaryDirectory() as workdir:
+        dataset = Path(workdir) / "dataset"
+        shutil.copytree(SHARED / "faces" / "known", dataset)
+        (dataset / "lin").mkdir()
+        shutil.copyfile(LIN, dataset / "lin" / LIN.name)
+        models, embeddings, _ = enrolled("sface", dataset, Path(workdir))
+        with open_gallery(embeddings) as stored:
+            gallery = stored.snapshot
+        folder, sface, _ = model_paths("sface")
+        yunet = folder / PROFILES["sface"].detectors[0].files[0].filename
+        fps: dict[str, list[float]] = {"facerec": [], "opencv": []}
+        for round_ in range(rounds):  # each round starts with the other one: a drifting load favours neither
+            for which in (("facerec", "opencv") if round_ % 2 == 0 else ("opencv", "facerec")):
+                if which == "facerec":
+                    rate, ours, embedder = every_frame(embeddings, models)
+                else:
+                    rate, theirs = opencv_loop(yunet, sface, np.asarray(gallery.vectors).reshape(len(gallery.names), 1, -1),
+                                              list(gallery.names))
+                fps[which].append(rate)
+    ratios = [ours_fps / theirs_fps for ours_fps, theirs_fps in zip(fps["facerec"], fps["opencv"])]
+    facerec_fps, opencv_fps = statistics.median(fps["facerec"]), statistics.median(fps["opencv"])
+    count = lambda frames, known=False: sum(n for names in frames for name, n in names.items()  # noqa: E731
+                                            if not known or name != UNKNOWN)
+    same = [ours_names & theirs_names for ours_names, theirs_names in zip(ours, theirs)]
+    print(f"\nsface, {len(ours)} frames, gallery faces/known + lin ({len(gallery.names)} photos), {rounds} interleaved "
+          "rounds, median frames/s (start-up not counted)")
+    print("| loop | embedder | frames/s | faces | named (not Unknown) |")
+    print("|---|---|---:|---:|---:|")
+    print(f"| OpenCV's own YuNet + SFace loop | OpenCV's DNN, {cv2.getNumThreads()} threads | {opencv_fps:.1f} "
+          f"| {count(theirs)} | {count(theirs, True)} |")
+    print(f"| recognize_video.py --every 1 | {embedder} | {facerec_fps:.1f} | {count(ours)} "
+          f"| {count(ours, True)} |")
+    print(f"--every 1 / OpenCV's own loop: {facerec_fps / opencv_fps:.2f} (target 1.6); round by round: "
+          f"{', '.join(f'{ratio:.2f}' for ratio in ratios)} (median {statistics.median(ratios):.2f})")
+    print(f"same name: {count(same)} faces of {count(ours)} (facerec) and {count(theirs)} (OpenCV's loop), "
+          f"{count(same, True)} of them named; frames with the same names: "
+          f"{sum(a == b for a, b in zip(ours, theirs))} of {len(ours)}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profiles", nargs="+", default=list(PROFILES))
     parser.add_argument("--no-latency", action="store_true", help="skip the live camera")
     parser.add_argument("--no-throughput", action="store_true", help="only the live camera")
+    parser.add_argument("--against-opencv", action="store_true",
+                        help="only --every 1 against OpenCV's own YuNet + SFace loop (sface)")
     args = parser.parse_args(argv)
     print(f"python bench/live_path.py {' '.join(sys.argv[1:] if argv is None else argv)}  "
           f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores, OpenCV {cv2.__version__}, "
           f"load average {os.getloadavg()[0]:.1f}")
+    if args.against_opencv:
+        against_opencv(args.rounds)
+        print(f"load average after: {os.getloadavg()[0]:.1f}")
+        return 0
     clip_frames = list(plain_frames())
     for profile in args.profiles:
         loaded = {runtime: models(profile, runtime) for runtime in ("opencv", "catalogue", "one thread")}

@@ -369,12 +369,13 @@ def threshold_from_args(args: argparse.Namespace) -> float:
     return profile_from_args(args).threshold if args.threshold is None else args.threshold
 
 
-def models_from_args(args: argparse.Namespace, with_embedder: bool = True) -> Models:
+def models_from_args(args: argparse.Namespace, with_embedder: bool = True,
+                     embedder_threads: int | None = None) -> Models:
     """Find (or download) at once, check and load the models the arguments name (the detector only without
-    `with_embedder`: imagecapture.py takes no --embedding-model)."""
+    `with_embedder`: imagecapture.py takes no --embedding-model; `embedder_threads`: as load_models)."""
     return load_models(args.model, detector=args.detector, embedder=getattr(args, "embedding_model", None),
                        confidence=args.confidence, with_embedder=with_embedder,
-                       precision=getattr(args, "precision", None) or FLOAT32)
+                       precision=getattr(args, "precision", None) or FLOAT32, embedder_threads=embedder_threads)
 
 
 # The options that chose the models: a hint for the next script repeats those that were given.

@@ -167,7 +167,7 @@ class OpenVinoSFaceEmbedder(SFaceEmbedder):
     runtime = "OpenVINO"
     _HINTS = {FLOAT32: "f32", BFLOAT16: "bf16"}  # INFERENCE_PRECISION_HINT's names
 
-    def __init__(self, network: Network, path: Path, precision: str = FLOAT32) -> None:
+    def __init__(self, network: Network, path: Path, precision: str = FLOAT32, threads: int | None = None) -> None:
         import openvino  # ImportError: not installed, and load_embedder falls back to OpenCV's DNN
 
         assert network.plain is not None
@@ -175,7 +175,7 @@ class OpenVinoSFaceEmbedder(SFaceEmbedder):
         super().__init__(network, path)  # OpenCV's SFace, for alignCrop
         self._core = openvino.Core()
         self._asked = precision
-        self.compiled = self._compiled(min(self.THREADS, usable_cores()), model)
+        self.compiled = self._compiled(min(threads or self.THREADS, self.THREADS, usable_cores()), model)
         self._request = self.compiled.create_infer_request()
 
     def _compiled(self, threads: int, model: bytes | None = None) -> Any:
@@ -224,14 +224,15 @@ class OpenVinoSFaceEmbedder(SFaceEmbedder):
         return np.vstack(rows)
 
 
-def faster_embedder(network: Network, path: Path, precision: str = FLOAT32) -> Embedder | None:
+def faster_embedder(network: Network, path: Path, precision: str = FLOAT32,
+                    threads: int | None = None) -> Embedder | None:
     """The backend of the network's faster runtime, or None: none catalogued, not installed, $FACEREC_RUNTIME=opencv,
     or `path` is not the catalogued file (a user's own model: what it derives to is unknown)."""
     backend = EMBEDDER_BACKENDS.get(f"{network.backend}@{network.runtime}")
     if backend is None or os.environ.get(RUNTIME_VARIABLE) == "opencv" or path.name != network.files[0].filename:
         return None
     try:
-        return backend(network, path, precision)
+        return backend(network, path, precision, threads)
     except ImportError:  # the optional runtime (or onnx, to derive its file) is not installed
         print(f"note: {network.name.split()[0]} runs on OpenCV's DNN, about half as fast: {network.runtime} is not "
               "installed (pip install -r requirements.txt)", file=sys.stderr)
@@ -241,15 +242,17 @@ def faster_embedder(network: Network, path: Path, precision: str = FLOAT32) -> E
         return None
 
 
-def load_embedder(network: Network, path: Path, precision: str = FLOAT32) -> Embedder:
+def load_embedder(network: Network, path: Path, precision: str = FLOAT32, threads: int | None = None) -> Embedder:
     """Build the embedder backend that the catalogue row names, checked on a blank face (FacerecError if wrong).
 
     A faster runtime the row names is used when it is installed; otherwise OpenCV's DNN. `precision`
     (PRECISIONS): what it computes in; anything but float32 needs a runtime that offers it (FacerecError).
+    `threads`: at most this many threads of the faster runtime (None: its own number; OpenCV's DNN runs on
+    OpenCV's setting): 1 gives what on_one_thread gives, without making the embedder twice.
     """
     if precision not in PRECISIONS:
         raise FacerecError(f"unknown precision {precision!r}: the precisions are {', '.join(PRECISIONS)}")
-    embedder = faster_embedder(network, path, precision) or EMBEDDER_BACKENDS[network.backend](network, path)
+    embedder = faster_embedder(network, path, precision, threads) or EMBEDDER_BACKENDS[network.backend](network, path)
     if precision != FLOAT32 and embedder.runtime == Embedder.runtime:
         raise FacerecError(f"precision {precision} needs OpenVINO ({network.name.split()[0]}'s faster runtime, "
                            "pip install -r requirements.txt); OpenCV's DNN computes in float32 only")

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
+import cv2
 import numpy as np
 
 from .detection import MIN_FACE_SIZE, DetectedFace, Detector, load_detector
@@ -247,8 +248,8 @@ def photo_embeddings(paths: list[Path], detector: Detector, embedder: Embedder, 
     Threads, not processes: a process would import and load (and for OpenVINO compile) every model again,
     seconds a worker, more than half of what it saves on the 153-photo bench set; a copy of the detector takes
     milliseconds. The readers and the networks release Python's lock, so the threads use every core; the
-    embedder computes on one thread of its own (Embedder.on_one_thread). Leaving the block waits only for
-    the photos under way.
+    embedder computes on one thread of its own (Embedder.on_one_thread) and OpenCV's own thread pool is off
+    meanwhile (opencv_on_one_thread). Leaving the block waits only for the photos under way.
     """
     jobs = min(jobs, len(paths))
     if jobs <= 1:
@@ -269,12 +270,27 @@ def photo_embeddings(paths: list[Path], detector: Detector, embedder: Embedder, 
         for _, found in computed_ahead(paths, find, pool, PHOTOS_AHEAD_PER_JOB * jobs):
             yield embed_found(found, single.result())
 
-    with ThreadPoolExecutor(jobs, thread_name_prefix="enrol-find") as pool:
+    with opencv_on_one_thread(), ThreadPoolExecutor(jobs, thread_name_prefix="enrol-find") as pool:
         try:
             # the finders take the other cores: the embedder on one thread, made (compiled) while they start
             yield embedded(pool.submit(embedder.on_one_thread))
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+@contextlib.contextmanager
+def opencv_on_one_thread() -> Iterator[None]:
+    """OpenCV's own thread pool off (one thread, process-wide) inside the block, as it was afterwards.
+
+    While the jobs threads keep every core busy, OpenCV's pool only adds threads that wait and wake: it serves
+    one caller at a time (the others run alone anyway), and its worker competes with the finders and the
+    embedder for the same cores (the same vectors either way)."""
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(before)
 
 
 class NothingEnrolled(FacerecError):

@@ -60,7 +60,8 @@ class Models:
 
 def load_models(profile: str = DEFAULT_PROFILE, *, models_dir: str | os.PathLike | None = None,
                 detector: str | os.PathLike | None = None, embedder: str | os.PathLike | None = None,
-                confidence: float | None = None, with_embedder: bool = True, precision: str = FLOAT32) -> Models:
+                confidence: float | None = None, with_embedder: bool = True, precision: str = FLOAT32,
+                embedder_threads: int | None = None) -> Models:
     """Find every model file of `profile` at once (downloading what is missing), check each and load them.
 
     `models_dir`: the folder where the files are looked for and missing ones downloaded (default:
@@ -68,7 +69,7 @@ def load_models(profile: str = DEFAULT_PROFILE, *, models_dir: str | os.PathLike
     detector's files and `embedder`: the embedder's file, as the scripts' --detector and --embedding-model
     (read only: a missing file there is an error). `confidence`: the detector's minimum (default: the
     profile's). `precision`: what the embedder computes in (embedding.PRECISIONS; anything but float32 needs
-    a runtime that offers it). FacerecError for an unknown profile, an OpenCV that cannot load the models, or files that
+    a runtime that offers it). `embedder_threads`: at most this many threads of its runtime (load_embedder). FacerecError for an unknown profile, an OpenCV that cannot load the models, or files that
     cannot be had, with the scripts' messages.
     """
     if profile not in PROFILES:
@@ -84,4 +85,4 @@ def load_models(profile: str = DEFAULT_PROFILE, *, models_dir: str | os.PathLike
         with_embedder, None if models_dir is None else Path(models_dir))
     loaded = load_detector(network, detector_paths, chosen.confidence if confidence is None else confidence)
     return Models(chosen, loaded, None if embedder_path is None else load_embedder(chosen.embedder, embedder_path,
-                                                                                  precision))
+                                                                                  precision, embedder_threads))

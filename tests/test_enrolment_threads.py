@@ -4,6 +4,7 @@ with its own detector, and embedded in this thread, in the dataset's order, with
 import shutil
 import threading
 
+import cv2
 import numpy as np
 import pytest
 
@@ -98,3 +99,34 @@ def test_leaving_early_waits_only_for_the_photos_under_way(sface, photos):
     # read ahead: at most PHOTOS_AHEAD_PER_JOB * jobs + 1 photos beyond the one taken, the rest never started
     assert len(counting.threads) <= 1 + 2 * 2 + 1 < len(photos) * 4
     assert not [thread for thread in threading.enumerate() if thread.name.startswith("enrol-find")]
+
+
+class ThreadsRecordingDetector(CountingDetector):
+    """CountingDetector that also records OpenCV's thread count at each call."""
+
+    def __init__(self, detector):
+        super().__init__(detector)
+        self.opencv_threads = []
+
+    def detect(self, image, min_size=1):
+        self.opencv_threads.append(cv2.getNumThreads())
+        return super().detect(image, min_size)
+
+
+def test_opencvs_own_threads_are_off_while_the_jobs_threads_find_faces_and_as_before_afterwards(sface, photos):
+    detector, embedder = sface
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(2)
+    try:
+        for jobs, inside in ((2, {1}), (1, {2})):  # one job: this thread alone, OpenCV's threads left to it
+            recording = ThreadsRecordingDetector(detector)
+            assert [e.status for e in outcomes(photos[:6], recording, embedder, jobs)].count(USED) == 5
+            assert set(recording.opencv_threads) == inside and cv2.getNumThreads() == 2
+        # leaving early (an error, Ctrl-C) gives OpenCV its threads back too
+        with pytest.raises(KeyboardInterrupt):
+            with photo_embeddings(photos, ThreadsRecordingDetector(detector), embedder, 2, ()) as embedded:
+                next(embedded)
+                raise KeyboardInterrupt
+        assert cv2.getNumThreads() == 2
+    finally:
+        cv2.setNumThreads(before)

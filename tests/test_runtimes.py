@@ -284,9 +284,13 @@ def test_openvino_embeds_on_two_threads_and_on_one_when_the_process_has_one_core
     # extraction's embedder, beside the threads that find faces: one thread, the same vectors
     single = embedder.on_one_thread()
     assert single.threads == 1 and embedder.threads == 2 and single.on_one_thread() is single
+    # or made on one thread at once (extract_embeddings.py --jobs 2): the same, compiled once
+    at_once = load_embedder(SFACE, path, threads=1)
+    assert at_once.threads == 1 and at_once.on_one_thread() is at_once and load_embedder(SFACE, path, threads=5).threads == 2
     detector = load_detector(YUNET, [shared_path("models") / YUNET.files[0].filename], SFACE_PROFILE.confidence)
     for image, faces in photo_faces(detector)[:4]:
         np.testing.assert_allclose(single.embed(image, faces), embedder.embed(image, faces), atol=1e-6)
+        np.testing.assert_array_equal(at_once.embed(image, faces), single.embed(image, faces))
     try:
         os.sched_setaffinity(0, {min(cores)})  # as bench/benchmark.py's one-core extraction runs
         assert load_embedder(SFACE, path).threads == 1
@@ -295,3 +299,26 @@ def test_openvino_embeds_on_two_threads_and_on_one_when_the_process_has_one_core
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(RUNTIME_VARIABLE, "opencv")
         assert load_embedder(SFACE, path).threads == 1  # OpenCV's DNN: OpenCV's own threads, counted as one
+
+
+def test_extraction_with_two_jobs_makes_its_embedder_once_on_one_thread(monkeypatch, tmp_path):
+    """extract_embeddings.py --jobs 2: the embedder beside the two threads finding faces is compiled once, on one
+    thread (not on two at load and again on one); --jobs 1 keeps two."""
+    require_runtime()
+    require(len(os.sched_getaffinity(0)) >= 2, "this machine gives the tests one core")
+    from facerec.commands.extract import main
+
+    compiled = []
+    original = OpenVinoSFaceEmbedder._compiled
+    monkeypatch.setattr(OpenVinoSFaceEmbedder, "_compiled",
+                        lambda self, threads, model=None: compiled.append(threads) or original(self, threads, model))
+    (tmp_path / "obama").mkdir()
+    for photo in shared_path("faces/known/obama").iterdir():
+        os.symlink(photo, tmp_path / "obama" / photo.name)
+    models = shared_path("models")
+    for jobs, threads in (("2", [1]), ("1", [2])):
+        compiled.clear()
+        assert main(["--dataset", str(tmp_path), "--embeddings", str(tmp_path / f"e{jobs}.pickle"), "--quiet",
+                     "--jobs", jobs, "--model", "sface", "--detector", str(models),
+                     "--embedding-model", str(models / SFACE.files[0].filename)]) == 0
+        assert compiled == threads

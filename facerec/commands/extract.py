@@ -47,7 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     with open_store(args.embeddings) as store:
         store.check_writable(args.force)  # before a model is loaded (or downloaded): refuse what cannot be written
         # another run (or a web page) writing this gallery now is waited for, not undone
-        report = enrol(args.dataset, store, models_from_args(args), force=args.force, progress=not args.quiet,
+        # with --jobs threads finding faces on the cores, the embedder beside them runs on one thread
+        # (enrolment.photo_embeddings): made so at once, not made on two and then again on one
+        models = models_from_args(args, embedder_threads=1 if args.jobs > 1 else None)
+        report = enrol(args.dataset, store, models, force=args.force, progress=not args.quiet,
                        on_warning=lambda warning: print(f"warning: {warning}", file=sys.stderr), on_report=show,
                        jobs=args.jobs, wait=None, load_gallery=False)
         counts = report.counts
