@@ -195,6 +195,7 @@ class YuNetDetector(Detector):
     NMS_THRESHOLD = 0.3  # OpenCV Zoo's defaults, unless the catalogue row says otherwise
     TOP_K = 5000
     OUTPUT_SHAPE = "Nx15 (N faces: box, 5 landmarks, score)"
+    SMALLEST_FACE = 10  # pixels: YuNet's smallest prior box (min_sizes 10, 16, 24 at stride 8)
 
     def __init__(self, network: Network, paths: Sequence[Path], confidence: float) -> None:
         super().__init__(network, paths, confidence)
@@ -221,6 +222,10 @@ class YuNetDetector(Detector):
         if scale < 1.0:
             image = cv2.resize(image, (max(1, round(width * scale)), max(1, round(height * scale))),
                                interpolation=cv2.INTER_AREA)
+        if min(image.shape[:2]) < self.SMALLEST_FACE:
+            # no face fits, and YuNet's answers on such slivers are garbage that depends on what it ran before
+            # (a black 100x20000 image, scaled to 3x640, gave two "faces" at 1.0 after real photos of that size)
+            return []
         rows = self._forward(image).astype(np.float32)
         rows = rows[np.isfinite(rows).all(axis=1)]  # YuNet gives infinite boxes on very narrow images: no face
         rows[:, :14] /= scale  # back to the caller's pixels

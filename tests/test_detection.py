@@ -114,3 +114,20 @@ def test_confidence_threshold_filters(shared):
     strict = load_detector(network, paths, confidence=0.99).detect(image)
     assert len(strict) < len(loose)
     assert all(f.confidence > 0.99 for f in strict)
+
+
+def test_yunet_is_not_asked_about_an_image_too_thin_to_hold_a_face(shared):
+    """An image whose short side (after the profile's max_side) is under YuNet's smallest prior box has no face,
+    whatever YuNet would answer: on such slivers its answer depended on what it had run before (a black
+    100x20000 image gave two "faces" at 1.0 after real photos of that size)."""
+    network, paths = network_files(PROFILES["sface"].detectors, shared("models"))
+    yunet = load_detector(network, paths, confidence=0.5)
+    asked = []
+    forward = yunet._forward
+    yunet._forward = lambda image: asked.append(image.shape) or forward(image)
+    photo = read_image(known_photos(shared)[0])
+    for height in (1, 5, 9):  # rows of a real face photo, stretched across: too thin for any face
+        assert yunet.detect(cv2.resize(photo, (photo.shape[1], height))) == []
+    assert yunet.detect(np.zeros((100, 20000, 3), np.uint8)) == []  # scaled to 3x640 by max_side
+    assert asked == []
+    assert yunet.detect(photo) and len(asked) == 1  # a photo still reaches YuNet, once
