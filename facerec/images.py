@@ -54,8 +54,12 @@ def _read_regular_file(path: Path) -> bytes:
         raise UnusablePhoto(f"cannot be read: {error.strerror or error}") from None
 
 
+def _too_many_pixels_text(pixels: int, limit: int, what: str) -> str:
+    return f"{pixels / 1e6:.0f} MP: more than the {limit / 1e6:.0f} MP {what} may have"
+
+
 def _too_many_pixels(pixels: int, limit: int, what: str) -> UnusablePhoto:
-    return UnusablePhoto(f"{pixels / 1e6:.0f} MP: more than the {limit / 1e6:.0f} MP {what} may have")
+    return UnusablePhoto(_too_many_pixels_text(pixels, limit, what))
 
 
 def _check_header(data: bytes, limit: int = MAX_PHOTO_PIXELS, what: str = "a photo") -> None:
@@ -121,7 +125,8 @@ def bgr_image(image: object, what: str = "the image") -> np.ndarray:
     if not image.shape[0] or not image.shape[1]:
         raise FacerecError(f"{described} has no pixel")
     if image.shape[0] * image.shape[1] > MAX_PHOTO_PIXELS:
-        raise _too_many_pixels_error(image.shape[0] * image.shape[1], described)
+        raise FacerecError(f"{described} has "
+                           + _too_many_pixels_text(image.shape[0] * image.shape[1], MAX_PHOTO_PIXELS, "an image"))
     if image.dtype == np.bool_:
         image = image.astype(np.uint8) * 255
     elif image.dtype == np.uint16:
@@ -138,7 +143,3 @@ def bgr_image(image: object, what: str = "the image") -> np.ndarray:
         return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
     return image
 
-
-def _too_many_pixels_error(pixels: int, described: str) -> FacerecError:
-    return FacerecError(f"{described} has {pixels / 1e6:.0f} MP: more than the {MAX_PHOTO_PIXELS / 1e6:.0f} MP an "
-                        "image may have")

@@ -23,6 +23,7 @@ from ..images import UnusablePhoto, load_photo
 from ..names import normalise_name
 from ..stores import Gallery, Store
 from ..text import plural, printable
+from .rules import DAY_SECONDS
 
 
 @dataclass(frozen=True)
@@ -63,11 +64,16 @@ def photo_face_vector(path: str | os.PathLike, detector: Detector, embedder: Emb
 OWN_FACE_FRACTION = 0.5
 
 
+def _photos_of(gallery: Gallery, person: str) -> np.ndarray:
+    """Which of the gallery's photos are `person`'s (a bool per photo)."""
+    return np.array([name == person for name in gallery.names], bool)
+
+
 def own_face_problem(gallery: Gallery, person: str, vector: np.ndarray, threshold: float) -> str | None:
     """Why `vector` looks like `person` themself (nearer one of their photos than OWN_FACE_FRACTION of
     `threshold`), with the distances, or None."""
     row = np.asarray(vector, np.float32).reshape(1, -1)
-    own = np.array([name == person for name in gallery.names], bool)
+    own = _photos_of(gallery, person)
     if not own.any() or gallery.vectors.shape[1] != row.shape[1]:
         return None  # add_negative says what is wrong
     distances = np.linalg.norm(gallery.vectors - row, axis=1)
@@ -103,7 +109,7 @@ def listed_negatives(gallery: Gallery, person: str | None = None) -> list[Listed
     for number, (name, vector, made) in enumerate(zip(negatives.names, negatives.vectors, negatives.made), start=1):
         if person is not None and name != person:
             continue
-        own = np.array([owner == name for owner in gallery.names], bool)
+        own = _photos_of(gallery, name)
         distance = float(np.linalg.norm(gallery.vectors[own] - vector, axis=1).min()) if own.any() else None
         listed.append(ListedNegative(number, name, vector, distance, float(made)))
     return listed
@@ -114,7 +120,7 @@ def kept_when(made: float, now: float) -> str:
     if math.isnan(made):
         return "kept before times were recorded: counted from the next run that applies the retention"
     when = datetime.datetime.fromtimestamp(made, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    days = (now - made) / 86_400
+    days = (now - made) / DAY_SECONDS
     return f"kept {when}, {'today' if days < 1 else plural(int(days), 'day') + ' ago'}"
 
 

@@ -43,7 +43,7 @@ from ..stores.base import take_turn
 from ..stores.postgres import PostgresStore
 from .aging import NegativesAging
 from .grouping import regroup as regroup_tracks
-from .rules import (MAX_TEXT, track_faces, Placement, Settings, faces_to_drop, place_track, stable_ids,
+from .rules import (DAY_SECONDS, MAX_TEXT, track_faces, Placement, Settings, faces_to_drop, place_track, stable_ids,
                     video_problem, video_spans)
 from .store import FACES_PER_TRACK, KeptFace, KeptTrack, NoSuchGroup, UnknownGroup, UnknownStore, VideoSpan
 
@@ -210,7 +210,7 @@ class PostgresUnknowns(UnknownStore):
                                f"facerec knows ({SCHEMA_VERSION}): upgrade facerec on this machine")
 
     def _cutoff(self) -> float:
-        return self.settings.clock() - self.settings.retention_days * 86_400.0
+        return self.settings.clock() - self.settings.retention_days * DAY_SECONDS
 
     def _bound(self, connection: psycopg.Connection) -> int:
         """Apply the retention and the maximum (rules.faces_to_drop); how many faces went for the maximum."""

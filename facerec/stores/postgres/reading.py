@@ -271,7 +271,7 @@ MAX_NEGATIVES = 1_000_000
 
 def read_negatives(connection: psycopg.Connection, dimension: int) -> Negatives:
     """Every negative example (none in a database made before the table), checked before it is fetched."""
-    if not one_row(connection.execute("SELECT to_regclass('facerec_negatives') IS NOT NULL"))[0]:
+    if not negatives_table(connection):
         return Negatives.none(dimension)
     count, misfits, person = one_row(connection.execute(
         "SELECT count(*), count(*) FILTER (WHERE octet_length(vector) <> %s), "
@@ -295,6 +295,11 @@ def read_negatives(connection: psycopg.Connection, dimension: int) -> Negatives:
     except ValueError as error:
         raise Damaged(f"a negative example: {error}") from None
     return Negatives(vectors.astype(np.float32), names, times)
+
+
+def negatives_table(connection: psycopg.Connection) -> bool:
+    """Whether facerec_negatives exists (a database made before it has none)."""
+    return bool(one_row(connection.execute("SELECT to_regclass('facerec_negatives') IS NOT NULL"))[0])
 
 
 def negatives_dated(connection: psycopg.Connection) -> bool:

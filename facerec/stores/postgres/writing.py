@@ -20,7 +20,7 @@ from ...gallery import check_negative
 from ...text import plural, printable
 from ..base import Gallery, GalleryCounts, NoGalleryYet, StoreWriter, take_turn
 from .database import Database, one_row
-from .reading import model_record, negatives_dated, read_gallery
+from .reading import model_record, negatives_dated, negatives_table, read_gallery
 from .schema import (NEGATIVES_SCHEMA, SCHEMA_LOCK, changed, check_version, create_schema, gallery_record, stored,
                      upgrade)
 
@@ -138,7 +138,7 @@ def expire_negatives(database: Database, before: float) -> int:
     as kept now: they expire one retention later."""
     def expire(connection: psycopg.Connection) -> int:
         with connection.transaction():
-            if not one_row(connection.execute("SELECT to_regclass('facerec_negatives') IS NOT NULL"))[0]:
+            if not negatives_table(connection):
                 return 0
             if not negatives_dated(connection):
                 connection.execute("ALTER TABLE facerec_negatives ADD COLUMN made_at timestamptz NOT NULL "
@@ -158,7 +158,7 @@ def remove_negative(database: Database, person: str, vector: np.ndarray) -> None
     """One transaction: the first negative of `person` with exactly that vector deleted; watchers are told."""
     def remove(connection: psycopg.Connection) -> None:
         with connection.transaction():
-            if not one_row(connection.execute("SELECT to_regclass('facerec_negatives') IS NOT NULL"))[0]:
+            if not negatives_table(connection):
                 deleted = None
             else:
                 deleted = connection.execute(
@@ -301,5 +301,5 @@ class PostgresWriter(StoreWriter):
 
 def _forget_negatives(connection: psycopg.Connection) -> None:
     """Delete every negative example (a gallery emptied for other models), where the table exists."""
-    if one_row(connection.execute("SELECT to_regclass('facerec_negatives') IS NOT NULL"))[0]:
+    if negatives_table(connection):
         connection.execute("DELETE FROM facerec_negatives")
